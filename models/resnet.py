@@ -1,0 +1,216 @@
+"""The two families of plain and residual nets, their registry and ``create_model``.
+
+CIFAR family (paper section 4.2): a 3x3 stem with 16 channels, three stages of n basic blocks on
+16/32/64 channels (feature maps 32/16/8), global average pooling and a fully connected layer:
+6n+2 weighted layers.
+
+ImageNet family (paper Table 1): a 7x7 stride-2 stem and a 3x3 max-pool, four stages on 64/128/256/512
+channels; basic blocks for 18/34 layers, bottlenecks (x4 expansion) for 50/101/152.
+
+Model names: ``plain-<depth>``, ``resnet-<depth>`` (the paper's shortcut for that net: option A for the
+CIFAR family and ResNet-18/34, Table 2; option B for 50/101/152, Table 3) and ``resnet-<depth>-a|b|c``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, fields
+
+import torch
+from torch import nn
+
+from .blocks import BasicBlock, BNConfig, Bottleneck, Shortcut
+
+# One table of stages per family; builders are one line over it (torchvision's style).
+IMAGENET_STAGES: dict[int, tuple[type[nn.Module], tuple[int, ...]]] = {
+    18: (BasicBlock, (2, 2, 2, 2)),
+    34: (BasicBlock, (3, 4, 6, 3)),
+    50: (Bottleneck, (3, 4, 6, 3)),
+    101: (Bottleneck, (3, 4, 23, 3)),
+    152: (Bottleneck, (3, 8, 36, 3)),
+}
+CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)  # the paper's; any 6n+2 >= 8 builds
+FAMILIES = ("cifar", "imagenet")
+STEMS = ("imagenet", "cifar")
+INITS = ("he", "xavier")
+OPTIONS = ("a", "b", "c")
+
+_NAME = re.compile(r"^(?P<kind>plain|resnet)-(?P<depth>\d+)(?:-(?P<option>[a-z]))?$")
+
+
+@dataclass(frozen=True)
+class NetSpec:
+    """Everything that decides a net's layers. One flat record, a reason per field."""
+
+    family: str  # "cifar" (6n+2, three stages of basic blocks) or "imagenet" (Table 1)
+    depth: int  # weighted layers on the main path: convolutions + the final fully connected one
+    shortcut: Shortcut  # NONE for a plain net, else option A, B or C
+    num_classes: int = 10
+    in_channels: int = 3
+    width: int = 0  # channels of the first stage; 0 = the family's (16 CIFAR, 64 ImageNet)
+    stem: str = ""  # "imagenet" (7x7/2 + max-pool) or "cifar" (3x3/1); "" = the family's own
+    init: str = "he"  # "he": the paper's (its ref. [13]); "xavier": the seed's TF1 code
+    bn_eps: float = 1e-5  # PyTorch's default; the seed uses 1e-3
+    bn_momentum: float = 0.1  # PyTorch convention (weight of the new batch); the seed's decay 0.999 is 0.001
+
+
+class ResNet(nn.Module):
+    """A plain or residual net: stem, stages of blocks, global average pooling, fully connected layer."""
+
+    def __init__(self, spec: NetSpec) -> None:
+        super().__init__()
+        self.spec = spec
+        bn = BNConfig(spec.bn_eps, spec.bn_momentum)
+        if spec.family == "cifar":
+            block, stage_blocks = BasicBlock, ((spec.depth - 2) // 6,) * 3
+        else:
+            block, stage_blocks = IMAGENET_STAGES[spec.depth]
+        width = spec.width or (16 if spec.family == "cifar" else 64)
+        stem = spec.stem or spec.family
+
+        if stem == "imagenet":
+            self.conv1 = nn.Conv2d(spec.in_channels, width, kernel_size=7, stride=2, padding=3, bias=False)
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        else:
+            self.conv1 = nn.Conv2d(spec.in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
+            self.maxpool = nn.Identity()
+        self.bn1 = bn(width)
+        self.relu = nn.ReLU(inplace=True)
+
+        in_channels = width
+        stages = []
+        for i, blocks in enumerate(stage_blocks):
+            stage_width = width * 2**i
+            stride = 1 if i == 0 else 2
+            layers = []
+            for j in range(blocks):
+                layers.append(block(in_channels, stage_width, stride if j == 0 else 1, spec.shortcut, bn))
+                in_channels = stage_width * block.expansion
+            stages.append(nn.Sequential(*layers))
+        self.layer1, self.layer2, self.layer3 = stages[:3]
+        self.layer4 = stages[3] if len(stages) == 4 else nn.Identity()
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(in_channels, spec.num_classes)
+        _initialise(self, spec.init)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def _initialise(model: nn.Module, init: str) -> None:
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            if init == "he":
+                # The paper initialises "as in [13]" (He et al. 2015, delving deep): N(0, 2/fan), fan-out
+                # as in the authors' Caffe models and torchvision.
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            else:
+                nn.init.xavier_uniform_(m.weight)  # tf.contrib.layers.xavier_initializer_conv2d
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            if init == "xavier":
+                nn.init.xavier_uniform_(m.weight)  # the seed's fc_initializer
+                nn.init.zeros_(m.bias)
+            # "he": PyTorch's default Linear init, as torchvision.
+
+
+def _choices(values) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _check_depth(family: str, depth: int, name: str) -> None:
+    if family == "imagenet":
+        if depth not in IMAGENET_STAGES:
+            raise ValueError(
+                f"impossible depth {depth} in {name!r} for the ImageNet family; valid: {_choices(IMAGENET_STAGES)}"
+            )
+    elif depth < 8 or (depth - 2) % 6:
+        raise ValueError(
+            f"impossible depth {depth} in {name!r} for the CIFAR family: needs 6n+2 with n >= 1 "
+            f"(the paper's: {_choices(CIFAR_DEPTHS)}); ImageNet family: {_choices(IMAGENET_STAGES)}"
+        )
+
+
+def parse_name(name: str, family: str | None = None) -> tuple[str, int, Shortcut]:
+    """``"resnet-56-b"`` -> ``("cifar", 56, Shortcut.B)``. Raises ``ValueError`` naming the valid choices."""
+    if not isinstance(name, str):
+        raise ValueError(f"model name must be a string, got {name!r}")
+    match = _NAME.match(name)
+    if match is None:
+        raise ValueError(
+            f"unknown model {name!r}; valid: plain-<depth>, resnet-<depth>, resnet-<depth>-a|b|c, e.g. "
+            f"{_choices(list_models()[:6])} (see list_models())"
+        )
+    kind, depth, option = match["kind"], int(match["depth"]), match["option"]
+    if family is None:
+        # 50 and 152 are also 6n+2: the ImageNet meaning wins unless family="cifar" is passed.
+        family = "imagenet" if depth in IMAGENET_STAGES else "cifar"
+    elif family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; valid: {_choices(FAMILIES)}")
+    _check_depth(family, depth, name)
+    if kind == "plain":
+        if option is not None:
+            raise ValueError(f"plain nets have no shortcut option, got {name!r}; valid: plain-{depth}")
+        return family, depth, Shortcut.NONE
+    if option is None:
+        paper_default = "b" if family == "imagenet" and depth >= 50 else "a"
+        return family, depth, Shortcut(paper_default)
+    if option not in OPTIONS:
+        raise ValueError(f"unknown shortcut option {option!r} in {name!r}; valid: {_choices(OPTIONS)}")
+    return family, depth, Shortcut(option)
+
+
+_OVERRIDES = {f.name for f in fields(NetSpec)} - {"depth", "shortcut", "num_classes", "in_channels"}
+
+
+def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overrides) -> ResNet:
+    """Build a registered net, e.g. ``create_model("plain-56")`` or ``create_model("resnet-34-c", 1000)``.
+
+    Overrides: ``width`` (channels of the first stage), ``stem`` ("imagenet" | "cifar"), ``init``
+    ("he" | "xavier"), ``bn_eps``, ``bn_momentum``, ``family`` ("cifar" | "imagenet").
+    """
+    unknown = sorted(set(overrides) - _OVERRIDES)
+    if unknown:
+        raise ValueError(f"unknown override {unknown[0]!r}; valid: {_choices(sorted(_OVERRIDES))}")
+    family, depth, shortcut = parse_name(name, overrides.pop("family", None))
+    _check_positive_int("num_classes", num_classes)
+    _check_positive_int("in_channels", in_channels)
+    if "width" in overrides:
+        _check_positive_int("width", overrides["width"])
+    for key, valid in (("stem", STEMS), ("init", INITS)):
+        if key in overrides and overrides[key] not in valid:
+            raise ValueError(f"unknown {key} {overrides[key]!r}; valid: {_choices(valid)}")
+    if "bn_eps" in overrides and not _is_number(overrides["bn_eps"], low=0.0, high=math.inf):
+        raise ValueError(f"bad bn_eps {overrides['bn_eps']!r}; valid: a number > 0")
+    if "bn_momentum" in overrides and not _is_number(overrides["bn_momentum"], low=0.0, high=1.0, closed_high=True):
+        raise ValueError(f"bad bn_momentum {overrides['bn_momentum']!r}; valid: a number in (0, 1]")
+    spec = NetSpec(family=family, depth=depth, shortcut=shortcut, num_classes=num_classes, in_channels=in_channels, **overrides)
+    return ResNet(spec)
+
+
+def _check_positive_int(key: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"bad {key} {value!r}; valid: an integer >= 1")
+
+
+def _is_number(value, low: float, high: float, closed_high: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    return low < value and (value <= high if closed_high else value < high)
+
+
+def list_models() -> list[str]:
+    """Every registered name: plain and resnet (default, a, b, c) for both families' paper depths."""
+    names = []
+    for depth in sorted(set(CIFAR_DEPTHS) | set(IMAGENET_STAGES)):
+        names += [f"plain-{depth}", f"resnet-{depth}"] + [f"resnet-{depth}-{o}" for o in OPTIONS]
+    return names
+
+
+def model_family(name: str) -> str:
+    return parse_name(name)[0]
