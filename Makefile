@@ -1,0 +1,98 @@
+# The degradation suite's matrix. Each run is a file target, runs/<experiment>/<profile>/<model>/seed<k>/result.json,
+# so make skips finished runs, resumes interrupted ones (the run resumes from checkpoints/last.ckpt) and
+# `make -j N` trains N at once. Failed runs (status "failed") are retried by the next invocation;
+# diverged runs are results and are kept.
+#
+#   make degradation                  # quick profile on the CPU: Fashion-MNIST, about 5 minutes on 2 cores
+#   make degradation PROFILE=paper    # the paper's CIFAR-10 recipe, on a GPU
+#   make shortcut-ablation SEEDS="0 1 2" MODELS="plain-56 resnet-56-a" -j 2
+#   make report EXPERIMENT=degradation PROFILE=quick    # re-render the report without training
+#   make test | make bench | make layer-responses
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.DELETE_ON_ERROR:
+
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+PROFILE ?= quick
+SEEDS ?= 0
+EXPERIMENT ?= degradation
+RUNS_DIR ?= runs
+DATA_DIR ?= data
+REPORTS_DIR ?= reports/generated
+# MODELS defaults to the experiment's list in experiments/configs/matrices.yaml.
+
+# --- installation: one virtual environment, built once -------------------------------------------
+$(STAMP): pyproject.toml
+	@echo "==> installing into $(VENV) (once)"
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@set -o pipefail; $(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]' 2>&1 \
+		| { grep -v -e 'is ignored: it is neither a file nor a directory' -e BuildBackendWarning || true; }
+	@touch $@
+
+.PHONY: install
+install: $(STAMP)
+
+# The matrices live in YAML; make reads them through this generated fragment (made after installation).
+MATRICES_MK := build/matrices.mk
+$(MATRICES_MK): experiments/configs/matrices.yaml experiments/matrix.py | $(STAMP)
+	@mkdir -p $(@D)
+	@$(PY) -m experiments.matrix makefile > $@.tmp && mv $@.tmp $@
+include $(MATRICES_MK)
+
+MODELS ?= $(MODELS_$(EXPERIMENT))
+RUN_ROOT := $(RUNS_DIR)/$(EXPERIMENT)/$(PROFILE)
+RUNS := $(foreach m,$(MODELS),$(foreach s,$(SEEDS),$(RUN_ROOT)/$(m)/seed$(s)/result.json))
+MATRIX_ARGS = --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --models '$(MODELS)' --seeds '$(SEEDS)' \
+	--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)'
+
+# A failed run keeps its result.json (the report marks it) but is retried: it is always out of date.
+FAILED := $(if $(wildcard $(RUNS)),$(shell grep -lsE '"status": *"failed"' $(wildcard $(RUNS))))
+$(FAILED): FORCE
+FORCE:
+
+# Position of a run in the matrix, for the "[3/10]" progress lines.
+_index = $(if $(filter $1,$(firstword $2)),$(words $3 x),$(if $2,$(call _index,$1,$(wordlist 2,$(words $2),$2),$3 x),?))
+
+$(RUNS_DIR)/%/result.json: | $(STAMP)
+	@$(PY) -m experiments.run --run-dir '$(@D)' --data-dir '$(DATA_DIR)' \
+		--progress '$(call _index,$@,$(RUNS))/$(words $(RUNS))'
+
+# --- the experiments -----------------------------------------------------------------------------
+.PHONY: degradation shortcut-ablation layer-responses matrix runs report
+degradation shortcut-ablation:
+	@$(MAKE) --no-print-directory matrix EXPERIMENT=$@
+
+# Check the input (nothing is written on bad input), fetch the data once, train every run (-k: a failed
+# run does not stop the others), render the report, then fail if any run failed, naming it.
+matrix: | $(STAMP)
+	@$(PY) -m experiments.matrix check $(MATRIX_ARGS)
+	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)'
+	@status=0; $(MAKE) --no-print-directory -k runs || status=$$?; \
+	 $(MAKE) --no-print-directory report || status=1; \
+	 $(PY) -m experiments.matrix status $(MATRIX_ARGS) || status=1; \
+	 exit $$status
+
+runs: $(RUNS)
+
+report: | $(STAMP)
+	@$(PY) -m reports.build --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' \
+		--runs-dir '$(RUNS_DIR)' --out-dir '$(REPORTS_DIR)'
+
+# --- checks --------------------------------------------------------------------------------------
+.PHONY: test bench help clean-build
+test: | $(STAMP)
+	@$(PY) -m pytest -q tests
+
+bench: | $(STAMP)
+	@$(PY) -m experiments.bench --out-dir '$(REPORTS_DIR)/bench'
+
+help:
+	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
+
+clean-build:
+	rm -rf build

@@ -1,0 +1,189 @@
+"""One flat, typed run configuration; the profiles in ``configs/*.yaml`` set its fields.
+
+Every field has a reason beside it. Loading checks every key and type, so a typo in a profile is one
+clear error, not a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+DATASETS = ("fashion-mnist", "cifar10", "imagenet", "synthetic")
+PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+STEMS = ("cifar", "imagenet")
+INITS = ("he", "xavier")
+
+
+class ConfigError(ValueError):
+    """Bad user input: printed as one line, exit status 2, nothing written."""
+
+
+@dataclass
+class RunConfig:
+    # --- data ---
+    dataset: str = "fashion-mnist"  # one of DATASETS
+    augment: bool = False  # pad-4 random crop + horizontal flip (paper section 4.2), training batches only
+    val_size: int = 5000  # held out of the training set, as the paper's 45k/5k CIFAR split
+    split_seed: int = 0  # the validation split is the same for every run and seed
+    eval_limit: int = 0  # evaluate on the first N validation / a fixed N-subset of test images; 0 = all
+    image_size: int = 16  # synthetic data only: side of the square images
+    synthetic_train: int = 2048  # synthetic data only: training images
+    synthetic_eval: int = 512  # synthetic data only: validation and test images each
+    workers: int = 0  # DataLoader workers, for the ImageNet folder only (tensor datasets need none)
+    # --- model ---
+    init: str = "he"  # "he" (the paper's), "xavier" (the seed's)
+    stem: str = "cifar"  # stem of the ImageNet-family nets: "cifar" (3x3/1) for small images, "imagenet"
+    imagenet_width: int = 0  # first-stage channels of ImageNet-family nets; 0 = 64, the paper's
+    cifar_width: int = 0  # first-stage channels of CIFAR-family nets; 0 = 16, the paper's
+    # --- optimisation (paper section 3.4 and 4.2) ---
+    batch_size: int = 128  # mini-batch size
+    lr: float = 0.1  # initial learning rate
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    max_steps: int = 300  # iterations: the paper's schedule counts iterations, not epochs
+    milestones: list[int] = field(default_factory=list)  # iterations where lr is divided by 1/gamma
+    gamma: float = 0.1  # lr factor at each milestone
+    warmup_steps: int = 0  # paper (ResNet-110): lr 0.01 "until the training error is below 80% (about 400 iterations)"
+    warmup_lr: float = 0.01  # lr during warm-up
+    warmup_min_depth: int = 110  # warm-up applies to nets at least this deep
+    # --- bookkeeping ---
+    eval_every: int = 100  # iterations between evaluations of validation and test error; a checkpoint follows each
+    log_every: int = 25  # iterations between training loss/error points (averaged over the interval)
+    eval_batch_size: int = 1000  # evaluation batch size (no gradients: larger than training's)
+    # --- hardware ---
+    accelerator: str = "auto"  # Lightning accelerator: "auto" picks a GPU when there is one
+    precision: str = "32-true"  # on a GPU; a CPU always trains in fp32
+    channels_last: bool = False  # NHWC memory format on a GPU (faster convolutions with tensor cores)
+    compile: bool = False  # torch.compile the net on a GPU
+    threads: int = 0  # CPU threads per run; 0 = cores divided by make's -j
+
+    def check(self) -> None:
+        """Raise ``ConfigError`` for values no run can use."""
+        _one_of("dataset", self.dataset, DATASETS)
+        _one_of("precision", self.precision, PRECISIONS)
+        _one_of("stem", self.stem, STEMS)
+        _one_of("init", self.init, INITS)
+        for name in ("batch_size", "max_steps", "eval_every", "log_every", "eval_batch_size",
+                     "image_size", "synthetic_train", "synthetic_eval"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be an integer >= 1")
+        for name in ("val_size", "eval_limit", "workers", "imagenet_width", "cifar_width", "warmup_steps",
+                     "warmup_min_depth", "threads", "split_seed"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be an integer >= 0")
+        for name in ("lr", "warmup_lr", "gamma"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a number > 0")
+        for name in ("momentum", "weight_decay"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a number >= 0")
+        if any(m < 1 for m in self.milestones) or self.milestones != sorted(self.milestones):
+            raise ConfigError(f"bad milestones {self.milestones!r}: must be increasing iterations >= 1")
+        if self.max_steps % self.eval_every:
+            raise ConfigError(
+                f"bad max_steps {self.max_steps}: must be a multiple of eval_every ({self.eval_every}) so the "
+                "last iteration is evaluated"
+            )
+
+        if self.eval_every % self.log_every:
+            raise ConfigError(
+                f"bad eval_every {self.eval_every}: must be a multiple of log_every ({self.log_every}) so that a "
+                "resumed run logs the same training points as an uninterrupted one"
+            )
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def _one_of(name: str, value, choices) -> None:
+    if value not in choices:
+        raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(RunConfig)}
+_HINTS = typing.get_type_hints(RunConfig)
+
+
+def _coerce(key: str, value, source: str):
+    """Check one value against its field's type; ints are accepted where floats are expected."""
+    hint = _HINTS[key]
+    ok: bool
+    if hint is bool:
+        ok = isinstance(value, bool)
+    elif hint is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif hint is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif hint is str:
+        ok = isinstance(value, str)
+    else:  # list[int]
+        ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+    if not ok:
+        kind = getattr(hint, "__name__", str(hint))
+        raise ConfigError(f"bad type for {key!r} in {source}: {value!r} is not {kind}")
+    return value
+
+
+def apply(config: RunConfig, values: dict, source: str) -> RunConfig:
+    if not isinstance(values, dict):
+        raise ConfigError(f"{source} must be a mapping of keys to values, got {type(values).__name__}")
+    unknown = sorted(set(values) - set(_FIELDS))
+    if unknown:
+        raise ConfigError(f"unknown key {unknown[0]!r} in {source}; valid: {', '.join(_FIELDS)}")
+    return dataclasses.replace(config, **{k: _coerce(k, v, source) for k, v in values.items()})
+
+
+def list_profiles() -> list[str]:
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml") if p.stem != "matrices")
+
+
+def load_profile(profile: str, overrides: list[str] | None = None) -> RunConfig:
+    """The profile's config with ``key=value`` overrides (values parsed as YAML) applied, checked."""
+    path = CONFIG_DIR / f"{profile}.yaml"
+    if profile not in list_profiles():
+        raise ConfigError(f"unknown profile {profile!r}; valid: {', '.join(list_profiles())}")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    config = apply(RunConfig(), values, str(path))
+    if overrides:
+        config = apply(config, parse_overrides(overrides), "the command line")
+    config.check()
+    return config
+
+
+def parse_overrides(items: list[str]) -> dict:
+    values = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"bad override {item!r}: expected key=value, e.g. batch_size=64")
+        try:
+            values[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise ConfigError(f"bad override {item!r}: the value is not valid YAML") from None
+    return values
+
+
+def load_matrices() -> dict[str, list[str]]:
+    data = yaml.safe_load((CONFIG_DIR / "matrices.yaml").read_text())
+    return {name: list(spec["models"]) for name, spec in data.items()}
+
+
+def parse_seeds(text: str) -> list[int]:
+    seeds = []
+    for token in text.replace(",", " ").split():
+        if not token.isdigit():
+            raise ConfigError(f"bad seed {token!r}: seeds are integers >= 0, e.g. SEEDS=\"0 1 2\"")
+        seeds.append(int(token))
+    if not seeds:
+        raise ConfigError("no seeds given: SEEDS must name at least one integer >= 0, e.g. SEEDS=0")
+    return seeds

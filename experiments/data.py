@@ -1,0 +1,307 @@
+"""Data: torchvision datasets held as uint8 tensors on the training device, batched and augmented there.
+
+Why tensors on the device: the nets are small and the images tiny, so a per-sample PIL pipeline with
+worker processes (the classic CIFAR script) costs more than the forward pass on a GPU and fights the
+training for the two cores of a laptop CPU. Here each batch is one gather from a tensor that never
+leaves the device; pad-crop and flip are folded into that gather.
+
+Why every batch is a function of (seed, iteration): Lightning's checkpoint does not hold RNG states or
+the position inside an epoch. Deriving the permutation from (seed, epoch) and the augmentation from
+(seed, iteration) makes a resumed run see exactly the batches an uninterrupted one would have seen.
+
+``python -m experiments.data prepare --profile quick --data-dir data`` finds or fetches a profile's data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+import torch.nn.functional as F
+
+from .config import ConfigError, RunConfig, load_profile
+
+DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
+FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+CROP_PADDING = 4  # paper section 4.2: "4 pixels are padded on each side"
+OFFLINE_ENV = "DEGRADATION_OFFLINE"  # set to 1 to never try a download (tests set it)
+
+
+class DataUnavailable(ConfigError):
+    """The dataset is not on disk and could not be fetched; the message says how to get it."""
+
+
+# ----------------------------------------------------------------------------------------------------
+# Finding or fetching the files
+# ----------------------------------------------------------------------------------------------------
+def ensure_available(dataset: str, data_dir: Path, fetch: bool = True) -> None:
+    """Make sure the dataset's files are under ``data_dir``, fetching them if allowed; else raise."""
+    data_dir = Path(data_dir)
+    if dataset == "synthetic":
+        return
+    if dataset == "fashion-mnist":
+        _ensure_fashion_mnist(data_dir, fetch)
+    elif dataset == "cifar10":
+        if not (data_dir / "cifar-10-batches-py").is_dir():
+            _download("CIFAR10", data_dir, fetch, how=(
+                "download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it "
+                f"into {data_dir} (giving {data_dir / 'cifar-10-batches-py'})"))
+    elif dataset == "imagenet":
+        missing = [d for d in ("train", "val") if not (data_dir / d).is_dir()]
+        if missing:
+            raise DataUnavailable(
+                f"ImageNet not found: {data_dir} has no {' or '.join(missing)}/ folder; point DATA_DIR at a folder "
+                "with train/ and val/ in torchvision's ImageFolder layout (one subfolder per class)"
+            )
+    else:  # RunConfig.check() has already refused it
+        raise DataUnavailable(f"unknown dataset {dataset!r}")
+
+
+def _ensure_fashion_mnist(data_dir: Path, fetch: bool) -> None:
+    raw = data_dir / "FashionMNIST" / "raw"
+    if all((raw / name).is_file() for name in FASHION_FILES):
+        return
+    if fetch and not _has_debian_copy() and os.geteuid() == 0 and shutil.which("apt-get"):
+        print("==> installing Debian's dataset-fashion-mnist (apt-get)", file=sys.stderr)
+        for cmd in (["apt-get", "update", "-qq"], ["apt-get", "install", "-y", "-qq", "dataset-fashion-mnist"]):
+            subprocess.run(cmd, check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if fetch and _has_debian_copy():
+        # torchvision's md5 check would fail on Debian's recompressed .gz files (and then try to download),
+        # so they are decompressed into the raw/ folder, where torchvision loads them without a check.
+        raw.mkdir(parents=True, exist_ok=True)
+        for name in FASHION_FILES:
+            target = raw / name
+            if not target.is_file():
+                tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
+                with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as src, open(tmp, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+                os.replace(tmp, target)
+        return
+    _download("FashionMNIST", data_dir, fetch, how=(
+        f"install Debian's package (apt-get install dataset-fashion-mnist, which puts it under "
+        f"{DEBIAN_FASHION_MNIST}) or copy the four IDX files, decompressed, into {raw}"))
+
+
+def _has_debian_copy() -> bool:
+    return all((DEBIAN_FASHION_MNIST / f"{name}.gz").is_file() for name in FASHION_FILES)
+
+
+def _download(cls_name: str, data_dir: Path, fetch: bool, how: str) -> None:
+    import torchvision.datasets as tvd
+
+    reason = "downloads are off" if not fetch or os.environ.get(OFFLINE_ENV) == "1" else None
+    if reason is None:
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(30)
+        try:
+            print(f"==> downloading {cls_name} into {data_dir}", file=sys.stderr)
+            getattr(tvd, cls_name)(str(data_dir), train=True, download=True)
+            getattr(tvd, cls_name)(str(data_dir), train=False, download=True)
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure to download means: tell the user how
+            reason = f"the download failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        finally:
+            socket.setdefaulttimeout(previous)
+    raise DataUnavailable(f"{cls_name} not found under {data_dir} and {reason}: {how}")
+
+
+# ----------------------------------------------------------------------------------------------------
+# Loading into tensors
+# ----------------------------------------------------------------------------------------------------
+@dataclass
+class Tensors:
+    """A dataset split three ways, as uint8 images (N, C, H, W) and int64 labels, plus the pixel mean."""
+
+    name: str
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    val_x: torch.Tensor
+    val_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+
+    @property
+    def in_channels(self) -> int:
+        return int(self.train_x.shape[1])
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+    def pixel_mean(self) -> torch.Tensor:
+        """Per-pixel mean of the training split, in [0, 1] units (paper section 4.2)."""
+        return self.train_x.float().mean(0).div_(255)
+
+
+def load_tensors(config: RunConfig, data_dir: Path) -> Tensors:
+    """Load a profile's dataset through torchvision's dataset classes, split and subset as configured."""
+    import torchvision.datasets as tvd
+
+    data_dir = Path(data_dir)
+    if config.dataset == "synthetic":
+        return synthetic_tensors(config)
+    if config.dataset == "fashion-mnist":
+        train = tvd.FashionMNIST(str(data_dir), train=True, download=False)
+        test = tvd.FashionMNIST(str(data_dir), train=False, download=False)
+        full_x, full_y = train.data.unsqueeze(1), train.targets
+        test_x, test_y = test.data.unsqueeze(1), test.targets
+        num_classes = len(train.classes)
+    elif config.dataset == "cifar10":
+        train = tvd.CIFAR10(str(data_dir), train=True, download=False)
+        test = tvd.CIFAR10(str(data_dir), train=False, download=False)
+        full_x, full_y = torch.from_numpy(train.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(train.targets)
+        test_x, test_y = torch.from_numpy(test.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(test.targets)
+        num_classes = len(train.classes)
+    else:
+        raise ValueError(f"{config.dataset} is not a tensor dataset")
+    return split(config.dataset, full_x, full_y.long(), test_x, test_y.long(), num_classes, config)
+
+
+def split(name, full_x, full_y, test_x, test_y, num_classes, config: RunConfig) -> Tensors:
+    """Hold ``val_size`` images out of training with the fixed ``split_seed``; apply ``eval_limit``."""
+    if config.val_size >= len(full_x):
+        raise ConfigError(f"bad val_size {config.val_size}: the {name} training set has only {len(full_x)} images")
+    g = torch.Generator().manual_seed(config.split_seed)
+    order = torch.randperm(len(full_x), generator=g)
+    val_idx, train_idx = order[: config.val_size].sort().values, order[config.val_size :].sort().values
+    val_x, val_y = full_x[val_idx], full_y[val_idx]
+    if config.eval_limit:
+        val_x, val_y = val_x[: config.eval_limit], val_y[: config.eval_limit]
+        keep = torch.randperm(len(test_x), generator=g)[: config.eval_limit].sort().values
+        test_x, test_y = test_x[keep], test_y[keep]
+    return Tensors(name, full_x[train_idx], full_y[train_idx], val_x, val_y, test_x, test_y, num_classes)
+
+
+def synthetic_tensors(config: RunConfig, num_classes: int = 10, channels: int = 3) -> Tensors:
+    """Learnable synthetic images: a fixed random pattern per class plus noise (seeded, no files)."""
+    g = torch.Generator().manual_seed(1234)
+    s = config.image_size
+    patterns = torch.rand(num_classes, channels, s, s, generator=g) * 255
+
+    def make(n):
+        y = torch.randint(0, num_classes, (n,), generator=g)
+        noise = torch.randn(n, channels, s, s, generator=g) * 60
+        return (patterns[y] + noise).clamp_(0, 255).to(torch.uint8), y
+
+    train_x, train_y = make(config.synthetic_train + config.synthetic_eval)
+    test_x, test_y = make(config.synthetic_eval)
+    cfg = RunConfig(**{**config.to_dict(), "val_size": config.synthetic_eval})
+    return split("synthetic", train_x, train_y, test_x, test_y, num_classes, cfg)
+
+
+# ----------------------------------------------------------------------------------------------------
+# Batches on the device
+# ----------------------------------------------------------------------------------------------------
+def _generator(device: torch.device, *key: int) -> torch.Generator:
+    """A generator seeded by a tuple of integers, reproducibly (Python's hash() is salted for strings)."""
+    seed = 0
+    for k in key:
+        seed = (seed * 1_000_003 + int(k) + 0x9E3779B9) % (2**63 - 1)
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+_PERMUTATION, _AUGMENT = 1, 2  # separate random streams
+
+
+def pad_crop_flip(x: torch.Tensor, g: torch.Generator, padding: int = CROP_PADDING) -> torch.Tensor:
+    """Random crop after ``padding`` zeros on each side, and a random horizontal flip, in one gather.
+
+    Zeros are added after mean subtraction, i.e. the padding has the mean colour (as fb.resnet.torch).
+    The result is laid out NHWC in memory (channels_last) whatever the input's layout.
+    """
+    n, _, h, w = x.shape
+    padded = F.pad(x, (padding, padding, padding, padding))
+    dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=g, device=x.device)
+    dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=g, device=x.device)
+    flip = torch.rand(n, 1, generator=g, device=x.device) < 0.5
+    rows = dy + torch.arange(h, device=x.device)
+    cols = dx + torch.arange(w, device=x.device)
+    cols = torch.where(flip, cols.flip(1), cols)
+    batch = torch.arange(n, device=x.device)[:, None, None]
+    return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+
+
+class TrainBatches:
+    """Endless training batches: batch ``s`` depends only on (seed, s), never on what ran before.
+
+    Epoch ``e`` is a permutation seeded by (seed, e), cut into ``len(images) // batch_size`` batches (the
+    last partial batch is dropped). Iteration starts at ``start_step()``, Lightning's restored
+    ``global_step`` on resume.
+    """
+
+    def __init__(self, images, labels, mean, batch_size: int, seed: int, augment: bool, channels_last: bool,
+                 start_step: Callable[[], int] = lambda: 0) -> None:
+        if len(images) < batch_size:
+            raise ConfigError(f"bad batch_size {batch_size}: larger than the training set ({len(images)} images)")
+        self.images, self.labels, self.mean = images, labels, mean
+        self.batch_size, self.seed, self.augment, self.channels_last = batch_size, seed, augment, channels_last
+        self.start_step = start_step
+        self.steps_per_epoch = len(images) // batch_size
+        self._epoch, self._order = -1, None
+
+    def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, position = divmod(step, self.steps_per_epoch)
+        device = self.images.device
+        if epoch != self._epoch:
+            g = _generator(device, self.seed, _PERMUTATION, epoch)
+            self._order = torch.randperm(len(self.images), generator=g, device=device)
+            self._epoch = epoch
+        idx = self._order[position * self.batch_size : (position + 1) * self.batch_size]
+        x = self.images[idx].float().div_(255).sub_(self.mean)
+        if self.augment:
+            x = pad_crop_flip(x, _generator(device, self.seed, _AUGMENT, step))
+        x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        return x, self.labels[idx]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        step = int(self.start_step())
+        while True:
+            yield self.batch(step)
+            step += 1
+
+
+class EvalBatches:
+    """The evaluation images in order, in batches, normalised like training (no augmentation)."""
+
+    def __init__(self, images, labels, mean, batch_size: int, channels_last: bool) -> None:
+        self.images, self.labels, self.mean = images, labels, mean
+        self.batch_size, self.channels_last = batch_size, channels_last
+
+    def __len__(self) -> int:
+        return -(-len(self.images) // self.batch_size)
+
+    def __iter__(self):
+        fmt = torch.channels_last if self.channels_last else torch.contiguous_format
+        for start in range(0, len(self.images), self.batch_size):
+            x = self.images[start : start + self.batch_size].float().div_(255).sub_(self.mean)
+            yield x.contiguous(memory_format=fmt), self.labels[start : start + self.batch_size]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.data", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    prep = sub.add_parser("prepare", help="find or fetch a profile's dataset")
+    prep.add_argument("--profile", default="quick")
+    prep.add_argument("--data-dir", default="data")
+    args = parser.parse_args(argv)
+    try:
+        config = load_profile(args.profile)
+        ensure_available(config.dataset, Path(args.data_dir), fetch=True)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
