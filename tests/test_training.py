@@ -1,0 +1,231 @@
+"""Training pipeline: data loading through torchvision, the CIFAR recipe, batches, schedule, the smoke matrix."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from experiments.config import ConfigError, RunConfig, load_profile
+from experiments.data import EvalBatches, TrainBatches, load_tensors, pad_crop_flip
+from experiments.module import DegradationModule, StepSchedule, model_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+# --- Fashion-MNIST through torchvision, from IDX files the test writes ---------------------------------
+def write_idx(path: Path, array: np.ndarray) -> None:
+    magic = 0x0803 if array.ndim == 3 else 0x0801
+    with open(path, "wb") as f:
+        f.write(struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape))
+        f.write(array.astype(np.uint8).tobytes())
+
+
+def make_fashion_mnist(root: Path, n_train: int = 60, n_test: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    train_x = rng.integers(0, 256, (n_train, 28, 28), dtype=np.uint8)
+    train_y = np.arange(n_train, dtype=np.uint8) % 10
+    write_idx(raw / "train-images-idx3-ubyte", train_x)
+    write_idx(raw / "train-labels-idx1-ubyte", train_y)
+    write_idx(raw / "t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28), dtype=np.uint8))
+    write_idx(raw / "t10k-labels-idx1-ubyte", np.arange(n_test, dtype=np.uint8) % 10)
+    return train_x, train_y
+
+
+def test_fashion_mnist_loads_through_torchvision_with_a_fixed_validation_split(tmp_path):
+    train_x, train_y = make_fashion_mnist(tmp_path)
+    config = RunConfig(dataset="fashion-mnist", val_size=10)
+    t = load_tensors(config, tmp_path)
+    assert t.train_x.shape == (50, 1, 28, 28) and t.val_x.shape == (10, 1, 28, 28) and t.test_x.shape == (20, 1, 28, 28)
+    assert t.train_x.dtype == torch.uint8 and t.num_classes == 10
+    # The split partitions the training file: every image lands in exactly one of train/val.
+    rows = {bytes(img.numpy().tobytes()) for img in torch.cat([t.train_x, t.val_x])}
+    assert rows == {bytes(img.tobytes()) for img in train_x}
+    # Fixed by split_seed, not by the run's seed: a second load gives the same split.
+    assert torch.equal(load_tensors(config, tmp_path).val_x, t.val_x)
+    assert not torch.equal(load_tensors(RunConfig(dataset="fashion-mnist", val_size=10, split_seed=1), tmp_path).val_x, t.val_x)
+
+
+def test_missing_dataset_offline_says_how_to_get_it(tmp_path, monkeypatch):
+    from experiments import data
+
+    monkeypatch.setenv(data.OFFLINE_ENV, "1")
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    with pytest.raises(data.DataUnavailable, match="dataset-fashion-mnist"):
+        data.ensure_available("fashion-mnist", tmp_path, fetch=True)
+    with pytest.raises(data.DataUnavailable, match="cifar-10-python.tar.gz"):
+        data.ensure_available("cifar10", tmp_path, fetch=True)
+    with pytest.raises(data.DataUnavailable, match="ImageFolder"):
+        data.ensure_available("imagenet", tmp_path, fetch=True)
+
+
+def test_debian_copy_is_decompressed_for_torchvision(tmp_path, monkeypatch):
+    import gzip
+
+    from experiments import data
+
+    make_fashion_mnist(tmp_path / "src")
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    for name in data.FASHION_FILES:
+        (debian / f"{name}.gz").write_bytes(gzip.compress((tmp_path / "src/FashionMNIST/raw" / name).read_bytes()))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+    data.ensure_available("fashion-mnist", tmp_path / "data", fetch=True)
+    assert load_tensors(RunConfig(dataset="fashion-mnist", val_size=10), tmp_path / "data").test_x.shape[0] == 20
+
+
+# --- CIFAR-10's recipe on data the test makes ------------------------------------------------------------
+def make_cifar10(root: Path, per_batch: int = 20, n_test: int = 30) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    folder = root / "cifar-10-batches-py"
+    folder.mkdir(parents=True)
+    images = []
+    for i in range(1, 6):
+        x = rng.integers(0, 256, (per_batch, 3 * 32 * 32), dtype=np.uint8)
+        images.append(x)
+        with open(folder / f"data_batch_{i}", "wb") as f:
+            pickle.dump({"data": x, "labels": list(rng.integers(0, 10, per_batch))}, f)
+    with open(folder / "test_batch", "wb") as f:
+        pickle.dump({"data": rng.integers(0, 256, (n_test, 3072), dtype=np.uint8), "labels": [0] * n_test}, f)
+    with open(folder / "batches.meta", "wb") as f:
+        pickle.dump({"label_names": [f"c{i}" for i in range(10)]}, f)
+    return np.concatenate(images).reshape(-1, 3, 32, 32)
+
+
+@pytest.fixture
+def cifar(tmp_path, monkeypatch):
+    import torchvision.datasets.cifar as tv_cifar
+
+    # Our files cannot match torchvision's md5 sums; everything else is torchvision's own loading code.
+    monkeypatch.setattr(tv_cifar, "check_integrity", lambda path, md5=None: os.path.isfile(path))
+    images = make_cifar10(tmp_path)
+    return tmp_path, images
+
+
+def test_cifar10_split_and_per_pixel_mean(cifar):
+    root, images = cifar
+    config = load_profile("paper", ["val_size=10"])
+    t = load_tensors(config, root)
+    assert (len(t.train_x), len(t.val_x), len(t.test_x)) == (90, 10, 30)  # as 45k/5k, scaled down
+    assert t.image_shape == (3, 32, 32)
+    everything = {img.tobytes() for img in images}
+    assert {img.numpy().tobytes() for img in torch.cat([t.train_x, t.val_x])} == everything
+    # Per-pixel mean over the training split only, in [0, 1] units.
+    expected = t.train_x.float().mean(0) / 255
+    assert torch.allclose(t.pixel_mean(), expected)
+    assert t.pixel_mean().shape == (3, 32, 32)
+
+
+def test_cifar10_augmentation_is_pad4_crop_and_flip_on_training_batches_only(cifar):
+    root, _ = cifar
+    config = load_profile("paper", ["val_size=10", "batch_size=16"])
+    assert config.augment
+    t = load_tensors(config, root)
+    mean = t.pixel_mean()
+    batches = TrainBatches(t.train_x, t.train_y, mean, 16, seed=0, augment=True, channels_last=False)
+    plain = TrainBatches(t.train_x, t.train_y, mean, 16, seed=0, augment=False, channels_last=False)
+    x, y = batches.batch(3)
+    x0, y0 = plain.batch(3)  # same images (same permutation), not augmented
+    assert torch.equal(y, y0) and x.shape == (16, 3, 32, 32)
+    padded = torch.nn.functional.pad(x0, (4, 4, 4, 4))
+    flips = 0
+    for i in range(16):
+        candidates = [(dy, dx, f) for dy in range(9) for dx in range(9) for f in (False, True)
+                      if torch.equal(x[i], (lambda c: c.flip(2) if f else c)(padded[i, :, dy:dy + 32, dx:dx + 32]))]
+        assert candidates, f"image {i} is not a flipped/unflipped 32x32 crop of the 4-padded original"
+        flips += candidates[0][2]
+    assert 0 < flips < 16  # both flipped and unflipped images occur
+    # Evaluation batches are never augmented.
+    ex, _ = next(iter(EvalBatches(t.val_x, t.val_y, mean, 5, channels_last=False)))
+    assert torch.equal(ex, t.val_x[:5].float() / 255 - mean)
+
+
+def test_pad_crop_flip_keeps_values_and_is_seeded():
+    x = torch.randn(8, 3, 8, 8)
+    a = pad_crop_flip(x, torch.Generator().manual_seed(0))
+    b = pad_crop_flip(x, torch.Generator().manual_seed(0))
+    assert torch.equal(a, b) and a.shape == x.shape
+
+
+# --- batches are a function of (seed, iteration) ------------------------------------------------------------
+def test_train_batches_depend_only_on_seed_and_iteration():
+    images = torch.randint(0, 256, (100, 1, 8, 8), dtype=torch.uint8)
+    labels = torch.arange(100)
+    mean = torch.zeros(1, 8, 8)
+    make = lambda seed, start=0: TrainBatches(images, labels, mean, 16, seed, True, False, start_step=lambda: start)
+    it = iter(make(0))
+    sequence = [next(it) for _ in range(15)]  # crosses two epoch boundaries (6 batches per epoch)
+    resumed = iter(make(0, start=9))
+    for step in range(9, 15):
+        x, y = next(resumed)
+        assert torch.equal(x, sequence[step][0]) and torch.equal(y, sequence[step][1])
+    # Each epoch is a permutation: 6 batches of 16 cover 96 distinct images.
+    assert len(torch.cat([y for _, y in sequence[:6]]).unique()) == 96
+    assert not torch.equal(next(iter(make(1)))[1], sequence[0][1])
+
+
+# --- optimisation -------------------------------------------------------------------------------------------
+def test_step_schedule_divides_at_milestones_after_warmup():
+    s = StepSchedule([32000, 48000], 0.1, warmup_steps=400, warmup_factor=0.1)
+    assert [s(0), s(399), s(400), s(31999), s(32000), s(48000)] == pytest.approx([0.1, 0.1, 1, 1, 0.1, 0.01])
+
+
+def test_module_uses_the_papers_sgd_and_profile_overrides():
+    config = load_profile("quick")
+    module = DegradationModule("resnet-34", num_classes=10, in_channels=1, config=config.to_dict())
+    assert module.model.spec.width == config.imagenet_width and module.model.spec.stem == "cifar"
+    assert model_overrides("resnet-20", config) == {"init": "he"}
+    opt = module.configure_optimizers()["optimizer"]
+    group = opt.param_groups[0]
+    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.1, 0.9, 1e-4)
+
+
+def test_profiles_load_and_bad_values_are_refused():
+    for profile in ("smoke", "quick", "paper", "imagenet"):
+        load_profile(profile)
+    with pytest.raises(ConfigError, match="valid: imagenet, paper, quick, smoke"):
+        load_profile("fast")
+    with pytest.raises(ConfigError, match="batch_size"):
+        load_profile("quick", ["batch_size=0"])
+    with pytest.raises(ConfigError, match="unknown key 'batchsize'"):
+        load_profile("quick", ["batchsize=64"])
+    with pytest.raises(ConfigError, match="bad type for 'lr'"):
+        load_profile("quick", ["lr=fast"])
+
+
+# --- the smoke matrix, end to end through make -------------------------------------------------------------
+def test_smoke_matrix_end_to_end(tmp_path):
+    env = {**os.environ, "DEGRADATION_OFFLINE": "1"}
+    cmd = ["make", "-s", "-j2", "degradation", "PROFILE=smoke", f"RUNS_DIR={tmp_path / 'runs'}",
+           f"REPORTS_DIR={tmp_path / 'reports'}"]
+    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stdout + out.stderr
+    models = load_matrices_models("degradation")
+    results = sorted((tmp_path / "runs/degradation/smoke").glob("*/seed0/result.json"))
+    assert len(results) == len(models)
+    for path in results:
+        result = json.loads(path.read_text())
+        assert result["status"] == "ok" and result["iterations"] == load_profile("smoke").max_steps
+        assert set(result["final"]) == {"train", "val", "test"}
+        assert (path.parent / "checkpoints/last.ckpt").is_file() and (path.parent / "config.yaml").is_file()
+    assert "[1/10]" in out.stdout and "[10/10]" in out.stdout
+    assert (tmp_path / "reports/degradation/smoke/report.pdf").is_file()
+    # A second invocation trains nothing: every run is a finished Make target.
+    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    assert again.returncode == 0 and " ... " not in again.stdout
+
+
+def load_matrices_models(name: str) -> list[str]:
+    from experiments.config import load_matrices
+
+    return load_matrices()[name]
