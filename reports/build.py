@@ -1,0 +1,316 @@
+"""Build a report from existing run folders, without training.
+
+    python -m reports.build --experiment degradation --profile quick --runs-dir runs \\
+        --out-dir reports/generated [--models "plain-20 resnet-20"] [--seeds "0 1"]
+
+Reads ``<runs-dir>/<experiment>/<profile>/<model>/seed<k>/`` and writes, atomically, into
+``<out-dir>/<experiment>/<profile>/``: runs.csv, summary.csv, summary.md, verdict.md, fig-*.png and
+fig-*.pdf, and report.pdf (first page: title, verdict, provenance, flagged runs; then the figures; then
+the summary table and the registered sections). Prints a short summary, the verdict and the path of
+report.pdf. Exit 0 when the report rendered (flagged runs included), 2 on bad input (nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as _dt
+import importlib
+import re
+import sys
+import traceback
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib
+from matplotlib.backends.backend_pdf import PdfPages
+
+from . import io
+from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
+from .registry import ReportContext, figure_functions, section_functions
+from .runs import STATUSES, Run, discover_runs, is_model_name, tidy_table
+from .summary import display_table, flag_text, fmt_seconds, summarize, summary_markdown, text_table
+from .verdict import Verdict, make_verdict
+
+# Modules whose import registers figure/section functions (see reports.registry). Add yours here.
+FIGURE_MODULES: list[str] = ["reports.figures"]
+
+STYLE = {
+    "pdf.fonttype": 42,  # embed TrueType (Type 42), not Type 3: editable, searchable, accepted by journals
+    "ps.fonttype": 42,
+    "font.family": "DejaVu Sans",
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.titlesize": 11,
+    "axes.labelsize": 10,
+    "xtick.labelsize": 9,
+    "ytick.labelsize": 9,
+    "savefig.dpi": 150,
+}
+
+
+@contextlib.contextmanager
+def report_style() -> Iterator[None]:
+    """The report's matplotlib settings (TrueType fonts in PDFs), without touching global state after."""
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+class InputError(ValueError):
+    """Bad input to the builder: the message names the bad value. Nothing has been written."""
+
+
+@dataclass
+class BuildResult:
+    out_dir: Path
+    report_pdf: Path
+    files: list[Path]
+    runs: list[Run]
+    verdict: Verdict
+    summary: object  # pandas DataFrame
+    figures: list[str]  # figure names written (fig-<name>.*)
+    errors: list[str] = field(default_factory=list)  # figure/section functions that raised
+    console: str = ""  # what main() prints
+    first_page: str = ""  # the markdown of report.pdf's first page(s)
+    pages: int = 0  # pages of report.pdf
+
+
+def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds) -> None:
+    if not runs_dir.is_dir():
+        raise InputError(f"runs dir {str(runs_dir)!r} does not exist")
+    for label, value, parent in (("experiment", experiment, runs_dir), ("profile", profile, runs_dir / experiment)):
+        if not value or "/" in value or value in (".", ".."):
+            raise InputError(f"bad {label} {value!r}")
+        if not (parent / value).is_dir():
+            found = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
+            hint = f" (found: {', '.join(found)})" if found else ""
+            raise InputError(f"{label} {value!r}: no folder {str(parent / value)!r}{hint}")
+    for m in models or []:
+        if not is_model_name(m):
+            raise InputError(f"bad model name {m!r} in --models (expected plain-<depth>, resnet-<depth> "
+                             "or resnet-<depth>-a|b|c)")
+    for s in seeds or []:
+        if not isinstance(s, int) or s < 0:
+            raise InputError(f"bad seed {s!r} in --seeds (expected non-negative integers)")
+
+
+def _value(run: Run, key: str):
+    """A provenance value of a run: result.json's (what happened, e.g. the device) before config.yaml's,
+    whose training settings may sit at the top level or under a nested ``config:`` mapping."""
+    if key == "git_commit":
+        commit = run.config.get("git_commit")
+        return None if commit is None else f"{commit}{' (dirty)' if run.config.get('git_dirty') else ''}"
+    nested = run.config.get("config") if isinstance(run.config.get("config"), dict) else {}
+    for source in (run.result, run.config, nested):
+        if isinstance(source, dict) and source.get(key) is not None:
+            return source[key]
+    return None
+
+
+def _distinct(runs: Sequence[Run], key: str) -> str:
+    """The value of ``key`` over the runs: one value, or each distinct value with its count."""
+    values = Counter()
+    for r in runs:
+        v = _value(r, key)
+        if v is not None:
+            if isinstance(v, dict):
+                v = ", ".join(f"{k} {x}" for k, x in v.items() if x is not None)
+            values[str(v)] += 1
+    if not values:
+        return "unknown"
+    if len(values) == 1:
+        return next(iter(values))
+    return "; ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in values.most_common())
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _provenance(runs: Sequence[Run], experiment: str, profile: str, runs_dir: Path, models, seeds,
+                ignored: Sequence[str]) -> str:
+    counts = Counter(r.status for r in runs)
+    with_result = [r for r in runs if r.result]
+    total = sum(r.number("wall_seconds") or 0.0 for r in with_result)
+    schedule = ", ".join(f"{k} {_distinct(runs, k)}" for k in ("batch_size", "lr", "max_steps", "milestones")
+                         if _distinct(runs, k) != "unknown")
+    lines = [
+        f"- experiment / profile: {experiment} / {profile} (run folders under {runs_dir / experiment / profile})",
+        f"- dataset: {_distinct(runs, 'dataset')}",
+        f"- device: {_distinct(runs, 'device')}; precision: {_distinct(runs, 'precision')}",
+    ]
+    if schedule:
+        lines.append(f"- schedule: {schedule}")
+    lines += [
+        f"- versions: {_distinct(runs, 'versions')}",
+        f"- git commit: {_distinct(runs, 'git_commit')}",
+        f"- runs: {len(runs)} expected ({_plural(len(models), 'model')} x {_plural(len(seeds), 'seed')} "
+        f"{', '.join(map(str, seeds))}): "
+        + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES),
+        f"- total compute: {fmt_seconds(total)} ({total:.0f} s, sum of wall_seconds over the {len(with_result)} "
+        "runs with a result.json)",
+    ]
+    if ignored:
+        lines.append(f"- not expected, left out: {len(ignored)} run folders ({', '.join(ignored[:6])}"
+                     + (", ..." if len(ignored) > 6 else "") + ")")
+    lines.append(f"- generated: {_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')} by reports.build")
+    return "\n".join(lines)
+
+
+def _figures(ctx: ReportContext, errors: list[str]) -> list[tuple[str, object]]:
+    out = []
+    for name, fn in figure_functions():
+        try:
+            produced = fn(ctx)
+        except Exception:  # noqa: BLE001 - one broken analysis must not cost the whole report
+            errors.append(f"figure {name!r} failed: {traceback.format_exc(limit=2).strip().splitlines()[-1]}")
+            continue
+        if produced is None:
+            continue
+        items = produced.items() if isinstance(produced, dict) else [(name, produced)]
+        for fig_name, fig in items:
+            if fig is not None:
+                if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", fig_name):
+                    errors.append(f"figure name {fig_name!r} is not a plain file name; skipped")
+                    continue
+                out.append((fig_name, fig))
+    return out
+
+
+def _sections(ctx: ReportContext, errors: list[str]) -> list[tuple[str, str]]:
+    out = []
+    for title, fn in section_functions():
+        try:
+            text = fn(ctx)
+        except Exception:  # noqa: BLE001
+            errors.append(f"section {title!r} failed: {traceback.format_exc(limit=2).strip().splitlines()[-1]}")
+            continue
+        if text:
+            out.append((title, text))
+    return out
+
+
+def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: str | Path = "reports/generated",
+                 models: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> BuildResult:
+    """Build every output of one experiment/profile; return what was written.
+
+    Raises :class:`InputError` (before writing anything) when the runs dir, experiment or profile folder
+    does not exist, a model name or seed is malformed, or there is no run to report.
+    """
+    runs_dir, out_root = Path(runs_dir), Path(out_dir)
+    models = list(models) if models else None
+    seeds = list(seeds) if seeds is not None and len(seeds) else None
+    _check_input(runs_dir, experiment, profile, models, seeds)
+    found = discover_runs(runs_dir, experiment, profile, models, seeds)
+    if not found.runs:
+        raise InputError(f"no run folders under {str(runs_dir / experiment / profile)!r}")
+    for module in FIGURE_MODULES:
+        importlib.import_module(module)
+
+    runs = found.runs
+    target = out_root / experiment / profile
+    dataset = _distinct(runs, "dataset")
+    dataset = "" if dataset == "unknown" else dataset
+    tidy = tidy_table(runs)
+    summary = summarize(runs, profile)
+    verdict = make_verdict(runs, experiment, dataset if ";" not in dataset else "")
+    ctx = ReportContext(experiment, profile, runs_dir, target, runs, tidy, summary, dataset)
+    errors: list[str] = []
+    files: list[Path] = []
+    title = f"{experiment} / {profile}: degradation suite report (He et al. 2015)"
+
+    with report_style():
+        figures = _figures(ctx, errors)
+        sections = _sections(ctx, errors)
+
+        files.append(io.write_csv(target / "runs.csv", tidy))
+        files.append(io.write_csv(target / "summary.csv", summary))
+        files.append(io.write_text(target / "summary.md", summary_markdown(
+            summary, runs, title=f"Summary: {experiment} / {profile}", profile=profile, sections=sections)))
+        verdict_md = verdict.markdown()
+        files.append(io.write_text(target / "verdict.md", f"# Verdict: {experiment} / {profile}\n\n{verdict_md}"))
+
+        written = set()
+        for name, fig in figures:
+            files += io.save_figure(fig, target, name)
+            written.add(name)
+        for stale in sorted(target.glob("fig-*")):  # figures of an earlier build that no longer apply
+            if stale.suffix in (".png", ".pdf") and stale.stem[4:] not in written:
+                stale.unlink()
+
+        flagged = [r for r in runs if r.flagged]
+        first = [f"# {title}", "", "## Verdict", "", verdict_md, "", "## Provenance", "",
+                 _provenance(runs, experiment, profile, runs_dir, found.models, found.seeds, found.ignored),
+                 "", f"## Flagged runs ({len(flagged)})", ""]
+        first += [f"- {r.model}/seed{r.seed}: {flag_text(r)}" for r in flagged] or [
+            "None: every expected run finished ok."]
+        if errors:
+            first += ["", "## Report errors", ""] + [f"- {e}" for e in errors]
+        summary_pages = summary_markdown(summary, runs, title=f"Summary: {experiment} / {profile}",
+                                         profile=profile, sections=sections, include_flagged=False)
+        footer = f"{experiment} / {profile} — reports.build"
+        report_pdf = target / "report.pdf"
+        first_page = "\n".join(first)
+        pages = (render_pages(first_page, A4_PORTRAIT, base=9.0, footer=footer) + [fig for _, fig in figures]
+                 + render_pages(summary_pages, A4_LANDSCAPE, base=9.0, footer=footer))
+        with io.atomic_path(report_pdf) as tmp:
+            with PdfPages(tmp, metadata={"Title": title, "Creator": "reports.build (degradation suite)"}) as pdf:
+                for page in pages:
+                    pdf.savefig(page)
+        files.append(report_pdf)
+
+    header, rows = display_table(summary, compact=True)
+    console = "\n".join([
+        f"{experiment} / {profile}: {len(runs)} runs, "
+        + ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in runs).most_common()),
+        "", text_table(header, rows), "", verdict_md.rstrip(), "",
+        *(f"warning: {e}" for e in errors),
+        f"flagged runs: {len(flagged)} (listed on the report's first page)" if flagged else "flagged runs: none",
+        f"report: {report_pdf}",
+    ])
+    return BuildResult(target, report_pdf, files, runs, verdict, summary, [n for n, _ in figures], errors, console,
+                       first_page, len(pages))
+
+
+def _split_list(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    items = [t for t in re.split(r"[\s,]+", text) if t]
+    return items or None
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m reports.build", description=__doc__.split("\n\n")[0])
+    p.add_argument("--experiment", default="degradation", help="experiment folder under the runs dir")
+    p.add_argument("--profile", default="quick", help="profile folder under the experiment")
+    p.add_argument("--runs-dir", default="runs", help="root of the run folders (default: runs)")
+    p.add_argument("--out-dir", default="reports/generated", help="output root (default: reports/generated)")
+    p.add_argument("--models", default=None,
+                   help='expected models, space or comma separated (default: the model folders on disk)')
+    p.add_argument("--seeds", default=None,
+                   help='expected seeds, e.g. "0 1 2" (default: the seed folders on disk)')
+    return p.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        seeds = None
+        if (seed_items := _split_list(args.seeds)) is not None:
+            bad = [s for s in seed_items if not s.isdigit()]
+            if bad:
+                raise InputError(f"bad seed {bad[0]!r} in --seeds (expected non-negative integers)")
+            seeds = [int(s) for s in seed_items]
+        result = build_report(args.runs_dir, args.experiment, args.profile, args.out_dir,
+                              _split_list(args.models), seeds)
+    except InputError as exc:
+        print(f"reports.build: error: {exc}", file=sys.stderr)
+        return 2
+    print(result.console)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""The paper's numbers (He et al. 2015, arXiv 1512.03385), to print beside ours.
+
+CIFAR-10 test error (%), Table 6 (option A); the plain nets are read off Fig. 6 (left), not published as
+numbers, hence "approximate". ImageNet top-1 validation error (%), 10-crop testing, Tables 2 and 3.
+They are shown only where the profile trains what the paper trained: ``paper`` (CIFAR-10) for the CIFAR
+family and ``imagenet`` for the ImageNet family; a quick Fashion-MNIST run has no paper number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .runs import ModelInfo
+
+
+@dataclass(frozen=True)
+class PaperNumber:
+    error: float
+    source: str
+    approximate: bool = False
+
+    def label(self) -> str:
+        return f"~{self.error:.2f}" if self.approximate else f"{self.error:.2f}"
+
+
+# (family, kind, depth, shortcut) -> number
+_TABLE: dict[tuple[str, str, int, str], PaperNumber] = {
+    ("cifar", "resnet", 20, "a"): PaperNumber(8.75, "Table 6"),
+    ("cifar", "resnet", 32, "a"): PaperNumber(7.51, "Table 6"),
+    ("cifar", "resnet", 44, "a"): PaperNumber(7.17, "Table 6"),
+    ("cifar", "resnet", 56, "a"): PaperNumber(6.97, "Table 6"),
+    ("cifar", "resnet", 110, "a"): PaperNumber(6.43, "Table 6 (best of 5; mean 6.61 +- 0.16)"),
+    ("cifar", "plain", 20, "none"): PaperNumber(9.5, "Fig. 6, read off the figure", approximate=True),
+    ("cifar", "plain", 56, "none"): PaperNumber(13.5, "Fig. 6, read off the figure", approximate=True),
+    ("imagenet", "plain", 18, "none"): PaperNumber(27.94, "Table 2"),
+    ("imagenet", "plain", 34, "none"): PaperNumber(28.54, "Table 2"),
+    ("imagenet", "resnet", 18, "a"): PaperNumber(27.88, "Table 2"),
+    ("imagenet", "resnet", 34, "a"): PaperNumber(25.03, "Tables 2, 3"),
+    ("imagenet", "resnet", 34, "b"): PaperNumber(24.52, "Table 3"),
+    ("imagenet", "resnet", 34, "c"): PaperNumber(24.19, "Table 3"),
+    ("imagenet", "resnet", 50, "b"): PaperNumber(22.85, "Table 3"),
+    ("imagenet", "resnet", 101, "b"): PaperNumber(21.75, "Table 3"),
+    ("imagenet", "resnet", 152, "b"): PaperNumber(21.43, "Table 3"),
+}
+
+# Which family's numbers a profile may be compared with.
+PROFILE_FAMILY = {"paper": "cifar", "imagenet": "imagenet"}
+
+
+def paper_number(info: ModelInfo, profile: str | None = None) -> PaperNumber | None:
+    """The paper's error for this model; with ``profile``, only if that profile reproduces its setting."""
+    if profile is not None and PROFILE_FAMILY.get(profile) != info.family:
+        return None
+    if info.depth is None:
+        return None
+    return _TABLE.get((info.family, info.kind, info.depth, info.shortcut))
+
+
+def describe(profile: str) -> str:
+    """One line saying what the paper column holds under ``profile`` ('' if none)."""
+    fam = PROFILE_FAMILY.get(profile)
+    if fam == "cifar":
+        return ("paper: CIFAR-10 test error, Table 6 (ResNets, option A); plain nets approximate (~), "
+                "read off Fig. 6.")
+    if fam == "imagenet":
+        return "paper: ImageNet top-1 validation error, 10-crop, Tables 2 and 3."
+    return ""

@@ -1,0 +1,157 @@
+"""Write fake run folders (config.yaml, metrics.csv in Lightning's wide format, result.json) for tests
+and for rendering sample reports. No torch, no Lightning."""
+
+from __future__ import annotations
+
+import json
+import math
+import zlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+Curve = Callable[[int], float] | Sequence[float] | None
+HEADER = ["epoch", "lr", "step", "test_error", "test_loss", "train_error", "train_loss", "val_error", "val_loss"]
+
+
+def _values(curve: Curve, steps: Sequence[int]) -> list[float] | None:
+    if curve is None:
+        return None
+    if callable(curve):
+        return [float(curve(s)) for s in steps]
+    values = [float(v) for v in curve]
+    assert len(values) == len(steps), "a curve given as values needs one per step"
+    return values
+
+
+def _cell(v: float | None) -> str:
+    return "" if v is None else repr(float(v))
+
+
+def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, seed: int, *,
+              status: str = "ok", steps: Sequence[int] = (100, 200, 300, 400, 500, 600),
+              train: Curve = lambda s: 50.0, val: Curve = None, test: Curve = None,
+              eval_steps: Sequence[int] | None = None,
+              final: dict | None = None, best: dict | None = None,
+              wall_seconds: float = 60.0, images_per_second: float = 250.0,
+              params: int | None = 269_722, flops: int | None = 81_000_000,
+              dataset: str = "fashion-mnist", device: str = "cpu (2 threads)",
+              family: str | None = None, depth: int | None = None, shortcut: str | None = None,
+              diverged_at: int | None = None, error: str | None = None,
+              write_result: bool = True, write_metrics: bool = True, extra_rows: Sequence[dict] = ()) -> Path:
+    """Write ``runs_dir/experiment/profile/model/seed<seed>/`` and return the folder.
+
+    ``train``/``val``/``test`` are error curves (%): a function of the step or one value per step of
+    ``steps`` (train) / ``eval_steps`` (val, test; default: ``steps``). Loss is error / 40. Train and eval
+    points of one step are written in separate rows, as Lightning's CSVLogger does. ``final``/``best``
+    default to the last / lowest point of each curve. ``extra_rows`` are appended raw (a resumed run's
+    repeated steps, for instance).
+    """
+    folder = Path(runs_dir) / experiment / profile / model / f"seed{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    parts = model.split("-")
+    depth = depth if depth is not None else int(parts[1])
+    family = family or ("imagenet" if depth in (18, 34, 50, 101, 152) else "cifar")
+    if shortcut is None:
+        shortcut = "none" if parts[0] == "plain" else (parts[2] if len(parts) > 2 else
+                                                         ("b" if family == "imagenet" and depth >= 50 else "a"))
+    steps = list(steps)
+    eval_steps = list(eval_steps) if eval_steps is not None else steps
+    curves = {"train": (_values(train, steps), steps), "val": (_values(val, eval_steps), eval_steps),
+              "test": (_values(test, eval_steps), eval_steps)}
+
+    config = {
+        "experiment": experiment, "profile": profile, "model": model, "seed": seed, "dataset": dataset,
+        "batch_size": 128, "lr": 0.1, "max_steps": steps[-1] if steps else 0, "milestones": [400, 500],
+        "device": device, "precision": "32-true",
+        "versions": {"python": "3.11.9", "torch": "2.14.1", "torchvision": "0.29.1", "pytorch_lightning": "2.6.6"},
+        "git_commit": "9ea55ac0123456789abcdef0123456789abcdef0",
+    }
+    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+    if write_metrics:
+        rows = []
+        for i, s in enumerate(steps):
+            v = curves["train"][0]
+            if v is not None:
+                rows.append({"epoch": 0, "lr": 0.1, "step": s, "train_error": v[i], "train_loss": v[i] / 40})
+            for split in ("val", "test"):
+                vals, es = curves[split]
+                if vals is not None and s in es:
+                    e = vals[es.index(s)]
+                    rows.append({"epoch": 0, "step": s, f"{split}_error": e, f"{split}_loss": e / 40})
+        for split in ("val", "test"):  # eval steps that are not train steps
+            vals, es = curves[split]
+            if vals is not None:
+                for j, s in enumerate(es):
+                    if s not in steps:
+                        rows.append({"epoch": 0, "step": s, f"{split}_error": vals[j], f"{split}_loss": vals[j] / 40})
+        rows += list(extra_rows)
+        lines = [",".join(HEADER)] + [",".join(_cell(r.get(h)) if h != "step" and h != "epoch" else
+                                                str(r.get(h, "")) for h in HEADER) for r in rows]
+        (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
+
+    if write_result:
+        def pick(fn):
+            return {s: (fn(v[0]) if v[0] else None) for s, v in curves.items()}
+        result = {
+            "status": status, "experiment": experiment, "profile": profile, "model": model, "family": family,
+            "depth": depth, "shortcut": shortcut, "seed": seed,
+            "final": final if final is not None else pick(lambda v: v[-1]),
+            "best": best if best is not None else pick(min),
+            "iterations": steps[-1] if steps else 0, "wall_seconds": wall_seconds,
+            "images_per_second": images_per_second, "params": params, "flops": flops,
+        }
+        if status == "failed":
+            result["error"] = error or "Traceback (most recent call last):\n  ...\nRuntimeError: CUDA out of memory"
+        if status == "diverged":
+            result["diverged_at"] = diverged_at if diverged_at is not None else (steps[-1] if steps else 0)
+        (folder / "result.json").write_text(json.dumps(result, indent=2))
+    return folder
+
+
+# --- curves shaped like the paper's --------------------------------------------------------------
+
+# Final training error (%) after 600 quick iterations, roughly as measured on Fashion-MNIST (DESIGN.md:
+# plain-56 36% vs plain-20 14%); residual nets improve with depth; test error a little above train.
+FLOORS = {"plain-20": 12.0, "plain-56": 33.0, "resnet-20": 10.5, "resnet-56": 8.5,
+          "plain-18": 13.0, "plain-34": 17.0, "resnet-18": 11.5, "resnet-34": 9.5,
+          "resnet-34-a": 9.6, "resnet-34-b": 9.3, "resnet-34-c": 9.1,
+          "resnet-56-a": 8.5, "resnet-56-b": 8.3, "resnet-56-c": 8.2}
+
+
+def paper_like(model: str, seed: int, kind: str = "train", milestone: int = 400) -> Callable[[int], float]:
+    """An error curve: fast fall from ~90%, slower for deeper plain nets, a step down at the lr drop,
+    mini-batch noise for train; seeded by (model, seed, kind) so it is reproducible."""
+    floor = FLOORS.get(model, 15.0) + (2.5 if kind != "train" else 0.0)
+    deep_plain = model.startswith("plain") and int(model.split("-")[1]) >= 34
+    tau = 110.0 if deep_plain else 60.0
+    rng = np.random.default_rng(zlib.crc32(f"{model}/{seed}/{kind}".encode()))
+    offset = rng.normal(0, 0.6)
+    noise_scale = 1.2 if kind == "train" else 0.35
+
+    def curve(step: int) -> float:
+        base = floor * 1.25 + (90.0 - floor * 1.25) * math.exp(-step / tau)
+        if step > milestone:
+            base -= floor * 0.25 * (1 - math.exp(-(step - milestone) / 30.0))
+        noise = np.random.default_rng(zlib.crc32(f"{model}/{seed}/{kind}/{step}".encode())).normal(0, noise_scale)
+        return max(0.0, base + offset + noise)
+
+    return curve
+
+
+def write_paper_like(runs_dir, experiment, profile, models, seeds, *, max_steps=600, log_every=20,
+                     eval_every=100) -> None:
+    """A realistic-looking matrix: each model x seed, train logged every ``log_every`` iterations, test
+    and val every ``eval_every``."""
+    steps = list(range(log_every, max_steps + 1, log_every))
+    eval_steps = list(range(eval_every, max_steps + 1, eval_every))
+    params = {"20": 269_722, "56": 853_018, "18": 11_689_512, "34": 21_797_672}
+    for model in models:
+        for seed in seeds:
+            write_run(runs_dir, experiment, profile, model, seed, steps=steps, eval_steps=eval_steps,
+                      train=paper_like(model, seed, "train"), val=paper_like(model, seed, "val"),
+                      test=paper_like(model, seed, "test"), params=params.get(model.split("-")[1]),
+                      wall_seconds=30.0 * int(model.split("-")[1]) / 20)

@@ -1,0 +1,359 @@
+"""Tests of the reports package: run folders written by tests/runfolders.py -> tables, verdict, figures, PDF.
+
+One rich report is built once per module (the expensive part, a few seconds); most tests assert on it.
+The verdict and the statistics are tested without rendering.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+from runfolders import write_run  # noqa: E402
+
+from reports import io as rio  # noqa: E402
+from reports.build import build_report  # noqa: E402
+from reports.registry import register_figure, unregister  # noqa: E402
+from reports.runs import TIDY_COLUMNS, discover_runs, read_metrics  # noqa: E402
+from reports.stats import t_ppf, welch_interval  # noqa: E402
+from reports.verdict import make_verdict  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+EXP, PROF = "degradation", "quick"
+STEPS = [100, 200, 300]
+
+
+def flat(value):
+    """A constant curve."""
+    return lambda step: value
+
+
+# --- the rich fixture ------------------------------------------------------------------------------
+# seeds 0-2 ok for plain-20/56 and resnet-20/56 (final train errors chosen for easy arithmetic);
+# seed 3: plain-20 malformed result.json, plain-56 diverged, resnet-20 failed, resnet-56 interrupted
+# (metrics but no result.json); plain-44 seed 0 has a truncated metrics.csv, seeds 1-3 do not exist.
+TRAIN = {"plain-20": [10.0, 12.0, 14.0], "plain-56": [30.0, 31.0, 32.0],
+         "resnet-20": [9.0, 9.5, 10.0], "resnet-56": [7.0, 7.5, 8.0]}
+TEST = {"plain-20": [8.0, 9.0, 10.0], "plain-56": [20.0, 21.0, 22.0],
+        "resnet-20": [8.5, 8.75, 9.0], "resnet-56": [7.0, 7.0, 7.0]}
+
+
+def write_rich(runs: Path) -> None:
+    for model in TRAIN:
+        for seed in range(3):
+            tr, te = TRAIN[model][seed], TEST[model][seed]
+            write_run(runs, EXP, PROF, model, seed, steps=STEPS,
+                      train=lambda s, tr=tr: tr + (300 - s) / 10, test=lambda s, te=te: te + (300 - s) / 20,
+                      wall_seconds=100.0 + seed)
+    bad = write_run(runs, EXP, PROF, "plain-20", 3, steps=STEPS, train=flat(11.0))
+    text = (bad / "result.json").read_text()
+    (bad / "result.json").write_text(text[: len(text) // 2])  # truncated mid-write
+    write_run(runs, EXP, PROF, "plain-56", 3, status="diverged", steps=STEPS, train=flat(90.0),
+              test=flat(90.0), diverged_at=250)
+    write_run(runs, EXP, PROF, "resnet-20", 3, status="failed", train=None, write_metrics=False,
+              error="Traceback (most recent call last):\nValueError: boom")
+    write_run(runs, EXP, PROF, "resnet-56", 3, steps=STEPS, train=flat(8.0), write_result=False)
+    trunc = write_run(runs, EXP, PROF, "plain-44", 0, steps=STEPS, train=flat(20.0), test=flat(19.0))
+    text = (trunc / "metrics.csv").read_text()
+    (trunc / "metrics.csv").write_text(text[: len(text) - 12])  # last line cut
+
+
+@pytest.fixture(scope="module")
+def rich(tmp_path_factory):
+    base = tmp_path_factory.mktemp("rich")
+    write_rich(base / "runs")
+
+    @register_figure("zz-extra", order=99)
+    def extra(ctx):
+        from matplotlib.figure import Figure
+        fig = Figure(figsize=(4, 3))
+        fig.subplots().plot([0, 1], [len(ctx.ok_runs()), 0])
+        return fig
+
+    @register_figure("zz-broken", order=98)
+    def broken(ctx):
+        raise RuntimeError("this analysis is broken")
+
+    try:
+        result = build_report(base / "runs", EXP, PROF, base / "out", seeds=[0, 1, 2, 3])
+    finally:
+        unregister("zz-extra")
+        unregister("zz-broken")
+    return result
+
+
+def row(summary: pd.DataFrame, model: str) -> pd.Series:
+    return summary.set_index("model").loc[model]
+
+
+# --- summary.csv -----------------------------------------------------------------------------------
+
+
+def test_summary_mean_std_arithmetic(rich):
+    summary = pd.read_csv(rich.out_dir / "summary.csv")
+    p20 = row(summary, "plain-20")
+    assert p20["final_train_mean"] == pytest.approx(12.0)
+    assert p20["final_train_std"] == pytest.approx(2.0)  # sample std of 10, 12, 14
+    assert p20["final_test_mean"] == pytest.approx(9.0)
+    assert p20["final_test_std"] == pytest.approx(1.0)
+    assert p20["best_train_mean"] == pytest.approx(12.0)  # the curves fall: best = final
+    assert p20["n"] == 3 and p20["n_expected"] == 4
+    r56 = row(summary, "resnet-56")
+    assert r56["final_test_std"] == pytest.approx(0.0)
+    assert r56["params"] == 269_722 and r56["flops"] == 81_000_000
+    assert p20["wall_seconds_mean"] == pytest.approx(101.0)
+    assert list(summary["model"]) == ["plain-20", "resnet-20", "plain-44", "plain-56", "resnet-56"]
+
+
+def test_diverged_run_flagged_and_excluded_from_mean(rich):
+    p56 = row(pd.read_csv(rich.out_dir / "summary.csv"), "plain-56")
+    assert p56["final_train_mean"] == pytest.approx(31.0)  # 30, 31, 32, not the diverged 90
+    assert (p56["ok"], p56["diverged"], p56["n"]) == (3, 1, 3)
+    assert "plain-56/seed3: DIVERGED: diverged at step 250" in rich.first_page
+    assert "1 diverged" in (rich.out_dir / "summary.md").read_text()
+
+
+def test_failed_missing_and_malformed_runs_counted(rich):
+    s = pd.read_csv(rich.out_dir / "summary.csv")
+    assert row(s, "resnet-20")["failed"] == 1
+    assert row(s, "resnet-56")["missing"] == 1  # interrupted: metrics but no result.json
+    assert row(s, "plain-20")["malformed"] == 1  # truncated result.json
+    p44 = row(s, "plain-44")
+    assert (p44["malformed"], p44["missing"], p44["ok"]) == (1, 3, 0)  # truncated metrics.csv; no folders
+    assert math.isnan(p44["final_train_mean"])
+    assert s[["ok", "diverged", "failed", "missing", "malformed"]].to_numpy().sum() == 5 * 4
+    page = rich.first_page
+    assert "resnet-20/seed3: FAILED: ValueError: boom" in page
+    assert "resnet-56/seed3: MISSING: no result.json" in page
+    assert re.search(r"plain-20/seed3: MALFORMED: result.json is not valid JSON", page)
+    assert re.search(r"plain-44/seed0: MALFORMED: metrics.csv line \d+ has \d+ fields", page)
+    assert "plain-44/seed1: MISSING: not started" in page
+    assert ("runs: 20 expected (5 models x 4 seeds 0, 1, 2, 3): "
+            "12 ok, 1 diverged, 1 failed, 4 missing, 2 malformed") in page
+    assert "- dataset: fashion-mnist" in page and "- device: cpu (2 threads); precision: 32-true" in page
+    # 4 x (100 + 101 + 102) s, + 60 s each for the diverged, the failed and the truncated-metrics run
+    assert "total compute: 23m12s (1392 s" in page
+    summary_md = (rich.out_dir / "summary.md").read_text()
+    for text in ("plain-20/seed3`: MALFORMED", "resnet-20/seed3`: FAILED", "plain-44/seed0`: MALFORMED"):
+        assert text in summary_md
+
+
+def test_runs_csv_is_tidy(rich):
+    tidy = pd.read_csv(rich.out_dir / "runs.csv")
+    assert list(tidy.columns) == TIDY_COLUMNS
+    assert set(tidy["split"]) == {"train", "test"}
+    # 12 ok runs x 3 steps x (train + test) + the diverged run's 3 x 2; failed/missing/malformed have no rows
+    assert len(tidy) == 12 * 3 * 2 + 3 * 2
+    assert not tidy.duplicated(["run", "step", "split"]).any()
+    one = tidy[(tidy["run"] == "degradation/quick/plain-20/seed1") & (tidy["split"] == "train")]
+    assert list(one["step"]) == STEPS and list(one["error"]) == [32.0, 22.0, 12.0]
+    assert one["loss"].iloc[-1] == pytest.approx(12.0 / 40)
+    assert set(tidy.loc[tidy["model"] == "resnet-56", "shortcut"]) == {"a"}
+    assert set(tidy.loc[tidy["model"] == "plain-56", "status"]) == {"ok", "diverged"}
+
+
+def test_figures_and_extension_hook(rich):
+    assert rich.figures == ["degradation-cifar", "zz-extra"]
+    for name in rich.figures:
+        for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+            path = rich.out_dir / f"fig-{name}.{ext}"
+            assert path.stat().st_size > 1000 and path.read_bytes()[:4] == magic
+    assert not list(rich.out_dir.glob("fig-zz-broken*"))
+    assert any("zz-broken" in e and "this analysis is broken" in e for e in rich.errors)
+    assert "Report errors" in rich.first_page
+
+
+def count_pdf_pages(data: bytes) -> int:
+    """Pure-Python page count: matplotlib writes page objects uncompressed as '/Type /Page'."""
+    return len(re.findall(rb"/Type\s*/Page(?![s\w])", data))
+
+
+def test_report_pdf_pages_and_truetype_fonts(rich):
+    data = rich.report_pdf.read_bytes()
+    assert data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF")
+    # first page(s) + 2 figures + summary page(s)
+    assert rich.pages >= 4
+    assert count_pdf_pages(data) == rich.pages
+    if shutil.which("pdfinfo"):
+        out = subprocess.run(["pdfinfo", str(rich.report_pdf)], capture_output=True, text=True).stdout
+        assert re.search(r"^Pages:\s+(\d+)", out, re.M).group(1) == str(rich.pages)
+    for pdf in [rich.report_pdf, *rich.out_dir.glob("fig-*.pdf")]:
+        data = pdf.read_bytes()
+        assert b"/FontFile2" in data, pdf  # embedded TrueType (pdf.fonttype 42)
+        assert b"/Type3" not in data and not re.search(rb"/Subtype\s*/Type1", data), pdf
+
+
+def test_atomic_writes_leave_no_temp_files(rich, tmp_path):
+    names = sorted(p.name for p in rich.out_dir.iterdir())
+    assert not [n for n in names if n.startswith(".") or "tmp" in n]
+    for expected in ("runs.csv", "summary.csv", "summary.md", "verdict.md", "report.pdf"):
+        assert expected in names
+    # a writer that fails keeps the old file and leaves no temp file behind
+    target = tmp_path / "summary.md"
+    target.write_text("old")
+    with pytest.raises(RuntimeError):
+        with rio.atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("disk full")
+    assert target.read_text() == "old" and os.listdir(tmp_path) == ["summary.md"]
+
+
+def test_verdict_written_and_on_first_page(rich):
+    verdict = (rich.out_dir / "verdict.md").read_text()
+    assert "CIFAR family (fashion-mnist): degradation reproduced." in verdict
+    assert verdict.split("\n\n", 1)[1].strip() in rich.first_page
+    fam = rich.verdict.families[0]
+    assert (fam.plain.a, fam.plain.b) == ("plain-56", "plain-20")  # plain-44 has no ok run
+    assert fam.plain.diff.diff == pytest.approx(19.0)
+
+
+# --- statistics and the verdict on constructed data ----------------------------------------------
+
+
+def test_t_quantiles_match_tables():
+    for df, t in [(1, 12.7062), (2, 4.3027), (4, 2.7764), (10, 2.2281), (30, 2.0423), (1e9, 1.9600)]:
+        assert t_ppf(0.975, df) == pytest.approx(t, abs=1e-4)
+    assert t_ppf(0.025, 4) == pytest.approx(-2.7764, abs=1e-4)
+
+
+def test_welch_interval_by_hand():
+    # equal variances (1) and n (3): se = sqrt(1/3 + 1/3), df = (2/3)^2 / (2 * (1/3)^2 / 2) = 4
+    d = welch_interval([3, 4, 5], [1, 2, 3])
+    assert d.diff == pytest.approx(2.0) and d.df == pytest.approx(4.0)
+    half = 2.7764451 * math.sqrt(2 / 3)
+    assert (d.low, d.high) == (pytest.approx(2 - half, abs=1e-6), pytest.approx(2 + half, abs=1e-6))
+    # unequal variances: s^2 = 4 and 1, n = 3; df = (5/3)^2 / ((4/3)^2/2 + (1/3)^2/2) = 50/17
+    d = welch_interval([4, 6, 8], [1, 2, 3])
+    assert d.df == pytest.approx(50 / 17)
+    assert d.high - d.diff == pytest.approx(3.2187586 * math.sqrt(5 / 3), abs=1e-6)
+    single = welch_interval([5.0], [1.0, 2.0])
+    assert single.diff == pytest.approx(3.5) and not single.has_interval
+
+
+def degradation_runs(tmp_path, seeds, plain56, plain20=(10.0, 11.0, 12.0)):
+    for seed in seeds:
+        write_run(tmp_path, EXP, PROF, "plain-20", seed, steps=STEPS, train=flat(plain20[seed]), test=flat(9.0))
+        write_run(tmp_path, EXP, PROF, "plain-56", seed, steps=STEPS, train=flat(plain56[seed]), test=flat(20.0))
+        write_run(tmp_path, EXP, PROF, "resnet-20", seed, steps=STEPS, train=flat(9.0 + seed), test=flat(8.0))
+        write_run(tmp_path, EXP, PROF, "resnet-56", seed, steps=STEPS, train=flat(6.0 + seed), test=flat(7.0))
+    return discover_runs(tmp_path, EXP, PROF).runs
+
+
+def test_verdict_reproduced_with_interval_excluding_zero(tmp_path):
+    runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(30.0, 32.0, 34.0))
+    v = make_verdict(runs, EXP).families[0]
+    assert v.reproduced is True and v.headline == "degradation reproduced"
+    d = v.plain.diff
+    assert d.diff == pytest.approx(21.0) and d.low > 0 and d.high > d.low
+    assert d.df == pytest.approx(50 / 17)  # variances 4 and 1, n = 3 each
+    assert v.residual.diff.diff == pytest.approx(-3.0) and v.residual.sign == -1
+    assert v.residual_vs_plain.diff.diff == pytest.approx(7.0 - 32.0)
+    assert "95% CI +" in v.paragraph and "the deeper plain net trains worse" in v.paragraph
+
+
+def test_verdict_not_reproduced_and_inconclusive(tmp_path):
+    runs = degradation_runs(tmp_path / "a", [0, 1, 2], plain56=(5.0, 6.0, 7.0))
+    assert make_verdict(runs).families[0].reproduced is False
+    runs = degradation_runs(tmp_path / "b", [0, 1, 2], plain56=(8.0, 11.0, 14.0))
+    v = make_verdict(runs).families[0]
+    assert v.reproduced is None and "inconclusive" in v.headline and v.plain.sign == 0
+
+
+def test_verdict_one_seed_says_no_interval(tmp_path):
+    runs = degradation_runs(tmp_path, [0], plain56=(30.0,))
+    v = make_verdict(runs).families[0]
+    assert not v.plain.diff.has_interval and v.plain.diff.diff == pytest.approx(20.0)
+    assert "plain-56 − plain-20 = +20.00 points (one seed per model: no interval can be given)" in v.paragraph
+    assert v.reproduced is None and "single seed" in v.headline
+
+
+def test_provenance_reads_nested_config_and_result_device():
+    from reports.build import _value
+    from reports.runs import Run, parse_model
+
+    run = Run("plain-20", 0, Path("x"), "x", parse_model("plain-20"), status="ok",
+              result={"device": "NVIDIA H100 80GB HBM3"},
+              config={"device": "cpu", "git_commit": "abc", "git_dirty": True, "config": {"dataset": "cifar10"}})
+    assert _value(run, "device") == "NVIDIA H100 80GB HBM3"  # what the run used, from result.json
+    assert _value(run, "dataset") == "cifar10" and _value(run, "git_commit") == "abc (dirty)"
+    assert _value(run, "lr") is None
+
+
+# --- metrics.csv ---------------------------------------------------------------------------------
+
+
+def test_duplicate_steps_after_resume_keep_last(tmp_path):
+    folder = write_run(tmp_path, EXP, PROF, "plain-20", 0, steps=STEPS, train=flat(50.0), test=flat(40.0),
+                       extra_rows=[{"step": 200, "train_error": 45.0, "train_loss": 1.0},
+                                   {"step": 300, "train_error": 44.0, "train_loss": 1.1}])
+    m = read_metrics(folder / "metrics.csv")
+    train = m[m["split"] == "train"].set_index("step")["error"]
+    assert list(train.index) == STEPS and list(train) == [50.0, 45.0, 44.0]
+    test = m[m["split"] == "test"].set_index("step")["error"]
+    assert list(test) == [40.0, 40.0, 40.0]  # the resumed train rows do not touch the test points
+
+
+def test_metrics_nan_loss_kept_and_missing_columns(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_text("step,train_loss,train_error\n10,nan,90.0\n20,2.0,\n")
+    m = read_metrics(path)
+    assert len(m) == 2 and math.isnan(m["loss"].iloc[0]) and math.isnan(m["error"].iloc[1])
+
+
+# --- the CLI ------------------------------------------------------------------------------------
+
+
+def cli(*args, cwd=ROOT, code=None):
+    cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "reports.build"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([*cmd, *args], cwd=cwd, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path):
+    runs = tmp_path / "runs"
+    write_run(runs, EXP, PROF, "plain-20", 0, steps=STEPS)
+    out = tmp_path / "out"
+    p = cli("--experiment", EXP, "--profile", "nosuch", "--runs-dir", str(runs), "--out-dir", str(out))
+    assert p.returncode == 2 and p.stdout == ""
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "'nosuch'" in lines[0] and "found: quick" in lines[0]
+    assert not out.exists()
+
+
+def test_cli_renders_ablation_one_seed_without_lightning(tmp_path):
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for model, tr, te in [("plain-20", 12.0, 10.0), ("plain-56", 30.0, 25.0), ("resnet-56-a", 8.0, 7.5),
+                          ("resnet-56-b", 7.8, 7.2), ("resnet-56-c", 7.7, 7.1)]:
+        write_run(runs, "shortcut-ablation", "paper", model, 0, steps=STEPS, train=flat(tr), test=flat(te),
+                  dataset="cifar10")
+    code = ("import sys; from reports.build import main; rc = main(sys.argv[1:]); "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'lightning', 'pytorch_lightning')); "
+            "print('HEAVY', bad); sys.exit(rc)")
+    p = cli("--experiment", "shortcut-ablation", "--profile", "paper", "--runs-dir", str(runs), "--out-dir",
+            str(out), "--models", "plain-20 plain-56 resnet-56-a resnet-56-b resnet-56-c resnet-20", code=code)
+    assert p.returncode == 0, p.stderr
+    assert "HEAVY []" in p.stdout
+    target = out / "shortcut-ablation" / "paper"
+    assert f"report: {target / 'report.pdf'}" in p.stdout
+    assert "no interval can be given" in p.stdout
+    for name in ("degradation-cifar", "shortcuts", "shortcut-curves"):
+        assert (target / f"fig-{name}.png").stat().st_size > 1000
+    summary = pd.read_csv(target / "summary.csv").set_index("model")
+    assert summary.loc["resnet-20", "missing"] == 1  # expected by --models, never run
+    assert summary.loc["plain-56", "paper_error"] == pytest.approx(13.5)  # paper profile: Fig. 6
+    assert summary.loc["plain-56", "diff_vs_paper"] == pytest.approx(25.0 - 13.5)
+    md = (target / "summary.md").read_text()
+    assert "## Shortcut options (paper Table 3)" in md
+    assert re.search(r"\| 56 \(cifar\) \| B \| resnet-56-b \| 7\.20 \| 1/1 \|", md)
+    result = json.loads((runs / "shortcut-ablation/paper/plain-56/seed0/result.json").read_text())
+    assert result["status"] == "ok"  # reports never write into run folders
