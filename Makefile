@@ -41,25 +41,33 @@ install: $(STAMP)
 MATRICES_MK := build/matrices.mk
 $(MATRICES_MK): experiments/configs/matrices.yaml experiments/matrix.py | $(STAMP)
 	@mkdir -p $(@D)
-	@$(PY) -m experiments.matrix makefile > $@.tmp && mv $@.tmp $@
+	@$(PY) -m experiments.matrix makefile > $@.$$$$.tmp && mv $@.$$$$.tmp $@  # pid: two makes may race here
 include $(MATRICES_MK)
 
 MODELS ?= $(MODELS_$(EXPERIMENT))
 RUN_ROOT := $(RUNS_DIR)/$(EXPERIMENT)/$(PROFILE)
 RUNS := $(foreach m,$(MODELS),$(foreach s,$(SEEDS),$(RUN_ROOT)/$(m)/seed$(s)/result.json))
+# SET="key=value ..." overrides profile fields for every run (checked before anything is trained).
+SET ?=
+# DATA_DIR given by the user (command line or environment) must exist; the default is created on demand.
+DATA_DIR_GIVEN := $(if $(filter command line environment,$(origin DATA_DIR)),--data-dir-given)
 MATRIX_ARGS = --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --models '$(MODELS)' --seeds '$(SEEDS)' \
-	--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)'
+	--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)' --set '$(SET)' $(DATA_DIR_GIVEN)
 
-# A failed run keeps its result.json (the report marks it) but is retried: it is always out of date.
-FAILED := $(if $(wildcard $(RUNS)),$(shell grep -lsE '"status": *"failed"' $(wildcard $(RUNS))))
+# A failed run keeps its result.json (the report marks it) but is retried: it is always out of date, as is
+# a damaged result.json (not a complete record). Diverged runs are results and are kept.
+FAILED := $(if $(wildcard $(RUNS)),$(shell $(PY) -m experiments.run --not-done $(wildcard $(RUNS))))
 $(FAILED): FORCE
 FORCE:
+# A result.json is never deleted by make: not on Ctrl-C (a finished run, or one another make trained, would
+# be lost), not when a run exits non-zero (a failed run's result.json records the failure).
+.PRECIOUS: $(RUNS_DIR)/%/result.json
 
 # Position of a run in the matrix, for the "[3/10]" progress lines.
 _index = $(if $(filter $1,$(firstword $2)),$(words $3 x),$(if $2,$(call _index,$1,$(wordlist 2,$(words $2),$2),$3 x),?))
 
 $(RUNS_DIR)/%/result.json: | $(STAMP)
-	@$(PY) -m experiments.run --run-dir '$(@D)' --data-dir '$(DATA_DIR)' \
+	@$(PY) -m experiments.run --run-dir '$(@D)' --data-dir '$(DATA_DIR)' $(foreach s,$(SET),--set '$(s)') \
 		--progress '$(call _index,$@,$(RUNS))/$(words $(RUNS))'
 
 # --- the experiments -----------------------------------------------------------------------------
@@ -81,7 +89,10 @@ runs: $(RUNS)
 
 report: | $(STAMP)
 	@$(PY) -m reports.build --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' \
-		--runs-dir '$(RUNS_DIR)' --out-dir '$(REPORTS_DIR)'
+		--runs-dir '$(RUNS_DIR)' --out-dir '$(REPORTS_DIR)' --models '$(MODELS)' $(REPORT_SEEDS)
+
+# Runs of the given seeds are expected (missing ones are counted); by default, the seeds found on disk.
+REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds '$(SEEDS)')
 
 # --- checks --------------------------------------------------------------------------------------
 .PHONY: test bench help clean-build

@@ -7,17 +7,20 @@ clear error, not a silently ignored setting.
 from __future__ import annotations
 
 import dataclasses
+import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
-CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+# DEGRADATION_CONFIG_DIR points at another folder of profiles and matrices.yaml (tests use it for bad profiles).
+CONFIG_DIR = Path(os.environ.get("DEGRADATION_CONFIG_DIR") or Path(__file__).resolve().parent / "configs")
 DATASETS = ("fashion-mnist", "cifar10", "imagenet", "synthetic")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 STEMS = ("cifar", "imagenet")
 INITS = ("he", "xavier")
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 
 
 class ConfigError(ValueError):
@@ -61,6 +64,7 @@ class RunConfig:
     precision: str = "32-true"  # on a GPU; a CPU always trains in fp32
     channels_last: bool = False  # NHWC memory format on a GPU (faster convolutions with tensor cores)
     compile: bool = False  # torch.compile the net on a GPU
+    compile_mode: str = "default"  # torch.compile mode; "reduce-overhead" adds CUDA graphs (see BENCHMARKS.md)
     threads: int = 0  # CPU threads per run; 0 = cores divided by make's -j
 
     def check(self) -> None:
@@ -69,6 +73,7 @@ class RunConfig:
         _one_of("precision", self.precision, PRECISIONS)
         _one_of("stem", self.stem, STEMS)
         _one_of("init", self.init, INITS)
+        _one_of("compile_mode", self.compile_mode, COMPILE_MODES)
         for name in ("batch_size", "max_steps", "eval_every", "log_every", "eval_batch_size",
                      "image_size", "synthetic_train", "synthetic_eval"):
             if getattr(self, name) < 1:
@@ -119,6 +124,11 @@ def _coerce(key: str, value, source: str):
     elif hint is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif hint is float:
+        if isinstance(value, str):  # YAML 1.1 reads 1e6 (no dot, no exponent sign) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif hint is str:

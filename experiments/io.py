@@ -1,6 +1,10 @@
 """Files that mark progress are written atomically: a temp file in the same folder, fsync, os.replace.
 
-A reader (make, the report, a resumed run) sees either the old file or the whole new one, never half.
+A reader (make, the report, a resumed run) sees either the old file or the whole new one, never half:
+the temporary file lives beside its final name (``.<name>.<random>.tmp``, so ``os.replace`` is a rename
+within one file system), is flushed to disk before the rename, and the folder is synced after it, so
+that not even a power cut leaves a renamed-but-empty file. A process killed mid-write leaves only the
+hidden temporary file, which :func:`remove_stale_temps` clears when the run next starts.
 """
 
 from __future__ import annotations
@@ -11,24 +15,48 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import yaml
 
+TEMP_SUFFIX = ".tmp"
 
-def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse fsync on a folder; the rename itself is still atomic
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def atomic_open(path: Path | str) -> Iterator[BinaryIO]:
+    """A binary file to write; it appears under ``path`` only when the ``with`` block ends without error."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, 0o644)  # mkstemp's 0600 would hide results from other users of a shared machine
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    _fsync_dir(path.parent)
+
+
+def atomic_write_bytes(path: Path | str, data: bytes) -> None:
+    with atomic_open(path) as f:
+        f.write(data)
 
 
 def atomic_write_text(path: Path | str, text: str) -> None:
@@ -41,6 +69,17 @@ def atomic_write_json(path: Path | str, data) -> None:
 
 def atomic_write_yaml(path: Path | str, data) -> None:
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
+
+
+def remove_stale_temps(folder: Path | str) -> list[Path]:
+    """Delete the temporary files a killed writer left in ``folder`` (call it holding the folder's lock)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    stale = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    for p in stale:
+        p.unlink(missing_ok=True)
+    return stale
 
 
 @contextmanager

@@ -1,0 +1,116 @@
+"""Helpers for the reliability tests: tiny runs through the real run command, in this process or in a
+subprocess, and ``make`` on a temporary runs folder. No internet, synthetic data, seconds per run."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = ROOT / ".venv" / "bin" / "python"
+if not PY.exists():
+    PY = Path(sys.executable)
+
+# A run of seconds: 4 evaluations (3, 6, 9, 12), each followed by a checkpoint; one thread, so that this
+# process and a subprocess compute bit for bit the same thing.
+TINY = {"cifar_width": 4, "imagenet_width": 4, "image_size": 8, "synthetic_train": 256, "synthetic_eval": 64,
+        "batch_size": 32, "max_steps": 12, "eval_every": 3, "log_every": 3, "threads": 1}
+TINY_SET = [f"{k}={v}" for k, v in TINY.items()]
+TINY_ARGS = [a for kv in TINY_SET for a in ("--set", kv)]
+
+
+def run_dir(root: Path, model: str = "plain-8", seed: int = 0, experiment: str = "degradation",
+            profile: str = "smoke") -> Path:
+    return Path(root) / experiment / profile / model / f"seed{seed}"
+
+
+def env(**extra: str) -> dict:
+    """The environment of a subprocess: offline, no injected fault unless asked for."""
+    e = {k: v for k, v in os.environ.items() if k not in ("DEGRADATION_FAULT", "MAKEFLAGS", "MFLAGS", "MAKELEVEL")}
+    e.update({"DEGRADATION_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}, **extra)
+    return e
+
+
+def cli(folder: Path, *args: str, fault: str | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
+    """``python -m experiments.run --run-dir folder [args]`` in a subprocess."""
+    extra = {"DEGRADATION_FAULT": fault} if fault else {}
+    return subprocess.run([str(PY), "-m", "experiments.run", "--run-dir", str(folder), *args], cwd=ROOT,
+                          env=env(**extra), capture_output=True, text=True, timeout=timeout, **kw)
+
+
+def inproc(folder: Path, *args: str, fault: str | None = None) -> tuple[int, str, str]:
+    """The same command in this process (no interpreter start): (exit status, stdout, stderr)."""
+    from experiments import run
+
+    out, err = io.StringIO(), io.StringIO()
+    saved_env = {k: os.environ.get(k) for k in ("DEGRADATION_FAULT", "DEGRADATION_OFFLINE", "PL_GLOBAL_SEED")}
+    threads = torch.get_num_threads()
+    os.environ["DEGRADATION_OFFLINE"] = "1"
+    if fault:
+        os.environ["DEGRADATION_FAULT"] = fault
+    else:
+        os.environ.pop("DEGRADATION_FAULT", None)
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = run.main(["--run-dir", str(folder), *args])
+    finally:
+        torch.set_num_threads(threads)
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    return rc, out.getvalue(), err.getvalue()
+
+
+def make(tmp: Path, *args: str, env_extra: dict | None = None, timeout: float = 180, wait: bool = True):
+    """``make -s args`` in the repository, with the install stamp and the generated matrix fragment in
+    ``tmp`` (nothing installed, nothing written into the checkout)."""
+    stamp = Path(tmp) / "installed"
+    if not stamp.exists():
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        stamp.touch()
+    cmd = ["make", "-s", "--no-print-directory", f"STAMP={stamp}", f"MATRICES_MK={Path(tmp) / 'matrices.mk'}", *args]
+    kwargs = dict(cwd=ROOT, env=env(**(env_extra or {})), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    if not wait:
+        return subprocess.Popen(cmd, **kwargs)
+    return subprocess.run(cmd, timeout=timeout, **kwargs)
+
+
+def load_ckpt(path: Path) -> dict:
+    return torch.load(path, map_location="cpu", weights_only=False)
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    """Two checkpoints hold bit-identical weights, optimizer and scheduler state, at the same iteration."""
+    assert a["global_step"] == b["global_step"]
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for k in a["state_dict"]:
+        assert torch.equal(a["state_dict"][k], b["state_dict"][k]), k
+    (sa,), (sb,) = a["optimizer_states"], b["optimizer_states"]
+    assert sa["param_groups"] == sb["param_groups"]
+    assert sa["state"].keys() == sb["state"].keys()
+    for k in sa["state"]:
+        for name, value in sa["state"][k].items():
+            other = sb["state"][k][name]
+            assert torch.equal(value, other) if torch.is_tensor(value) else value == other, (k, name)
+    assert a["lr_schedulers"] == b["lr_schedulers"]
+
+
+def wait_for(predicate, timeout: float = 60, interval: float = 0.01, proc: subprocess.Popen | None = None) -> bool:
+    """Poll ``predicate`` until true (True), the timeout passes or ``proc`` exits (False)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if proc is not None and proc.poll() is not None:
+            return bool(predicate())
+        time.sleep(interval)
+    return False

@@ -1,0 +1,526 @@
+"""Reliability (issue 6): interrupted, failing, diverging and malformed runs never lose or corrupt results.
+
+Tiny runs (synthetic 8x8 images, 4-channel nets, 12 iterations, a checkpoint every 3) through the real run
+command: in this process where that is enough (no interpreter start), in a subprocess where a process
+must die (SIGKILL) or run beside another, and through ``make`` for the matrix's behaviour. Faults are
+injected with ``DEGRADATION_FAULT`` (see experiments/run.py) or by damaging files by hand.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import shutil
+import signal
+import subprocess
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import torch
+
+from helpers_runs import (PY, ROOT, TINY_ARGS, TINY_SET, assert_same_state, cli, env, inproc, load_ckpt, make,
+                          run_dir, wait_for)
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def ckpt_of(folder: Path) -> Path:
+    return folder / "checkpoints" / "last.ckpt"
+
+
+def result_of(folder: Path) -> dict:
+    return json.loads((folder / "result.json").read_text())
+
+
+def temps_in(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob(".*.tmp"))
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """One uninterrupted tiny run: what every interrupted or damaged one must end up equal to."""
+    folder = run_dir(tmp_path_factory.mktemp("reference"))
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0, out + err
+    return {"folder": folder, "result": result_of(folder), "metrics": (folder / "metrics.csv").read_bytes(),
+            "ckpt": load_ckpt(ckpt_of(folder))}
+
+
+def assert_same_run(folder: Path, ref: dict) -> None:
+    """Exactly the reference's results: result.json's numbers, every metrics.csv byte, the final weights,
+    optimizer state and Lightning's loop counters (no evaluation re-run or shifted on resume)."""
+    got = result_of(folder)
+    for key in ("status", "final", "best", "iterations", "params", "flops"):
+        assert got[key] == ref["result"][key], key
+    assert (folder / "metrics.csv").read_bytes() == ref["metrics"]
+    ckpt = load_ckpt(ckpt_of(folder))
+    assert_same_state(ckpt, ref["ckpt"])
+    assert ckpt["loops"] == ref["ckpt"]["loops"]
+    assert not temps_in(folder), "a temporary file was left behind"
+
+
+def copy_run(ref: dict, root: Path) -> Path:
+    folder = run_dir(root)
+    shutil.copytree(ref["folder"], folder)
+    return folder
+
+
+# --- 1. kill -9 at any moment, rerun: exactly the uninterrupted run ------------------------------------------
+def test_killed_run_resumes_exactly(tmp_path, reference):
+    folder = run_dir(tmp_path)
+    ckpt = ckpt_of(folder)
+
+    # SIGKILL halfway through writing the checkpoint of iteration 6: the one of iteration 3 survives whole,
+    # the half-written one is only a hidden temporary file, and every row up to iteration 6 is on disk.
+    p = cli(folder, *TINY_ARGS, fault="kill-in-checkpoint@6")
+    assert p.returncode == -signal.SIGKILL, p.stderr
+    assert load_ckpt(ckpt)["global_step"] == 3
+    (partial,) = temps_in(folder)
+    assert partial.parent == ckpt.parent and 0 < partial.stat().st_size < ckpt.stat().st_size * 0.9
+    assert not (folder / "result.json").exists()
+    assert reference["metrics"].startswith((folder / "metrics.csv").read_bytes())
+    assert b"\n6,," in (folder / "metrics.csv").read_bytes()  # the evaluation of 6 preceded its checkpoint
+
+    # kill -9 from outside, at whatever moment follows the next checkpoint (polled for).
+    before = ckpt.stat().st_mtime_ns
+    with open(tmp_path / "out.txt", "w") as out:
+        proc = subprocess.Popen([str(PY), "-m", "experiments.run", "--run-dir", str(folder), *TINY_ARGS],
+                                cwd=ROOT, env=env(), stdout=out, stderr=subprocess.STDOUT)
+        try:
+            wait_for(lambda: ckpt.exists() and ckpt.stat().st_mtime_ns != before, timeout=90, interval=0.005,
+                     proc=proc)
+        finally:
+            proc.kill()
+            proc.wait()
+    assert load_ckpt(ckpt)["global_step"] in (6, 9, 12)  # whole, wherever the kill landed
+
+    # SIGKILL after the last iteration's checkpoint, before result.json: it resumes at max_steps.
+    if not (folder / "result.json").exists():
+        p = cli(folder, *TINY_ARGS, fault="kill-before-result")
+        assert p.returncode == -signal.SIGKILL, p.stderr
+        assert load_ckpt(ckpt)["global_step"] == 12 and not (folder / "result.json").exists()
+
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0, out + err
+    assert_same_run(folder, reference)
+
+
+# --- 2. progress files are replaced atomically: old or new, never half ----------------------------------------
+class Crash(Exception):
+    pass
+
+
+def test_crash_mid_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
+    from experiments import csvlog, io as rio, run
+
+    # The suite's writer: raise with half the new bytes written -> old content, no temporary file.
+    target = tmp_path / "result.json"
+    rio.atomic_write_json(target, {"status": "ok", "old": True})
+    old = target.read_bytes()
+    with pytest.raises(Crash):
+        with rio.atomic_open(target) as f:
+            f.write(b'{"status": "fai')
+            f.flush()
+            raise Crash
+    assert target.read_bytes() == old and not temps_in(tmp_path)
+
+    # result.json, config.yaml, error.txt: a crash at fsync (all bytes written, not yet renamed).
+    def crash(*args):
+        raise Crash
+
+    rio.atomic_write_yaml(tmp_path / "config.yaml", {"model": "plain-8"})
+    monkeypatch.setattr(rio.os, "fsync", crash)
+    for write, path, data in ((rio.atomic_write_json, target, {"status": "new"}),
+                              (rio.atomic_write_yaml, tmp_path / "config.yaml", {"model": "resnet-8"}),
+                              (rio.atomic_write_text, tmp_path / "error.txt", "Traceback")):
+        before = path.read_bytes() if path.exists() else None
+        with pytest.raises(Crash):
+            write(path, data)
+        assert (path.read_bytes() if path.exists() else None) == before
+    monkeypatch.undo()
+    assert not temps_in(tmp_path)
+
+    # The checkpoint: torch.save dies halfway -> the previous checkpoint loads, unchanged.
+    checkpoint_io = run._atomic_checkpoint_io(None)
+    ckpt = tmp_path / "checkpoints" / "last.ckpt"
+    checkpoint_io.save_checkpoint({"global_step": 3, "w": torch.ones(1000)}, ckpt)
+    real_save = torch.save
+
+    def half_save(obj, f, *a, **k):
+        import io
+
+        buffer = io.BytesIO()
+        real_save(obj, buffer)
+        f.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
+        raise Crash
+
+    monkeypatch.setattr(torch, "save", half_save)
+    with pytest.raises(Crash):
+        checkpoint_io.save_checkpoint({"global_step": 6, "w": torch.zeros(1000)}, ckpt)
+    monkeypatch.undo()
+    assert load_ckpt(ckpt)["global_step"] == 3 and not temps_in(tmp_path)
+    # ...and a temporary file a SIGKILL left (the writer had no chance to clean up) is cleared on restart.
+    (ckpt.parent / ".last.ckpt.abc123.tmp").write_bytes(b"half")
+    assert rio.remove_stale_temps(ckpt.parent) and not temps_in(tmp_path)
+
+    # metrics.csv: a flush that fails keeps the rows flushed before.
+    writer = csvlog._RunWriter(str(tmp_path))
+    writer.log_metrics({"train_loss": 2.0, "train_error": 80.0, "lr": 0.1}, step=3)
+    writer.save()
+    rows_before = (tmp_path / "metrics.csv").read_bytes()
+    writer.log_metrics({"train_loss": 1.0, "train_error": 40.0, "lr": 0.1}, step=6)
+    monkeypatch.setattr(rio.os, "replace", crash)
+    with pytest.raises(Crash):
+        writer.save()
+    monkeypatch.undo()
+    assert (tmp_path / "metrics.csv").read_bytes() == rows_before == csvlog.HEADER.encode() + b"3,0.1,2.0,80.0,,,,\n"
+
+    # Report files go through reports.io the same way.
+    from reports import io as report_io
+
+    summary = tmp_path / "summary.md"
+    report_io.write_text(summary, "old summary")
+    with pytest.raises(Crash):
+        with report_io.atomic_path(summary) as tmp:
+            tmp.write_text("new sum")
+            raise Crash
+    assert summary.read_text() == "old summary" and not list(tmp_path.glob(".tmp-*"))
+
+
+# --- 3. failed runs are recorded and retried; diverged runs are results ---------------------------------------
+def test_failed_run_records_its_traceback_and_resumes_when_retried(tmp_path, reference):
+    folder = run_dir(tmp_path)
+    rc, out, err = inproc(folder, *TINY_ARGS, fault="raise@5")
+    assert rc == 1
+    assert err.count("\n") == 1 and "FAILED" in err and "RuntimeError: injected fault" in err and str(folder) in err
+    result = result_of(folder)
+    assert result["status"] == "failed" and "Traceback" in result["error"]
+    assert "injected fault" in (folder / "error.txt").read_text()
+    assert load_ckpt(ckpt_of(folder))["global_step"] == 3
+    # make's list of runs to retry holds it.
+    rc, listed, _ = _not_done([folder / "result.json"])
+    assert listed == [str(folder / "result.json")]
+    # The retry resumes from iteration 3 and ends exactly as an uninterrupted run.
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0, err
+    assert result_of(folder)["resumed_from"] == 3 and not (folder / "error.txt").exists()
+    assert_same_run(folder, reference)
+
+
+def _not_done(paths) -> tuple[int, list[str], str]:
+    import contextlib
+    import io
+
+    from experiments import run
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = run.main(["--not-done", *map(str, paths)])
+    return rc, out.getvalue().split(), ""
+
+
+@pytest.mark.parametrize("how", [("--set", "lr=1e6"), ("fault", "nan@4")], ids=["lr-1e6", "nan-fault"])
+def test_diverged_run_is_a_result_and_is_not_retried(tmp_path, how):
+    folder = run_dir(tmp_path)
+    args, fault = (TINY_ARGS + list(how), None) if how[0] == "--set" else (TINY_ARGS, how[1])
+    rc, out, err = inproc(folder, *args, fault=fault)
+    assert rc == 0 and "DIVERGED at iteration 6" in out
+    result = result_of(folder)
+    assert result["status"] == "diverged" and result["diverged_at"] == 6 and result["iterations"] == 6
+    assert _not_done([folder / "result.json"])[1] == []
+    rc, out, _ = inproc(folder, *args)
+    assert rc == 0 and "already done (diverged)" in out
+    # Its checkpoint predates the divergence: with result.json lost, the rerun diverges just the same.
+    assert load_ckpt(ckpt_of(folder))["global_step"] == 3
+    metrics = (folder / "metrics.csv").read_bytes()
+    (folder / "result.json").unlink()
+    rc, out, err = inproc(folder, *args, fault=fault)
+    again = result_of(folder)
+    assert rc == 0 and again["resumed_from"] == 3, err
+    assert {k: again[k] for k in ("status", "diverged_at", "final", "best")} == \
+        {k: result[k] for k in ("status", "diverged_at", "final", "best")}
+    assert (folder / "metrics.csv").read_bytes() == metrics
+
+
+def test_make_goes_on_past_a_failed_run_names_it_and_retries_it(tmp_path):
+    runs = tmp_path / "runs"
+    broken, fine = run_dir(runs, "plain-8"), run_dir(runs, "resnet-8")
+    broken.mkdir(parents=True)
+    (broken / "checkpoints").write_text("not a folder")  # the first checkpoint write fails: a failed run
+    args = ["-k", "runs", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8 resnet-8", f"RUNS_DIR={runs}",
+            f"SET={' '.join(TINY_SET)}"]
+    first = make(tmp_path, *args)
+    assert first.returncode != 0
+    assert "plain-8 seed 0: FAILED" in first.stderr and str(broken / "error.txt") in first.stderr
+    assert result_of(broken)["status"] == "failed" and "Traceback" in (broken / "error.txt").read_text()
+    assert result_of(fine)["status"] == "ok"  # -k: the matrix went on past the failure
+    # The matrix's closing status (the last step of `make degradation`) names it too, and fails.
+    import contextlib
+    import io
+
+    from experiments import matrix
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+        rc = matrix.main(["status", "--experiment", "degradation", "--profile", "smoke", "--models",
+                          "plain-8 resnet-8", "--runs-dir", str(runs), "--set", " ".join(TINY_SET)])
+    assert rc == 1 and f"FAILED: {broken}" in err.getvalue()
+
+    (broken / "checkpoints").unlink()  # the fault is fixed: the next make retries the failed run only
+    second = make(tmp_path, *args)
+    assert second.returncode == 0, second.stderr
+    assert "plain-8 seed 0 ..." in second.stdout and "resnet-8" not in second.stdout
+    assert result_of(broken)["status"] == "ok" and not (broken / "error.txt").exists()
+
+
+# --- 4. two matrices at once on one runs folder: each run trained once -----------------------------------------
+def test_two_makes_at_once_train_each_run_once(tmp_path):
+    runs = tmp_path / "runs"
+    first = run_dir(runs, "plain-8")
+    first.mkdir(parents=True)
+    args = ["runs", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={runs}",
+            f"SET={' '.join(TINY_SET)}"]
+    make(tmp_path, "-q", "--version")  # the install stamp, before two makes race to create it
+    outs = [tmp_path / f"make{i}.txt" for i in range(2)]
+    # The test holds plain-8's lock until both makes' runs wait on it: then one trains, the other finds it done.
+    with open(first / ".lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        procs = []
+        for path in outs:
+            with open(path, "w") as f:
+                procs.append(subprocess.Popen(
+                    ["make", "-s", "--no-print-directory", f"STAMP={tmp_path / 'installed'}",
+                     f"MATRICES_MK={tmp_path / 'matrices.mk'}", *args],
+                    cwd=ROOT, env=env(), stdout=f, stderr=subprocess.STDOUT, text=True))
+        both_wait = wait_for(lambda: sum(p.read_text().count("waiting for another process") for p in outs) == 2,
+                             timeout=120, interval=0.05)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    codes = [p.wait(timeout=180) for p in procs]
+    text = "".join(p.read_text() for p in outs)
+    assert both_wait and codes == [0, 0], text
+    lines = text.splitlines()
+    assert sum(ln.endswith("plain-8 seed 0 ...") for ln in lines) == 1, text  # trained by one make only
+    assert sum(ln.endswith("plain-8 seed 0: already done (ok)") for ln in lines) == 1, text  # the other waited
+    assert result_of(first)["status"] == "ok" and result_of(first)["resumed_from"] is None
+    steps = [ln.split(",")[0] for ln in (first / "metrics.csv").read_text().splitlines()[1:]]
+    assert steps == ["3", "3", "6", "6", "9", "9", "12", "12"]  # no row twice
+    assert not temps_in(first)
+
+
+# --- 5. bad input: one line naming the value and the choices, exit 2, nothing written ------------------------
+BAD_RUNS = [
+    ("degradation/smoke/resnet-x/seed0", [], ["'resnet-x'", "plain-<depth>"]),
+    ("degradation/smoke/plain-7/seed0", [], ["impossible depth 7", "6n+2", "20, 32, 44, 56"]),
+    ("degradation/fast/plain-8/seed0", [], ["unknown profile 'fast'", "imagenet, paper, quick, smoke"]),
+    ("degr/smoke/plain-8/seed0", [], ["unknown experiment 'degr'", "degradation, shortcut-ablation"]),
+    ("degradation/smoke/plain-8/seedx", [], ["seedx", "seed<k>", "integer >= 0"]),
+    ("degradation/smoke/plain-8/seed-1", [], ["seed-1", "integer >= 0"]),
+    ("degradation/smoke/plain-8/seed0", ["batch_size=0"], ["bad batch_size 0", ">= 1"]),
+    ("degradation/smoke/plain-8/seed0", ["max_steps=-3"], ["bad max_steps -3", ">= 1"]),
+    ("degradation/smoke/plain-8/seed0", ["lr=0"], ["bad lr 0.0", "> 0"]),
+    ("degradation/smoke/plain-8/seed0", ["lr=-0.1"], ["bad lr -0.1", "> 0"]),
+    ("degradation/smoke/plain-8/seed0", ["batchsize=64"], ["unknown key 'batchsize'", "batch_size"]),
+    ("degradation/smoke/plain-8/seed0", ["lr=fast"], ["'lr'", "'fast' is not float"]),
+    ("degradation/smoke/plain-8/seed0", ["max_steps=1.5"], ["'max_steps'", "1.5 is not int"]),
+]
+
+
+def _one_error_line(err: str, *fragments: str) -> None:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+@pytest.fixture
+def bad_profiles(tmp_path):
+    """A copy of the profiles plus three broken ones, for DEGRADATION_CONFIG_DIR."""
+    from experiments import config
+
+    folder = tmp_path / "configs"
+    shutil.copytree(config.CONFIG_DIR, folder)
+    (folder / "badkey.yaml").write_text("dataset: synthetic\nbatchsize: 32\n")
+    (folder / "badtype.yaml").write_text("dataset: synthetic\nmax_steps: lots\n")
+    (folder / "badyaml.yaml").write_text("dataset: [synthetic\n")
+    return folder
+
+
+def test_bad_input_to_the_run_command(tmp_path, monkeypatch, bad_profiles):
+    from experiments import config
+
+    runs = tmp_path / "runs"
+    cases = [(rel, sets, frags, {}) for rel, sets, frags in BAD_RUNS] + [
+        ("degradation/smoke/plain-8/seed0", [], ["DATA_DIR", "/no/such/folder", "does not exist"],
+         {"--data-dir": "/no/such/folder"}),
+        ("degradation/paper/plain-8/seed0", [], ["CIFAR10 not found", "downloads are off", "cifar-10-python.tar.gz"],
+         {"--data-dir": str(tmp_path / "empty")}),
+        ("degradation/smoke/plain-8/seed0", [], ["DEGRADATION_FAULT", "'explode@x'", "raise, nan, kill"],
+         {"fault": "explode@x"}),
+        ("degradation/badkey/plain-8/seed0", [], ["unknown key 'batchsize'", "badkey.yaml", "valid: dataset"], {}),
+        ("degradation/badtype/plain-8/seed0", [], ["bad type for 'max_steps'", "'lots' is not int"], {}),
+        ("degradation/badyaml/plain-8/seed0", [], ["badyaml.yaml is not valid YAML"], {}),
+    ]
+    (tmp_path / "empty").mkdir()
+    monkeypatch.setattr(config, "CONFIG_DIR", bad_profiles)
+    for rel, sets, fragments, extra in cases:
+        args = [a for kv in sets for a in ("--set", kv)]
+        if "--data-dir" in extra:
+            args += ["--data-dir", extra["--data-dir"]]
+        rc, out, err = inproc(runs / rel, *args, fault=extra.get("fault"))
+        assert rc == 2, (rel, sets, out, err)
+        _one_error_line(err, *fragments)
+        assert not runs.exists(), f"{rel} {sets} wrote under runs/"
+    # The real command line too: one line, no traceback.
+    p = cli(runs / "degradation/smoke/plain-7/seed0")
+    assert p.returncode == 2
+    _one_error_line(p.stderr, "impossible depth 7")
+    assert not runs.exists()
+
+
+def test_bad_input_to_make(tmp_path, bad_profiles, monkeypatch):
+    runs = tmp_path / "runs"
+    (tmp_path / "empty").mkdir()
+    base = ["matrix", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={runs}",
+            f"REPORTS_DIR={tmp_path / 'rep'}"]
+    cases = [  # through make: the checks, and the Makefile's wiring of SET, DATA_DIR and the data step
+        (["MODELS=plain-7"], {}, ["impossible depth 7", "6n+2"]),
+        (["SET=batch_size=0"], {}, ["bad batch_size 0", ">= 1"]),
+        (["DATA_DIR=/no/such/folder"], {}, ["DATA_DIR '/no/such/folder' does not exist"]),
+        (["PROFILE=badtype"], {"DEGRADATION_CONFIG_DIR": str(bad_profiles)},
+         ["bad type for 'max_steps'", "'lots' is not int"]),
+    ]
+    make(tmp_path, "-q", "--version")  # the install stamp, before the makes run side by side
+
+    def one(case):
+        return make(tmp_path, *base, *case[0], env_extra=case[1])
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(one, cases))
+    for (extra_args, _, fragments), p in zip(cases, results):
+        assert p.returncode != 0, extra_args
+        assert "Traceback" not in p.stderr
+        ours = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("make")]
+        _one_error_line("\n".join(ours), *fragments)  # and make's own "make: *** [matrix] Error 2"
+        assert not runs.exists(), f"{extra_args} wrote under runs/"
+
+    # The same check (`python -m experiments.matrix check`, make's first step), in this process.
+    import contextlib
+    import io
+
+    from experiments import matrix
+
+    for args, fragments in (
+        (["--seeds", "0 -1"], ["bad seed '-1'", "integers >= 0"]),
+        (["--seeds", "x"], ["bad seed 'x'"]),
+        (["--profile", "fast"], ["unknown profile 'fast'", "imagenet, paper, quick, smoke"]),
+        (["--experiment", "degr"], ["unknown experiment 'degr'", "degradation, shortcut-ablation"]),
+        (["--set", "lr=-1 batch_size=64"], ["bad lr -1.0", "> 0"]),
+        (["--data-dir", "/no/such/folder", "--data-dir-given"], ["DATA_DIR '/no/such/folder' does not exist"]),
+    ):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = matrix.main(["check", "--profile", "smoke", "--models", "plain-8", "--runs-dir", str(runs), *args])
+        assert rc == 2, args
+        _one_error_line(err.getvalue(), *fragments)
+    # make's second step, `python -m experiments.data prepare`: a dataset missing offline says how to get it.
+    from experiments import data
+
+    monkeypatch.setenv("DEGRADATION_OFFLINE", "1")  # never a download in a test
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = data.main(["prepare", "--profile", "paper", "--data-dir", str(tmp_path / "empty")])
+    assert rc == 2
+    _one_error_line(err.getvalue(), "CIFAR10 not found", "downloads are off", "cifar-10-python.tar.gz")
+
+
+# --- 6. damaged inputs to a resume or a report -------------------------------------------------------------
+def test_truncated_checkpoint_is_set_aside_and_the_run_starts_over(tmp_path, reference):
+    folder = copy_run(reference, tmp_path)
+    (folder / "result.json").unlink()
+    data = ckpt_of(folder).read_bytes()
+    ckpt_of(folder).write_bytes(data[: len(data) // 3])
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0 and "unreadable" in err and "starting over" in err
+    assert len(list(ckpt_of(folder).parent.glob("last.ckpt.damaged-*"))) == 1
+    assert result_of(folder)["resumed_from"] is None
+    assert_same_run(folder, reference)
+
+
+def test_damaged_metrics_csv_is_tolerated(tmp_path, reference):
+    from experiments.csvlog import HEADER, read_rows, trim_after
+
+    # Reading: an incomplete last line (even one cut to a plausible "1"), garbage and short rows are skipped.
+    path = tmp_path / "metrics.csv"
+    good = "3,0.1,2.3,81.25,,,,\n3,,,,2.32,89.0,2.31,90.6\n"
+    for tail in ("1", "12,0.1,1.8", "garbage\n6,0.1\n\x00\x00", "6,0.1,x,y,,,,\n9,0.1,2.0,70.0,,,,\n12,0.1"):
+        path.write_text(HEADER + good + tail)
+        rows = read_rows(path)
+        assert [r["step"] for r in rows][:2] == [3.0, 3.0] and all(r["step"] in (3.0, 9.0) for r in rows), tail
+        kept = trim_after(path, 6)
+        assert len(kept) == 2 and path.read_text() == HEADER + good
+    path.write_text("step,lr,tra")  # cut inside the header
+    assert read_rows(path) == [] and trim_after(path, 6) == []
+
+    # Resuming: the last row cut mid-line when the checkpoint is at 12 -> a point before the checkpoint is lost
+    # for good, so the run starts over (deterministic: it ends the same).
+    folder = copy_run(reference, tmp_path / "a")
+    (folder / "result.json").unlink()
+    (folder / "metrics.csv").write_bytes(reference["metrics"][:-20])
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0 and "lacks evaluations at iteration(s) 12" in err and "starting over" in err, err
+    assert_same_run(folder, reference)
+
+    # A half-written row after the checkpoint's rows (a failed run, checkpoint at 9) is dropped on resume.
+    folder = run_dir(tmp_path / "b")
+    assert inproc(folder, *TINY_ARGS, fault="raise@10")[0] == 1
+    assert load_ckpt(ckpt_of(folder))["global_step"] == 9
+    with open(folder / "metrics.csv", "a") as f:
+        f.write("12,0.1,1.8")
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0 and "damaged line" in err, err
+    assert result_of(folder)["resumed_from"] == 9
+    assert_same_run(folder, reference)
+
+
+@pytest.mark.parametrize("damage", ['{"status": "ok", "final": {"train": 5', "[]", '{"status": "ok"}', ""],
+                         ids=["truncated", "not-a-record", "incomplete", "empty"])
+def test_damaged_result_json_is_not_done_and_the_run_finishes_again(tmp_path, reference, damage):
+    folder = copy_run(reference, tmp_path)
+    (folder / "result.json").write_text(damage)
+    assert _not_done([folder / "result.json"])[1] == [str(folder / "result.json")]  # make forces it
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0 and "damaged" in err, err
+    assert result_of(folder)["resumed_from"] == 12  # nothing left to train: the checkpoint is the last one
+    assert_same_run(folder, reference)
+
+
+def test_report_flags_a_run_with_a_malformed_result(tmp_path, reference):
+    build = pytest.importorskip("reports.build")
+    runs = tmp_path / "runs"
+    copy_run(reference, runs)
+    bad = run_dir(runs, seed=1)
+    shutil.copytree(reference["folder"], bad)
+    (bad / "result.json").write_text('{"status": "ok", "final": {"train": 5')
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        rc = build.main(["--experiment", "degradation", "--profile", "smoke", "--runs-dir", str(runs),
+                         "--out-dir", str(tmp_path / "out")])
+    assert rc == 0
+    out = tmp_path / "out" / "degradation" / "smoke"
+    summary = (out / "summary.md").read_text()
+    assert "malformed" in summary and "seed1" in summary
+    assert (out / "report.pdf").is_file()
+
+
+def test_a_checkpoint_trained_with_other_settings_is_never_resumed(tmp_path, reference):
+    folder = copy_run(reference, tmp_path)
+    (folder / "result.json").unlink()
+    (folder / "config.yaml").write_text("config: [damaged\n")  # the checkpoint's own record still says
+    before = ckpt_of(folder).read_bytes()
+    rc, out, err = inproc(folder, *TINY_ARGS, "--set", "lr=0.05")
+    assert rc == 2
+    _one_error_line(err, "other settings (lr)", "another RUNS_DIR")
+    assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
