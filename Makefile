@@ -70,10 +70,21 @@ $(RUNS_DIR)/%/result.json: | $(STAMP)
 	@$(PY) -m experiments.run --run-dir '$(@D)' --data-dir '$(DATA_DIR)' $(foreach s,$(SET),--set '$(s)') \
 		--progress '$(call _index,$@,$(RUNS))/$(words $(RUNS))'
 
+# Files measured on a finished run's checkpoint, without training (RUN_OUTPUTS asks the matrix for them).
+$(RUNS_DIR)/%/layer_responses.csv: $(RUNS_DIR)/%/result.json | $(STAMP)
+	@$(PY) -m experiments.responses --run-dir '$(@D)' --data-dir '$(DATA_DIR)'
+
 # --- the experiments -----------------------------------------------------------------------------
 .PHONY: degradation shortcut-ablation layer-responses matrix runs report
 degradation shortcut-ablation:
 	@$(MAKE) --no-print-directory matrix EXPERIMENT=$@
+
+# Paper Fig. 7: the nets it shows, trained (or reused) as degradation runs, then each one's layer responses
+# from its checkpoint; the degradation report covers every run in its folder, these included.
+LAYER_RESPONSE_MODELS ?= plain-20 plain-56 resnet-20 resnet-56 resnet-110
+layer-responses:
+	@$(MAKE) --no-print-directory matrix EXPERIMENT=degradation MODELS='$(LAYER_RESPONSE_MODELS)' \
+		RUN_OUTPUTS=layer_responses.csv
 
 # Check the input (nothing is written on bad input), fetch the data once, train every run (-k: a failed
 # run does not stop the others), render the report, then fail if any run failed, naming it.
@@ -85,8 +96,9 @@ matrix: | $(STAMP)
 	 $(PY) -m experiments.matrix status $(MATRIX_ARGS) || status=1; \
 	 exit $$status
 
-runs: $(RUNS)
+runs: $(RUNS) $(foreach f,$(RUN_OUTPUTS),$(RUNS:result.json=$(f)))
 
+# Every run in the experiment's folder is reported; MODELS decides which absent runs count as missing.
 report: | $(STAMP)
 	@$(PY) -m reports.build --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' \
 		--runs-dir '$(RUNS_DIR)' --out-dir '$(REPORTS_DIR)' --models '$(MODELS)' $(REPORT_SEEDS)
@@ -99,8 +111,9 @@ REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds '
 test: | $(STAMP)
 	@$(PY) -m pytest -q tests
 
+# About 3 minutes on 2 cores; BENCH_ARGS=--with-matrix adds the wall time of `make degradation` (minutes).
 bench: | $(STAMP)
-	@$(PY) -m experiments.bench --out-dir '$(REPORTS_DIR)/bench'
+	@$(PY) -m experiments.bench --out-dir '$(REPORTS_DIR)/bench' $(BENCH_ARGS)
 
 help:
 	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'

@@ -59,6 +59,9 @@ class RunConfig:
     eval_every: int = 100  # iterations between evaluations of validation and test error; a checkpoint follows each
     log_every: int = 25  # iterations between training loss/error points (averaged over the interval)
     eval_batch_size: int = 1000  # evaluation batch size (no gradients: larger than training's)
+    # Every N iterations, record each weighted layer's gradient norm into grad_norms.csv, to test the paper's
+    # claim that plain nets with BN do not suffer from vanishing gradients (section 4.1); 0 = off
+    grad_norm_every: int = 0
     # --- hardware ---
     accelerator: str = "auto"  # Lightning accelerator: "auto" picks a GPU when there is one
     precision: str = "32-true"  # on a GPU; a CPU always trains in fp32
@@ -79,7 +82,7 @@ class RunConfig:
             if getattr(self, name) < 1:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be an integer >= 1")
         for name in ("val_size", "eval_limit", "workers", "imagenet_width", "cifar_width", "warmup_steps",
-                     "warmup_min_depth", "threads", "split_seed"):
+                     "warmup_min_depth", "threads", "split_seed", "grad_norm_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be an integer >= 0")
         for name in ("lr", "warmup_lr", "gamma"):

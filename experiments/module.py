@@ -56,9 +56,13 @@ class DegradationModule(pl.LightningModule):
         self.model = create_model(model_name, num_classes=num_classes, in_channels=in_channels,
                                   **model_overrides(model_name, self.config))
         self.criterion = nn.CrossEntropyLoss()
-        # Training accumulators, on the device, read every log_every iterations.
-        for name in ("_loss_sum", "_wrong_sum", "_seen"):
+        # Training accumulators, on the device, read every log_every iterations; the image count on the host.
+        for name in ("_loss_sum", "_wrong_sum"):
             self.register_buffer(name, torch.zeros((), dtype=torch.float64), persistent=False)
+        self._seen = 0
+        # The net as training steps call it: compiled on a GPU if asked (configure_model), else the net.
+        # Not a submodule, so parameter names and checkpoints stay those of the eager net.
+        self._train_forward = None
         self.eval_loss = nn.ModuleList(MeanMetric() for _ in EVAL_SPLITS)
         self.eval_acc = nn.ModuleList(MulticlassAccuracy(num_classes, average="micro") for _ in EVAL_SPLITS)
         self.diverged_at: int | None = None
@@ -69,7 +73,10 @@ class DegradationModule(pl.LightningModule):
         if on_gpu and self.config.channels_last:
             self.model.to(memory_format=torch.channels_last)
         if on_gpu and self.config.compile:
-            self.model.compile()  # in place: parameter names (and checkpoints) stay those of the eager net
+            # Training steps only: evaluation runs the eager net, since eval mode at the evaluation batch
+            # size is another graph whose compilation costs more than a run's few evaluation passes.
+            # "reduce-overhead" replays forward and backward as CUDA graphs (BENCHMARKS.md).
+            object.__setattr__(self, "_train_forward", torch.compile(self.model, mode=self.config.compile_mode))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -77,12 +84,12 @@ class DegradationModule(pl.LightningModule):
     # --- training ---
     def training_step(self, batch, batch_idx):
         x, y = batch
-        logits = self.model(x)
+        logits = (self.model if self._train_forward is None else self._train_forward)(x)
         loss = self.criterion(logits, y)
-        with torch.no_grad():
+        with torch.no_grad():  # few kernels per step: on a fast GPU each launch shows
             n = y.numel()
-            self._loss_sum += loss.detach().double() * n
-            self._wrong_sum += (logits.argmax(1) != y).sum()
+            self._loss_sum.add_(loss.detach(), alpha=n)
+            self._wrong_sum.add_((logits.argmax(1) != y).sum())
             self._seen += n
         return loss
 
@@ -90,12 +97,16 @@ class DegradationModule(pl.LightningModule):
         step = self.global_step  # iterations done, this one included
         if step % self.config.log_every and step != self.config.max_steps:
             return
-        seen = self._seen.clamp(min=1)
-        loss, error = (self._loss_sum / seen).item(), (100.0 * self._wrong_sum / seen).item()
-        self._loss_sum.zero_(), self._wrong_sum.zero_(), self._seen.zero_()
+        seen = max(self._seen, 1)
+        loss, wrong = torch.stack([self._loss_sum, self._wrong_sum]).tolist()  # one host-device sync
+        loss, error = loss / seen, 100.0 * wrong / seen
+        self._loss_sum.zero_(), self._wrong_sum.zero_()
+        self._seen = 0
         lr = self.trainer.optimizers[0].param_groups[0]["lr"]
         self._emit({"train_loss": loss, "train_error": error, "lr": lr}, step)
-        self.log("train_error", error, prog_bar=True, logger=False)
+        # A CPU tensor: Lightning converts progress-bar values with .item() after *every* batch once logged,
+        # which for a value on the GPU is a host-device sync per step.
+        self.log("train_error", torch.tensor(error), prog_bar=True, logger=False)
         if not math.isfinite(loss):
             self.diverged_at = step
             self.trainer.should_stop = True
@@ -106,7 +117,7 @@ class DegradationModule(pl.LightningModule):
 
     def eval_step(self, batch, index: int) -> None:
         x, y = batch
-        logits = self.model(x)
+        logits = self.model(x)  # eager even when training steps are compiled (see configure_model)
         self.eval_loss[index].update(self.criterion(logits, y), weight=y.numel())
         self.eval_acc[index].update(logits, y)
 
@@ -119,11 +130,20 @@ class DegradationModule(pl.LightningModule):
             self.eval_loss[i].reset(), self.eval_acc[i].reset()
         if metrics and not self.trainer.sanity_checking:
             self._emit(metrics, self.global_step)
-            self.log("val_error", metrics.get("val_error", float("nan")), prog_bar=True, logger=False)
+            self.log("val_error", torch.tensor(metrics.get("val_error", float("nan"))), prog_bar=True, logger=False)
 
     def _emit(self, metrics: dict, step: int) -> None:
         if self.logger is not None:
             self.logger.log_metrics(metrics, step=step)
+
+    # --- callbacks the run's config asks for (Lightning merges them with the Trainer's) ---
+    def configure_callbacks(self):
+        if not self.config.grad_norm_every:
+            return []
+        from .gradients import GradNormRecorder
+
+        # No out_dir: it writes into the trainer's default_root_dir, the run folder (experiments.run).
+        return [GradNormRecorder(self.config.grad_norm_every)]
 
     # --- optimisation (paper section 3.4) ---
     def configure_optimizers(self):

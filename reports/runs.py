@@ -362,14 +362,16 @@ def discover_runs(runs_dir: str | Path, experiment: str, profile: str,
                   models: list[str] | None = None, seeds: list[int] | None = None) -> Discovery:
     """Load every expected run of ``runs_dir/experiment/profile``.
 
-    Expected = ``models`` x ``seeds``. By default the models are the folders on disk, and the seeds the
-    union of the ``seed<k>`` folders over those models (so a seed that one model lacks counts as missing
-    for it). Runs are ordered by family, depth, plain before residual, then seed.
+    Expected = ``models`` x ``seeds``; the models found on disk are always added (a net trained into the
+    experiment's folder by another target, e.g. resnet-110 for ``make layer-responses``, belongs in its
+    report), so ``models`` only decides which absent runs count as missing. By default the seeds are the
+    union of the ``seed<k>`` folders over the models (so a seed that one model lacks counts as missing for
+    it). Runs are ordered by family, depth, plain before residual, then seed.
     """
     root = Path(runs_dir) / experiment / profile
     on_disk = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    if models is None:
-        models = [m for m in on_disk if seed_folders(root / m) or is_model_name(m)]
+    found = [m for m in on_disk if seed_folders(root / m) or is_model_name(m)]
+    models = [*(models or []), *found]
     models = sorted(dict.fromkeys(models), key=lambda m: parse_model(m).sort_key)
     if seeds is None:
         seeds = sorted({s for m in models for s in seed_folders(root / m)}) or [0]

@@ -1,0 +1,242 @@
+"""Layer responses of a trained run (He et al. 2015, Fig. 7): the std of each 3x3 layer's output on the test set.
+
+    python -m experiments.responses --run-dir runs/degradation/quick/resnet-56/seed0 [--data-dir data]
+
+Reads the run's ``config.yaml`` (its ``config`` mapping is the run's :class:`~experiments.config.RunConfig`)
+and ``checkpoints/last.ckpt``, evaluates the net in eval mode on the run's test images (the same ones its
+test error was measured on: :func:`experiments.data.load_tensors` with the run's config, so ``eval_limit``
+applies; normalised as :class:`~experiments.data.EvalBatches` does) and writes, atomically,
+``<run>/layer_responses.csv``::
+
+    layer,name,std
+    1,bn1,0.8473
+    2,layer1.0.bn1,1.0312
+    ...
+
+One row per 3x3 convolution of the main path (:func:`models.response_layers`), in the net's order
+(``layer`` is 1-based; ``name`` is the BN module's name). The response is the BN's output: after BN,
+before the ReLU and, in a residual block's second layer, before the addition (paper section 4.2, "Analysis
+of Layer Responses"). ``std`` is the population standard deviation (ddof=0) of all its elements pooled
+together, over every test image, channel and spatial position: one number per layer, as the paper's
+"standard deviations of layer responses". BN normalises with its running statistics (eval mode), as when
+the test error is measured: after only a few iterations (the smoke profile) those are still far from the
+batches' statistics, and a deep plain net's responses can be huge. The first layer is the stem's 3x3 convolution of the CIFAR
+family (the ImageNet stem's 7x7 convolution is not a 3x3 layer and is left out).
+
+Nothing is trained. Only a finished run (result.json status ok) is measured: a diverged one gets a note
+and no file (exit 0: it is a result of the matrix, with no trained net), an unfinished or failed one is an
+error (exit 1). The ImageNet profile is not supported (its test set is a folder, not tensors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import math
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from models import response_layers
+
+FILENAME = "layer_responses.csv"
+COLUMNS = ("layer", "name", "std")
+
+
+class _Moments:
+    """Count, mean and sum of squared deviations of every element seen, merged batch by batch.
+
+    Chan et al.'s pairwise update in float64: exact enough for 10^8 elements, and no cancellation
+    (E[x^2] - E[x]^2 loses digits when the mean is large against the spread).
+    """
+
+    def __init__(self) -> None:
+        self.n, self.mean, self.m2 = 0, 0.0, 0.0
+
+    def add(self, x: torch.Tensor) -> None:
+        x = x.detach().reshape(-1).double()
+        n = x.numel()
+        if n == 0:
+            return
+        mean = x.mean()
+        m2 = (x - mean).square().sum()
+        mean, m2 = mean.item(), m2.item()
+        total = self.n + n
+        delta = mean - self.mean
+        self.mean += delta * n / total
+        self.m2 += m2 + delta * delta * self.n * n / total
+        self.n = total
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / self.n) if self.n else math.nan
+
+
+@torch.no_grad()
+def layer_response_stds(net: nn.Module, batches: Iterable, layers: list[tuple[str, nn.Module]] | None = None,
+                        device: torch.device | str | None = None) -> list[tuple[int, str, float]]:
+    """``[(layer index, name, std), ...]``: the std of each layer's response, pooled over all ``batches``.
+
+    ``net`` is evaluated in eval mode (restored afterwards). ``batches`` yields images or ``(images,
+    labels)`` pairs. ``layers`` are ``(name, module)`` pairs whose outputs are the responses; by default
+    :func:`models.response_layers` (the BN after each 3x3 convolution). Each std is over every element of
+    the module's output (images x channels x positions), ddof=0.
+
+    The statistic is taken inside the forward hook, at once: the nets' ReLUs are in place, so the tensor a
+    hook sees is overwritten by the nonlinearity right after it returns.
+    """
+    layers = response_layers(net) if layers is None else layers
+    if device is None:
+        device = next(net.parameters()).device
+    moments = [_Moments() for _ in layers]
+    handles = [module.register_forward_hook(lambda _m, _i, out, acc=acc: acc.add(out))
+               for (_, module), acc in zip(layers, moments)]
+    was_training = net.training
+    net.eval()
+    try:
+        for batch in batches:
+            x = batch[0] if isinstance(batch, (tuple, list)) else batch
+            net(x.to(device))
+    finally:
+        for h in handles:
+            h.remove()
+        net.train(was_training)
+    return [(i, name, acc.std) for i, ((name, _), acc) in enumerate(zip(layers, moments), start=1)]
+
+
+def responses_csv(rows: list[tuple[int, str, float]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for index, name, std in rows:
+        writer.writerow((index, name, repr(float(std))))
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------------------------------------------
+# A run folder -> its trained net and test batches
+# ----------------------------------------------------------------------------------------------------
+class RunError(Exception):
+    """The run folder cannot give responses (not finished, no checkpoint, ...): one line, exit 1."""
+
+
+class Skipped(Exception):
+    """A diverged run: a result of the matrix, but no trained net to measure. A note, exit 0, no file."""
+
+
+def load_run_record(run_dir: Path) -> dict:
+    """The run's ``config.yaml`` (written by experiments.run: model, data_dir, config, provenance)."""
+    import yaml
+
+    path = run_dir / "config.yaml"
+    try:
+        record = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise RunError(f"{path} does not exist: not a run folder, or the run never started") from None
+    except yaml.YAMLError as exc:
+        raise RunError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
+    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        raise RunError(f"{path} has no 'config' mapping")
+    return record
+
+
+def load_run_config(run_dir: Path):
+    """``(model name, RunConfig)`` from the run's ``config.yaml``, every key checked against RunConfig."""
+    from .config import RunConfig, apply
+
+    record = load_run_record(run_dir)
+    model = record.get("model") or run_dir.parent.name
+    return model, apply(RunConfig(), record["config"], str(run_dir / "config.yaml"))
+
+
+def load_trained_net(run_dir: Path, model_name: str, config, num_classes: int, in_channels: int) -> tuple[nn.Module, int]:
+    """The net of ``checkpoints/last.ckpt`` (DegradationModule's ``model.`` keys) and its iteration."""
+    from models import create_model
+
+    from .module import model_overrides
+
+    path = run_dir / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise RunError(f"{path} does not exist: the run has no checkpoint to measure")
+    net = create_model(model_name, num_classes=num_classes, in_channels=in_channels,
+                       **model_overrides(model_name, config))
+    prefix = "model."
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own file; holds hparams
+        state = {k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+        net.load_state_dict(state)  # strict: a checkpoint of another net is an error, not a silent mismatch
+    except Exception as exc:  # noqa: BLE001 - unreadable, damaged or another net's: one line, not a traceback
+        raise RunError(f"{path} does not hold {model_name}'s weights ({type(exc).__name__}: "
+                       f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+    return net, int(checkpoint.get("global_step", -1))
+
+
+def measure_run(run_dir: Path, data_dir: Path, device: str = "cpu") -> list[tuple[int, str, float]]:
+    """The layer responses of a finished run, measured on its test images."""
+    import json
+
+    from .data import EvalBatches, load_tensors
+
+    try:
+        result = json.loads((run_dir / "result.json").read_text())
+    except (OSError, ValueError):
+        raise RunError(f"{run_dir} has no readable result.json: the run is not finished") from None
+    status = result.get("status") if isinstance(result, dict) else None
+    if status == "diverged":
+        raise Skipped(f"{run_dir} diverged: its weights are not a trained net's; no layer responses")
+    if status != "ok":
+        raise RunError(f"{run_dir} is a {status or 'damaged'} run: its weights are not a trained net's")
+    model_name, config = load_run_config(run_dir)
+    if config.dataset == "imagenet":
+        raise RunError("layer responses need a tensor dataset (fashion-mnist, cifar10, synthetic), not imagenet")
+    tensors = load_tensors(config, data_dir)
+    net, step = load_trained_net(run_dir, model_name, config, tensors.num_classes, tensors.in_channels)
+    if isinstance(result.get("iterations"), int) and step != result["iterations"]:
+        raise RunError(f"{run_dir}: checkpoint at iteration {step}, result.json says {result['iterations']}")
+    net.to(device)
+    mean = tensors.pixel_mean().to(device)
+    batches = EvalBatches(tensors.test_x.to(device), tensors.test_y.to(device), mean, config.eval_batch_size,
+                          channels_last=False)
+    return layer_response_stds(net, batches, device=device)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.responses", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--run-dir", required=True, help="runs/<experiment>/<profile>/<model>/seed<k>, finished")
+    parser.add_argument("--data-dir", default=None,
+                        help="where the run's dataset is (default: the data_dir its config.yaml records, else data)")
+    parser.add_argument("--device", default="auto", help="auto (a GPU if there is one), cpu or cuda")
+    args = parser.parse_args(argv)
+
+    from .config import ConfigError
+    from .data import ensure_available
+    from .io import atomic_write_text
+    from .run import _threads
+
+    run_dir = Path(args.run_dir)
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
+    try:
+        _, config = load_run_config(run_dir)
+        data_dir = Path(args.data_dir or load_run_record(run_dir).get("data_dir") or "data")
+        torch.set_num_threads(_threads(config))
+        ensure_available(config.dataset, data_dir, fetch=True)
+        rows = measure_run(run_dir, data_dir, device)
+    except Skipped as exc:
+        print(f"note: {exc}", file=sys.stderr)
+        return 0
+    except (RunError, ConfigError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    out = run_dir / FILENAME
+    atomic_write_text(out, responses_csv(rows))
+    stds = [s for _, _, s in rows]
+    print(f"{run_dir}: {len(rows)} layer responses, std {min(stds):.3g} .. {max(stds):.3g} -> {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
