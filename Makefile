@@ -111,7 +111,7 @@ REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds '
 test: | $(STAMP)
 	@$(PY) -m pytest -q tests
 
-# About 3 minutes on 2 cores; BENCH_ARGS=--with-matrix adds the wall time of `make degradation` (minutes).
+# About 1 minute on 2 quiet cores; BENCH_ARGS=--with-matrix adds the timed `make degradation` (about 5 minutes).
 bench: | $(STAMP)
 	@$(PY) -m experiments.bench --out-dir '$(REPORTS_DIR)/bench' $(BENCH_ARGS)
 

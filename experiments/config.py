@@ -65,7 +65,7 @@ class RunConfig:
     # --- hardware ---
     accelerator: str = "auto"  # Lightning accelerator: "auto" picks a GPU when there is one
     precision: str = "32-true"  # on a GPU; a CPU always trains in fp32
-    channels_last: bool = False  # NHWC memory format on a GPU (faster convolutions with tensor cores)
+    channels_last: bool = False  # NHWC memory format: faster convolutions on GPUs and on CPUs (oneDNN)
     compile: bool = False  # torch.compile the net on a GPU
     compile_mode: str = "default"  # torch.compile mode; "reduce-overhead" adds CUDA graphs (see BENCHMARKS.md)
     threads: int = 0  # CPU threads per run; 0 = cores divided by make's -j

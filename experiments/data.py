@@ -15,6 +15,7 @@ the position inside an epoch. Deriving the permutation from (seed, epoch) and th
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import os
 import shutil
@@ -202,12 +203,15 @@ def synthetic_tensors(config: RunConfig, num_classes: int = 10, channels: int = 
 # ----------------------------------------------------------------------------------------------------
 # Batches on the device
 # ----------------------------------------------------------------------------------------------------
-def _generator(device: torch.device, *key: int) -> torch.Generator:
-    """A generator seeded by a tuple of integers, reproducibly (Python's hash() is salted for strings)."""
+def _generator(device: torch.device, *key: int, reuse: torch.Generator | None = None) -> torch.Generator:
+    """A generator seeded by a tuple of integers, reproducibly (Python's hash() is salted for strings).
+
+    ``reuse``: re-seed this generator instead of making one (the same stream: seeding resets its state).
+    """
     seed = 0
     for k in key:
         seed = (seed * 1_000_003 + int(k) + 0x9E3779B9) % (2**63 - 1)
-    return torch.Generator(device=device).manual_seed(seed)
+    return (reuse if reuse is not None else torch.Generator(device=device)).manual_seed(seed)
 
 
 _PERMUTATION, _AUGMENT = 1, 2  # separate random streams
@@ -224,11 +228,17 @@ def pad_crop_flip(x: torch.Tensor, g: torch.Generator, padding: int = CROP_PADDI
     dy = torch.randint(0, 2 * padding + 1, (n, 1), generator=g, device=x.device)
     dx = torch.randint(0, 2 * padding + 1, (n, 1), generator=g, device=x.device)
     flip = torch.rand(n, 1, generator=g, device=x.device) < 0.5
-    rows = dy + torch.arange(h, device=x.device)
-    cols = dx + torch.arange(w, device=x.device)
-    cols = torch.where(flip, cols.flip(1), cols)
-    batch = torch.arange(n, device=x.device)[:, None, None]
-    return padded.permute(0, 2, 3, 1)[batch, rows[:, :, None], cols[:, None, :]].permute(0, 3, 1, 2)
+    batch, ar_h, ar_w, ar_w_flipped = _grid(n, h, w, x.device)  # index grids, made once per shape
+    rows = (dy + ar_h)[:, :, None]
+    cols = (dx + torch.where(flip, ar_w_flipped, ar_w))[:, None, :]
+    return padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+
+
+@functools.lru_cache(maxsize=8)
+def _grid(n: int, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, ...]:
+    """pad_crop_flip's constant index tensors: a training step would otherwise launch them anew each time."""
+    ar_w = torch.arange(w, device=device)
+    return torch.arange(n, device=device)[:, None, None], torch.arange(h, device=device), ar_w, ar_w.flip(0)
 
 
 class TrainBatches:
@@ -248,6 +258,7 @@ class TrainBatches:
         self.start_step = start_step
         self.steps_per_epoch = len(images) // batch_size
         self._epoch, self._order = -1, None
+        self._augment_g = torch.Generator(device=images.device)  # re-seeded for every batch
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
         epoch, position = divmod(step, self.steps_per_epoch)
@@ -259,7 +270,7 @@ class TrainBatches:
         idx = self._order[position * self.batch_size : (position + 1) * self.batch_size]
         x = self.images[idx].float().div_(255).sub_(self.mean)
         if self.augment:
-            x = pad_crop_flip(x, _generator(device, self.seed, _AUGMENT, step))
+            x = pad_crop_flip(x, _generator(device, self.seed, _AUGMENT, step, reuse=self._augment_g))
         x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
         return x, self.labels[idx]
 

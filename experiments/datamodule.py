@@ -55,7 +55,7 @@ class TensorDataModule(pl.LightningDataModule):
                 for s in ("val", "test")]
 
     def _channels_last(self) -> bool:
-        return self.config.channels_last and self.trainer.strategy.root_device.type == "cuda"
+        return self.config.channels_last
 
 
 class FolderDataModule(pl.LightningDataModule):

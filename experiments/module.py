@@ -70,7 +70,7 @@ class DegradationModule(pl.LightningModule):
     # --- model ---
     def configure_model(self) -> None:
         on_gpu = self.trainer.strategy.root_device.type == "cuda"
-        if on_gpu and self.config.channels_last:
+        if self.config.channels_last:  # on a CPU too: oneDNN's convolutions are 1.2-1.6x faster in NHWC
             self.model.to(memory_format=torch.channels_last)
         if on_gpu and self.config.compile:
             # Training steps only: evaluation runs the eager net, since eval mode at the evaluation batch
