@@ -116,7 +116,7 @@ bench: | $(STAMP)
 	@$(PY) -m experiments.bench --out-dir '$(REPORTS_DIR)/bench' $(BENCH_ARGS)
 
 help:
-	@sed -n '1,12p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '/^#/!q;s/^# \{0,1\}//;p' Makefile
 
 clean-build:
 	rm -rf build
