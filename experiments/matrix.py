@@ -8,11 +8,11 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
 from .config import ConfigError, load_matrices, load_profile, parse_overrides, parse_seeds
+from .run import read_status
 
 
 def run_dirs(args) -> list[Path]:
@@ -39,10 +39,8 @@ def check(args) -> None:
 def status(args) -> int:
     failed, missing, counts = [], [], {}
     for d in run_dirs(args):
-        try:
-            state = json.loads((d / "result.json").read_text()).get("status", "?")
-        except (OSError, ValueError, AttributeError):
-            state = "missing"
+        # The same reader make's retry list uses: a damaged result.json is not a finished run.
+        state = read_status(d / "result.json") or ("damaged" if (d / "result.json").exists() else "missing")
         counts[state] = counts.get(state, 0) + 1
         if state == "failed":
             failed.append(d)

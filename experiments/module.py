@@ -52,7 +52,6 @@ class DegradationModule(pl.LightningModule):
         super().__init__()
         self.save_hyperparameters(logger=False)
         self.config = RunConfig(**config)
-        self.model_name = model_name
         self.model = create_model(model_name, num_classes=num_classes, in_channels=in_channels,
                                   **model_overrides(model_name, self.config))
         self.criterion = nn.CrossEntropyLoss()

@@ -122,8 +122,8 @@ def device_description(accelerator: str, threads: int) -> str:
     return f"cpu ({threads} threads, {platform.processor() or platform.machine()})"
 
 
-def summarise(metrics_path: Path) -> tuple[dict, dict, int]:
-    """Final and best error per split, and the last iteration, from ``metrics.csv``."""
+def summarise(metrics_path: Path) -> tuple[dict, dict]:
+    """Final and best error per split, from ``metrics.csv``."""
     from .csvlog import read_rows
 
     rows = read_rows(metrics_path)
@@ -133,8 +133,7 @@ def summarise(metrics_path: Path) -> tuple[dict, dict, int]:
         final[split] = values[-1] if values else None
         finite = [v for v in values if v == v]
         best[split] = min(finite) if finite else None
-    steps = [int(r["step"]) for r in rows if r.get("step") is not None]
-    return final, best, max(steps, default=0)
+    return final, best
 
 
 def _quiet_lightning() -> None:
@@ -379,7 +378,7 @@ def train(spec: RunSpec, config: RunConfig, data_dir: Path, progress: str,
     if fault is not None and fault[0] == "kill-before-result":
         _die()
 
-    final, best, iterations = summarise(metrics)
+    final, best = summarise(metrics)
     model = module.model
     images = trainer.global_step * config.batch_size
     return {
