@@ -58,7 +58,7 @@ from unittest import mock
 
 import torch
 
-from .config import RunConfig, load_matrices, load_profile
+from .config import COMPILE_MODES, ConfigError, RunConfig, load_matrices, load_profile
 
 REPO = Path(__file__).resolve().parent.parent
 CSV_COLUMNS = ["item", "measure", "model", "variant", "images_per_s", "baseline", "baseline_images_per_s", "ratio",
@@ -375,6 +375,7 @@ class Bench:
 
         from .data import TrainBatches
         from .module import StepSchedule, model_overrides
+        from .step import TrainStep
 
         dev, on_gpu = self.device, self.device.type == "cuda"
         torch.set_num_threads(config.threads)
@@ -398,20 +399,22 @@ class Bench:
             mean = tensors.pixel_mean().to(dev)
             batches = iter(TrainBatches(x_all, y_all, mean, config.batch_size, 0, config.augment, channels_last))
             precision = config.precision if on_gpu else "32-true"
-            autocast = (torch.autocast("cuda", dtype=torch.bfloat16 if precision.startswith("bf16") else torch.float16)
-                        if precision != "32-true" else contextlib.nullcontext())
+            autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+            # The same step as the module's (forward, loss, backward, accumulators; graphed if asked), with
+            # torch's own backward: what a hand-written loop that keeps its own running loss would do.
+            sums = torch.zeros(2, dtype=torch.float64, device=dev)
+            train_step = TrainStep(forward, criterion, list(model.parameters()), sums[0], sums[1],
+                                   graph=on_gpu and config.cuda_graph, autocast_dtype=autocast_dtype)
             log_every = _window(config, steps).log_every
             t_first = t0 = None
             for step in range(1, steps + 1):
                 x, y = next(batches)
-                with autocast:
-                    loss = criterion(forward(x), y)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
+                train_step(x, y)
                 opt.step()
                 sched.step()
                 if step % log_every == 0:
-                    loss.item()  # a loop that prints its loss now and then
+                    sums.tolist()  # a loop that prints its loss now and then
+                    sums.zero_()
                 if step == 1:
                     _sync(dev)
                     t_first = time.perf_counter()
@@ -421,7 +424,7 @@ class Bench:
                     csw0 = _preemptions()
             _sync(dev)
             t1 = time.perf_counter()
-        del model, opt, forward
+        del model, opt, forward, train_step
         return Measure((steps - warmup) * config.batch_size / (t1 - t0), t_first - started, t1 - started,
                        memory.peak_mib, {"compile": self._compile_note(before),
                                          "preempt_per_s": (_preemptions() - csw0) / (t1 - t0)})
@@ -663,16 +666,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, help="steps per run of items 1, 2, 6 (warm-up included)")
     parser.add_argument("--items", default="1,2,3,4,6", help="which items to run (5 is --with-matrix)")
     parser.add_argument("--compile-modes", default="",
-                        help="GPU: torch.compile modes to bench through both paths, comma-separated, e.g. "
-                             "default,reduce-overhead,max-autotune-no-cudagraphs ('' = the profile's setting only)")
+                        help="GPU: variants to bench through both paths, comma-separated: eager or a torch.compile "
+                             "mode, each optionally + '/graph' (the whole-step CUDA graph), e.g. "
+                             "eager/graph,default/graph,reduce-overhead ('' = the profile's setting only)")
     parser.add_argument("--models", help="item 4's models (default: the degradation matrix)")
     parser.add_argument("--grad-every", type=int, default=1,
                         help="item 6: record gradient norms every N iterations (default 1: the worst case)")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers of the classic script (default 2)")
     parser.add_argument("--profile-steps", type=int, default=0, help="GPU: torch.profiler over this many steps")
     parser.add_argument("--profile-mode", default="",
-                        help="GPU: compile mode of the profiled run ('' = as items 1/2/6, 'eager' = no compile)")
-    parser.add_argument("--arms-eager", action="store_true", help="GPU: items 1, 2, 6 without torch.compile")
+                        help="GPU: variant of the profiled run ('' = as items 1/2/6; else as in --compile-modes)")
+    parser.add_argument("--arms-eager", action="store_true",
+                        help="GPU: items 1, 2, 6 without torch.compile and without the step graph")
     parser.add_argument("--compile-no-plain", action="store_true", help="compile section: the Lightning path only")
     parser.add_argument("--sync-check", action="store_true", help="GPU: count host-device syncs in item 1's window")
     parser.add_argument("--budget-s", type=float, default=0, help="skip what is left after this many seconds")
@@ -731,7 +736,7 @@ def main(argv: list[str] | None = None) -> int:
 
     tensors = bench_tensors(plan.shape, plan.train_images, plan.eval_images)
     shape_txt = "x".join(map(str, plan.shape))
-    arms_cfg = dataclasses.replace(base, compile=False) if args.arms_eager else base
+    arms_cfg = variant_config(base, "eager") if args.arms_eager else base
     grad_cfg = _gradient_norms(arms_cfg, args.grad_every) if 6 in items else None
     without_grad = getattr(arms_cfg, "grad_norm_every", 0)
     state: dict = {}
@@ -844,7 +849,7 @@ def main(argv: list[str] | None = None) -> int:
         if not modes or (kind != "cuda" and not args.smoke):
             return
         if "eager" not in state:
-            eager_cfg = dataclasses.replace(base, compile=False)
+            eager_cfg = variant_config(base, "eager")
             print(f"-- compile variants of {model}: eager vs {modes}", flush=True)
             eager = state["eager"] = bench.lightning(model, eager_cfg, tensors, plan.compile_steps, plan.compile_warmup)
             table.add(1, "Lightning path, eager", model=model, variant=_variant(eager_cfg, kind), a=eager,
@@ -853,8 +858,8 @@ def main(argv: list[str] | None = None) -> int:
         for mode in modes:
             if over_budget(f"compile {mode}"):
                 break
-            cfg = dataclasses.replace(base, compile=True, compile_mode=mode)
             try:
+                cfg = variant_config(base, mode)
                 light = bench.lightning(model, cfg, tensors, plan.compile_steps, plan.compile_warmup)
                 plain = (None if args.compile_no_plain else
                          bench.plain(model, cfg, tensors, plan.compile_steps, plan.compile_warmup))
@@ -878,9 +883,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.profile_steps or kind != "cuda" or over_budget("profile"):
             return
         pm = args.profile_mode
-        cfg = (arms_cfg if not pm else dataclasses.replace(base, compile=False) if pm == "eager"
-               else dataclasses.replace(base, compile=True, compile_mode=pm))
         try:
+            cfg = arms_cfg if not pm else variant_config(base, pm)
             m = bench.lightning(model, cfg, tensors, plan.warmup + args.profile_steps + 10, plan.warmup,
                                 profile_steps=args.profile_steps)
             text = f"{_variant(cfg, kind)}, {model}, batch {cfg.batch_size}\n{m.extra['profile'] or ''}"
@@ -959,7 +963,19 @@ def _variant(config: RunConfig, kind: str) -> str:
     if config.channels_last:
         parts.append("NHWC")
     parts.append(f"compile:{config.compile_mode}" if config.compile else "eager")
+    if config.cuda_graph:
+        parts.append("+ step graph")
     return " ".join(parts)
+
+
+def variant_config(base: RunConfig, token: str) -> RunConfig:
+    """A bench variant: ``eager``, a compile mode (``default``, ``reduce-overhead``, ...), either followed by
+    ``/graph`` for the whole-step CUDA graph (experiments/step.py), e.g. ``eager/graph``, ``default/graph``."""
+    mode, _, graph = token.partition("/")
+    if graph not in ("", "graph") or mode not in ("eager", *COMPILE_MODES):
+        raise ConfigError(f"bad variant {token!r}; valid: eager, {', '.join(COMPILE_MODES)}, each optionally + '/graph'")
+    return dataclasses.replace(base, compile=mode != "eager", compile_mode=mode if mode != "eager" else "default",
+                               cuda_graph=bool(graph))
 
 
 def _time_matrix(args, tmp: Path) -> dict:

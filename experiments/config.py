@@ -21,6 +21,7 @@ PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 STEMS = ("cifar", "imagenet")
 INITS = ("he", "xavier")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
+GRAPHED_COMPILE_MODES = ("reduce-overhead", "max-autotune")  # modes that add CUDA graphs themselves
 
 
 class ConfigError(ValueError):
@@ -68,6 +69,9 @@ class RunConfig:
     channels_last: bool = False  # NHWC memory format: faster convolutions on GPUs and on CPUs (oneDNN)
     compile: bool = False  # torch.compile the net on a GPU
     compile_mode: str = "default"  # torch.compile mode; "reduce-overhead" adds CUDA graphs (see BENCHMARKS.md)
+    # On a GPU, record each training step's forward, loss and backward once as one CUDA graph and replay it
+    # (experiments/step.py): the host launches one graph instead of ~1,000 kernels per step
+    cuda_graph: bool = False
     threads: int = 0  # CPU threads per run; 0 = cores divided by make's -j
 
     def check(self) -> None:
@@ -93,6 +97,16 @@ class RunConfig:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a number >= 0")
         if any(m < 1 for m in self.milestones) or self.milestones != sorted(self.milestones):
             raise ConfigError(f"bad milestones {self.milestones!r}: must be increasing iterations >= 1")
+        if self.cuda_graph and self.compile and self.compile_mode in GRAPHED_COMPILE_MODES:
+            raise ConfigError(
+                f"bad compile_mode {self.compile_mode!r} with cuda_graph: that mode records CUDA graphs of its "
+                f"own; valid with cuda_graph: {', '.join(m for m in COMPILE_MODES if m not in GRAPHED_COMPILE_MODES)}"
+            )
+        if self.cuda_graph and self.precision == "16-mixed":
+            raise ConfigError(
+                "bad precision '16-mixed' with cuda_graph: its loss scaling decides on the host whether to step; "
+                "valid with cuda_graph: 32-true, bf16-mixed"
+            )
         if self.max_steps % self.eval_every:
             raise ConfigError(
                 f"bad max_steps {self.max_steps}: must be a multiple of eval_every ({self.eval_every}) so the "

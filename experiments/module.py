@@ -18,6 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from models import create_model, parse_name
 
 from .config import RunConfig
+from .step import TrainStep
 
 EVAL_SPLITS = ("val", "test")  # the order of the val_dataloader()s
 
@@ -59,9 +60,12 @@ class DegradationModule(pl.LightningModule):
         for name in ("_loss_sum", "_wrong_sum"):
             self.register_buffer(name, torch.zeros((), dtype=torch.float64), persistent=False)
         self._seen = 0
-        # The net as training steps call it: compiled on a GPU if asked (configure_model), else the net.
-        # Not a submodule, so parameter names and checkpoints stay those of the eager net.
-        self._train_forward = None
+        # Manual optimization: a training step is TrainStep's device work (forward, loss, backward; on a GPU
+        # recorded as one CUDA graph if asked), then the optimizer and scheduler steps (experiments/step.py).
+        self.automatic_optimization = False
+        # Made in configure_model. Not a submodule (nor is the compiled net it calls), so parameter names
+        # and checkpoints stay those of the eager net.
+        self._step: TrainStep | None = None
         self.eval_loss = nn.ModuleList(MeanMetric() for _ in EVAL_SPLITS)
         self.eval_acc = nn.ModuleList(MulticlassAccuracy(num_classes, average="micro") for _ in EVAL_SPLITS)
         self.diverged_at: int | None = None
@@ -71,11 +75,16 @@ class DegradationModule(pl.LightningModule):
         on_gpu = self.trainer.strategy.root_device.type == "cuda"
         if self.config.channels_last:  # on a CPU too: oneDNN's convolutions are 1.2-1.6x faster in NHWC
             self.model.to(memory_format=torch.channels_last)
+        forward = self.model
         if on_gpu and self.config.compile:
             # Training steps only: evaluation runs the eager net, since eval mode at the evaluation batch
             # size is another graph whose compilation costs more than a run's few evaluation passes.
-            # "reduce-overhead" replays forward and backward as CUDA graphs (BENCHMARKS.md).
-            object.__setattr__(self, "_train_forward", torch.compile(self.model, mode=self.config.compile_mode))
+            forward = torch.compile(self.model, mode=self.config.compile_mode)
+        precision = self.trainer.precision if on_gpu else "32-true"
+        autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+        object.__setattr__(self, "_step", TrainStep(
+            forward, self.criterion, list(self.model.parameters()), self._loss_sum, self._wrong_sum,
+            graph=on_gpu and self.config.cuda_graph, autocast_dtype=autocast_dtype, backward=self.manual_backward))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
@@ -83,14 +92,10 @@ class DegradationModule(pl.LightningModule):
     # --- training ---
     def training_step(self, batch, batch_idx):
         x, y = batch
-        logits = (self.model if self._train_forward is None else self._train_forward)(x)
-        loss = self.criterion(logits, y)
-        with torch.no_grad():  # few kernels per step: on a fast GPU each launch shows
-            n = y.numel()
-            self._loss_sum.add_(loss.detach(), alpha=n)
-            self._wrong_sum.add_((logits.argmax(1) != y).sum())
-            self._seen += n
-        return loss
+        self._step(x, y)  # forward, loss, backward, accumulators: no host-device sync
+        self._seen += y.numel()
+        self.optimizers().step()  # Lightning counts it (global_step) and calls on_before_optimizer_step
+        self.lr_schedulers().step()
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
         step = self.global_step  # iterations done, this one included
@@ -153,4 +158,5 @@ class DegradationModule(pl.LightningModule):
         warmup = c.warmup_steps if self.model.spec.depth >= c.warmup_min_depth else 0
         schedule = StepSchedule(c.milestones, c.gamma, warmup, c.warmup_lr / c.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "name": "lr"}}
+        # Stepped by training_step after every optimizer step (manual optimization has no "interval").
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "name": "lr"}}
