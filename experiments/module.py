@@ -63,8 +63,9 @@ class DegradationModule(pl.LightningModule):
         # Manual optimization: a training step is TrainStep's device work (forward, loss, backward; on a GPU
         # recorded as one CUDA graph if asked), then the optimizer and scheduler steps (experiments/step.py).
         self.automatic_optimization = False
-        # Made in configure_model. Not a submodule (nor is the compiled net it calls), so parameter names
-        # and checkpoints stay those of the eager net.
+        # The net as training steps call it (configure_model: compiled on a GPU if asked) and the step
+        # (on_train_start). Not submodules, so parameter names and checkpoints stay those of the eager net.
+        object.__setattr__(self, "_train_forward", self.model)
         self._step: TrainStep | None = None
         self.eval_loss = nn.ModuleList(MeanMetric() for _ in EVAL_SPLITS)
         self.eval_acc = nn.ModuleList(MulticlassAccuracy(num_classes, average="micro") for _ in EVAL_SPLITS)
@@ -80,10 +81,16 @@ class DegradationModule(pl.LightningModule):
             # Training steps only: evaluation runs the eager net, since eval mode at the evaluation batch
             # size is another graph whose compilation costs more than a run's few evaluation passes.
             forward = torch.compile(self.model, mode=self.config.compile_mode)
+        object.__setattr__(self, "_train_forward", forward)
+
+    def on_train_start(self) -> None:
+        # Here, not in configure_model: the buffers the step accumulates into are on the device only now
+        # (moving a module replaces its buffers), and a resumed fit's weights and optimizer are restored.
+        on_gpu = self.device.type == "cuda"
         precision = self.trainer.precision if on_gpu else "32-true"
         autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
         object.__setattr__(self, "_step", TrainStep(
-            forward, self.criterion, list(self.model.parameters()), self._loss_sum, self._wrong_sum,
+            self._train_forward, self.criterion, list(self.model.parameters()), self._loss_sum, self._wrong_sum,
             graph=on_gpu and self.config.cuda_graph, autocast_dtype=autocast_dtype, backward=self.manual_backward))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
