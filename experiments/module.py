@@ -91,7 +91,7 @@ class DegradationModule(pl.LightningModule):
         autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
         object.__setattr__(self, "_step", TrainStep(
             self._train_forward, self.criterion, list(self.model.parameters()), self._loss_sum, self._wrong_sum,
-            graph=on_gpu and self.config.cuda_graph, autocast_dtype=autocast_dtype, backward=self.manual_backward))
+            graph=self.config.cuda_graph, autocast_dtype=autocast_dtype, backward=self.manual_backward))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -15,11 +15,16 @@ Rules the graph imposes, kept here:
   never while recording. They are real training steps, not extra ones: nothing is computed twice;
 - the graph reads its batch from fixed input buffers (each call copies into them) and writes the gradients
   into fixed tensors, which the optimizer then reads: after recording, gradients are never set to ``None``;
+- whoever sets the gradients to ``None`` after recording (Lightning does, before every evaluation, in
+  ``on_validation_model_zero_grad``) would leave the replay writing gradients the optimizer no longer
+  sees, and training would silently stop: each call re-attaches them when they were detached;
 - autocast runs with its weight cache off (a cached bf16 copy of a weight would be recorded as a constant)
   in every call, eager or recorded, so that a compiled net sees the same global state and is not
   recompiled while recording.
 
-On a CPU, or with ``graph=False``, every call is eager: the same code, tested on any machine.
+On a CPU, or with ``graph=False``, every call is eager. ``TrainStep.emulate_on_cpu = True`` (tests) records
+on a CPU too, into :class:`EmulatedGraph`, which has a CUDA graph's memory semantics: so the bookkeeping
+above is tested on any machine.
 """
 
 from __future__ import annotations
@@ -31,6 +36,23 @@ import torch
 from torch import nn
 
 
+class EmulatedGraph:
+    """A CPU stand-in for ``torch.cuda.CUDAGraph``, for tests: ``replay()`` runs the recorded step again on
+    the recorded input buffers and, like a real replay, writes the gradients into the tensors that held them
+    when it was recorded, whatever the parameters' ``.grad`` point to now."""
+
+    def __init__(self, step: TrainStep) -> None:
+        self.step = step
+        self.grads = [torch.zeros_like(p) for p in step.params]  # what recording would have allocated
+
+    def replay(self) -> None:
+        def backward(loss):
+            for g, d in zip(self.grads, torch.autograd.grad(loss, self.step.params)):
+                g.copy_(d)
+
+        self.step._work(self.step._x, self.step._y, backward)
+
+
 class TrainStep:
     """``step(x, y)``: forward, loss, backward, accumulators. Gradients are left in the parameters' ``.grad``.
 
@@ -39,6 +61,8 @@ class TrainStep:
     ``wrong_sum``: 0-dim device tensors, increased by the batch's summed loss and number of wrong top-1
     predictions; ``autocast_dtype``: bf16/fp16 autocast on a GPU, ``None`` for fp32.
     """
+
+    emulate_on_cpu = False  # tests: record CPU steps into an EmulatedGraph
 
     def __init__(self, forward: Callable[[torch.Tensor], torch.Tensor], criterion: nn.Module,
                  params: Sequence[nn.Parameter], loss_sum: torch.Tensor, wrong_sum: torch.Tensor, *,
@@ -51,7 +75,8 @@ class TrainStep:
         self.graph_wanted, self.warmup, self.autocast_dtype = graph, warmup, autocast_dtype
         self.backward = backward or (lambda loss: loss.backward())
         self.calls = 0
-        self.graph: torch.cuda.CUDAGraph | None = None
+        self.graph: torch.cuda.CUDAGraph | EmulatedGraph | None = None
+        self._grads: list[torch.Tensor] = []  # the gradients the graph writes
         self._x: torch.Tensor | None = None
         self._y: torch.Tensor | None = None
 
@@ -81,9 +106,10 @@ class TrainStep:
                                    f"step's {tuple(self._x.shape)} stride {self._x.stride()}")
             self._x.copy_(x)
             self._y.copy_(y)
+            self._attach_grads()
             self.graph.replay()
             return
-        if self.graph_wanted and x.is_cuda and self.calls > self.warmup:
+        if self.graph_wanted and (x.is_cuda or self.emulate_on_cpu) and self.calls > self.warmup:
             self._record(x, y)
             self.graph.replay()
             return
@@ -91,14 +117,27 @@ class TrainStep:
             p.grad = None
         self._work(x, y, self.backward)
 
+    def _attach_grads(self) -> None:
+        if self.params and self.params[0].grad is not self._grads[0]:
+            for p, g in zip(self.params, self._grads):
+                p.grad = g
+
     def _record(self, x: torch.Tensor, y: torch.Tensor) -> None:
         # Gradients allocated while recording live in the graph's memory pool: every replay rewrites them.
         for p in self.params:
             p.grad = None
         self._x, self._y = x.clone(memory_format=torch.preserve_format), y.clone()
+        if not x.is_cuda:
+            self.graph = EmulatedGraph(self)
+            self._grads = self.graph.grads
+            self._attach_grads()
+            return
         torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()
         # Recording runs nothing: the accumulators and gradients are only written by the replay that follows.
         with torch.cuda.graph(graph):
             self._work(self._x, self._y, lambda loss: loss.backward())
         self.graph = graph
+        self._grads = [p.grad for p in self.params]
+        if any(g is None for g in self._grads):
+            raise RuntimeError("a parameter got no gradient while recording the training step")
