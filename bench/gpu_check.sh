@@ -56,7 +56,7 @@ variants() {
 for s in $SECTIONS; do
   stamp "$s" | tee -a "$OUT/gpu_check.txt"
   case $s in
-    graph|resume|variants) $s 2>&1 | grep -v '^\s*$' | tail -80 | tee "$OUT/$s.txt" | tee -a "$OUT/gpu_check.txt" ;;
+    graph|resume|variants) $s 2>&1 | tee "$OUT/$s.txt" | tee -a "$OUT/gpu_check.txt" ;;
     bench) bench ;;
     *) echo "unknown section $s; valid: graph resume bench variants"; exit 2 ;;
   esac

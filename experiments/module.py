@@ -21,6 +21,10 @@ from .config import RunConfig
 from .step import TrainStep
 
 EVAL_SPLITS = ("val", "test")  # the order of the val_dataloader()s
+# Written into every checkpoint. Checkpoints without it come from the automatic-optimization versions,
+# whose iteration count Lightning keeps elsewhere: resuming one would restart at iteration 0 with trained
+# weights, so experiments.run refuses them.
+CHECKPOINT_FORMAT_KEY, CHECKPOINT_FORMAT = "degradation_format", 2
 
 
 def model_overrides(model_name: str, config: RunConfig) -> dict:
@@ -95,6 +99,9 @@ class DegradationModule(pl.LightningModule):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        checkpoint[CHECKPOINT_FORMAT_KEY] = CHECKPOINT_FORMAT
 
     # --- training ---
     def training_step(self, batch, batch_idx):

@@ -419,8 +419,9 @@ def _missing_points(rows: list[dict], step: int, config: RunConfig) -> str:
     return " and ".join(parts)
 
 
-def _usable_checkpoint(ckpt: Path) -> tuple[int, dict | None] | None:
-    """The iteration a checkpoint holds and the config it was trained with, or None if there is none.
+def _usable_checkpoint(ckpt: Path) -> tuple[int, dict | None, object] | None:
+    """The iteration a checkpoint holds, the config it was trained with and its format (None: older than
+    format 1's successor, see experiments.module.CHECKPOINT_FORMAT), or None if there is none.
 
     A damaged checkpoint is set aside with a warning (and None returned): the run starts over.
     """
@@ -432,7 +433,9 @@ def _usable_checkpoint(ckpt: Path) -> tuple[int, dict | None] | None:
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         step = int(state["global_step"])
         config = (state.get("hyper_parameters") or {}).get("config")
-        return step, (config if isinstance(config, dict) else None)
+        from .module import CHECKPOINT_FORMAT_KEY
+
+        return step, (config if isinstance(config, dict) else None), state.get(CHECKPOINT_FORMAT_KEY)
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is set aside, never trusted
         aside = ckpt.with_name(f"last.ckpt.damaged-{int(time.time())}")
         ckpt.rename(aside)
@@ -510,6 +513,10 @@ def main(argv: list[str] | None = None) -> int:
                 except (yaml.YAMLError, AttributeError):
                     before = None
             changed = _changed_settings(before, record["config"]) if isinstance(before, dict) else []
+            from .module import CHECKPOINT_FORMAT
+
+            if checkpoint[2] != CHECKPOINT_FORMAT:
+                changed.insert(0, f"checkpoint format {checkpoint[2]}, now {CHECKPOINT_FORMAT}: an older version")
             if changed:
                 print(f"error: {run_dir} holds a checkpoint trained with other settings ({', '.join(changed)}); "
                       "use another RUNS_DIR or delete the folder", file=sys.stderr)

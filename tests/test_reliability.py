@@ -524,3 +524,18 @@ def test_a_checkpoint_trained_with_other_settings_is_never_resumed(tmp_path, ref
     assert rc == 2
     _one_error_line(err, "other settings (lr)", "another RUNS_DIR")
     assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
+
+
+def test_a_checkpoint_from_before_manual_optimization_is_never_resumed(tmp_path, reference):
+    # Such a checkpoint keeps its iteration count where Lightning's manual loop does not look: resumed, the
+    # run would restart at iteration 0 with trained weights.
+    folder = copy_run(reference, tmp_path)
+    (folder / "result.json").unlink()
+    state = load_ckpt(ckpt_of(folder))
+    del state["degradation_format"]
+    torch.save(state, ckpt_of(folder))
+    before = ckpt_of(folder).read_bytes()
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 2
+    _one_error_line(err, "other settings (checkpoint format None, now 2: an older version)", "another RUNS_DIR")
+    assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
