@@ -375,7 +375,7 @@ class Bench:
 
         from .data import TrainBatches
         from .module import StepSchedule, model_overrides
-        from .step import TrainStep
+        from .step import TrainStep, autocast_dtype
 
         dev, on_gpu = self.device, self.device.type == "cuda"
         torch.set_num_threads(config.threads)
@@ -399,12 +399,11 @@ class Bench:
             mean = tensors.pixel_mean().to(dev)
             batches = iter(TrainBatches(x_all, y_all, mean, config.batch_size, 0, config.augment, channels_last))
             precision = config.precision if on_gpu else "32-true"
-            autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
             # The same step as the module's (forward, loss, backward, accumulators; graphed if asked), with
             # torch's own backward: what a hand-written loop that keeps its own running loss would do.
             sums = torch.zeros(2, dtype=torch.float64, device=dev)
             train_step = TrainStep(forward, criterion, list(model.parameters()), sums[0], sums[1],
-                                   graph=on_gpu and config.cuda_graph, autocast_dtype=autocast_dtype)
+                                   graph=config.cuda_graph, autocast_dtype=autocast_dtype(precision))
             log_every = _window(config, steps).log_every
             t_first = t0 = None
             for step in range(1, steps + 1):

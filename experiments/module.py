@@ -18,7 +18,7 @@ from torchmetrics.classification import MulticlassAccuracy
 from models import create_model, parse_name
 
 from .config import RunConfig
-from .step import TrainStep
+from .step import TrainStep, autocast_dtype
 
 EVAL_SPLITS = ("val", "test")  # the order of the val_dataloader()s
 # Written into every checkpoint. Checkpoints without it come from the automatic-optimization versions,
@@ -92,10 +92,9 @@ class DegradationModule(pl.LightningModule):
         # (moving a module replaces its buffers), and a resumed fit's weights and optimizer are restored.
         on_gpu = self.device.type == "cuda"
         precision = self.trainer.precision if on_gpu else "32-true"
-        autocast_dtype = {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
         object.__setattr__(self, "_step", TrainStep(
             self._train_forward, self.criterion, list(self.model.parameters()), self._loss_sum, self._wrong_sum,
-            graph=self.config.cuda_graph, autocast_dtype=autocast_dtype, backward=self.manual_backward))
+            graph=self.config.cuda_graph, autocast_dtype=autocast_dtype(precision), backward=self.manual_backward))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

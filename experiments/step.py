@@ -36,6 +36,11 @@ import torch
 from torch import nn
 
 
+def autocast_dtype(precision: str) -> torch.dtype | None:
+    """The autocast dtype of a Lightning precision setting; None for full precision."""
+    return {"bf16-mixed": torch.bfloat16, "16-mixed": torch.float16}.get(precision)
+
+
 class EmulatedGraph:
     """A CPU stand-in for ``torch.cuda.CUDAGraph``, for tests: ``replay()`` runs the recorded step again on
     the recorded input buffers and, like a real replay, writes the gradients into the tensors that held them
