@@ -688,6 +688,11 @@ def main(argv: list[str] | None = None) -> int:
                              "--compile-modes; compile:<mode>[+<mode>] for some), profile, models (4), matrix (5)")
     parser.add_argument("--smoke", action="store_true", help="a few steps of everything: checks that it runs")
     args = parser.parse_args(argv)
+    try:
+        _check_args(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
     started = time.monotonic()
     # The bench compiles many nets in one process (a run compiles one): keep dynamo from giving up.
@@ -938,11 +943,9 @@ def main(argv: list[str] | None = None) -> int:
 
                     traceback.print_exc()
                     table.add(0, f"section {name} FAILED", note=f"{type(exc).__name__}: {exc}"[:300])
-                    if name == "arms" and arms_cfg.compile:  # measure the eager path instead
-                        arms_cfg = dataclasses.replace(base, compile=False)
+                    if name == "arms" and (arms_cfg.compile or arms_cfg.cuda_graph):  # measure eager instead
+                        arms_cfg = variant_config(base, "eager")
                         sections[name]()
-            else:
-                raise SystemExit(f"error: unknown section {name!r} in --order; valid: {', '.join(sections)}, compile, compile:<mode>")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
         settings["elapsed_s"] = round(time.monotonic() - started, 1)
@@ -958,7 +961,7 @@ def main(argv: list[str] | None = None) -> int:
 def _variant(config: RunConfig, kind: str) -> str:
     if kind != "cuda":
         return "fp32 NHWC" if config.channels_last else "fp32"
-    parts = [config.precision.replace("-mixed", "").replace("-true", "")]
+    parts = [{"32-true": "fp32", "bf16-mixed": "bf16", "16-mixed": "fp16"}.get(config.precision, config.precision)]
     if config.channels_last:
         parts.append("NHWC")
     parts.append(f"compile:{config.compile_mode}" if config.compile else "eager")
@@ -967,14 +970,35 @@ def _variant(config: RunConfig, kind: str) -> str:
     return " ".join(parts)
 
 
+SECTIONS = ("arms", "classic", "profile", "models", "matrix")
+
+
+def _check_args(args) -> None:
+    """Every section name and variant, before anything runs or is written: ConfigError naming the bad one."""
+    base = RunConfig()
+    for name in (n.strip() for n in args.order.split(",") if n.strip()):
+        if name.startswith("compile:"):
+            for token in name.split(":", 1)[1].split("+"):
+                variant_config(base, token)
+        elif name != "compile" and name not in SECTIONS:
+            raise ConfigError(f"unknown section {name!r} in --order; valid: {', '.join(SECTIONS)}, compile, "
+                              "compile:<variant>[+<variant>]")
+    for token in (m.strip() for m in args.compile_modes.split(",") if m.strip()):
+        variant_config(base, token)
+    if args.profile_mode:
+        variant_config(base, args.profile_mode)
+
+
 def variant_config(base: RunConfig, token: str) -> RunConfig:
     """A bench variant: ``eager``, a compile mode (``default``, ``reduce-overhead``, ...), either followed by
     ``/graph`` for the whole-step CUDA graph (experiments/step.py), e.g. ``eager/graph``, ``default/graph``."""
     mode, _, graph = token.partition("/")
     if graph not in ("", "graph") or mode not in ("eager", *COMPILE_MODES):
         raise ConfigError(f"bad variant {token!r}; valid: eager, {', '.join(COMPILE_MODES)}, each optionally + '/graph'")
-    return dataclasses.replace(base, compile=mode != "eager", compile_mode=mode if mode != "eager" else "default",
-                               cuda_graph=bool(graph))
+    config = dataclasses.replace(base, compile=mode != "eager", compile_mode=mode if mode != "eager" else "default",
+                                 cuda_graph=bool(graph))
+    config.check()  # e.g. reduce-overhead/graph: CUDA graphs twice
+    return config
 
 
 def _time_matrix(args, tmp: Path) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 
+import pytest
 import torch
 
 from experiments import bench
@@ -32,3 +33,30 @@ def test_pad_crop_flip_grid_cache_keeps_batches_a_function_of_seed_and_step():
     first = [a.batch(s)[0] for s in range(6)]
     assert all(torch.equal(b.batch(s)[0], first[s]) for s in reversed(range(6)))  # any order, same batches
     assert not torch.equal(first[0], first[1])
+
+
+def test_bench_variants_name_what_they_run():
+    base = bench.RunConfig(compile=True, compile_mode="reduce-overhead")
+    eager = bench.variant_config(base, "eager")
+    assert (eager.compile, eager.cuda_graph) == (False, False)
+    graphed = bench.variant_config(base, "default/graph")
+    assert (graphed.compile, graphed.compile_mode, graphed.cuda_graph) == (True, "default", True)
+    assert bench.variant_config(base, "eager/graph").cuda_graph and not bench.variant_config(base, "eager/graph").compile
+    assert bench._variant(graphed, "cuda") == "fp32 compile:default + step graph"
+
+
+@pytest.mark.parametrize("args, fragments", [
+    (["--compile-modes", "default,fast"], ["'fast'", "eager, default, reduce-overhead", "'/graph'"]),
+    (["--compile-modes", "reduce-overhead/graph"], ["reduce-overhead", "cuda_graph", "valid with cuda_graph: default"]),
+    (["--profile-mode", "eager/grap"], ["'eager/grap'"]),
+    (["--order", "arms,speed"], ["'speed'", "arms, classic, profile, models, matrix"]),
+    (["--order", "compile:default+turbo"], ["'turbo'"]),
+])
+def test_bad_bench_arguments_are_one_line_and_write_nothing(tmp_path, capsys, args, fragments):
+    out = tmp_path / "bench"
+    assert bench.main(["--smoke", "--device", "cpu", "--out-dir", str(out), *args]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ")
+    for f in fragments:
+        assert f in err, (f, err)
+    assert not out.exists()
