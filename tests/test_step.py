@@ -97,7 +97,9 @@ def _rows(path) -> list[dict]:
 def test_a_run_with_the_recorded_step_is_the_eager_run_through_evaluations_and_a_resume(emulate, tmp_path):
     """Through Lightning: evaluations (which set gradients to None), checkpoints, a crash and its resume,
     gradient norms read from the replayed gradients: the same numbers as the eager run, byte for byte."""
-    extra = ["--set", "grad_norm_every=3"]
+    # A warm-up and a milestone before the crash: the resumed run must carry the scheduler's state over.
+    extra = ["--set", "grad_norm_every=3", "--set", "milestones=[5]", "--set", "warmup_steps=2",
+             "--set", "warmup_min_depth=1"]
     eager = run_dir(tmp_path / "eager")
     rc, out, err = inproc(eager, *TINY_ARGS, *extra)
     assert rc == 0, out + err
@@ -108,6 +110,8 @@ def test_a_run_with_the_recorded_step_is_the_eager_run_through_evaluations_and_a
     rc, out, err = inproc(graphed, *args)
     assert rc == 0, out + err
     assert (graphed / "metrics.csv").read_bytes() == (eager / "metrics.csv").read_bytes()
+    lrs = [float(r["lr"]) for r in _rows(graphed / "metrics.csv") if r["lr"]]
+    assert lrs == pytest.approx([0.1, 0.01, 0.01, 0.01])  # logged at 3, 6, 9, 12
     norms = _rows(graphed / "grad_norms.csv")
     assert norms == _rows(eager / "grad_norms.csv")
     assert {int(r["step"]) for r in norms} == {0, 3, 6, 9}
