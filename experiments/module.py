@@ -3,6 +3,10 @@
 Hot-path rules (see ``make bench``): nothing on the training step waits for the device. Training loss
 and error are accumulated on the device and read (one sync) every ``log_every`` iterations; divergence is
 checked at those points too (a NaN loss stays NaN, so nothing is missed).
+
+Manual optimization: ``training_step`` runs a :class:`experiments.step.TrainStep` (forward, loss, backward,
+the sums; on a GPU with ``cuda_graph`` one recorded CUDA graph), then steps the optimizer through
+Lightning (which counts ``global_step`` and calls ``on_before_optimizer_step``) and the scheduler.
 """
 
 from __future__ import annotations
