@@ -140,8 +140,12 @@ class TrainStep:
         torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()
         # Recording runs nothing: the accumulators and gradients are only written by the replay that follows.
-        with torch.cuda.graph(graph):
-            self._work(self._x, self._y, lambda loss: loss.backward())
+        try:
+            with torch.cuda.graph(graph):
+                self._work(self._x, self._y, lambda loss: loss.backward())
+        except Exception as exc:
+            raise RuntimeError(f"recording the training step as a CUDA graph failed ({type(exc).__name__}: {exc}); "
+                               "train without it with --set cuda_graph=false (make: SET=\"cuda_graph=false\")") from exc
         self.graph = graph
         self._grads = [p.grad for p in self.params]
         if any(g is None for g in self._grads):
