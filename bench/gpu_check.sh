@@ -3,7 +3,7 @@
 #
 #   OUT=/some/folder bash bench/gpu_check.sh [BUDGET_S] [SECTIONS]
 #
-# SECTIONS (default "graph resume bench variants"), run in the order given:
+# SECTIONS (default "resume graph bench variants"), run in the order given:
 #   graph    bench/graph_check.py: the whole-step CUDA graph against eager (same losses and weights) and
 #            its GPU time per step, with the eager net and with the torch.compile'd one;
 #   resume   a paper-profile run on synthetic 3x32x32 data killed at iteration 150 and resumed, against the
@@ -14,7 +14,7 @@
 set -o pipefail
 OUT=${OUT:-reports/generated/bench}
 BUDGET=${1:-300}
-SECTIONS=${2:-graph resume bench variants}
+SECTIONS=${2:-resume graph bench variants}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1 DEGRADATION_OFFLINE=1
 t0=$(date +%s)

@@ -14,7 +14,7 @@ Rules the graph imposes, kept here:
   compilation of a ``torch.compile``'d net and its backward, lazy CUDA module loading all happen there,
   never while recording. They are real training steps, not extra ones: nothing is computed twice;
 - the graph reads its batch from fixed input buffers (each call copies into them) and writes the gradients
-  into fixed tensors, which the optimizer then reads: after recording, gradients are never set to ``None``;
+  into fixed tensors, which the optimizer then reads;
 - whoever sets the gradients to ``None`` after recording (Lightning does, before every evaluation, in
   ``on_validation_model_zero_grad``) would leave the replay writing gradients the optimizer no longer
   sees, and training would silently stop: each call re-attaches them when they were detached;
