@@ -25,9 +25,10 @@ def emulate(monkeypatch):
     monkeypatch.setattr(TrainStep, "emulate_on_cpu", True)
 
 
-def train(graph: bool, steps: int = 8, detach_at: tuple[int, ...] = ()) -> tuple[list[float], dict, TrainStep]:
+def train(graph: bool, steps: int = 8, detach_at: tuple[int, ...] = (), detach_one_at: tuple[int, ...] = ()
+          ) -> tuple[list[float], dict, TrainStep]:
     """A few SGD steps of a small net; at the iterations in ``detach_at`` someone sets every gradient to
-    None between steps, as Lightning does before each evaluation."""
+    None between steps, as Lightning does before each evaluation; in ``detach_one_at``, one of them."""
     torch.manual_seed(0)
     model = create_model("resnet-8", num_classes=10, in_channels=1, width=4)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
@@ -40,6 +41,8 @@ def train(graph: bool, steps: int = 8, detach_at: tuple[int, ...] = ()) -> tuple
         x, y = torch.randn(16, 1, 8, 8, generator=g), torch.randint(0, 10, (16,), generator=g)
         if s in detach_at:
             model.zero_grad(set_to_none=True)
+        if s in detach_one_at:
+            model.fc.weight.grad = None
         step(x, y)
         opt.step()
         losses.append(sums[0].item())
@@ -49,7 +52,7 @@ def train(graph: bool, steps: int = 8, detach_at: tuple[int, ...] = ()) -> tuple
 
 def test_a_recorded_step_trains_exactly_like_the_eager_one(emulate):
     eager_losses, eager_weights, eager = train(graph=False)
-    losses, weights, step = train(graph=True, detach_at=(4, 6))
+    losses, weights, step = train(graph=True, detach_at=(4, 6), detach_one_at=(5,))
     assert not eager.recorded and isinstance(step.graph, EmulatedGraph)
     assert step.calls == 8
     assert losses == eager_losses
