@@ -4,10 +4,12 @@
 #   OUT=/some/folder bash bench/gpu.sh [extra experiments.bench arguments]
 #
 # Writes env.txt, log.txt and the bench's CSV/JSON/log/profile under $OUT (default reports/generated/bench).
-# With no arguments: items 1, 2, 3, 4, 6 for the paper profile as configured (compiled, CUDA graphs).
-# The full check, about 5 minutes (each compiled run compiles anew, mostly from inductor's disk cache):
-#   bash bench/gpu.sh --sync-check --profile-steps 30 --compile-modes default --compile-no-plain \
-#        --order arms,classic,profile,models,compile --budget-s 480
+# With no arguments: items 1, 2, 3, 4, 6 for the paper profile as configured (compiled, the step recorded
+# as one CUDA graph). Other variants beside it, e.g. (each compiled run compiles anew, mostly from
+# inductor's disk cache):
+#   bash bench/gpu.sh --sync-check --compile-modes eager/graph,reduce-overhead --compile-no-plain \
+#        --order arms,classic,models,compile --budget-s 300
+# bench/gpu_check.sh runs this after the correctness checks of the recorded step.
 # See BENCHMARKS.md.
 set -o pipefail
 OUT=${OUT:-reports/generated/bench}
