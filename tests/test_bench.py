@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,3 +63,12 @@ def test_bad_bench_arguments_are_one_line_and_write_nothing(tmp_path, capsys, ar
     for f in fragments:
         assert f in err, (f, err)
     assert not out.exists()
+
+
+def test_the_gpu_graph_check_script_runs_its_comparison_on_a_cpu():
+    # bench/graph_check.py is for a lent GPU, where a broken script costs the session's device time.
+    root = Path(__file__).resolve().parents[1]
+    p = subprocess.run([sys.executable, "bench/graph_check.py", "--device", "cpu", "--model", "resnet-8", "--steps", "3"],
+                       cwd=root, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "max |loss diff| 0, max |weight diff| 0" in p.stdout
