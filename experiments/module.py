@@ -94,11 +94,11 @@ class DegradationModule(pl.LightningModule):
     def on_train_start(self) -> None:
         # Here, not in configure_model: the buffers the step accumulates into are on the device only now
         # (moving a module replaces its buffers), and a resumed fit's weights and optimizer are restored.
-        on_gpu = self.device.type == "cuda"
-        precision = self.trainer.precision if on_gpu else "32-true"
+        # The Trainer's precision: experiments.run gives a CPU "32-true" whatever the profile says.
         object.__setattr__(self, "_step", TrainStep(
             self._train_forward, self.criterion, list(self.model.parameters()), self._loss_sum, self._wrong_sum,
-            graph=self.config.cuda_graph, autocast_dtype=autocast_dtype(precision), backward=self.manual_backward))
+            graph=self.config.cuda_graph, autocast_dtype=autocast_dtype(self.trainer.precision),
+            backward=self.manual_backward))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -420,8 +420,8 @@ def _missing_points(rows: list[dict], step: int, config: RunConfig) -> str:
 
 
 def _usable_checkpoint(ckpt: Path) -> tuple[int, dict | None, object] | None:
-    """The iteration a checkpoint holds, the config it was trained with and its format (None: older than
-    format 1's successor, see experiments.module.CHECKPOINT_FORMAT), or None if there is none.
+    """The iteration a checkpoint holds, the config it was trained with and its format mark
+    (experiments.module.CHECKPOINT_FORMAT; None in checkpoints older than the mark), or None if there is none.
 
     A damaged checkpoint is set aside with a warning (and None returned): the run starts over.
     """

@@ -138,8 +138,7 @@ class TrainStep:
             self._grads = self.graph.grads
             self._attach_grads()
             return
-        torch.cuda.synchronize()
-        graph = torch.cuda.CUDAGraph()
+        graph = torch.cuda.CUDAGraph()  # torch.cuda.graph() waits for the device before recording
         # Recording runs nothing: the accumulators and gradients are only written by the replay that follows.
         try:
             with torch.cuda.graph(graph):
