@@ -930,9 +930,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         for name in order:
             if name == "compile" or name.startswith("compile:"):
-                modes = ([m for m in args.compile_modes.split(",") if m.strip()] if name == "compile"
-                         else name.split(":", 1)[1].split("+"))
-                section_compile(modes)
+                section_compile(_compile_variants(name, args))
             elif name in sections:
                 try:
                     sections[name]()
@@ -973,20 +971,26 @@ def _variant(config: RunConfig, kind: str) -> str:
 SECTIONS = ("arms", "classic", "profile", "models", "matrix")
 
 
+def _compile_variants(name: str, args) -> list[str]:
+    """The variants of a ``compile`` or ``compile:<variant>[+<variant>]`` section of --order."""
+    tokens = args.compile_modes.split(",") if name == "compile" else name.split(":", 1)[1].split("+")
+    return [t.strip() for t in tokens if t.strip()]
+
+
 def _check_args(args) -> None:
     """Every section name and variant, before anything runs or is written: ConfigError naming the bad one."""
-    base = RunConfig()
+    variants = _compile_variants("compile", args)  # --compile-modes
     for name in (n.strip() for n in args.order.split(",") if n.strip()):
         if name.startswith("compile:"):
-            for token in name.split(":", 1)[1].split("+"):
-                variant_config(base, token)
+            variants += _compile_variants(name, args)
         elif name != "compile" and name not in SECTIONS:
             raise ConfigError(f"unknown section {name!r} in --order; valid: {', '.join(SECTIONS)}, compile, "
                               "compile:<variant>[+<variant>]")
-    for token in (m.strip() for m in args.compile_modes.split(",") if m.strip()):
-        variant_config(base, token)
     if args.profile_mode:
-        variant_config(base, args.profile_mode)
+        variants.append(args.profile_mode)
+    base = RunConfig()
+    for token in variants:
+        variant_config(base, token)
 
 
 def variant_config(base: RunConfig, token: str) -> RunConfig:
