@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import ConfigError, RunConfig, load_profile
+from .io import atomic_open
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -82,10 +83,8 @@ def _ensure_fashion_mnist(data_dir: Path, fetch: bool) -> None:
         for name in FASHION_FILES:
             target = raw / name
             if not target.is_file():
-                tmp = target.with_name(f".{name}.{os.getpid()}.tmp")
-                with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as src, open(tmp, "wb") as dst:
+                with gzip.open(DEBIAN_FASHION_MNIST / f"{name}.gz", "rb") as src, atomic_open(target) as dst:
                     shutil.copyfileobj(src, dst)
-                os.replace(tmp, target)
         return
     _download("FashionMNIST", data_dir, fetch, how=(
         f"install Debian's package (apt-get install dataset-fashion-mnist, which puts it under "

@@ -27,13 +27,12 @@ def check(args) -> None:
     matrices = load_matrices()
     if args.experiment not in matrices:
         raise ConfigError(f"unknown experiment {args.experiment!r}; valid: {', '.join(matrices)}")
-    config = load_profile(args.profile, args.set.split() if args.set else None)
+    load_profile(args.profile, args.set.split() if args.set else None)
     for model in args.models.split():
         parse_name(model)
     parse_seeds(args.seeds)
     if args.data_dir_given and not Path(args.data_dir).is_dir():
         raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
-    return config
 
 
 def status(args) -> int:

@@ -397,7 +397,7 @@ def train(spec: RunSpec, config: RunConfig, data_dir: Path, progress: str,
         "wall_seconds": round(clock.train_seconds + clock.eval_seconds, 3),
         "images_per_second": round(images / clock.train_seconds, 1) if clock.train_seconds > 0 and images else None,
         "params": count_params(model),
-        "flops": count_flops(getattr(model, "_orig_mod", model), image_shape),
+        "flops": count_flops(model, image_shape),  # the eager net: compiling wraps it, never replaces it
         **({"diverged_at": module.diverged_at} if module.diverged_at is not None else {}),
         "resumed_from": start_step or None,
         "device": device_description(accelerator, threads),
