@@ -100,7 +100,8 @@ class RunConfig:
         if self.cuda_graph and self.compile and self.compile_mode in GRAPHED_COMPILE_MODES:
             raise ConfigError(
                 f"bad compile_mode {self.compile_mode!r} with cuda_graph: that mode records CUDA graphs of its "
-                f"own; valid with cuda_graph: {', '.join(m for m in COMPILE_MODES if m not in GRAPHED_COMPILE_MODES)}"
+                f"own; valid with cuda_graph: {', '.join(m for m in COMPILE_MODES if m not in GRAPHED_COMPILE_MODES)} "
+                "(or set cuda_graph=false)"
             )
         if self.cuda_graph and self.precision == "16-mixed":
             raise ConfigError(
