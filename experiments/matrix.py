@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .config import ConfigError, load_matrices, load_profile, parse_overrides, parse_seeds
+from .config import ConfigError, load_matrices, load_profile, parse_seeds
 from .run import read_status
 
 

@@ -124,7 +124,7 @@ def display_table(summary: pd.DataFrame, *, compact: bool = False) -> tuple[list
     cols: list[tuple[str, callable]] = [("model", lambda r: r["model"])]
     for which in ("final",) if compact else ("final", "best"):
         for s in SPLITS:
-            if compact and s == "val" and summary[f"final_test_mean"].notna().any():
+            if compact and s == "val" and summary["final_test_mean"].notna().any():
                 continue
             if summary[f"{which}_{s}_mean"].notna().any():
                 cols.append((f"{which} {s}", lambda r, w=which, s=s: fmt_pm(r[f"{w}_{s}_mean"], r[f"{w}_{s}_std"])))

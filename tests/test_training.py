@@ -7,7 +7,6 @@ import os
 import pickle
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
