@@ -19,6 +19,7 @@ CONFIG_DIR = Path(os.environ.get("DEGRADATION_CONFIG_DIR") or Path(__file__).res
 DATASETS = ("fashion-mnist", "cifar10", "imagenet", "synthetic")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 STEMS = ("cifar", "imagenet")
+WARMUPS = ("constant", "linear")
 INITS = ("he", "xavier")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 GRAPHED_COMPILE_MODES = ("reduce-overhead", "max-autotune")  # modes that add CUDA graphs themselves
@@ -36,7 +37,10 @@ class RunConfig:
     val_size: int = 5000  # held out of the training set, as the paper's 45k/5k CIFAR split
     split_seed: int = 0  # the validation split is the same for every run and seed
     eval_limit: int = 0  # evaluate on the first N validation / a fixed N-subset of test images; 0 = all
-    image_size: int = 16  # synthetic data only: side of the square images
+    # Side of the square images the nets see; 0 = the dataset's own (synthetic data: 16). Fashion-MNIST and
+    # CIFAR-10 are resized once, at load time, by area averaging (28 -> 14 is an exact 2x2 mean): a CPU
+    # trains 3-4x more iterations per second on 14x14 than on 28x28 (BENCHMARKS.md, quick profile)
+    image_size: int = 0
     synthetic_train: int = 2048  # synthetic data only: training images
     synthetic_eval: int = 512  # synthetic data only: validation and test images each
     workers: int = 0  # DataLoader workers, for the ImageNet folder only (tensor datasets need none)
@@ -54,7 +58,10 @@ class RunConfig:
     milestones: list[int] = field(default_factory=list)  # iterations where lr is divided by 1/gamma
     gamma: float = 0.1  # lr factor at each milestone
     warmup_steps: int = 0  # paper (ResNet-110): lr 0.01 "until the training error is below 80% (about 400 iterations)"
-    warmup_lr: float = 0.01  # lr during warm-up
+    warmup_lr: float = 0.01  # lr during warm-up ("constant"), or where the ramp starts ("linear")
+    # "constant": warmup_lr for warmup_steps, then lr (the paper's, section 4.2); "linear": a ramp from warmup_lr
+    # to lr over warmup_steps (Goyal et al. 2017), which avoids the loss spike at the switch to lr
+    warmup: str = "constant"
     warmup_min_depth: int = 110  # warm-up applies to nets at least this deep
     # --- bookkeeping ---
     eval_every: int = 100  # iterations between evaluations of validation and test error; a checkpoint follows each
@@ -80,13 +87,14 @@ class RunConfig:
         _one_of("precision", self.precision, PRECISIONS)
         _one_of("stem", self.stem, STEMS)
         _one_of("init", self.init, INITS)
+        _one_of("warmup", self.warmup, WARMUPS)
         _one_of("compile_mode", self.compile_mode, COMPILE_MODES)
         for name in ("batch_size", "max_steps", "eval_every", "log_every", "eval_batch_size",
-                     "image_size", "synthetic_train", "synthetic_eval"):
+                     "synthetic_train", "synthetic_eval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be an integer >= 1")
         for name in ("val_size", "eval_limit", "workers", "imagenet_width", "cifar_width", "warmup_steps",
-                     "warmup_min_depth", "threads", "split_seed", "grad_norm_every"):
+                     "warmup_min_depth", "image_size", "threads", "split_seed", "grad_norm_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be an integer >= 0")
         for name in ("lr", "warmup_lr", "gamma"):
@@ -95,6 +103,8 @@ class RunConfig:
         for name in ("momentum", "weight_decay"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a number >= 0")
+        if self.image_size and self.dataset == "imagenet":
+            raise ConfigError(f"bad image_size {self.image_size}: the imagenet dataset crops 224x224 itself; valid: 0")
         if any(m < 1 for m in self.milestones) or self.milestones != sorted(self.milestones):
             raise ConfigError(f"bad milestones {self.milestones!r}: must be increasing iterations >= 1")
         if self.cuda_graph and self.compile and self.compile_mode in GRAPHED_COMPILE_MODES:

@@ -164,7 +164,24 @@ def load_tensors(config: RunConfig, data_dir: Path) -> Tensors:
         num_classes = len(train.classes)
     else:
         raise ValueError(f"{config.dataset} is not a tensor dataset")
+    if config.image_size:
+        full_x, test_x = resize(full_x, config.image_size), resize(test_x, config.image_size)
     return split(config.dataset, full_x, full_y.long(), test_x, test_y.long(), num_classes, config)
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 images (N, C, H, W) -> (N, C, size, size), by area averaging, rounded back to uint8.
+
+    Area averaging is an exact mean of 2x2 blocks for 28 -> 14 (no aliasing, no interpolation kernel to
+    choose). Done once at load time, in chunks to bound memory (60k float images at once would be 190 MB).
+    """
+    if images.shape[-2:] == (size, size):
+        return images
+    out = torch.empty(images.shape[0], images.shape[1], size, size, dtype=torch.uint8)
+    for start in range(0, len(images), 10000):
+        chunk = images[start : start + 10000].float()
+        out[start : start + 10000] = F.interpolate(chunk, size=(size, size), mode="area").round_().clamp_(0, 255)
+    return out
 
 
 def split(name, full_x, full_y, test_x, test_y, num_classes, config: RunConfig) -> Tensors:
@@ -185,7 +202,7 @@ def split(name, full_x, full_y, test_x, test_y, num_classes, config: RunConfig) 
 def synthetic_tensors(config: RunConfig, num_classes: int = 10, channels: int = 3) -> Tensors:
     """Learnable synthetic images: a fixed random pattern per class plus noise (seeded, no files)."""
     g = torch.Generator().manual_seed(1234)
-    s = config.image_size
+    s = config.image_size or 16
     patterns = torch.rand(num_classes, channels, s, s, generator=g) * 255
 
     def make(n):

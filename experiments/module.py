@@ -44,14 +44,22 @@ def model_overrides(model_name: str, config: RunConfig) -> dict:
 
 
 class StepSchedule:
-    """lr factor at an iteration: warm-up, then divided by 1/gamma at each milestone. Picklable."""
+    """lr factor (a multiple of the initial lr) at iteration ``step`` (0-based): a warm-up, then divided by
+    1/gamma at each milestone (paper section 4.2). Picklable.
 
-    def __init__(self, milestones: list[int], gamma: float, warmup_steps: int = 0, warmup_factor: float = 1.0):
+    Warm-up ``"constant"``: ``warmup_factor`` for the first ``warmup_steps`` iterations (the paper's, for
+    ResNet-110); ``"linear"``: a ramp from ``warmup_factor`` at iteration 0 to 1 at ``warmup_steps``.
+    """
+
+    def __init__(self, milestones: list[int], gamma: float, warmup_steps: int = 0, warmup_factor: float = 1.0,
+                 warmup: str = "constant"):
         self.milestones, self.gamma = list(milestones), gamma
-        self.warmup_steps, self.warmup_factor = warmup_steps, warmup_factor
+        self.warmup_steps, self.warmup_factor, self.warmup = warmup_steps, warmup_factor, warmup
 
     def __call__(self, step: int) -> float:
         if step < self.warmup_steps:
+            if self.warmup == "linear":
+                return self.warmup_factor + (1.0 - self.warmup_factor) * step / self.warmup_steps
             return self.warmup_factor
         return self.gamma ** sum(step >= m for m in self.milestones)
 
@@ -173,7 +181,7 @@ class DegradationModule(pl.LightningModule):
         optimizer = torch.optim.SGD(self.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
                                     fused=fused or None)
         warmup = c.warmup_steps if self.model.spec.depth >= c.warmup_min_depth else 0
-        schedule = StepSchedule(c.milestones, c.gamma, warmup, c.warmup_lr / c.lr)
+        schedule = StepSchedule(c.milestones, c.gamma, warmup, c.warmup_lr / c.lr, c.warmup)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         # Stepped by training_step after every optimizer step (manual optimization has no "interval").
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "name": "lr"}}
