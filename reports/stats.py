@@ -1,19 +1,18 @@
-"""Small statistics without scipy: mean/std over seeds and Welch's t-interval for a difference of means.
+"""Statistics over seeds: mean/std, and t-intervals for a difference of two models' mean errors.
 
-The Student t quantile is found by bisection on the CDF, which is written with the regularized incomplete
-beta function (continued fraction, Numerical Recipes 3rd ed. section 6.4):
-
-    F(t; df) = 1 - I_{df / (df + t^2)}(df / 2, 1 / 2) / 2      for t >= 0.
-
-It takes non-integer degrees of freedom, which Welch's interval needs, and agrees with published tables
-to 1e-6 (tests check df = 1, 2, 4, 10, 30).
+A seed fixes a run's batch order and augmentation (experiments.data), so two models trained with the same
+seeds form pairs: :func:`difference` then gives the paired t-interval of the per-seed differences, and
+counts in how many seeds the difference has each sign ("in every seed"). Without matching seeds it falls
+back to Welch's interval. t quantiles come from ``scipy.stats``.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from scipy import stats as _scipy_stats
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
@@ -28,85 +27,22 @@ def mean_std(values: Sequence[float]) -> tuple[float, float, int]:
     return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (n - 1)), n
 
 
-def _betacf(a: float, b: float, x: float) -> float:
-    """Continued fraction of the incomplete beta function (modified Lentz)."""
-    tiny, eps = 1e-300, 1e-15
-    qab, qap, qam = a + b, a + 1.0, a - 1.0
-    c, d = 1.0, 1.0 - qab * x / qap
-    d = 1.0 / (d if abs(d) > tiny else tiny)
-    h = d
-    for m in range(1, 10_000):
-        m2 = 2 * m
-        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        h *= d * c
-        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
-        d = 1.0 + aa * d
-        d = 1.0 / (d if abs(d) > tiny else tiny)
-        c = 1.0 + aa / c
-        c = c if abs(c) > tiny else tiny
-        delta = d * c
-        h *= delta
-        if abs(delta - 1.0) < eps:
-            break
-    return h
-
-
-def betainc(a: float, b: float, x: float) -> float:
-    """Regularized incomplete beta function I_x(a, b) for a, b > 0 and 0 <= x <= 1."""
-    if x <= 0.0:
-        return 0.0
-    if x >= 1.0:
-        return 1.0
-    log_front = math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log1p(-x)
-    front = math.exp(log_front)
-    if x < (a + 1.0) / (a + b + 2.0):
-        return front * _betacf(a, b, x) / a
-    return 1.0 - front * _betacf(b, a, 1.0 - x) / b
-
-
-def t_cdf(t: float, df: float) -> float:
-    """CDF of Student's t distribution with ``df`` (> 0, possibly fractional) degrees of freedom."""
-    if df <= 0:
-        raise ValueError("df must be positive")
-    if math.isinf(df):
-        return 0.5 * (1.0 + math.erf(t / math.sqrt(2.0)))
-    tail = 0.5 * betainc(df / 2.0, 0.5, df / (df + t * t))
-    return 1.0 - tail if t >= 0 else tail
-
-
 def t_ppf(p: float, df: float) -> float:
-    """Quantile of Student's t: the t with ``t_cdf(t, df) == p`` (bisection to machine precision)."""
+    """Quantile of Student's t with ``df`` (> 0, possibly fractional) degrees of freedom."""
     if not 0.0 < p < 1.0:
-        raise ValueError("p must lie in (0, 1)")
-    if p < 0.5:
-        return -t_ppf(1.0 - p, df)
-    if p == 0.5:
-        return 0.0
-    lo, hi = 0.0, 1.0
-    while t_cdf(hi, df) < p:
-        hi *= 2.0
-        if hi > 1e12:
-            return math.inf
-    for _ in range(200):
-        mid = 0.5 * (lo + hi)
-        if t_cdf(mid, df) < p:
-            lo = mid
-        else:
-            hi = mid
-        if hi - lo <= 1e-12 * max(1.0, hi):
-            break
-    return 0.5 * (lo + hi)
+        raise ValueError(f"bad p {p!r}: must lie in (0, 1)")
+    if not df > 0:
+        raise ValueError(f"bad df {df!r}: must be > 0")
+    return float(_scipy_stats.t.ppf(p, df))
 
 
 @dataclass(frozen=True)
 class Difference:
-    """``mean(a) - mean(b)`` with Welch's t-interval; ``low``/``high``/``df`` are None without an interval.
+    """``mean(a) - mean(b)`` (points of error, %) with a t-interval; ``low``/``high``/``df`` are None
+    without one (fewer than two values on a side, or fewer than two pairs).
 
-    An interval needs at least two finite values in each group (a sample variance in each).
+    ``paired``: the interval is the paired one over seeds both models have (``n_a == n_b`` = pairs), and
+    ``above``/``below`` count the seeds where a - b > 0 / < 0; for Welch's they count nothing (None).
     """
 
     diff: float
@@ -120,6 +56,9 @@ class Difference:
     std_a: float
     std_b: float
     confidence: float = 0.95
+    paired: bool = False
+    above: int | None = None
+    below: int | None = None
 
     @property
     def has_interval(self) -> bool:
@@ -136,6 +75,12 @@ class Difference:
             return 0
         return 1 if self.low > 0 else -1 if self.high < 0 else 0
 
+    @property
+    def method(self) -> str:
+        if not self.has_interval:
+            return "no interval"
+        return f"paired t over {self.n_a} seeds" if self.paired else f"Welch t, df {self.df:.1f}"
+
 
 def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Difference:
     """Welch's t-interval for ``mean(a) - mean(b)``.
@@ -148,7 +93,7 @@ def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
     ma, sa, na = mean_std(a)
     mb, sb, nb = mean_std(b)
     if na == 0 or nb == 0:
-        raise ValueError("welch_interval needs at least one value in each group")
+        raise ValueError("welch_interval needs at least one finite value in each group")
     diff = ma - mb
     if na < 2 or nb < 2:
         return Difference(diff, None, None, None, na, nb, ma, mb, sa, sb, confidence)
@@ -159,3 +104,38 @@ def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
     df = se2 * se2 / (va * va / (na - 1) + vb * vb / (nb - 1))
     half = t_ppf(0.5 + confidence / 2.0, df) * math.sqrt(se2)
     return Difference(diff, diff - half, diff + half, df, na, nb, ma, mb, sa, sb, confidence)
+
+
+def paired_interval(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Difference:
+    """Paired t-interval for the mean of ``a[seed] - b[seed]`` over the seeds both have (finite values).
+
+    interval = mean(d) +- t_{(1+c)/2, n-1} * sd(d) / sqrt(n). Raises ValueError with no common seed.
+    """
+    seeds = sorted(s for s in set(a) & set(b) if _finite(a[s]) and _finite(b[s]))
+    if not seeds:
+        raise ValueError("paired_interval needs at least one seed with a finite value on both sides")
+    d = [float(a[s]) - float(b[s]) for s in seeds]
+    ma, sa, n = mean_std([a[s] for s in seeds])
+    mb, sb, _ = mean_std([b[s] for s in seeds])
+    md, sd, _ = mean_std(d)
+    above, below = sum(x > 0 for x in d), sum(x < 0 for x in d)
+    if n < 2:
+        return Difference(md, None, None, None, n, n, ma, mb, sa, sb, confidence, True, above, below)
+    half = t_ppf(0.5 + confidence / 2.0, n - 1) * sd / math.sqrt(n)
+    return Difference(md, md - half, md + half, float(n - 1), n, n, ma, mb, sa, sb, confidence, True, above, below)
+
+
+def difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Difference:
+    """The interval for ``mean(a) - mean(b)`` of two models' per-seed values: paired when every seed of
+    either side is on both sides (the usual matrix), Welch's otherwise. Raises ValueError when a side is empty."""
+    a = {s: v for s, v in a.items() if _finite(v)}
+    b = {s: v for s, v in b.items() if _finite(v)}
+    if not a or not b:
+        raise ValueError("difference needs at least one finite value on each side")
+    if set(a) == set(b):
+        return paired_interval(a, b, confidence)
+    return welch_interval(list(a.values()), list(b.values()), confidence)
+
+
+def _finite(v) -> bool:
+    return v is not None and math.isfinite(float(v))

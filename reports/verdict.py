@@ -1,13 +1,17 @@
 """The verdict: is degradation reproduced, do the shortcuts remove it, and how do options A/B/C compare.
 
-Every claim is a difference of means over seeds with a 95% Welch t-interval (:func:`reports.stats.
-welch_interval`). A claim is made only when the interval excludes 0; with one seed in either group no
-interval exists and the text says so, still giving the point difference.
+Every claim is a difference of mean final errors over seeds with a 95% t-interval
+(:func:`reports.stats.difference`: paired over seeds when both models have the same seeds, as in every
+matrix, else Welch's). A claim is made only when the interval excludes 0; with one seed no interval
+exists and the text says so, still giving the point difference.
 
-Degradation is judged on the final TRAINING error (result.json ``final.train``: the mini-batch error
-averaged over the last logging interval), because the paper's point is that the deeper plain net is
-harder to optimise, not that it overfits. The shortcut ablation is judged on the final test error (val
-when there is no test split), as in the paper's Table 3.
+Degradation is judged on the final TRAINING error (result.json ``final.train``: the mini-batch error,
+in training mode, averaged over the last logging interval), because the paper's point is that the deeper
+plain net is harder to optimise, not that it overfits (section 4.1, Fig. 4 and 6). Per family, a
+verdict says "reproduced" only when both of the paper's claims hold with intervals that exclude 0:
+the degradation (deep plain − shallow plain > 0) and the shortcuts' effect (deep plain − deep residual > 0).
+The shortcut ablation is judged on the final test error (val when there is no test split), as the
+paper's Table 3.
 """
 
 from __future__ import annotations
@@ -17,20 +21,20 @@ from dataclasses import dataclass, field
 
 from .groups import OPTION_LABELS, degradation_sets, eval_split, families, has_ablation, model_infos, shortcut_sets
 from .runs import Run
-from .stats import Difference, mean_std, welch_interval
+from .stats import Difference, difference, mean_std
 from .summary import fmt_pm
 
 FAMILY_NAMES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
 METHOD_NOTE = (
-    "Intervals: 95% Welch t-intervals over seeds for a difference of means (Welch-Satterthwaite degrees "
-    "of freedom; Student t quantile by bisection on its CDF via the regularized incomplete beta function). "
-    "Only ok runs enter; one seed per model gives a point difference and no interval."
+    "Intervals: 95% t-intervals for a difference of mean final errors over seeds; paired over seeds (the "
+    "same seed gives two models the same batches) when both models have the same seeds, else Welch's. "
+    "Only ok runs enter; one seed gives a point difference and no interval."
 )
 
 
 @dataclass
 class Comparison:
-    """``mean(a) - mean(b)`` of one split's final error over the ok seeds of two models."""
+    """``mean(a) - mean(b)`` of one split's final error (%) over the ok seeds of two models."""
 
     a: str
     b: str
@@ -43,7 +47,7 @@ class Comparison:
         return self.diff.sign if self.diff else 0
 
     def text(self, label: str | None = None) -> str:
-        """``plain-56 − plain-20 = +21.90 points (95% CI +18.21 to +25.59; Welch df 3.4; n = 3, 3 seeds)``.
+        """``plain-56 − plain-20 = +21.90 points (95% CI +18.21 to +25.59, paired t over 3 seeds; > 0 in 3 of 3)``.
 
         ``label`` replaces the ``a − b`` part (e.g. ``B − A``)."""
         label = label or f"{self.a} − {self.b}"
@@ -51,9 +55,9 @@ class Comparison:
             return f"{label}: cannot compare, no ok run of {', '.join(self.missing)}"
         d = self.diff
         head = f"{label} = {d.diff:+.2f} points"
+        seeds = f"; > 0 in {d.above} of {d.n_a} seeds" if d.paired else ""
         if d.has_interval:
-            return (f"{head} (95% CI {d.low:+.2f} to {d.high:+.2f}; Welch df {d.df:.1f}; "
-                    f"n = {d.n_a}, {d.n_b} seeds)")
+            return f"{head} (95% CI {d.low:+.2f} to {d.high:+.2f}, {d.method}{seeds})"
         if d.n_a == 1 and d.n_b == 1:
             return f"{head} (one seed per model: no interval can be given)"
         few = [m for m, n in ((self.a, d.n_a), (self.b, d.n_b)) if n < 2]
@@ -62,26 +66,36 @@ class Comparison:
 
 
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:
-    """Welch comparison of the final ``split`` error of models ``a`` and ``b`` (ok runs only)."""
-    va = [r.final(split) for r in runs if r.model == a and r.ok]
-    vb = [r.final(split) for r in runs if r.model == b and r.ok]
-    va = [v for v in va if v is not None]
-    vb = [v for v in vb if v is not None]
+    """The final ``split`` error of model ``a`` minus model ``b`` (ok runs only), paired by seed when they
+    have the same seeds (:func:`reports.stats.difference`)."""
+    va = {r.seed: r.final(split) for r in runs if r.model == a and r.ok and r.final(split) is not None}
+    vb = {r.seed: r.final(split) for r in runs if r.model == b and r.ok and r.final(split) is not None}
     missing = [m for m, v in ((a, va), (b, vb)) if not v]
     if missing:
         return Comparison(a, b, split, None, missing)
-    return Comparison(a, b, split, welch_interval(va, vb))
+    return Comparison(a, b, split, difference(va, vb))
 
 
 @dataclass
 class FamilyVerdict:
+    """One family's degradation verdict (paper Fig. 4 and 6) on final training error."""
+
     family: str
-    headline: str  # "degradation reproduced" | "not reproduced ..." | "inconclusive ..." | ...
-    reproduced: bool | None  # True/False when an interval decides, None otherwise
-    plain: Comparison | None  # deepest vs shallowest plain net, final train error
-    residual: Comparison | None  # deepest vs shallowest residual net
-    residual_vs_plain: Comparison | None  # at the deepest depth that has both
+    headline: str  # "reproduced" | "not reproduced" | "inconclusive" | "... (one seed, no interval)" | ...
+    reproduced: bool | None  # True when both intervals exclude 0 the paper's way, False when one excludes 0 the
+    # other way, None otherwise (an interval includes 0, one seed, or a net missing)
+    plain: Comparison | None  # degradation: deepest minus shallowest plain net
+    residual: Comparison | None  # deepest minus shallowest residual net
+    shortcut: Comparison | None  # the shortcuts' effect: deepest plain minus the residual net of that depth
     paragraph: str
+
+    @property
+    def residual_share(self) -> float | None:
+        """The residual nets' depth difference as a fraction of the plain nets' (the paper: <= 0)."""
+        if self.plain is None or self.residual is None or self.plain.diff is None or self.residual.diff is None:
+            return None
+        gap = self.plain.diff.diff
+        return self.residual.diff.diff / gap if gap > 0 else None
 
 
 @dataclass
@@ -110,8 +124,9 @@ def _values(runs: Sequence[Run], model: str, split: str) -> str:
 
 
 def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> FamilyVerdict:
-    """Degradation verdict for one family: deepest vs shallowest plain net on final training error,
-    the same for the residual nets, and residual vs plain at the deepest depth."""
+    """Degradation verdict for one family, on final training error: the degradation (deepest minus
+    shallowest plain net), the shortcuts' effect (deepest plain minus the residual net of that depth), and
+    the residual nets across depth (deepest minus shallowest)."""
     infos = model_infos(runs)
     usable = {r.model for r in runs if r.ok and r.final("train") is not None}
     plain_all, res_all = degradation_sets(infos, family)
@@ -121,50 +136,65 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
 
     plain_cmp = compare(runs, plain[max(plain)], plain[min(plain)], "train") if len(plain) >= 2 else None
     res_cmp = compare(runs, res[max(res)], res[min(res)], "train") if len(res) >= 2 else None
-    common = sorted(set(plain) & set(res))
-    rvp = compare(runs, res[common[-1]], plain[common[-1]], "train") if common else None
+    deep = max(plain) if plain else None
+    shortcut = compare(runs, plain[deep], res[deep], "train") if deep is not None and deep in res else None
 
-    sentences = []
+    lines = []
+    if plain:
+        lines.append("Final training error (%): " + "; ".join(
+            _values(runs, m, "train") for m in [*plain.values(), *res.values()]) + ".")
     if plain_cmp is None:
         have = ", ".join(plain.values()) or "none"
-        headline, reproduced = "degradation cannot be judged", None
-        if len(plain) == 1:
-            headline += f" (one plain depth: {have})"
-        else:
-            sentences.append(f"It needs ok runs of two plain depths; plain nets with an ok run: {have}.")
+        lines.append(f"The degradation needs ok runs of two plain depths; plain nets with an ok run: {have}.")
     else:
-        d = plain_cmp.diff
-        if d.has_interval:
-            if d.low > 0:
-                headline, reproduced = "degradation reproduced", True
-                judgement = "the deeper plain net trains worse, and the interval excludes 0"
-            elif d.high < 0:
-                headline, reproduced = "degradation not reproduced", False
-                judgement = "the deeper plain net trains better"
-            else:
-                headline, reproduced = "degradation inconclusive", None
-                judgement = "the interval includes 0"
-        else:
-            reproduced = None
-            if d.diff > 0:
-                headline = "degradation suggested (single seed, no interval)"
-                judgement = "the deeper plain net trains worse in this run, but one seed cannot establish it"
-            else:
-                headline = "degradation not seen (single seed, no interval)"
-                judgement = "the deeper plain net does not train worse in this run"
-        models = list(plain.values())
-        sentences.append("Final training error (%): " + "; ".join(_values(runs, m, "train") for m in models) + ".")
-        sentences.append(f"{plain_cmp.text()}: {judgement}.")
-
+        judgement = _judge(plain_cmp, "the deeper plain net trains worse", "the deeper plain net trains better")
+        lines.append(f"- Degradation, {plain_cmp.text()}: {judgement}.")
+    if shortcut is None:
+        if plain_cmp is not None:
+            lines.append(f"- The shortcuts' effect needs an ok residual net of depth {deep}.")
+    else:
+        judgement = _judge(shortcut, "the shortcuts lower the deep net's training error",
+                           "the residual net trains worse than the plain one")
+        lines.append(f"- Shortcuts, {shortcut.text()}: {judgement}.")
     if res_cmp is not None:
-        sentences.append(f"With shortcuts, {res_cmp.text()}: {_residual_judgement(res_cmp)}.")
+        lines.append(f"- Residual nets across depth, {res_cmp.text()}: {_residual_judgement(res_cmp)}"
+                     + _share_text(plain_cmp, res_cmp) + ".")
     elif res and plain_cmp is not None:
-        sentences.append(f"Only one residual depth has ok runs ({', '.join(res.values())}), so the residual "
-                         "nets cannot be compared across depth.")
-    if rvp is not None:
-        sentences.append(f"At depth {common[-1]}, {rvp.text()}: {_rvp_judgement(rvp)}.")
-    paragraph = f"**{name}: {headline}.** " + " ".join(sentences)
-    return FamilyVerdict(family, headline, reproduced, plain_cmp, res_cmp, rvp, paragraph)
+        lines.append(f"- Only one residual depth has ok runs ({', '.join(res.values())}).")
+
+    headline, reproduced = _headline(plain_cmp, shortcut)
+    paragraph = f"**{name}: {headline}.** " + "\n".join(lines)
+    return FamilyVerdict(family, headline, reproduced, plain_cmp, res_cmp, shortcut, paragraph)
+
+
+def _headline(degradation: Comparison | None, shortcut: Comparison | None) -> tuple[str, bool | None]:
+    """"reproduced" only when both intervals exclude 0 in the paper's direction (both differences > 0)."""
+    if degradation is None or shortcut is None or degradation.diff is None or shortcut.diff is None:
+        return "cannot be judged (a net has no ok run)", None
+    signs = (degradation.sign, shortcut.sign)
+    if signs == (1, 1):
+        return "reproduced", True
+    if -1 in signs:
+        return "not reproduced", False
+    if not (degradation.diff.has_interval and shortcut.diff.has_interval):
+        seen = degradation.diff.diff > 0 and shortcut.diff.diff > 0
+        return ("suggested by one seed (no interval)" if seen else "not seen in one seed (no interval)"), None
+    return "inconclusive (an interval includes 0)", None
+
+
+def _judge(c: Comparison, yes: str, no: str) -> str:
+    d = c.diff
+    if d is None:
+        return "not comparable"
+    if d.has_interval:
+        return f"{yes}, and the interval excludes 0" if d.low > 0 else f"{no}" if d.high < 0 else "the interval includes 0"
+    return f"{yes} in this single seed" if d.diff > 0 else "not so in this single seed"
+
+
+def _share_text(plain: Comparison | None, res: Comparison) -> str:
+    if plain is None or plain.diff is None or res.diff is None or plain.diff.diff <= 0:
+        return ""
+    return f"; {res.diff.diff / plain.diff.diff:+.0%} of the plain nets' degradation"
 
 
 def _residual_judgement(c: Comparison) -> str:
@@ -173,26 +203,12 @@ def _residual_judgement(c: Comparison) -> str:
         return "not comparable"
     if d.has_interval:
         if d.low > 0:
-            return "the deeper residual net trains worse too; the shortcuts did not remove the degradation"
+            return "the deeper residual net trains worse too"
         if d.high < 0:
             return "the deeper residual net trains better, as in the paper"
         return "the interval includes 0, so the deeper residual net is not shown to be worse"
     return ("the deeper residual net is worse in this single run" if d.diff > 0
             else "the deeper residual net is not worse in this single run")
-
-
-def _rvp_judgement(c: Comparison) -> str:
-    d = c.diff
-    if d is None:
-        return "not comparable"
-    if d.has_interval:
-        if d.high < 0:
-            return "the shortcuts lower the deep net's training error"
-        if d.low > 0:
-            return "the residual net trains worse than the plain one"
-        return "the interval includes 0: no difference shown"
-    return ("the residual net trains better in this single run" if d.diff < 0
-            else "the residual net does not train better in this single run")
 
 
 def shortcut_verdicts(runs: Sequence[Run]) -> list[ShortcutVerdict]:

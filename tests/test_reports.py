@@ -25,7 +25,7 @@ from reports import io as rio  # noqa: E402
 from reports.build import build_report  # noqa: E402
 from reports.registry import register_figure, unregister  # noqa: E402
 from reports.runs import TIDY_COLUMNS, discover_runs, read_metrics  # noqa: E402
-from reports.stats import t_ppf, welch_interval  # noqa: E402
+from reports.stats import difference, paired_interval, t_ppf, welch_interval  # noqa: E402
 from reports.verdict import make_verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -210,7 +210,7 @@ def test_atomic_writes_leave_no_temp_files(rich, tmp_path):
 
 def test_verdict_written_and_on_first_page(rich):
     verdict = (rich.out_dir / "verdict.md").read_text()
-    assert "CIFAR family (fashion-mnist): degradation reproduced." in verdict
+    assert "CIFAR family (fashion-mnist): " in verdict
     assert verdict.split("\n\n", 1)[1].strip() in rich.first_page
     fam = rich.verdict.families[0]
     assert (fam.plain.a, fam.plain.b) == ("plain-56", "plain-20")  # plain-44 has no ok run
@@ -240,33 +240,61 @@ def test_welch_interval_by_hand():
     assert single.diff == pytest.approx(3.5) and not single.has_interval
 
 
-def degradation_runs(tmp_path, seeds, plain56, plain20=(10.0, 11.0, 12.0)):
+def test_paired_interval_by_hand():
+    # differences 20, 22, 24: mean 22, sd 2, se 2/sqrt(3), t(0.975, 2) = 4.3027
+    d = paired_interval({0: 30.0, 1: 33.0, 2: 36.0}, {0: 10.0, 1: 11.0, 2: 12.0})
+    half = 4.3026527 * 2 / math.sqrt(3)
+    assert d.paired and d.diff == pytest.approx(22.0) and d.df == pytest.approx(2.0)
+    assert (d.low, d.high) == (pytest.approx(22 - half, abs=1e-6), pytest.approx(22 + half, abs=1e-6))
+    assert (d.above, d.below, d.n_a) == (3, 0, 3)
+    # a seed on one side only: not a pair, so Welch's
+    w = difference({0: 30.0, 1: 33.0, 2: 36.0}, {0: 10.0, 1: 11.0})
+    assert not w.paired and w.diff == pytest.approx(33.0 - 10.5)
+    with pytest.raises(ValueError):
+        difference({}, {0: 1.0})
+
+
+def degradation_runs(tmp_path, seeds, plain56, plain20=(10.0, 11.0, 12.0), resnet56=(6.0, 7.0, 8.0)):
+    """CIFAR-family run folders with flat training curves: the final training errors are the given values."""
     for seed in seeds:
         write_run(tmp_path, EXP, PROF, "plain-20", seed, steps=STEPS, train=flat(plain20[seed]), test=flat(9.0))
         write_run(tmp_path, EXP, PROF, "plain-56", seed, steps=STEPS, train=flat(plain56[seed]), test=flat(20.0))
         write_run(tmp_path, EXP, PROF, "resnet-20", seed, steps=STEPS, train=flat(9.0 + seed), test=flat(8.0))
-        write_run(tmp_path, EXP, PROF, "resnet-56", seed, steps=STEPS, train=flat(6.0 + seed), test=flat(7.0))
+        write_run(tmp_path, EXP, PROF, "resnet-56", seed, steps=STEPS, train=flat(resnet56[seed]), test=flat(7.0))
     return discover_runs(tmp_path, EXP, PROF).runs
 
 
-def test_verdict_reproduced_with_interval_excluding_zero(tmp_path):
-    runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(30.0, 32.0, 34.0))
+def test_verdict_reproduced_when_both_intervals_exclude_zero(tmp_path):
+    runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(30.0, 33.0, 36.0))
     v = make_verdict(runs, EXP).families[0]
-    assert v.reproduced is True and v.headline == "degradation reproduced"
-    d = v.plain.diff
-    assert d.diff == pytest.approx(21.0) and d.low > 0 and d.high > d.low
-    assert d.df == pytest.approx(50 / 17)  # variances 4 and 1, n = 3 each
-    assert v.residual.diff.diff == pytest.approx(-3.0) and v.residual.sign == -1
-    assert v.residual_vs_plain.diff.diff == pytest.approx(7.0 - 32.0)
-    assert "95% CI +" in v.paragraph and "the deeper plain net trains worse" in v.paragraph
+    assert v.reproduced is True and v.headline == "reproduced"
+    d = v.plain.diff  # paired: differences 20, 22, 24
+    assert d.paired and d.diff == pytest.approx(22.0) and d.low > 0 and (d.above, d.n_a) == (3, 3)
+    assert (v.shortcut.a, v.shortcut.b) == ("plain-56", "resnet-56") and v.shortcut.diff.diff == pytest.approx(26.0)
+    assert v.residual.diff.diff == pytest.approx(-3.0) and v.residual_share == pytest.approx(-3.0 / 22.0)
+    assert "**CIFAR family: reproduced.**" in v.paragraph
+    assert "Degradation, plain-56 − plain-20 = +22.00 points (95% CI +" in v.paragraph
+    assert "> 0 in 3 of 3 seeds" in v.paragraph and "Shortcuts, plain-56 − resnet-56 = +26.00" in v.paragraph
 
 
-def test_verdict_not_reproduced_and_inconclusive(tmp_path):
+def test_verdict_not_reproduced_either_direction(tmp_path):
+    # the deeper plain net trains better
     runs = degradation_runs(tmp_path / "a", [0, 1, 2], plain56=(5.0, 6.0, 7.0))
-    assert make_verdict(runs).families[0].reproduced is False
-    runs = degradation_runs(tmp_path / "b", [0, 1, 2], plain56=(8.0, 11.0, 14.0))
     v = make_verdict(runs).families[0]
-    assert v.reproduced is None and "inconclusive" in v.headline and v.plain.sign == 0
+    assert v.reproduced is False and v.headline == "not reproduced" and v.plain.sign == -1
+    # degradation holds, but the residual net trains worse than the plain one
+    runs = degradation_runs(tmp_path / "b", [0, 1, 2], plain56=(30.0, 33.0, 36.0), resnet56=(40.0, 42.0, 45.0))
+    v = make_verdict(runs).families[0]
+    assert v.plain.sign == 1 and v.shortcut.sign == -1 and v.reproduced is False
+    assert "the residual net trains worse than the plain one" in v.paragraph
+
+
+def test_verdict_inconclusive_when_an_interval_includes_zero(tmp_path):
+    # paired differences -2, 0, +8 around a mean of +2: the degradation interval includes 0
+    runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(8.0, 11.0, 20.0))
+    v = make_verdict(runs).families[0]
+    assert v.reproduced is None and v.headline.startswith("inconclusive") and v.plain.sign == 0
+    assert v.plain.diff.above == 1 and "> 0 in 1 of 3 seeds" in v.paragraph
 
 
 def test_verdict_one_seed_says_no_interval(tmp_path):
@@ -274,7 +302,18 @@ def test_verdict_one_seed_says_no_interval(tmp_path):
     v = make_verdict(runs).families[0]
     assert not v.plain.diff.has_interval and v.plain.diff.diff == pytest.approx(20.0)
     assert "plain-56 − plain-20 = +20.00 points (one seed per model: no interval can be given)" in v.paragraph
-    assert v.reproduced is None and "single seed" in v.headline
+    assert v.reproduced is None and "one seed" in v.headline
+
+
+def test_verdict_two_seeds_of_three_missing_is_not_reproduced(tmp_path):
+    # resnet-56 has one ok seed of three: the shortcut comparison falls back to Welch's, which has no interval
+    runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(30.0, 33.0, 36.0))
+    for seed in (1, 2):
+        write_run(tmp_path, EXP, PROF, "resnet-56", seed, status="failed", steps=STEPS, train=None, test=None)
+    runs = discover_runs(tmp_path, EXP, PROF).runs
+    v = make_verdict(runs).families[0]
+    assert v.plain.sign == 1 and not v.shortcut.diff.has_interval and v.reproduced is None
+    assert "resnet-56 has one ok seed: no interval can be given" in v.paragraph
 
 
 def test_provenance_reads_nested_config_and_result_device():
