@@ -3,9 +3,10 @@
 # `make -j N` trains N at once. Failed runs (status "failed") are retried by the next invocation;
 # diverged runs are results and are kept.
 #
-#   make degradation                  # quick profile on the CPU: Fashion-MNIST, about 5 minutes on 2 cores
+#   make degradation                  # quick profile on the CPU: Fashion-MNIST, 3 seeds, about 8 minutes on 2 cores
 #   make degradation PROFILE=paper    # the paper's CIFAR-10 recipe, on a GPU
-#   make shortcut-ablation SEEDS="0 1 2" MODELS="plain-56 resnet-56-a" -j 2
+#   make shortcut-ablation SEEDS="0 1" MODELS="plain-56 resnet-56-a" -j 2
+#   make depth-sweep                  # plain and residual 20/32/44/56/110, final training error against depth
 #   make report EXPERIMENT=degradation PROFILE=quick    # re-render the report without training
 #   make test | make bench | make layer-responses
 
@@ -19,7 +20,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
 PROFILE ?= quick
-SEEDS ?= 0
+# Three seeds, so that every comparison carries a 95% interval (reports/verdict.py).
+SEEDS ?= 0 1 2
+# Runs trained at once when make is given no -j: one per CPU core on the CPU profiles (each run then
+# trains with one thread, experiments.run: two 1-thread runs finish a matrix sooner than one 2-thread run
+# at a time, and hold up when something else uses a core), one on the GPU profiles.
+JOBS ?= $(if $(filter quick smoke,$(PROFILE)),$(shell nproc 2>/dev/null || echo 1),1)
 EXPERIMENT ?= degradation
 RUNS_DIR ?= runs
 DATA_DIR ?= data
@@ -75,8 +81,8 @@ $(RUNS_DIR)/%/layer_responses.csv: $(RUNS_DIR)/%/result.json | $(STAMP)
 	@$(PY) -m experiments.responses --run-dir '$(@D)' --data-dir '$(DATA_DIR)'
 
 # --- the experiments -----------------------------------------------------------------------------
-.PHONY: degradation shortcut-ablation layer-responses matrix runs report
-degradation shortcut-ablation:
+.PHONY: degradation shortcut-ablation depth-sweep layer-responses matrix runs report
+degradation shortcut-ablation depth-sweep:
 	@$(MAKE) --no-print-directory matrix EXPERIMENT=$@
 
 # Paper Fig. 7: the nets it shows, trained (or reused) as degradation runs, then each one's layer responses
@@ -91,7 +97,7 @@ layer-responses:
 matrix: | $(STAMP)
 	@$(PY) -m experiments.matrix check $(MATRIX_ARGS)
 	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)'
-	@status=0; $(MAKE) --no-print-directory -k runs || status=$$?; \
+	@status=0; $(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) runs || status=$$?; \
 	 $(MAKE) --no-print-directory report || status=1; \
 	 $(PY) -m experiments.matrix status $(MATRIX_ARGS) || status=1; \
 	 exit $$status

@@ -35,7 +35,7 @@ from .summary import display_table, flag_text, fmt_seconds, summarize, summary_m
 from .verdict import Verdict, make_verdict
 
 # Modules whose import registers figure/section functions (see reports.registry). Add yours here.
-FIGURE_MODULES: list[str] = ["reports.figures", "reports.analysis"]
+FIGURE_MODULES: list[str] = ["reports.figures", "reports.depth", "reports.analysis"]
 
 STYLE = {
     "pdf.fonttype": 42,  # embed TrueType (Type 42), not Type 3: editable, searchable, accepted by journals

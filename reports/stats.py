@@ -139,3 +139,13 @@ def difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float
 
 def _finite(v) -> bool:
     return v is not None and math.isfinite(float(v))
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float | None, float | None, int]:
+    """(mean, low, high, n) of the finite values: the t-interval of the mean, mean +- t_{(1+c)/2, n-1} *
+    sd / sqrt(n); low and high are None with fewer than two values."""
+    m, sd, n = mean_std(values)
+    if n < 2:
+        return m, None, None, n
+    half = t_ppf(0.5 + confidence / 2.0, n - 1) * sd / math.sqrt(n)
+    return m, m - half, m + half, n

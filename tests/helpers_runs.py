@@ -72,12 +72,14 @@ def inproc(folder: Path, *args: str, fault: str | None = None) -> tuple[int, str
 
 def make(tmp: Path, *args: str, env_extra: dict | None = None, timeout: float = 180, wait: bool = True):
     """``make -s args`` in the repository, with the install stamp and the generated matrix fragment in
-    ``tmp`` (nothing installed, nothing written into the checkout)."""
+    ``tmp`` (nothing installed, nothing written into the checkout), and SEEDS=0 unless ``args`` set SEEDS."""
     stamp = Path(tmp) / "installed"
     if not stamp.exists():
         stamp.parent.mkdir(parents=True, exist_ok=True)
         stamp.touch()
-    cmd = ["make", "-s", "--no-print-directory", f"STAMP={stamp}", f"MATRICES_MK={Path(tmp) / 'matrices.mk'}", *args]
+    seeds = [] if any(a.startswith("SEEDS=") for a in args) else ["SEEDS=0"]  # one seed unless asked
+    cmd = ["make", "-s", "--no-print-directory", f"STAMP={stamp}", f"MATRICES_MK={Path(tmp) / 'matrices.mk'}",
+           *seeds, *args]
     kwargs = dict(cwd=ROOT, env=env(**(env_extra or {})), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if not wait:
         return subprocess.Popen(cmd, **kwargs)

@@ -291,7 +291,7 @@ def test_two_makes_at_once_train_each_run_once(tmp_path):
             with open(path, "w") as f:
                 procs.append(subprocess.Popen(
                     ["make", "-s", "--no-print-directory", f"STAMP={tmp_path / 'installed'}",
-                     f"MATRICES_MK={tmp_path / 'matrices.mk'}", *args],
+                     f"MATRICES_MK={tmp_path / 'matrices.mk'}", "SEEDS=0", *args],
                     cwd=ROOT, env=env(), stdout=f, stderr=subprocess.STDOUT, text=True))
         both_wait = wait_for(lambda: sum(p.read_text().count("waiting for another process") for p in outs) == 2,
                              timeout=120, interval=0.05)

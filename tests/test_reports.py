@@ -396,3 +396,31 @@ def test_cli_renders_ablation_one_seed_without_lightning(tmp_path):
     assert re.search(r"\| 56 \(cifar\) \| B \| resnet-56-b \| 7\.20 \| 1/1 \|", md)
     result = json.loads((runs / "shortcut-ablation/paper/plain-56/seed0/result.json").read_text())
     assert result["status"] == "ok"  # reports never write into run folders
+
+
+# --- depth sweep -----------------------------------------------------------------------------------
+
+
+def test_depth_table_and_figure(tmp_path):
+    from reports.build import build_report
+    from reports.depth import depth_table
+
+    depths = (20, 32, 44, 56, 110)
+    for seed in (0, 1, 2):
+        for d in depths:
+            write_run(tmp_path, "depth-sweep", PROF, f"plain-{d}", seed, steps=STEPS, train=flat(d / 2 + seed))
+            write_run(tmp_path, "depth-sweep", PROF, f"resnet-{d}", seed, steps=STEPS, train=flat(10.0 + seed))
+    runs = discover_runs(tmp_path, "depth-sweep", PROF).runs
+    table = depth_table(runs)
+    row = table[(table["kind"] == "plain") & (table["depth"] == 56)].iloc[0]
+    half = 4.3026527 * 1.0 / math.sqrt(3)  # values 28, 29, 30: sd 1
+    assert row["mean"] == pytest.approx(29.0) and row["n"] == 3
+    assert (row["low"], row["high"]) == (pytest.approx(29 - half), pytest.approx(29 + half))
+    assert list(table[table["kind"] == "resnet"]["depth"]) == list(depths)
+    result = build_report(tmp_path, "depth-sweep", PROF, tmp_path / "out")
+    assert "depth-sweep" in result.figures and (result.out_dir / "fig-depth-sweep.png").is_file()
+    # two depths are no sweep: the degradation figure shows them, no depth figure is drawn
+    runs2 = tmp_path / "two"
+    for d in (20, 56):
+        write_run(runs2, EXP, PROF, f"plain-{d}", 0, steps=STEPS, train=flat(d / 2))
+    assert "depth-sweep" not in build_report(runs2, EXP, PROF, tmp_path / "out2").figures
