@@ -65,3 +65,11 @@ def describe(profile: str) -> str:
     if fam == "imagenet":
         return "paper: ImageNet top-1 validation error, 10-crop, Tables 2 and 3."
     return ""
+
+
+def table3_text() -> str:
+    """The paper's Table 3 shortcut options (ResNet-34, ImageNet top-1 %), as one sentence from ``_TABLE``."""
+    plain = _TABLE[("imagenet", "plain", 34, "none")].error
+    opts = ", ".join(f"{o.upper()} {_TABLE[('imagenet', 'resnet', 34, o)].error:.2f}" for o in "abc")
+    return (f"The paper (Table 3, ImageNet top-1, 34 layers): plain {plain:.2f}; {opts}: all three far better "
+            "than plain, B and C only marginally better than A.")

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from . import paper
 from .groups import OPTION_LABELS, degradation_sets, eval_split, families, has_ablation, model_infos, shortcut_sets
 from .runs import Run
 from .stats import Difference, difference, mean_std
@@ -212,7 +213,9 @@ def _residual_judgement(c: Comparison) -> str:
 
 
 def shortcut_verdicts(runs: Sequence[Run]) -> list[ShortcutVerdict]:
-    """Per depth of the ablation: A − plain, B − A, C − B on the final test (or val) error."""
+    """Per depth of the ablation (paper Table 3): does each option remove the degradation (plain − X on
+    final training error, > 0 the paper's way), and how do the options differ (B − A, C − B on the final
+    test error, or val without a test split)?"""
     split = eval_split(runs)
     usable = {r.model for r in runs if r.ok and r.final(split) is not None}
     out = []
@@ -220,26 +223,37 @@ def shortcut_verdicts(runs: Sequence[Run]) -> list[ShortcutVerdict]:
         present = [lab for lab in OPTION_LABELS if lab in options and options[lab] in usable]
         if not present:
             continue
-        values = "; ".join(
-            f"{lab} ({options[lab]}) "
-            f"{fmt_pm(*mean_std([r.final(split) for r in runs if r.model == options[lab] and r.ok])[:2])}"
-            for lab in present)
-        comps, sentences = [], []
-        for hi, lo in (("A", "plain"), ("B", "A"), ("C", "B")):
+        values = "; ".join(f"{lab} ({options[lab]}) {_mean_pm(runs, options[lab], split)}" for lab in present)
+        comps, lines = [], []
+        removed = []
+        for lab in ("A", "B", "C"):
+            if lab in present and "plain" in present:
+                c = compare(runs, options["plain"], options[lab], "train")
+                comps.append(c)
+                removed.append(c.sign == 1)
+                lines.append(f"- Training error, {c.text(f'plain − {lab}')}: "
+                             f"{_judge(c, f'option {lab} trains better than plain', f'option {lab} trains worse than plain')}.")
+        pairs = [("B", "A"), ("C", "B")] if "B" in present else [("C", "A")]
+        for hi, lo in pairs:
             if hi in present and lo in present:
                 c = compare(runs, options[hi], options[lo], split)
                 comps.append(c)
-                sentences.append(f"{c.text(f'{hi} − {lo}')}: {_option_judgement(c, hi, lo)}.")
-        if not comps and "C" in present and "A" in present:
-            c = compare(runs, options["C"], options["A"], split)
-            comps.append(c)
-            sentences.append(f"{c.text('C − A')}: {_option_judgement(c, 'C', 'A')}.")
-        paragraph = (f"**Shortcut options, depth {depth} ({FAMILY_NAMES.get(family, family)}), final {split} "
-                     f"error (%):** {values}. " + " ".join(sentences)
-                     + (" The paper (Table 3, ImageNet): A 25.03, B 24.52, C 24.19; all three far better than "
-                        "plain, B and C only marginally better than A." if family == "imagenet" else ""))
+                lines.append(f"- {split.capitalize()} error, {c.text(f'{hi} − {lo}')}: {_option_judgement(c, hi, lo)}.")
+        if removed and all(removed):
+            headline = f"all {len(removed)} options train better than plain (intervals exclude 0)"
+        elif removed:
+            headline = f"{sum(removed)} of {len(removed)} options shown to train better than plain"
+        else:
+            headline = "no plain net to compare with"
+        paragraph = (f"**Shortcut options, depth {depth} ({FAMILY_NAMES.get(family, family)}): {headline}.** "
+                     f"Final {split} error (%): {values}.\n" + "\n".join(lines)
+                     + ("\n" + paper.table3_text() if family == "imagenet" else ""))
         out.append(ShortcutVerdict(family, depth, comps, paragraph.strip()))
     return out
+
+
+def _mean_pm(runs: Sequence[Run], model: str, split: str) -> str:
+    return fmt_pm(*mean_std([r.final(split) for r in runs if r.model == model and r.ok])[:2])
 
 
 def _option_judgement(c: Comparison, hi: str, lo: str) -> str:

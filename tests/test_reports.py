@@ -424,3 +424,19 @@ def test_depth_table_and_figure(tmp_path):
     for d in (20, 56):
         write_run(runs2, EXP, PROF, f"plain-{d}", 0, steps=STEPS, train=flat(d / 2))
     assert "depth-sweep" not in build_report(runs2, EXP, PROF, tmp_path / "out2").figures
+
+
+def test_shortcut_verdict_all_options_train_better_than_plain(tmp_path):
+    for seed in (0, 1, 2):
+        write_run(tmp_path, "shortcut-ablation", PROF, "plain-34", seed, steps=STEPS, train=flat(30.0 + seed),
+                  test=flat(29.0))
+        for opt, err in (("a", 16.0), ("b", 15.0), ("c", 40.0 if seed == 1 else 15.0)):
+            write_run(tmp_path, "shortcut-ablation", PROF, f"resnet-34-{opt}", seed, steps=STEPS,
+                      train=flat(err + seed), test=flat(err))
+    runs = discover_runs(tmp_path, "shortcut-ablation", PROF).runs
+    (v,) = make_verdict(runs, "shortcut-ablation").shortcuts
+    assert (v.family, v.depth) == ("imagenet", 34)
+    # C is worse than plain in seed 1: its interval includes 0, so only 2 of 3 are shown
+    assert "2 of 3 options shown to train better than plain" in v.paragraph
+    assert "Training error, plain − A = +14.00 points (95% CI +14.00 to +14.00" in v.paragraph
+    assert "The paper (Table 3, ImageNet top-1, 34 layers): plain 28.54; A 25.03, B 24.52, C 24.19" in v.paragraph
