@@ -317,7 +317,7 @@ class Bench:
                   profile_steps: int = 0, progress_bar: bool = True) -> Measure:
         import pytorch_lightning as pl
 
-        from . import datamodule, run
+        from . import datamodule, run, train
 
         config = _window(config, steps)
         clock = StepClock(warmup, self.device, sync_debug=sync_debug, profile_steps=profile_steps)
@@ -350,7 +350,7 @@ class Bench:
             stack.enter_context(contextlib.redirect_stdout(captured))  # Lightning's bar draws on stdout
             started = time.perf_counter()
             try:
-                result = run.train(run.RunSpec(run_dir), config, self.tmp, "")
+                result = train.train(run.RunSpec(run_dir), config, self.tmp)
             except BaseException:
                 sys.__stderr__.write(captured.getvalue()[-4000:])
                 raise
@@ -571,7 +571,7 @@ class Table:
 
 def _stop_if_interrupted(exc: BaseException) -> None:
     """run.py turns Ctrl-C and SIGTERM inside a run into run.Interrupted: that stops the bench too."""
-    from .run import Interrupted
+    from .train import Interrupted
 
     if isinstance(exc, Interrupted):
         raise KeyboardInterrupt from exc

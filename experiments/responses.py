@@ -215,14 +215,14 @@ def main(argv: list[str] | None = None) -> int:
     from .config import ConfigError
     from .data import ensure_available
     from .io import atomic_write_text
-    from .run import _threads
+    from .train import cpu_threads
 
     run_dir = Path(args.run_dir)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device
     try:
         _, config = load_run_config(run_dir)
         data_dir = Path(args.data_dir or load_run_record(run_dir).get("data_dir") or "data")
-        torch.set_num_threads(_threads(config))
+        torch.set_num_threads(cpu_threads(config))
         ensure_available(config.dataset, data_dir, fetch=True)
         rows = measure_run(run_dir, data_dir, device)
     except Skipped as exc:

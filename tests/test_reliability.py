@@ -3,7 +3,7 @@
 Tiny runs (synthetic 8x8 images, 4-channel nets, 12 iterations, a checkpoint every 3) through the real run
 command: in this process where that is enough (no interpreter start), in a subprocess where a process
 must die (SIGKILL) or run beside another, and through ``make`` for the matrix's behaviour. Faults are
-injected with ``DEGRADATION_FAULT`` (see experiments/run.py) or by damaging files by hand.
+injected with ``DEGRADATION_FAULT`` (see experiments/faults.py) or by damaging files by hand.
 """
 
 from __future__ import annotations
@@ -112,7 +112,8 @@ class Crash(Exception):
 
 
 def test_crash_mid_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
-    from experiments import csvlog, io as rio, run
+    from experiments import csvlog, io as rio
+    from experiments.checkpoint_io import AtomicCheckpointIO
 
     # The suite's writer: raise with half the new bytes written -> old content, no temporary file.
     target = tmp_path / "result.json"
@@ -142,7 +143,7 @@ def test_crash_mid_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     assert not temps_in(tmp_path)
 
     # The checkpoint: torch.save dies halfway -> the previous checkpoint loads, unchanged.
-    checkpoint_io = run._atomic_checkpoint_io(None)
+    checkpoint_io = AtomicCheckpointIO()
     ckpt = tmp_path / "checkpoints" / "last.ckpt"
     checkpoint_io.save_checkpoint({"global_step": 3, "w": torch.ones(1000)}, ckpt)
     real_save = torch.save

@@ -1,0 +1,66 @@
+"""A run's checkpoint, ``checkpoints/last.ckpt``: written atomically, read back with a check.
+
+Lightning's own write (``_atomic_save``) goes through an fsspec transaction whose temporary file is made by
+``tempfile.mkstemp()`` in the system's temp folder and committed with ``shutil.move``: a copy, not a
+rename, when that folder is on another file system, with no fsync, and a killed process leaves it behind.
+The suite keeps its own writer so that the checkpoint is replaced as every other progress file is
+(:mod:`experiments.io`): a temporary file beside it, fsync, ``os.replace``.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+import torch
+from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
+
+from .io import atomic_open
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """A ``TorchCheckpointIO`` plugin (``pl.Trainer(plugins=[...])``) that writes checkpoints atomically.
+
+    ``before_write(checkpoint, f)``, if given, is called with the open temporary file before the
+    checkpoint is saved into it (the tests' ``kill-in-checkpoint`` fault, :mod:`experiments.faults`).
+    ``save_checkpoint`` raises TypeError when given ``storage_options`` (a local file has none).
+    """
+
+    def __init__(self, before_write: Callable[[dict, BinaryIO], None] | None = None) -> None:
+        super().__init__()
+        self.before_write = before_write
+
+    def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        with atomic_open(path) as f:
+            if self.before_write is not None:
+                self.before_write(checkpoint, f)
+            torch.save(checkpoint, f)
+
+
+def usable_checkpoint(ckpt: Path) -> tuple[int, dict | None, object] | None:
+    """The iteration a checkpoint holds, the config it was trained with and its format mark
+    (experiments.module.CHECKPOINT_FORMAT; None in checkpoints older than the mark), or None if there is none.
+
+    A damaged checkpoint is set aside as ``last.ckpt.damaged-<time>`` with a warning (and None returned):
+    the run starts over.
+    """
+    if not ckpt.is_file():
+        return None
+    try:
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        step = int(state["global_step"])
+        config = (state.get("hyper_parameters") or {}).get("config")
+        from .module import CHECKPOINT_FORMAT_KEY
+
+        return step, (config if isinstance(config, dict) else None), state.get(CHECKPOINT_FORMAT_KEY)
+    except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is set aside, never trusted
+        aside = ckpt.with_name(f"last.ckpt.damaged-{int(time.time())}")
+        ckpt.rename(aside)
+        print(f"warning: {ckpt} is unreadable ({type(exc).__name__}); set aside as {aside.name}, starting over",
+              file=sys.stderr)
+        return None

@@ -1,0 +1,215 @@
+"""Training one run into its folder: the Trainer as the suite configures it, resume, the result record.
+
+:func:`train` is what ``python -m experiments.run`` calls inside the run folder's lock (experiments/run.py
+checks the input, the lock and the checkpoint first) and what ``bench/`` measures.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytorch_lightning as pl
+import torch
+
+from .callbacks import RunClock, SaveLast
+from .checkpoint_io import AtomicCheckpointIO
+from .config import RunConfig
+from .faults import Fault, FaultInjection, before_result, checkpoint_fault
+from .provenance import device_description
+
+if TYPE_CHECKING:
+    from .datamodule import TensorDataModule
+    from .run import RunSpec
+
+EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as a shell reports them
+
+
+class Interrupted(Exception):
+    """Ctrl-C or SIGTERM: the run stops where it is and resumes from its checkpoint next time.
+
+    ``code`` is the exit status for it: EXIT_SIGINT (130) or EXIT_SIGTERM (143)."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__("interrupted")
+        self.code = code
+
+
+def cpu_threads(config: RunConfig) -> int:
+    """CPU threads for this run: the config's, or the cores shared among make's parallel jobs (``-j N``)."""
+    if config.threads:
+        return config.threads
+    jobs = 1
+    match = re.search(r"(?:^|\s)-j\s*(\d+)", os.environ.get("MAKEFLAGS", ""))
+    if match:
+        jobs = int(match.group(1))
+    return max(1, (os.cpu_count() or 1) // jobs)
+
+
+def quiet_lightning() -> None:
+    """Lightning's banners ("GPU available", tips) bury the matrix's progress lines; keep its warnings."""
+    import logging
+    import warnings
+
+    for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+    warnings.filterwarnings("ignore", message=".*litlogger.*")
+
+
+def summarise(metrics_path: Path) -> tuple[dict, dict]:
+    """Final and best error (%) per split (train, val, test), from ``metrics.csv``; None where none was logged."""
+    from .csvlog import read_rows
+
+    rows = read_rows(metrics_path)
+    final, best = {}, {}
+    for split in ("train", "val", "test"):
+        values = [r[f"{split}_error"] for r in rows if r.get(f"{split}_error") is not None]
+        final[split] = values[-1] if values else None
+        finite = [v for v in values if v == v]
+        best[split] = min(finite) if finite else None
+    return final, best
+
+
+def missing_points(rows: list[dict], step: int, config: RunConfig) -> str:
+    """Which logged points that precede a checkpoint at ``step`` ``metrics.csv`` lacks ("" if none).
+
+    A resumed run logs only what follows its checkpoint, so a point missing before it would be missing
+    for good: such a run starts over instead (it is deterministic, so it ends the same).
+    """
+    have_train = {int(r["step"]) for r in rows if r.get("train_error") is not None}
+    have_eval = {int(r["step"]) for r in rows if r.get("val_error") is not None}
+    lost_train = sorted(set(range(config.log_every, step + 1, config.log_every)) - have_train)
+    lost_eval = sorted(set(range(config.eval_every, step + 1, config.eval_every)) - have_eval)
+    parts = [f"{what} at iteration(s) {', '.join(map(str, lost[:5]))}{' ...' if len(lost) > 5 else ''}"
+             for what, lost in (("training points", lost_train), ("evaluations", lost_eval)) if lost]
+    return " and ".join(parts)
+
+
+def _resume_point(run_dir: Path, config: RunConfig, resume_step: int | None) -> int | None:
+    """The iteration to resume from: ``resume_step`` with ``metrics.csv`` trimmed to it, or None (start over,
+    ``metrics.csv`` removed) when there is no checkpoint or the metrics lack points logged before it (then
+    checkpoint and metrics are set aside, with a warning)."""
+    from .csvlog import trim_after
+
+    ckpt, metrics = run_dir / "checkpoints" / "last.ckpt", run_dir / "metrics.csv"
+    if resume_step is not None:
+        rows = trim_after(metrics, resume_step)
+        missing = missing_points(rows, resume_step, config)
+        if missing:
+            stamp = int(time.time())
+            ckpt.rename(ckpt.with_name(f"last.ckpt.set-aside-{stamp}"))
+            if metrics.is_file():
+                metrics.rename(metrics.with_name(f"metrics.csv.damaged-{stamp}"))
+            print(f"warning: {metrics} lacks {missing} logged before the checkpoint at iteration {resume_step}; "
+                  "checkpoint and metrics set aside, starting over", file=sys.stderr)
+            resume_step = None
+    if resume_step is None:
+        metrics.unlink(missing_ok=True)
+    return resume_step
+
+
+def _data(spec: RunSpec, config: RunConfig, data_dir: Path, datamodule: TensorDataModule | None):
+    """The run's data module and (num_classes, in_channels, (C, H, W) of one image)."""
+    from .datamodule import FolderDataModule, TensorDataModule
+
+    if config.dataset == "imagenet" and datamodule is None:
+        data = FolderDataModule(config, data_dir, spec.seed)
+        data.setup("fit")
+        return data, (data.num_classes, 3, (3, 224, 224))
+    data = datamodule if datamodule is not None else TensorDataModule(config, data_dir, spec.seed)
+    tensors = data.prepare()
+    return data, (tensors.num_classes, tensors.in_channels, tensors.image_shape)
+
+
+def train(spec: RunSpec, config: RunConfig, data_dir: Path, fault: Fault | None = None,
+          resume_step: int | None = None, *, datamodule: TensorDataModule | None = None,
+          trainer_kwargs: Callable[[dict], dict] | None = None) -> dict:
+    """Train the run in ``spec.dir``, or resume it from ``checkpoints/last.ckpt`` at ``resume_step``
+    (checked by the caller); return its result record (the fields of ``result.json``).
+
+    ``datamodule``: train on this instead of the profile's dataset (the bench's synthetic tensors).
+    ``trainer_kwargs``: called with the ``pl.Trainer`` keyword arguments, returns those to use (the bench
+    adds its timing callback). Raises Interrupted on Ctrl-C or SIGTERM; any other error propagates.
+    """
+    from pytorch_lightning.callbacks import TQDMProgressBar
+
+    from .csvlog import RunCSVLogger
+    from .module import DegradationModule
+
+    quiet_lightning()
+    run_dir = spec.dir
+    threads = cpu_threads(config)
+    torch.set_num_threads(threads)
+    accelerator = "gpu" if config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
+    precision = config.precision if accelerator == "gpu" else "32-true"
+    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    resume_step = _resume_point(run_dir, config, resume_step)
+
+    pl.seed_everything(spec.seed, workers=True, verbose=False)
+    data, (num_classes, in_channels, image_shape) = _data(spec, config, data_dir, datamodule)
+    module = DegradationModule(spec.model, num_classes, in_channels, config.to_dict())
+
+    clock = RunClock()
+    callbacks: list[pl.Callback] = [SaveLast(ckpt), clock]  # a checkpoint after every evaluation, atomically
+    if fault is not None:
+        callbacks.append(FaultInjection(*fault))
+    show_bar = sys.stderr.isatty()
+    if show_bar:
+        callbacks.append(TQDMProgressBar(refresh_rate=max(1, config.log_every // 5)))
+    kwargs = dict(
+        accelerator=accelerator, devices=1, precision=precision, max_steps=config.max_steps, max_epochs=-1,
+        val_check_interval=config.eval_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+        logger=RunCSVLogger(run_dir), log_every_n_steps=config.log_every, callbacks=callbacks,
+        enable_progress_bar=show_bar, enable_model_summary=False, benchmark=accelerator == "gpu",
+        default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO(checkpoint_fault(fault))],
+    )
+    trainer = pl.Trainer(**(trainer_kwargs(kwargs) if trainer_kwargs is not None else kwargs))
+    try:
+        trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if resume_step is not None else None)
+    except SystemExit as exc:
+        # Lightning turns Ctrl-C into sys.exit(1) and SIGTERM into SIGTERMException (a SystemExit).
+        from pytorch_lightning.utilities.exceptions import SIGTERMException
+
+        raise Interrupted(EXIT_SIGTERM if isinstance(exc, SIGTERMException) else EXIT_SIGINT) from exc
+    if trainer.interrupted:
+        raise Interrupted(EXIT_SIGINT)
+    before_result(fault)
+    return _result(spec, config, module, trainer.global_step, clock, image_shape,
+                   device_description(accelerator, threads), resume_step or 0)
+
+
+def _result(spec: RunSpec, config: RunConfig, module, iterations: int, clock: RunClock,
+            image_shape: tuple[int, int, int], device: str, start_step: int) -> dict:
+    """The result record of a finished (ok or diverged) run."""
+    from models import count_flops, count_params
+
+    final, best = summarise(spec.dir / "metrics.csv")
+    model = module.model
+    images = iterations * config.batch_size
+    return {
+        "status": "diverged" if module.diverged_at is not None else "ok",
+        "experiment": spec.experiment,
+        "profile": spec.profile,
+        "model": spec.model,
+        "family": model.spec.family,
+        "depth": model.spec.depth,
+        "shortcut": model.spec.shortcut.value,
+        "seed": spec.seed,
+        "final": final,
+        "best": best,
+        "iterations": iterations,
+        # Summed over every session of the run (a resumed run included), evaluations included.
+        "wall_seconds": round(clock.train_seconds + clock.eval_seconds, 3),
+        "images_per_second": round(images / clock.train_seconds, 1) if clock.train_seconds > 0 and images else None,
+        "params": count_params(model),
+        "flops": count_flops(model, image_shape),  # the eager net: compiling wraps it, never replaces it
+        **({"diverged_at": module.diverged_at} if module.diverged_at is not None else {}),
+        "resumed_from": start_step or None,
+        "device": device,
+    }
