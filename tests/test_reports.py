@@ -440,3 +440,15 @@ def test_shortcut_verdict_all_options_train_better_than_plain(tmp_path):
     assert "2 of 3 options shown to train better than plain" in v.paragraph
     assert "Training error, plain − A = +14.00 points (95% CI +14.00 to +14.00" in v.paragraph
     assert "The paper (Table 3, ImageNet top-1, 34 layers): plain 28.54; A 25.03, B 24.52, C 24.19" in v.paragraph
+
+
+def test_seed_study_counts_each_claim_per_seed(tmp_path):
+    from reports.study import family_study
+
+    # seed 3's plain-56 trains better than plain-20: the per-seed count and the subset verdicts show it
+    runs = degradation_runs(tmp_path, [0, 1, 2, 3], plain56=(30.0, 33.0, 36.0, 5.0),
+                            plain20=(10.0, 11.0, 12.0, 13.0), resnet56=(6.0, 7.0, 8.0, 9.0))
+    text = family_study(runs, "cifar", subset=3)
+    assert "| 3 | 13.0 | 5.0 | 12.0 | 9.0 | NO | NO |" in text
+    assert "plain-56 > plain-20 in 3 of 4 seeds; resnet-56 < plain-56 in 3 of 4 seeds." in text
+    assert "The verdict on each of the 4 subsets of 3 seeds: reproduced: 1;" in text
