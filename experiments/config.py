@@ -38,8 +38,8 @@ class RunConfig:
     split_seed: int = 0  # the validation split is the same for every run and seed
     eval_limit: int = 0  # evaluate on the first N validation / a fixed N-subset of test images; 0 = all
     # Side of the square images the nets see; 0 = the dataset's own (synthetic data: 16). Fashion-MNIST and
-    # CIFAR-10 are resized once, at load time, by area averaging (28 -> 14 is an exact 2x2 mean): a CPU
-    # trains 3-4x more iterations per second on 14x14 than on 28x28 (BENCHMARKS.md, quick profile)
+    # CIFAR-10 are resized once, at load time: smaller by area averaging (28 -> 14 is an exact 2x2 mean: a
+    # CPU trains 3-4x more iterations per second on 14x14 than on 28x28), larger by zero padding (28 -> 32)
     image_size: int = 0
     synthetic_train: int = 2048  # synthetic data only: training images
     synthetic_eval: int = 512  # synthetic data only: validation and test images each

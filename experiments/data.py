@@ -170,13 +170,22 @@ def load_tensors(config: RunConfig, data_dir: Path) -> Tensors:
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 images (N, C, H, W) -> (N, C, size, size), by area averaging, rounded back to uint8.
+    """uint8 images (N, C, H, W) -> (N, C, size, size): smaller by area averaging (rounded back to uint8),
+    larger by zero padding around the centre (Fashion-MNIST on 32x32, as CIFAR; its background is 0).
 
     Area averaging is an exact mean of 2x2 blocks for 28 -> 14 (no aliasing, no interpolation kernel to
     choose). Done once at load time, in chunks to bound memory (60k float images at once would be 190 MB).
+    Raises ConfigError for a non-square change (one side larger, the other smaller).
     """
-    if images.shape[-2:] == (size, size):
+    h, w = images.shape[-2:]
+    if (h, w) == (size, size):
         return images
+    if size >= h and size >= w:
+        top, left = (size - h) // 2, (size - w) // 2
+        return F.pad(images, (left, size - w - left, top, size - h - top))
+    if size > h or size > w:
+        raise ConfigError(f"bad image_size {size}: the images are {h}x{w}; valid: at most {min(h, w)} or at least "
+                          f"{max(h, w)}")
     out = torch.empty(images.shape[0], images.shape[1], size, size, dtype=torch.uint8)
     for start in range(0, len(images), 10000):
         chunk = images[start : start + 10000].float()

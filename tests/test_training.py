@@ -228,3 +228,24 @@ def load_matrices_models(name: str) -> list[str]:
     from experiments.config import load_matrices
 
     return load_matrices()[name]
+
+
+def test_resize_averages_down_and_pads_up():
+    from experiments.config import ConfigError
+    from experiments.data import resize
+
+    x = torch.arange(16, dtype=torch.uint8).reshape(1, 1, 4, 4)
+    down = resize(x, 2)
+    assert down.dtype == torch.uint8 and down.tolist() == [[[[2, 4], [10, 12]]]]  # 2x2 means, rounded half to even
+    up = resize(x, 6)
+    assert up.shape == (1, 1, 6, 6) and torch.equal(up[..., 1:5, 1:5], x) and up.sum() == x.sum()
+    assert resize(x, 4) is x
+    with pytest.raises(ConfigError, match="bad image_size 3"):
+        resize(torch.zeros(1, 1, 2, 4, dtype=torch.uint8), 3)
+
+
+def test_linear_warmup_ramps_to_lr_then_steps_down():
+    s = StepSchedule([100, 150], 0.1, warmup_steps=50, warmup_factor=0.1, warmup="linear")
+    assert [s(i) for i in (0, 25, 50, 99, 100, 150)] == pytest.approx([0.1, 0.55, 1.0, 1.0, 0.1, 0.01])
+    constant = StepSchedule([100], 0.1, warmup_steps=50, warmup_factor=0.1)
+    assert [constant(i) for i in (0, 49, 50)] == pytest.approx([0.1, 0.1, 1.0])
