@@ -1,8 +1,7 @@
 """The verdict: is degradation reproduced, do the shortcuts remove it, and how do options A/B/C compare.
 
-Every claim is a difference of mean final errors over seeds with a 95% t-interval
-(:func:`reports.stats.difference`: paired over seeds when both models have the same seeds, as in every
-matrix, else Welch's). A claim is made only when the interval excludes 0; with one seed no interval
+Every claim is a difference of mean final errors over seeds with a 95% Welch t-interval
+(:func:`reports.stats.difference`), and the number of seeds in which it holds. A claim is made only when the interval excludes 0; with one seed no interval
 exists and the text says so, still giving the point difference.
 
 Degradation is judged on the final TRAINING error (result.json ``final.train``: the mini-batch error,
@@ -27,9 +26,9 @@ from .summary import fmt_pm
 
 FAMILY_NAMES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
 METHOD_NOTE = (
-    "Intervals: 95% t-intervals for a difference of mean final errors over seeds; paired over seeds (the "
-    "same seed gives two models the same batches) when both models have the same seeds, else Welch's. "
-    "Only ok runs enter; one seed gives a point difference and no interval."
+    "Intervals: 95% Welch t-intervals for a difference of mean final errors over seeds (not paired: nets "
+    "sharing a seed are uncorrelated, RESULTS.md). Only ok runs enter; one seed gives a point difference "
+    "and no interval."
 )
 
 
@@ -48,7 +47,7 @@ class Comparison:
         return self.diff.sign if self.diff else 0
 
     def text(self, label: str | None = None) -> str:
-        """``plain-56 − plain-20 = +21.90 points (95% CI +18.21 to +25.59, paired t over 3 seeds; > 0 in 3 of 3)``.
+        """``plain-56 − plain-20 = +21.90 points (95% CI +18.21 to +25.59, Welch t, df 3.4; > 0 in 3 of 3 seeds)``.
 
         ``label`` replaces the ``a − b`` part (e.g. ``B − A``)."""
         label = label or f"{self.a} − {self.b}"
@@ -56,7 +55,7 @@ class Comparison:
             return f"{label}: cannot compare, no ok run of {', '.join(self.missing)}"
         d = self.diff
         head = f"{label} = {d.diff:+.2f} points"
-        seeds = f"; > 0 in {d.above} of {d.n_a} seeds" if d.paired else ""
+        seeds = f"; > 0 in {d.above} of {d.common} seeds" if d.common else ""
         if d.has_interval:
             return f"{head} (95% CI {d.low:+.2f} to {d.high:+.2f}, {d.method}{seeds})"
         if d.n_a == 1 and d.n_b == 1:
@@ -67,8 +66,7 @@ class Comparison:
 
 
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:
-    """The final ``split`` error of model ``a`` minus model ``b`` (ok runs only), paired by seed when they
-    have the same seeds (:func:`reports.stats.difference`)."""
+    """The final ``split`` error of model ``a`` minus model ``b`` (ok runs only, :func:`reports.stats.difference`)."""
     va = {r.seed: r.final(split) for r in runs if r.model == a and r.ok and r.final(split) is not None}
     vb = {r.seed: r.final(split) for r in runs if r.model == b and r.ok and r.final(split) is not None}
     missing = [m for m, v in ((a, va), (b, vb)) if not v]

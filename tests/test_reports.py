@@ -25,7 +25,7 @@ from reports import io as rio  # noqa: E402
 from reports.build import build_report  # noqa: E402
 from reports.registry import register_figure, unregister  # noqa: E402
 from reports.runs import TIDY_COLUMNS, discover_runs, read_metrics  # noqa: E402
-from reports.stats import difference, paired_interval, t_ppf, welch_interval  # noqa: E402
+from reports.stats import difference, t_ppf, welch_interval  # noqa: E402
 from reports.verdict import make_verdict  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,16 +240,14 @@ def test_welch_interval_by_hand():
     assert single.diff == pytest.approx(3.5) and not single.has_interval
 
 
-def test_paired_interval_by_hand():
-    # differences 20, 22, 24: mean 22, sd 2, se 2/sqrt(3), t(0.975, 2) = 4.3027
-    d = paired_interval({0: 30.0, 1: 33.0, 2: 36.0}, {0: 10.0, 1: 11.0, 2: 12.0})
-    half = 4.3026527 * 2 / math.sqrt(3)
-    assert d.paired and d.diff == pytest.approx(22.0) and d.df == pytest.approx(2.0)
-    assert (d.low, d.high) == (pytest.approx(22 - half, abs=1e-6), pytest.approx(22 + half, abs=1e-6))
-    assert (d.above, d.below, d.n_a) == (3, 0, 3)
-    # a seed on one side only: not a pair, so Welch's
-    w = difference({0: 30.0, 1: 33.0, 2: 36.0}, {0: 10.0, 1: 11.0})
-    assert not w.paired and w.diff == pytest.approx(33.0 - 10.5)
+def test_difference_is_welch_with_per_seed_counts():
+    d = difference({0: 30.0, 1: 33.0, 2: 36.0}, {0: 10.0, 1: 11.0, 2: 12.0})
+    w = welch_interval([30.0, 33.0, 36.0], [10.0, 11.0, 12.0])
+    assert (d.diff, d.low, d.high, d.df) == (w.diff, w.low, w.high, w.df) and d.diff == pytest.approx(22.0)
+    assert (d.common, d.above, d.below) == (3, 3, 0)
+    # a seed on one side only: in the means, not in the per-seed counts
+    d = difference({0: 30.0, 1: 5.0, 2: 36.0}, {0: 10.0, 1: 11.0})
+    assert d.diff == pytest.approx(71 / 3 - 10.5) and (d.common, d.above, d.below) == (2, 1, 1)
     with pytest.raises(ValueError):
         difference({}, {0: 1.0})
 
@@ -268,8 +266,8 @@ def test_verdict_reproduced_when_both_intervals_exclude_zero(tmp_path):
     runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(30.0, 33.0, 36.0))
     v = make_verdict(runs, EXP).families[0]
     assert v.reproduced is True and v.headline == "reproduced"
-    d = v.plain.diff  # paired: differences 20, 22, 24
-    assert d.paired and d.diff == pytest.approx(22.0) and d.low > 0 and (d.above, d.n_a) == (3, 3)
+    d = v.plain.diff
+    assert d.diff == pytest.approx(22.0) and d.low > 0 and (d.above, d.common) == (3, 3)
     assert (v.shortcut.a, v.shortcut.b) == ("plain-56", "resnet-56") and v.shortcut.diff.diff == pytest.approx(26.0)
     assert v.residual.diff.diff == pytest.approx(-3.0) and v.residual_share == pytest.approx(-3.0 / 22.0)
     assert "**CIFAR family: reproduced.**" in v.paragraph
@@ -290,7 +288,7 @@ def test_verdict_not_reproduced_either_direction(tmp_path):
 
 
 def test_verdict_inconclusive_when_an_interval_includes_zero(tmp_path):
-    # paired differences -2, 0, +8 around a mean of +2: the degradation interval includes 0
+    # differences -2, 0, +8 around a mean of +2: the degradation interval includes 0
     runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(8.0, 11.0, 20.0))
     v = make_verdict(runs).families[0]
     assert v.reproduced is None and v.headline.startswith("inconclusive") and v.plain.sign == 0
@@ -306,7 +304,7 @@ def test_verdict_one_seed_says_no_interval(tmp_path):
 
 
 def test_verdict_two_seeds_of_three_missing_is_not_reproduced(tmp_path):
-    # resnet-56 has one ok seed of three: the shortcut comparison falls back to Welch's, which has no interval
+    # resnet-56 has one ok seed of three: Welch's interval needs two
     runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(30.0, 33.0, 36.0))
     for seed in (1, 2):
         write_run(tmp_path, EXP, PROF, "resnet-56", seed, status="failed", steps=STEPS, train=None, test=None)
@@ -438,7 +436,7 @@ def test_shortcut_verdict_all_options_train_better_than_plain(tmp_path):
     assert (v.family, v.depth) == ("imagenet", 34)
     # C is worse than plain in seed 1: its interval includes 0, so only 2 of 3 are shown
     assert "2 of 3 options shown to train better than plain" in v.paragraph
-    assert "Training error, plain − A = +14.00 points (95% CI +14.00 to +14.00" in v.paragraph
+    assert "Training error, plain − A = +14.00 points (95% CI +" in v.paragraph and "> 0 in 3 of 3 seeds" in v.paragraph
     assert "The paper (Table 3, ImageNet top-1, 34 layers): plain 28.54; A 25.03, B 24.52, C 24.19" in v.paragraph
 
 
