@@ -28,7 +28,8 @@ from .summary import markdown_table, shortcut_table
 PALETTE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
 OPTION_COLOURS = {"plain": "#7f7f7f", "A": "#1f77b4", "B": "#ff7f0e", "C": "#2ca02c"}
 FAMILY_TITLES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
-CAPTION = ("dashed, thin: training error (mini-batch, averaged over each logging interval); bold: {eval} error; "
+CAPTION = ("dashed, thin: training error (training mini-batches, in training mode, averaged over each logging "
+           "interval); bold: {eval} error; "
            "bands: ±1 std over seeds")
 
 
