@@ -25,6 +25,8 @@ lines are kept here.
 
 from __future__ import annotations
 
+import struct
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -94,6 +96,11 @@ class MaxPool2dSame(nn.MaxPool2d):
         return super().forward(_pad_same(x, kernel, stride, value=float("-inf")))
 
 
+def _float32(value: float) -> float:
+    """``value`` rounded to the nearest float32, as TF holds its constants."""
+    return struct.unpack("f", struct.pack("f", value))[0]
+
+
 class TFBatchNorm2d(nn.BatchNorm2d):
     """BN as the seed's TF1 ``batch_norm``: moving averages bias-corrected and of the biased variance.
 
@@ -121,10 +128,12 @@ class TFBatchNorm2d(nn.BatchNorm2d):
         with torch.no_grad():
             # TF's _zero_debias, in float32 as TF: biased -= (biased - value) * decay, then
             # moving = biased / (1 - (1 - decay)^t). TF's "decay" is 1 - 0.999, our momentum.
-            decay = torch.tensor(self.momentum, dtype=torch.float32, device=x.device)
-            before = 1.0 - (1.0 - decay) ** self.num_batches_tracked.to(torch.float32)
+            # Python floats holding float32 values: no host-to-device copy, so CUDA graphs can record it.
+            decay = _float32(self.momentum)
+            keep = _float32(1.0 - decay)
+            before = 1.0 - keep ** self.num_batches_tracked.to(torch.float32)
             self.num_batches_tracked.add_(1)
-            after = 1.0 - (1.0 - decay) ** self.num_batches_tracked.to(torch.float32)
+            after = 1.0 - keep ** self.num_batches_tracked.to(torch.float32)
             for running, value in ((self.running_mean, mean), (self.running_var, var)):
                 biased = running * before  # TF's `biased` variable; exactly 0 before the first step
                 biased -= (biased - value) * decay

@@ -23,7 +23,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent / "fixtures"))
-from seed_draws import BATCH, FIXTURE, NUM_CLASSES, SIZE, STEPS, checksum, draw_inputs, draw_variable, stat_channels  # noqa: E402
+from seed_draws import BATCH, FIXTURE, NUM_CLASSES, STEPS, checksum, draw_inputs, draw_variable, stat_channels  # noqa: E402
 from test_models import seed_scope, seed_variable  # noqa: E402  (our names -> the seed's, defined once)
 
 import models  # noqa: E402
