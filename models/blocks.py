@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .tf_compat import Conv2dSame, MaxPool2dSame, TFBatchNorm2d
+
 
 class Shortcut(str, enum.Enum):
     """How a block adds its input back (paper section 4.1, "Identity vs. Projection Shortcuts").
@@ -30,21 +32,40 @@ class Shortcut(str, enum.Enum):
     C = "c"
 
 
-class BNConfig:
-    """Batch-norm settings shared by every BN layer of a net.
+class LayerConfig:
+    """How every convolution and BN layer of a net computes: the settings they share.
 
     PyTorch's momentum is the weight of the *new* statistic, so TF's ``decay=0.999`` (the seed) is
-    ``momentum=0.001`` here; PyTorch's default is 0.1 and ``eps=1e-5``.
+    ``momentum=0.001`` here; PyTorch's default is 0.1 and ``eps=1e-5``. ``tf_bn`` and ``tf_same`` take TF1's
+    conventions instead of PyTorch's (``models/tf_compat.py``): bias-corrected moving averages of the biased
+    variance, and "SAME" padding on the strided convolutions. Both are off by default, as in the paper's
+    Caffe models and torchvision.
     """
 
-    __slots__ = ("eps", "momentum")
+    __slots__ = ("eps", "momentum", "tf_bn", "tf_same")
 
-    def __init__(self, eps: float = 1e-5, momentum: float = 0.1) -> None:
+    def __init__(self, eps: float = 1e-5, momentum: float = 0.1, tf_bn: bool = False, tf_same: bool = False) -> None:
         self.eps = eps
         self.momentum = momentum
+        self.tf_bn = tf_bn
+        self.tf_same = tf_same
 
-    def __call__(self, channels: int) -> nn.BatchNorm2d:
-        return nn.BatchNorm2d(channels, eps=self.eps, momentum=self.momentum)
+    def bn(self, channels: int) -> nn.BatchNorm2d:
+        norm = TFBatchNorm2d if self.tf_bn else nn.BatchNorm2d
+        return norm(channels, eps=self.eps, momentum=self.momentum)
+
+    def conv(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> nn.Conv2d:
+        """A convolution without bias: every one is followed by BN, whose shift makes a bias redundant
+        (paper section 3.4). Padding ``k // 2`` on both sides; TF's "SAME" where that differs from it,
+        i.e. with stride > 1 and kernel > 1, if ``tf_same``."""
+        if self.tf_same and stride > 1 and kernel_size > 1:
+            return Conv2dSame(in_channels, out_channels, kernel_size, stride=stride, bias=False)
+        return nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=False)
+
+    def maxpool(self, kernel_size: int, stride: int) -> nn.MaxPool2d:
+        if self.tf_same:
+            return MaxPool2dSame(kernel_size, stride)
+        return nn.MaxPool2d(kernel_size, stride=stride, padding=kernel_size // 2)
 
 
 class ZeroPadShortcut(nn.Module):
@@ -75,34 +96,22 @@ class ZeroPadShortcut(nn.Module):
         return f"stride={self.stride}, zero_channels={self.extra}"
 
 
-def projection(in_channels: int, out_channels: int, stride: int, bn: BNConfig) -> nn.Sequential:
+def projection(in_channels: int, out_channels: int, stride: int, layers: LayerConfig) -> nn.Sequential:
     """A 1x1 convolution + BN projection shortcut (options B and C; eqn. 2 of the paper)."""
-    return nn.Sequential(
-        nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False),
-        bn(out_channels),
-    )
+    return nn.Sequential(layers.conv(in_channels, out_channels, 1, stride), layers.bn(out_channels))
 
 
-def make_shortcut(option: Shortcut, in_channels: int, out_channels: int, stride: int, bn: BNConfig) -> nn.Module | None:
+def make_shortcut(option: Shortcut, in_channels: int, out_channels: int, stride: int, layers: LayerConfig) -> nn.Module | None:
     """The one place the shortcut policy is resolved. ``None`` means: no addition (a plain block)."""
     option = Shortcut(option)
     same_shape = stride == 1 and in_channels == out_channels
     if option is Shortcut.NONE:
         return None
     if option is Shortcut.C or (option is Shortcut.B and not same_shape):
-        return projection(in_channels, out_channels, stride, bn)
+        return projection(in_channels, out_channels, stride, layers)
     if same_shape:
         return nn.Identity()
     return ZeroPadShortcut(in_channels, out_channels, stride)
-
-
-def conv3x3(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    # No bias: every convolution is followed by BN, whose shift makes a bias redundant (paper section 3.4).
-    return nn.Conv2d(in_channels, out_channels, kernel_size=3, stride=stride, padding=1, bias=False)
-
-
-def conv1x1(in_channels: int, out_channels: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_channels, out_channels, kernel_size=1, stride=stride, bias=False)
 
 
 class BasicBlock(nn.Module):
@@ -114,15 +123,15 @@ class BasicBlock(nn.Module):
 
     expansion = 1
 
-    def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, bn: BNConfig) -> None:
+    def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig) -> None:
         super().__init__()
         out_channels = width * self.expansion
-        self.conv1 = conv3x3(in_channels, width, stride)
-        self.bn1 = bn(width)
-        self.conv2 = conv3x3(width, out_channels)
-        self.bn2 = bn(out_channels)
+        self.conv1 = layers.conv(in_channels, width, 3, stride)
+        self.bn1 = layers.bn(width)
+        self.conv2 = layers.conv(width, out_channels, 3)
+        self.bn2 = layers.bn(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride, bn)
+        self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride, layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))
@@ -142,17 +151,17 @@ class Bottleneck(nn.Module):
 
     expansion = 4
 
-    def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, bn: BNConfig) -> None:
+    def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig) -> None:
         super().__init__()
         out_channels = width * self.expansion
-        self.conv1 = conv1x1(in_channels, width, stride)
-        self.bn1 = bn(width)
-        self.conv2 = conv3x3(width, width)
-        self.bn2 = bn(width)
-        self.conv3 = conv1x1(width, out_channels)
-        self.bn3 = bn(out_channels)
+        self.conv1 = layers.conv(in_channels, width, 1, stride)
+        self.bn1 = layers.bn(width)
+        self.conv2 = layers.conv(width, width, 3)
+        self.bn2 = layers.bn(width)
+        self.conv3 = layers.conv(width, out_channels, 1)
+        self.bn3 = layers.bn(out_channels)
         self.relu = nn.ReLU(inplace=True)
-        self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride, bn)
+        self.shortcut = make_shortcut(shortcut, in_channels, out_channels, stride, layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.relu(self.bn1(self.conv1(x)))

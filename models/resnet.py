@@ -20,7 +20,8 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from .blocks import BasicBlock, BNConfig, Bottleneck, Shortcut
+from .blocks import BasicBlock, Bottleneck, LayerConfig, Shortcut
+from .tf_compat import PRESETS, SEED_FINAL_MAP
 
 # One table of stages per family; builders are one line over it (torchvision's style).
 IMAGENET_STAGES: dict[int, tuple[type[nn.Module], tuple[int, ...]]] = {
@@ -53,15 +54,23 @@ class NetSpec:
     init: str = "he"  # "he": the paper's (its ref. [13]); "xavier": the seed's TF1 code
     bn_eps: float = 1e-5  # PyTorch's default; the seed uses 1e-3
     bn_momentum: float = 0.1  # PyTorch convention (weight of the new batch); the seed's decay 0.999 is 0.001
+    tf_same: bool = False  # TF's "SAME" padding on strided layers (the seed's); False: k // 2 both sides (Caffe, torchvision)
+    tf_bn: bool = False  # BN's moving averages as TF's assign_moving_average: bias-corrected, biased variance
+    preset: str = ""  # the preset that set the fields above ("seed"), or "": the net's input checks follow it
 
 
 class ResNet(nn.Module):
-    """A plain or residual net: stem, stages of blocks, global average pooling, fully connected layer."""
+    """A plain or residual net: stem, stages of blocks, global average pooling, fully connected layer.
+
+    ``(N, in_channels, H, W) -> (N, num_classes)`` logits. With ``preset="seed"`` the final feature map must
+    be 7x7 (H and W from 193 to 224 pixels), where the seed's 7x7 VALID average pool is the global average;
+    other sizes raise ``ValueError`` (see ``models/tf_compat.py``).
+    """
 
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
         self.spec = spec
-        bn = BNConfig(spec.bn_eps, spec.bn_momentum)
+        layers = LayerConfig(spec.bn_eps, spec.bn_momentum, tf_bn=spec.tf_bn, tf_same=spec.tf_same)
         if spec.family == "cifar":
             block, stage_blocks = BasicBlock, ((spec.depth - 2) // 6,) * 3
         else:
@@ -70,12 +79,12 @@ class ResNet(nn.Module):
         stem = spec.stem or spec.family
 
         if stem == "imagenet":
-            self.conv1 = nn.Conv2d(spec.in_channels, width, kernel_size=7, stride=2, padding=3, bias=False)
-            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+            self.conv1 = layers.conv(spec.in_channels, width, 7, stride=2)
+            self.maxpool = layers.maxpool(3, stride=2)
         else:
-            self.conv1 = nn.Conv2d(spec.in_channels, width, kernel_size=3, stride=1, padding=1, bias=False)
+            self.conv1 = layers.conv(spec.in_channels, width, 3)
             self.maxpool = nn.Identity()
-        self.bn1 = bn(width)
+        self.bn1 = layers.bn(width)
         self.relu = nn.ReLU(inplace=True)
 
         in_channels = width
@@ -83,11 +92,11 @@ class ResNet(nn.Module):
         for i, blocks in enumerate(stage_blocks):
             stage_width = width * 2**i
             stride = 1 if i == 0 else 2
-            layers = []
+            blocks_ = []
             for j in range(blocks):
-                layers.append(block(in_channels, stage_width, stride if j == 0 else 1, spec.shortcut, bn))
+                blocks_.append(block(in_channels, stage_width, stride if j == 0 else 1, spec.shortcut, layers))
                 in_channels = stage_width * block.expansion
-            stages.append(nn.Sequential(*layers))
+            stages.append(nn.Sequential(*blocks_))
         self.layer1, self.layer2, self.layer3 = stages[:3]
         self.layer4 = stages[3] if len(stages) == 4 else nn.Identity()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -95,8 +104,15 @@ class ResNet(nn.Module):
         _initialise(self, spec.init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        size = tuple(x.shape[-2:])
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        if self.spec.preset == "seed" and x.shape[-2:] != (SEED_FINAL_MAP, SEED_FINAL_MAP):
+            raise ValueError(
+                f"preset 'seed' cannot take a {size[0]}x{size[1]} input; valid: 193 to 224 pixels a side. The "
+                f"seed's 7x7 VALID average pool is a global average only on a 7x7 final map (here "
+                f"{x.shape[-2]}x{x.shape[-1]}): on 8 to 13 it averages the top-left 7x7 window, from 14 it fails"
+            )
         return self.fc(torch.flatten(self.avgpool(x), 1))
 
 
@@ -172,7 +188,19 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     """Build a registered net, e.g. ``create_model("plain-56")`` or ``create_model("resnet-34-c", 1000)``.
 
     Overrides: ``width`` (channels of the first stage), ``stem`` ("imagenet" | "cifar"), ``init``
-    ("he" | "xavier"), ``bn_eps``, ``bn_momentum``, ``family`` ("cifar" | "imagenet").
+    ("he" | "xavier"), ``bn_eps``, ``bn_momentum``, ``family`` ("cifar" | "imagenet"), ``tf_same`` and
+    ``tf_bn`` (TF1's padding and BN moving averages, ``models/tf_compat.py``), and ``preset``.
+
+    ``preset="seed"``: the seed's TF1 ResNet-50 computed exactly (issue 15), e.g.
+    ``create_model("resnet-50", num_classes=1000, preset="seed")``. It sets ``init="xavier"``,
+    ``bn_eps=1e-3``, ``bn_momentum=0.001`` (the seed's decay 0.999), ``stem="imagenet"``, ``tf_same=True``
+    and ``tf_bn=True``; the net then takes inputs of 193 to 224 pixels a side (``ResNet``). The default
+    nets keep PyTorch's conventions, as the paper's Caffe models and torchvision, and differ from the seed's
+    code by a one-pixel shift of the stem's sampling grid and by BN's moving averages (``tf_compat``).
+    Other overrides (``width``) combine with a preset; one that contradicts it is refused, and so is a
+    CIFAR-family name (the seed's stem and head are the ImageNet family's).
+
+    Raises ``ValueError`` naming the bad value and the valid choices.
     """
     unknown = sorted(set(overrides) - _OVERRIDES)
     if unknown:
@@ -189,8 +217,30 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
         raise ValueError(f"bad bn_eps {overrides['bn_eps']!r}; valid: a number > 0")
     if "bn_momentum" in overrides and not _is_number(overrides["bn_momentum"], low=0.0, high=1.0, closed_high=True):
         raise ValueError(f"bad bn_momentum {overrides['bn_momentum']!r}; valid: a number in (0, 1]")
+    for key in ("tf_same", "tf_bn"):
+        if key in overrides and not isinstance(overrides[key], bool):
+            raise ValueError(f"bad {key} {overrides[key]!r}; valid: True, False")
+    if overrides.get("preset"):
+        _apply_preset(name, family, overrides)
     spec = NetSpec(family=family, depth=depth, shortcut=shortcut, num_classes=num_classes, in_channels=in_channels, **overrides)
     return ResNet(spec)
+
+
+def _apply_preset(name: str, family: str, overrides: dict) -> None:
+    preset = overrides["preset"]
+    if not isinstance(preset, str) or preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; valid: {_choices(PRESETS)}")
+    if family != "imagenet":
+        raise ValueError(
+            f"preset {preset!r} cannot build {name!r} of the CIFAR family: the seed's stem and head are the "
+            f"ImageNet family's; valid: depths {_choices(IMAGENET_STAGES)} without family='cifar'"
+        )
+    for key, value in PRESETS[preset].items():
+        if key in overrides and overrides[key] != value:
+            raise ValueError(
+                f"preset {preset!r} sets {key}={value!r}, got {key}={overrides[key]!r}; valid: {value!r}, or no {key}"
+            )
+        overrides[key] = value
 
 
 def _check_positive_int(key: str, value) -> None:
