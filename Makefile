@@ -119,7 +119,7 @@ test: | $(STAMP)
 
 # About 1 minute on 2 quiet cores; BENCH_ARGS=--with-matrix adds the timed `make degradation` (about 5 minutes).
 bench: | $(STAMP)
-	@$(PY) -m experiments.bench --out-dir '$(REPORTS_DIR)/bench' $(BENCH_ARGS)
+	@$(PY) -m bench --out-dir '$(REPORTS_DIR)/bench' $(BENCH_ARGS)
 
 help:
 	@sed -n '/^#/!q;s/^# \{0,1\}//;p' Makefile

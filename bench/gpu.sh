@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The GPU bench in one call of a lent machine (no internet, its own python3 with torch and Lightning):
 #
-#   OUT=/some/folder bash bench/gpu.sh [extra experiments.bench arguments]
+#   OUT=/some/folder bash bench/gpu.sh [extra bench arguments: python -m bench --help]
 #
 # Writes env.txt, log.txt and the bench's CSV/JSON/log/profile under $OUT (default reports/generated/bench).
 # With no arguments: items 1, 2, 3, 4, 6 for the paper profile as configured (compiled, the step recorded
@@ -23,4 +23,4 @@ export PYTHONUNBUFFERED=1
 } 2>&1 | tee "$OUT/env.txt"
 # Recompilations and the reasons CUDA graphs are skipped (if they are) go to the log.
 export TORCH_LOGS=${TORCH_LOGS-recompiles,perf_hints}
-python3 -m experiments.bench --device cuda --out-dir "$OUT" "$@" 2>&1 | tee "$OUT/log.txt"
+python3 -m bench --device cuda --out-dir "$OUT" "$@" 2>&1 | tee "$OUT/log.txt"

@@ -10,13 +10,15 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments import bench
+from bench.paths import variant_config, variant_label
+from bench.run import main as bench_main
+from experiments.config import RunConfig
 from experiments.data import TrainBatches
 
 
 def test_bench_smoke_writes_every_item(tmp_path):
     out = tmp_path / "bench"
-    assert bench.main(["--smoke", "--device", "cpu", "--out-dir", str(out), "--models", "resnet-20",
+    assert bench_main(["--smoke", "--device", "cpu", "--out-dir", str(out), "--models", "resnet-20",
                        "--repeats", "1"]) == 0
     rows = list(csv.DictReader(open(out / "bench-cpu.csv")))
     by_item = {int(r["item"]): r for r in rows}
@@ -39,13 +41,13 @@ def test_pad_crop_flip_grid_cache_keeps_batches_a_function_of_seed_and_step():
 
 
 def test_bench_variants_name_what_they_run():
-    base = bench.RunConfig(compile=True, compile_mode="reduce-overhead")
-    eager = bench.variant_config(base, "eager")
+    base = RunConfig(compile=True, compile_mode="reduce-overhead")
+    eager = variant_config(base, "eager")
     assert (eager.compile, eager.cuda_graph) == (False, False)
-    graphed = bench.variant_config(base, "default/graph")
+    graphed = variant_config(base, "default/graph")
     assert (graphed.compile, graphed.compile_mode, graphed.cuda_graph) == (True, "default", True)
-    assert bench.variant_config(base, "eager/graph").cuda_graph and not bench.variant_config(base, "eager/graph").compile
-    assert bench._variant(graphed, "cuda") == "fp32 compile:default + step graph"
+    assert variant_config(base, "eager/graph").cuda_graph and not variant_config(base, "eager/graph").compile
+    assert variant_label(graphed, "cuda") == "fp32 compile:default + step graph"
 
 
 @pytest.mark.parametrize("args, fragments", [
@@ -57,7 +59,7 @@ def test_bench_variants_name_what_they_run():
 ])
 def test_bad_bench_arguments_are_one_line_and_write_nothing(tmp_path, capsys, args, fragments):
     out = tmp_path / "bench"
-    assert bench.main(["--smoke", "--device", "cpu", "--out-dir", str(out), *args]) == 2
+    assert bench_main(["--smoke", "--device", "cpu", "--out-dir", str(out), *args]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("error: ")
     for f in fragments:
