@@ -206,3 +206,127 @@ def test_folder_batches_are_a_function_of_seed_and_iteration(tmp_path):
     samples[(4, 7)]
     assert torch.equal(samples[(5, 3)][0], a)
     assert not torch.equal(samples[(6, 3)][0], a)  # another iteration: another crop of the same image
+
+
+# --- 3. a run whose numbers went non-finite is diverged, and leaves no non-finite checkpoint ---------------
+def test_a_run_whose_evaluation_went_non_finite_is_diverged_and_the_report_excludes_it(tmp_path):
+    runs = tmp_path / "runs"
+    folder = run_dir(runs, model="plain-20")
+    rc, out, err = inproc(folder, "--set", "lr=100000", "--set", "threads=1")
+    assert rc == 0, out + err
+    result = json.loads((folder / "result.json").read_text())
+    # The training loss is huge but finite at the log point; the evaluation's loss is NaN.
+    assert result["status"] == "diverged" and result["diverged_at"] == 3 and "DIVERGED at iteration 3" in out
+    assert "non-finite" in result["diverged_reason"]
+    ckpt = folder / "checkpoints" / "last.ckpt"
+    if ckpt.exists():  # whatever checkpoint there is predates the divergence and is finite
+        state = load_ckpt(ckpt)
+        assert all(torch.isfinite(v).all() for v in state["state_dict"].values() if v.is_floating_point())
+    build = pytest.importorskip("reports.build")
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert build.main(["--experiment", "degradation", "--profile", "smoke", "--runs-dir", str(runs),
+                           "--out-dir", str(tmp_path / "out")]) == 0
+    out_dir = tmp_path / "out" / "degradation" / "smoke"
+    summary = (out_dir / "summary.md").read_text()
+    assert "0/1 ok, 1 diverged" in summary and "diverged at step 3" in summary
+    import pandas as pd
+
+    row = pd.read_csv(out_dir / "summary.csv").set_index("model").loc["plain-20"]
+    assert row["n"] == 0 and row["diverged"] == 1 and math.isnan(row["final_test_mean"])
+
+
+@pytest.mark.parametrize("where", ["weight", "bn-statistic", "momentum"])
+def test_every_kept_number_is_checked(where):
+    """Weights, BN running statistics and optimizer buffers: what a checkpoint keeps."""
+    from experiments.config import load_profile
+    from experiments.module import DegradationModule, first_non_finite
+
+    module = DegradationModule("plain-8", 10, 3, load_profile("smoke").to_dict())
+    assert first_non_finite(module) is None
+    with torch.no_grad():
+        if where == "weight":
+            module.model.fc.bias[3] = float("nan")
+            expected = "model.fc.bias"
+        elif where == "bn-statistic":
+            module.model.bn1.running_var[0] = float("inf")
+            expected = "model.bn1.running_var"
+        else:
+            optimizer = module.configure_optimizers()["optimizer"]
+            weight = module.model.fc.weight
+            optimizer.state[weight]["momentum_buffer"] = torch.full_like(weight, float("-inf"))
+
+            class FakeTrainer:  # the two attributes first_non_finite reads from a Trainer
+                optimizers = [optimizer]
+
+            module._trainer = FakeTrainer()
+            expected = "optimizer momentum_buffer of model.fc.weight"
+    assert first_non_finite(module) == expected
+
+
+# --- 4g. evaluation means keep NaN visible and weigh every image once ----------------------------------------
+def test_evaluation_loss_is_the_mean_over_images_and_nan_shows():
+    from experiments.config import load_profile
+    from experiments.module import DegradationModule
+
+    module = DegradationModule("plain-8", 10, 3, load_profile("smoke").to_dict())
+    module.eval()
+    g = torch.Generator().manual_seed(0)
+    batches = [(torch.randn(n, 3, 8, 8, generator=g), torch.randint(0, 10, (n,), generator=g)) for n in (5, 2)]
+    with torch.no_grad():
+        for b in batches:
+            module.eval_step(b, 0)
+        x = torch.cat([b[0] for b in batches])
+        y = torch.cat([b[1] for b in batches])
+        expected = torch.nn.functional.cross_entropy(module.model(x), y)  # over 7 images, not 2 batch means
+        assert module.eval_loss[0].compute().item() == pytest.approx(expected.item(), rel=1e-6)
+        module.eval_loss[0].reset()
+        module.eval_step(batches[0], 0)
+        module.model.fc.bias.fill_(float("nan"))
+        module.eval_step(batches[1], 0)
+    assert math.isnan(module.eval_loss[0].compute().item())  # not the first batch's loss alone
+
+
+# --- 4f. metrics.csv's lr is the rate of the iterations its row measured -------------------------------------
+def test_lr_column_at_a_milestone_is_the_rate_the_row_trained_at(tmp_path):
+    from experiments.csvlog import read_rows
+
+    folder = run_dir(tmp_path)
+    # Iterations 1..6 at lr 0.1, 7..12 at 0.01 (divided after 6 iterations); a training row every 3.
+    sets = {**TINY, "batch_size": 32, "eval_every": 3, "log_every": 3, "milestones": "[6]", "lr": 0.1,
+            "image_size": 8, "synthetic_train": 128, "synthetic_eval": 32}
+    rc, out, err = inproc(folder, *args_of(sets))
+    assert rc == 0, out + err
+    lr = {int(r["step"]): r["lr"] for r in read_rows(folder / "metrics.csv") if r["lr"] is not None}
+    assert lr == {3: 0.1, 6: 0.1, 9: pytest.approx(0.01), 12: pytest.approx(0.01)}
+
+
+# --- 4d. every logger gets every metric ----------------------------------------------------------------------
+def test_every_logger_the_trainer_holds_receives_every_metric(tmp_path):
+    import csv
+
+    import pytorch_lightning as pl
+    from pytorch_lightning.loggers import CSVLogger
+
+    from experiments.config import load_profile
+    from experiments.csvlog import RunCSVLogger
+    from experiments.datamodule import TensorDataModule
+    from experiments.module import DegradationModule
+
+    config = load_profile("smoke", ["image_size=8", "synthetic_train=64", "synthetic_eval=16", "batch_size=16"])
+    module = DegradationModule("plain-8", 10, 3, config.to_dict())
+    trainer = pl.Trainer(accelerator="cpu", max_steps=config.max_steps, max_epochs=-1,
+                         val_check_interval=config.eval_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
+                         logger=[RunCSVLogger(tmp_path / "ours"), CSVLogger(str(tmp_path / "stock"), name="", version="")],
+                         enable_progress_bar=False, enable_checkpointing=False, enable_model_summary=False)
+    trainer.fit(module, datamodule=TensorDataModule(config, tmp_path, seed=0))
+
+    def cells(path: Path) -> set:
+        with open(path) as f:
+            return {(int(r["step"]), k, float(v)) for r in csv.DictReader(f) for k, v in r.items()
+                    if v not in ("", None) and k not in ("step", "epoch")}
+
+    ours, stock = cells(tmp_path / "ours" / "metrics.csv"), cells(tmp_path / "stock" / "metrics.csv")
+    assert ours == stock and {k for _, k, _ in ours} >= {"train_loss", "train_error", "lr", "val_error", "test_error"}
