@@ -330,3 +330,65 @@ def test_every_logger_the_trainer_holds_receives_every_metric(tmp_path):
 
     ours, stock = cells(tmp_path / "ours" / "metrics.csv"), cells(tmp_path / "stock" / "metrics.csv")
     assert ours == stock and {k for _, k, _ in ours} >= {"train_loss", "train_error", "lr", "val_error", "test_error"}
+
+
+# --- 4a. a wheel carries everything read at run time ---------------------------------------------------------
+def test_the_wheel_carries_the_profiles(tmp_path):
+    """`pip install .` (not editable) into a fresh virtual environment loads every profile and matrix.
+
+    The wheel is built from a copy of the sources (nothing written into the checkout) without build
+    isolation, and installed without dependencies: the fresh environment sees the shared one's packages
+    (pyyaml) through a .pth file, nothing is downloaded.
+    """
+    import sysconfig
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md", "models", "experiments", "reports"):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
+        copy(ROOT / name, src / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
+    quiet = ["--disable-pip-version-check", "-q"]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", *quiet, "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=300)
+    (wheel,) = (tmp_path / "dist").glob("*.whl")
+    fresh = tmp_path / "venv"
+    venv.EnvBuilder(with_pip=False).create(fresh)
+    python = fresh / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", *quiet, "--python", str(python), "install", "--no-deps",
+                    "--no-index", str(wheel)], check=True, capture_output=True, timeout=300)
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "shared.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # after the wheel's own
+    code = ("import json, experiments, experiments.config as c; "
+            "print(experiments.__file__); print(json.dumps(c.list_profiles())); "
+            "[c.load_profile(p) for p in c.list_profiles()]; print(json.dumps(sorted(c.load_matrices())))")
+    p = subprocess.run([str(python), "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+                       env={k: v for k, v in env().items() if k not in ("PYTHONPATH", "DEGRADATION_CONFIG_DIR")})
+    assert p.returncode == 0, p.stderr
+    where, profiles, matrices = p.stdout.splitlines()
+    assert where.startswith(str(fresh))  # the installed copy, not the checkout
+    from experiments.config import list_profiles, load_matrices
+
+    assert json.loads(profiles) == list_profiles() and len(list_profiles()) >= 4
+    assert json.loads(matrices) == sorted(load_matrices())
+
+
+# --- 4b. help and the targets that need nothing installed install nothing ------------------------------------
+def test_make_help_on_a_fresh_clone_installs_nothing(tmp_path):
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    for name in ("Makefile", "pyproject.toml"):
+        shutil.copy(ROOT / name, clone / name)
+    shutil.copytree(ROOT / "experiments", clone / "experiments", ignore=shutil.ignore_patterns("__pycache__"))
+    venv_dir = tmp_path / "no-venv"
+    for goal in ([], ["help"], ["clean-build"]):
+        p = subprocess.run(["make", "--no-print-directory", *goal, f"VENV={venv_dir}", "PYTHON=false"], cwd=clone,
+                           env=env(), capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, (goal, p.stdout + p.stderr)
+        assert not venv_dir.exists() and not (clone / "build").exists(), goal
+    assert "The degradation suite's matrix" in subprocess.run(
+        ["make", "help", f"VENV={venv_dir}"], cwd=clone, env=env(), capture_output=True, text=True).stdout
+    # A goal that trains does need the environment: it tries to build it (and fails here, PYTHON=false).
+    p = subprocess.run(["make", "degradation", f"VENV={venv_dir}", "PYTHON=false"], cwd=clone, env=env(),
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0 and "installing into" in p.stdout + p.stderr
