@@ -130,6 +130,7 @@ def _data_for(kind: str, root: Path) -> tuple[str, dict]:
     """(profile, extra settings) for a dataset kind, its files made under ``root``."""
     from test_training import make_cifar10, make_fashion_mnist
 
+    root.mkdir(parents=True, exist_ok=True)
     if kind == "fashion-mnist":
         make_fashion_mnist(root)
         return "quick", {"val_size": 10, "eval_limit": 0}
@@ -392,3 +393,33 @@ def test_make_help_on_a_fresh_clone_installs_nothing(tmp_path):
     p = subprocess.run(["make", "degradation", f"VENV={venv_dir}", "PYTHON=false"], cwd=clone, env=env(),
                        capture_output=True, text=True, timeout=60)
     assert p.returncode != 0 and "installing into" in p.stdout + p.stderr
+
+
+def test_tensorboard_is_one_setting_away(tmp_path):
+    import importlib.util
+
+    folder = run_dir(tmp_path / "runs")
+    sets = {**TINY, "batch_size": 32, "max_steps": 4, "image_size": 8, "synthetic_train": 64, "synthetic_eval": 16,
+            "tensorboard": "true"}
+    rc, out, err = inproc(folder, *args_of(sets))
+    if importlib.util.find_spec("tensorboard") is None:  # the optional extra is not installed: say how
+        assert rc == 2
+        one_error_line(err, "tensorboard", "pip install '.[tensorboard]'")
+        assert not (tmp_path / "runs").exists()
+        return
+    assert rc == 0, out + err
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder / "tensorboard")).Reload()
+    assert {"train_loss", "train_error", "lr", "val_error", "test_error"} <= set(events.Tags()["scalars"])
+
+
+# --- 4h. weight decay applies to BN's scale and shift too, as in the authors' Torch code ---------------------
+def test_weight_decay_covers_batch_norm_parameters():
+    from experiments.config import load_profile
+    from experiments.module import DegradationModule
+
+    module = DegradationModule("resnet-20", 10, 3, load_profile("paper").to_dict())
+    optimizer = module.configure_optimizers()["optimizer"]
+    decayed = {id(p) for g in optimizer.param_groups if g["weight_decay"] == 1e-4 for p in g["params"]}
+    assert {id(p) for p in module.model.parameters()} == decayed  # BN's weight and bias included
