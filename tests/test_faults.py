@@ -171,7 +171,7 @@ def test_a_killed_run_resumes_exactly_on_every_data_path(tmp_path, monkeypatch, 
 
     folder = run_dir(tmp_path / "runs", profile=profile)
     killed = subprocess.run([str(PY), "-c", RUNNER, "--run-dir", str(folder), *args], cwd=ROOT,
-                            env=env(DEGRADATION_FAULT="kill@7"), capture_output=True, text=True, timeout=300)
+                            env=env(DEGRADATION_FAULT="kill@7"), capture_output=True, text=True, timeout=900)
     assert killed.returncode == -9, killed.stderr
     assert load_ckpt(folder / "checkpoints" / "last.ckpt")["global_step"] == 6
     rc, out, err = inproc(folder, *args)
