@@ -35,6 +35,10 @@ class TensorDataModule(pl.LightningDataModule):
     def setup(self, stage: str) -> None:
         self.prepare()
 
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.prepare().classes
+
     def _device_tensors(self) -> dict[str, torch.Tensor]:
         if self._on_device is None:
             t, device = self.prepare(), self.trainer.strategy.root_device
@@ -85,6 +89,8 @@ class FolderDataModule(pl.LightningDataModule):
     def setup(self, stage: str) -> None:
         import torchvision.transforms as T
 
+        if getattr(self, "classes", None) is not None:  # set up before the fit (experiments.run): once is enough
+            return
         self.classes = folder_classes(self.data_dir)
         normalize = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
         train_tf = [T.RandomResizedCrop(224), T.RandomHorizontalFlip()] if self.config.augment else [T.Resize(256), T.CenterCrop(224)]
@@ -110,6 +116,24 @@ class FolderDataModule(pl.LightningDataModule):
     def val_dataloader(self):
         return torch.utils.data.DataLoader(self.val_set, batch_size=self.config.eval_batch_size, shuffle=False,
                                            **self._loader_options())
+
+
+DataModule = TensorDataModule | FolderDataModule
+
+
+def prepared_data(config: RunConfig, data_dir: Path | str, seed: int) -> DataModule:
+    """The run's data module, loaded (tensors) or indexed (folder) and checked: ``ConfigError`` for a split
+    whose labels are not the training split's classes (experiments.data.check_labels, folder_classes).
+
+    experiments.run calls it before it writes anything under runs/, and records ``classes`` in config.yaml.
+    """
+    if config.dataset == "imagenet":
+        data = FolderDataModule(config, data_dir, seed)
+        data.setup("fit")
+        return data
+    data = TensorDataModule(config, data_dir, seed)
+    data.prepare()
+    return data
 
 
 class SeededBatchSampler(torch.utils.data.Sampler):

@@ -237,6 +237,11 @@ def test_a_run_whose_evaluation_went_non_finite_is_diverged_and_the_report_exclu
 
     row = pd.read_csv(out_dir / "summary.csv").set_index("model").loc["plain-20"]
     assert row["n"] == 0 and row["diverged"] == 1 and math.isnan(row["final_test_mean"])
+    # 4c. Multiply-adds, the paper's "FLOPs" (Table 1 counts a multiply-add once), and the header says so.
+    from test_models import multiply_adds
+
+    assert result["multiply_adds"] == row["multiply_adds"] == multiply_adds("plain-20", 16, width=4)
+    assert "FLOPs (mult-adds)" in summary.splitlines()[[ln.startswith("| model") for ln in summary.splitlines()].index(True)]
 
 
 @pytest.mark.parametrize("where", ["weight", "bn-statistic", "momentum"])

@@ -51,7 +51,7 @@ def assert_same_run(folder: Path, ref: dict) -> None:
     """Exactly the reference's results: result.json's numbers, every metrics.csv byte, the final weights,
     optimizer state and Lightning's loop counters (no evaluation re-run or shifted on resume)."""
     got = result_of(folder)
-    for key in ("status", "final", "best", "iterations", "params", "flops"):
+    for key in ("status", "final", "best", "iterations", "params", "multiply_adds"):
         assert got[key] == ref["result"][key], key
     assert (folder / "metrics.csv").read_bytes() == ref["metrics"]
     ckpt = load_ckpt(ckpt_of(folder))
