@@ -29,7 +29,7 @@ from models import create_model, parse_name
 from .config import RunConfig
 from .step import TrainStep, autocast_dtype
 
-EVAL_SPLITS = ("val", "test")  # the order of the val_dataloader()s
+EVAL_SPLITS = ("val", "test")  # the order of the val_dataloader()s; the ImageNet folder has val only
 # Written into every checkpoint. Checkpoints without it come from the automatic-optimization versions,
 # whose iteration count Lightning keeps elsewhere: resuming one would restart at iteration 0 with trained
 # weights, so experiments.run refuses them.
