@@ -44,11 +44,16 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # The matrices live in YAML; make reads them through this generated fragment (made after installation).
+# Only goals that train or report read it: help, install, test, bench and clean-build must not build the
+# environment just to generate it (a fresh clone's `make help` installs nothing).
 MATRICES_MK := build/matrices.mk
 $(MATRICES_MK): experiments/configs/matrices.yaml experiments/matrix.py | $(STAMP)
 	@mkdir -p $(@D)
 	@$(PY) -m experiments.matrix makefile > $@.$$$$.tmp && mv $@.$$$$.tmp $@  # pid: two makes may race here
+NO_MATRIX_GOALS := help install test bench clean-build
+ifneq ($(filter-out $(NO_MATRIX_GOALS),$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
 include $(MATRICES_MK)
+endif
 
 MODELS ?= $(MODELS_$(EXPERIMENT))
 RUN_ROOT := $(RUNS_DIR)/$(EXPERIMENT)/$(PROFILE)

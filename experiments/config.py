@@ -70,6 +70,8 @@ class RunConfig:
     # Every N iterations, record each weighted layer's gradient norm into grad_norms.csv, to test the paper's
     # claim that plain nets with BN do not suffer from vanishing gradients (section 4.1); 0 = off
     grad_norm_every: int = 0
+    # Also log every metric for TensorBoard, into <run>/tensorboard/ (needs the optional extra: pip install '.[tensorboard]')
+    tensorboard: bool = False
     # --- hardware ---
     accelerator: str = "auto"  # Lightning accelerator: "auto" picks a GPU when there is one
     precision: str = "32-true"  # on a GPU; a CPU always trains in fp32

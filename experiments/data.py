@@ -58,14 +58,60 @@ def ensure_available(dataset: str, data_dir: Path, fetch: bool = True) -> None:
                 "download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it "
                 f"into {data_dir} (giving {data_dir / 'cifar-10-batches-py'})"))
     elif dataset == "imagenet":
-        missing = [d for d in ("train", "val") if not (data_dir / d).is_dir()]
+        missing = [d for d in FOLDER_SPLITS if not (data_dir / d).is_dir()]
         if missing:
             raise DataUnavailable(
                 f"ImageNet not found: {data_dir} has no {' or '.join(missing)}/ folder; point DATA_DIR at a folder "
                 "with train/ and val/ in torchvision's ImageFolder layout (one subfolder per class)"
             )
+        folder_classes(data_dir)  # a class val/ has and train/ lacks: refused before anything is written
     else:  # RunConfig.check() has already refused it
         raise DataUnavailable(f"unknown dataset {dataset!r}")
+
+
+FOLDER_SPLITS = ("train", "val")  # an ImageNet folder's splits; train/ is first and defines the classes
+
+
+def folder_classes(data_dir: Path) -> list[str]:
+    """The classes of an ImageNet-style folder: ``train/``'s subfolders, sorted (torchvision's ``find_classes``).
+
+    Every split is labelled with this list (class ``classes[i]`` is label ``i``), never with its own: a
+    ``val/`` lacking one of train/'s classes would otherwise number the rest differently. Raises
+    ``ConfigError`` naming the class and the folder when a split has a class ``train/`` lacks (the net has
+    no output for it), or when ``train/`` has no class folder.
+    """
+    from torchvision.datasets.folder import find_classes
+
+    data_dir = Path(data_dir)
+    try:
+        classes = find_classes(data_dir / FOLDER_SPLITS[0])[0]
+    except FileNotFoundError:
+        raise ConfigError(f"bad dataset folder {data_dir / FOLDER_SPLITS[0]}: no class subfolders "
+                          "(torchvision's ImageFolder layout: one subfolder per class)") from None
+    for split_name in FOLDER_SPLITS[1:]:
+        folder = data_dir / split_name
+        extra = sorted({e.name for e in os.scandir(folder) if e.is_dir()} - set(classes))
+        if extra:
+            more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
+            raise ConfigError(f"bad dataset folder {folder}: class {extra[0]!r}{more} is not among the "
+                              f"{len(classes)} classes of {data_dir / FOLDER_SPLITS[0]}; every split is labelled "
+                              "with the training split's classes")
+    return classes
+
+
+def check_labels(t: "Tensors", where: str) -> "Tensors":
+    """Refuse (``ConfigError``) a split whose labels lie outside the training split's classes 0..num_classes-1.
+
+    The tensor datasets' splits share torchvision's class list; a damaged or hand-made file can still hold
+    a label the net has no output for, which would otherwise fail only at the first evaluation.
+    """
+    for split_name in ("train", "val", "test"):
+        labels = getattr(t, f"{split_name}_y")
+        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= t.num_classes):
+            bad = int(labels.min()) if int(labels.min()) < 0 else int(labels.max())
+            raise ConfigError(f"bad labels in {where}: the {split_name} split has label {bad}, outside the "
+                              f"training split's {t.num_classes} classes (0..{t.num_classes - 1})")
+    return t
 
 
 def _ensure_fashion_mnist(data_dir: Path, fetch: bool) -> None:
@@ -129,6 +175,7 @@ class Tensors:
     test_x: torch.Tensor
     test_y: torch.Tensor
     num_classes: int
+    classes: tuple[str, ...] = ()  # the class names, label i is classes[i] (recorded in config.yaml)
 
     @property
     def in_channels(self) -> int:
@@ -166,7 +213,9 @@ def load_tensors(config: RunConfig, data_dir: Path) -> Tensors:
         raise ValueError(f"{config.dataset} is not a tensor dataset")
     if config.image_size:
         full_x, test_x = resize(full_x, config.image_size), resize(test_x, config.image_size)
-    return split(config.dataset, full_x, full_y.long(), test_x, test_y.long(), num_classes, config)
+    t = split(config.dataset, full_x, full_y.long(), test_x, test_y.long(), num_classes, config)
+    t.classes = tuple(train.classes)
+    return check_labels(t, str(data_dir))
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -222,7 +271,9 @@ def synthetic_tensors(config: RunConfig, num_classes: int = 10, channels: int = 
     train_x, train_y = make(config.synthetic_train + config.synthetic_eval)
     test_x, test_y = make(config.synthetic_eval)
     cfg = RunConfig(**{**config.to_dict(), "val_size": config.synthetic_eval})
-    return split("synthetic", train_x, train_y, test_x, test_y, num_classes, cfg)
+    t = split("synthetic", train_x, train_y, test_x, test_y, num_classes, cfg)
+    t.classes = tuple(f"pattern{i}" for i in range(num_classes))
+    return t
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -233,13 +284,45 @@ def _generator(device: torch.device, *key: int, reuse: torch.Generator | None = 
 
     ``reuse``: re-seed this generator instead of making one (the same stream: seeding resets its state).
     """
+    return (reuse if reuse is not None else torch.Generator(device=device)).manual_seed(_seed_of(*key))
+
+
+def _seed_of(*key: int) -> int:
     seed = 0
     for k in key:
         seed = (seed * 1_000_003 + int(k) + 0x9E3779B9) % (2**63 - 1)
-    return (reuse if reuse is not None else torch.Generator(device=device)).manual_seed(seed)
+    return seed
 
 
 _PERMUTATION, _AUGMENT = 1, 2  # separate random streams
+
+
+def sample_seed(seed: int, step: int, index: int) -> int:
+    """The seed of one example's augmentation at one iteration (per-sample transforms, the folder path)."""
+    return _seed_of(seed, _AUGMENT, step, index)
+
+
+class BatchOrder:
+    """Which examples iteration ``step`` trains on, as a function of (seed, step) only.
+
+    Epoch ``e`` is a permutation of the ``n`` examples seeded by (seed, e), cut into ``n // batch_size``
+    batches (the last partial batch is dropped). Used by the tensor batches and the folder's sampler alike.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu") -> None:
+        if n < batch_size:
+            raise ConfigError(f"bad batch_size {batch_size}: larger than the training set ({n} images)")
+        self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, torch.device(device)
+        self.steps_per_epoch = n // batch_size
+        self._epoch, self._order = -1, None
+
+    def __call__(self, step: int) -> torch.Tensor:
+        epoch, position = divmod(step, self.steps_per_epoch)
+        if epoch != self._epoch:
+            g = _generator(self.device, self.seed, _PERMUTATION, epoch)
+            self._order = torch.randperm(self.n, generator=g, device=self.device)
+            self._epoch = epoch
+        return self._order[position * self.batch_size : (position + 1) * self.batch_size]
 
 
 def pad_crop_flip(x: torch.Tensor, g: torch.Generator, padding: int = CROP_PADDING) -> torch.Tensor:
@@ -269,30 +352,22 @@ def _grid(n: int, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, .
 class TrainBatches:
     """Endless training batches: batch ``s`` depends only on (seed, s), never on what ran before.
 
-    Epoch ``e`` is a permutation seeded by (seed, e), cut into ``len(images) // batch_size`` batches (the
-    last partial batch is dropped). Iteration starts at ``start_step()``, Lightning's restored
-    ``global_step`` on resume.
+    The examples of batch ``s`` are :class:`BatchOrder`'s. Iteration starts at ``start_step()``,
+    Lightning's restored ``global_step`` on resume.
     """
 
     def __init__(self, images, labels, mean, batch_size: int, seed: int, augment: bool, channels_last: bool,
                  start_step: Callable[[], int] = lambda: 0) -> None:
-        if len(images) < batch_size:
-            raise ConfigError(f"bad batch_size {batch_size}: larger than the training set ({len(images)} images)")
+        self.order = BatchOrder(len(images), batch_size, seed, images.device)
         self.images, self.labels, self.mean = images, labels, mean
         self.batch_size, self.seed, self.augment, self.channels_last = batch_size, seed, augment, channels_last
         self.start_step = start_step
-        self.steps_per_epoch = len(images) // batch_size
-        self._epoch, self._order = -1, None
+        self.steps_per_epoch = self.order.steps_per_epoch
         self._augment_g = torch.Generator(device=images.device)  # re-seeded for every batch
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        epoch, position = divmod(step, self.steps_per_epoch)
         device = self.images.device
-        if epoch != self._epoch:
-            g = _generator(device, self.seed, _PERMUTATION, epoch)
-            self._order = torch.randperm(len(self.images), generator=g, device=device)
-            self._epoch = epoch
-        idx = self._order[position * self.batch_size : (position + 1) * self.batch_size]
+        idx = self.order(step)
         x = self.images[idx].float().div_(255).sub_(self.mean)
         if self.augment:
             x = pad_crop_flip(x, _generator(device, self.seed, _AUGMENT, step, reuse=self._augment_g))

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable, Iterator
 
 import pytorch_lightning as pl
 import torch
+from torchvision.datasets import ImageFolder
 
 from .config import RunConfig
-from .data import EvalBatches, Tensors, TrainBatches, load_tensors
+from .data import BatchOrder, EvalBatches, Tensors, TrainBatches, folder_classes, load_tensors, sample_seed
 
 
 class TensorDataModule(pl.LightningDataModule):
@@ -32,6 +34,10 @@ class TensorDataModule(pl.LightningDataModule):
 
     def setup(self, stage: str) -> None:
         self.prepare()
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.prepare().classes
 
     def _device_tensors(self) -> dict[str, torch.Tensor]:
         if self._on_device is None:
@@ -62,7 +68,15 @@ class FolderDataModule(pl.LightningDataModule):
     """An ImageNet folder (``train/`` and ``val/``, torchvision ImageFolder layout) read by DataLoaders.
 
     ImageNet does not fit on a device, so this one path uses worker processes and per-sample transforms.
-    ``val/`` serves as the test set too (ImageNet's test labels are not public).
+    Every split is labelled with ``train/``'s classes (:func:`experiments.data.folder_classes`). ``val/`` is
+    evaluated once per evaluation point and reported as ``val`` (ImageNet's test labels are not public; the
+    paper's Tables 2-4 report the validation set too).
+
+    Exact resume, as the tensor path: the batch of iteration ``s`` is a function of (seed, s). The examples
+    come from :class:`~experiments.data.BatchOrder` through :class:`SeededBatchSampler`, which starts at the
+    restored ``global_step``; each example's random transforms (RandomResizedCrop, flip: torchvision draws
+    them from torch's global generator) are seeded by (seed, s, index) inside ``__getitem__``, so they do
+    not depend on which worker loads it, nor on what it loaded before.
     """
 
     num_classes: int
@@ -73,24 +87,92 @@ class FolderDataModule(pl.LightningDataModule):
         self.config, self.data_dir, self.seed = config, Path(data_dir), seed
 
     def setup(self, stage: str) -> None:
-        import torchvision.datasets as tvd
         import torchvision.transforms as T
 
+        if getattr(self, "classes", None) is not None:  # set up before the fit (experiments.run): once is enough
+            return
+        self.classes = folder_classes(self.data_dir)
         normalize = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
         train_tf = [T.RandomResizedCrop(224), T.RandomHorizontalFlip()] if self.config.augment else [T.Resize(256), T.CenterCrop(224)]
-        self.train_set = tvd.ImageFolder(str(self.data_dir / "train"), T.Compose([*train_tf, T.ToTensor(), normalize]))
-        self.val_set = tvd.ImageFolder(str(self.data_dir / "val"), T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), normalize]))
-        self.num_classes = len(self.train_set.classes)
+        self.train_set = LabelledFolder(self.data_dir / "train", self.classes,
+                                         T.Compose([*train_tf, T.ToTensor(), normalize]))
+        # allow_empty: val/ may lack some of train/'s classes; it is labelled with train/'s list all the same.
+        self.val_set = LabelledFolder(self.data_dir / "val", self.classes,
+                                       T.Compose([T.Resize(256), T.CenterCrop(224), T.ToTensor(), normalize]),
+                                       allow_empty=True)
+        self.num_classes = len(self.classes)
 
-    def _loader(self, dataset, train: bool):
-        g = torch.Generator().manual_seed(self.seed)
-        return torch.utils.data.DataLoader(
-            dataset, batch_size=self.config.batch_size if train else self.config.eval_batch_size, shuffle=train,
-            drop_last=train, num_workers=self.config.workers, pin_memory=True, generator=g,
-            persistent_workers=self.config.workers > 0)
+    def _loader_options(self) -> dict:
+        workers = self.config.workers
+        on_gpu = self.trainer is not None and self.trainer.strategy.root_device.type == "cuda"
+        return {"num_workers": workers, "pin_memory": on_gpu, "persistent_workers": workers > 0}
 
     def train_dataloader(self):
-        return self._loader(self.train_set, True)
+        sampler = SeededBatchSampler(len(self.train_set), self.config.batch_size, self.seed,
+                                     start_step=lambda: self.trainer.global_step)
+        return torch.utils.data.DataLoader(_SeededSamples(self.train_set, self.seed), batch_sampler=sampler,
+                                           **self._loader_options())
 
     def val_dataloader(self):
-        return [self._loader(self.val_set, False), self._loader(self.val_set, False)]
+        return torch.utils.data.DataLoader(self.val_set, batch_size=self.config.eval_batch_size, shuffle=False,
+                                           **self._loader_options())
+
+
+DataModule = TensorDataModule | FolderDataModule
+
+
+def prepared_data(config: RunConfig, data_dir: Path | str, seed: int) -> DataModule:
+    """The run's data module, loaded (tensors) or indexed (folder) and checked: ``ConfigError`` for a split
+    whose labels are not the training split's classes (experiments.data.check_labels, folder_classes).
+
+    experiments.run calls it before it writes anything under runs/, and records ``classes`` in config.yaml.
+    """
+    if config.dataset == "imagenet":
+        data = FolderDataModule(config, data_dir, seed)
+        data.setup("fit")
+        return data
+    data = TensorDataModule(config, data_dir, seed)
+    data.prepare()
+    return data
+
+
+class SeededBatchSampler(torch.utils.data.Sampler):
+    """Endless batches of ``(step, index)`` keys: iteration ``step``'s examples by :class:`BatchOrder`,
+    from ``start_step()`` on (Lightning's restored ``global_step`` when a run resumes)."""
+
+    def __init__(self, n: int, batch_size: int, seed: int, start_step: Callable[[], int] = lambda: 0) -> None:
+        self.order, self.start_step = BatchOrder(n, batch_size, seed), start_step
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        step = int(self.start_step())
+        while True:
+            yield [(step, int(i)) for i in self.order(step)]
+            step += 1
+
+
+class _SeededSamples(torch.utils.data.Dataset):
+    """A dataset indexed by ``(step, index)``: example ``index`` with its random transforms seeded by
+    (seed, step, index), the global generator restored afterwards (workers=0 shares it with training)."""
+
+    def __init__(self, dataset, seed: int) -> None:
+        self.dataset, self.seed = dataset, seed
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, key: tuple[int, int]):
+        step, index = key
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_seed(self.seed, step, index))
+            return self.dataset[index]
+
+
+class LabelledFolder(ImageFolder):
+    """torchvision's ImageFolder over ``root``, labelled with ``classes`` (not with ``root``'s own subfolders)."""
+
+    def __init__(self, root: Path, classes: list[str], transform, allow_empty: bool = False) -> None:
+        self._classes = list(classes)
+        super().__init__(str(root), transform, allow_empty=allow_empty)
+
+    def find_classes(self, directory):
+        return list(self._classes), {c: i for i, c in enumerate(self._classes)}

@@ -1,8 +1,13 @@
 """The LightningModule: one net from the registry, the paper's SGD recipe, logging against iterations.
 
 Hot-path rules (see ``make bench``): nothing on the training step waits for the device. Training loss
-and error are accumulated on the device and read (one sync) every ``log_every`` iterations; divergence is
-checked at those points too (a NaN loss stays NaN, so nothing is missed).
+and error are accumulated on the device and read (one sync) every ``log_every`` iterations.
+
+Divergence: a run is diverged (``diverged_at`` set, training stopped) when any number it produces or keeps
+is non-finite: the training loss at a log point (a NaN stays NaN in the sums, so none is missed), an
+evaluation's loss or error, or, checked after every evaluation and after the last update, a weight, a BN
+running statistic or an optimizer buffer. The checkpoint that follows an evaluation is written only when
+the run has not diverged (experiments.run), so no non-finite state is ever resumed from or measured.
 
 Manual optimization: ``training_step`` runs a :class:`experiments.step.TrainStep` (forward, loss, backward,
 the sums; on a GPU with ``cuda_graph`` one recorded CUDA graph), then steps the optimizer through
@@ -24,7 +29,7 @@ from models import create_model, parse_name
 from .config import RunConfig
 from .step import TrainStep, autocast_dtype
 
-EVAL_SPLITS = ("val", "test")  # the order of the val_dataloader()s
+EVAL_SPLITS = ("val", "test")  # the order of the val_dataloader()s; the ImageNet folder has val only
 # Written into every checkpoint. Checkpoints without it come from the automatic-optimization versions,
 # whose iteration count Lightning keeps elsewhere: resuming one would restart at iteration 0 with trained
 # weights, so experiments.run refuses them.
@@ -83,9 +88,17 @@ class DegradationModule(pl.LightningModule):
         # (on_train_start). Not submodules, so parameter names and checkpoints stay those of the eager net.
         object.__setattr__(self, "_train_forward", self.model)
         self._step: TrainStep | None = None
-        self.eval_loss = nn.ModuleList(MeanMetric() for _ in EVAL_SPLITS)
-        self.eval_acc = nn.ModuleList(MulticlassAccuracy(num_classes, average="micro") for _ in EVAL_SPLITS)
+        # nan_strategy="disable": a NaN loss makes the mean NaN (the default drops NaN batches, biasing the
+        # mean, and checks every batch on the host). "disable" also ignores update()'s weights (torchmetrics
+        # 1.9.0), so eval_step passes per-image losses: their plain mean is the mean over images.
+        self.eval_loss = nn.ModuleList(MeanMetric(nan_strategy="disable") for _ in EVAL_SPLITS)
+        # validate_args=False: its label checks wait for the device every batch; labels are checked once, at
+        # loading (experiments.data.check_labels, folder_classes).
+        self.eval_acc = nn.ModuleList(MulticlassAccuracy(num_classes, average="micro", validate_args=False)
+                                      for _ in EVAL_SPLITS)
         self.diverged_at: int | None = None
+        self.diverged_reason: str | None = None
+        self._lr = float(self.config.lr)  # the rate of the latest training iteration
 
     # --- model ---
     def configure_model(self) -> None:
@@ -119,7 +132,9 @@ class DegradationModule(pl.LightningModule):
         x, y = batch
         self._step(x, y)  # forward, loss, backward, accumulators: no host-device sync
         self._seen += y.numel()
-        self.optimizers().step()  # Lightning counts it (global_step) and calls on_before_optimizer_step
+        optimizer = self.optimizers()
+        self._lr = optimizer.param_groups[0]["lr"]  # this iteration's rate, before the scheduler moves it
+        optimizer.step()  # Lightning counts it (global_step) and calls on_before_optimizer_step
         self.lr_schedulers().step()
 
     def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
@@ -131,14 +146,13 @@ class DegradationModule(pl.LightningModule):
         loss, error = loss / seen, 100.0 * wrong / seen
         self._loss_sum.zero_(), self._wrong_sum.zero_()
         self._seen = 0
-        lr = self.trainer.optimizers[0].param_groups[0]["lr"]
-        self._emit({"train_loss": loss, "train_error": error, "lr": lr}, step)
+        # lr: the rate of this row's last iteration (the one its step counts), not the next one's.
+        self._emit({"train_loss": loss, "train_error": error, "lr": self._lr}, step)
         # A CPU tensor: Lightning converts progress-bar values with .item() after *every* batch once logged,
         # which for a value on the GPU is a host-device sync per step.
         self.log("train_error", torch.tensor(error), prog_bar=True, logger=False)
         if not math.isfinite(loss):
-            self.diverged_at = step
-            self.trainer.should_stop = True
+            self._diverge(step, "non-finite training loss")
 
     # --- evaluation: validation split (dataloader 0) and test set (dataloader 1) ---
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0) -> None:
@@ -147,7 +161,7 @@ class DegradationModule(pl.LightningModule):
     def eval_step(self, batch, index: int) -> None:
         x, y = batch
         logits = self.model(x)  # eager even when training steps are compiled (see configure_model)
-        self.eval_loss[index].update(self.criterion(logits, y), weight=y.numel())
+        self.eval_loss[index].update(nn.functional.cross_entropy(logits, y, reduction="none"))
         self.eval_acc[index].update(logits, y)
 
     def on_validation_epoch_end(self) -> None:
@@ -160,10 +174,33 @@ class DegradationModule(pl.LightningModule):
         if metrics and not self.trainer.sanity_checking:
             self._emit(metrics, self.global_step)
             self.log("val_error", torch.tensor(metrics.get("val_error", float("nan"))), prog_bar=True, logger=False)
+            bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+            if bad:
+                self._diverge(self.global_step, f"non-finite {bad[0]}")
+            else:
+                self.check_finite_state()
+
+    def on_train_end(self) -> None:
+        self.check_finite_state()  # after the last update, whether or not an evaluation followed it
 
     def _emit(self, metrics: dict, step: int) -> None:
-        if self.logger is not None:
-            self.logger.log_metrics(metrics, step=step)
+        """Every logger the Trainer holds gets every metric (metrics.csv, TensorBoard if asked for, ...)."""
+        for logger in self.loggers:
+            logger.log_metrics(metrics, step=step)
+
+    # --- divergence ---
+    def _diverge(self, step: int, reason: str) -> None:
+        if self.diverged_at is None:
+            self.diverged_at, self.diverged_reason = step, reason
+        self.trainer.should_stop = True
+
+    def check_finite_state(self) -> None:
+        """Mark the run diverged if a weight, BN statistic or optimizer buffer is non-finite (one host sync)."""
+        if self.diverged_at is not None:
+            return
+        name = first_non_finite(self)
+        if name is not None:
+            self._diverge(self.global_step, f"non-finite {name}")
 
     # --- callbacks the run's config asks for (Lightning merges them with the Trainer's) ---
     def configure_callbacks(self):
@@ -184,4 +221,26 @@ class DegradationModule(pl.LightningModule):
         schedule = StepSchedule(c.milestones, c.gamma, warmup, c.warmup_lr / c.lr, c.warmup)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         # Stepped by training_step after every optimizer step (manual optimization has no "interval").
-        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "name": "lr"}}
+        return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+def first_non_finite(module: "DegradationModule") -> str | None:
+    """The name of the first tensor of the module's state (weights, BN running statistics) or of its
+    optimizer's state (momentum buffers) holding a NaN or an infinity; None when all are finite.
+
+    These are what a checkpoint keeps: a resume or ``make layer-responses`` would start from them.
+    """
+    named = [(k, v) for k, v in module.state_dict().items() if torch.is_tensor(v) and v.is_floating_point()]
+    if module._trainer is not None:
+        for optimizer in module.trainer.optimizers:
+            names = {id(p): n for n, p in module.named_parameters()}
+            for group in optimizer.param_groups:
+                for p in group["params"]:
+                    for key, v in optimizer.state.get(p, {}).items():
+                        if torch.is_tensor(v) and v.is_floating_point():
+                            named.append((f"optimizer {key} of {names.get(id(p), '?')}", v))
+    if not named:
+        return None
+    with torch.no_grad():
+        finite = torch.stack([torch.isfinite(v).all() for _, v in named]).tolist()  # one host-device sync
+    return next((name for (name, _), ok in zip(named, finite) if not ok), None)

@@ -14,8 +14,9 @@ Reliability (issue 6):
 - Every file that marks progress is replaced atomically (:mod:`experiments.io`); the checkpoint too,
   through the ``AtomicCheckpointIO`` plugin (Lightning's own write goes through a temporary file in the
   system's temp folder and ``shutil.move``, which copies in place when that is another file system).
-- A run that raises records status failed and its traceback (``error.txt``); one whose loss turns NaN
-  is a result, status diverged. Ctrl-C and SIGTERM leave the run resumable (exit 130 / 143).
+- A run that raises records status failed and its traceback (``error.txt``); one any of whose numbers
+  turns non-finite (experiments.module) is a result, status diverged. Ctrl-C and SIGTERM leave the run
+  resumable (exit 130 / 143).
 - One process at a time trains a run folder (``flock`` on ``.lock``); another waits, then finds it done.
 
 Module map: :mod:`experiments.train` (the Trainer, resume, the result record), :mod:`experiments.callbacks`
@@ -28,6 +29,7 @@ import time: ``--not-done`` runs on every ``make``.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import re
@@ -91,8 +93,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_input(args: argparse.Namespace):
-    """(fault, spec, config, data_dir), every one checked, the dataset fetched if missing; ConfigError or
-    ValueError naming the bad value. Nothing is written under runs/."""
+    """(fault, spec, config, data_dir, data), every one checked, the dataset fetched if missing and loaded
+    (``data``: its data module, every split's labels checked against the training split's classes);
+    ConfigError or ValueError naming the bad value. Nothing is written under runs/."""
     from .faults import FAULT_ENV, parse_fault
 
     fault = parse_fault(os.environ.get(FAULT_ENV))
@@ -101,10 +104,14 @@ def _check_input(args: argparse.Namespace):
     data_dir = Path(args.data_dir)
     if args.data_dir != "data" and not data_dir.is_dir():
         raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
+    if config.tensorboard and not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
+        raise ConfigError("bad tensorboard true: the tensorboard package is not installed; "
+                          "pip install '.[tensorboard]', or set tensorboard=false")
     from .data import ensure_available
+    from .datamodule import prepared_data
 
     ensure_available(config.dataset, data_dir, fetch=True)
-    return fault, spec, config, data_dir
+    return fault, spec, config, data_dir, prepared_data(config, data_dir, spec.seed)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,17 +128,17 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"[{args.progress}] " if args.progress else ""
     # Everything is checked before anything is written under runs/.
     try:
-        fault, spec, config, data_dir = _check_input(args)
+        fault, spec, config, data_dir, data = _check_input(args)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
     with exclusive_lock(spec.dir / ".lock", on_wait=lambda: print(f"{tag}{spec}: waiting for another process "
                                                                    "training this run", file=sys.stderr)):
-        return _run_locked(spec, config, data_dir, fault, tag)
+        return _run_locked(spec, config, data_dir, data, fault, tag)
 
 
-def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, fault, tag: str) -> int:
+def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, tag: str) -> int:
     """Inside the run folder's lock: skip a done run, check the checkpoint, train, write result.json."""
     from .checkpoint_io import usable_checkpoint
     from .io import atomic_write_json, atomic_write_yaml, remove_stale_temps
@@ -140,7 +147,8 @@ def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, fault, tag: st
     run_dir = spec.dir
     result_path = run_dir / "result.json"
     record = {"experiment": spec.experiment, "profile": spec.profile, "model": spec.model, "seed": spec.seed,
-              "data_dir": str(data_dir), "config": config.to_dict()}
+              "data_dir": str(data_dir), "config": config.to_dict(),
+              "classes": list(data.classes)}  # label i is classes[i], in every split
     previous = read_status(result_path)
     if previous in DONE:
         print(f"{tag}{spec}: already done ({previous})")
@@ -165,7 +173,8 @@ def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, fault, tag: st
     from .train import EXIT_SIGINT, Interrupted, train
 
     try:
-        result = train(spec, config, data_dir, fault, resume_step=checkpoint[0] if checkpoint is not None else None)
+        result = train(spec, config, data_dir, fault, resume_step=checkpoint[0] if checkpoint is not None else None,
+                       datamodule=data)
     except (Interrupted, KeyboardInterrupt) as exc:
         print(f"{tag}{spec}: interrupted; `make` resumes it from its last checkpoint", file=sys.stderr)
         return getattr(exc, "code", EXIT_SIGINT)
@@ -227,7 +236,8 @@ def _outcome(result: dict) -> str:
     train_err = result["final"].get("train")
     if train_err is not None:
         what += f", train error {train_err:.1f}%"
-    status = "" if result["status"] == "ok" else f" DIVERGED at iteration {result.get('diverged_at')},"
+    status = "" if result["status"] == "ok" else \
+        f" DIVERGED at iteration {result.get('diverged_at')} ({result.get('diverged_reason')}),"
     return f"{status} {what}"
 
 

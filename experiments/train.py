@@ -24,7 +24,7 @@ from .faults import Fault, FaultInjection, before_result, checkpoint_fault
 from .provenance import device_description
 
 if TYPE_CHECKING:
-    from .datamodule import TensorDataModule
+    from .datamodule import DataModule
     from .run import RunSpec
 
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as a shell reports them
@@ -114,32 +114,45 @@ def _resume_point(run_dir: Path, config: RunConfig, resume_step: int | None) -> 
     return resume_step
 
 
-def _data(spec: RunSpec, config: RunConfig, data_dir: Path, datamodule: TensorDataModule | None):
+def _data(spec: RunSpec, config: RunConfig, data_dir: Path, datamodule: DataModule | None):
     """The run's data module and (num_classes, in_channels, (C, H, W) of one image)."""
-    from .datamodule import FolderDataModule, TensorDataModule
+    from .datamodule import FolderDataModule, prepared_data
 
-    if config.dataset == "imagenet" and datamodule is None:
-        data = FolderDataModule(config, data_dir, spec.seed)
-        data.setup("fit")
+    data = datamodule if datamodule is not None else prepared_data(config, data_dir, spec.seed)
+    if isinstance(data, FolderDataModule):
         return data, (data.num_classes, 3, (3, 224, 224))
-    data = datamodule if datamodule is not None else TensorDataModule(config, data_dir, spec.seed)
     tensors = data.prepare()
     return data, (tensors.num_classes, tensors.in_channels, tensors.image_shape)
 
 
+def loggers(run_dir: Path, config: RunConfig) -> list:
+    """metrics.csv (always) and, with ``tensorboard: true``, TensorBoard event files in ``<run>/tensorboard/``.
+
+    The module sends every metric to every logger (DegradationModule._emit)."""
+    from .csvlog import RunCSVLogger
+
+    chosen = [RunCSVLogger(run_dir)]
+    if config.tensorboard:
+        from pytorch_lightning.loggers import TensorBoardLogger
+
+        chosen.append(TensorBoardLogger(save_dir=str(run_dir), name="", version="tensorboard",
+                                        default_hp_metric=False))
+    return chosen
+
+
 def train(spec: RunSpec, config: RunConfig, data_dir: Path, fault: Fault | None = None,
-          resume_step: int | None = None, *, datamodule: TensorDataModule | None = None,
+          resume_step: int | None = None, *, datamodule: DataModule | None = None,
           trainer_kwargs: Callable[[dict], dict] | None = None) -> dict:
     """Train the run in ``spec.dir``, or resume it from ``checkpoints/last.ckpt`` at ``resume_step``
     (checked by the caller); return its result record (the fields of ``result.json``).
 
-    ``datamodule``: train on this instead of the profile's dataset (the bench's synthetic tensors).
+    ``datamodule``: train on this data module, already loaded and checked (experiments.run's, or the bench's
+    synthetic tensors); by default the profile's dataset, loaded here.
     ``trainer_kwargs``: called with the ``pl.Trainer`` keyword arguments, returns those to use (the bench
     adds its timing callback). Raises Interrupted on Ctrl-C or SIGTERM; any other error propagates.
     """
     from pytorch_lightning.callbacks import TQDMProgressBar
 
-    from .csvlog import RunCSVLogger
     from .module import DegradationModule
 
     quiet_lightning()
@@ -165,7 +178,7 @@ def train(spec: RunSpec, config: RunConfig, data_dir: Path, fault: Fault | None 
     kwargs = dict(
         accelerator=accelerator, devices=1, precision=precision, max_steps=config.max_steps, max_epochs=-1,
         val_check_interval=config.eval_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
-        logger=RunCSVLogger(run_dir), log_every_n_steps=config.log_every, callbacks=callbacks,
+        logger=loggers(run_dir, config), callbacks=callbacks,
         enable_progress_bar=show_bar, enable_model_summary=False, benchmark=accelerator == "gpu",
         default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO(checkpoint_fault(fault))],
     )
@@ -187,7 +200,7 @@ def train(spec: RunSpec, config: RunConfig, data_dir: Path, fault: Fault | None 
 def _result(spec: RunSpec, config: RunConfig, module, iterations: int, clock: RunClock,
             image_shape: tuple[int, int, int], device: str, start_step: int) -> dict:
     """The result record of a finished (ok or diverged) run."""
-    from models import count_flops, count_params
+    from models import count_multiply_adds, count_params
 
     final, best = summarise(spec.dir / "metrics.csv")
     model = module.model
@@ -208,8 +221,11 @@ def _result(spec: RunSpec, config: RunConfig, module, iterations: int, clock: Ru
         "wall_seconds": round(clock.train_seconds + clock.eval_seconds, 3),
         "images_per_second": round(images / clock.train_seconds, 1) if clock.train_seconds > 0 and images else None,
         "params": count_params(model),
-        "flops": count_flops(model, image_shape),  # the eager net: compiling wraps it, never replaces it
-        **({"diverged_at": module.diverged_at} if module.diverged_at is not None else {}),
+        # Per image, forward: the paper's "FLOPs" (Table 1), which count a multiply-add once. The eager net:
+        # compiling wraps it, never replaces it.
+        "multiply_adds": count_multiply_adds(model, image_shape),
+        **({"diverged_at": module.diverged_at, "diverged_reason": module.diverged_reason}
+           if module.diverged_at is not None else {}),
         "resumed_from": start_step or None,
         "device": device,
     }

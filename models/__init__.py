@@ -2,7 +2,7 @@
 
 from .blocks import BasicBlock, Bottleneck, Shortcut, ZeroPadShortcut, make_shortcut
 from .resnet import CIFAR_DEPTHS, IMAGENET_STAGES, NetSpec, ResNet, create_model, list_models, model_family, parse_name
-from .stats import count_flops, count_params, response_layers, weighted_layers
+from .stats import count_multiply_adds, count_params, response_layers, weighted_layers
 
 __all__ = [
     "BasicBlock",
@@ -13,7 +13,7 @@ __all__ = [
     "ResNet",
     "Shortcut",
     "ZeroPadShortcut",
-    "count_flops",
+    "count_multiply_adds",
     "count_params",
     "create_model",
     "list_models",

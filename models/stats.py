@@ -1,4 +1,4 @@
-"""Parameter and FLOP counts, for the reports."""
+"""Parameter and multiply-add counts, for the reports."""
 
 from __future__ import annotations
 
@@ -11,11 +11,13 @@ def count_params(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def count_flops(model: nn.Module, input_size: tuple[int, int, int]) -> int:
-    """FLOPs of one forward pass of one image of shape ``(C, H, W)``, by ``torch.utils.flop_counter``.
+def count_multiply_adds(model: nn.Module, input_size: tuple[int, int, int]) -> int:
+    """Multiply-adds of one forward pass of one image of shape ``(C, H, W)``: the paper's "FLOPs".
 
-    The counter counts a multiply-add as two FLOPs; the paper's "FLOPs" (e.g. 3.6 billion for ResNet-34)
-    are multiply-adds, half of this number.
+    He et al. 2015, Table 1 and section 3.3, count a multiply-add as one operation ("3.6 billion FLOPs
+    (multiply-adds)" for ResNet-34). ``torch.utils.flop_counter`` counts it as two (a multiply and an add);
+    this returns half its count: convolutions and the fully connected layer (BN, ReLU, pooling and the
+    shortcut additions are not counted, by the paper nor by the counter).
     """
     was_training = model.training
     model.eval()
@@ -25,7 +27,7 @@ def count_flops(model: nn.Module, input_size: tuple[int, int, int]) -> int:
             model(x)
     finally:
         model.train(was_training)
-    return int(counter.get_total_flops())
+    return int(counter.get_total_flops()) // 2
 
 
 def weighted_layers(model: nn.Module) -> list[str]:

@@ -19,10 +19,10 @@ def summarize(runs: Sequence[Run], profile: str = "") -> pd.DataFrame:
     """``summary.csv``: one row per model, in report order.
 
     Means and stds (sample std, ddof=1; empty for one seed) are over ok runs only: diverged, failed,
-    missing and malformed runs are counted in their columns, never averaged in. ``params``/``flops`` come
-    from any run of the model that reports them. ``paper_error``/``diff_vs_paper`` (final test error
-    minus the paper's; val when there is no test split) are filled only under the ``paper`` and
-    ``imagenet`` profiles.
+    missing and malformed runs are counted in their columns, never averaged in. ``params`` and
+    ``multiply_adds`` (the paper's "FLOPs": a multiply-add counts once) come from any run of the model that
+    reports them. ``paper_error``/``diff_vs_paper`` (final test error minus the paper's; val when there is
+    no test split) are filled only under the ``paper`` and ``imagenet`` profiles.
     """
     split = eval_split(runs)
     rows = []
@@ -40,7 +40,7 @@ def summarize(runs: Sequence[Run], profile: str = "") -> pd.DataFrame:
                 m, sd, _ = mean_std([getattr(r, which)(s) for r in ok])
                 row[f"{which}_{s}_mean"], row[f"{which}_{s}_std"] = m, sd
         row["params"] = _first(r.number("params") for r in mine)
-        row["flops"] = _first(r.number("flops") for r in mine)
+        row["multiply_adds"] = _first(r.number("multiply_adds") for r in mine)
         row["wall_seconds_mean"] = mean_std([r.number("wall_seconds") for r in ok])[0]
         row["wall_seconds_total"] = sum(r.number("wall_seconds") or 0.0 for r in mine)
         row["images_per_second_mean"] = mean_std([r.number("images_per_second") for r in ok])[0]
@@ -53,7 +53,7 @@ def summarize(runs: Sequence[Run], profile: str = "") -> pd.DataFrame:
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame
-    for col in ("params", "flops"):
+    for col in ("params", "multiply_adds"):
         frame[col] = frame[col].astype("Int64")
     frame["depth"] = frame["depth"].astype("Int64")
     return frame
@@ -133,7 +133,7 @@ def display_table(summary: pd.DataFrame, *, compact: bool = False) -> tuple[list
         cols.append(("Δ paper", lambda r: fmt_signed(r["diff_vs_paper"])))
     if not compact:
         cols.append(("params", lambda r: fmt_count(r["params"])))
-        cols.append(("FLOPs", lambda r: fmt_count(r["flops"])))
+        cols.append(("FLOPs (mult-adds)", lambda r: fmt_count(r["multiply_adds"])))  # the paper's unit, Table 1
         cols.append(("wall/run", lambda r: fmt_seconds(r["wall_seconds_mean"])))
     cols.append(("runs", status_cell))
     header = [c[0] for c in cols]

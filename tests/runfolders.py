@@ -36,7 +36,7 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
               eval_steps: Sequence[int] | None = None,
               final: dict | None = None, best: dict | None = None,
               wall_seconds: float = 60.0, images_per_second: float = 250.0,
-              params: int | None = 269_722, flops: int | None = 81_000_000,
+              params: int | None = 269_722, multiply_adds: int | None = 40_500_000,
               dataset: str = "fashion-mnist", device: str = "cpu (2 threads)",
               family: str | None = None, depth: int | None = None, shortcut: str | None = None,
               diverged_at: int | None = None, error: str | None = None,
@@ -102,7 +102,7 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
             "final": final if final is not None else pick(lambda v: v[-1]),
             "best": best if best is not None else pick(min),
             "iterations": steps[-1] if steps else 0, "wall_seconds": wall_seconds,
-            "images_per_second": images_per_second, "params": params, "flops": flops,
+            "images_per_second": images_per_second, "params": params, "multiply_adds": multiply_adds,
         }
         if status == "failed":
             result["error"] = error or "Traceback (most recent call last):\n  ...\nRuntimeError: CUDA out of memory"

@@ -743,20 +743,20 @@ def multiply_adds(name: str, size: int, family: str | None = None, width: int | 
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_flops_count_every_multiply_add_and_scale_with_the_image_area(name):
+def test_multiply_adds_count_every_convolution_and_scale_with_the_image_area(name):
     model = cached(name, **SMALL)
     model.train()
-    small = models.count_flops(model, (3, 32, 32))
-    assert model.training  # count_flops restores the mode
-    assert small == 2 * multiply_adds(name, 32, width=4) > 0  # 2 FLOPs per multiply-add
+    small = models.count_multiply_adds(model, (3, 32, 32))
+    assert model.training  # count_multiply_adds restores the mode
+    assert small == multiply_adds(name, 32, width=4) > 0  # a multiply-add counts once, as in the paper
     if parse(name)[1] > 200:
         return  # counting costs ~1 ms per operation: one count of the 1202-layer nets is enough
-    large = models.count_flops(model, (3, 64, 64))
-    assert large == 2 * multiply_adds(name, 64, width=4)
+    large = models.count_multiply_adds(model, (3, 64, 64))
+    assert large == multiply_adds(name, 64, width=4)
     assert 3.6 < large / small <= 4.0 + 1e-9  # convolutions x4; the fully connected layer is constant
 
 
-# The paper's Table 1 "FLOPs" (multiply-adds) on 224x224; the counter counts 2 FLOPs per multiply-add.
+# The paper's Table 1 "FLOPs", which are multiply-adds, on 224x224.
 # ResNet-50 also pins the stride on the first 1x1 convolution: torchvision's V1.5 (stride on the 3x3) has
 # 4.1e9 multiply-adds, 8% off.
 PAPER_MULTIPLY_ADDS = {"resnet-18-b": 1.8e9, "resnet-34-b": 3.6e9, "resnet-50": 3.8e9, "resnet-101": 7.6e9,
@@ -764,11 +764,11 @@ PAPER_MULTIPLY_ADDS = {"resnet-18-b": 1.8e9, "resnet-34-b": 3.6e9, "resnet-50": 
 
 
 @pytest.mark.parametrize("name", PAPER_MULTIPLY_ADDS)
-def test_flops_match_the_paper(name):
+def test_multiply_adds_match_the_papers_flops(name):
     assert name in ALL
-    flops = models.count_flops(cached(name, num_classes=1000), (3, 224, 224))
-    assert flops == 2 * multiply_adds(name, 224, num_classes=1000)
-    assert flops / 2 == pytest.approx(PAPER_MULTIPLY_ADDS[name], rel=0.05)
+    count = models.count_multiply_adds(cached(name, num_classes=1000), (3, 224, 224))
+    assert count == multiply_adds(name, 224, num_classes=1000)
+    assert count == pytest.approx(PAPER_MULTIPLY_ADDS[name], rel=0.05)
 
 
 # --- layer responses (paper Fig. 7) -------------------------------------------------------------

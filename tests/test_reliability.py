@@ -51,7 +51,7 @@ def assert_same_run(folder: Path, ref: dict) -> None:
     """Exactly the reference's results: result.json's numbers, every metrics.csv byte, the final weights,
     optimizer state and Lightning's loop counters (no evaluation re-run or shifted on resume)."""
     got = result_of(folder)
-    for key in ("status", "final", "best", "iterations", "params", "flops"):
+    for key in ("status", "final", "best", "iterations", "params", "multiply_adds"):
         assert got[key] == ref["result"][key], key
     assert (folder / "metrics.csv").read_bytes() == ref["metrics"]
     ckpt = load_ckpt(ckpt_of(folder))
@@ -221,24 +221,30 @@ def _not_done(paths) -> tuple[int, list[str], str]:
     return rc, out.getvalue().split(), ""
 
 
-@pytest.mark.parametrize("how", [("--set", "lr=1e6"), ("fault", "nan@4")], ids=["lr-1e6", "nan-fault"])
-def test_diverged_run_is_a_result_and_is_not_retried(tmp_path, how):
+# lr=1e6: the weights are non-finite by the first evaluation (3), so no checkpoint is ever written; a NaN
+# fault at iteration 4: the training loss at the log point 6, after the checkpoint of 3.
+@pytest.mark.parametrize("how,at,ckpt_step", [(("--set", "lr=1e6"), 3, None), (("fault", "nan@4"), 6, 3)],
+                         ids=["lr-1e6", "nan-fault"])
+def test_diverged_run_is_a_result_and_is_not_retried(tmp_path, how, at, ckpt_step):
     folder = run_dir(tmp_path)
     args, fault = (TINY_ARGS + list(how), None) if how[0] == "--set" else (TINY_ARGS, how[1])
     rc, out, err = inproc(folder, *args, fault=fault)
-    assert rc == 0 and "DIVERGED at iteration 6" in out
+    assert rc == 0 and f"DIVERGED at iteration {at}" in out
     result = result_of(folder)
-    assert result["status"] == "diverged" and result["diverged_at"] == 6 and result["iterations"] == 6
+    assert result["status"] == "diverged" and result["diverged_at"] == at and result["iterations"] == at
     assert _not_done([folder / "result.json"])[1] == []
     rc, out, _ = inproc(folder, *args)
     assert rc == 0 and "already done (diverged)" in out
-    # Its checkpoint predates the divergence: with result.json lost, the rerun diverges just the same.
-    assert load_ckpt(ckpt_of(folder))["global_step"] == 3
+    # Its checkpoint, if any, predates the divergence: with result.json lost, the rerun diverges just the same.
+    if ckpt_step is None:
+        assert not ckpt_of(folder).exists()
+    else:
+        assert load_ckpt(ckpt_of(folder))["global_step"] == ckpt_step
     metrics = (folder / "metrics.csv").read_bytes()
     (folder / "result.json").unlink()
     rc, out, err = inproc(folder, *args, fault=fault)
     again = result_of(folder)
-    assert rc == 0 and again["resumed_from"] == 3, err
+    assert rc == 0 and again["resumed_from"] == ckpt_step, err
     assert {k: again[k] for k in ("status", "diverged_at", "final", "best")} == \
         {k: result[k] for k in ("status", "diverged_at", "final", "best")}
     assert (folder / "metrics.csv").read_bytes() == metrics

@@ -110,7 +110,7 @@ def test_summary_mean_std_arithmetic(rich):
     assert p20["n"] == 3 and p20["n_expected"] == 4
     r56 = row(summary, "resnet-56")
     assert r56["final_test_std"] == pytest.approx(0.0)
-    assert r56["params"] == 269_722 and r56["flops"] == 81_000_000
+    assert r56["params"] == 269_722 and r56["multiply_adds"] == 40_500_000
     assert p20["wall_seconds_mean"] == pytest.approx(101.0)
     assert list(summary["model"]) == ["plain-20", "resnet-20", "plain-44", "plain-56", "resnet-56"]
 
