@@ -186,7 +186,9 @@ def test_module_uses_the_papers_sgd_and_profile_overrides():
     assert model_overrides("resnet-20", config) == {"init": "he"}
     opt = module.configure_optimizers()["optimizer"]
     group = opt.param_groups[0]
-    assert (group["lr"], group["momentum"], group["weight_decay"]) == (0.1, 0.9, 1e-4)
+    assert (group["initial_lr"], group["momentum"], group["weight_decay"]) == (0.1, 0.9, 1e-4)
+    # the quick profile warms every net up from 0.01 (config.warmup_min_depth 0)
+    assert config.warmup == "linear" and group["lr"] == pytest.approx(config.warmup_lr)
 
 
 def test_profiles_load_and_bad_values_are_refused():
