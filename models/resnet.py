@@ -92,11 +92,11 @@ class ResNet(nn.Module):
         for i, blocks in enumerate(stage_blocks):
             stage_width = width * 2**i
             stride = 1 if i == 0 else 2
-            blocks_ = []
+            stage = []
             for j in range(blocks):
-                blocks_.append(block(in_channels, stage_width, stride if j == 0 else 1, spec.shortcut, layers))
+                stage.append(block(in_channels, stage_width, stride if j == 0 else 1, spec.shortcut, layers))
                 in_channels = stage_width * block.expansion
-            stages.append(nn.Sequential(*blocks_))
+            stages.append(nn.Sequential(*stage))
         self.layer1, self.layer2, self.layer3 = stages[:3]
         self.layer4 = stages[3] if len(stages) == 4 else nn.Identity()
         self.avgpool = nn.AdaptiveAvgPool2d(1)
