@@ -9,7 +9,6 @@ slot files into the test's folder, so nothing else on the machine shares them.
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
