@@ -204,7 +204,8 @@ def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, fault, tag: st
         result = train(spec, config, data_dir, fault, resume_step=checkpoint[0] if checkpoint is not None else None,
                        requeue=requeue)
     except (Interrupted, KeyboardInterrupt) as exc:
-        print(f"{tag}{spec}: interrupted; `make` resumes it from its last checkpoint", file=sys.stderr)
+        again = "SLURM's requeue or the next `make`" if requeue else "`make`"
+        print(f"{tag}{spec}: interrupted; {again} resumes it from its last checkpoint", file=sys.stderr)
         return getattr(exc, "code", EXIT_SIGINT)
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the matrix goes on
         _record_failure(spec, exc, traceback.format_exc(), tag, time.monotonic() - started)

@@ -76,8 +76,10 @@ def slots_dir() -> Path:
 
 
 def placed_by_slurm() -> bool:
-    """A SLURM job step (srun, or srun inside an sbatch job) whose GPU SLURM allocated."""
-    return "SLURM_STEP_ID" in os.environ and FAKE_ENV not in os.environ
+    """A SLURM job step (srun, or srun inside an sbatch job) whose GPU SLURM allocated (experiments.slurm)."""
+    from .slurm import in_step
+
+    return in_step() and FAKE_ENV not in os.environ
 
 
 def visible_devices() -> list[str]:

@@ -45,8 +45,15 @@ SRUN_WARNING = "The `srun` command is available on your system but is not used" 
 # The run's side: inside a SLURM job step, or not
 # ----------------------------------------------------------------------------------------------------
 def in_step() -> bool:
-    """This process is a SLURM job step's task (srun, also srun inside an sbatch job)."""
-    return "SLURM_STEP_ID" in os.environ and "SLURM_JOB_ID" in os.environ
+    """SLURM placed this process: a job step's task (srun, also srun inside an sbatch job).
+
+    Not in a step of a job named "bash" or "interactive" (``srun --pty bash``, an interactive allocation):
+    Lightning takes those for a shell in which the user launches processes by hand, and so does the suite
+    (a ``make -j N`` there shares the allocation's GPUs out in device slots, as on any machine).
+    """
+    env = os.environ
+    return ("SLURM_STEP_ID" in env and "SLURM_JOB_ID" in env
+            and env.get("SLURM_JOB_NAME") not in ("bash", "interactive"))
 
 
 def job() -> dict | None:

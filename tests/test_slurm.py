@@ -100,6 +100,20 @@ class Cluster:
                 return line.split()[1]
         return None
 
+    def stop_jobs(self) -> None:
+        """Cancel every job, wait for the queue to empty, then end any process a job left behind (found by
+        this cluster's SLURM_CONF in its environment: job steps outlive a stopped slurmd)."""
+        if self.procs and all(p.poll() is None for p in self.procs):
+            self.run("scancel", "--user=root", check=False)
+            wait_for(lambda: not self.queue(), timeout=90, interval=0.5)
+        mark, daemons = f"SLURM_CONF={self.conf}".encode(), {str(p.pid) for p in self.procs}
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                if proc.name not in daemons and mark in (proc / "environ").read_bytes().split(b"\0"):
+                    os.kill(int(proc.name), 9)
+            except (OSError, ValueError):
+                pass
+
     def logs(self) -> str:
         return "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(self.root.glob("*.log")))
 
@@ -163,6 +177,7 @@ def cluster(tmp_path_factory):
         assert up, f"the node never became idle:\n{c.logs()}"
         yield c
     finally:
+        c.stop_jobs()
         for p in reversed(c.procs):  # by their process ids, newest first
             p.terminate()
             try:
@@ -202,7 +217,7 @@ def local(tmp_path_factory):
     ensure_installed()
     tmp = tmp_path_factory.mktemp("local")
     started = time.monotonic()
-    p = matrix(tmp, tmp / "runs", "-j", "2", timeout=600)
+    p = matrix(tmp, tmp / "runs", "-j", "2", timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     return {"runs": tmp / "runs", "out": p.stdout + p.stderr, "seconds": time.monotonic() - started}
 
@@ -217,7 +232,7 @@ def test_a_local_run_says_nothing_about_slurm(local):
 def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local):
     runs = tmp_path / "runs"
     started = time.monotonic()
-    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "CPUS_PER_RUN=1", cluster=cluster, timeout=600)
+    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "CPUS_PER_RUN=1", cluster=cluster, timeout=900)
     seconds = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr + cluster.logs()
     jobs = set()
@@ -234,7 +249,7 @@ def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster,
 def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_path, cluster, local):
     runs = tmp_path / "runs"
     started = time.monotonic()
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", cluster=cluster, timeout=120)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", cluster=cluster, timeout=900)
     submitted = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr
     match = re.search(r"submitted 2 run\(s\) as SLURM job array (\d+)", p.stdout)
@@ -254,16 +269,16 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
         return not todo
 
     assert wait_for(interrupt_those_with_a_checkpoint, timeout=300, interval=0.05), cluster.logs()
-    assert wait_for(lambda: cluster.state(f"{job}_0") is None, timeout=60), cluster.queue()
+    assert wait_for(lambda: cluster.state(f"{job}_0") is None, timeout=120), cluster.queue()
     at_cancel = load_ckpt(cancelled / "checkpoints" / "last.ckpt")["global_step"]
     assert 0 < at_cancel < 120 and not (cancelled / "result.json").exists()
     # A requeued job waits (BeginTime) about two minutes before it may start again; start it now.
-    assert wait_for(lambda: cluster.state(f"{job}_1") == "PENDING", timeout=60), cluster.queue()
+    assert wait_for(lambda: cluster.state(f"{job}_1") == "PENDING", timeout=120), cluster.queue()
     assert not (preempted / "result.json").exists()
     cluster.run("scontrol", "update", f"JobId={job}_1", "StartTime=now")
 
     # The next make: resnet-8 is queued or running (not submitted again), plain-8 is resubmitted.
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", cluster=cluster, timeout=120)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", cluster=cluster, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(rf"1 run\(s\) queued or running in SLURM job\(s\) {job}_1", p.stdout), p.stdout
     resubmitted = re.search(r"submitted 1 run\(s\) as SLURM job array (\d+)", p.stdout)
@@ -280,11 +295,11 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
     assert first["job_id"] == f"{again}_0" and first["restart_count"] == 0  # resubmitted
     assert second["job_id"] == f"{job}_1" and second["restart_count"] == 1  # requeued: same task, restarted
     log = (runs / ".slurm" / f"{job}_1.out").read_text()
-    assert "interrupted; `make` resumes it" in log, log
+    assert "interrupted; SLURM's requeue or the next `make` resumes it from its last checkpoint" in log, log
 
     # The last make: everything is done; it trains nothing and writes the report.
     before = {f: (f / "result.json").stat().st_mtime_ns for f in folders(runs).values()}
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", cluster=cluster, timeout=300)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", cluster=cluster, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "submitted" not in p.stdout and " ... " not in p.stdout
     assert (tmp_path / "reports" / "degradation" / "smoke" / "report.pdf").is_file()
