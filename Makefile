@@ -8,6 +8,7 @@
 #   make shortcut-ablation SEEDS="0 1" MODELS="plain-56 resnet-56-a" -j 2
 #   make depth-sweep                  # plain and residual 20/32/44/56/110, final training error against depth
 #   make report EXPERIMENT=degradation PROFILE=quick    # re-render the report without training
+#   make degradation PROFILE=paper LAUNCHER=sbatch SLURM_ARGS="--partition=gpu"  # on SLURM (README: On a cluster)
 #   make test | make bench | make layer-responses
 
 SHELL := /bin/bash

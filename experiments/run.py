@@ -114,7 +114,8 @@ def _check_input(args: argparse.Namespace):
     from . import slots
 
     slots.parse_runs_per_gpu(args.runs_per_gpu)
-    devices = [] if slots.placed_by_slurm() else slots.devices(args.gpus)
+    # A device slot for runs that may train on a GPU, unless SLURM placed the run.
+    devices = [] if slots.placed_by_slurm() or config.accelerator == "cpu" else slots.devices(args.gpus)
     return fault, spec, config, data_dir, devices
 
 

@@ -141,14 +141,23 @@ def devices(gpus: str = "") -> list[tuple[int, str]]:
 
 def _try(folder: Path, index: int, visible: str, k: int, runs_per_gpu: int, holder: str) -> Slot | None:
     path = folder / f"{visible.replace('/', '_')}.{k}.lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    f = os.fdopen(fd, "r+")
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        writable = True
+    except PermissionError:  # another user's slot file, not writable for us: a read-only fd locks as well
+        fd, writable = os.open(path, os.O_RDONLY), False
+    f = os.fdopen(fd, "r+" if writable else "r")
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         f.close()
         return None
-    f.seek(0), f.truncate(), f.write(holder + "\n"), f.flush()  # who holds it, for the waiting message
+    if writable:
+        try:
+            os.fchmod(fd, 0o666)  # other users' runs use the same GPUs
+        except OSError:
+            pass
+        f.seek(0), f.truncate(), f.write(holder + "\n"), f.flush()  # who holds it, for the waiting message
     return Slot(index, visible, k, runs_per_gpu, os.environ.get(FAKE_ENV) is not None, f)
 
 
