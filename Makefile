@@ -89,7 +89,7 @@ MEM_PER_RUN ?=
 TIME_PER_RUN ?=
 SLURM_ARGS ?=
 SLURM_VARS = --launcher '$(LAUNCHER)' --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --set '$(SET)' \
-	--cpus '$(CPUS_PER_RUN)' --mem '$(MEM_PER_RUN)' --time '$(TIME_PER_RUN)' --slurm-args '$(SLURM_ARGS)'
+	--cpus '$(CPUS_PER_RUN)' --mem '$(MEM_PER_RUN)' --time '$(TIME_PER_RUN)' --slurm-args='$(SLURM_ARGS)'
 # Expanded when a run's recipe runs (after installation): srun's options for one run.
 SRUN = srun $(or $(shell $(PY) -m experiments.slurm srun-args $(SLURM_VARS)),$(error LAUNCHER=srun: no srun options))
 LAUNCH = $(if $(filter srun,$(LAUNCHER)),$(SRUN))

@@ -276,6 +276,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # SLURM unreachable, say
+        print(f"error: LAUNCHER=sbatch: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

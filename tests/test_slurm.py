@@ -222,6 +222,25 @@ def local(tmp_path_factory):
     return {"runs": tmp / "runs", "out": p.stdout + p.stderr, "seconds": time.monotonic() - started}
 
 
+def test_launcher_options_and_bad_launcher_values(tmp_path):
+    from experiments.config import load_profile
+    from experiments.slurm import resources
+
+    # One GPU per run for the GPU profiles, none for the CPU ones; empty memory and time: the partition's.
+    assert resources(load_profile("paper"), "8", "32G", "6:00:00") == [
+        "--ntasks=1", "--cpus-per-task=8", "--mem=32G", "--time=6:00:00", "--gres=gpu:1"]
+    assert resources(load_profile("smoke"), "1", "", "") == ["--ntasks=1", "--cpus-per-task=1"]
+    runs = tmp_path / "runs"
+    for bad, message in (("LAUNCHER=slurm", "unknown LAUNCHER 'slurm'; valid: srun, sbatch (empty: train here)"),
+                         ("CPUS_PER_RUN=two", "bad CPUS_PER_RUN 'two'"),
+                         ('SLURM_ARGS=--comment="x', "bad SLURM_ARGS")):
+        extra = () if bad.startswith("LAUNCHER") else ("LAUNCHER=srun",)
+        p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={runs}", bad, *extra,
+                 env_extra={"PATH": SBIN})
+        assert p.returncode == 2 and message in p.stderr and p.stderr.count("error:") == 1, p.stderr
+    assert not runs.exists()
+
+
 def test_a_local_run_says_nothing_about_slurm(local):
     assert _which("srun")
     assert not re.search(r"srun|slurm", local["out"], re.IGNORECASE), local["out"]
@@ -232,7 +251,7 @@ def test_a_local_run_says_nothing_about_slurm(local):
 def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local):
     runs = tmp_path / "runs"
     started = time.monotonic()
-    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "CPUS_PER_RUN=1", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     seconds = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr + cluster.logs()
     jobs = set()
@@ -249,7 +268,7 @@ def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster,
 def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_path, cluster, local):
     runs = tmp_path / "runs"
     started = time.monotonic()
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     submitted = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr
     match = re.search(r"submitted 2 run\(s\) as SLURM job array (\d+)", p.stdout)
@@ -278,7 +297,7 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
     cluster.run("scontrol", "update", f"JobId={job}_1", "StartTime=now")
 
     # The next make: resnet-8 is queued or running (not submitted again), plain-8 is resubmitted.
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(rf"1 run\(s\) queued or running in SLURM job\(s\) {job}_1", p.stdout), p.stdout
     resubmitted = re.search(r"submitted 1 run\(s\) as SLURM job array (\d+)", p.stdout)
@@ -299,7 +318,7 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
 
     # The last make: everything is done; it trains nothing and writes the report.
     before = {f: (f / "result.json").stat().st_mtime_ns for f in folders(runs).values()}
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "submitted" not in p.stdout and " ... " not in p.stdout
     assert (tmp_path / "reports" / "degradation" / "smoke" / "report.pdf").is_file()
