@@ -8,6 +8,7 @@
 #   make shortcut-ablation SEEDS="0 1" MODELS="plain-56 resnet-56-a" -j 2
 #   make depth-sweep                  # plain and residual 20/32/44/56/110, final training error against depth
 #   make report EXPERIMENT=degradation PROFILE=quick    # re-render the report without training
+#   make degradation PROFILE=paper LAUNCHER=sbatch SLURM_ARGS="--partition=gpu"  # on SLURM (README: On a cluster)
 #   make test | make bench | make layer-responses
 
 SHELL := /bin/bash
@@ -77,9 +78,30 @@ FORCE:
 # Position of a run in the matrix, for the "[3/10]" progress lines.
 _index = $(if $(filter $1,$(firstword $2)),$(words $3 x),$(if $2,$(call _index,$1,$(wordlist 2,$(words $2),$2),$3 x),?))
 
+# --- where runs train: here (default), as SLURM jobs (srun) or as one SLURM job array (sbatch) ---------
+# LAUNCHER=      each run trains on this machine, on a GPU slot of its own when there are GPUs
+#                (experiments/slots.py: GPUS picks the devices, RUNS_PER_GPU runs may share one);
+# LAUNCHER=srun  each run target is one SLURM job (srun; -j N: at most N queued or running at once);
+# LAUNCHER=sbatch  `make <experiment>` submits the runs not done as one job array and returns
+#                (experiments/slurm.py); the same command later writes the report once all are done.
+# CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN: each SLURM job's --cpus-per-task, --mem, --time (empty: the
+# partition's default); one GPU (--gres=gpu:1) when the profile wants one; SLURM_ARGS: any other option.
+LAUNCHER ?=
+GPUS ?=
+RUNS_PER_GPU ?= 1
+CPUS_PER_RUN ?= 4
+MEM_PER_RUN ?=
+TIME_PER_RUN ?=
+SLURM_ARGS ?=
+SLURM_VARS = --launcher '$(LAUNCHER)' --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --set '$(SET)' \
+	--cpus '$(CPUS_PER_RUN)' --mem '$(MEM_PER_RUN)' --time '$(TIME_PER_RUN)' --slurm-args='$(SLURM_ARGS)'
+# Expanded when a run's recipe runs (after installation): srun's options for one run.
+SRUN = srun $(or $(shell $(PY) -m experiments.slurm srun-args $(SLURM_VARS)),$(error LAUNCHER=srun: no srun options))
+LAUNCH = $(if $(filter srun,$(LAUNCHER)),$(SRUN))
+
 $(RUNS_DIR)/%/result.json: | $(STAMP)
-	@$(PY) -m experiments.run --run-dir '$(@D)' --data-dir '$(DATA_DIR)' $(foreach s,$(SET),--set '$(s)') \
-		--progress '$(call _index,$@,$(RUNS))/$(words $(RUNS))'
+	@$(LAUNCH) $(PY) -m experiments.run --run-dir '$(@D)' --data-dir '$(DATA_DIR)' $(foreach s,$(SET),--set '$(s)') \
+		--progress '$(call _index,$@,$(RUNS))/$(words $(RUNS))' --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
 
 # Files measured on a finished run's checkpoint, without training (RUN_OUTPUTS asks the matrix for them).
 $(RUNS_DIR)/%/layer_responses.csv: $(RUNS_DIR)/%/result.json | $(STAMP)
@@ -99,10 +121,15 @@ layer-responses:
 
 # Check the input (nothing is written on bad input), fetch the data once, train every run (-k: a failed
 # run does not stop the others), render the report, then fail if any run failed, naming it.
+# LAUNCHER=sbatch: submit the runs neither done nor queued as one array; go on to the report only when all are done.
 matrix: | $(STAMP)
 	@$(PY) -m experiments.matrix check $(MATRIX_ARGS)
+	@$(PY) -m experiments.slurm check $(SLURM_VARS) --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
 	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)'
-	@status=0; $(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) runs || status=$$?; \
+	@$(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.slurm submit $(SLURM_VARS) --runs '$(RUNS)' \
+		--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)' --python '$(PY)' || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
+	 status=0; $(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) runs \
+		$(if $(filter sbatch,$(LAUNCHER)),LAUNCHER=) || status=$$?; \
 	 $(MAKE) --no-print-directory report || status=1; \
 	 $(PY) -m experiments.matrix status $(MATRIX_ARGS) || status=1; \
 	 exit $$status

@@ -21,12 +21,17 @@ from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 from .io import atomic_open
 
 
+# Lightning's name for the checkpoint it saves when SLURM signals a requeue (``hpc_ckpt_<n>.ckpt``).
+LIGHTNING_SIGNAL_CHECKPOINT = "hpc_ckpt_"
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """A ``TorchCheckpointIO`` plugin (``pl.Trainer(plugins=[...])``) that writes checkpoints atomically.
 
     ``before_write(checkpoint, f)``, if given, is called with the open temporary file before the
     checkpoint is saved into it (the tests' ``kill-in-checkpoint`` fault, :mod:`experiments.faults`).
-    ``save_checkpoint`` raises TypeError when given ``storage_options`` (a local file has none).
+    ``save_checkpoint`` raises TypeError when given ``storage_options`` (a local file has none), and skips
+    Lightning's checkpoint at SLURM's requeue signal (``hpc_ckpt_*.ckpt``; see the comment there).
     """
 
     def __init__(self, before_write: Callable[[dict, BinaryIO], None] | None = None) -> None:
@@ -36,6 +41,11 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
+        if Path(path).name.startswith(LIGHTNING_SIGNAL_CHECKPOINT):
+            # Lightning's checkpoint at SLURM's requeue signal (experiments/slurm.py) is not written: taken in
+            # the middle of a step, between two evaluations, it could not be resumed exactly; the requeued
+            # run resumes from last.ckpt, the checkpoint of its last evaluation.
+            return
         with atomic_open(path) as f:
             if self.before_write is not None:
                 self.before_write(checkpoint, f)

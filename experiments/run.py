@@ -86,6 +86,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="override a profile field, e.g. --set batch_size=64 (repeatable)")
     parser.add_argument("--progress", default="", help="position in the matrix, e.g. 3/10, for the progress line")
+    parser.add_argument("--gpus", default="", help="GPUS: the devices runs spread over (default: every GPU torch "
+                                                   "sees; experiments/slots.py)")
+    parser.add_argument("--runs-per-gpu", default="1", help="RUNS_PER_GPU: runs that may share one GPU (default 1)")
+    parser.add_argument("--slurm-requeue", action="store_true",
+                        help="in a SLURM batch job: answer the requeue signal by requeueing the job (LAUNCHER=sbatch; "
+                             "experiments/slurm.py)")
     parser.add_argument("--not-done", nargs="*", metavar="RESULT_JSON",
                         help="print those of the given result.json files that are not finished runs (failed, "
                              "damaged), for make to retry; train nothing")
@@ -93,9 +99,10 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_input(args: argparse.Namespace):
-    """(fault, spec, config, data_dir, data), every one checked, the dataset fetched if missing and loaded
-    (``data``: its data module, every split's labels checked against the training split's classes);
-    ConfigError or ValueError naming the bad value. Nothing is written under runs/."""
+    """(fault, spec, config, data_dir, data, devices), every one checked, the dataset fetched if missing and
+    loaded (``data``: its data module, every split's labels checked against the training split's classes);
+    ConfigError or ValueError naming the bad value. Nothing is written under runs/. ``devices``: the GPUs this
+    run may take a slot on (experiments.slots.devices); none without GPUs or when SLURM placed the run."""
     from .faults import FAULT_ENV, parse_fault
 
     fault = parse_fault(os.environ.get(FAULT_ENV))
@@ -111,7 +118,12 @@ def _check_input(args: argparse.Namespace):
     from .datamodule import prepared_data
 
     ensure_available(config.dataset, data_dir, fetch=True)
-    return fault, spec, config, data_dir, prepared_data(config, data_dir, spec.seed)
+    from . import slots
+
+    slots.parse_runs_per_gpu(args.runs_per_gpu)
+    # A device slot for runs that may train on a GPU, unless SLURM placed the run.
+    devices = [] if slots.placed_by_slurm() or config.accelerator == "cpu" else slots.devices(args.gpus)
+    return fault, spec, config, data_dir, prepared_data(config, data_dir, spec.seed), devices
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,18 +140,43 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"[{args.progress}] " if args.progress else ""
     # Everything is checked before anything is written under runs/.
     try:
-        fault, spec, config, data_dir, data = _check_input(args)
+        fault, spec, config, data_dir, data, devices = _check_input(args)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
 
     with exclusive_lock(spec.dir / ".lock", on_wait=lambda: print(f"{tag}{spec}: waiting for another process "
                                                                    "training this run", file=sys.stderr)):
-        return _run_locked(spec, config, data_dir, data, fault, tag)
+        return _run_locked(spec, config, data_dir, data, fault, tag, devices, int(args.runs_per_gpu),
+                           args.slurm_requeue)
 
 
-def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, tag: str) -> int:
-    """Inside the run folder's lock: skip a done run, check the checkpoint, train, write result.json."""
+def _place(spec: RunSpec, tag: str, devices: list, runs_per_gpu: int) -> tuple[dict, str]:
+    """Where the run trains: a device slot of this machine's (held until the process ends; waiting for one if
+    all are busy) or the SLURM job it is in. Returns the record for config.yaml and result.json (``slot``,
+    ``slurm``, ``visible_devices``; empty on a machine without GPUs, outside SLURM) and " on <where>" for
+    the progress line."""
+    from . import slots, slurm
+
+    record, where = {}, ""
+    if devices:
+        slot = slots.lease(devices, runs_per_gpu, holder=f"{spec}, pid {os.getpid()}", on_wait=lambda busy: print(
+            f"{tag}{spec}: waiting for a free device slot (RUNS_PER_GPU={runs_per_gpu}; busy: {busy})",
+            file=sys.stderr, flush=True))
+        slots.use(slot)  # before torch initialises CUDA: the run sees this device only
+        record["slot"], where = slot.record(), f" on {slot.name}"
+    job = slurm.job()
+    if job is not None:
+        record["slurm"], where = job, f" on {slurm.where(job)}"
+    if os.environ.get("CUDA_VISIBLE_DEVICES") is not None and record:
+        record["visible_devices"] = os.environ["CUDA_VISIBLE_DEVICES"]  # as this process sees them
+    return record, where
+
+
+def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, tag: str,
+                devices: list | None = None, runs_per_gpu: int = 1, requeue: bool = False) -> int:
+    """Inside the run folder's lock: skip a done run, check the checkpoint, take a device (or note the SLURM
+    job), train, write result.json."""
     from .checkpoint_io import usable_checkpoint
     from .io import atomic_write_json, atomic_write_yaml, remove_stale_temps
     from .provenance import provenance
@@ -165,25 +202,27 @@ def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, t
             print(f"error: {run_dir} holds a checkpoint trained with other settings ({', '.join(changed)}); "
                   "use another RUNS_DIR or delete the folder", file=sys.stderr)
             return EXIT_BAD_INPUT
+    placement, where = _place(spec, tag, devices or [], runs_per_gpu)
     result_path.unlink(missing_ok=True)  # a failed or damaged result is being retried
     atomic_write_yaml(run_dir / "config.yaml",
-                      {**record, **provenance(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    print(f"{tag}{spec} ...", flush=True)
+                      {**record, **provenance(), **placement, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    print(f"{tag}{spec}{where} ...", flush=True)
     started = time.monotonic()
     from .train import EXIT_SIGINT, Interrupted, train
 
     try:
         result = train(spec, config, data_dir, fault, resume_step=checkpoint[0] if checkpoint is not None else None,
-                       datamodule=data)
+                       datamodule=data, requeue=requeue)
     except (Interrupted, KeyboardInterrupt) as exc:
-        print(f"{tag}{spec}: interrupted; `make` resumes it from its last checkpoint", file=sys.stderr)
+        again = "SLURM's requeue or the next `make`" if requeue else "`make`"
+        print(f"{tag}{spec}: interrupted; {again} resumes it from its last checkpoint", file=sys.stderr)
         return getattr(exc, "code", EXIT_SIGINT)
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the matrix goes on
         _record_failure(spec, exc, traceback.format_exc(), tag, time.monotonic() - started)
         return EXIT_FAILED
-    atomic_write_json(result_path, result)
+    atomic_write_json(result_path, {**result, **{k: v for k, v in placement.items() if k != "visible_devices"}})
     (run_dir / "error.txt").unlink(missing_ok=True)  # from an earlier, failed attempt
-    print(f"{tag}{spec} ... {_fmt_duration(time.monotonic() - started)},{_outcome(result)}", flush=True)
+    print(f"{tag}{spec}{where} ... {_fmt_duration(time.monotonic() - started)},{_outcome(result)}", flush=True)
     return 0
 
 

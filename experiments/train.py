@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import pytorch_lightning as pl
 import torch
 
+from . import slurm
 from .callbacks import RunClock, SaveLast
 from .checkpoint_io import AtomicCheckpointIO
 from .config import RunConfig
@@ -41,9 +42,12 @@ class Interrupted(Exception):
 
 
 def cpu_threads(config: RunConfig) -> int:
-    """CPU threads for this run: the config's, or the cores shared among make's parallel jobs (``-j N``)."""
+    """CPU threads for this run: the config's, a SLURM job step's CPUs (``--cpus-per-task``), or the cores
+    shared among make's parallel jobs (``-j N``)."""
     if config.threads:
         return config.threads
+    if slurm.threads():
+        return slurm.threads()
     jobs = 1
     match = re.search(r"(?:^|\s)-j\s*(\d+)", os.environ.get("MAKEFLAGS", ""))
     if match:
@@ -142,14 +146,15 @@ def loggers(run_dir: Path, config: RunConfig) -> list:
 
 def train(spec: RunSpec, config: RunConfig, data_dir: Path, fault: Fault | None = None,
           resume_step: int | None = None, *, datamodule: DataModule | None = None,
-          trainer_kwargs: Callable[[dict], dict] | None = None) -> dict:
+          trainer_kwargs: Callable[[dict], dict] | None = None, requeue: bool = False) -> dict:
     """Train the run in ``spec.dir``, or resume it from ``checkpoints/last.ckpt`` at ``resume_step``
     (checked by the caller); return its result record (the fields of ``result.json``).
 
     ``datamodule``: train on this data module, already loaded and checked (experiments.run's, or the bench's
     synthetic tensors); by default the profile's dataset, loaded here.
     ``trainer_kwargs``: called with the ``pl.Trainer`` keyword arguments, returns those to use (the bench
-    adds its timing callback). Raises Interrupted on Ctrl-C or SIGTERM; any other error propagates.
+    adds its timing callback). ``requeue``: in a SLURM batch job, answer SLURM's requeue signal by requeueing
+    the job (experiments/slurm.py). Raises Interrupted on Ctrl-C or SIGTERM; any other error propagates.
     """
     from pytorch_lightning.callbacks import TQDMProgressBar
 
@@ -180,7 +185,8 @@ def train(spec: RunSpec, config: RunConfig, data_dir: Path, fault: Fault | None 
         val_check_interval=config.eval_every, check_val_every_n_epoch=None, num_sanity_val_steps=0,
         logger=loggers(run_dir, config), callbacks=callbacks,
         enable_progress_bar=show_bar, enable_model_summary=False, benchmark=accelerator == "gpu",
-        default_root_dir=str(run_dir), plugins=[AtomicCheckpointIO(checkpoint_fault(fault))],
+        default_root_dir=str(run_dir),
+        plugins=[AtomicCheckpointIO(checkpoint_fault(fault)), slurm.cluster_environment(requeue)],
     )
     trainer = pl.Trainer(**(trainer_kwargs(kwargs) if trainer_kwargs is not None else kwargs))
     try:

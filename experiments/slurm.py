@@ -1,0 +1,285 @@
+"""The matrix on a SLURM cluster: each run as one SLURM job (``LAUNCHER=srun``) or the runs not done as one
+job array (``LAUNCHER=sbatch``); and what a run needs to know when SLURM started it.
+
+    make degradation LAUNCHER=srun -j 8 ...   # each run target: srun <resources> python -m experiments.run ...
+    make degradation LAUNCHER=sbatch ...      # python -m experiments.slurm submit ...: one array, returns at once
+
+SLURM does all the scheduling: the suite adds no queue of its own. The run folders stay the only state
+(a run with a result.json is done) plus, for arrays, one list file per submitted array under
+``<RUNS_DIR>/.slurm/`` (line i: the run folder of array task i), named in the job's comment so that
+``squeue`` tells which runs are queued or running.
+
+Preemption and time limits (sbatch): the array is submitted with ``--requeue --signal=USR1@120``; SLURM
+signals the run's job step 120 s before the time limit (or ``scancel --signal=USR1`` does, or a site's
+preemption), Lightning's ``SLURMEnvironment(auto_requeue=True)`` answers by requeueing the array task
+(``scontrol requeue``), and SLURM then stops the step (SIGTERM; the run exits 143, resumable). The requeued
+task trains the same run folder, which resumes from ``checkpoints/last.ckpt``: the checkpoint of the last
+evaluation, from which a run resumes exactly. Lightning's own checkpoint at the signal (``hpc_ckpt_*.ckpt``)
+is not written (experiments/checkpoint_io.py): taken between two evaluations, in the middle of a step, it
+could not be resumed bit-exactly; what a requeue loses is the work since the last evaluation.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from .config import ConfigError, RunConfig, load_profile
+
+REQUEUE_SIGNAL = signal.SIGUSR1  # sbatch --signal and SLURMEnvironment(requeue_signal=...) both use this
+SIGNAL_LEAD_SECONDS = 120  # how long before its time limit a job is signalled: a checkpoint at most, then requeue
+ARRAY_SCRIPT = Path(__file__).resolve().parent / "launch" / "array.sh"
+EXIT_PENDING = 3  # `submit`: runs are queued or running (make then ends without a report)
+SRUN_WARNING = "The `srun` command is available on your system but is not used"  # Lightning's, on every run
+
+
+# ----------------------------------------------------------------------------------------------------
+# The run's side: inside a SLURM job step, or not
+# ----------------------------------------------------------------------------------------------------
+def in_step() -> bool:
+    """SLURM placed this process: a job step's task (srun, also srun inside an sbatch job).
+
+    Not in a step of a job named "bash" or "interactive" (``srun --pty bash``, an interactive allocation):
+    Lightning takes those for a shell in which the user launches processes by hand, and so does the suite
+    (a ``make -j N`` there shares the allocation's GPUs out in device slots, as on any machine).
+    """
+    env = os.environ
+    return ("SLURM_STEP_ID" in env and "SLURM_JOB_ID" in env
+            and env.get("SLURM_JOB_NAME") not in ("bash", "interactive"))
+
+
+def job() -> dict | None:
+    """The SLURM job a run trains in, for config.yaml and result.json; None outside SLURM.
+
+    ``job_id`` is the one to give squeue/sacct/scancel: ``<array job>_<task>`` for an array task.
+    ``gpus``: the node's GPU numbers SLURM allocated (None when the job has none).
+    """
+    if not in_step():
+        return None
+    env = os.environ
+    array, task = env.get("SLURM_ARRAY_JOB_ID"), env.get("SLURM_ARRAY_TASK_ID")
+    return {
+        "job_id": f"{array}_{task}" if array and task else env["SLURM_JOB_ID"],
+        "array_job_id": array,
+        "array_task_id": int(task) if task and task.isdigit() else None,
+        "restart_count": int(env.get("SLURM_RESTART_COUNT") or 0),
+        "node": env.get("SLURMD_NODENAME"),
+        "gpus": env.get("SLURM_STEP_GPUS") or env.get("SLURM_JOB_GPUS"),
+        "cluster": env.get("SLURM_CLUSTER_NAME"),
+    }
+
+
+def where(record: dict) -> str:
+    """``node7 GPU 3 (SLURM job 1234_5)``, for the progress line."""
+    gpu = f" GPU {record['gpus']}" if record.get("gpus") else ""
+    return f"{record.get('node')}{gpu} (SLURM job {record['job_id']})"
+
+
+def cluster_environment(requeue: bool):
+    """Lightning's cluster environment for this process: SLURM's in a job step, the plain one elsewhere.
+
+    Outside SLURM with SLURM's tools installed (a login node, a workstation), Lightning warns on every run
+    that ``srun`` "is available but not used": that one warning is filtered here, nothing else.
+    ``requeue``: answer REQUEUE_SIGNAL by requeueing the job (batch jobs only: the sbatch launcher).
+    """
+    import warnings
+
+    from lightning_fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
+
+    if in_step():
+        return SLURMEnvironment(auto_requeue=requeue, requeue_signal=REQUEUE_SIGNAL)
+    warnings.filterwarnings("ignore", message=f"{SRUN_WARNING}.*")
+    return LightningEnvironment()
+
+
+def threads() -> int | None:
+    """CPU threads a SLURM job step was given (``--cpus-per-task``), None outside SLURM."""
+    value = os.environ.get("SLURM_CPUS_PER_TASK") if in_step() else None
+    return int(value) if value and value.isdigit() else None
+
+
+# ----------------------------------------------------------------------------------------------------
+# The launchers' side: resources, the srun options, the sbatch array
+# ----------------------------------------------------------------------------------------------------
+def wants_gpu(config: RunConfig) -> bool:
+    """A profile wants a GPU when it asks for one or for settings that only act on one (mixed precision,
+    torch.compile, CUDA graphs): the paper and imagenet profiles; smoke and quick train on CPUs."""
+    return (config.accelerator in ("gpu", "cuda") or config.precision != "32-true" or config.compile
+            or config.cuda_graph)
+
+
+def resources(config: RunConfig, cpus: str, mem: str, time_limit: str) -> list[str]:
+    """srun/sbatch options for one run: one task, its CPUs, memory and time, one GPU if the profile wants one.
+    Empty ``mem``/``time_limit``: the partition's defaults. ConfigError on a malformed value."""
+    if not cpus.isdigit() or int(cpus) < 1:
+        raise ConfigError(f"bad CPUS_PER_RUN {cpus!r}: expected an integer >= 1 (srun/sbatch --cpus-per-task)")
+    for name, value in (("MEM_PER_RUN", mem), ("TIME_PER_RUN", time_limit)):
+        if value and (value.startswith("-") or any(c.isspace() for c in value)):
+            raise ConfigError(f"bad {name} {value!r}: expected one SLURM value, e.g. MEM_PER_RUN=16G, "
+                              "TIME_PER_RUN=4:00:00 (empty: the partition's default)")
+    args = ["--ntasks=1", f"--cpus-per-task={cpus}"]
+    args += [f"--mem={mem}"] if mem else []
+    args += [f"--time={time_limit}"] if time_limit else []
+    args += ["--gres=gpu:1"] if wants_gpu(config) else []
+    return args
+
+
+def parse_slurm_args(text: str) -> list[str]:
+    try:
+        return shlex.split(text)
+    except ValueError as exc:
+        raise ConfigError(f"bad SLURM_ARGS {text!r}: {exc}") from None
+
+
+def _need(tool: str, launcher: str) -> None:
+    if shutil.which(tool) is None:
+        raise ConfigError(f"LAUNCHER={launcher} needs SLURM's `{tool}`, which is not on PATH here; "
+                          "valid LAUNCHER values: srun, sbatch (on a SLURM login node), empty (train here)")
+
+
+def _slurm_dir(runs_dir: Path) -> Path:
+    return runs_dir / ".slurm"
+
+
+def queued(runs_dir: Path) -> dict[Path, str]:
+    """Run folders (resolved) that a pending or running array task of this user will train: {folder: job id}.
+
+    squeue lists every task (``-r``) with its job's comment, the list file the array was submitted with.
+    """
+    out = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i|%K|%k"],
+                         capture_output=True, text=True, timeout=60)
+    if out.returncode != 0:
+        raise RuntimeError(f"squeue failed: {out.stderr.strip()}")
+    slurm_dir = _slurm_dir(runs_dir).resolve()
+    found: dict[Path, str] = {}
+    lists: dict[str, list[str]] = {}
+    for line in out.stdout.splitlines():
+        job_id, task, comment = (line.split("|", 2) + ["", ""])[:3]
+        path = Path(comment)
+        if not task.isdigit() or path.parent != slurm_dir or not path.is_file():
+            continue
+        if comment not in lists:
+            lists[comment] = path.read_text().splitlines()
+        entries = lists[comment]
+        if int(task) < len(entries):
+            found[Path(entries[int(task)].split("\t")[0]).resolve()] = job_id
+    return found
+
+
+def submit(args) -> int:
+    """Submit the runs of ``args.runs`` (result.json paths) that are neither done nor queued as one array.
+
+    Returns 0 when every run is done (make renders the report), EXIT_PENDING when runs are queued or
+    running, 1 when sbatch refused the array.
+    """
+    from .run import DONE, read_status
+
+    config = load_profile(args.profile, args.set.split() if args.set else None)
+    slurm_args = parse_slurm_args(args.slurm_args)
+    sbatch_resources = resources(config, args.cpus, args.mem, args.time)
+    _need("sbatch", "sbatch"), _need("squeue", "sbatch")
+    runs = [Path(r) for r in args.runs.split()]
+    position = {r: i + 1 for i, r in enumerate(runs)}
+    not_done = [r for r in runs if read_status(r) not in DONE]
+    if not not_done:
+        return 0
+    runs_dir = Path(args.runs_dir)
+    in_queue = queued(runs_dir)
+    waiting = sorted({in_queue[r.parent.resolve()] for r in not_done if r.parent.resolve() in in_queue})
+    todo = [r for r in not_done if r.parent.resolve() not in in_queue]
+    label = f"{args.experiment} ({args.profile})"
+    if waiting:
+        print(f"==> {label}: {len(not_done) - len(todo)} run(s) queued or running in SLURM job(s) "
+              f"{', '.join(waiting)}; not submitted again")
+    if todo:
+        slurm_dir = _slurm_dir(runs_dir)
+        slurm_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        listing = (slurm_dir / f"{args.experiment}-{args.profile}-{stamp}-{os.getpid()}.runs").resolve()
+        listing.write_text("".join(f"{r.parent.resolve()}\t{position[r]}/{len(runs)}\n" for r in todo))
+        command = [str(Path(args.python).absolute()), "-m", "experiments.run", "--data-dir", args.data_dir,
+                   *[a for kv in (args.set.split() if args.set else []) for a in ("--set", kv)], "--slurm-requeue"]
+        sbatch = ["sbatch", "--parsable", f"--job-name={args.experiment}-{args.profile}",
+                  f"--array=0-{len(todo) - 1}", *sbatch_resources, "--requeue",
+                  f"--signal={REQUEUE_SIGNAL.name[3:]}@{SIGNAL_LEAD_SECONDS}", "--open-mode=append",
+                  f"--output={slurm_dir.resolve()}/%A_%a.out", f"--comment={listing}", *slurm_args,
+                  str(ARRAY_SCRIPT), str(listing), *command]
+        out = subprocess.run(sbatch, capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            listing.unlink(missing_ok=True)
+            print(f"error: sbatch refused the array: {out.stderr.strip() or out.stdout.strip()}\n"
+                  f"    command: {shlex.join(sbatch)}", file=sys.stderr)
+            return 1
+        job_id = out.stdout.strip().split(";")[0]
+        print(f"==> {label}: submitted {len(todo)} run(s) as SLURM job array {job_id} (tasks 0-{len(todo) - 1}; "
+              f"list {listing})\n"
+              f"    follow it: squeue -j {job_id}   |   sacct -j {job_id} -X   |   "
+              f"tail -f {slurm_dir}/{job_id}_*.out\n"
+              f"    then run the same make command again: it submits nothing running or done, and writes the "
+              f"report once every run is done")
+    elif waiting:
+        print("    run the same make command again when they are done: it writes the report then")
+    return EXIT_PENDING
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m experiments.slurm", description=__doc__.split("\n\n")[0])
+    parser.add_argument("command", choices=("check", "srun-args", "submit"),
+                        help="check: the launcher's variables (LAUNCHER empty: GPUS, RUNS_PER_GPU); srun-args: srun's options for one run; "
+                             "submit: the runs not done as one sbatch array")
+    parser.add_argument("--launcher", default="")
+    parser.add_argument("--experiment", default="degradation")
+    parser.add_argument("--profile", default="quick")
+    parser.add_argument("--set", default="", help="space-separated key=value profile overrides")
+    parser.add_argument("--cpus", default="4", help="CPUS_PER_RUN: --cpus-per-task")
+    parser.add_argument("--mem", default="", help="MEM_PER_RUN: --mem (empty: the partition's default)")
+    parser.add_argument("--time", default="", help="TIME_PER_RUN: --time (empty: the partition's default)")
+    parser.add_argument("--slurm-args", default="", help="SLURM_ARGS: more srun/sbatch options")
+    parser.add_argument("--gpus", default="", help="check: GPUS (LAUNCHER empty)")
+    parser.add_argument("--runs-per-gpu", default="1", help="check: RUNS_PER_GPU (LAUNCHER empty)")
+    parser.add_argument("--runs", default="", help="submit: the matrix's result.json paths, in order")
+    parser.add_argument("--runs-dir", default="runs")
+    parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--python", default=sys.executable, help="submit: the interpreter the jobs run")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "check":
+            if args.launcher not in ("", "srun", "sbatch"):
+                raise ConfigError(f"unknown LAUNCHER {args.launcher!r}; valid: srun, sbatch (empty: train here)")
+            if args.launcher:
+                resources(load_profile(args.profile, args.set.split() if args.set else None), args.cpus,
+                          args.mem, args.time)
+                parse_slurm_args(args.slurm_args)
+                _need(args.launcher, args.launcher)
+            else:
+                from . import slots
+
+                slots.parse_runs_per_gpu(args.runs_per_gpu)
+                if slots.parse_gpus(args.gpus) is not None:
+                    slots.devices(args.gpus)  # each one named exists
+            return 0
+        if args.command == "srun-args":
+            config = load_profile(args.profile, args.set.split() if args.set else None)
+            print(shlex.join([f"--job-name={args.experiment}-{args.profile}", "--quit-on-interrupt",
+                              *resources(config, args.cpus, args.mem, args.time),
+                              *parse_slurm_args(args.slurm_args)]))
+            return 0
+        return submit(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (RuntimeError, OSError, subprocess.SubprocessError) as exc:  # SLURM unreachable, say
+        print(f"error: LAUNCHER=sbatch: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

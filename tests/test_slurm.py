@@ -1,0 +1,327 @@
+"""The matrix on a real SLURM cluster (issue 16): a one-node cluster on localhost, started by these tests.
+
+The set-up installs Debian's ``slurm-wlm`` and ``munge`` when they are missing (as root, with apt-get), starts
+``munged``, ``slurmctld`` and ``slurmd`` with a minimal ``slurm.conf`` in a temporary folder (one node with
+2 CPUs, ``proctrack/linuxproc``, ``task/none``, ``select/cons_tres``, its own ports, state and spool), waits
+until ``sinfo`` shows the node idle and stops the three daemons afterwards by their process ids. Nothing is
+mocked: srun, sbatch, squeue, scancel and scontrol are SLURM's, the jobs run the suite's own commands.
+
+Every run here is the same tiny matrix, ``plain-8`` and ``resnet-8`` of the smoke profile at 120 iterations
+with a checkpoint every 6 (long enough to be interrupted after a checkpoint and before the end), one thread
+each, so that any two runs of the same net compute bit for bit the same thing:
+- trained here (``make -j 2``): the reference, and the check that a local run says nothing about SLURM;
+- through ``LAUNCHER=srun -j 2``: the same metrics;
+- through ``LAUNCHER=sbatch``: an array of two tasks; one is cancelled (``scancel``) after its first
+  checkpoint and resubmitted by the next ``make``, the other gets the preemption signal (``scancel
+  --signal=USR1``, what ``--signal=USR1@120`` sends before a time limit) and requeues itself; both resume
+  from their checkpoints and end with the reference's metrics; the last ``make`` writes the report and
+  trains nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers_runs import load_ckpt, make, wait_for
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+SBIN = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+TOOLS = ("munged", "slurmctld", "slurmd", "srun", "sbatch", "squeue", "scancel", "scontrol", "sinfo")
+MODELS = "plain-8 resnet-8"
+SET = "max_steps=120 eval_every=6 log_every=3 threads=1"
+
+
+def _which(tool: str) -> str | None:
+    return shutil.which(tool, path=SBIN)
+
+
+def ensure_installed() -> None:
+    """SLURM's and munge's programs, installed with apt-get when missing; a clear failure when that can't be."""
+    missing = [t for t in TOOLS if _which(t) is None]
+    if not missing:
+        return
+    how = "install Debian's slurm-wlm and munge (apt-get install slurm-wlm munge) or run the tests as root"
+    if os.geteuid() != 0:
+        pytest.fail(f"the SLURM tests need {', '.join(missing)}, which are not installed, and only root can "
+                    f"install them: {how}", pytrace=False)
+    if shutil.which("apt-get") is None:
+        pytest.fail(f"the SLURM tests need {', '.join(missing)}; no apt-get here to install them: {how}",
+                    pytrace=False)
+    apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for command in (["apt-get", "update", "-qq"],
+                    ["apt-get", "install", "-y", "-qq", "--no-install-recommends", "slurm-wlm", "munge"]):
+        p = subprocess.run(command, env=apt_env, capture_output=True, text=True, timeout=600)
+        if p.returncode != 0:
+            pytest.fail(f"`{' '.join(command)}` failed (exit {p.returncode}), so the SLURM tests cannot run:\n"
+                        f"{(p.stdout + p.stderr)[-2000:]}", pytrace=False)
+    still = [t for t in TOOLS if _which(t) is None]
+    if still:
+        pytest.fail(f"after installing slurm-wlm and munge, still missing: {', '.join(still)}", pytrace=False)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Cluster:
+    """A running one-node cluster: ``env`` is what its clients (and make, and the jobs) need."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.conf = root / "slurm.conf"
+        self.env = {"SLURM_CONF": str(self.conf), "PATH": SBIN}
+        self.procs: list[subprocess.Popen] = []
+
+    def run(self, *args: str, check: bool = True) -> str:
+        p = subprocess.run(list(args), env={**os.environ, **self.env}, capture_output=True, text=True, timeout=60)
+        if check and p.returncode != 0:
+            raise AssertionError(f"{' '.join(args)}: exit {p.returncode}: {p.stdout}{p.stderr}")
+        return p.stdout
+
+    def queue(self) -> list[str]:
+        """``<job>_<task> <state>`` of every job in the queue."""
+        return self.run("squeue", "-h", "-r", "-o", "%i %T").split("\n")[:-1]
+
+    def state(self, job: str) -> str | None:
+        for line in self.queue():
+            if line.split()[0] == job:
+                return line.split()[1]
+        return None
+
+    def stop_jobs(self) -> None:
+        """Cancel every job, wait for the queue to empty, then end any process a job left behind (found by
+        this cluster's SLURM_CONF in its environment: job steps outlive a stopped slurmd)."""
+        if self.procs and all(p.poll() is None for p in self.procs):
+            self.run("scancel", "--user=root", check=False)
+            wait_for(lambda: not self.queue(), timeout=90, interval=0.5)
+        mark, daemons = f"SLURM_CONF={self.conf}".encode(), {str(p.pid) for p in self.procs}
+        for proc in Path("/proc").glob("[0-9]*"):
+            try:
+                if proc.name not in daemons and mark in (proc / "environ").read_bytes().split(b"\0"):
+                    os.kill(int(proc.name), 9)
+            except (OSError, ValueError):
+                pass
+
+    def logs(self) -> str:
+        return "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(self.root.glob("*.log")))
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory):
+    ensure_installed()
+    root = tmp_path_factory.mktemp("slurm")
+    root.chmod(0o755)
+    (root / "state").mkdir(), (root / "spool").mkdir()
+    key = root / "munge.key"
+    key.write_bytes(os.urandom(1024))
+    key.chmod(0o400)
+    sock = root / "munge.socket"
+    c = Cluster(root)
+    c.conf.write_text("\n".join([
+        "ClusterName=degradation-test",
+        "SlurmctldHost=localhost",
+        f"SlurmctldPort={_free_port()}",
+        f"SlurmdPort={_free_port()}",
+        "SlurmUser=root",
+        "SlurmdUser=root",
+        "AuthType=auth/munge",
+        "CredType=cred/munge",
+        f"AuthInfo=socket={sock}",
+        f"StateSaveLocation={root / 'state'}",
+        f"SlurmdSpoolDir={root / 'spool'}",
+        f"SlurmctldPidFile={root / 'slurmctld.pid'}",
+        f"SlurmdPidFile={root / 'slurmd.pid'}",
+        f"SlurmctldLogFile={root / 'slurmctld.log'}",
+        f"SlurmdLogFile={root / 'slurmd.log'}",
+        "ProctrackType=proctrack/linuxproc",
+        "TaskPlugin=task/none",
+        "SelectType=select/cons_tres",
+        "SelectTypeParameters=CR_CPU",
+        "MpiDefault=none",
+        "JobAcctGatherType=jobacct_gather/none",
+        "AccountingStorageType=accounting_storage/none",
+        "JobCompType=jobcomp/none",
+        "ReturnToService=2",
+        "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN",
+        "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+        "",
+    ]))
+    daemons = [
+        [_which("munged"), "-F", "--force", f"--socket={sock}", f"--key-file={key}",
+         f"--log-file={root / 'munged.log'}", f"--pid-file={root / 'munged.pid'}",
+         f"--seed-file={root / 'munged.seed'}"],
+        [_which("slurmctld"), "-D", "-i", "-f", str(c.conf)],
+        [_which("slurmd"), "-D", "-N", "localhost", "-f", str(c.conf)],
+    ]
+    try:
+        for command in daemons:
+            name = Path(command[0]).name
+            c.procs.append(subprocess.Popen(command, env={**os.environ, **c.env}, stdin=subprocess.DEVNULL,
+                                            stdout=open(root / f"{name}.out.log", "w"), stderr=subprocess.STDOUT))
+            if name == "munged":
+                assert wait_for(sock.exists, timeout=20), f"munged did not start:\n{c.logs()}"
+        up = wait_for(lambda: c.run("sinfo", "-h", "-o", "%T", check=False).strip() == "idle", timeout=60,
+                      interval=0.2)
+        assert up, f"the node never became idle:\n{c.logs()}"
+        yield c
+    finally:
+        c.stop_jobs()
+        for p in reversed(c.procs):  # by their process ids, newest first
+            p.terminate()
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
+def matrix(tmp: Path, runs: Path, *args: str, cluster: Cluster | None = None, **kw) -> subprocess.CompletedProcess:
+    data = tmp / "data"
+    data.mkdir(exist_ok=True)
+    extra = dict(cluster.env) if cluster else {"PATH": SBIN}  # SLURM's tools on PATH either way
+    return make(tmp, "degradation", "PROFILE=smoke", f"MODELS={MODELS}", "SEEDS=0", f"SET={SET}",
+                f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp / 'reports'}", *args,
+                env_extra=extra, **kw)
+
+
+def folders(runs: Path) -> dict[str, Path]:
+    return {m: runs / "degradation" / "smoke" / m / "seed0" for m in MODELS.split()}
+
+
+def result(folder: Path) -> dict:
+    return json.loads((folder / "result.json").read_text())
+
+
+def assert_same_metrics(folder: Path, reference: Path) -> None:
+    got, ref = result(folder), result(reference)
+    for key in ("status", "final", "best", "iterations", "params"):
+        assert got[key] == ref[key], key
+    assert (folder / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory):
+    """The tiny matrix trained here, with SLURM's tools installed but not used."""
+    ensure_installed()
+    tmp = tmp_path_factory.mktemp("local")
+    started = time.monotonic()
+    p = matrix(tmp, tmp / "runs", "-j", "2", timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return {"runs": tmp / "runs", "out": p.stdout + p.stderr, "seconds": time.monotonic() - started}
+
+
+def test_launcher_options_and_bad_launcher_values(tmp_path):
+    from experiments.config import load_profile
+    from experiments.slurm import resources
+
+    # One GPU per run for the GPU profiles, none for the CPU ones; empty memory and time: the partition's.
+    assert resources(load_profile("paper"), "8", "32G", "6:00:00") == [
+        "--ntasks=1", "--cpus-per-task=8", "--mem=32G", "--time=6:00:00", "--gres=gpu:1"]
+    assert resources(load_profile("smoke"), "1", "", "") == ["--ntasks=1", "--cpus-per-task=1"]
+    runs = tmp_path / "runs"
+    for bad, message in (("LAUNCHER=slurm", "unknown LAUNCHER 'slurm'; valid: srun, sbatch (empty: train here)"),
+                         ("CPUS_PER_RUN=two", "bad CPUS_PER_RUN 'two'"),
+                         ('SLURM_ARGS=--comment="x', "bad SLURM_ARGS")):
+        extra = () if bad.startswith("LAUNCHER") else ("LAUNCHER=srun",)
+        p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={runs}", bad, *extra,
+                 env_extra={"PATH": SBIN})
+        assert p.returncode == 2 and message in p.stderr and p.stderr.count("error:") == 1, p.stderr
+    assert not runs.exists()
+
+
+def test_a_local_run_says_nothing_about_slurm(local):
+    assert _which("srun")
+    assert not re.search(r"srun|slurm", local["out"], re.IGNORECASE), local["out"]
+    for folder in folders(local["runs"]).values():
+        assert result(folder).get("slurm") is None
+
+
+def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local):
+    runs = tmp_path / "runs"
+    started = time.monotonic()
+    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    seconds = time.monotonic() - started
+    assert p.returncode == 0, p.stdout + p.stderr + cluster.logs()
+    jobs = set()
+    for model, folder in folders(runs).items():
+        assert_same_metrics(folder, folders(local["runs"])[model])
+        record = result(folder)["slurm"]
+        assert record["node"] == "localhost" and record["array_task_id"] is None and record["restart_count"] == 0
+        jobs.add(record["job_id"])
+        assert re.search(rf"{model} seed 0 on localhost \(SLURM job {record['job_id']}\) \.\.\.", p.stdout)
+    assert len(jobs) == 2  # one SLURM job per run
+    print(f"\nsmoke matrix ({MODELS}, {SET}): here {local['seconds']:.1f} s, through srun -j 2 {seconds:.1f} s")
+
+
+def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_path, cluster, local):
+    runs = tmp_path / "runs"
+    started = time.monotonic()
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    submitted = time.monotonic() - started
+    assert p.returncode == 0, p.stdout + p.stderr
+    match = re.search(r"submitted 2 run\(s\) as SLURM job array (\d+)", p.stdout)
+    assert match, p.stdout
+    job = match.group(1)
+    assert f"squeue -j {job}" in p.stdout and "sacct" in p.stdout  # how to follow it
+    assert not (tmp_path / "reports").exists()  # make returned at once, without a report
+    cancelled, preempted = folders(runs)["plain-8"], folders(runs)["resnet-8"]  # tasks 0 and 1
+
+    # Each task as soon as it has a checkpoint, in mid-run: task 0 is cancelled; task 1 gets the preemption
+    # signal, on which Lightning requeues it.
+    todo = {cancelled: ["scancel", f"{job}_0"], preempted: ["scancel", "--signal=USR1", f"{job}_1"]}
+
+    def interrupt_those_with_a_checkpoint() -> bool:
+        for folder in [f for f in todo if (f / "checkpoints" / "last.ckpt").exists()]:
+            cluster.run(*todo.pop(folder))
+        return not todo
+
+    assert wait_for(interrupt_those_with_a_checkpoint, timeout=300, interval=0.05), cluster.logs()
+    assert wait_for(lambda: cluster.state(f"{job}_0") is None, timeout=120), cluster.queue()
+    at_cancel = load_ckpt(cancelled / "checkpoints" / "last.ckpt")["global_step"]
+    assert 0 < at_cancel < 120 and not (cancelled / "result.json").exists()
+    # A requeued job waits (BeginTime) about two minutes before it may start again; start it now.
+    assert wait_for(lambda: cluster.state(f"{job}_1") == "PENDING", timeout=120), cluster.queue()
+    assert not (preempted / "result.json").exists()
+    cluster.run("scontrol", "update", f"JobId={job}_1", "StartTime=now")
+
+    # The next make: resnet-8 is queued or running (not submitted again), plain-8 is resubmitted.
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert re.search(rf"1 run\(s\) queued or running in SLURM job\(s\) {job}_1", p.stdout), p.stdout
+    resubmitted = re.search(r"submitted 1 run\(s\) as SLURM job array (\d+)", p.stdout)
+    assert resubmitted, p.stdout
+    again = resubmitted.group(1)
+    assert wait_for(lambda: not cluster.queue(), timeout=300, interval=0.2), cluster.queue()
+
+    for folder in (cancelled, preempted):
+        assert_same_metrics(folder, folders(local["runs"])[folder.parent.name])
+        assert result(folder)["resumed_from"] and result(folder)["resumed_from"] % 6 == 0
+        assert not list(folder.glob("hpc_ckpt_*"))  # Lightning's mid-interval checkpoint is not kept
+    assert result(cancelled)["resumed_from"] == at_cancel
+    first, second = result(cancelled)["slurm"], result(preempted)["slurm"]
+    assert first["job_id"] == f"{again}_0" and first["restart_count"] == 0  # resubmitted
+    assert second["job_id"] == f"{job}_1" and second["restart_count"] == 1  # requeued: same task, restarted
+    log = (runs / ".slurm" / f"{job}_1.out").read_text()
+    assert "interrupted; SLURM's requeue or the next `make` resumes it from its last checkpoint" in log, log
+
+    # The last make: everything is done; it trains nothing and writes the report.
+    before = {f: (f / "result.json").stat().st_mtime_ns for f in folders(runs).values()}
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "submitted" not in p.stdout and " ... " not in p.stdout
+    assert (tmp_path / "reports" / "degradation" / "smoke" / "report.pdf").is_file()
+    assert before == {f: (f / "result.json").stat().st_mtime_ns for f in folders(runs).values()}
+    print(f"\nsbatch: make returned in {submitted:.1f} s after submitting; the array, cancelled and preempted "
+          f"included, was done {time.monotonic() - started:.1f} s after the first make")
