@@ -101,7 +101,7 @@ layer-responses:
 # run does not stop the others), render the report, then fail if any run failed, naming it.
 matrix: | $(STAMP)
 	@$(PY) -m experiments.matrix check $(MATRIX_ARGS)
-	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)'
+	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)' --set '$(SET)'
 	@status=0; $(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) runs || status=$$?; \
 	 $(MAKE) --no-print-directory report || status=1; \
 	 $(PY) -m experiments.matrix status $(MATRIX_ARGS) || status=1; \
