@@ -1,9 +1,9 @@
 """The checks of bench/gpu_paper_check.sh (issue 14): the paper profile on a GPU, end to end.
 
-    python3 bench/gpu_paper_check.py resume --killed A --uninterrupted B --kill-at K
-    python3 bench/gpu_paper_check.py fig6 --run-root RUNS/degradation/paper --skip 1000
-    python3 bench/gpu_paper_check.py timed-run --run-dir RUNS/degradation/paper/resnet-56/seed0 --data-dir D --set k=v ...
-    python3 bench/gpu_paper_check.py throughput --root TP --counts "1 2 4" --csv throughput.csv
+    python3 -m bench.gpu_paper_check resume --killed A --uninterrupted B --kill-at K
+    python3 -m bench.gpu_paper_check fig6 --run-root RUNS/degradation/paper --skip 1000
+    python3 -m bench.gpu_paper_check timed-run --run-dir RUNS/degradation/paper/resnet-56/seed0 --data-dir D --set k=v ...
+    python3 -m bench.gpu_paper_check throughput --root TP --counts "1 2 4" --csv throughput.csv
 
 Each check prints ``PASS <what>`` or ``FAIL <what>`` lines (and the figures behind them) and exits 1 when
 any check failed, 2 when its input is missing. The run folders are read with the report side's reader
@@ -308,7 +308,7 @@ def throughput(args) -> int:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="bench/gpu_paper_check.py", description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(prog="python -m bench.gpu_paper_check", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
     p = sub.add_parser("resume")
     p.add_argument("--killed", required=True)

@@ -68,7 +68,7 @@ KILL_AT=$((2 * RESUME_EVAL + RESUME_LOG))  # after the second evaluation, before
 RESUME_SET="$DATA_SET max_steps=$RESUME_STEPS milestones=[$((RESUME_STEPS / 2)),$((RESUME_STEPS * 3 / 4))] eval_every=$RESUME_EVAL log_every=$RESUME_LOG grad_norm_every=$((RESUME_EVAL / 2)) threads=$(( NPROC / 2 > 0 ? NPROC / 2 : 1 )) $EXTRA"
 FIG6_SET="$DATA_SET max_steps=$FIG6_STEPS milestones=[$((FIG6_STEPS / 2)),$((FIG6_STEPS * 3 / 4))] eval_every=$FIG6_EVAL log_every=$FIG6_LOG grad_norm_every=$FIG6_GRAD threads=$(( NPROC / 4 > 0 ? NPROC / 4 : 1 )) $EXTRA"
 TP_SET="$DATA_SET max_steps=$TP_STEPS eval_every=$TP_STEPS log_every=$TP_LOG eval_limit=1000 $EXTRA"
-CHECK="$PYTHON bench/gpu_paper_check.py"
+CHECK="$PYTHON -m bench.gpu_paper_check"
 
 sets() { for s in $1; do printf -- '--set\n%s\n' "$s"; done; }  # "a=1 b=2" -> --set a=1 --set b=2
 
