@@ -125,7 +125,7 @@ layer-responses:
 matrix: | $(STAMP)
 	@$(PY) -m experiments.matrix check $(MATRIX_ARGS)
 	@$(PY) -m experiments.slurm check $(SLURM_VARS) --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
-	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)'
+	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)' --set '$(SET)'
 	@$(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.slurm submit $(SLURM_VARS) --runs '$(RUNS)' \
 		--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)' --python '$(PY)' || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
 	 status=0; $(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) runs \

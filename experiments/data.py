@@ -9,7 +9,8 @@ Why every batch is a function of (seed, iteration): Lightning's checkpoint does 
 the position inside an epoch. Deriving the permutation from (seed, epoch) and the augmentation from
 (seed, iteration) makes a resumed run see exactly the batches an uninterrupted one would have seen.
 
-``python -m experiments.data prepare --profile quick --data-dir data`` finds or fetches a profile's data.
+``python -m experiments.data prepare --profile quick --data-dir data [--set "k=v ..."]`` finds or fetches a
+profile's data, the profile's dataset as make's ``SET`` leaves it.
 """
 
 from __future__ import annotations
@@ -404,9 +405,11 @@ def main(argv: list[str] | None = None) -> int:
     prep = sub.add_parser("prepare", help="find or fetch a profile's dataset")
     prep.add_argument("--profile", default="quick")
     prep.add_argument("--data-dir", default="data")
+    prep.add_argument("--set", default="", help="space-separated key=value overrides, as make's SET "
+                      "(SET=dataset=fashion-mnist makes the paper profile's data Fashion-MNIST)")
     args = parser.parse_args(argv)
     try:
-        config = load_profile(args.profile)
+        config = load_profile(args.profile, args.set.split() if args.set else None)
         ensure_available(config.dataset, Path(args.data_dir), fetch=True)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -83,6 +83,33 @@ def test_debian_copy_is_decompressed_for_torchvision(tmp_path, monkeypatch):
     assert load_tensors(RunConfig(dataset="fashion-mnist", val_size=10), tmp_path / "data").test_x.shape[0] == 20
 
 
+def test_make_data_step_follows_set(tmp_path, monkeypatch, capsys):
+    """make's data step (`experiments.data prepare`) fetches the dataset SET chooses, not the profile's own:
+    `make degradation PROFILE=paper SET="dataset=fashion-mnist"` offline once failed here for want of CIFAR-10."""
+    import gzip
+
+    from experiments import data
+
+    make_fashion_mnist(tmp_path / "src")
+    debian = tmp_path / "debian"
+    debian.mkdir()
+    for name in data.FASHION_FILES:
+        (debian / f"{name}.gz").write_bytes(gzip.compress((tmp_path / "src/FashionMNIST/raw" / name).read_bytes()))
+    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+    monkeypatch.setenv(data.OFFLINE_ENV, "1")
+    out = tmp_path / "data"
+    out.mkdir()
+    assert data.main(["prepare", "--profile", "paper", "--data-dir", str(out),
+                      "--set", "dataset=fashion-mnist image_size=32"]) == 0
+    assert sorted(p.name for p in (out / "FashionMNIST/raw").iterdir()) == sorted(data.FASHION_FILES)
+    assert not (out / "cifar-10-batches-py").exists()
+    # Without SET the paper profile still asks for CIFAR-10; a bad SET is one line naming the value.
+    assert data.main(["prepare", "--profile", "paper", "--data-dir", str(out)]) == 2
+    assert data.main(["prepare", "--profile", "paper", "--data-dir", str(out), "--set", "dataset=mnist"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "CIFAR10 not found" in err[0] and err[1].startswith("error: unknown dataset 'mnist'; valid:")
+
+
 # --- CIFAR-10's recipe on data the test makes ------------------------------------------------------------
 def make_cifar10(root: Path, per_batch: int = 20, n_test: int = 30) -> np.ndarray:
     rng = np.random.default_rng(1)
