@@ -232,8 +232,8 @@ def first_non_finite(module: "DegradationModule") -> str | None:
     """
     named = [(k, v) for k, v in module.state_dict().items() if torch.is_tensor(v) and v.is_floating_point()]
     if module._trainer is not None:
+        names = {id(p): n for n, p in module.named_parameters()}
         for optimizer in module.trainer.optimizers:
-            names = {id(p): n for n, p in module.named_parameters()}
             for group in optimizer.param_groups:
                 for p in group["params"]:
                     for key, v in optimizer.state.get(p, {}).items():
