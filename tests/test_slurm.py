@@ -313,6 +313,10 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
     first, second = result(cancelled)["slurm"], result(preempted)["slurm"]
     assert first["job_id"] == f"{again}_0" and first["restart_count"] == 0  # resubmitted
     assert second["job_id"] == f"{job}_1" and second["restart_count"] == 1  # requeued: same task, restarted
+    print(f"\ncancelled: plain-8 (task {job}_0) at iteration {at_cancel}; resubmitted as {first['job_id']}, resumed from "
+          f"{result(cancelled)['resumed_from']}; preempted: resnet-8 ({job}_1) by USR1, requeued "
+          f"(restart {second['restart_count']}), resumed from {result(preempted)['resumed_from']}; both: final errors "
+          f"{result(cancelled)['final']} / {result(preempted)['final']} and every metrics.csv byte as the local runs")
     log = (runs / ".slurm" / f"{job}_1.out").read_text()
     assert "interrupted; SLURM's requeue or the next `make` resumes it from its last checkpoint" in log, log
 
