@@ -168,7 +168,9 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
 
 def _headline(degradation: Comparison | None, shortcut: Comparison | None) -> tuple[str, bool | None]:
     """"reproduced" only when both intervals exclude 0 in the paper's direction (both differences > 0)."""
-    if degradation is None or shortcut is None or degradation.diff is None or shortcut.diff is None:
+    if degradation is None:
+        return "degradation cannot be judged (it needs ok runs of two plain depths)", None
+    if shortcut is None or degradation.diff is None or shortcut.diff is None:
         return "cannot be judged (a net has no ok run)", None
     signs = (degradation.sign, shortcut.sign)
     if signs == (1, 1):
