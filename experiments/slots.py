@@ -35,11 +35,12 @@ from .config import ConfigError
 
 FAKE_ENV = "DEGRADATION_FAKE_GPUS"
 POLL_SECONDS = 0.5
+_HELD: list["Slot"] = []  # leased slots: referenced here, their files stay open (and locked) until release()
 
 
 @dataclass
 class Slot:
-    """A leased slot: held until the process exits (or :meth:`release`)."""
+    """A leased slot: held until the process exits or :meth:`release`, whether the caller keeps it or not."""
 
     index: int  # the device's number as torch numbers the devices make sees (cuda:<index>)
     visible: str  # its CUDA_VISIBLE_DEVICES entry (a number or a UUID)
@@ -61,6 +62,8 @@ class Slot:
         if self._file is not None:
             self._file.close()  # closing the file releases the flock
             self._file = None
+        if self in _HELD:
+            _HELD.remove(self)
 
 
 def slots_dir() -> Path:
@@ -158,7 +161,9 @@ def _try(folder: Path, index: int, visible: str, k: int, runs_per_gpu: int, hold
         except OSError:
             pass
         f.seek(0), f.truncate(), f.write(holder + "\n"), f.flush()  # who holds it, for the waiting message
-    return Slot(index, visible, k, runs_per_gpu, os.environ.get(FAKE_ENV) is not None, f)
+    slot = Slot(index, visible, k, runs_per_gpu, os.environ.get(FAKE_ENV) is not None, f)
+    _HELD.append(slot)  # a Slot nobody references would close its file, and so free the device, too early
+    return slot
 
 
 def _holders(folder: Path, devs: list[tuple[int, str]], runs_per_gpu: int) -> str:
