@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers_runs import load_ckpt, make, wait_for
+from helpers_runs import PY, ROOT, load_ckpt, make, wait_for
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -230,14 +230,16 @@ def test_launcher_options_and_bad_launcher_values(tmp_path):
     assert resources(load_profile("paper"), "8", "32G", "6:00:00") == [
         "--ntasks=1", "--cpus-per-task=8", "--mem=32G", "--time=6:00:00", "--gres=gpu:1"]
     assert resources(load_profile("smoke"), "1", "", "") == ["--ntasks=1", "--cpus-per-task=1"]
+    for bad, message in ((["--launcher", "slurm"], "unknown LAUNCHER 'slurm'; valid: srun, sbatch (empty: train here)"),
+                         (["--launcher", "srun", "--cpus", "two"], "bad CPUS_PER_RUN 'two'")):
+        p = subprocess.run([str(PY), "-m", "experiments.slurm", "check", *bad], cwd=ROOT, capture_output=True,
+                           text=True, timeout=120)
+        assert p.returncode == 2 and p.stderr.count("error:") == 1 and message in p.stderr, p.stderr
+    # Through make: SLURM_ARGS start with "--" and must reach the launcher whole; a malformed one is refused.
     runs = tmp_path / "runs"
-    for bad, message in (("LAUNCHER=slurm", "unknown LAUNCHER 'slurm'; valid: srun, sbatch (empty: train here)"),
-                         ("CPUS_PER_RUN=two", "bad CPUS_PER_RUN 'two'"),
-                         ('SLURM_ARGS=--comment="x', "bad SLURM_ARGS")):
-        extra = () if bad.startswith("LAUNCHER") else ("LAUNCHER=srun",)
-        p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={runs}", bad, *extra,
-                 env_extra={"PATH": SBIN})
-        assert p.returncode == 2 and message in p.stderr and p.stderr.count("error:") == 1, p.stderr
+    p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={runs}", "LAUNCHER=srun",
+             'SLURM_ARGS=--partition=gpu --comment="x', env_extra={"PATH": SBIN})
+    assert p.returncode == 2 and "bad SLURM_ARGS" in p.stderr and p.stderr.count("error:") == 1, p.stderr
     assert not runs.exists()
 
 
