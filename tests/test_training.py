@@ -68,7 +68,8 @@ def test_missing_dataset_offline_says_how_to_get_it(tmp_path, monkeypatch):
         data.ensure_available("imagenet", tmp_path, fetch=True)
 
 
-def test_debian_copy_is_decompressed_for_torchvision(tmp_path, monkeypatch):
+def fake_debian_copy(tmp_path, monkeypatch) -> None:
+    """Debian's dataset-fashion-mnist, gzipped IDX files, in tmp_path/debian, where experiments.data looks."""
     import gzip
 
     from experiments import data
@@ -79,6 +80,12 @@ def test_debian_copy_is_decompressed_for_torchvision(tmp_path, monkeypatch):
     for name in data.FASHION_FILES:
         (debian / f"{name}.gz").write_bytes(gzip.compress((tmp_path / "src/FashionMNIST/raw" / name).read_bytes()))
     monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+
+
+def test_debian_copy_is_decompressed_for_torchvision(tmp_path, monkeypatch):
+    from experiments import data
+
+    fake_debian_copy(tmp_path, monkeypatch)
     data.ensure_available("fashion-mnist", tmp_path / "data", fetch=True)
     assert load_tensors(RunConfig(dataset="fashion-mnist", val_size=10), tmp_path / "data").test_x.shape[0] == 20
 
@@ -86,16 +93,9 @@ def test_debian_copy_is_decompressed_for_torchvision(tmp_path, monkeypatch):
 def test_make_data_step_follows_set(tmp_path, monkeypatch, capsys):
     """make's data step (`experiments.data prepare`) fetches the dataset SET chooses, not the profile's own:
     `make degradation PROFILE=paper SET="dataset=fashion-mnist"` offline once failed here for want of CIFAR-10."""
-    import gzip
-
     from experiments import data
 
-    make_fashion_mnist(tmp_path / "src")
-    debian = tmp_path / "debian"
-    debian.mkdir()
-    for name in data.FASHION_FILES:
-        (debian / f"{name}.gz").write_bytes(gzip.compress((tmp_path / "src/FashionMNIST/raw" / name).read_bytes()))
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+    fake_debian_copy(tmp_path, monkeypatch)
     monkeypatch.setenv(data.OFFLINE_ENV, "1")
     out = tmp_path / "data"
     out.mkdir()
