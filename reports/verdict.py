@@ -1,8 +1,9 @@
 """The verdict: is degradation reproduced, do the shortcuts remove it, and how do options A/B/C compare.
 
 Every claim is a difference of mean final errors over seeds with a 95% Welch t-interval
-(:func:`reports.stats.difference`), and the number of seeds in which it holds. A claim is made only when the interval excludes 0; with one seed no interval
-exists and the text says so, still giving the point difference.
+(:func:`reports.stats.difference`), and the number of seeds in which it holds. A claim is made only when
+the interval excludes 0; with one seed no interval exists and the text says so, still giving the point
+difference.
 
 Degradation is judged on the final TRAINING error (result.json ``final.train``: the mini-batch error,
 in training mode, averaged over the last logging interval), because the paper's point is that the deeper
@@ -91,10 +92,7 @@ class FamilyVerdict:
     @property
     def residual_share(self) -> float | None:
         """The residual nets' depth difference as a fraction of the plain nets' (the paper: <= 0)."""
-        if self.plain is None or self.residual is None or self.plain.diff is None or self.residual.diff is None:
-            return None
-        gap = self.plain.diff.diff
-        return self.residual.diff.diff / gap if gap > 0 else None
+        return _share(self.plain, self.residual)
 
 
 @dataclass
@@ -192,10 +190,16 @@ def _judge(c: Comparison, yes: str, no: str) -> str:
     return f"{yes} in this single seed" if d.diff > 0 else "not so in this single seed"
 
 
+def _share(plain: Comparison | None, res: Comparison | None) -> float | None:
+    """res's mean difference over plain's, when plain's is > 0 (else None)."""
+    if plain is None or res is None or plain.diff is None or res.diff is None or plain.diff.diff <= 0:
+        return None
+    return res.diff.diff / plain.diff.diff
+
+
 def _share_text(plain: Comparison | None, res: Comparison) -> str:
-    if plain is None or plain.diff is None or res.diff is None or plain.diff.diff <= 0:
-        return ""
-    return f"; {res.diff.diff / plain.diff.diff:+.0%} of the plain nets' degradation"
+    share = _share(plain, res)
+    return "" if share is None else f"; {share:+.0%} of the plain nets' degradation"
 
 
 def _residual_judgement(c: Comparison) -> str:
