@@ -18,11 +18,7 @@ from collections.abc import Sequence
 
 from .groups import degradation_sets, families, model_infos
 from .runs import Run, discover_runs
-from .verdict import FAMILY_NAMES, family_verdict
-
-
-def _finals(runs: Sequence[Run], model: str) -> dict[int, float]:
-    return {r.seed: r.final("train") for r in runs if r.model == model and r.ok and r.final("train") is not None}
+from .verdict import FAMILY_NAMES, family_verdict, finals
 
 
 def family_study(runs: Sequence[Run], family: str, subset: int = 3) -> str:
@@ -31,7 +27,7 @@ def family_study(runs: Sequence[Run], family: str, subset: int = 3) -> str:
     if len(plain) < 2 or len(res) < 2:
         return f"{FAMILY_NAMES.get(family, family)}: needs two depths of plain and of residual nets.\n"
     p_lo, p_hi, r_lo, r_hi = plain[min(plain)], plain[max(plain)], res[min(res)], res[max(res)]
-    vals = {m: _finals(runs, m) for m in (p_lo, p_hi, r_lo, r_hi)}
+    vals = {m: finals(runs, m, "train") for m in (p_lo, p_hi, r_lo, r_hi)}
     seeds = sorted(set.intersection(*(set(v) for v in vals.values())))
     lines = [f"### {FAMILY_NAMES.get(family, family)}", "",
              f"| seed | {p_lo} | {p_hi} | {r_lo} | {r_hi} | {p_hi} > {p_lo} | {r_hi} < {p_hi} |",
@@ -50,8 +46,8 @@ def family_study(runs: Sequence[Run], family: str, subset: int = 3) -> str:
     if n:
         gap_p, gap_r = mean[p_hi] - mean[p_lo], mean[r_hi] - mean[r_lo]
         ok = gap_p > 0 and gap_r <= gap_p / 3
-        lines.append(f"- On the means over {n} seeds: {r_hi} − {r_lo} = {gap_r:+.2f}, {p_hi} − {p_lo} = {gap_p:+.2f}; "
-                     f"a third of it is {gap_p / 3:+.2f}: {'holds' if ok else 'DOES NOT HOLD'}.")
+        lines.append(f"- On the means over {n} seeds: {r_hi} − {r_lo} = {gap_r:+.2f}, {p_hi} − {p_lo} = "
+                     f"{gap_p:+.2f}; a third of it is {gap_p / 3:+.2f}: {'holds' if ok else 'DOES NOT HOLD'}.")
     if n >= subset:
         combos = list(itertools.combinations(seeds, subset))
         keep = [r for r in runs if r.model in vals]

@@ -66,10 +66,14 @@ class Comparison:
         return f"{head} ({' and '.join(few)} {verb} one ok seed: no interval can be given)"
 
 
+def finals(runs: Sequence[Run], model: str, split: str) -> dict[int, float]:
+    """seed -> final ``split`` error (%) of ``model``'s ok runs that have one."""
+    return {r.seed: v for r in runs if r.model == model and r.ok and (v := r.final(split)) is not None}
+
+
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:
     """The final ``split`` error of model ``a`` minus model ``b`` (ok runs only, :func:`reports.stats.difference`)."""
-    va = {r.seed: r.final(split) for r in runs if r.model == a and r.ok and r.final(split) is not None}
-    vb = {r.seed: r.final(split) for r in runs if r.model == b and r.ok and r.final(split) is not None}
+    va, vb = finals(runs, a, split), finals(runs, b, split)
     missing = [m for m, v in ((a, va), (b, vb)) if not v]
     if missing:
         return Comparison(a, b, split, None, missing)
