@@ -7,7 +7,7 @@
 
 Each check prints ``PASS <what>`` or ``FAIL <what>`` lines (and the figures behind them) and exits 1 when
 any check failed, 2 when its input is missing. The run folders are read with the report side's reader
-(:func:`reports.runs.read_metrics`), so the checks need pandas but not torch; ``timed-run`` trains.
+(:func:`reports.runs.tidy_metrics`), so the checks need pandas but not torch; ``timed-run`` trains.
 
 Why ``timed-run``: ``result.json``'s ``images_per_second`` counts from the start of training, so for a
 short run it is mostly the first step's compilation (20-40 s on a GPU). The throughput of concurrent runs
@@ -38,17 +38,17 @@ def say(ok: bool, what: str) -> bool:
 
 def train_points(run: Path):
     """(steps, train errors in %) of a run's logged training points, in step order."""
-    from reports.runs import read_metrics
+    from reports.runs import tidy_metrics
 
-    m = read_metrics(run / "metrics.csv")
+    m, _ = tidy_metrics(run / "metrics.csv")
     t = m[m.split == "train"].sort_values("step")
     return t.step.to_numpy(), t.error.to_numpy()
 
 
 def eval_points(run: Path, split: str):
-    from reports.runs import read_metrics
+    from reports.runs import tidy_metrics
 
-    m = read_metrics(run / "metrics.csv")
+    m, _ = tidy_metrics(run / "metrics.csv")
     e = m[m.split == split].sort_values("step")
     return e.step.to_numpy(), e.error.to_numpy()
 

@@ -41,7 +41,6 @@ import dataclasses
 import os
 import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,8 +52,9 @@ import torch
 from experiments.config import ConfigError, RunConfig, load_profile
 from experiments.data import Tensors
 from experiments.io import atomic_write_json, atomic_write_text
+from experiments.provenance import provenance
 
-from .matrix import REPO, section_matrix
+from .matrix import section_matrix
 from .paths import Runner, bench_tensors, stop_if_interrupted, variant_config
 from .per_model import section_models
 from .speed import gradient_norms, section_arms, section_classic, section_compile, section_profile
@@ -97,23 +97,17 @@ PLANS = {
 
 
 def environment(device: torch.device, threads: int) -> dict:
-    import pytorch_lightning
+    """A run's provenance (experiments/provenance.py: commit, host, versions) plus what a timing depends on."""
     import torchmetrics
-    import torchvision
 
-    env = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "host": platform.node(), "python": platform.python_version(),
-           "torch": torch.__version__, "torchvision": torchvision.__version__,
-           "pytorch_lightning": pytorch_lightning.__version__, "torchmetrics": torchmetrics.__version__,
-           "cuda": torch.version.cuda, "threads": threads, "cpus": os.cpu_count(),
-           "cpu": platform.processor() or platform.machine()}
+    record = provenance()
+    env = {"date": time.strftime("%Y-%m-%d %H:%M:%S"), "host": record["hostname"], **record["versions"],
+           "torchmetrics": torchmetrics.__version__, "threads": threads, "cpus": os.cpu_count(),
+           "cpu": platform.processor() or platform.machine(),
+           "git_commit": record["git_commit"], "git_dirty": record["git_dirty"]}
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
         env["cudnn"] = torch.backends.cudnn.version()
-    try:
-        env["git_commit"] = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                           cwd=REPO, timeout=5).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        pass
     return env
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import yaml
 
+from models.names import INITS, STEMS
+
 # DEGRADATION_CONFIG_DIR points at another folder of profiles and matrices.yaml (tests use it for bad profiles).
 CONFIG_DIR = Path(os.environ.get("DEGRADATION_CONFIG_DIR") or Path(__file__).resolve().parent / "configs")
 DATASETS = ("fashion-mnist", "cifar10", "imagenet", "synthetic")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
-STEMS = ("cifar", "imagenet")
 WARMUPS = ("constant", "linear")
-INITS = ("he", "xavier")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 GRAPHED_COMPILE_MODES = ("reduce-overhead", "max-autotune")  # modes that add CUDA graphs themselves
 

@@ -41,9 +41,8 @@ from torch import nn
 from models import weighted_layers
 
 from .io import atomic_write_text
+from .runfolder import GRAD_NORM_COLUMNS, GRAD_NORMS
 
-FILENAME = "grad_norms.csv"
-COLUMNS = ("step", "layer", "name", "norm")
 MAX_PENDING = 64  # records held on the device before one copy to the host (bounds memory, not speed)
 
 
@@ -80,7 +79,7 @@ class GradNormRecorder(pl.Callback):
         modules = dict(net.named_modules())
         names = weighted_layers(net)
         if self.records and self.names != names:
-            raise ValueError(f"{FILENAME}: the restored records are of other layers than this net's")
+            raise ValueError(f"{GRAD_NORMS}: the restored records are of other layers than this net's")
         self.names = names
         self._weights = [modules[n].weight for n in names]
         # After a resume (Lightning restored global_step and this callback's state): records at or after
@@ -123,7 +122,7 @@ class GradNormRecorder(pl.Callback):
         self._flush()
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(COLUMNS)
+        writer.writerow(GRAD_NORM_COLUMNS)
         for step, values in sorted(self.records, key=lambda r: r[0]):
             for i, (name, value) in enumerate(zip(self.names, values), start=1):
                 writer.writerow((step, i, name, repr(float(value))))
@@ -131,7 +130,7 @@ class GradNormRecorder(pl.Callback):
 
     def write(self, trainer) -> None:
         folder = self.out_dir if self.out_dir is not None else Path(trainer.default_root_dir)
-        atomic_write_text(folder / FILENAME, self.csv_text())
+        atomic_write_text(folder / GRAD_NORMS, self.csv_text())
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint) -> None:
         # The file holds exactly what the checkpoint being saved holds.

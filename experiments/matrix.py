@@ -12,13 +12,12 @@ import sys
 from pathlib import Path
 
 from .config import ConfigError, load_matrices, load_profile, parse_seeds
-from .run import read_status
+from .runfolder import DONE, RESULT, read_status, run_dir
 
 
 def run_dirs(args) -> list[Path]:
     models = args.models.split() or load_matrices()[args.experiment]
-    return [Path(args.runs_dir) / args.experiment / args.profile / m / f"seed{s}"
-            for m in models for s in parse_seeds(args.seeds)]
+    return [run_dir(args.runs_dir, args.experiment, args.profile, m, s) for m in models for s in parse_seeds(args.seeds)]
 
 
 def check(args) -> None:
@@ -39,11 +38,11 @@ def status(args) -> int:
     failed, missing, counts = [], [], {}
     for d in run_dirs(args):
         # The same reader make's retry list uses: a damaged result.json is not a finished run.
-        state = read_status(d / "result.json") or ("damaged" if (d / "result.json").exists() else "missing")
+        state = read_status(d / RESULT) or ("damaged" if (d / RESULT).exists() else "missing")
         counts[state] = counts.get(state, 0) + 1
         if state == "failed":
             failed.append(d)
-        elif state not in ("ok", "diverged"):
+        elif state not in DONE:
             missing.append(d)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"==> {args.experiment} ({args.profile}): {summary}")

@@ -38,7 +38,7 @@ CHECKPOINT_FORMAT_KEY, CHECKPOINT_FORMAT = "degradation_format", 2
 
 def model_overrides(model_name: str, config: RunConfig) -> dict:
     """The registry overrides a profile asks for: width and stem of each family, the init."""
-    family = parse_name(model_name)[0]
+    family = parse_name(model_name).family
     overrides: dict = {"init": config.init}
     width = config.imagenet_width if family == "imagenet" else config.cifar_width
     if width:

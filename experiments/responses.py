@@ -43,8 +43,9 @@ from torch import nn
 
 from models import response_layers
 
-FILENAME = "layer_responses.csv"
-COLUMNS = ("layer", "name", "std")
+from .runfolder import CHECKPOINT, CONFIG
+from .runfolder import LAYER_RESPONSE_COLUMNS, LAYER_RESPONSES
+
 
 
 class _Moments:
@@ -111,7 +112,7 @@ def layer_response_stds(net: nn.Module, batches: Iterable, layers: list[tuple[st
 def responses_csv(rows: list[tuple[int, str, float]]) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow(LAYER_RESPONSE_COLUMNS)
     for index, name, std in rows:
         writer.writerow((index, name, repr(float(std))))
     return buffer.getvalue()
@@ -132,7 +133,7 @@ def load_run_record(run_dir: Path) -> dict:
     """The run's ``config.yaml`` (written by experiments.run: model, data_dir, config, provenance)."""
     import yaml
 
-    path = run_dir / "config.yaml"
+    path = run_dir / CONFIG
     try:
         record = yaml.safe_load(path.read_text())
     except FileNotFoundError:
@@ -150,7 +151,7 @@ def load_run_config(run_dir: Path):
 
     record = load_run_record(run_dir)
     model = record.get("model") or run_dir.parent.name
-    return model, apply(RunConfig(), record["config"], str(run_dir / "config.yaml"))
+    return model, apply(RunConfig(), record["config"], str(run_dir / CONFIG))
 
 
 def load_trained_net(run_dir: Path, model_name: str, config, num_classes: int, in_channels: int) -> tuple[nn.Module, int]:
@@ -159,7 +160,7 @@ def load_trained_net(run_dir: Path, model_name: str, config, num_classes: int, i
 
     from .module import model_overrides
 
-    path = run_dir / "checkpoints" / "last.ckpt"
+    path = run_dir / CHECKPOINT
     if not path.is_file():
         raise RunError(f"{path} does not exist: the run has no checkpoint to measure")
     net = create_model(model_name, num_classes=num_classes, in_channels=in_channels,
@@ -177,25 +178,24 @@ def load_trained_net(run_dir: Path, model_name: str, config, num_classes: int, i
 
 def measure_run(run_dir: Path, data_dir: Path, device: str = "cpu") -> list[tuple[int, str, float]]:
     """The layer responses of a finished run, measured on its test images."""
-    import json
-
     from .data import EvalBatches, load_tensors
+    from .runfolder import RESULT, MalformedError, read_result
 
     try:
-        result = json.loads((run_dir / "result.json").read_text())
-    except (OSError, ValueError):
-        raise RunError(f"{run_dir} has no readable result.json: the run is not finished") from None
-    status = result.get("status") if isinstance(result, dict) else None
+        result = read_result(run_dir / RESULT)
+    except MalformedError as exc:
+        raise RunError(f"{run_dir}: {exc}: the run is not finished") from None
+    status = result["status"]
     if status == "diverged":
         raise Skipped(f"{run_dir} diverged: its weights are not a trained net's; no layer responses")
     if status != "ok":
-        raise RunError(f"{run_dir} is a {status or 'damaged'} run: its weights are not a trained net's")
+        raise RunError(f"{run_dir} is a {status} run: its weights are not a trained net's")
     model_name, config = load_run_config(run_dir)
     if config.dataset == "imagenet":
         raise RunError("layer responses need a tensor dataset (fashion-mnist, cifar10, synthetic), not imagenet")
     tensors = load_tensors(config, data_dir)
     net, step = load_trained_net(run_dir, model_name, config, tensors.num_classes, tensors.in_channels)
-    if isinstance(result.get("iterations"), int) and step != result["iterations"]:
+    if step != result["iterations"]:
         raise RunError(f"{run_dir}: checkpoint at iteration {step}, result.json says {result['iterations']}")
     net.to(device)
     mean = tensors.pixel_mean().to(device)
@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RunError, ConfigError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    out = run_dir / FILENAME
+    out = run_dir / LAYER_RESPONSES
     atomic_write_text(out, responses_csv(rows))
     stds = [s for _, _, s in rows]
     print(f"{run_dir}: {len(rows)} layer responses, std {min(stds):.3g} .. {max(stds):.3g} -> {out}")

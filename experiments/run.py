@@ -30,17 +30,14 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
-import re
 import sys
 import time
 import traceback
 from pathlib import Path
 
 from .config import ConfigError, RunConfig, load_matrices, load_profile
-
-DONE = ("ok", "diverged")
+from .runfolder import CHECKPOINT, CONFIG, DONE, ERROR, RESULT, format_seconds, read_status, seed_of, write_result
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1  # and 130/143 for Ctrl-C/SIGTERM (experiments.train)
 
 
@@ -52,13 +49,13 @@ class RunSpec:
 
         self.dir = run_dir
         parts = run_dir.parts
-        if len(parts) < 4 or not re.fullmatch(r"seed\d+", parts[-1]):
+        if len(parts) < 4 or seed_of(parts[-1]) is None:
             raise ConfigError(
                 f"bad run folder {str(run_dir)!r}: expected <runs>/<experiment>/<profile>/<model>/seed<k>, "
                 "k an integer >= 0"
             )
         self.experiment, self.profile, self.model = parts[-4], parts[-3], parts[-2]
-        self.seed = int(parts[-1][4:])
+        self.seed = seed_of(parts[-1])
         experiments = load_matrices()
         if self.experiment not in experiments:
             raise ConfigError(f"unknown experiment {self.experiment!r}; valid: {', '.join(experiments)}")
@@ -66,11 +63,6 @@ class RunSpec:
 
     def __str__(self) -> str:
         return f"{self.model} seed {self.seed}"
-
-
-def _fmt_duration(seconds: float) -> str:
-    m, s = divmod(int(round(seconds)), 60)
-    return f"{m}m{s:02d}s" if m else f"{s}s"
 
 
 def _changed_settings(before: dict, now: dict) -> list[str]:
@@ -178,11 +170,11 @@ def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, t
     """Inside the run folder's lock: skip a done run, check the checkpoint, take a device (or note the SLURM
     job), train, write result.json."""
     from .checkpoint_io import usable_checkpoint
-    from .io import atomic_write_json, atomic_write_yaml, remove_stale_temps
+    from .io import atomic_write_yaml, remove_stale_temps
     from .provenance import provenance
 
     run_dir = spec.dir
-    result_path = run_dir / "result.json"
+    result_path = run_dir / RESULT
     record = {"experiment": spec.experiment, "profile": spec.profile, "model": spec.model, "seed": spec.seed,
               "data_dir": str(data_dir), "config": config.to_dict(),
               "classes": list(data.classes)}  # label i is classes[i], in every split
@@ -195,7 +187,7 @@ def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, t
               file=sys.stderr)
     for folder in (run_dir, run_dir / "checkpoints"):  # what a writer killed mid-write left behind
         remove_stale_temps(folder)
-    checkpoint = usable_checkpoint(run_dir / "checkpoints" / "last.ckpt")
+    checkpoint = usable_checkpoint(run_dir / CHECKPOINT)
     if checkpoint is not None:
         changed = _checkpoint_changes(run_dir, checkpoint, record["config"])
         if changed:
@@ -204,7 +196,7 @@ def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, t
             return EXIT_BAD_INPUT
     placement, where = _place(spec, tag, devices or [], runs_per_gpu)
     result_path.unlink(missing_ok=True)  # a failed or damaged result is being retried
-    atomic_write_yaml(run_dir / "config.yaml",
+    atomic_write_yaml(run_dir / CONFIG,
                       {**record, **provenance(), **placement, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     print(f"{tag}{spec}{where} ...", flush=True)
     started = time.monotonic()
@@ -220,9 +212,9 @@ def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, t
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the matrix goes on
         _record_failure(spec, exc, traceback.format_exc(), tag, time.monotonic() - started)
         return EXIT_FAILED
-    atomic_write_json(result_path, {**result, **{k: v for k, v in placement.items() if k != "visible_devices"}})
-    (run_dir / "error.txt").unlink(missing_ok=True)  # from an earlier, failed attempt
-    print(f"{tag}{spec}{where} ... {_fmt_duration(time.monotonic() - started)},{_outcome(result)}", flush=True)
+    write_result(result_path, {**result, **{k: v for k, v in placement.items() if k != "visible_devices"}})
+    (run_dir / ERROR).unlink(missing_ok=True)  # from an earlier, failed attempt
+    print(f"{tag}{spec}{where} ... {format_seconds(time.monotonic() - started)},{_outcome(result)}", flush=True)
     return 0
 
 
@@ -232,7 +224,7 @@ def _checkpoint_changes(run_dir: Path, checkpoint: tuple[int, dict | None, objec
     from .module import CHECKPOINT_FORMAT
 
     before = checkpoint[1]
-    old_config = run_dir / "config.yaml"
+    old_config = run_dir / CONFIG
     if before is None and old_config.is_file():
         import yaml
 
@@ -250,22 +242,22 @@ def _record_failure(spec: RunSpec, exc: Exception, text: str, tag: str, seconds:
     """A failed run: its traceback in error.txt, a result.json of status failed, one line on stderr."""
     from models import parse_name
 
-    from .io import atomic_write_json, atomic_write_text
+    from .io import atomic_write_text
 
     run_dir = spec.dir
-    family, depth, shortcut = parse_name(spec.model)
+    name = parse_name(spec.model)
     try:
-        atomic_write_text(run_dir / "error.txt", text)
-        atomic_write_json(run_dir / "result.json", {
+        atomic_write_text(run_dir / ERROR, text)
+        write_result(run_dir / RESULT, {
             "status": "failed", "experiment": spec.experiment, "profile": spec.profile, "model": spec.model,
-            "family": family, "depth": depth, "shortcut": shortcut.value, "seed": spec.seed,
+            "family": name.family, "depth": name.depth, "shortcut": name.shortcut.value, "seed": spec.seed,
             "final": {}, "best": {}, "error": text,
         })
     except OSError as write_error:  # a full disk, say: no result.json, so make retries it all the same
         print(f"{tag}{spec}: could not record the failure ({write_error})", file=sys.stderr)
-    print(f"{tag}{spec}: FAILED after {_fmt_duration(seconds)}: "
+    print(f"{tag}{spec}: FAILED after {format_seconds(seconds)}: "
           f"{type(exc).__name__}: {str(exc).strip().splitlines()[-1] if str(exc).strip() else ''}"
-          f"{_disk_hint(run_dir)} (traceback in {run_dir / 'error.txt'})", file=sys.stderr)
+          f"{_disk_hint(run_dir)} (traceback in {run_dir / ERROR})", file=sys.stderr)
 
 
 def _outcome(result: dict) -> str:
@@ -286,26 +278,11 @@ def _disk_hint(run_dir: Path) -> str:
 
     try:
         free = shutil.disk_usage(run_dir).free
-        ckpt = run_dir / "checkpoints" / "last.ckpt"
+        ckpt = run_dir / CHECKPOINT
         need = max(2 * ckpt.stat().st_size if ckpt.is_file() else 0, 1 << 20)
     except OSError:
         return ""
     return f"; the disk holding {run_dir} is full ({free // 1024} KiB free)" if free < need else ""
-
-
-def read_status(path: Path) -> str | None:
-    """A result.json's status, or None when there is none or it is damaged (not a complete record)."""
-    try:
-        record = json.loads(Path(path).read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(record, dict) or record.get("status") not in (*DONE, "failed"):
-        return None
-    if not all(isinstance(record.get(k), dict) for k in ("final", "best")):
-        return None
-    if record["status"] in DONE and not isinstance(record.get("iterations"), int):
-        return None
-    return record["status"]
 
 
 if __name__ == "__main__":

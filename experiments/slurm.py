@@ -180,7 +180,7 @@ def submit(args) -> int:
     Returns 0 when every run is done (make renders the report), EXIT_PENDING when runs are queued or
     running, 1 when sbatch refused the array.
     """
-    from .run import DONE, read_status
+    from .runfolder import DONE, read_status
 
     config = load_profile(args.profile, args.set.split() if args.set else None)
     slurm_args = parse_slurm_args(args.slurm_args)

@@ -23,6 +23,7 @@ from .checkpoint_io import AtomicCheckpointIO
 from .config import RunConfig
 from .faults import Fault, FaultInjection, before_result, checkpoint_fault
 from .provenance import device_description
+from .runfolder import CHECKPOINT, METRICS, final_and_best, read_metrics
 
 if TYPE_CHECKING:
     from .datamodule import DataModule
@@ -66,20 +67,6 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=".*litlogger.*")
 
 
-def summarise(metrics_path: Path) -> tuple[dict, dict]:
-    """Final and best error (%) per split (train, val, test), from ``metrics.csv``; None where none was logged."""
-    from .csvlog import read_rows
-
-    rows = read_rows(metrics_path)
-    final, best = {}, {}
-    for split in ("train", "val", "test"):
-        values = [r[f"{split}_error"] for r in rows if r.get(f"{split}_error") is not None]
-        final[split] = values[-1] if values else None
-        finite = [v for v in values if v == v]
-        best[split] = min(finite) if finite else None
-    return final, best
-
-
 def missing_points(rows: list[dict], step: int, config: RunConfig) -> str:
     """Which logged points that precede a checkpoint at ``step`` ``metrics.csv`` lacks ("" if none).
 
@@ -101,7 +88,7 @@ def _resume_point(run_dir: Path, config: RunConfig, resume_step: int | None) -> 
     checkpoint and metrics are set aside, with a warning)."""
     from .csvlog import trim_after
 
-    ckpt, metrics = run_dir / "checkpoints" / "last.ckpt", run_dir / "metrics.csv"
+    ckpt, metrics = run_dir / CHECKPOINT, run_dir / METRICS
     if resume_step is not None:
         rows = trim_after(metrics, resume_step)
         missing = missing_points(rows, resume_step, config)
@@ -166,7 +153,7 @@ def train(spec: RunSpec, config: RunConfig, data_dir: Path, fault: Fault | None 
     torch.set_num_threads(threads)
     accelerator = "gpu" if config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
     precision = config.precision if accelerator == "gpu" else "32-true"
-    ckpt = run_dir / "checkpoints" / "last.ckpt"
+    ckpt = run_dir / CHECKPOINT
     resume_step = _resume_point(run_dir, config, resume_step)
 
     pl.seed_everything(spec.seed, workers=True, verbose=False)
@@ -208,7 +195,7 @@ def _result(spec: RunSpec, config: RunConfig, module, iterations: int, clock: Ru
     """The result record of a finished (ok or diverged) run."""
     from models import count_multiply_adds, count_params
 
-    final, best = summarise(spec.dir / "metrics.csv")
+    final, best = final_and_best(read_metrics(spec.dir / METRICS).rows)
     model = module.model
     images = iterations * config.batch_size
     return {

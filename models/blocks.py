@@ -7,29 +7,12 @@ factory, :func:`make_shortcut`, and handed explicitly to every block.
 
 from __future__ import annotations
 
-import enum
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .names import Shortcut
 from .tf_compat import Conv2dSame, MaxPool2dSame, TFBatchNorm2d
-
-
-class Shortcut(str, enum.Enum):
-    """How a block adds its input back (paper section 4.1, "Identity vs. Projection Shortcuts").
-
-    NONE: a plain block, no addition at all.
-    A: identity everywhere; where the shape changes, subsample by the stride and pad the new channels
-       with zeros. Adds no parameters.
-    B: identity where the shape is unchanged, a 1x1 convolution + BN projection where it changes.
-    C: a 1x1 convolution + BN projection on every block.
-    """
-
-    NONE = "none"
-    A = "a"
-    B = "b"
-    C = "c"
 
 
 class LayerConfig:

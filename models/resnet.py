@@ -7,37 +7,23 @@ CIFAR family (paper section 4.2): a 3x3 stem with 16 channels, three stages of n
 ImageNet family (paper Table 1): a 7x7 stride-2 stem and a 3x3 max-pool, four stages on 64/128/256/512
 channels; basic blocks for 18/34 layers, bottlenecks (x4 expansion) for 50/101/152.
 
-Model names: ``plain-<depth>``, ``resnet-<depth>`` (the paper's shortcut for that net: option A for the
-CIFAR family and ResNet-18/34, Table 2; option B for 50/101/152, Table 3) and ``resnet-<depth>-a|b|c``.
+Model names (``plain-56``, ``resnet-34``, ``resnet-56-b``) and the stage table: ``models/names.py``.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, fields
 
 import torch
 from torch import nn
 
-from .blocks import BasicBlock, Bottleneck, LayerConfig, Shortcut
+from .blocks import BasicBlock, Bottleneck, LayerConfig
+from .names import IMAGENET_STAGES, INITS, STEMS, Shortcut, _choices, parse_name
 from .tf_compat import PRESETS, SEED_FINAL_MAP
 
-# One table of stages per family; builders are one line over it (torchvision's style).
-IMAGENET_STAGES: dict[int, tuple[type[nn.Module], tuple[int, ...]]] = {
-    18: (BasicBlock, (2, 2, 2, 2)),
-    34: (BasicBlock, (3, 4, 6, 3)),
-    50: (Bottleneck, (3, 4, 6, 3)),
-    101: (Bottleneck, (3, 4, 23, 3)),
-    152: (Bottleneck, (3, 8, 36, 3)),
-}
-CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)  # the paper's; any 6n+2 >= 8 builds
-FAMILIES = ("cifar", "imagenet")
-STEMS = ("imagenet", "cifar")
-INITS = ("he", "xavier")
-OPTIONS = ("a", "b", "c")
-
-_NAME = re.compile(r"^(?P<kind>plain|resnet)-(?P<depth>\d+)(?:-(?P<option>[a-z]))?$")
+# One table of stages per family (models/names.py, Table 1); builders are one line over it (torchvision's style).
+_BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
 @dataclass(frozen=True)
@@ -74,7 +60,8 @@ class ResNet(nn.Module):
         if spec.family == "cifar":
             block, stage_blocks = BasicBlock, ((spec.depth - 2) // 6,) * 3
         else:
-            block, stage_blocks = IMAGENET_STAGES[spec.depth]
+            block_name, stage_blocks = IMAGENET_STAGES[spec.depth]
+            block = _BLOCKS[block_name]
         width = spec.width or (16 if spec.family == "cifar" else 64)
         stem = spec.stem or spec.family
 
@@ -135,52 +122,6 @@ def _initialise(model: nn.Module, init: str) -> None:
             # "he": PyTorch's default Linear init, as torchvision.
 
 
-def _choices(values) -> str:
-    return ", ".join(str(v) for v in values)
-
-
-def _check_depth(family: str, depth: int, name: str) -> None:
-    if family == "imagenet":
-        if depth not in IMAGENET_STAGES:
-            raise ValueError(
-                f"impossible depth {depth} in {name!r} for the ImageNet family; valid: {_choices(IMAGENET_STAGES)}"
-            )
-    elif depth < 8 or (depth - 2) % 6:
-        raise ValueError(
-            f"impossible depth {depth} in {name!r} for the CIFAR family: needs 6n+2 with n >= 1 "
-            f"(the paper's: {_choices(CIFAR_DEPTHS)}); ImageNet family: {_choices(IMAGENET_STAGES)}"
-        )
-
-
-def parse_name(name: str, family: str | None = None) -> tuple[str, int, Shortcut]:
-    """``"resnet-56-b"`` -> ``("cifar", 56, Shortcut.B)``. Raises ``ValueError`` naming the valid choices."""
-    if not isinstance(name, str):
-        raise ValueError(f"model name must be a string, got {name!r}")
-    match = _NAME.match(name)
-    if match is None:
-        raise ValueError(
-            f"unknown model {name!r}; valid: plain-<depth>, resnet-<depth>, resnet-<depth>-a|b|c, e.g. "
-            f"{_choices(list_models()[:6])} (see list_models())"
-        )
-    kind, depth, option = match["kind"], int(match["depth"]), match["option"]
-    if family is None:
-        # 50 and 152 are also 6n+2: the ImageNet meaning wins unless family="cifar" is passed.
-        family = "imagenet" if depth in IMAGENET_STAGES else "cifar"
-    elif family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; valid: {_choices(FAMILIES)}")
-    _check_depth(family, depth, name)
-    if kind == "plain":
-        if option is not None:
-            raise ValueError(f"plain nets have no shortcut option, got {name!r}; valid: plain-{depth}")
-        return family, depth, Shortcut.NONE
-    if option is None:
-        paper_default = "b" if family == "imagenet" and depth >= 50 else "a"
-        return family, depth, Shortcut(paper_default)
-    if option not in OPTIONS:
-        raise ValueError(f"unknown shortcut option {option!r} in {name!r}; valid: {_choices(OPTIONS)}")
-    return family, depth, Shortcut(option)
-
-
 _OVERRIDES = {f.name for f in fields(NetSpec)} - {"depth", "shortcut", "num_classes", "in_channels"}
 
 
@@ -205,7 +146,7 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     unknown = sorted(set(overrides) - _OVERRIDES)
     if unknown:
         raise ValueError(f"unknown override {unknown[0]!r}; valid: {_choices(sorted(_OVERRIDES))}")
-    family, depth, shortcut = parse_name(name, overrides.pop("family", None))
+    parsed = parse_name(name, overrides.pop("family", None))
     _check_positive_int("num_classes", num_classes)
     _check_positive_int("in_channels", in_channels)
     if "width" in overrides:
@@ -221,8 +162,9 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
         if key in overrides and not isinstance(overrides[key], bool):
             raise ValueError(f"bad {key} {overrides[key]!r}; valid: True, False")
     if overrides.get("preset"):
-        _apply_preset(name, family, overrides)
-    spec = NetSpec(family=family, depth=depth, shortcut=shortcut, num_classes=num_classes, in_channels=in_channels, **overrides)
+        _apply_preset(name, parsed.family, overrides)
+    spec = NetSpec(family=parsed.family, depth=parsed.depth, shortcut=parsed.shortcut, num_classes=num_classes,
+                   in_channels=in_channels, **overrides)
     return ResNet(spec)
 
 
@@ -252,15 +194,3 @@ def _is_number(value, low: float, high: float, closed_high: bool = False) -> boo
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return False
     return low < value and (value <= high if closed_high else value < high)
-
-
-def list_models() -> list[str]:
-    """Every registered name: plain and resnet (default, a, b, c) for both families' paper depths."""
-    names = []
-    for depth in sorted(set(CIFAR_DEPTHS) | set(IMAGENET_STAGES)):
-        names += [f"plain-{depth}", f"resnet-{depth}"] + [f"resnet-{depth}-{o}" for o in OPTIONS]
-    return names
-
-
-def model_family(name: str) -> str:
-    return parse_name(name)[0]

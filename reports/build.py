@@ -25,13 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib
-from matplotlib.backends.backend_pdf import PdfPages
+
+from experiments.runfolder import format_seconds
+from models.names import parse_name
 
 from . import io
 from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
 from .registry import ReportContext, figure_functions, section_functions
-from .runs import STATUSES, Run, discover_runs, is_model_name, tidy_table
-from .summary import display_table, flag_text, fmt_seconds, summarize, summary_markdown, text_table
+from .runs import STATUSES, Run, discover_runs, tidy_table
+from .summary import display_table, flag_text, summarize, summary_markdown, text_table
 from .verdict import Verdict, make_verdict
 
 # Modules whose import registers figure/section functions (see reports.registry). Add yours here.
@@ -88,9 +90,10 @@ def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds) -
             hint = f" (found: {', '.join(found)})" if found else ""
             raise InputError(f"{label} {value!r}: no folder {str(parent / value)!r}{hint}")
     for m in models or []:
-        if not is_model_name(m):
-            raise InputError(f"bad model name {m!r} in --models (expected plain-<depth>, resnet-<depth> "
-                             "or resnet-<depth>-a|b|c)")
+        try:
+            parse_name(m)
+        except ValueError as exc:
+            raise InputError(f"bad model name {m!r} in --models: {exc}") from None
     for s in seeds or []:
         if not isinstance(s, int) or s < 0:
             raise InputError(f"bad seed {s!r} in --seeds (expected non-negative integers)")
@@ -149,7 +152,7 @@ def _provenance(runs: Sequence[Run], experiment: str, profile: str, runs_dir: Pa
         f"- runs: {len(runs)} expected ({_plural(len(models), 'model')} x {_plural(len(seeds), 'seed')} "
         f"{', '.join(map(str, seeds))}): "
         + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES),
-        f"- total compute: {fmt_seconds(total)} ({total:.0f} s, sum of wall_seconds over the {len(with_result)} "
+        f"- total compute: {format_seconds(total)} ({total:.0f} s, sum of wall_seconds over the {len(with_result)} "
         "runs with a result.json)",
     ]
     if ignored:
@@ -255,10 +258,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         first_page = "\n".join(first)
         pages = (render_pages(first_page, A4_PORTRAIT, base=9.0, footer=footer) + [fig for _, fig in figures]
                  + render_pages(summary_pages, A4_LANDSCAPE, base=9.0, footer=footer))
-        with io.atomic_path(report_pdf) as tmp:
-            with PdfPages(tmp, metadata={"Title": title, "Creator": "reports.build (degradation suite)"}) as pdf:
-                for page in pages:
-                    pdf.savefig(page)
+        io.save_pdf(report_pdf, pages, metadata={"Title": title, "Creator": "reports.build (degradation suite)"})
         files.append(report_pdf)
 
     header, rows = display_table(summary, compact=True)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .runs import FAMILIES, ModelInfo, Run
+from models.names import FAMILIES, ModelName, default_shortcut
+
+from .runs import Run
 
 OPTION_LABELS = ("plain", "A", "B", "C")
 
 
-def model_infos(runs: Iterable[Run]) -> list[ModelInfo]:
+def model_infos(runs: Iterable[Run]) -> list[ModelName]:
     """The distinct models of ``runs``, in report order (family, depth, plain before residual)."""
-    seen: dict[str, ModelInfo] = {}
+    seen: dict[str, ModelName] = {}
     for run in runs:
         seen.setdefault(run.model, run.info)
     return sorted(seen.values(), key=lambda i: i.sort_key)
@@ -23,7 +25,7 @@ def families(runs: Iterable[Run]) -> list[str]:
     return [f for f in FAMILIES if f in present]
 
 
-def degradation_sets(infos: Iterable[ModelInfo], family: str) -> tuple[dict[int, str], dict[int, str]]:
+def degradation_sets(infos: Iterable[ModelName], family: str) -> tuple[dict[int, str], dict[int, str]]:
     """``({depth: plain model}, {depth: residual model})`` of one family.
 
     The residual net of a depth is ``resnet-<depth>`` (the paper's shortcut); if only explicit variants
@@ -32,29 +34,28 @@ def degradation_sets(infos: Iterable[ModelInfo], family: str) -> tuple[dict[int,
     plain: dict[int, str] = {}
     residual: dict[int, str] = {}
     fallback: dict[int, str] = {}
-    default = {"cifar": lambda d: "a", "imagenet": lambda d: "b" if d >= 50 else "a"}
     for info in infos:
-        if info.family != family or info.depth is None:
+        if info.family != family:
             continue
         if info.kind == "plain":
             plain.setdefault(info.depth, info.name)
         elif info.kind == "resnet":
             if not info.explicit_option:
                 residual.setdefault(info.depth, info.name)
-            elif info.shortcut == default[family](info.depth):
+            elif info.shortcut == default_shortcut(family, info.depth):
                 fallback.setdefault(info.depth, info.name)
     for depth, name in fallback.items():
         residual.setdefault(depth, name)
     return dict(sorted(plain.items())), dict(sorted(residual.items()))
 
 
-def has_ablation(infos: Iterable[ModelInfo], experiment: str = "") -> bool:
+def has_ablation(infos: Iterable[ModelName], experiment: str = "") -> bool:
     """A shortcut ablation is reported for experiment ``shortcut-ablation`` or when A/B/C variants exist."""
     infos = list(infos)
     return "shortcut" in experiment or any(i.explicit_option for i in infos)
 
 
-def shortcut_sets(infos: Iterable[ModelInfo]) -> dict[tuple[str, int], dict[str, str]]:
+def shortcut_sets(infos: Iterable[ModelName]) -> dict[tuple[str, int], dict[str, str]]:
     """``{(family, depth): {"plain": model, "A": model, "B": ..., "C": ...}}`` for the ablation.
 
     A depth is included when it has an explicit variant (``resnet-34-b``) or any residual net; an option
@@ -63,8 +64,6 @@ def shortcut_sets(infos: Iterable[ModelInfo]) -> dict[tuple[str, int], dict[str,
     infos = list(infos)
     out: dict[tuple[str, int], dict[str, str]] = {}
     for info in infos:
-        if info.depth is None or info.kind == "unknown":
-            continue
         key = (info.family, info.depth)
         row = out.setdefault(key, {})
         label = "plain" if info.kind == "plain" else info.shortcut.upper()
@@ -75,11 +74,7 @@ def shortcut_sets(infos: Iterable[ModelInfo]) -> dict[tuple[str, int], dict[str,
     # keep depths with at least one residual option, ordered by family then depth, options in order
     kept = {k: {lab: v[lab] for lab in OPTION_LABELS if lab in v} for k, v in out.items()
             if any(lab in v for lab in ("A", "B", "C"))}
-    def order(key):
-        family, depth = key
-        return (FAMILIES.index(family) if family in FAMILIES else len(FAMILIES), depth)
-
-    return dict(sorted(kept.items(), key=lambda kv: order(kv[0])))
+    return dict(sorted(kept.items(), key=lambda kv: (FAMILIES.index(kv[0][0]), kv[0][1])))
 
 
 def eval_split(runs: Iterable[Run]) -> str:

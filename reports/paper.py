@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .runs import ModelInfo
+from models.names import ModelName
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,11 @@ _TABLE: dict[tuple[str, str, int, str], PaperNumber] = {
 PROFILE_FAMILY = {"paper": "cifar", "imagenet": "imagenet"}
 
 
-def paper_number(info: ModelInfo, profile: str | None = None) -> PaperNumber | None:
+def paper_number(info: ModelName, profile: str | None = None) -> PaperNumber | None:
     """The paper's error for this model; with ``profile``, only if that profile reproduces its setting."""
     if profile is not None and PROFILE_FAMILY.get(profile) != info.family:
         return None
-    if info.depth is None:
-        return None
-    return _TABLE.get((info.family, info.kind, info.depth, info.shortcut))
+    return _TABLE.get((info.family, info.kind, info.depth, info.shortcut.value))
 
 
 def describe(profile: str) -> str:

@@ -12,17 +12,18 @@ diverged   ``result.json`` says diverged (kept as a result, counted, never avera
 failed     ``result.json`` says failed (counted; its traceback's last line is the reason).
 missing    no ``result.json``: no folder (``not started``) or a folder without one (running or
            interrupted).
-malformed  ``result.json`` unreadable or without a valid status, or an ok run whose ``metrics.csv``
-           is missing, truncated or unparsable.
+malformed  ``result.json`` unreadable or incomplete, or an ok run without usable ``metrics.csv`` rows.
 =========  ====================================================================================
+
+The files' formats, the result record's check and the metrics reader with its damage policy (damaged
+lines are skipped, and noted on the run) are :mod:`experiments.runfolder`'s; model names are
+:mod:`models.names`'. Both import no torch. A folder whose name is not a model name is left out (listed
+as such), as are folders that ``--models``/``--seeds`` leave out.
 """
 
 from __future__ import annotations
 
-import csv
-import json
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,61 +31,21 @@ from typing import Any
 import pandas as pd
 import yaml
 
-SPLITS = ("train", "val", "test")
-STATUSES = ("ok", "diverged", "failed", "missing", "malformed")
-FAMILIES = ("cifar", "imagenet")
-IMAGENET_DEPTHS = frozenset({18, 34, 50, 101, 152})
+from experiments import runfolder
+from experiments.runfolder import SPLITS, MalformedError, read_metrics, read_result, seed_of
+from models.names import FAMILIES, ModelName, parse_name
+
+STATUSES = (*runfolder.STATUSES, "missing", "malformed")
 TIDY_COLUMNS = ["run", "model", "family", "depth", "shortcut", "seed", "status", "step", "split", "loss", "error"]
-
-_MODEL_RE = re.compile(r"^(?P<kind>plain|resnet)-(?P<depth>\d+)(?:-(?P<option>[abc]))?$")
-_SEED_RE = re.compile(r"^seed(?P<seed>\d+)$")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What a model name says: ``plain-56`` -> kind plain, depth 56, family cifar, shortcut none."""
-
-    name: str
-    kind: str  # "plain" | "resnet" | "unknown"
-    depth: int | None
-    family: str  # "cifar" | "imagenet" | "unknown"
-    shortcut: str  # "none" | "a" | "b" | "c" | "unknown"
-    explicit_option: bool  # True for resnet-34-b style names (a shortcut-ablation variant)
-
-    @property
-    def sort_key(self) -> tuple:
-        fam = FAMILIES.index(self.family) if self.family in FAMILIES else len(FAMILIES)
-        kind = {"plain": 0, "resnet": 1}.get(self.kind, 2)
-        depth = self.depth if self.depth is not None else 10**9
-        return (fam, depth, kind, self.explicit_option, self.shortcut, self.name)
-
-
-def default_shortcut(family: str, depth: int) -> str:
-    """The paper's shortcut for ``resnet-<depth>``: A for the CIFAR nets and ResNet-18/34, B for 50/101/152."""
-    return "b" if family == "imagenet" and depth >= 50 else "a"
-
-
-def parse_model(name: str, family: str | None = None) -> ModelInfo:
-    """Parse a registry name (``plain-56``, ``resnet-34``, ``resnet-56-b``).
-
-    ``family`` overrides the guess from the depth (ImageNet for 18/34/50/101/152, CIFAR otherwise; 50 and
-    152 are also 6n+2, and result.json's ``family`` wins when it is known). Unrecognised names give kind,
-    family and shortcut ``unknown``.
-    """
-    m = _MODEL_RE.match(name)
-    if not m:
-        return ModelInfo(name, "unknown", None, family or "unknown", "unknown", False)
-    depth = int(m["depth"])
-    fam = family or ("imagenet" if depth in IMAGENET_DEPTHS else "cifar")
-    if m["kind"] == "plain":
-        shortcut = "none"
-    else:
-        shortcut = m["option"] or default_shortcut(fam, depth)
-    return ModelInfo(name, m["kind"], depth, fam, shortcut, m["option"] is not None)
 
 
 def is_model_name(name: str) -> bool:
-    return bool(_MODEL_RE.match(name))
+    """Whether ``name`` is a model name of :mod:`models.names`' grammar."""
+    try:
+        parse_name(name)
+    except ValueError:
+        return False
+    return True
 
 
 @dataclass
@@ -95,7 +56,7 @@ class Run:
     seed: int
     path: Path  # the run folder (it may not exist)
     rel: str  # path relative to the runs dir, e.g. "degradation/quick/plain-20/seed0"
-    info: ModelInfo
+    info: ModelName
     status: str = "missing"
     reason: str = ""  # why it is not ok, or a warning; "" for a clean ok run
     notes: list[str] = field(default_factory=list)  # warnings that do not change the status
@@ -106,7 +67,7 @@ class Run:
     # Convenience views -------------------------------------------------------------------------
     family = property(lambda self: self.info.family)
     depth = property(lambda self: self.info.depth)
-    shortcut = property(lambda self: self.info.shortcut)
+    shortcut = property(lambda self: self.info.shortcut.value)  # "none" | "a" | "b" | "c"
     kind = property(lambda self: self.info.kind)
 
     @property
@@ -118,24 +79,12 @@ class Run:
         return self.status != "ok" or bool(self.notes)
 
     def final(self, split: str) -> float | None:
-        """Final error (%) of ``split`` from result.json, else the last logged point of metrics.csv."""
-        return self._point("final", split)
+        """Final error (%) of ``split``: result.json's ``final`` (the last logged point); None if none."""
+        return _as_float(self.result.get("final", {}).get(split))
 
     def best(self, split: str) -> float | None:
-        """Best (lowest) error (%) of ``split`` from result.json, else the lowest logged point."""
-        return self._point("best", split)
-
-    def _point(self, which: str, split: str) -> float | None:
-        recorded = self.result.get(which)
-        value = _as_float(recorded.get(split)) if isinstance(recorded, dict) else None
-        if value is not None:
-            return value
-        if self.metrics is None or self.metrics.empty:
-            return None
-        errors = self.metrics.loc[self.metrics["split"] == split, "error"].dropna()
-        if errors.empty:
-            return None
-        return float(errors.iloc[-1] if which == "final" else errors.min())
+        """Best (lowest) error (%) of ``split``: result.json's ``best``; None if none."""
+        return _as_float(self.result.get("best", {}).get(split))
 
     def number(self, key: str) -> float | None:
         """A numeric field of result.json (``wall_seconds``, ``params``, ...), or None."""
@@ -159,34 +108,7 @@ def _as_float(value: Any) -> float | None:
     return out
 
 
-class MalformedError(ValueError):
-    """A file of a run folder that cannot be read as its contract says."""
-
-
 # --- single files -------------------------------------------------------------------------------
-
-
-def read_result(path: Path) -> dict[str, Any]:
-    """Parse result.json; :class:`MalformedError` if it is not a JSON object with a known status."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MalformedError(f"result.json unreadable: {exc}") from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise MalformedError(f"result.json is not valid JSON ({exc})") from None
-    if not isinstance(data, dict):
-        raise MalformedError("result.json is not a JSON object")
-    status = data.get("status")
-    if status not in ("ok", "diverged", "failed"):
-        raise MalformedError(f"result.json has no valid status (got {status!r})")
-    for key in ("final", "best"):
-        if key in data and data[key] is not None and not isinstance(data[key], dict):
-            raise MalformedError(f"result.json: {key!r} is not an object")
-    if status == "ok" and not isinstance(data.get("final"), dict):
-        raise MalformedError("result.json: an ok run without 'final' errors")
-    return data
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -204,129 +126,71 @@ def read_config(path: Path) -> dict[str, Any]:
     return data
 
 
-def _parse_cell(text: str, column: str, line: int) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise MalformedError(f"metrics.csv line {line}: {column}={text!r} is not a number") from None
+def tidy_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
+    """A run's ``metrics.csv`` (:func:`experiments.runfolder.read_metrics`) as tidy rows ``step, split, loss,
+    error`` (error in %), sorted by split and step, and the reader's warnings (damaged lines skipped).
 
-
-def read_metrics(path: Path) -> pd.DataFrame:
-    """Read a Lightning CSVLogger ``metrics.csv`` (wide) into tidy rows ``step, split, loss, error``.
-
-    The wide file has columns ``step`` and ``<split>_loss`` / ``<split>_error`` (any may be missing,
-    ``epoch``/``lr``/others are ignored); a row is one logged point, with empty cells for what was not
-    logged there. A split is present in a row when either of its cells is non-empty (a literal ``nan``
-    loss of a diverging run counts as present). After a resumed run a (step, split) may appear twice:
-    the last occurrence wins. Lightning writes train and eval metrics of the same step in separate rows,
-    so duplicates are resolved per split, not per row.
-
-    Raises :class:`MalformedError` for an empty file, no ``step`` column, a row with the wrong number of
-    fields (a truncated last line), or a cell that is not a number.
+    A split is present in a row when either of its cells is non-empty (the literal ``nan`` loss of a
+    diverging run counts). Should a (step, split) appear twice, the last occurrence wins. Raises
+    :class:`MalformedError` when the file has no usable row (missing, empty, no header, no points).
     """
-    try:
-        with path.open(newline="", encoding="utf-8") as fh:
-            rows = list(csv.reader(fh))
-    except FileNotFoundError:
-        raise MalformedError("metrics.csv missing") from None
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise MalformedError(f"metrics.csv unreadable: {exc}") from None
-    if not rows:
-        raise MalformedError("metrics.csv is empty")
-    header = [h.strip() for h in rows[0]]
-    if "step" not in header:
-        raise MalformedError("metrics.csv has no 'step' column")
-    i_step = header.index("step")
-    cols = {
-        split: (header.index(f"{split}_loss") if f"{split}_loss" in header else None,
-                header.index(f"{split}_error") if f"{split}_error" in header else None)
-        for split in SPLITS
-    }
-    latest: dict[tuple[int, str], tuple[int, float, float]] = {}
-    order = 0
-    for line, row in enumerate(rows[1:], start=2):
-        if not row:
-            continue  # a blank line is not data
-        if len(row) != len(header):
-            raise MalformedError(
-                f"metrics.csv line {line} has {len(row)} fields, the header {len(header)} (truncated?)"
-            )
-        step_text = row[i_step].strip()
-        if not step_text:
-            raise MalformedError(f"metrics.csv line {line}: empty step")
-        step_value = _parse_cell(step_text, "step", line)
-        if not math.isfinite(step_value) or step_value != int(step_value):
-            raise MalformedError(f"metrics.csv line {line}: step={step_text!r} is not an integer")
-        step = int(step_value)
-        for split, (i_loss, i_err) in cols.items():
-            cells = [row[i].strip() if i is not None else "" for i in (i_loss, i_err)]
-            if not any(cells):
-                continue
-            loss = _parse_cell(cells[0], f"{split}_loss", line) if cells[0] else math.nan
-            err = _parse_cell(cells[1], f"{split}_error", line) if cells[1] else math.nan
-            latest[(step, split)] = (order, loss, err)  # a later occurrence replaces an earlier one
-            order += 1
+    metrics = read_metrics(path)
+    if metrics.problem:
+        raise MalformedError(f"metrics.csv {metrics.problem}")
+    latest: dict[tuple[int, str], tuple[float, float]] = {}
+    for row in metrics.rows:
+        for split in SPLITS:
+            loss, err = row[f"{split}_loss"], row[f"{split}_error"]
+            if loss is not None or err is not None:
+                latest[(int(row["step"]), split)] = (math.nan if loss is None else loss, math.nan if err is None else err)
     if not latest:
         raise MalformedError("metrics.csv holds no train/val/test points")
-    frame = pd.DataFrame(
-        [(step, split, loss, err) for (step, split), (_, loss, err) in latest.items()],
-        columns=["step", "split", "loss", "error"],
-    )
+    frame = pd.DataFrame([(step, split, loss, err) for (step, split), (loss, err) in latest.items()],
+                         columns=["step", "split", "loss", "error"])
     frame["split"] = pd.Categorical(frame["split"], categories=list(SPLITS))
     frame = frame.sort_values(["split", "step"]).reset_index(drop=True)
     frame["split"] = frame["split"].astype(str)
-    return frame
+    return frame, metrics.warnings("metrics.csv")
 
 
 # --- folders ------------------------------------------------------------------------------------
 
 
 def load_run(runs_dir: Path, experiment: str, profile: str, model: str, seed: int) -> Run:
-    """Read one run folder (which may not exist) into a :class:`Run` with its status and reason."""
-    runs_dir = Path(runs_dir)
-    folder = runs_dir / experiment / profile / model / f"seed{seed}"
-    rel = folder.relative_to(runs_dir).as_posix()
-    run = Run(model=model, seed=seed, path=folder, rel=rel, info=parse_model(model))
-    if not run.info.depth:
-        run.notes.append(f"unrecognised model name {model!r}")
+    """Read one run folder (which may not exist) into a :class:`Run` with its status and reason.
 
-    if folder.is_dir():
-        try:
-            run.config = read_config(folder / "config.yaml")
-        except MalformedError as exc:
-            run.notes.append(str(exc))
-
-    result_path = folder / "result.json"
+    ``model`` must be a model name (``ValueError`` otherwise, naming the valid choices).
+    """
+    folder = runfolder.run_dir(runs_dir, experiment, profile, model, seed)
+    rel = folder.relative_to(Path(runs_dir)).as_posix()
+    run = Run(model=model, seed=seed, path=folder, rel=rel, info=parse_name(model))
     if not folder.is_dir():
         run.status, run.reason = "missing", "not started (no run folder)"
         return run
-    if not result_path.exists():
+    try:
+        run.config = read_config(folder / runfolder.CONFIG)
+    except MalformedError as exc:
+        run.notes.append(str(exc))
+    if not (folder / runfolder.RESULT).exists():
         run.status = "missing"
-        run.reason = ("no result.json: running or interrupted" if (folder / "metrics.csv").exists()
+        run.reason = ("no result.json: running or interrupted" if (folder / runfolder.METRICS).exists()
                       else "no result.json: not started or interrupted")
         return run
     try:
-        run.result = read_result(result_path)
+        run.result = read_result(folder / runfolder.RESULT)
     except MalformedError as exc:
         run.status, run.reason = "malformed", str(exc)
         return run
-
-    # result.json knows the family (e.g. a 50-layer CIFAR net): re-parse the name with it.
-    family = run.result.get("family")
-    if family in FAMILIES and family != run.info.family:
-        run.info = parse_model(model, family=family)
-    shortcut = run.result.get("shortcut")
-    if shortcut in ("none", "a", "b", "c") and run.info.kind != "unknown" and shortcut != run.info.shortcut:
-        run.notes.append(f"result.json says shortcut {shortcut!r}, the name implies {run.info.shortcut!r}")
-
+    _check_name(run)
     run.status = run.result["status"]
     try:
-        run.metrics = read_metrics(folder / "metrics.csv")
+        run.metrics, warnings = tidy_metrics(folder / runfolder.METRICS)
+        run.notes += warnings
     except MalformedError as exc:
         if run.status == "ok":
             run.status, run.reason = "malformed", str(exc)
             return run
-        if (folder / "metrics.csv").exists():  # a failed run may stop before logging anything
+        if (folder / runfolder.METRICS).exists():  # a failed run may stop before logging anything
             run.notes.append(str(exc))
     if run.status == "diverged":
         at = run.result.get("diverged_at")
@@ -336,6 +200,20 @@ def load_run(runs_dir: Path, experiment: str, profile: str, model: str, seed: in
     return run
 
 
+def _check_name(run: Run) -> None:
+    """result.json knows the family (a 50-layer CIFAR net, say): the name is read with it; a shortcut that
+    disagrees with the name's is noted."""
+    family = run.result.get("family")
+    if family in FAMILIES and family != run.info.family:
+        try:
+            run.info = parse_name(run.model, family=family)
+        except ValueError as exc:
+            run.notes.append(f"result.json says family {family!r}: {exc}")
+    shortcut = run.result.get("shortcut")
+    if shortcut is not None and shortcut != run.info.shortcut:
+        run.notes.append(f"result.json says shortcut {shortcut!r}, the name implies {run.info.shortcut.value!r}")
+
+
 def _last_line(text: Any) -> str:
     if not isinstance(text, str) or not text.strip():
         return "no error message"
@@ -343,9 +221,10 @@ def _last_line(text: Any) -> str:
 
 
 def seed_folders(model_dir: Path) -> list[int]:
+    """The seeds ``k`` of the ``seed<k>`` folders in ``model_dir``, sorted."""
     if not model_dir.is_dir():
         return []
-    return sorted(int(m["seed"]) for p in model_dir.iterdir() if p.is_dir() and (m := _SEED_RE.match(p.name)))
+    return sorted(k for p in model_dir.iterdir() if p.is_dir() and (k := seed_of(p.name)) is not None)
 
 
 @dataclass
@@ -355,7 +234,7 @@ class Discovery:
     runs: list[Run]
     models: list[str]
     seeds: list[int]
-    ignored: list[str]  # run folders on disk that --models/--seeds left out
+    ignored: list[str]  # run folders on disk that --models/--seeds left out, or not named as a model
 
 
 def discover_runs(runs_dir: str | Path, experiment: str, profile: str,
@@ -370,9 +249,9 @@ def discover_runs(runs_dir: str | Path, experiment: str, profile: str,
     """
     root = Path(runs_dir) / experiment / profile
     on_disk = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    found = [m for m in on_disk if seed_folders(root / m) or is_model_name(m)]
+    found = [m for m in on_disk if is_model_name(m)]
     models = [*(models or []), *found]
-    models = sorted(dict.fromkeys(models), key=lambda m: parse_model(m).sort_key)
+    models = sorted(dict.fromkeys(models), key=lambda m: parse_name(m).sort_key)
     if seeds is None:
         seeds = sorted({s for m in models for s in seed_folders(root / m)}) or [0]
     seeds = sorted(dict.fromkeys(seeds))

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
+from experiments.runfolder import format_seconds
+
 from . import paper
 from .groups import OPTION_LABELS, eval_split, model_infos, shortcut_sets
 from .runs import SPLITS, STATUSES, Run
@@ -89,17 +91,6 @@ def fmt_count(value) -> str:
     return f"{v:.0f}"
 
 
-def fmt_seconds(seconds: float | None) -> str:
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return "–"
-    s = int(round(seconds))
-    if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60}m{s % 60:02d}s"
-    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-
-
 def fmt_signed(value: float, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
@@ -134,7 +125,7 @@ def display_table(summary: pd.DataFrame, *, compact: bool = False) -> tuple[list
     if not compact:
         cols.append(("params", lambda r: fmt_count(r["params"])))
         cols.append(("FLOPs (mult-adds)", lambda r: fmt_count(r["multiply_adds"])))  # the paper's unit, Table 1
-        cols.append(("wall/run", lambda r: fmt_seconds(r["wall_seconds_mean"])))
+        cols.append(("wall/run", lambda r: format_seconds(r["wall_seconds_mean"])))
     cols.append(("runs", status_cell))
     header = [c[0] for c in cols]
     rows = [[fn(r) for _, fn in cols] for _, r in summary.iterrows()]

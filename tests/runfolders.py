@@ -1,9 +1,10 @@
-"""Write fake run folders (config.yaml, metrics.csv in Lightning's wide format, result.json) for tests
-and for rendering sample reports. No torch, no Lightning."""
+"""Write fake run folders (config.yaml, metrics.csv, result.json) for tests and for rendering sample
+reports, through the run folder's one definition (experiments/runfolder.py: paths, metrics.csv's columns
+and rows, result.json's check and writer) and the model-name grammar (models/names.py). No torch, no
+Lightning."""
 
 from __future__ import annotations
 
-import json
 import math
 import zlib
 from collections.abc import Callable, Sequence
@@ -12,8 +13,10 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from experiments import runfolder
+from models.names import parse_name
+
 Curve = Callable[[int], float] | Sequence[float] | None
-HEADER = ["epoch", "lr", "step", "test_error", "test_loss", "train_error", "train_loss", "val_error", "val_loss"]
 
 
 def _values(curve: Curve, steps: Sequence[int]) -> list[float] | None:
@@ -24,10 +27,6 @@ def _values(curve: Curve, steps: Sequence[int]) -> list[float] | None:
     values = [float(v) for v in curve]
     assert len(values) == len(steps), "a curve given as values needs one per step"
     return values
-
-
-def _cell(v: float | None) -> str:
-    return "" if v is None else repr(float(v))
 
 
 def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, seed: int, *,
@@ -45,18 +44,16 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
 
     ``train``/``val``/``test`` are error curves (%): a function of the step or one value per step of
     ``steps`` (train) / ``eval_steps`` (val, test; default: ``steps``). Loss is error / 40. Train and eval
-    points of one step are written in separate rows, as Lightning's CSVLogger does. ``final``/``best``
-    default to the last / lowest point of each curve. ``extra_rows`` are appended raw (a resumed run's
-    repeated steps, for instance).
+    points of one step are written in separate rows, as the trainer does. ``final``/``best`` default to
+    the last / lowest point of each curve. ``extra_rows`` (dicts over metrics.csv's columns) are appended
+    (a resumed run's repeated steps, for instance). ``family``/``depth``/``shortcut`` default to what the
+    name says.
     """
-    folder = Path(runs_dir) / experiment / profile / model / f"seed{seed}"
+    folder = runfolder.run_dir(runs_dir, experiment, profile, model, seed)
     folder.mkdir(parents=True, exist_ok=True)
-    parts = model.split("-")
-    depth = depth if depth is not None else int(parts[1])
-    family = family or ("imagenet" if depth in (18, 34, 50, 101, 152) else "cifar")
-    if shortcut is None:
-        shortcut = "none" if parts[0] == "plain" else (parts[2] if len(parts) > 2 else
-                                                         ("b" if family == "imagenet" and depth >= 50 else "a"))
+    name = parse_name(model, family)
+    family, depth = name.family, depth if depth is not None else name.depth
+    shortcut = shortcut if shortcut is not None else name.shortcut.value
     steps = list(steps)
     eval_steps = list(eval_steps) if eval_steps is not None else steps
     curves = {"train": (_values(train, steps), steps), "val": (_values(val, eval_steps), eval_steps),
@@ -69,38 +66,35 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
         "versions": {"python": "3.11.9", "torch": "2.14.1", "torchvision": "0.29.1", "pytorch_lightning": "2.6.6"},
         "git_commit": "9ea55ac0123456789abcdef0123456789abcdef0",
     }
-    (folder / "config.yaml").write_text(yaml.safe_dump(config, sort_keys=False))
+    (folder / runfolder.CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
 
-    if write_metrics:
-        rows = []
-        for i, s in enumerate(steps):
-            v = curves["train"][0]
-            if v is not None:
-                rows.append({"epoch": 0, "lr": 0.1, "step": s, "train_error": v[i], "train_loss": v[i] / 40})
-            for split in ("val", "test"):
-                vals, es = curves[split]
-                if vals is not None and s in es:
-                    e = vals[es.index(s)]
-                    rows.append({"epoch": 0, "step": s, f"{split}_error": e, f"{split}_loss": e / 40})
-        for split in ("val", "test"):  # eval steps that are not train steps
+    rows = []
+    for i, s in enumerate(steps):
+        v = curves["train"][0]
+        if v is not None:
+            rows.append({"step": s, "lr": 0.1, "train_error": v[i], "train_loss": v[i] / 40})
+        for split in ("val", "test"):
             vals, es = curves[split]
-            if vals is not None:
-                for j, s in enumerate(es):
-                    if s not in steps:
-                        rows.append({"epoch": 0, "step": s, f"{split}_error": vals[j], f"{split}_loss": vals[j] / 40})
-        rows += list(extra_rows)
-        lines = [",".join(HEADER)] + [",".join(_cell(r.get(h)) if h != "step" and h != "epoch" else
-                                                str(r.get(h, "")) for h in HEADER) for r in rows]
-        (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
+            if vals is not None and s in es:
+                e = vals[es.index(s)]
+                rows.append({"step": s, f"{split}_error": e, f"{split}_loss": e / 40})
+    for split in ("val", "test"):  # eval steps that are not train steps
+        vals, es = curves[split]
+        if vals is not None:
+            for j, s in enumerate(es):
+                if s not in steps:
+                    rows.append({"step": s, f"{split}_error": vals[j], f"{split}_loss": vals[j] / 40})
+    rows += list(extra_rows)
+    if write_metrics:
+        (folder / runfolder.METRICS).write_text(runfolder.METRICS_HEADER + "\n" + runfolder.metrics_text(rows))
 
     if write_result:
-        def pick(fn):
-            return {s: (fn(v[0]) if v[0] else None) for s, v in curves.items()}
+        last, lowest = runfolder.final_and_best(rows)
         result = {
             "status": status, "experiment": experiment, "profile": profile, "model": model, "family": family,
             "depth": depth, "shortcut": shortcut, "seed": seed,
-            "final": final if final is not None else pick(lambda v: v[-1]),
-            "best": best if best is not None else pick(min),
+            "final": final if final is not None else last,
+            "best": best if best is not None else lowest,
             "iterations": steps[-1] if steps else 0, "wall_seconds": wall_seconds,
             "images_per_second": images_per_second, "params": params, "multiply_adds": multiply_adds,
         }
@@ -108,7 +102,7 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
             result["error"] = error or "Traceback (most recent call last):\n  ...\nRuntimeError: CUDA out of memory"
         if status == "diverged":
             result["diverged_at"] = diverged_at if diverged_at is not None else (steps[-1] if steps else 0)
-        (folder / "result.json").write_text(json.dumps(result, indent=2))
+        runfolder.write_result(folder / runfolder.RESULT, result)
     return folder
 
 

@@ -235,7 +235,7 @@ def test_responses_command_refuses_what_it_cannot_measure(tmp_path, capsys):
     (folder / "checkpoints" / "last.ckpt").write_bytes(b"not a checkpoint")
     assert responses.main(["--run-dir", str(folder)]) == 1
     assert "does not hold plain-8's weights" in capsys.readouterr().err
-    (folder / "result.json").write_text('{"status": "diverged", "final": {}, "best": {}}')
+    (folder / "result.json").write_text('{"status": "diverged", "iterations": 6, "final": {}, "best": {}}')
     assert responses.main(["--run-dir", str(folder)]) == 0  # a result, but no trained net: a note, no file
     assert "diverged" in capsys.readouterr().err
     assert not (folder / "layer_responses.csv").exists()

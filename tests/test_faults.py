@@ -297,7 +297,7 @@ def test_evaluation_loss_is_the_mean_over_images_and_nan_shows():
 
 # --- 4f. metrics.csv's lr is the rate of the iterations its row measured -------------------------------------
 def test_lr_column_at_a_milestone_is_the_rate_the_row_trained_at(tmp_path):
-    from experiments.csvlog import read_rows
+    from experiments.runfolder import read_metrics
 
     folder = run_dir(tmp_path)
     # Iterations 1..6 at lr 0.1, 7..12 at 0.01 (divided after 6 iterations); a training row every 3.
@@ -305,7 +305,7 @@ def test_lr_column_at_a_milestone_is_the_rate_the_row_trained_at(tmp_path):
             "image_size": 8, "synthetic_train": 128, "synthetic_eval": 32}
     rc, out, err = inproc(folder, *args_of(sets))
     assert rc == 0, out + err
-    lr = {int(r["step"]): r["lr"] for r in read_rows(folder / "metrics.csv") if r["lr"] is not None}
+    lr = {int(r["step"]): r["lr"] for r in read_metrics(folder / "metrics.csv").rows if r["lr"] is not None}
     assert lr == {3: 0.1, 6: 0.1, 9: pytest.approx(0.01), 12: pytest.approx(0.01)}
 
 

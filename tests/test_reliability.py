@@ -177,16 +177,16 @@ def test_crash_mid_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert (tmp_path / "metrics.csv").read_bytes() == rows_before == csvlog.HEADER.encode() + b"3,0.1,2.0,80.0,,,,\n"
 
-    # Report files go through reports.io the same way.
+    # Report files go through the same writer (reports.io adapts it to tables, figures and the PDF).
     from reports import io as report_io
 
     summary = tmp_path / "summary.md"
     report_io.write_text(summary, "old summary")
     with pytest.raises(Crash):
-        with report_io.atomic_path(summary) as tmp:
-            tmp.write_text("new sum")
+        with rio.atomic_open(summary) as f:
+            f.write(b"new sum")
             raise Crash
-    assert summary.read_text() == "old summary" and not list(tmp_path.glob(".tmp-*"))
+    assert summary.read_text() == "old summary" and not list(tmp_path.glob(".*.tmp"))
 
 
 # --- 3. failed runs are recorded and retried; diverged runs are results ---------------------------------------
@@ -455,19 +455,20 @@ def test_truncated_checkpoint_is_set_aside_and_the_run_starts_over(tmp_path, ref
 
 
 def test_damaged_metrics_csv_is_tolerated(tmp_path, reference):
-    from experiments.csvlog import HEADER, read_rows, trim_after
+    from experiments.csvlog import HEADER, trim_after
+    from experiments.runfolder import read_metrics
 
     # Reading: an incomplete last line (even one cut to a plausible "1"), garbage and short rows are skipped.
     path = tmp_path / "metrics.csv"
     good = "3,0.1,2.3,81.25,,,,\n3,,,,2.32,89.0,2.31,90.6\n"
     for tail in ("1", "12,0.1,1.8", "garbage\n6,0.1\n\x00\x00", "6,0.1,x,y,,,,\n9,0.1,2.0,70.0,,,,\n12,0.1"):
         path.write_text(HEADER + good + tail)
-        rows = read_rows(path)
+        rows = read_metrics(path).rows
         assert [r["step"] for r in rows][:2] == [3.0, 3.0] and all(r["step"] in (3.0, 9.0) for r in rows), tail
         kept = trim_after(path, 6)
         assert len(kept) == 2 and path.read_text() == HEADER + good
     path.write_text("step,lr,tra")  # cut inside the header
-    assert read_rows(path) == [] and trim_after(path, 6) == []
+    assert read_metrics(path).rows == [] and trim_after(path, 6) == []
 
     # Resuming: the last row cut mid-line when the checkpoint is at 12 -> a point before the checkpoint is lost
     # for good, so the run starts over (deterministic: it ends the same).

@@ -21,10 +21,10 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from runfolders import write_run  # noqa: E402
 
-from reports import io as rio  # noqa: E402
+from experiments.io import atomic_open  # noqa: E402
 from reports.build import build_report  # noqa: E402
 from reports.registry import register_figure, unregister  # noqa: E402
-from reports.runs import TIDY_COLUMNS, discover_runs, read_metrics  # noqa: E402
+from reports.runs import TIDY_COLUMNS, discover_runs, tidy_metrics  # noqa: E402
 from reports.stats import difference, t_ppf, welch_interval  # noqa: E402
 from reports.verdict import make_verdict  # noqa: E402
 
@@ -41,7 +41,8 @@ def flat(value):
 # --- the rich fixture ------------------------------------------------------------------------------
 # seeds 0-2 ok for plain-20/56 and resnet-20/56 (final train errors chosen for easy arithmetic);
 # seed 3: plain-20 malformed result.json, plain-56 diverged, resnet-20 failed, resnet-56 interrupted
-# (metrics but no result.json); plain-44 seed 0 has a truncated metrics.csv, seeds 1-3 do not exist.
+# (metrics but no result.json); plain-44 seed 0 has a metrics.csv cut inside its header (its result.json is
+# whole), seeds 1-3 do not exist.
 TRAIN = {"plain-20": [10.0, 12.0, 14.0], "plain-56": [30.0, 31.0, 32.0],
          "resnet-20": [9.0, 9.5, 10.0], "resnet-56": [7.0, 7.5, 8.0]}
 TEST = {"plain-20": [8.0, 9.0, 10.0], "plain-56": [20.0, 21.0, 22.0],
@@ -65,7 +66,7 @@ def write_rich(runs: Path) -> None:
     write_run(runs, EXP, PROF, "resnet-56", 3, steps=STEPS, train=flat(8.0), write_result=False)
     trunc = write_run(runs, EXP, PROF, "plain-44", 0, steps=STEPS, train=flat(20.0), test=flat(19.0))
     text = (trunc / "metrics.csv").read_text()
-    (trunc / "metrics.csv").write_text(text[: len(text) - 12])  # last line cut
+    (trunc / "metrics.csv").write_text(text[:20])  # cut inside the header: no row is usable
 
 
 @pytest.fixture(scope="module")
@@ -129,14 +130,14 @@ def test_failed_missing_and_malformed_runs_counted(rich):
     assert row(s, "resnet-56")["missing"] == 1  # interrupted: metrics but no result.json
     assert row(s, "plain-20")["malformed"] == 1  # truncated result.json
     p44 = row(s, "plain-44")
-    assert (p44["malformed"], p44["missing"], p44["ok"]) == (1, 3, 0)  # truncated metrics.csv; no folders
+    assert (p44["malformed"], p44["missing"], p44["ok"]) == (1, 3, 0)  # no usable metrics.csv; no folders
     assert math.isnan(p44["final_train_mean"])
     assert s[["ok", "diverged", "failed", "missing", "malformed"]].to_numpy().sum() == 5 * 4
     page = rich.first_page
     assert "resnet-20/seed3: FAILED: ValueError: boom" in page
     assert "resnet-56/seed3: MISSING: no result.json" in page
     assert re.search(r"plain-20/seed3: MALFORMED: result.json is not valid JSON", page)
-    assert re.search(r"plain-44/seed0: MALFORMED: metrics.csv line \d+ has \d+ fields", page)
+    assert "plain-44/seed0: MALFORMED: metrics.csv empty" in page
     assert "plain-44/seed1: MISSING: not started" in page
     assert ("runs: 20 expected (5 models x 4 seeds 0, 1, 2, 3): "
             "12 ok, 1 diverged, 1 failed, 4 missing, 2 malformed") in page
@@ -202,8 +203,8 @@ def test_atomic_writes_leave_no_temp_files(rich, tmp_path):
     target = tmp_path / "summary.md"
     target.write_text("old")
     with pytest.raises(RuntimeError):
-        with rio.atomic_path(target) as tmp:
-            tmp.write_text("half")
+        with atomic_open(target) as f:
+            f.write(b"half")
             raise RuntimeError("disk full")
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["summary.md"]
 
@@ -316,9 +317,10 @@ def test_verdict_two_seeds_of_three_missing_is_not_reproduced(tmp_path):
 
 def test_provenance_reads_nested_config_and_result_device():
     from reports.build import _value
-    from reports.runs import Run, parse_model
+    from models.names import parse_name
+    from reports.runs import Run
 
-    run = Run("plain-20", 0, Path("x"), "x", parse_model("plain-20"), status="ok",
+    run = Run("plain-20", 0, Path("x"), "x", parse_name("plain-20"), status="ok",
               result={"device": "NVIDIA H100 80GB HBM3"},
               config={"device": "cpu", "git_commit": "abc", "git_dirty": True, "config": {"dataset": "cifar10"}})
     assert _value(run, "device") == "NVIDIA H100 80GB HBM3"  # what the run used, from result.json
@@ -333,17 +335,31 @@ def test_duplicate_steps_after_resume_keep_last(tmp_path):
     folder = write_run(tmp_path, EXP, PROF, "plain-20", 0, steps=STEPS, train=flat(50.0), test=flat(40.0),
                        extra_rows=[{"step": 200, "train_error": 45.0, "train_loss": 1.0},
                                    {"step": 300, "train_error": 44.0, "train_loss": 1.1}])
-    m = read_metrics(folder / "metrics.csv")
+    m, warnings = tidy_metrics(folder / "metrics.csv")
+    assert warnings == []
     train = m[m["split"] == "train"].set_index("step")["error"]
     assert list(train.index) == STEPS and list(train) == [50.0, 45.0, 44.0]
     test = m[m["split"] == "test"].set_index("step")["error"]
     assert list(test) == [40.0, 40.0, 40.0]  # the resumed train rows do not touch the test points
 
 
+def test_damaged_metrics_lines_are_skipped_and_flagged(tmp_path):
+    """One damage policy for every reader of metrics.csv (experiments/runfolder.py): a line cut short or
+    not parsing is skipped and counted; the run's whole result.json stands and the run is flagged."""
+    folder = write_run(tmp_path, EXP, PROF, "plain-20", 0, steps=STEPS, train=flat(20.0), test=flat(19.0))
+    text = (folder / "metrics.csv").read_text()
+    (folder / "metrics.csv").write_text(text.replace("\n", "\ngarbage,1\n", 1)[: len(text) - 3])
+    run = discover_runs(tmp_path, EXP, PROF).runs[0]
+    assert run.status == "ok" and run.flagged and run.final("train") == 20.0
+    assert run.notes == ["metrics.csv: 2 damaged line(s) ignored"]
+    assert len(run.curve("train")) == len(STEPS) and len(run.curve("test")) == len(STEPS) - 1
+
+
 def test_metrics_nan_loss_kept_and_missing_columns(tmp_path):
     path = tmp_path / "metrics.csv"
-    path.write_text("step,train_loss,train_error\n10,nan,90.0\n20,2.0,\n")
-    m = read_metrics(path)
+    path.write_text("step,lr,train_loss,train_error,val_loss,val_error,test_loss,test_error\n"
+                    "10,0.1,nan,90.0,,,,\n20,0.1,2.0,,,,,\n")
+    m, _ = tidy_metrics(path)
     assert len(m) == 2 and math.isnan(m["loss"].iloc[0]) and math.isnan(m["error"].iloc[1])
 
 

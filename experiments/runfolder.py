@@ -1,0 +1,223 @@
+"""A run folder, ``runs/<experiment>/<profile>/<model>/seed<k>/``: its files and their formats, defined once.
+
+Written by one ``experiments.run`` process per run; read by make (which run is done), by a resumed run, by
+``experiments.matrix`` and by ``reports``. Imports no torch or Lightning (``reports`` must not).
+
+=========================  ==========================================================================
+``config.yaml``            everything needed to rerun it, with provenance (written when it starts)
+``metrics.csv``            one row per logged point, columns :data:`METRICS_COLUMNS` (errors in %)
+``checkpoints/last.ckpt``  where an interrupted run resumes (after every evaluation)
+``error.txt``              a failed run's traceback
+``result.json``            written last and atomically; a run with a valid one is finished
+=========================  ==========================================================================
+
+``result.json`` (:func:`read_result`): ``status`` (:data:`STATUSES`), ``experiment``, ``profile``,
+``model``, ``family``, ``depth``, ``shortcut``, ``seed``, ``final`` and ``best`` (error in % per split of
+:data:`SPLITS`, null where none was logged), and for a finished run ``iterations``, ``wall_seconds``
+(seconds), ``images_per_second``, ``params``, ``multiply_adds`` (per image, forward: the paper's "FLOPs",
+Table 1), ``device``, ``resumed_from``; a diverged run adds ``diverged_at`` (iteration) and
+``diverged_reason``; a failed run adds ``error`` (the traceback).
+
+``metrics.csv`` (:func:`read_metrics`) has one damage policy, for every reader: a line that is incomplete
+(no newline ends it) or does not parse is skipped and counted, and a file whose first line is not
+:data:`METRICS_HEADER` has no usable rows. The writer (``experiments.csvlog``) replaces the file
+atomically, so damage means an older version or a hand edit; readers say so rather than fail.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .io import atomic_write_json
+
+CONFIG = "config.yaml"
+METRICS = "metrics.csv"
+RESULT = "result.json"
+CHECKPOINT = "checkpoints/last.ckpt"
+ERROR = "error.txt"
+# Analyses (reports/analysis.py): written by experiments/responses.py and experiments/gradients.py.
+LAYER_RESPONSES = "layer_responses.csv"  # paper Fig. 7: a 3x3 layer's response std
+LAYER_RESPONSE_COLUMNS = ("layer", "name", "std")
+GRAD_NORMS = "grad_norms.csv"  # each weighted layer's gradient L2 norm every K iterations
+GRAD_NORM_COLUMNS = ("step", "layer", "name", "norm")
+
+SPLITS = ("train", "val", "test")
+STATUSES = ("ok", "diverged", "failed")  # of result.json; a diverged run is a result, a failed one is retried
+DONE = ("ok", "diverged")
+METRICS_COLUMNS = ["step", "lr", "train_loss", "train_error", "val_loss", "val_error", "test_loss", "test_error"]
+METRICS_HEADER = ",".join(METRICS_COLUMNS)
+
+_SEED_DIR = re.compile(r"^seed(?P<seed>\d+)$")
+
+
+def run_dir(runs_dir: str | Path, experiment: str, profile: str, model: str, seed: int) -> Path:
+    """``runs_dir/<experiment>/<profile>/<model>/seed<seed>``."""
+    return Path(runs_dir) / experiment / profile / model / f"seed{seed}"
+
+
+def format_seconds(seconds: float | None) -> str:
+    """A duration as people read it: ``"42s"``, ``"7m55s"``, ``"2h05m"``; ``"–"`` for None or NaN. Progress
+    lines and reports (``wall_seconds``) use it."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "–"
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{(s % 3600) // 60:02d}m"
+
+
+def seed_of(folder_name: str) -> int | None:
+    """``"seed3"`` -> 3; None for a name that is not a seed folder."""
+    match = _SEED_DIR.match(folder_name)
+    return int(match["seed"]) if match else None
+
+
+# --- result.json ---------------------------------------------------------------------------------
+
+
+class MalformedError(ValueError):
+    """A file of a run folder that cannot be read as its contract says."""
+
+
+def check_result(record: Any) -> dict[str, Any]:
+    """``record`` if it is a complete result record, else :class:`MalformedError` saying what is wrong."""
+    if not isinstance(record, dict):
+        raise MalformedError("result.json is not a JSON object")
+    status = record.get("status")
+    if status not in STATUSES:
+        raise MalformedError(f"result.json has no valid status (got {status!r}; valid: {', '.join(STATUSES)})")
+    for key in ("final", "best"):
+        if not isinstance(record.get(key), dict):
+            raise MalformedError(f"result.json: {key!r} is not an object of errors per split")
+    if status in DONE and (isinstance(record.get("iterations"), bool) or not isinstance(record.get("iterations"), int)):
+        raise MalformedError(f"result.json: a {status} run without an integer 'iterations'")
+    return record
+
+
+def read_result(path: str | Path) -> dict[str, Any]:
+    """Parse and check ``result.json``; :class:`MalformedError` if it is absent, unreadable or incomplete."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise MalformedError("no result.json") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MalformedError(f"result.json unreadable: {exc}") from None
+    try:
+        record = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise MalformedError(f"result.json is not valid JSON ({exc})") from None
+    return check_result(record)
+
+
+def read_status(path: str | Path) -> str | None:
+    """A result.json's status, or None when there is none or it is damaged (not a complete record)."""
+    try:
+        return read_result(path)["status"]
+    except MalformedError:
+        return None
+
+
+def write_result(path: str | Path, record: dict[str, Any]) -> None:
+    """Write ``record`` as ``result.json`` atomically, after :func:`check_result` (so no writer can make a
+    record its readers call damaged)."""
+    atomic_write_json(path, check_result(record))
+
+
+# --- metrics.csv ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Metrics:
+    """What :func:`read_metrics` found: the good rows (floats, None where a cell is empty), their lines as
+    written, and the damage that was skipped."""
+
+    rows: list[dict[str, float | None]] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)  # rows[i] as it stands in the file, without newline
+    damaged: int = 0  # lines skipped: incomplete or not parsing
+    problem: str = ""  # why none of the file is usable ("" when it is): missing, empty, no header
+
+    def warnings(self, path: str | Path) -> list[str]:
+        """One line per kind of damage, naming ``path``; [] for a clean file."""
+        out = [f"{path}: {self.problem}"] if self.problem and self.problem != "missing" else []
+        if self.damaged:
+            out.append(f"{path}: {self.damaged} damaged line(s) ignored")
+        return out
+
+
+def metrics_text(rows: list[dict[str, float | int | None]]) -> str:
+    """``rows`` (dicts over some of :data:`METRICS_COLUMNS`; absent or None is an empty cell) as the lines
+    of ``metrics.csv``, each ended by a newline, without the header. ``ValueError`` for an unknown column."""
+    unknown = set().union(*rows) - set(METRICS_COLUMNS) if rows else set()
+    if unknown:
+        raise ValueError(f"metrics.csv has fixed columns {METRICS_COLUMNS}; cannot log {sorted(unknown)}")
+    buffer = io.StringIO()
+    csv.DictWriter(buffer, fieldnames=METRICS_COLUMNS, lineterminator="\n").writerows(rows)
+    return buffer.getvalue()
+
+
+def _parse_line(line: str) -> dict[str, float | None] | None:
+    try:
+        values = next(csv.reader([line]))
+    except (csv.Error, StopIteration):
+        return None
+    if len(values) != len(METRICS_COLUMNS):
+        return None
+    try:
+        row = {k: (float(v) if v != "" else None) for k, v in zip(METRICS_COLUMNS, values)}
+    except ValueError:
+        return None
+    step = row["step"]
+    if step is None or not math.isfinite(step) or step != int(step) or step < 0:
+        return None
+    return row
+
+
+def read_metrics(path: str | Path) -> Metrics:
+    """Read a run's ``metrics.csv`` under the module's damage policy; never raises for its content.
+
+    Returns :class:`Metrics`; ``problem`` is ``"missing"`` when there is no file.
+    """
+    try:
+        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return Metrics(problem="missing")
+    except OSError as exc:
+        return Metrics(problem=f"unreadable ({exc.strerror})")
+    lines = text.split("\n")
+    lines.pop()  # "" after the final newline, or an incomplete last line
+    if not lines:
+        return Metrics(problem="empty", damaged=int(bool(text)))
+    if lines[0].rstrip("\r") != METRICS_HEADER:
+        return Metrics(problem="no metrics.csv header (written by another program or version?)",
+                       damaged=len(lines) - 1 + (not text.endswith("\n")))
+    out = Metrics(damaged=int(not text.endswith("\n")))
+    for line in lines[1:]:
+        line = line.rstrip("\r")
+        row = _parse_line(line) if line else None
+        if row is None:
+            out.damaged += bool(line)  # a blank line is not data, nor damage
+            continue
+        out.rows.append(row)
+        out.lines.append(line)
+    return out
+
+
+def final_and_best(rows: list[dict[str, float | None]]) -> tuple[dict[str, float | None], dict[str, float | None]]:
+    """result.json's ``final`` (the last logged error, %) and ``best`` (the lowest finite one) per split of
+    :data:`SPLITS`, from :func:`read_metrics` rows; None where a split was never logged."""
+    final, best = {}, {}
+    for split in SPLITS:
+        values = [r[f"{split}_error"] for r in rows if r.get(f"{split}_error") is not None]
+        final[split] = values[-1] if values else None
+        finite = [v for v in values if math.isfinite(v)]
+        best[split] = min(finite) if finite else None
+    return final, best
