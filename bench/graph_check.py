@@ -20,7 +20,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.config import RunConfig  # noqa: E402
-from experiments.data import TrainBatches, synthetic_tensors  # noqa: E402
+from experiments.batches import TrainBatches  # noqa: E402
+from experiments.data import synthetic_tensors  # noqa: E402
 from experiments.module import StepSchedule  # noqa: E402
 from experiments.step import TrainStep  # noqa: E402
 from models import create_model  # noqa: E402

@@ -129,7 +129,7 @@ class Runner:
     def plain(self, model_name: str, config: RunConfig, tensors, steps: int, warmup: int) -> Measure:
         from models import create_model
 
-        from experiments.data import TrainBatches
+        from experiments.batches import TrainBatches
         from experiments.module import StepSchedule, model_overrides
         from experiments.step import TrainStep, autocast_dtype
 

@@ -9,8 +9,9 @@ import pytorch_lightning as pl
 import torch
 from torchvision.datasets import ImageFolder
 
+from .batches import BatchOrder, EvalBatches, TrainBatches, sample_seed
 from .config import RunConfig
-from .data import BatchOrder, EvalBatches, Tensors, TrainBatches, folder_classes, load_tensors, sample_seed
+from .data import Tensors, folder_classes, load_tensors
 
 
 class TensorDataModule(pl.LightningDataModule):
@@ -73,7 +74,7 @@ class FolderDataModule(pl.LightningDataModule):
     paper's Tables 2-4 report the validation set too).
 
     Exact resume, as the tensor path: the batch of iteration ``s`` is a function of (seed, s). The examples
-    come from :class:`~experiments.data.BatchOrder` through :class:`SeededBatchSampler`, which starts at the
+    come from :class:`~experiments.batches.BatchOrder` through :class:`SeededBatchSampler`, which starts at the
     restored ``global_step``; each example's random transforms (RandomResizedCrop, flip: torchvision draws
     them from torch's global generator) are seeded by (seed, s, index) inside ``__getitem__``, so they do
     not depend on which worker loads it, nor on what it loaded before.

@@ -5,7 +5,7 @@
 Reads the run's ``config.yaml`` (its ``config`` mapping is the run's :class:`~experiments.config.RunConfig`)
 and ``checkpoints/last.ckpt``, evaluates the net in eval mode on the run's test images (the same ones its
 test error was measured on: :func:`experiments.data.load_tensors` with the run's config, so ``eval_limit``
-applies; normalised as :class:`~experiments.data.EvalBatches` does) and writes, atomically,
+applies; normalised as :class:`~experiments.batches.EvalBatches` does) and writes, atomically,
 ``<run>/layer_responses.csv``::
 
     layer,name,std
@@ -178,7 +178,8 @@ def load_trained_net(run_dir: Path, model_name: str, config, num_classes: int, i
 
 def measure_run(run_dir: Path, data_dir: Path, device: str = "cpu") -> list[tuple[int, str, float]]:
     """The layer responses of a finished run, measured on its test images."""
-    from .data import EvalBatches, load_tensors
+    from .batches import EvalBatches
+    from .data import load_tensors
     from .runfolder import RESULT, MalformedError, read_result
 
     try:

@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from experiments.config import ConfigError, RunConfig, load_profile
-from experiments.data import EvalBatches, TrainBatches, load_tensors, pad_crop_flip
+from experiments.batches import EvalBatches, TrainBatches, pad_crop_flip
+from experiments.data import load_tensors
 from experiments.module import DegradationModule, StepSchedule, model_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
