@@ -44,11 +44,12 @@ $(STAMP): pyproject.toml
 .PHONY: install
 install: $(STAMP)
 
-# The matrices live in YAML; make reads them through this generated fragment (made after installation).
+# The matrices live in YAML, the run folder's file names in experiments/runfolder.py; make reads both
+# through this generated fragment (made after installation).
 # Only goals that train or report read it: help, install, test, bench and clean-build must not build the
 # environment just to generate it (a fresh clone's `make help` installs nothing).
 MATRICES_MK := build/matrices.mk
-$(MATRICES_MK): experiments/configs/matrices.yaml experiments/matrix.py | $(STAMP)
+$(MATRICES_MK): experiments/configs/matrices.yaml experiments/matrix.py experiments/runfolder.py | $(STAMP)
 	@mkdir -p $(@D)
 	@$(PY) -m experiments.matrix makefile > $@.$$$$.tmp && mv $@.$$$$.tmp $@  # pid: two makes may race here
 NO_MATRIX_GOALS := help install test bench clean-build
@@ -58,7 +59,7 @@ endif
 
 MODELS ?= $(MODELS_$(EXPERIMENT))
 RUN_ROOT := $(RUNS_DIR)/$(EXPERIMENT)/$(PROFILE)
-RUNS := $(foreach m,$(MODELS),$(foreach s,$(SEEDS),$(RUN_ROOT)/$(m)/seed$(s)/result.json))
+RUNS := $(foreach m,$(MODELS),$(foreach s,$(SEEDS),$(RUN_ROOT)/$(m)/$(SEED_PREFIX)$(s)/$(RESULT_FILE)))
 # SET="key=value ..." overrides profile fields for every run (checked before anything is trained).
 SET ?=
 # DATA_DIR given by the user (command line or environment) must exist; the default is created on demand.
@@ -73,7 +74,7 @@ $(FAILED): FORCE
 FORCE:
 # A result.json is never deleted by make: not on Ctrl-C (a finished run, or one another make trained, would
 # be lost), not when a run exits non-zero (a failed run's result.json records the failure).
-.PRECIOUS: $(RUNS_DIR)/%/result.json
+.PRECIOUS: $(RUNS_DIR)/%/$(RESULT_FILE)
 
 # Position of a run in the matrix, for the "[3/10]" progress lines.
 _index = $(if $(filter $1,$(firstword $2)),$(words $3 x),$(if $2,$(call _index,$1,$(wordlist 2,$(words $2),$2),$3 x),?))
@@ -99,13 +100,15 @@ SLURM_VARS = --launcher '$(LAUNCHER)' --experiment '$(EXPERIMENT)' --profile '$(
 SRUN = srun $(or $(shell $(PY) -m experiments.slurm srun-args $(SLURM_VARS)),$(error LAUNCHER=srun: no srun options))
 LAUNCH = $(if $(filter srun,$(LAUNCHER)),$(SRUN))
 
-$(RUNS_DIR)/%/result.json: | $(STAMP)
+ifdef RESULT_FILE  # the run rules exist for the goals that read build/matrices.mk
+$(RUNS_DIR)/%/$(RESULT_FILE): | $(STAMP)
 	@$(LAUNCH) $(PY) -m experiments.run --run-dir '$(@D)' --data-dir '$(DATA_DIR)' $(foreach s,$(SET),--set '$(s)') \
 		--progress '$(call _index,$@,$(RUNS))/$(words $(RUNS))' --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
 
 # Files measured on a finished run's checkpoint, without training (RUN_OUTPUTS asks the matrix for them).
-$(RUNS_DIR)/%/layer_responses.csv: $(RUNS_DIR)/%/result.json | $(STAMP)
+$(RUNS_DIR)/%/$(LAYER_RESPONSES_FILE): $(RUNS_DIR)/%/$(RESULT_FILE) | $(STAMP)
 	@$(PY) -m experiments.responses --run-dir '$(@D)' --data-dir '$(DATA_DIR)'
+endif
 
 # --- the experiments -----------------------------------------------------------------------------
 .PHONY: degradation shortcut-ablation depth-sweep layer-responses matrix runs report
@@ -117,7 +120,7 @@ degradation shortcut-ablation depth-sweep:
 LAYER_RESPONSE_MODELS ?= plain-20 plain-56 resnet-20 resnet-56 resnet-110
 layer-responses:
 	@$(MAKE) --no-print-directory matrix EXPERIMENT=degradation MODELS='$(LAYER_RESPONSE_MODELS)' \
-		RUN_OUTPUTS=layer_responses.csv
+		RUN_OUTPUTS='$(LAYER_RESPONSES_FILE)'
 
 # Check the input (nothing is written on bad input), fetch the data once, train every run (-k: a failed
 # run does not stop the others), render the report, then fail if any run failed, naming it.
@@ -134,7 +137,7 @@ matrix: | $(STAMP)
 	 $(PY) -m experiments.matrix status $(MATRIX_ARGS) || status=1; \
 	 exit $$status
 
-runs: $(RUNS) $(foreach f,$(RUN_OUTPUTS),$(RUNS:result.json=$(f)))
+runs: $(RUNS) $(foreach f,$(RUN_OUTPUTS),$(RUNS:$(RESULT_FILE)=$(f)))
 
 # Every run in the experiment's folder is reported; MODELS decides which absent runs count as missing.
 report: | $(STAMP)

@@ -54,12 +54,13 @@ DONE = ("ok", "diverged")
 METRICS_COLUMNS = ["step", "lr", "train_loss", "train_error", "val_loss", "val_error", "test_loss", "test_error"]
 METRICS_HEADER = ",".join(METRICS_COLUMNS)
 
-_SEED_DIR = re.compile(r"^seed(?P<seed>\d+)$")
+SEED_PREFIX = "seed"  # a run's folder is seed<k>
+_SEED_DIR = re.compile(rf"^{SEED_PREFIX}(?P<seed>\d+)$")
 
 
 def run_dir(runs_dir: str | Path, experiment: str, profile: str, model: str, seed: int) -> Path:
     """``runs_dir/<experiment>/<profile>/<model>/seed<seed>``."""
-    return Path(runs_dir) / experiment / profile / model / f"seed{seed}"
+    return Path(runs_dir) / experiment / profile / model / f"{SEED_PREFIX}{seed}"
 
 
 def format_seconds(seconds: float | None) -> str:
