@@ -71,7 +71,8 @@ class BatchOrder:
 
 
 def pad_crop_flip(x: torch.Tensor, g: torch.Generator, padding: int = CROP_PADDING) -> torch.Tensor:
-    """Random crop after ``padding`` zeros on each side, and a random horizontal flip, in one gather.
+    """Random crop after ``padding`` zeros on each side, and a random horizontal flip, in one gather
+    (paper section 4.2): ``(N, C, H, W)`` float -> ``(N, C, H, W)``, draws from ``g``.
 
     Zeros are added after mean subtraction, i.e. the padding has the mean colour (as fb.resnet.torch).
     The result is laid out NHWC in memory (channels_last) whatever the input's layout.
@@ -111,6 +112,7 @@ class TrainBatches:
         self._augment_g = torch.Generator(device=images.device)  # re-seeded for every batch
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch ``step``: images ``(batch_size, C, H, W)`` float, mean-subtracted, and labels ``(batch_size,)``."""
         device = self.images.device
         idx = self.order(step)
         x = self.images[idx].float().div_(255).sub_(self.mean)
@@ -127,7 +129,11 @@ class TrainBatches:
 
 
 class EvalBatches:
-    """The evaluation images in order, in batches, normalised like training (no augmentation)."""
+    """The evaluation images in order, in batches, normalised like training (no augmentation).
+
+    ``images`` uint8 ``(N, C, H, W)``, ``labels`` ``(N,)``, ``mean`` broadcastable to an image (per-pixel or
+    per-channel, in [0, 1]); yields ``(x, y)`` with ``x`` float ``(B, C, H, W)``, the last batch shorter.
+    """
 
     def __init__(self, images, labels, mean, batch_size: int, channels_last: bool) -> None:
         self.images, self.labels, self.mean = images, labels, mean

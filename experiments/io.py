@@ -5,6 +5,10 @@ the temporary file lives beside its final name (``.<name>.<random>.tmp``, so ``o
 within one file system), is flushed to disk before the rename, and the folder is synced after it, so
 that not even a power cut leaves a renamed-but-empty file. A process killed mid-write leaves only the
 hidden temporary file, which :func:`remove_stale_temps` clears when the run next starts.
+
+Our own writer, because none of the pinned libraries has one that fsyncs and renames beside the target
+(Lightning's and fsspec's go through the system's temp folder and copy across file systems). It imports
+no torch: the run folder's contracts (:mod:`experiments.runfolder`) and the reports write through it too.
 """
 
 from __future__ import annotations
