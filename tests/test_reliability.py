@@ -503,6 +503,27 @@ def test_damaged_result_json_is_not_done_and_the_run_finishes_again(tmp_path, re
     assert_same_run(folder, reference)
 
 
+def test_the_trainer_writes_what_the_readers_read(tmp_path, reference):
+    """The run folder's one definition (experiments/runfolder.py), seen from both sides: a trained run's
+    files are what the test fixtures write and what make and the reports read, with nothing to flag."""
+    from experiments import runfolder
+    from reports.runs import load_run
+    from tests.runfolders import write_run
+
+    folder = reference["folder"]
+    assert (folder / "metrics.csv").read_text().split("\n", 1)[0] == runfolder.METRICS_HEADER
+    metrics = runfolder.read_metrics(folder / "metrics.csv")
+    assert metrics.problem == "" and metrics.damaged == 0 and len(metrics.rows) == 8  # 4 training + 4 eval points
+    result = runfolder.read_result(folder / "result.json")
+    assert (result["final"], result["best"]) == runfolder.final_and_best(metrics.rows)
+    assert runfolder.read_status(folder / "result.json") == "ok"
+    run = load_run(folder.parents[3], "degradation", "smoke", "plain-8", 0)
+    assert (run.status, run.notes, run.final("test")) == ("ok", [], result["final"]["test"])
+    fake = write_run(tmp_path, "degradation", "smoke", "plain-8", 0, steps=[3, 6, 9, 12], train=[80.0] * 4)
+    assert (fake / "metrics.csv").read_text().split("\n", 1)[0] == runfolder.METRICS_HEADER
+    assert set(runfolder.read_result(fake / "result.json")) <= set(result)  # the fixture invents no field
+
+
 def test_report_flags_a_run_with_a_malformed_result(tmp_path, reference):
     build = pytest.importorskip("reports.build")
     runs = tmp_path / "runs"
