@@ -37,7 +37,7 @@ from .summary import display_table, flag_text, summarize, summary_markdown, text
 from .verdict import Verdict, make_verdict
 
 # Modules whose import registers figure/section functions (see reports.registry). Add yours here.
-FIGURE_MODULES: list[str] = ["reports.figures", "reports.depth", "reports.analysis"]
+FIGURE_MODULES: list[str] = ["reports.figures", "reports.depth", "reports.responses", "reports.gradients"]
 
 STYLE = {
     "pdf.fonttype": 42,  # embed TrueType (Type 42), not Type 3: editable, searchable, accepted by journals
@@ -195,6 +195,27 @@ def _sections(ctx: ReportContext, errors: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+def _first_page(title: str, verdict_md: str, provenance: str, flagged: Sequence[Run], errors: Sequence[str]) -> str:
+    """The markdown of report.pdf's first page(s): title, verdict, provenance, flagged runs, report errors."""
+    first = [f"# {title}", "", "## Verdict", "", verdict_md, "", "## Provenance", "", provenance, "",
+             f"## Flagged runs ({len(flagged)})", ""]
+    first += [f"- {r.model}/seed{r.seed}: {flag_text(r)}" for r in flagged] or [
+        "None: every expected run finished ok."]
+    if errors:
+        first += ["", "## Report errors", ""] + [f"- {e}" for e in errors]
+    return "\n".join(first)
+
+
+def _write_report_pdf(path: Path, title: str, first_page: str, figures: Sequence, summary_pages: str,
+                      footer: str) -> int:
+    """report.pdf, atomically: the first page(s) in portrait, one page per figure, the summary pages in
+    landscape (:func:`reports.pages.render_pages`); returns the number of pages."""
+    pages = (render_pages(first_page, A4_PORTRAIT, footer=footer) + list(figures)
+             + render_pages(summary_pages, A4_LANDSCAPE, footer=footer))
+    io.save_pdf(path, pages, metadata={"Title": title, "Creator": "reports.build (degradation suite)"})
+    return len(pages)
+
+
 def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: str | Path = "reports/generated",
                  models: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> BuildResult:
     """Build every output of one experiment/profile; return what was written.
@@ -244,21 +265,13 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
                 stale.unlink()
 
         flagged = [r for r in runs if r.flagged]
-        first = [f"# {title}", "", "## Verdict", "", verdict_md, "", "## Provenance", "",
-                 _provenance(runs, experiment, profile, runs_dir, found.models, found.seeds, found.ignored),
-                 "", f"## Flagged runs ({len(flagged)})", ""]
-        first += [f"- {r.model}/seed{r.seed}: {flag_text(r)}" for r in flagged] or [
-            "None: every expected run finished ok."]
-        if errors:
-            first += ["", "## Report errors", ""] + [f"- {e}" for e in errors]
+        first_page = _first_page(title, verdict_md, _provenance(runs, experiment, profile, runs_dir, found.models,
+                                                                found.seeds, found.ignored), flagged, errors)
         summary_pages = summary_markdown(summary, runs, title=f"Summary: {experiment} / {profile}",
                                          profile=profile, sections=sections, include_flagged=False)
-        footer = f"{experiment} / {profile} — reports.build"
         report_pdf = target / "report.pdf"
-        first_page = "\n".join(first)
-        pages = (render_pages(first_page, A4_PORTRAIT, base=9.0, footer=footer) + [fig for _, fig in figures]
-                 + render_pages(summary_pages, A4_LANDSCAPE, base=9.0, footer=footer))
-        io.save_pdf(report_pdf, pages, metadata={"Title": title, "Creator": "reports.build (degradation suite)"})
+        pages = _write_report_pdf(report_pdf, title, first_page, [fig for _, fig in figures], summary_pages,
+                                  footer=f"{experiment} / {profile} — reports.build")
         files.append(report_pdf)
 
     header, rows = display_table(summary, compact=True)
@@ -271,7 +284,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         f"report: {report_pdf}",
     ])
     return BuildResult(target, report_pdf, files, runs, verdict, summary, [n for n, _ in figures], errors, console,
-                       first_page, len(pages))
+                       first_page, pages)
 
 
 def _split_list(text: str | None) -> list[str] | None:

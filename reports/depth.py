@@ -14,7 +14,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from .figures import figure_title
 from .groups import degradation_sets, model_infos
+from .plotdata import finals_table
 from .registry import ReportContext, register_figure
 from .runs import Run
 from .stats import mean_interval
@@ -28,10 +30,11 @@ def depth_table(runs: Sequence[Run], family: str = "cifar", split: str = "train"
     """One row per (kind, depth) of ``family``: columns kind ("plain" | "resnet"), depth, model, mean, low,
     high (95% t-interval of the mean; NaN with one seed), n (ok seeds), seeds (the per-seed values, %)."""
     plain, residual = degradation_sets(model_infos(runs), family)
+    finals = finals_table(runs, split)
     rows = []
     for kind, nets in (("plain", plain), ("resnet", residual)):
         for depth, model in nets.items():
-            values = [v for v in (r.final(split) for r in runs if r.model == model and r.ok) if v is not None]
+            values = finals.loc[finals["model"] == model, "error"].dropna().to_list()
             if not values:
                 continue
             m, lo, hi, n = mean_interval(values)
@@ -73,9 +76,7 @@ def depth_sweep_figure(ctx: ReportContext):
         return None
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     plot_depth_sweep(fig.subplots(), table)
-    data = f", {ctx.dataset}" if ctx.dataset else ""
-    fig.suptitle(f"Final training error against depth, CIFAR family — {ctx.experiment} / {ctx.profile}{data}",
-                 fontsize=11)
+    fig.suptitle(figure_title(ctx, "Final training error against depth, CIFAR family"), fontsize=11)
     fig.supxlabel("training error: mini-batch error in training mode, averaged over the last logging interval; "
                   "dots: seeds", fontsize=8, color="0.3")
     return fig

@@ -13,14 +13,18 @@ Figures are ``matplotlib.figure.Figure`` objects (no pyplot, no global figure ma
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 
 from . import paper
 from .groups import OPTION_LABELS, degradation_sets, eval_split, families, has_ablation, model_infos, shortcut_sets
+from .plotdata import EVAL_SPLITS, curve_table, finals_table, seed_counts, y_upper
 from .registry import ReportContext, register_figure, register_section
 from .stats import mean_std
 from .summary import markdown_table, shortcut_table
@@ -33,48 +37,39 @@ CAPTION = ("dashed, thin: training error (training mini-batches, in training mod
            "bands: ±1 std over seeds")
 
 
-def _plot_curves(ctx: ReportContext, ax, legend: list, model: str, colour: str, label: str) -> tuple[list, str | None]:
-    """Draw one model's train (dashed) and eval (bold) curves with std bands; append a legend entry to ``legend``.
+def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str], *,
+                      names: Mapping[str, str] | None = None, seeds: Mapping[str, tuple[int, int]] | None = None,
+                      ylabel: str | None = "error (%)", ylim: bool = True, empty_text: str = "no ok runs") -> Axes:
+    """Draw error curves (%) against iterations on ``ax``, as paper Figs. 1, 4 and 6 do; return ``ax``.
 
-    Returns the plotted mean values (for the y-limit) and the eval split used (None if nothing drawn).
+    ``curves``: rows of :func:`reports.plotdata.curve_table` (model, split, step, mean, std, n). For each
+    model of ``colours`` (in its order) with rows: the training curve dashed and thin, the test (or val)
+    curve bold, with a marker when it has fewer than 3 points, each with a band of +-1 std over seeds
+    where n > 1. One legend entry per model: ``<name> train / test (n=<seeds>)``, the name from ``names``
+    (default: the model), the count from ``seeds`` (``{model: (ok, expected)}``; default: the most seeds
+    at a step). ``ylim``: y from 0 to :func:`reports.plotdata.y_upper` of the drawn curves.
     """
-    values: list[tuple[float, float]] = []
-    handles = []
-    train = ctx.aggregate(model, "train")
-    if not train.empty:
-        (h,) = ax.plot(train["step"], train["mean"], ls="--", lw=0.9, color=colour, alpha=0.9)
-        _band(ax, train, colour, 0.10)
-        handles.append(h)
-        values += list(zip(train["step"], train["mean"]))
-    eval_split = None
-    for split in ("test", "val"):
-        curve = ctx.aggregate(model, split)
-        if not curve.empty:
-            eval_split = split
-            marker = "o" if len(curve) < 3 else None
-            (h,) = ax.plot(curve["step"], curve["mean"], lw=2.2, color=colour, marker=marker, ms=5)
-            _band(ax, curve, colour, 0.22)
+    legend = []
+    drawn = curves[curves["model"].isin(list(colours))]
+    for model, colour in colours.items():
+        rows = drawn[drawn["model"] == model]
+        handles, kinds = [], []
+        for split in ("train", *EVAL_SPLITS):
+            curve = rows[rows["split"] == split]
+            if curve.empty:
+                continue
+            if split == "train":
+                (h,) = ax.plot(curve["step"], curve["mean"], ls="--", lw=0.9, color=colour, alpha=0.9)
+            else:
+                (h,) = ax.plot(curve["step"], curve["mean"], lw=2.2, color=colour,
+                               marker="o" if len(curve) < 3 else None, ms=5)
+            _band(ax, curve, colour, 0.10 if split == "train" else 0.22)
             handles.append(h)
-            values += list(zip(curve["step"], curve["mean"]))
-            break
-    if handles:
-        n_ok = len(ctx.ok_runs(model))
-        n_all = sum(r.model == model for r in ctx.runs)
-        kinds = " / ".join((["train"] if not train.empty else []) + ([eval_split] if eval_split else []))
-        seeds = f" (n={n_ok})" if n_ok == n_all else f" ({n_ok} of {n_all} seeds ok)"
-        legend.append((tuple(handles), f"{label} {kinds}{seeds}"))
-    return values, eval_split
-
-
-def _band(ax, curve, colour, alpha):
-    std = curve["std"].to_numpy(dtype=float)
-    if len(curve) and np.isfinite(std).any():
-        mean = curve["mean"].to_numpy(dtype=float)
-        ax.fill_between(curve["step"].to_numpy(dtype=float), mean - std, mean + std, where=np.isfinite(std),
-                        color=colour, alpha=alpha, lw=0, interpolate=True)
-
-
-def _finish_axes(ax, legend: list, empty_text: str):
+            kinds.append(split)
+        if handles:
+            n_ok, n_all = (seeds or {}).get(model, (int(rows["n"].max()),) * 2)
+            count = f" (n={n_ok})" if n_ok == n_all else f" ({n_ok} of {n_all} seeds ok)"
+            legend.append((tuple(handles), f"{(names or {}).get(model, model)} {' / '.join(kinds)}{count}"))
     if legend:
         handles, labels = zip(*legend)
         ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.6)}, loc="upper right",
@@ -83,151 +78,171 @@ def _finish_axes(ax, legend: list, empty_text: str):
         ax.text(0.5, 0.5, empty_text, transform=ax.transAxes, ha="center", va="center", color="0.45")
     ax.grid(True, alpha=0.3, lw=0.5)
     ax.set_xlabel("iterations")
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    if ylim and (top := y_upper(drawn)):
+        ax.set_ylim(0, top)
+    return ax
 
 
-def _y_upper(values: list[tuple[float, float]]) -> float | None:
-    """Upper y-limit that shows the informative part, as the paper's figures do: the largest mean after
-    the first 10% of the iterations, plus 25% (room for the legend), at most 100. The first iterations
-    (~90% error) are cut."""
-    if not values:
-        return None
-    steps = np.array([s for s, _ in values], dtype=float)
-    ys = np.array([v for _, v in values], dtype=float)
-    ok = np.isfinite(ys)
-    if not ok.any():
-        return None
-    lo, hi = steps[ok].min(), steps[ok].max()
-    late = ok & (steps >= lo + 0.1 * (hi - lo))
-    top = ys[late].max() if late.any() else ys[ok].max()
-    return float(min(100.0, max(1.0, top * 1.25)))
+def _band(ax: Axes, curve: pd.DataFrame, colour: str, alpha: float) -> None:
+    std = curve["std"].to_numpy(dtype=float)
+    if len(curve) and np.isfinite(std).any():
+        mean = curve["mean"].to_numpy(dtype=float)
+        ax.fill_between(curve["step"].to_numpy(dtype=float), mean - std, mean + std, where=np.isfinite(std),
+                        color=colour, alpha=alpha, lw=0, interpolate=True)
 
 
-def _title(ctx: ReportContext, what: str) -> str:
+def figure_title(ctx: ReportContext, what: str) -> str:
+    """``<what> — <experiment> / <profile>, <dataset>``: the suptitle of every report figure."""
     data = f", {ctx.dataset}" if ctx.dataset else ""
     return f"{what} — {ctx.experiment} / {ctx.profile}{data}"
 
 
+def _caption(curves: pd.DataFrame) -> str:
+    evals = set(curves["split"]) - {"train"}
+    return CAPTION.format(eval=" / ".join(sorted(evals, reverse=True)) or "test")
+
+
 @register_figure("degradation", order=10)
 def degradation_figures(ctx: ReportContext):
-    """One figure per family with ok curves: plain nets left, residual nets right (paper Figs. 1/4/6)."""
+    """One figure per family with ok runs (paper Figs. 1, 4, 6): plain nets left, residual nets right, error
+    (%) against iterations, one colour per depth (by rank: the shallowest blue, the next red, ...)."""
     figs = {}
     infos = model_infos(ctx.runs)
+    counts = seed_counts(ctx.runs)
     for family in families(ctx.runs):
         plain, residual = degradation_sets(infos, family)
-        models = list(plain.values()) + list(residual.values())
-        if not any(ctx.ok_runs(m) for m in models):
+        ok_depths = sorted({d for nets in (plain, residual) for d, m in nets.items() if counts[m][0]})
+        if not ok_depths:
             continue
-        # colours by rank among the depths with ok runs: shallowest blue, next red, ... (as in the paper)
-        depths = sorted({d for nets in (plain, residual) for d, m in nets.items() if ctx.ok_runs(m)})
-        colour = {d: PALETTE[i % len(PALETTE)] for i, d in enumerate(depths)}
-        colour.update({d: "0.5" for d in set(plain) | set(residual) if d not in colour})
+        colour = {d: PALETTE[i % len(PALETTE)] for i, d in enumerate(ok_depths)}
+        curves = curve_table(ctx.tidy, [*plain.values(), *residual.values()])
         fig = Figure(figsize=(11, 4.8), layout="constrained")
         axes = fig.subplots(1, 2, sharey=True)
-        values, evals = [], set()
         for ax, nets, title in ((axes[0], plain, "plain networks"), (axes[1], residual, "residual networks")):
-            legend: list = []
-            for depth, model in nets.items():
-                v, e = _plot_curves(ctx, ax, legend, model, colour[depth], model)
-                values += v
-                evals |= {e} if e else set()
+            plot_error_curves(ax, curves, {m: colour.get(d, "0.5") for d, m in nets.items()}, seeds=counts,
+                              ylabel="error (%)" if ax is axes[0] else None, ylim=False,
+                              empty_text=f"no ok {title.split()[0]} runs")
             shortcuts = sorted({i.shortcut.upper() for i in infos if i.name in nets.values() and i.kind == "resnet"})
             ax.set_title(title + (f" (shortcut {', '.join(shortcuts)})" if shortcuts else ""), fontsize=11)
-            _finish_axes(ax, legend, f"no ok {title.split()[0]} runs")
-        axes[0].set_ylabel("error (%)")
-        top = _y_upper(values)
-        if top:
+        if top := y_upper(curves):
             axes[0].set_ylim(0, top)
-        fig.suptitle(_title(ctx, f"Degradation, {FAMILY_TITLES.get(family, family)}"), fontsize=12)
+        fig.suptitle(figure_title(ctx, f"Degradation, {FAMILY_TITLES.get(family, family)}"), fontsize=12)
         fig.get_layout_engine().set(h_pad=0.08)
-        fig.supxlabel(CAPTION.format(eval=" / ".join(sorted(evals, reverse=True)) or "test"), fontsize=8,
-                      color="0.3")
+        fig.supxlabel(_caption(curves), fontsize=8, color="0.3")
         figs[f"degradation-{family}"] = fig
     return figs
 
 
-def _ablation_groups(ctx: ReportContext):
+def _ablation_groups(ctx: ReportContext) -> dict[tuple[str, int], dict[str, str]]:
+    """``{(family, depth): {"plain": model, "A": model, ...}}`` of the shortcut ablation, groups with ok runs."""
     infos = model_infos(ctx.runs)
     if not has_ablation(infos, ctx.experiment):
         return {}
-    return {k: v for k, v in shortcut_sets(infos).items() if any(ctx.ok_runs(m) for m in v.values())}
+    ok = {m for m, (n_ok, _) in seed_counts(ctx.runs).items() if n_ok}
+    return {k: v for k, v in shortcut_sets(infos).items() if ok & set(v.values())}
+
+
+def shortcut_finals(ctx: ReportContext, split: str) -> pd.DataFrame:
+    """The shortcut ablation's runs (paper Table 3): :func:`reports.plotdata.finals_table` of ``split`` with
+    the columns ``option`` (plain | A | B | C) and ``paper`` (the paper's error, %, NaN where it has none),
+    in group order (family, depth), then option order."""
+    infos = {i.name: i for i in model_infos(ctx.runs)}
+    finals = finals_table(ctx.runs, split)
+    parts = []
+    for options in _ablation_groups(ctx).values():
+        for option, model in options.items():
+            ref = paper.paper_number(infos[model], ctx.profile)
+            parts.append(finals[finals["model"] == model].assign(option=option,
+                                                                 paper=ref.error if ref else np.nan))
+    if not parts:
+        return pd.DataFrame(columns=[*finals.columns, "option", "paper"])
+    return pd.concat(parts, ignore_index=True)
+
+
+def plot_shortcut_points(ax: Axes, finals: pd.DataFrame, rng: np.random.Generator | None = None,
+                         ylabel: str | None = None) -> Axes:
+    """Draw one depth of the shortcut ablation on ``ax`` (paper Table 3 as a chart); return ``ax``.
+
+    ``finals``: the rows of one (family, depth) of :func:`shortcut_finals` (final error in %, one row per
+    run). Per option (plain, A, B, C): each ok seed as a small jittered dot, the mean +- std (ddof=1) as an
+    error bar labelled with the mean, "no ok run" where there is none, and the paper's number as an open
+    diamond. Tick labels: option, model, ok / expected runs. ``rng`` jitters the dots (default: seed 0).
+    """
+    rng = np.random.default_rng(0) if rng is None else rng
+    labels = [lab for lab in OPTION_LABELS if lab in set(finals["option"])]
+    ticks = []
+    for x, lab in enumerate(labels):
+        rows = finals[finals["option"] == lab]
+        vals = rows.loc[rows["status"] == "ok", "error"].dropna().to_list()
+        c = OPTION_COLOURS[lab]
+        if vals:
+            ax.scatter(x + 0.18 + rng.uniform(-0.08, 0.08, len(vals)), vals, s=14, color=c, alpha=0.55, lw=0,
+                       zorder=2)
+            m, sd, _ = mean_std(vals)
+            ax.errorbar([x], [m], yerr=[[0 if math.isnan(sd) else sd]] * 2, fmt="o", color=c, ms=7, capsize=5,
+                        lw=1.6, zorder=3)
+            ax.annotate(f"{m:.2f}", (x, m), xytext=(-8, 0), textcoords="offset points", ha="right", va="center",
+                        fontsize=8)
+        else:
+            ax.text(x, 0.5, "no ok run", transform=ax.get_xaxis_transform(), ha="center", color="0.45", fontsize=8,
+                    rotation=90)
+        ref = rows["paper"].iloc[0]
+        if pd.notna(ref):
+            ax.scatter([x], [ref], marker="D", s=30, facecolors="none", edgecolors="k", zorder=4)
+        ticks.append(f"{lab}\n{rows['model'].iloc[0]}\nn={int((rows['status'] == 'ok').sum())}/{len(rows)}")
+    ax.set_xticks(range(len(labels)), ticks, fontsize=8)
+    ax.set_xlim(-0.6, len(labels) - 0.4)
+    ax.grid(True, axis="y", alpha=0.3, lw=0.5)
+    if ylabel:
+        ax.set_ylabel(ylabel)
+    return ax
 
 
 @register_figure("shortcuts", order=20)
 def shortcut_points(ctx: ReportContext):
-    """Final test error per shortcut option and depth: mean +- std, seeds as dots, paper as diamonds."""
-    groups = _ablation_groups(ctx)
-    if not groups:
-        return None
+    """Final test error (%) per shortcut option and depth (paper Table 3): mean +- std, seeds as dots,
+    the paper's number as diamonds; one panel per depth."""
     split = eval_split(ctx.runs)
-    infos = {i.name: i for i in model_infos(ctx.runs)}
+    finals = shortcut_finals(ctx, split)
+    if finals.empty:
+        return None
+    groups = list(finals.groupby(["family", "depth"], sort=False))
     fig = Figure(figsize=(max(4.5, 3.6 * len(groups)) + 1, 4.4), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(groups)))
     rng = np.random.default_rng(0)  # jitter only; seeded so that figures are reproducible
-    paper_shown = False
-    for ax, ((family, depth), options) in zip(axes, groups.items()):
-        labels = [lab for lab in OPTION_LABELS if lab in options]
-        for x, lab in enumerate(labels):
-            model = options[lab]
-            vals = [v for v in (r.final(split) for r in ctx.ok_runs(model)) if v is not None]
-            c = OPTION_COLOURS[lab]
-            if vals:
-                jitter = rng.uniform(-0.08, 0.08, len(vals))
-                ax.scatter(x + 0.18 + jitter, vals, s=14, color=c, alpha=0.55, lw=0, zorder=2)
-                m, sd, n = mean_std(vals)
-                ax.errorbar([x], [m], yerr=[[0 if math.isnan(sd) else sd]] * 2, fmt="o", color=c, ms=7,
-                            capsize=5, lw=1.6, zorder=3)
-                ax.annotate(f"{m:.2f}", (x, m), xytext=(-8, 0), textcoords="offset points", ha="right",
-                            va="center", fontsize=8)
-            else:
-                ax.text(x, 0.5, "no ok run", transform=ax.get_xaxis_transform(), ha="center", color="0.45",
-                        fontsize=8, rotation=90)
-            ref = paper.paper_number(infos[model], ctx.profile)
-            if ref:
-                ax.scatter([x], [ref.error], marker="D", s=30, facecolors="none", edgecolors="k", zorder=4)
-                paper_shown = True
-        n_all = {lab: sum(r.model == options[lab] for r in ctx.runs) for lab in labels}
-        n_ok = {lab: len(ctx.ok_runs(options[lab])) for lab in labels}
-        ax.set_xticks(range(len(labels)),
-                      [f"{lab}\n{options[lab]}\nn={n_ok[lab]}/{n_all[lab]}" for lab in labels], fontsize=8)
-        ax.set_xlim(-0.6, len(labels) - 0.4)
+    for ax, ((family, depth), rows) in zip(axes, groups):
+        plot_shortcut_points(ax, rows, rng, ylabel=f"final {split} error (%)" if ax is axes[0] else None)
         ax.set_title(f"depth {depth} ({FAMILY_TITLES.get(family, family)})", fontsize=10)
-        ax.grid(True, axis="y", alpha=0.3, lw=0.5)
-    axes[0].set_ylabel(f"final {split} error (%)")
     handles = [Line2D([], [], marker="o", color="0.3", ls="", label="mean ± std over seeds"),
                Line2D([], [], marker="o", color="0.3", alpha=0.55, ls="", ms=4, label="one seed")]
-    if paper_shown:
+    if finals["paper"].notna().any():
         handles.append(Line2D([], [], marker="D", mfc="none", mec="k", ls="", label="paper"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
-    fig.suptitle(_title(ctx, "Shortcut options (paper Table 3)"), fontsize=11)
+    fig.suptitle(figure_title(ctx, "Shortcut options (paper Table 3)"), fontsize=11)
     return fig
 
 
 @register_figure("shortcut-curves", order=30)
 def shortcut_curves(ctx: ReportContext):
-    """Training curves of plain / A / B / C, one panel per depth."""
+    """Error curves (%) of plain / A / B / C against iterations, one panel per depth (paper Table 3's nets
+    drawn as Fig. 4 draws its)."""
     groups = _ablation_groups(ctx)
     if not groups:
         return None
     fig = Figure(figsize=(max(5.5, 5.2 * len(groups)), 4.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(groups)))
-    evals = set()
+    every, counts = [], seed_counts(ctx.runs)
     for ax, ((family, depth), options) in zip(axes, groups.items()):
-        legend: list = []
-        values = []
-        for lab in OPTION_LABELS:
-            if lab in options:
-                name = options[lab] if lab == "plain" else f"{lab}: {options[lab]}"
-                v, e = _plot_curves(ctx, ax, legend, options[lab], OPTION_COLOURS[lab], name)
-                values += v
-                evals |= {e} if e else set()
-        top = _y_upper(values)
-        if top:
-            ax.set_ylim(0, top)
+        curves = curve_table(ctx.tidy, options.values())
+        names = {m: m if lab == "plain" else f"{lab}: {m}" for lab, m in options.items()}
+        plot_error_curves(ax, curves, {m: OPTION_COLOURS[lab] for lab, m in options.items()}, names=names,
+                          seeds=counts, ylabel="error (%)" if ax is axes[0] else None)
         ax.set_title(f"depth {depth} ({FAMILY_TITLES.get(family, family)})", fontsize=10)
-        _finish_axes(ax, legend, "no ok runs")
-    axes[0].set_ylabel("error (%)")
-    fig.suptitle(_title(ctx, "Shortcut options: training curves"), fontsize=11)
-    fig.supxlabel(CAPTION.format(eval=" / ".join(sorted(evals, reverse=True)) or "test"), fontsize=8, color="0.3")
+        every.append(curves)
+    fig.suptitle(figure_title(ctx, "Shortcut options: training curves"), fontsize=11)
+    fig.supxlabel(_caption(pd.concat(every)), fontsize=8, color="0.3")
     return fig
 
 

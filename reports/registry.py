@@ -1,20 +1,29 @@
 """The extension hook: registries of figure and section functions that the report builder runs.
 
-To add an analysis (say, layer responses, paper Fig. 7), write a function of the :class:`ReportContext`
-and register it; nothing else changes::
+To add an analysis, write it in two parts, as the built-in ones are: a function that draws tidy data
+on a given Axes and returns it (usable from a notebook), and a registered function of the
+:class:`ReportContext` that builds the tidy data once, makes the Figure and calls it::
 
-    # reports/layer_responses.py
+    # reports/final_errors.py
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+    from reports.plotdata import finals_table
     from reports.registry import ReportContext, register_figure
 
-    @register_figure("layer-responses", order=40)
-    def layer_responses(ctx: ReportContext):
-        rows = [pd.read_csv(r.path / "layer_responses.csv") for r in ctx.ok_runs()
-                if (r.path / "layer_responses.csv").exists()]
-        if not rows:
-            return None                      # nothing to show: no file, no page
-        fig = Figure(figsize=(10, 4))        # matplotlib.figure.Figure; no pyplot needed
-        ...
-        return fig                           # or {"layer-responses-cifar": fig1, ...} for several
+    def plot_final_errors(ax: Axes, finals) -> Axes:   # finals: one row per run, "error" in %
+        ok = finals.dropna(subset=["error"])
+        ax.scatter(ok["depth"], ok["error"])
+        ax.set_xlabel("depth"); ax.set_ylabel("final training error (%)")
+        return ax
+
+    @register_figure("final-errors", order=60)
+    def final_errors(ctx: ReportContext):
+        finals = finals_table(ctx.runs, "train")
+        if finals["error"].isna().all():
+            return None                      # nothing to show: no page
+        fig = Figure(figsize=(6, 4))         # matplotlib.figure.Figure; no pyplot needed
+        plot_final_errors(fig.subplots(), finals)
+        return fig                           # or {"final-errors-cifar": fig1, ...} for several
 
 and add the module's name to ``reports.build.FIGURE_MODULES`` so the builder imports it.
 
@@ -39,7 +48,8 @@ from typing import Any
 
 import pandas as pd
 
-from .runs import Run
+from .plotdata import curve_stats
+from .runs import Run, tidy_table
 
 
 @dataclass
@@ -51,7 +61,7 @@ class ReportContext:
     runs_dir: Path
     out_dir: Path
     runs: list[Run]  # every expected run, any status (see reports.runs)
-    tidy: pd.DataFrame  # runs.csv
+    tidy: pd.DataFrame  # runs.csv (reports.runs.tidy_table); an empty DataFrame() is filled in from runs
     summary: pd.DataFrame  # summary.csv
     dataset: str = ""
     extras: dict[str, Any] = field(default_factory=dict)  # room for later additions
@@ -59,31 +69,14 @@ class ReportContext:
     def ok_runs(self, model: str | None = None) -> list[Run]:
         return [r for r in self.runs if r.ok and (model is None or r.model == model)]
 
-    def aggregate(self, model: str, split: str) -> pd.DataFrame:
-        """Mean and std (ddof=1) over the ok seeds of ``model``'s ``split`` error curve.
+    def __post_init__(self) -> None:
+        if self.tidy is None or (self.tidy.empty and len(self.tidy.columns) == 0):
+            self.tidy = tidy_table(self.runs)  # a context made by hand (a notebook, a test) without runs.csv
 
-        Columns ``step, mean, std, n``. Steps that every seed logged are used when there are at least two
-        of them (seeds that log at the same iterations, the usual case); otherwise each step averages the
-        seeds that have it. ``std`` is NaN where n = 1.
-        """
-        series = []
-        for run in self.ok_runs(model):
-            curve = run.curve(split).dropna(subset=["error"])
-            if not curve.empty:
-                series.append(curve.set_index("step")["error"].rename(run.seed))
-        if not series:
-            return pd.DataFrame(columns=["step", "mean", "std", "n"])
-        wide = pd.concat(series, axis=1).sort_index()
-        complete = wide.dropna()
-        if len(complete) >= 2:
-            wide = complete
-        out = pd.DataFrame({
-            "step": wide.index.to_numpy(),
-            "mean": wide.mean(axis=1).to_numpy(),
-            "std": wide.std(axis=1, ddof=1).to_numpy(),
-            "n": wide.count(axis=1).to_numpy(),
-        })
-        return out
+    def aggregate(self, model: str, split: str) -> pd.DataFrame:
+        """Mean and std (ddof=1) over the ok seeds of ``model``'s ``split`` error curve (%): columns
+        ``step, mean, std, n`` (see :func:`reports.plotdata.curve_stats`)."""
+        return curve_stats(self.tidy, model, split)
 
 
 FigureResult = Any  # None | matplotlib.figure.Figure | Mapping[str, Figure]

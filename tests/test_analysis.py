@@ -276,10 +276,10 @@ def context(runs: Path):
 
 
 def test_figures_and_sections_render_from_run_folders(tmp_path):
-    from reports import analysis
+    from reports import analysis, gradients
     from reports.build import FIGURE_MODULES, build_report
 
-    assert "reports.analysis" in FIGURE_MODULES
+    assert {"reports.responses", "reports.gradients"} <= set(FIGURE_MODULES)
     write_analysis_runs(tmp_path / "runs")
     result = build_report(tmp_path / "runs", EXP, PROF, tmp_path / "out")
     assert not result.errors, result.errors
@@ -294,31 +294,33 @@ def test_figures_and_sections_render_from_run_folders(tmp_path):
 
     # The pair is the deepest with norms on both sides (56, not 20); vanishing norms are called so.
     ctx = context(tmp_path / "runs")
-    ((family, plain, res),) = analysis.gradient_pairs(ctx)
-    assert (family, plain.model, res.model) == ("cifar", "plain-56", "resnet-56")
-    facts = analysis.gradient_facts(plain, 75)
+    table, _ = analysis.gradient_table(ctx.runs)
+    ((family, plain, res),) = gradients.gradient_pairs(table, ctx.runs)
+    assert (family, plain, res) == ("cifar", "plain-56", "resnet-56")
+    facts = gradients.gradient_facts(table[table["model"] == plain], 75)
     assert facts.first_over_last == pytest.approx(0.51 / 1.06) and facts.below == 0 and facts.layers == 56
     write_analysis_runs(tmp_path / "vanish", grads="vanishing")
-    text = analysis.gradient_section(context(tmp_path / "vanish"))
+    text = gradients.gradient_section(context(tmp_path / "vanish"))
     assert "**Disagrees with the paper:** plain-56's gradients vanish on their way to the input" in text
-    facts = analysis.gradient_facts(analysis.gradient_pairs(context(tmp_path / "vanish"))[0][1], 75)
+    table, _ = analysis.gradient_table(context(tmp_path / "vanish").runs)
+    facts = gradients.gradient_facts(table[table["model"] == "plain-56"], 75)
     assert facts.first_over_last == pytest.approx(10 ** -5.5) and facts.below == 25  # layers 1..25 < 1e-3
     assert (facts.worst_weak, facts.worst_strong, facts.trend) == (1, 56, "shrink")
     write_analysis_runs(tmp_path / "explode", grads="exploding")
-    text = analysis.gradient_section(context(tmp_path / "explode"))
+    text = gradients.gradient_section(context(tmp_path / "explode"))
     assert "plain-56's gradients grow on their way to the input" in text and "explode rather than vanish" in text
 
 
 def test_no_data_no_figures_and_damaged_files_are_named(tmp_path):
-    from reports import analysis
+    from reports import gradients, responses
 
     runs = tmp_path / "runs"
     for model in ("plain-20", "resnet-20"):
         write_run(runs, EXP, PROF, model, 0, steps=[50, 100])
     ctx = context(runs)
-    for fn in (analysis.layer_response_figures, analysis.gradient_figures, analysis.layer_response_section,
-               analysis.gradient_section):
+    for fn in (responses.layer_response_figures, gradients.gradient_figures, responses.layer_response_section,
+               gradients.gradient_section):
         assert fn(ctx) is None
     (runs / EXP / PROF / "plain-20" / "seed0" / "layer_responses.csv").write_text("garbage\n")
-    assert analysis.layer_response_figures(context(runs)) is None
-    assert "degradation/quick/plain-20/seed0/layer_responses.csv" in analysis.layer_response_section(context(runs))
+    assert responses.layer_response_figures(context(runs)) is None
+    assert "degradation/quick/plain-20/seed0/layer_responses.csv" in responses.layer_response_section(context(runs))
