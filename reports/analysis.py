@@ -124,7 +124,8 @@ def gradient_table(runs: Sequence[Run]) -> tuple[pd.DataFrame, list[str]]:
 def nets(table: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     """``(model, its rows)`` of a response or gradient table, by depth, plain before residual."""
     first = table.drop_duplicates("model")
-    for model, _, _ in sorted(zip(first["model"], first["depth"], first["kind"]), key=lambda n: (n[1], n[2] != "plain")):
+    order = sorted(zip(first["depth"], first["kind"] != "plain", first["model"]), key=lambda n: n[:2])  # stable
+    for _, _, model in order:
         yield model, table[table["model"] == model]
 
 

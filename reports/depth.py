@@ -27,8 +27,9 @@ MIN_DEPTHS = 3  # fewer depths than this make no sweep: the degradation figure s
 
 
 def depth_table(runs: Sequence[Run], family: str = "cifar", split: str = "train") -> pd.DataFrame:
-    """One row per (kind, depth) of ``family``: columns kind ("plain" | "resnet"), depth, model, mean, low,
-    high (95% t-interval of the mean; NaN with one seed), n (ok seeds), seeds (the per-seed values, %)."""
+    """One row per (kind, depth) of ``family``, from :func:`reports.plotdata.finals_table`: columns kind
+    ("plain" | "resnet"), depth, model, mean, low, high (95% t-interval of the mean; NaN with one seed),
+    n (ok seeds), seeds (the per-seed values); errors are final ``split`` errors in %."""
     plain, residual = degradation_sets(model_infos(runs), family)
     finals = finals_table(runs, split)
     rows = []
@@ -44,8 +45,9 @@ def depth_table(runs: Sequence[Run], family: str = "cifar", split: str = "train"
 
 
 def plot_depth_sweep(ax: Axes, table: pd.DataFrame, ylabel: str = "final training error (%)") -> Axes:
-    """Draw ``depth_table``'s rows on ``ax``: per kind, the mean against depth with 95% intervals as error
-    bars and each seed as a small dot; returns ``ax``."""
+    """Draw ``depth_table``'s rows on ``ax``: per kind (plain red squares, residual blue circles), the mean
+    error (%) against depth with its 95% interval as error bars and each seed as a small dot beside it,
+    y from 0; returns ``ax``. Paper Fig. 6 / Table 6's nets, drawn against depth."""
     for kind, style in KIND_STYLE.items():
         rows = table[table["kind"] == kind].sort_values("depth")
         if rows.empty:

@@ -7,6 +7,9 @@
   (paper Table 3 as a chart); ``fig-shortcut-curves``: their training curves.
 * Section "Shortcut options (paper Table 3)": the same numbers as a table.
 
+Each figure is drawn in two steps: the tidy data is built once (:mod:`reports.plotdata`, from ``runs.csv``'s
+frame or the runs' final errors), then an Axes function draws it: :func:`plot_error_curves`,
+:func:`plot_shortcut_points` (``plot_x(ax, data, ...) -> ax``; usable on a notebook's ``plt.subplots()``).
 Figures are ``matplotlib.figure.Figure`` objects (no pyplot, no global figure manager, any backend).
 """
 

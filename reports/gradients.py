@@ -79,8 +79,8 @@ def plot_gradient_heatmap(ax: Axes, rows: pd.DataFrame, norm: Normalize | None =
     scale to compare nets). The mesh is ``ax.collections[0]`` (for a colour bar).
     """
     steps, layers, values = _wide(rows)
-    ax.pcolormesh(_edges(steps), _edges(layers), np.ma.masked_invalid(values), norm=log_norm(rows) if norm is None else norm,
-                  cmap="viridis", shading="flat")
+    ax.pcolormesh(_edges(steps), _edges(layers), np.ma.masked_invalid(values),
+                  norm=log_norm(rows) if norm is None else norm, cmap="viridis", shading="flat")
     ax.set_title(net_label(rows), fontsize=10)
     if len(steps) <= 8:
         ax.set_xticks(steps)  # few records: label each

@@ -1,0 +1,72 @@
+"""report.pdf's text pages (reports.pages): the markdown's words in monospace, wrapped, tables aligned,
+paginated with a footer."""
+
+from __future__ import annotations
+
+import re
+
+from reports.pages import A4_LANDSCAPE, A4_PORTRAIT, MARGIN, MONO_ADVANCE, render_pages, text_lines
+
+MARKDOWN = """# Summary: degradation / quick
+
+**CIFAR family (fashion-mnist): reproduced.** Final training error (%): plain-20 21.07 ± 1.61 (n=3); \
+plain-56 62.97 ± 13.06 (n=3); resnet-56 19.48 ± 2.97 (n=3), read from `runs/degradation/quick`.
+- Degradation, plain-56 − plain-20 = +41.90 points (95% CI +30.1 to +53.7, Welch t, df 2.1; > 0 in 3 of 3 \
+seeds): the deeper plain net trains worse, and the interval excludes 0.
+
+| model | final train | runs |
+|---|---:|---|
+| plain-20 | 21.07 ± 1.61 | 3/3 ok |
+| resnet-110 | 7.00 | 1/3 ok |
+
+_Intervals: 95% Welch t-intervals._
+"""
+
+
+def page_lines(page) -> list[str]:
+    """The body lines of a page, top to bottom (no footer, no "(continued)")."""
+    texts = [t for t in page.texts if t.get_fontfamily() == ["monospace"]]
+    return [t.get_text() for t in sorted(texts, key=lambda t: -t.get_position()[1])]
+
+
+def words(text: str) -> list[str]:
+    return re.sub(r"[#|]|-{3,}:?", " ", re.sub(r"\*\*|`|^_|_$", "", text, flags=re.M)).split()
+
+
+def test_text_lines_drop_markers_and_align_tables():
+    lines = [line for line, _ in text_lines(MARKDOWN)]
+    assert lines[0] == "# Summary: degradation / quick"
+    assert lines[2].startswith("CIFAR family (fashion-mnist): reproduced. Final") and "`" not in lines[2]
+    table = [line for line, in_table in text_lines(MARKDOWN) if in_table]
+    assert table == ["model        final train  runs",
+                     "----------  ------------  ------",
+                     "plain-20    21.07 ± 1.61  3/3 ok",
+                     "resnet-110          7.00  1/3 ok"]  # "---:" right-aligns the numbers, "---" left
+    assert lines[-2] == "Intervals: 95% Welch t-intervals."
+
+
+def test_render_pages_keeps_every_word_and_wraps_to_the_page():
+    (page,) = render_pages(MARKDOWN, A4_PORTRAIT, size=9.0, footer="degradation / quick — reports.build")
+    lines = page_lines(page)
+    assert words("\n".join(lines)) == words(MARKDOWN)
+    width = int((A4_PORTRAIT[0] - 2 * MARGIN) * 72 / (9.0 * MONO_ADVANCE))
+    assert max(map(len, lines)) <= width and len(lines) > len(MARKDOWN.strip().split("\n"))  # wrapped
+    item = lines.index(next(line for line in lines if line.startswith("- Degradation")))
+    assert lines[item + 1].startswith("  ") and not lines[item + 1].startswith("   ")  # under the item's text
+    assert [t.get_fontweight() for t in page.texts if t.get_text().startswith("#")] == ["bold"]
+    assert "degradation / quick — reports.build" in [t.get_text() for t in page.texts]
+
+
+def test_a_wide_table_shrinks_the_font_and_long_text_continues_on_more_pages():
+    wide = "| " + " | ".join(f"column {i}" for i in range(16)) + " |\n|" + "---|" * 16
+    (page,) = render_pages(wide, A4_LANDSCAPE, size=9.0)
+    (line,) = [t for t in page.texts if t.get_text().startswith("column 0")]
+    assert len(line.get_text()) * line.get_fontsize() * MONO_ADVANCE <= (A4_LANDSCAPE[0] - 2 * MARGIN) * 72 + 1e-6
+    assert line.get_fontsize() < 9.0
+    long = "\n".join(f"- item {i}" for i in range(300))
+    pages = render_pages(long, A4_PORTRAIT, size=9.0, footer="foot")
+    assert len(pages) > 2
+    assert [line for page in pages for line in page_lines(page)] == long.split("\n")
+    for i, page in enumerate(pages):
+        others = [t.get_text() for t in page.texts if t.get_fontfamily() != ["monospace"]]
+        assert others == (["(continued)", "foot"] if i else ["foot"])
