@@ -6,12 +6,20 @@ imports Lightning or torch. Pipeline, one module per step:
 * :mod:`reports.runs`     discover and read run folders -> :class:`~reports.runs.Run` (status ok /
   diverged / failed / missing / malformed) and the tidy ``runs.csv`` table;
 * :mod:`reports.summary`  ``summary.csv`` / ``summary.md``: mean +- std over ok seeds, status counts;
-* :mod:`reports.stats`    mean/std, Student t and Welch's interval (no scipy);
+* :mod:`reports.stats`    mean/std and Welch's interval (t quantiles from scipy.stats);
 * :mod:`reports.verdict`  is degradation reproduced? do shortcuts remove it? A vs B vs C;
-* :mod:`reports.figures`  the built-in figures and sections; :mod:`reports.registry` is the hook for
-  more (``register_figure`` / ``register_section``);
-* :mod:`reports.build`    the CLI and :func:`~reports.build.build_report`; :mod:`reports.io` atomic writes;
-  :mod:`reports.pages` text pages of report.pdf; :mod:`reports.paper` the paper's numbers.
+* :mod:`reports.plotdata` the tidy tables the figures draw (curves over seeds, finals per run), made once;
+* :mod:`reports.figures`  the degradation and shortcut figures (Figs. 4, 6; Table 3), :mod:`reports.depth`
+  the depth sweep, :mod:`reports.responses` Fig. 7's layer responses, :mod:`reports.gradients` gradient
+  norms (from :mod:`reports.analysis`' per-layer tables): each an Axes function of tidy data plus the
+  registered figure that calls it; :mod:`reports.registry` is the hook for more (``register_figure`` /
+  ``register_section``);
+* :mod:`reports.build`    the CLI and :func:`~reports.build.build_report`; :mod:`reports.io` report files
+  through the one atomic writer; :mod:`reports.pages` text pages of report.pdf; :mod:`reports.paper` the
+  paper's numbers.
+
+The run folder's formats are :mod:`experiments.runfolder`'s and model names :mod:`models.names`'; both
+import no torch.
 """
 
 from .registry import ReportContext, register_figure, register_section

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.runfolder import GRAD_NORM_COLUMNS, GRAD_NORMS, LAYER_RESPONSE_COLUMNS, LAYER_RESPONSES
+
 from .figures import PALETTE
 from .groups import model_infos
 from .runs import Run
 
-RESPONSES = "layer_responses.csv"
-GRAD_NORMS = "grad_norms.csv"
 NET_COLUMNS = ["model", "family", "depth", "kind", "seeds"]  # the first columns of both tables
 PLAIN_STYLE = {"ls": "--", "lw": 1.4}
 RESIDUAL_STYLE = {"ls": "-", "lw": 1.6}
@@ -72,7 +72,7 @@ def _per_model(runs: Sequence[Run], filename: str, columns: dict[str, str]) -> t
             found.setdefault(run.model, []).append((run, frame))
         elif path.exists():
             bad.append(f"{run.rel}/{filename}")
-    infos = [i for i in model_infos(runs) if i.name in found and i.depth is not None and i.kind in KIND_COLOURS]
+    infos = [i for i in model_infos(runs) if i.name in found and i.kind in KIND_COLOURS]
     return [(i, found[i.name]) for i in infos], bad
 
 
@@ -86,7 +86,7 @@ def response_table(runs: Sequence[Run]) -> tuple[pd.DataFrame, list[str]]:
     """Paper Fig. 7's data: ``(table, unreadable files)``; the table has one row per model x 3x3 layer:
     model, family, depth, kind, seeds, layer, name, std (the mean over the model's ok seeds whose layers
     agree with the first one's; a dimensionless std of the layer's responses)."""
-    nets, bad = _per_model(runs, RESPONSES, {"layer": "int", "name": "str", "std": "float"})
+    nets, bad = _per_model(runs, LAYER_RESPONSES, dict(zip(LAYER_RESPONSE_COLUMNS, ("int", "str", "float"))))
     parts = []
     for info, found in nets:
         frames = [f.sort_values("layer") for _, f in found]
@@ -102,7 +102,7 @@ def gradient_table(runs: Sequence[Run]) -> tuple[pd.DataFrame, list[str]]:
     """Gradient norms (paper section 4.1): ``(table, unreadable files)``; the table has one row per model x
     recorded iteration x weighted layer: model, family, depth, kind, seeds, step, layer, name, log10 (the
     mean over the model's ok seeds of log10 of the L2 norm, at the steps every seed recorded)."""
-    nets, bad = _per_model(runs, GRAD_NORMS, {"step": "int", "layer": "int", "name": "str", "norm": "float"})
+    nets, bad = _per_model(runs, GRAD_NORMS, dict(zip(GRAD_NORM_COLUMNS, ("int", "int", "str", "float"))))
     parts = []
     for info, found in nets:
         seeds = []

@@ -25,7 +25,9 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from .analysis import GRAD_NORMS, KIND_COLOURS, PLAIN_STYLE, RESIDUAL_STYLE, gradient_table, net_label, nets
+from experiments.runfolder import GRAD_NORMS
+
+from .analysis import KIND_COLOURS, PLAIN_STYLE, RESIDUAL_STYLE, gradient_table, net_label, nets
 from .figures import FAMILY_TITLES, figure_title
 from .groups import degradation_sets, families, model_infos
 from .registry import ReportContext, register_figure, register_section

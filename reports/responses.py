@@ -18,7 +18,9 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from .analysis import PLAIN_STYLE, RESIDUAL_STYLE, RESPONSES, depth_colours, net_label, nets, response_table
+from experiments.runfolder import LAYER_RESPONSES
+
+from .analysis import PLAIN_STYLE, RESIDUAL_STYLE, depth_colours, net_label, nets, response_table
 from .figures import FAMILY_TITLES, figure_title
 from .groups import families
 from .registry import ReportContext, register_figure, register_section
@@ -107,7 +109,7 @@ def layer_response_section(ctx: ReportContext):
                   markdown_table(["net", "layers", "mean std", "median std", "max std", "seeds"], rows), ""]
         parts += [f"- {line}" for line in _response_checks(members)]
     if bad:
-        parts += ["", f"Unreadable {RESPONSES} (left out): " + ", ".join(f"`{b}`" for b in bad) + "."]
+        parts += ["", f"Unreadable {LAYER_RESPONSES} (left out): " + ", ".join(f"`{b}`" for b in bad) + "."]
     return "\n".join(parts)
 
 
