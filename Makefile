@@ -23,10 +23,13 @@ STAMP := $(VENV)/.installed
 PROFILE ?= quick
 # Three seeds, so that every comparison carries a 95% interval (reports/verdict.py).
 SEEDS ?= 0 1 2
-# Runs trained at once when make is given no -j: one per CPU core on the CPU profiles (each run then
-# trains with one thread, experiments.run: two 1-thread runs finish a matrix sooner than one 2-thread run
-# at a time, and hold up when something else uses a core), one on the GPU profiles.
-JOBS ?= $(if $(filter quick smoke,$(PROFILE)),$(shell nproc 2>/dev/null || echo 1),1)
+# Runs trained at once when make is given no -j: where there are GPUs, one per GPU slot (GPUS x
+# RUNS_PER_GPU, experiments/slots.py); else one per CPU core on the CPU profiles (each run then trains with
+# one thread, experiments.run: two 1-thread runs finish a matrix sooner than one 2-thread run at a time,
+# and hold up when something else uses a core), and one on the GPU profiles. Computed only when used.
+CPU_JOBS = $(if $(filter quick smoke,$(PROFILE)),$(shell nproc 2>/dev/null || echo 1),1)
+JOBS ?= $(or $(shell $(PY) -m experiments.slots jobs --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)' \
+	--cpu-jobs '$(CPU_JOBS)' 2>/dev/null),$(CPU_JOBS))
 EXPERIMENT ?= degradation
 RUNS_DIR ?= runs
 DATA_DIR ?= data

@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from experiments.runfolder import DONE, RESULT, SEED_PREFIX, read_status  # noqa: E402
+
 TIMINGS = "timings.json"
 
 
@@ -170,8 +172,8 @@ def _identical_prefix(a: Path, b: Path, step: int) -> bool:
 # --- 2. Fig. 6 --------------------------------------------------------------------------------------------
 def fig6(args) -> int:
     root = Path(args.run_root)
-    runs = {m: root / m / f"seed{args.seed}" for m in ("plain-20", "plain-56", "resnet-20", "resnet-56")}
-    missing = [m for m, r in runs.items() if read_json(r / "result.json").get("status") not in ("ok", "diverged")]
+    runs = {m: root / m / f"{SEED_PREFIX}{args.seed}" for m in ("plain-20", "plain-56", "resnet-20", "resnet-56")}
+    missing = [m for m, r in runs.items() if read_status(r / RESULT) not in DONE]
     curves = {}
     for m, r in runs.items():
         if (r / "metrics.csv").is_file():
@@ -222,6 +224,7 @@ def timed_run(args) -> int:
     from experiments.data import ensure_available
     from experiments.io import atomic_write_json
     from experiments.run import RunSpec
+    from experiments.runfolder import write_result
     from experiments.train import train
 
     class Stamps(pl.Callback):
@@ -241,7 +244,7 @@ def timed_run(args) -> int:
     started = time.time()
     result = train(spec, config, Path(args.data_dir),
                    trainer_kwargs=lambda kw: {**kw, "callbacks": [*kw["callbacks"], stamps]})
-    atomic_write_json(spec.dir / "result.json", result)
+    write_result(spec.dir / RESULT, result)
     atomic_write_json(spec.dir / TIMINGS, {"started": started, "batch_size": config.batch_size,
                                            "records": stamps.records})
     return 0

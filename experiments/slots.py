@@ -205,3 +205,32 @@ def lease(devs: list[tuple[int, str]], runs_per_gpu: int = 1, holder: str = "",
 def use(slot: Slot) -> None:
     """Make the slot's device the only one this process (and its children) sees. Call before CUDA starts."""
     os.environ["CUDA_VISIBLE_DEVICES"] = slot.visible
+
+
+def default_jobs(gpus: str, runs_per_gpu: str | int, cpu_jobs: int) -> int:
+    """Runs to train at once when make is given no ``-j`` (the Makefile's ``JOBS``): one per slot, GPUs x
+    ``RUNS_PER_GPU``, where there are GPUs (fake ones included); else ``cpu_jobs``. Raises ConfigError as
+    :func:`devices` and :func:`parse_runs_per_gpu`."""
+    slots = len(devices(gpus)) * parse_runs_per_gpu(runs_per_gpu)
+    return slots if slots else max(1, cpu_jobs)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m experiments.slots")
+    parser.add_argument("command", choices=("jobs",), help="jobs: print the default number of runs at once")
+    parser.add_argument("--gpus", default="", help="GPUS (default: every GPU torch sees)")
+    parser.add_argument("--runs-per-gpu", default="1", help="RUNS_PER_GPU")
+    parser.add_argument("--cpu-jobs", type=int, default=1, help="runs at once where there is no GPU")
+    args = parser.parse_args(argv)
+    try:
+        print(default_jobs(args.gpus, args.runs_per_gpu, args.cpu_jobs))
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

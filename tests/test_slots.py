@@ -9,6 +9,7 @@ slot files into the test's folder, so nothing else on the machine shares them.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -146,3 +147,21 @@ def test_gpus_naming_an_absent_device_is_refused_before_anything_runs(tmp_path):
     p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={runs}", "RUNS_PER_GPU=0")
     assert p.returncode == 2 and "bad RUNS_PER_GPU '0'" in p.stderr
     assert not runs.exists()
+
+
+def test_jobs_default_is_one_run_per_gpu_slot(tmp_path):
+    """make with no -j trains JOBS runs at once: every GPU slot (GPUs x RUNS_PER_GPU) where there are GPUs,
+    else a run per CPU core on the CPU profiles and one on the GPU profiles."""
+    def jobs(*args: str, fake: str | None = None) -> str:
+        extra = {"TMPDIR": str(tmp_path), **({"DEGRADATION_FAKE_GPUS": fake} if fake else {})}
+        p = make(tmp_path, "--eval=print-jobs: ; @echo $(JOBS)", "print-jobs", *args, env_extra=extra)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.strip()
+
+    assert jobs("PROFILE=paper", fake="2") == "2"
+    assert jobs("PROFILE=paper", "RUNS_PER_GPU=3", fake="2") == "6"
+    assert jobs("PROFILE=paper", "GPUS=1", fake="2") == "1"
+    assert jobs("PROFILE=smoke", fake="4") == "4"  # the GPUs' slots, not the cores, once there are GPUs
+    assert jobs("PROFILE=paper") == "1"  # no GPU
+    assert jobs("PROFILE=smoke") == str(len(os.sched_getaffinity(0)))  # nproc
+    assert jobs("PROFILE=paper", "JOBS=5", fake="2") == "5"  # the user's word wins
