@@ -225,10 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cpu-jobs", type=int, default=1, help="runs at once where there is no GPU")
     args = parser.parse_args(argv)
     try:
-        print(default_jobs(args.gpus, args.runs_per_gpu, args.cpu_jobs))
+        jobs = default_jobs(args.gpus, args.runs_per_gpu, args.cpu_jobs)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        parser.exit(2, f"error: {exc}\n")
+    print(jobs)
     return 0
 
 
