@@ -95,11 +95,11 @@ def _check_input(args: argparse.Namespace):
     loaded (``data``: its data module, every split's labels checked against the training split's classes);
     ConfigError or ValueError naming the bad value. Nothing is written under runs/. ``devices``: the GPUs this
     run may take a slot on (experiments.slots.devices); none without GPUs or when SLURM placed the run."""
+    spec = RunSpec(Path(args.run_dir))  # names and settings first: they need neither torch nor Lightning
+    config = load_profile(spec.profile, args.set)
     from .faults import FAULT_ENV, parse_fault
 
     fault = parse_fault(os.environ.get(FAULT_ENV))
-    spec = RunSpec(Path(args.run_dir))
-    config = load_profile(spec.profile, args.set)
     data_dir = Path(args.data_dir)
     if args.data_dir != "data" and not data_dir.is_dir():
         raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
