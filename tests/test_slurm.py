@@ -182,7 +182,7 @@ def cluster(tmp_path_factory):
         for p in reversed(c.procs):  # by their process ids, newest first
             p.terminate()
             try:
-                p.wait(timeout=3)  # one still up after 3 s is killed: its state is in a tmp folder
+                p.wait(timeout=1)  # still up after 1 s (slurmctld, always) is killed: its state is in a tmp folder
             except subprocess.TimeoutExpired:
                 p.kill()
                 p.wait()
