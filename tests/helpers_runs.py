@@ -77,6 +77,10 @@ class Forked:
     imports that a subprocess pays. Its stdout and stderr go to ``log``. ``poll()``, ``wait()``,
     ``returncode`` and ``kill()`` as ``subprocess.Popen`` (killed by signal N: ``-N``).
 
+    The child leads a process group of its own; once it has ended, what it started and left behind (its
+    DataLoader workers, which hold the run's lock until their watchdog sees the parent gone, 5 s later) is
+    killed too, as a job scheduler ends a job.
+
     One torch thread only (``--set threads=1``, checked): libgomp's thread pool does not survive a fork, and a
     child that starts a parallel region with more threads than its own waits for ever."""
 
@@ -88,6 +92,7 @@ class Forked:
         if self.pid == 0:  # the child: never returns into pytest
             code = 1
             try:
+                os.setpgid(0, 0)
                 fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
                 os.dup2(fd, 1), os.dup2(fd, 2)
                 sys.stdout = sys.stderr = open(fd, "w", buffering=1)
@@ -114,6 +119,10 @@ class Forked:
             pid, status = os.waitpid(self.pid, os.WNOHANG)
             if pid:
                 self.returncode = os.waitstatus_to_exitcode(status)
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)  # what it left behind
+                except (ProcessLookupError, PermissionError):
+                    pass
         return self.returncode
 
     def wait(self, timeout: float = 900) -> int:
