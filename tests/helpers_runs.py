@@ -149,7 +149,9 @@ def forked(folder: Path, *args: str, log: Path, fault: str | None = None, timeou
 
 def make(tmp: Path, *args: str, env_extra: dict | None = None, timeout: float = 180, wait: bool = True):
     """``make -s args`` in the repository, with the install stamp and the generated matrix fragment in
-    ``tmp`` (nothing installed, nothing written into the checkout), and SEEDS=0 unless ``args`` set SEEDS."""
+    ``tmp`` (nothing installed, nothing written into the checkout), and SEEDS=0 unless ``args`` set SEEDS.
+    ``wait=False``: started and returned (a ``Popen``), leading a session of its own, so that it and the runs
+    it started can be stopped together (``os.killpg``)."""
     stamp = Path(tmp) / "installed"
     if not stamp.exists():
         stamp.parent.mkdir(parents=True, exist_ok=True)
@@ -159,7 +161,7 @@ def make(tmp: Path, *args: str, env_extra: dict | None = None, timeout: float = 
            *seeds, *args]
     kwargs = dict(cwd=ROOT, env=env(**(env_extra or {})), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if not wait:
-        return subprocess.Popen(cmd, **kwargs)
+        return subprocess.Popen(cmd, start_new_session=True, **kwargs)
     return subprocess.run(cmd, timeout=timeout, **kwargs)
 
 
