@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -70,9 +71,87 @@ def inproc(folder: Path, *args: str, fault: str | None = None) -> tuple[int, str
     return rc, out.getvalue(), err.getvalue()
 
 
+class Forked:
+    """The run command in a child of this process (``os.fork``): a real process, which a fault's SIGKILL or
+    the test's ``kill()`` ends like any other, without the 5-10 s of an interpreter start and Lightning's
+    imports that a subprocess pays. Its stdout and stderr go to ``log``. ``poll()``, ``wait()``,
+    ``returncode`` and ``kill()`` as ``subprocess.Popen`` (killed by signal N: ``-N``).
+
+    The child leads a process group of its own; once it has ended, what it started and left behind (its
+    DataLoader workers, which hold the run's lock until their watchdog sees the parent gone, 5 s later) is
+    killed too, as a job scheduler ends a job.
+
+    One torch thread only (``--set threads=1``, checked): libgomp's thread pool does not survive a fork, and a
+    child that starts a parallel region with more threads than its own waits for ever."""
+
+    def __init__(self, folder: Path, *args: str, log: Path, fault: str | None = None) -> None:
+        assert "threads=1" in args, "a forked run must train with one thread (--set threads=1)"
+        self.log, self.returncode = Path(log), None
+        sys.stdout.flush(), sys.stderr.flush()
+        self.pid = os.fork()
+        if self.pid == 0:  # the child: never returns into pytest
+            code = 1
+            try:
+                os.setpgid(0, 0)
+                fd = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                os.dup2(fd, 1), os.dup2(fd, 2)
+                sys.stdout = sys.stderr = open(fd, "w", buffering=1)
+                torch.set_num_threads(1)  # before the run loads its data, which it does before it sets threads
+                os.environ.update(DEGRADATION_OFFLINE="1", PYTHONUNBUFFERED="1")
+                os.environ.pop("DEGRADATION_FAULT", None)
+                if fault:
+                    os.environ["DEGRADATION_FAULT"] = fault
+                from experiments import run
+
+                code = run.main(["--run-dir", str(folder), *args])
+            except SystemExit as e:
+                code = e.code if isinstance(e.code, int) else 1
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+            finally:
+                sys.stdout.flush()
+                os._exit(code)
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                self.returncode = os.waitstatus_to_exitcode(status)
+                try:
+                    os.killpg(self.pid, signal.SIGKILL)  # what it left behind
+                except (ProcessLookupError, PermissionError):
+                    pass
+        return self.returncode
+
+    def wait(self, timeout: float = 900) -> int:
+        if not wait_for(lambda: self.poll() is not None, timeout=timeout, interval=0.01):
+            self.kill()
+            raise AssertionError(f"the forked run did not end within {timeout} s:\n{self.output()}")
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.poll() is None:
+            os.kill(self.pid, signal.SIGKILL)
+            self.wait()
+
+    def output(self) -> str:
+        return self.log.read_text() if self.log.exists() else ""
+
+
+def forked(folder: Path, *args: str, log: Path, fault: str | None = None, timeout: float = 900) -> tuple[int, str]:
+    """The run command in a forked child, waited for: (exit status, -9 when SIGKILL ended it; its output)."""
+    child = Forked(folder, *args, fault=fault, log=log)
+    child.wait(timeout)
+    return child.returncode, child.output()
+
+
 def make(tmp: Path, *args: str, env_extra: dict | None = None, timeout: float = 180, wait: bool = True):
     """``make -s args`` in the repository, with the install stamp and the generated matrix fragment in
-    ``tmp`` (nothing installed, nothing written into the checkout), and SEEDS=0 unless ``args`` set SEEDS."""
+    ``tmp`` (nothing installed, nothing written into the checkout), and SEEDS=0 unless ``args`` set SEEDS.
+    ``wait=False``: started and returned (a ``Popen``), leading a session of its own, so that it and the runs
+    it started can be stopped together (``os.killpg``)."""
     stamp = Path(tmp) / "installed"
     if not stamp.exists():
         stamp.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +161,7 @@ def make(tmp: Path, *args: str, env_extra: dict | None = None, timeout: float = 
            *seeds, *args]
     kwargs = dict(cwd=ROOT, env=env(**(env_extra or {})), text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     if not wait:
-        return subprocess.Popen(cmd, **kwargs)
+        return subprocess.Popen(cmd, start_new_session=True, **kwargs)
     return subprocess.run(cmd, timeout=timeout, **kwargs)
 
 

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).parent))
-from helpers_runs import TINY_ARGS, cli, inproc, make, run_dir  # noqa: E402
+from helpers_runs import TINY_ARGS, forked, inproc, make, run_dir  # noqa: E402
 from runfolders import write_run  # noqa: E402
 
 from experiments.gradients import GradNormRecorder  # noqa: E402
@@ -190,16 +190,16 @@ def test_grad_norms_resume_exactly_after_kill_and_responses_through_make(tmp_pat
     the finished run from its checkpoint without training it again."""
     args = [*TINY_ARGS, "--set", "grad_norm_every=2"]
     reference = run_dir(tmp_path / "reference")
-    p = cli(reference, *args)
-    assert p.returncode == 0, p.stdout + p.stderr
+    rc, out, err = inproc(reference, *args)
+    assert rc == 0, out + err
     ref_text = (reference / "grad_norms.csv").read_text()
     frame = pd.read_csv(io.StringIO(ref_text))
     assert sorted(frame["step"].unique()) == [0, 2, 4, 6, 8, 10] and frame["layer"].max() == 8  # plain-8
     assert np.isfinite(frame["norm"]).all() and (frame["norm"] > 0).all()
 
     folder = run_dir(tmp_path / "killed")
-    p = cli(folder, *args, fault="kill@7")
-    assert p.returncode == -signal.SIGKILL, p.stderr
+    code, output = forked(folder, *args, fault="kill@7", log=tmp_path / "killed.log")
+    assert code == -signal.SIGKILL, output
     partial = pd.read_csv(folder / "grad_norms.csv")  # as of the checkpoint at 6: steps 0, 2, 4
     assert sorted(partial["step"].unique()) == [0, 2, 4]
     rc, out, err = inproc(folder, *args)

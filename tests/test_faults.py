@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers_runs import PY, ROOT, assert_same_state, env, inproc, load_ckpt, run_dir
+from helpers_runs import ROOT, assert_same_state, env, forked, inproc, load_ckpt, run_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -121,11 +121,6 @@ def test_config_yaml_records_the_class_list(tmp_path):
 
 
 # --- 2. exact resume on every data path ----------------------------------------------------------------------
-RUNNER = ("import os, sys, torchvision.datasets.cifar as c; "
-                "c.check_integrity = lambda path, md5=None: os.path.isfile(path); "  # our files are not the real ones
-                "from experiments.run import main; sys.exit(main(sys.argv[1:]))")
-
-
 def _data_for(kind: str, root: Path) -> tuple[str, dict]:
     """(profile, extra settings) for a dataset kind, its files made under ``root``."""
     from test_training import make_cifar10, make_fashion_mnist
@@ -160,7 +155,7 @@ def test_a_killed_run_resumes_exactly_on_every_data_path(tmp_path, monkeypatch, 
     data = tmp_path / "data"
     profile, settings = _data_for(kind, data)
     args = ["--data-dir", str(data), *args_of({**TINY, **settings, **extra})]
-    if kind == "cifar10":
+    if kind == "cifar10":  # our files are not the real ones (the forked run inherits this too)
         import torchvision.datasets.cifar as tv_cifar
 
         monkeypatch.setattr(tv_cifar, "check_integrity", lambda path, md5=None: os.path.isfile(path))
@@ -170,9 +165,8 @@ def test_a_killed_run_resumes_exactly_on_every_data_path(tmp_path, monkeypatch, 
     assert rc == 0, out + err
 
     folder = run_dir(tmp_path / "runs", profile=profile)
-    killed = subprocess.run([str(PY), "-c", RUNNER, "--run-dir", str(folder), *args], cwd=ROOT,
-                            env=env(DEGRADATION_FAULT="kill@7"), capture_output=True, text=True, timeout=900)
-    assert killed.returncode == -9, killed.stderr
+    code, output = forked(folder, *args, fault="kill@7", log=tmp_path / "killed.log")  # SIGKILLed at iteration 7
+    assert code == -9, output
     assert load_ckpt(folder / "checkpoints" / "last.ckpt")["global_step"] == 6
     rc, out, err = inproc(folder, *args)
     assert rc == 0, out + err

@@ -1,8 +1,9 @@
 """Reliability (issue 6): interrupted, failing, diverging and malformed runs never lose or corrupt results.
 
 Tiny runs (synthetic 8x8 images, 4-channel nets, 12 iterations, a checkpoint every 3) through the real run
-command: in this process where that is enough (no interpreter start), in a subprocess where a process
-must die (SIGKILL) or run beside another, and through ``make`` for the matrix's behaviour. Faults are
+command: in this process where that is enough (no interpreter start), in a forked child where a process
+must die (SIGKILL), in a subprocess where it runs beside another, and through ``make`` for the matrix's
+behaviour. Faults are
 injected with ``DEGRADATION_FAULT`` (see experiments/faults.py) or by damaging files by hand.
 """
 
@@ -19,8 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers_runs import (PY, ROOT, TINY_ARGS, TINY_SET, assert_same_state, cli, env, inproc, load_ckpt, make,
-                          run_dir, wait_for)
+from helpers_runs import (ROOT, TINY_ARGS, TINY_SET, Forked, assert_same_state, cli, env, forked, inproc, load_ckpt,
+                          make, run_dir, wait_for)
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -73,8 +74,8 @@ def test_killed_run_resumes_exactly(tmp_path, reference):
 
     # SIGKILL halfway through writing the checkpoint of iteration 6: the one of iteration 3 survives whole,
     # the half-written one is only a hidden temporary file, and every row up to iteration 6 is on disk.
-    p = cli(folder, *TINY_ARGS, fault="kill-in-checkpoint@6")
-    assert p.returncode == -signal.SIGKILL, p.stderr
+    code, output = forked(folder, *TINY_ARGS, fault="kill-in-checkpoint@6", log=tmp_path / "first.log")
+    assert code == -signal.SIGKILL, output
     assert load_ckpt(ckpt)["global_step"] == 3
     (partial,) = temps_in(folder)
     assert partial.parent == ckpt.parent and 0 < partial.stat().st_size < ckpt.stat().st_size * 0.9
@@ -84,21 +85,18 @@ def test_killed_run_resumes_exactly(tmp_path, reference):
 
     # kill -9 from outside, at whatever moment follows the next checkpoint (polled for).
     before = ckpt.stat().st_mtime_ns
-    with open(tmp_path / "out.txt", "w") as out:
-        proc = subprocess.Popen([str(PY), "-m", "experiments.run", "--run-dir", str(folder), *TINY_ARGS],
-                                cwd=ROOT, env=env(), stdout=out, stderr=subprocess.STDOUT)
-        try:
-            wait_for(lambda: ckpt.exists() and ckpt.stat().st_mtime_ns != before, timeout=90, interval=0.005,
-                     proc=proc)
-        finally:
-            proc.kill()
-            proc.wait()
+    child = Forked(folder, *TINY_ARGS, log=tmp_path / "second.log")
+    try:
+        wait_for(lambda: ckpt.exists() and ckpt.stat().st_mtime_ns != before, timeout=90, interval=0.005,
+                 proc=child)
+    finally:
+        child.kill()
     assert load_ckpt(ckpt)["global_step"] in (6, 9, 12)  # whole, wherever the kill landed
 
     # SIGKILL after the last iteration's checkpoint, before result.json: it resumes at max_steps.
     if not (folder / "result.json").exists():
-        p = cli(folder, *TINY_ARGS, fault="kill-before-result")
-        assert p.returncode == -signal.SIGKILL, p.stderr
+        code, output = forked(folder, *TINY_ARGS, fault="kill-before-result", log=tmp_path / "third.log")
+        assert code == -signal.SIGKILL, output
         assert load_ckpt(ckpt)["global_step"] == 12 and not (folder / "result.json").exists()
 
     rc, out, err = inproc(folder, *TINY_ARGS)

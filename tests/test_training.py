@@ -6,7 +6,6 @@ import json
 import os
 import pickle
 import struct
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,9 +16,7 @@ from experiments.config import ConfigError, RunConfig, load_profile
 from experiments.batches import EvalBatches, TrainBatches, pad_crop_flip
 from experiments.data import load_tensors
 from experiments.module import DegradationModule, StepSchedule, model_overrides
-
-ROOT = Path(__file__).resolve().parents[1]
-
+from helpers_runs import make
 
 # --- Fashion-MNIST through torchvision, from IDX files the test writes ---------------------------------
 def write_idx(path: Path, array: np.ndarray) -> None:
@@ -233,14 +230,14 @@ def test_profiles_load_and_bad_values_are_refused():
 
 
 # --- the smoke matrix, end to end through make -------------------------------------------------------------
-def test_smoke_matrix_end_to_end(tmp_path):
-    env = {**os.environ, "DEGRADATION_OFFLINE": "1"}
-    cmd = ["make", "-s", "-j2", "degradation", "PROFILE=smoke", "SEEDS=0", f"RUNS_DIR={tmp_path / 'runs'}",
-           f"REPORTS_DIR={tmp_path / 'reports'}"]
-    out = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+def test_smoke_matrix_end_to_end(smoke_matrix):
+    # `make -j2 degradation PROFILE=smoke SEEDS=0` through the tests' make (the install stamp and the matrix
+    # fragment in its folder: nothing installed or written into the checkout), trained in the background
+    # while the model tests ran (conftest.py).
+    out = smoke_matrix.result()
     assert out.returncode == 0, out.stdout + out.stderr
     models = load_matrices_models("degradation")
-    results = sorted((tmp_path / "runs/degradation/smoke").glob("*/seed0/result.json"))
+    results = sorted((smoke_matrix.runs / "degradation/smoke").glob("*/seed0/result.json"))
     assert len(results) == len(models)
     for path in results:
         result = json.loads(path.read_text())
@@ -248,10 +245,11 @@ def test_smoke_matrix_end_to_end(tmp_path):
         assert set(result["final"]) == {"train", "val", "test"}
         assert (path.parent / "checkpoints/last.ckpt").is_file() and (path.parent / "config.yaml").is_file()
     assert "[1/%d]" % len(models) in out.stdout and "[%d/%d]" % (len(models), len(models)) in out.stdout
-    assert (tmp_path / "reports/degradation/smoke/report.pdf").is_file()
-    # A second invocation trains nothing: every run is a finished Make target.
-    again = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
-    assert again.returncode == 0 and " ... " not in again.stdout
+    assert (smoke_matrix.reports / "degradation/smoke/report.pdf").is_file()
+    # A second invocation trains nothing: every run is a finished Make target (`make -q`: exit 0 only when
+    # every run target of the matrix is up to date; the check, the report and the status are seen above).
+    again = make(smoke_matrix.root, "-q", "runs", "EXPERIMENT=degradation", *smoke_matrix.args[2:], timeout=120)
+    assert again.returncode == 0 and " ... " not in again.stdout, again.stdout + again.stderr
 
 
 def load_matrices_models(name: str) -> list[str]:

@@ -1,0 +1,86 @@
+"""Fixtures shared across test modules: the smoke matrix, trained in the background beside the model tests.
+
+`make test` runs on two cores, and most tests keep one of them busy: the model tests (test_models.py, about
+a minute) run in this process, on one core. The smoke matrix end to end (test_training.py: the default
+degradation matrix through `make -j2`, eight runs, most of each run the interpreter's and Lightning's start)
+needs about a minute of CPU. It is started when the first model test starts and trains on the core they
+leave idle; test_smoke_matrix_end_to_end waits for it and checks what it did. Selected without the model
+tests (``pytest -k smoke_matrix``), the test starts it itself.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+from pathlib import Path
+
+import pytest
+
+from helpers_runs import make
+
+SMOKE_MATRIX_TEST = "test_smoke_matrix_end_to_end"
+BESIDE = "test_models"  # the module during which the smoke matrix trains
+
+
+class SmokeMatrix:
+    """``make -j2 degradation PROFILE=smoke SEEDS=0`` in a folder of its own, started once, waited for once."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.runs, self.data, self.reports = root / "runs", root / "data", root / "reports"
+        self.args = ["-j2", "degradation", "PROFILE=smoke", "SEEDS=0", f"RUNS_DIR={self.runs}",
+                     f"DATA_DIR={self.data}", f"REPORTS_DIR={self.reports}"]
+        self.proc: subprocess.Popen | None = None
+        self.output: tuple[str, str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        if self.proc is not None:
+            return
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.proc = make(self.root, *self.args, wait=False)
+        self._reader = threading.Thread(target=self._read, daemon=True)  # drains the pipes as make writes
+        self._reader.start()
+
+    def _read(self) -> None:
+        self.output = self.proc.communicate()
+
+    def result(self, timeout: float = 600) -> subprocess.CompletedProcess:
+        """The finished make (started now if it was not): its exit status, stdout and stderr."""
+        self.start()
+        self._reader.join(timeout)
+        if self._reader.is_alive():
+            self.stop()
+            raise AssertionError(f"the smoke matrix did not finish within {timeout} s")
+        return subprocess.CompletedProcess(self.proc.args, self.proc.returncode, *self.output)
+
+    def stop(self) -> None:
+        """End make and the runs it started, if still running (a session cut short: -x, Ctrl-C)."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            self.proc.wait()
+
+
+@pytest.fixture(scope="session")
+def smoke_matrix(tmp_path_factory):
+    matrix = SmokeMatrix(tmp_path_factory.mktemp("smoke-matrix"))
+    yield matrix
+    matrix.stop()
+
+
+SELECTED = pytest.StashKey[bool]()
+
+
+@pytest.fixture(autouse=True)
+def _smoke_matrix_beside_the_model_tests(request):
+    if request.module.__name__ != BESIDE:
+        return
+    if SELECTED not in request.config.stash:  # the session's tests, as selected (-k, -m, paths)
+        request.config.stash[SELECTED] = any(i.name == SMOKE_MATRIX_TEST for i in request.session.items)
+    if request.config.stash[SELECTED]:
+        request.getfixturevalue("smoke_matrix").start()
