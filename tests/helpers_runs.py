@@ -14,6 +14,8 @@ from pathlib import Path
 
 import torch
 
+from experiments import runfolder
+
 ROOT = Path(__file__).resolve().parents[1]
 PY = ROOT / ".venv" / "bin" / "python"
 if not PY.exists():
@@ -29,7 +31,7 @@ TINY_ARGS = [a for kv in TINY_SET for a in ("--set", kv)]
 
 def run_dir(root: Path, model: str = "plain-8", seed: int = 0, experiment: str = "degradation",
             profile: str = "smoke") -> Path:
-    return Path(root) / experiment / profile / model / f"seed{seed}"
+    return runfolder.run_dir(root, experiment, profile, model, seed)
 
 
 def env(**extra: str) -> dict:
