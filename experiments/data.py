@@ -16,12 +16,13 @@ import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from .config import ConfigError, RunConfig, load_profile
 from .io import atomic_open
+
+if TYPE_CHECKING:  # torch is imported where tensors are made: `prepare` runs on every make and needs none
+    import torch
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -182,6 +183,7 @@ class Tensors:
 
 def load_tensors(config: RunConfig, data_dir: Path) -> Tensors:
     """Load a profile's dataset through torchvision's dataset classes, split and subset as configured."""
+    import torch
     import torchvision.datasets as tvd
 
     data_dir = Path(data_dir)
@@ -216,6 +218,9 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
     choose). Done once at load time, in chunks to bound memory (60k float images at once would be 190 MB).
     Raises ConfigError for a non-square change (one side larger, the other smaller).
     """
+    import torch
+    import torch.nn.functional as F
+
     h, w = images.shape[-2:]
     if (h, w) == (size, size):
         return images
@@ -234,6 +239,8 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 def split(name, full_x, full_y, test_x, test_y, num_classes, config: RunConfig) -> Tensors:
     """Hold ``val_size`` images out of training with the fixed ``split_seed``; apply ``eval_limit``."""
+    import torch
+
     if config.val_size >= len(full_x):
         raise ConfigError(f"bad val_size {config.val_size}: the {name} training set has only {len(full_x)} images")
     g = torch.Generator().manual_seed(config.split_seed)
@@ -249,6 +256,8 @@ def split(name, full_x, full_y, test_x, test_y, num_classes, config: RunConfig) 
 
 def synthetic_tensors(config: RunConfig, num_classes: int = 10, channels: int = 3) -> Tensors:
     """Learnable synthetic images: a fixed random pattern per class plus noise (seeded, no files)."""
+    import torch
+
     g = torch.Generator().manual_seed(1234)
     s = config.image_size or 16
     patterns = torch.rand(num_classes, channels, s, s, generator=g) * 255
