@@ -43,9 +43,7 @@ from torch import nn
 
 from models import response_layers
 
-from .runfolder import CHECKPOINT, CONFIG
-from .runfolder import LAYER_RESPONSE_COLUMNS, LAYER_RESPONSES
-
+from .runfolder import CHECKPOINT, CONFIG, LAYER_RESPONSE_COLUMNS, LAYER_RESPONSES, MalformedError, read_config
 
 
 class _Moments:
@@ -131,16 +129,14 @@ class Skipped(Exception):
 
 def load_run_record(run_dir: Path) -> dict:
     """The run's ``config.yaml`` (written by experiments.run: model, data_dir, config, provenance)."""
-    import yaml
-
     path = run_dir / CONFIG
+    if not path.exists():
+        raise RunError(f"{path} does not exist: not a run folder, or the run never started")
     try:
-        record = yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise RunError(f"{path} does not exist: not a run folder, or the run never started") from None
-    except yaml.YAMLError as exc:
-        raise RunError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
-    if not isinstance(record, dict) or not isinstance(record.get("config"), dict):
+        record = read_config(path)
+    except MalformedError as exc:
+        raise RunError(f"{run_dir}: {exc}") from None
+    if not isinstance(record.get("config"), dict):
         raise RunError(f"{path} has no 'config' mapping")
     return record
 
@@ -180,7 +176,7 @@ def measure_run(run_dir: Path, data_dir: Path, device: str = "cpu") -> list[tupl
     """The layer responses of a finished run, measured on its test images."""
     from .batches import EvalBatches
     from .data import load_tensors
-    from .runfolder import RESULT, MalformedError, read_result
+    from .runfolder import RESULT, read_result
 
     try:
         result = read_result(run_dir / RESULT)

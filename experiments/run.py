@@ -37,7 +37,8 @@ import traceback
 from pathlib import Path
 
 from .config import ConfigError, RunConfig, load_matrices, load_profile
-from .runfolder import CHECKPOINT, CONFIG, DONE, ERROR, RESULT, format_seconds, read_status, seed_of, write_result
+from .runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, RESULT, MalformedError, format_seconds, read_config, read_status,
+                        seed_of, write_result)
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1  # and 130/143 for Ctrl-C/SIGTERM (experiments.train)
 
 
@@ -224,13 +225,10 @@ def _checkpoint_changes(run_dir: Path, checkpoint: tuple[int, dict | None, objec
     from .module import CHECKPOINT_FORMAT
 
     before = checkpoint[1]
-    old_config = run_dir / CONFIG
-    if before is None and old_config.is_file():
-        import yaml
-
+    if before is None:
         try:
-            before = (yaml.safe_load(old_config.read_text()) or {}).get("config")
-        except (yaml.YAMLError, AttributeError):
+            before = read_config(run_dir / CONFIG).get("config")
+        except MalformedError:
             before = None
     changed = _changed_settings(before, now) if isinstance(before, dict) else []
     if checkpoint[2] != CHECKPOINT_FORMAT:

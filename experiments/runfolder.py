@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .io import atomic_write_json
 
 CONFIG = "config.yaml"
@@ -82,11 +84,33 @@ def seed_of(folder_name: str) -> int | None:
     return int(match["seed"]) if match else None
 
 
-# --- result.json ---------------------------------------------------------------------------------
-
-
 class MalformedError(ValueError):
     """A file of a run folder that cannot be read as its contract says."""
+
+
+# --- config.yaml ---------------------------------------------------------------------------------
+
+
+def read_config(path: str | Path) -> dict[str, Any]:
+    """Parse ``config.yaml`` (a mapping: model, data_dir, ``config`` the run's settings, provenance); ``{}``
+    if absent, :class:`MalformedError` if unreadable, not YAML or not a mapping."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise MalformedError(f"config.yaml is not valid YAML: {str(exc).splitlines()[0]}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MalformedError(f"config.yaml unreadable: {type(exc).__name__}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise MalformedError("config.yaml is not a mapping")
+    return data
+
+
+# --- result.json ---------------------------------------------------------------------------------
 
 
 def check_result(record: Any) -> dict[str, Any]:

@@ -87,7 +87,7 @@ def y_upper(curves: pd.DataFrame) -> float | None:
 
 def finals_table(runs: Sequence[Run], split: str) -> pd.DataFrame:
     """One row per run (any status): model, family, depth, kind, shortcut, seed, status, and ``error``, its
-    final ``split`` error (%) from result.json (the last logged point without one); NaN unless ok."""
+    final ``split`` error (%) from result.json; NaN unless ok."""
     rows = []
     for r in runs:
         value = r.final(split) if r.ok else None

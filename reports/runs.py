@@ -29,10 +29,9 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from experiments import runfolder
-from experiments.runfolder import SPLITS, MalformedError, read_metrics, read_result, seed_of
+from experiments.runfolder import SPLITS, MalformedError, read_config, read_metrics, read_result, seed_of
 from models.names import FAMILIES, ModelName, parse_name
 
 STATUSES = (*runfolder.STATUSES, "missing", "malformed")
@@ -90,12 +89,6 @@ class Run:
         """A numeric field of result.json (``wall_seconds``, ``params``, ...), or None."""
         return _as_float(self.result.get(key))
 
-    def curve(self, split: str) -> pd.DataFrame:
-        """``step, error, loss`` of one split, sorted by step (empty if none)."""
-        if self.metrics is None:
-            return pd.DataFrame(columns=["step", "error", "loss"])
-        rows = self.metrics[self.metrics["split"] == split]
-        return rows[["step", "error", "loss"]].sort_values("step").reset_index(drop=True)
 
 
 def _as_float(value: Any) -> float | None:
@@ -109,21 +102,6 @@ def _as_float(value: Any) -> float | None:
 
 
 # --- single files -------------------------------------------------------------------------------
-
-
-def read_config(path: Path) -> dict[str, Any]:
-    """Parse config.yaml (provenance only: every key optional); {} if absent, MalformedError if unreadable."""
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise MalformedError(f"config.yaml unreadable: {type(exc).__name__}") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise MalformedError("config.yaml is not a mapping")
-    return data
 
 
 def tidy_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
