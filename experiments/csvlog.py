@@ -24,7 +24,7 @@ from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
 from .io import atomic_write_text
-from .runfolder import METRICS, METRICS_COLUMNS, METRICS_HEADER, metrics_text, read_metrics
+from .runfolder import METRICS, METRICS_COLUMNS, METRICS_HEADER, Metrics, metrics_text, read_metrics
 
 HEADER = METRICS_HEADER + "\n"
 
@@ -35,7 +35,7 @@ class _RunWriter(ExperimentWriter):
     def __init__(self, log_dir: str) -> None:
         super().__init__(log_dir)
         self.metrics_keys = list(METRICS_COLUMNS)
-        self._text = HEADER + "".join(line + "\n" for line in _good_lines(Path(self.metrics_file_path)))
+        self._text = HEADER + "".join(line + "\n" for line in _read(Path(self.metrics_file_path)).lines)
 
     def _check_log_dir_exists(self) -> None:  # keep what an interrupted run logged
         pass
@@ -63,13 +63,12 @@ class RunCSVLogger(CSVLogger):
         self.save()  # at once: see the module docstring
 
 
-def _good_lines(path: Path) -> list[str]:
-    """The data lines of ``path`` that :func:`~experiments.runfolder.read_metrics` keeps, with a warning on
-    stderr for what it skipped."""
+def _read(path: Path) -> Metrics:
+    """:func:`~experiments.runfolder.read_metrics`, with a warning on stderr for what it skipped."""
     metrics = read_metrics(path)
     for warning in metrics.warnings(path):
         print(f"warning: {warning}", file=sys.stderr)
-    return metrics.lines
+    return metrics
 
 
 def trim_after(path: Path, step: int) -> list[dict[str, float | None]]:
@@ -80,9 +79,7 @@ def trim_after(path: Path, step: int) -> list[dict[str, float | None]]:
     path = Path(path)
     if not path.is_file():
         return []
-    metrics = read_metrics(path)
-    for warning in metrics.warnings(path):
-        print(f"warning: {warning}", file=sys.stderr)
+    metrics = _read(path)
     kept = [(line, row) for line, row in zip(metrics.lines, metrics.rows) if row["step"] <= step]
     atomic_write_text(path, HEADER + "".join(line + "\n" for line, _ in kept))
     return [row for _, row in kept]

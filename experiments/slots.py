@@ -142,8 +142,13 @@ def devices(gpus: str = "") -> list[tuple[int, str]]:
     return [(i, seen[i]) for i in chosen]
 
 
+def _slot_file(folder: Path, visible: str, k: int) -> Path:
+    """Slot ``k`` of the device ``visible`` (a number or a UUID, which may hold a "/")."""
+    return folder / f"{visible.replace('/', '_')}.{k}.lock"
+
+
 def _try(folder: Path, index: int, visible: str, k: int, runs_per_gpu: int, holder: str) -> Slot | None:
-    path = folder / f"{visible.replace('/', '_')}.{k}.lock"
+    path = _slot_file(folder, visible, k)
     try:
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         writable = True
@@ -171,7 +176,7 @@ def _holders(folder: Path, devs: list[tuple[int, str]], runs_per_gpu: int) -> st
     for index, visible in devs:
         for k in range(runs_per_gpu):
             try:
-                who = (folder / f"{visible.replace('/', '_')}.{k}.lock").read_text().strip()
+                who = _slot_file(folder, visible, k).read_text().strip()
             except OSError:
                 who = ""
             parts.append(f"cuda:{index}{f' ({who})' if who else ''}")
