@@ -24,11 +24,11 @@ PROFILE ?= quick
 # Three seeds, so that every comparison carries a 95% interval (reports/verdict.py).
 SEEDS ?= 0 1 2
 # Runs trained at once when make is given no -j: where there are GPUs, one per GPU slot (GPUS x
-# RUNS_PER_GPU, experiments/slots.py); else one per CPU core on the CPU profiles (each run then trains with
+# RUNS_PER_GPU, experiments/launch/slots.py); else one per CPU core on the CPU profiles (each run then trains with
 # one thread, experiments.run: two 1-thread runs finish a matrix sooner than one 2-thread run at a time,
 # and hold up when something else uses a core), and one on the GPU profiles. Computed only when used.
 CPU_JOBS = $(if $(filter quick smoke,$(PROFILE)),$(shell nproc 2>/dev/null || echo 1),1)
-JOBS ?= $(or $(shell $(PY) -m experiments.slots jobs --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)' \
+JOBS ?= $(or $(shell $(PY) -m experiments.launch.slots jobs --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)' \
 	--cpu-jobs '$(CPU_JOBS)' 2>/dev/null),$(CPU_JOBS))
 EXPERIMENT ?= degradation
 RUNS_DIR ?= runs
@@ -47,12 +47,12 @@ $(STAMP): pyproject.toml
 .PHONY: install
 install: $(STAMP)
 
-# The matrices live in YAML, the run folder's file names in experiments/runfolder.py; make reads both
+# The matrices live in YAML, the run folder's file names in runfolder/files.py; make reads both
 # through this generated fragment (made after installation).
 # Only goals that train or report read it: help, install, test, bench and clean-build must not build the
 # environment just to generate it (a fresh clone's `make help` installs nothing).
 MATRICES_MK := build/matrices.mk
-$(MATRICES_MK): experiments/configs/matrices.yaml experiments/matrix.py experiments/runfolder.py | $(STAMP)
+$(MATRICES_MK): experiments/configs/matrices.yaml experiments/matrix.py runfolder/files.py | $(STAMP)
 	@mkdir -p $(@D)
 	@$(PY) -m experiments.matrix makefile > $@.$$$$.tmp && mv $@.$$$$.tmp $@  # pid: two makes may race here
 NO_MATRIX_GOALS := help install test bench clean-build
@@ -84,10 +84,10 @@ _index = $(if $(filter $1,$(firstword $2)),$(words $3 x),$(if $2,$(call _index,$
 
 # --- where runs train: here (default), as SLURM jobs (srun) or as one SLURM job array (sbatch) ---------
 # LAUNCHER=      each run trains on this machine, on a GPU slot of its own when there are GPUs
-#                (experiments/slots.py: GPUS picks the devices, RUNS_PER_GPU runs may share one);
+#                (experiments/launch/slots.py: GPUS picks the devices, RUNS_PER_GPU runs may share one);
 # LAUNCHER=srun  each run target is one SLURM job (srun; -j N: at most N queued or running at once);
 # LAUNCHER=sbatch  `make <experiment>` submits the runs not done as one job array and returns
-#                (experiments/slurm.py); the same command later writes the report once all are done.
+#                (experiments/launch/slurm.py); the same command later writes the report once all are done.
 # CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN: each SLURM job's --cpus-per-task, --mem, --time (empty: the
 # partition's default); one GPU (--gres=gpu:1) when the profile wants one; SLURM_ARGS: any other option.
 LAUNCHER ?=
@@ -100,7 +100,7 @@ SLURM_ARGS ?=
 SLURM_VARS = --launcher '$(LAUNCHER)' --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --set '$(SET)' \
 	--cpus '$(CPUS_PER_RUN)' --mem '$(MEM_PER_RUN)' --time '$(TIME_PER_RUN)' --slurm-args='$(SLURM_ARGS)'
 # Expanded when a run's recipe runs (after installation): srun's options for one run.
-SRUN = srun $(or $(shell $(PY) -m experiments.slurm srun-args $(SLURM_VARS)),$(error LAUNCHER=srun: no srun options))
+SRUN = srun $(or $(shell $(PY) -m experiments.launch.slurm srun-args $(SLURM_VARS)),$(error LAUNCHER=srun: no srun options))
 LAUNCH = $(if $(filter srun,$(LAUNCHER)),$(SRUN))
 
 ifdef RESULT_FILE  # the run rules exist for the goals that read build/matrices.mk
@@ -130,9 +130,9 @@ layer-responses:
 # LAUNCHER=sbatch: submit the runs neither done nor queued as one array; go on to the report only when all are done.
 matrix: | $(STAMP)
 	@$(PY) -m experiments.matrix check $(MATRIX_ARGS)
-	@$(PY) -m experiments.slurm check $(SLURM_VARS) --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
+	@$(PY) -m experiments.launch check $(SLURM_VARS) --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
 	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)' --set '$(SET)'
-	@$(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.slurm submit $(SLURM_VARS) --runs '$(RUNS)' \
+	@$(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.launch.slurm submit $(SLURM_VARS) --runs '$(RUNS)' \
 		--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)' --python '$(PY)' || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
 	 status=0; $(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) runs \
 		$(if $(filter sbatch,$(LAUNCHER)),LAUNCHER=) || status=$$?; \

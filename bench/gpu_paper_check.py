@@ -28,7 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from experiments.runfolder import DONE, RESULT, SEED_PREFIX, read_status  # noqa: E402
+from runfolder import DONE, RESULT, SEED_PREFIX, read_status  # noqa: E402
 
 TIMINGS = "timings.json"
 
@@ -222,10 +222,10 @@ def timed_run(args) -> int:
 
     from experiments.config import load_profile
     from experiments.data import ensure_available
-    from experiments.io import atomic_write_json
-    from experiments.run import RunSpec
-    from experiments.runfolder import write_result
-    from experiments.train import train
+    from runfolder.io import atomic_write_json
+    from experiments.run import run_path
+    from runfolder import write_result
+    from experiments.training.train import train
 
     class Stamps(pl.Callback):
         def __init__(self, every: int) -> None:
@@ -237,7 +237,7 @@ def timed_run(args) -> int:
                     torch.cuda.synchronize()
                 self.records.append((time.time(), trainer.global_step))
 
-    spec = RunSpec(Path(args.run_dir))
+    spec = run_path(args.run_dir)
     config = load_profile(spec.profile, args.set)
     ensure_available(config.dataset, Path(args.data_dir), fetch=False)
     stamps = Stamps(args.every)

@@ -29,7 +29,7 @@
 # Fashion-MNIST is decompressed there from FMNIST_GZ, default data/fashion-mnist-gz or Debian's
 # /usr/share/datasets/fashion-mnist), PYTHON (default .venv/bin/python if there, else python3).
 # CPU_TINY=1: the same stages with tiny nets and schedules (width 4, batch 32, tens of iterations) on a
-# CPU, where compile, bf16 and the CUDA graph are off by themselves (experiments/train.py, module.py).
+# CPU, where compile, bf16 and the CUDA graph are off by themselves (experiments/training/train.py, module.py).
 # See BENCHMARKS.md, "Prepared: the paper profile on a GPU (issue 14)".
 set -o pipefail
 SELF=$(realpath "$0")
@@ -184,7 +184,7 @@ for name in ("torch", "torchvision", "pytorch_lightning", "torchmetrics", "numpy
 EOF
 cat "$OUT/env.txt"
 
-# Fashion-MNIST, decompressed as experiments/data.py expects: DATA_DIR/FashionMNIST/raw/<name without .gz>.
+# Fashion-MNIST, decompressed as experiments/data/ expects: DATA_DIR/FashionMNIST/raw/<name without .gz>.
 RAW=$DATA_DIR/FashionMNIST/raw
 FILES="train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte"
 have_raw() { for f in $FILES; do [ -s "$RAW/$f" ] || return 1; done; }

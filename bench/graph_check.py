@@ -1,4 +1,4 @@
-"""GPU check of the whole-step CUDA graph (experiments/step.py): same numbers as eager, and its ceiling.
+"""GPU check of the whole-step CUDA graph (experiments/training/step.py): same numbers as eager, and its ceiling.
 
     python3 bench/graph_check.py [--model resnet-56] [--steps 60] [--compile]
 
@@ -20,10 +20,10 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from experiments.config import RunConfig  # noqa: E402
-from experiments.batches import TrainBatches  # noqa: E402
+from experiments.training.batches import TrainBatches  # noqa: E402
 from experiments.data import synthetic_tensors  # noqa: E402
-from experiments.module import StepSchedule  # noqa: E402
-from experiments.step import TrainStep  # noqa: E402
+from experiments.training.schedule import StepSchedule  # noqa: E402
+from experiments.training.step import TrainStep  # noqa: E402
 from models import create_model  # noqa: E402
 
 

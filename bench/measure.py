@@ -188,7 +188,7 @@ def _profile_summary(prof, steps: int, wall_s: float) -> str:
 
 
 class FakeTTY(io.StringIO):
-    """stderr during a run: a terminal to experiments.train (so the progress bar is drawn and costs what it costs)."""
+    """stderr during a run: a terminal to experiments.training.train (so the progress bar is drawn and costs what it costs)."""
 
     def isatty(self) -> bool:
         return True

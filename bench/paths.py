@@ -1,6 +1,6 @@
 """The three ways to train that the bench compares, and the configs it runs them with.
 
-- the suite's path: :func:`experiments.train.train` itself (DegradationModule, ``pl.Trainer`` as a run
+- the suite's path: :func:`experiments.training.train.train` itself (DegradationModule, ``pl.Trainer`` as a run
   configures it, TrainBatches, the CSV logger, the checkpoint), given synthetic tensors through its
   ``datamodule`` parameter and a timing callback through its ``trainer_kwargs`` parameter;
 - the same steps as a plain PyTorch loop (the same net, batches, optimizer, schedule and TrainStep);
@@ -22,9 +22,9 @@ import torch
 
 from experiments.config import COMPILE_MODES, ConfigError, RunConfig
 from experiments.data import Tensors
-from experiments.datamodule import TensorDataModule
-from experiments.run import RunSpec
-from experiments.train import Interrupted, train
+from experiments.training.datamodule import TensorDataModule
+from experiments.run import run_path
+from experiments.training.train import Interrupted, train
 
 from .measure import FakeTTY, Measure, Memory, StepClock, non_progress_lines, preemptions, sync
 
@@ -82,7 +82,7 @@ class Runner:
         return (f"graphs +{after['graphs'] - before['graphs']}, cudagraph skips "
                 f"+{after['cudagraph_skips'] - before['cudagraph_skips']}")
 
-    # --- 1. the project's path: experiments.train.train itself ---
+    # --- 1. the project's path: experiments.training.train.train itself ---
     def lightning(self, model: str, config: RunConfig, tensors: Tensors, steps: int, warmup: int, *,
                   fixed_batch: bool = False, sync_debug: bool = False, profile_steps: int = 0,
                   progress_bar: bool = True) -> Measure:
@@ -106,7 +106,7 @@ class Runner:
             stack.enter_context(contextlib.redirect_stdout(captured))  # Lightning's bar draws on stdout
             started = time.perf_counter()
             try:
-                result = train(RunSpec(run_dir), config, self.tmp, datamodule=data, trainer_kwargs=trainer_kwargs)
+                result = train(run_path(run_dir), config, self.tmp, datamodule=data, trainer_kwargs=trainer_kwargs)
             except BaseException:
                 sys.__stderr__.write(captured.getvalue()[-4000:])
                 raise
@@ -129,14 +129,15 @@ class Runner:
     def plain(self, model_name: str, config: RunConfig, tensors, steps: int, warmup: int) -> Measure:
         from models import create_model
 
-        from experiments.batches import TrainBatches
-        from experiments.module import StepSchedule, model_overrides
-        from experiments.step import TrainStep, autocast_dtype
+        from experiments.training.batches import TrainBatches
+        from experiments.config import model_overrides
+        from experiments.training.schedule import StepSchedule
+        from experiments.training.step import TrainStep, autocast_dtype
 
         dev, on_gpu = self.device, self.device.type == "cuda"
         torch.set_num_threads(config.threads)
         if on_gpu:
-            torch.backends.cudnn.benchmark = True  # as Trainer(benchmark=True) in experiments.train
+            torch.backends.cudnn.benchmark = True  # as Trainer(benchmark=True) in experiments.training.train
         torch.manual_seed(0)
         before = self._counters() if self._compiling(config) else None
         with Memory(dev) as memory:
@@ -261,7 +262,7 @@ class CifarLike(torch.utils.data.Dataset):
 
 
 def overrides(model_name: str, config: RunConfig) -> dict:
-    from experiments.module import model_overrides
+    from experiments.config import model_overrides
 
     return model_overrides(model_name, config)
 
@@ -276,7 +277,7 @@ def window(config: RunConfig, steps: int) -> RunConfig:
 
 def variant_config(base: RunConfig, token: str) -> RunConfig:
     """A bench variant: ``eager``, a compile mode (``default``, ``reduce-overhead``, ...), either followed by
-    ``/graph`` for the whole-step CUDA graph (experiments/step.py), e.g. ``eager/graph``, ``default/graph``."""
+    ``/graph`` for the whole-step CUDA graph (experiments/training/step.py), e.g. ``eager/graph``, ``default/graph``."""
     mode, _, graph = token.partition("/")
     if graph not in ("", "graph") or mode not in ("eager", *COMPILE_MODES):
         raise ConfigError(f"bad variant {token!r}; valid: eager, {', '.join(COMPILE_MODES)}, each optionally + '/graph'")
@@ -300,6 +301,6 @@ def variant_label(config: RunConfig, kind: str) -> str:
 
 
 def stop_if_interrupted(exc: BaseException) -> None:
-    """experiments.train turns Ctrl-C and SIGTERM inside a run into Interrupted: that stops the bench too."""
+    """experiments.training.train turns Ctrl-C and SIGTERM inside a run into Interrupted: that stops the bench too."""
     if isinstance(exc, Interrupted):
         raise KeyboardInterrupt from exc

@@ -6,7 +6,7 @@
     python -m bench --smoke                               # seconds: does it all run?
 
 Items (the first column of the table; BENCHMARKS.md holds measured numbers and the goals):
-  1  the project's Lightning training path (experiments.train.train itself: DegradationModule, pl.Trainer as
+  1  the project's Lightning training path (experiments.training.train.train itself: DegradationModule, pl.Trainer as
      a run configures it, TrainBatches) against a plain PyTorch loop over the same batches, same model,
      batch size, precision and threads: images/s each and the ratio.
   2  the real input pipeline (TrainBatches with pad-crop-flip augmentation, as the paper profile) against
@@ -16,7 +16,7 @@ Items (the first column of the table; BENCHMARKS.md holds measured numbers and t
   4  images/s and peak memory of every model of the degradation matrix with the profile's width and stem
      (peak RSS growth on a CPU, torch.cuda.max_memory_allocated on a GPU).
   5  (--with-matrix) wall time of `make degradation` in a fresh RUNS_DIR, from nothing to the report.
-  6  the cost of the gradient-norm recorder (experiments.gradients, switched on by the config's
+  6  the cost of the gradient-norm recorder (experiments.training.gradients, switched on by the config's
      grad_norm_every), at every iteration (--grad-every) against the profile's setting
      (see bench.speed.gradient_norms).
 
@@ -51,8 +51,8 @@ import torch
 
 from experiments.config import ConfigError, RunConfig, load_profile
 from experiments.data import Tensors
-from experiments.io import atomic_write_json, atomic_write_text
-from experiments.provenance import provenance
+from runfolder.io import atomic_write_json, atomic_write_text
+from experiments.training.provenance import provenance
 
 from .matrix import section_matrix
 from .paths import Runner, bench_tensors, stop_if_interrupted, variant_config
@@ -97,7 +97,7 @@ PLANS = {
 
 
 def environment(device: torch.device, threads: int) -> dict:
-    """A run's provenance (experiments/provenance.py: commit, host, versions) plus what a timing depends on."""
+    """A run's provenance (experiments/training/provenance.py: commit, host, versions) plus what a timing depends on."""
     import torchmetrics
 
     record = provenance()

@@ -16,7 +16,7 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from experiments.config import RunConfig, load_profile
-from experiments.io import atomic_write_text
+from runfolder.io import atomic_write_text
 
 from .measure import CONTENDED_PER_S, Measure, med_measure, median
 from .paths import bench_tensors, stop_if_interrupted, variant_config, variant_label, window
@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def gradient_norms(config: RunConfig, every: int) -> RunConfig | None:
     """HOOK (item 6): ``config`` with the gradient-norm recorder on every ``every`` iterations, or None if
-    the suite has none. The recorder (experiments.gradients.GradNormRecorder) is switched on by the run
+    the suite has none. The recorder (experiments.training.gradients.GradNormRecorder) is switched on by the run
     config's ``grad_norm_every`` and added by DegradationModule.configure_callbacks; if that changes,
     adapt this function: the rest of item 6 follows."""
     if "grad_norm_every" not in {f.name for f in dataclasses.fields(RunConfig)}:
@@ -120,7 +120,7 @@ def section_arms(s: Session) -> None:
             table.add(6, f"grad norms every {s.args.grad_every} it. vs profile", model=model, variant=label,
                       a=med_measure(results["grad"]), baseline=f"every {s.without_grad or 'never'}", b=light,
                       ratio=pair_ratio("grad", "lightning"), repeats=repeats,
-                      note=join("GradNormRecorder (experiments.gradients); the cost scales with 1/every", noisy))
+                      note=join("GradNormRecorder (experiments.training.gradients); the cost scales with 1/every", noisy))
         else:
             table.add(6, "gradient-norm recorder: not found", model=model,
                       note="HOOK: no grad_norm_every in RunConfig (see bench.speed.gradient_norms)")

@@ -8,7 +8,7 @@ import io
 import math
 from pathlib import Path
 
-from experiments.io import atomic_write_text
+from runfolder.io import atomic_write_text
 
 from .measure import Measure
 

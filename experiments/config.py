@@ -14,19 +14,17 @@ from pathlib import Path
 
 import yaml
 
-from models.names import INITS, STEMS
+from models.names import INITS, STEMS, parse_name
+
+from .data import DATASETS
+from .errors import ConfigError
 
 # DEGRADATION_CONFIG_DIR points at another folder of profiles and matrices.yaml (tests use it for bad profiles).
 CONFIG_DIR = Path(os.environ.get("DEGRADATION_CONFIG_DIR") or Path(__file__).resolve().parent / "configs")
-DATASETS = ("fashion-mnist", "cifar10", "imagenet", "synthetic")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
 WARMUPS = ("constant", "linear")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 GRAPHED_COMPILE_MODES = ("reduce-overhead", "max-autotune")  # modes that add CUDA graphs themselves
-
-
-class ConfigError(ValueError):
-    """Bad user input: printed as one line, exit status 2, nothing written."""
 
 
 @dataclass
@@ -79,7 +77,7 @@ class RunConfig:
     compile: bool = False  # torch.compile the net on a GPU
     compile_mode: str = "default"  # torch.compile mode; "reduce-overhead" adds CUDA graphs (see BENCHMARKS.md)
     # On a GPU, record each training step's forward, loss and backward once as one CUDA graph and replay it
-    # (experiments/step.py): the host launches one graph instead of ~1,000 kernels per step
+    # (experiments/training/step.py): the host launches one graph instead of ~1,000 kernels per step
     cuda_graph: bool = False
     threads: int = 0  # CPU threads per run; 0 = cores divided by make's -j
 
@@ -105,8 +103,9 @@ class RunConfig:
         for name in ("momentum", "weight_decay"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a number >= 0")
-        if self.image_size and self.dataset == "imagenet":
-            raise ConfigError(f"bad image_size {self.image_size}: the imagenet dataset crops 224x224 itself; valid: 0")
+        if self.image_size and DATASETS[self.dataset].own_size:
+            raise ConfigError(f"bad image_size {self.image_size}: the {self.dataset} dataset {DATASETS[self.dataset].own_size}; "
+                              "valid: 0")
         if any(m < 1 for m in self.milestones) or self.milestones != sorted(self.milestones):
             raise ConfigError(f"bad milestones {self.milestones!r}: must be increasing iterations >= 1")
         if self.cuda_graph and self.compile and self.compile_mode in GRAPHED_COMPILE_MODES:
@@ -227,3 +226,15 @@ def parse_seeds(text: str) -> list[int]:
     if not seeds:
         raise ConfigError("no seeds given: SEEDS must name at least one integer >= 0, e.g. SEEDS=0")
     return seeds
+
+
+def model_overrides(model_name: str, config: RunConfig) -> dict:
+    """The registry overrides a profile asks for: width and stem of each family, the init."""
+    family = parse_name(model_name).family
+    overrides: dict = {"init": config.init}
+    width = config.imagenet_width if family == "imagenet" else config.cifar_width
+    if width:
+        overrides["width"] = width
+    if family == "imagenet":
+        overrides["stem"] = config.stem
+    return overrides

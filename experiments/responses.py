@@ -5,7 +5,7 @@
 Reads the run's ``config.yaml`` (its ``config`` mapping is the run's :class:`~experiments.config.RunConfig`)
 and ``checkpoints/last.ckpt``, evaluates the net in eval mode on the run's test images (the same ones its
 test error was measured on: :func:`experiments.data.load_tensors` with the run's config, so ``eval_limit``
-applies; normalised as :class:`~experiments.batches.EvalBatches` does) and writes, atomically,
+applies; normalised as :class:`~experiments.training.batches.EvalBatches` does) and writes, atomically,
 ``<run>/layer_responses.csv``::
 
     layer,name,std
@@ -43,7 +43,7 @@ from torch import nn
 
 from models import response_layers
 
-from .runfolder import CHECKPOINT, CONFIG, LAYER_RESPONSE_COLUMNS, LAYER_RESPONSES, MalformedError, read_config
+from runfolder import CHECKPOINT, CONFIG, LAYER_RESPONSE_COLUMNS, LAYER_RESPONSES, MalformedError, read_config
 
 
 class _Moments:
@@ -154,7 +154,7 @@ def load_trained_net(run_dir: Path, model_name: str, config, num_classes: int, i
     """The net of ``checkpoints/last.ckpt`` (DegradationModule's ``model.`` keys) and its iteration."""
     from models import create_model
 
-    from .module import model_overrides
+    from .config import model_overrides
 
     path = run_dir / CHECKPOINT
     if not path.is_file():
@@ -174,9 +174,9 @@ def load_trained_net(run_dir: Path, model_name: str, config, num_classes: int, i
 
 def measure_run(run_dir: Path, data_dir: Path, device: str = "cpu") -> list[tuple[int, str, float]]:
     """The layer responses of a finished run, measured on its test images."""
-    from .batches import EvalBatches
-    from .data import load_tensors
-    from .runfolder import RESULT, read_result
+    from .training.batches import EvalBatches
+    from .data import DATASETS, dataset, load_tensors
+    from runfolder import RESULT, read_result
 
     try:
         result = read_result(run_dir / RESULT)
@@ -188,8 +188,9 @@ def measure_run(run_dir: Path, data_dir: Path, device: str = "cpu") -> list[tupl
     if status != "ok":
         raise RunError(f"{run_dir} is a {status} run: its weights are not a trained net's")
     model_name, config = load_run_config(run_dir)
-    if config.dataset == "imagenet":
-        raise RunError("layer responses need a tensor dataset (fashion-mnist, cifar10, synthetic), not imagenet")
+    if not dataset(config.dataset).tensors:
+        tensor_sets = ", ".join(name for name, d in DATASETS.items() if d.tensors)
+        raise RunError(f"layer responses need a tensor dataset ({tensor_sets}), not {config.dataset}")
     tensors = load_tensors(config, data_dir)
     net, step = load_trained_net(run_dir, model_name, config, tensors.num_classes, tensors.in_channels)
     if step != result["iterations"]:
@@ -211,8 +212,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from .config import ConfigError
     from .data import ensure_available
-    from .io import atomic_write_text
-    from .train import cpu_threads
+    from runfolder.io import atomic_write_text
+    from .launch.threads import cpu_threads
 
     run_dir = Path(args.run_dir)
     device = ("cuda" if torch.cuda.is_available() else "cpu") if args.device == "auto" else args.device

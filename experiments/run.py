@@ -11,18 +11,18 @@ Reliability (issue 6):
 - Kill it at any moment and run it again: it resumes from its last checkpoint and ends with exactly the
   metrics, result and weights of an uninterrupted run (batches are a function of (seed, iteration);
   checkpoints are taken right after an evaluation, where the logged training averages were just reset).
-- Every file that marks progress is replaced atomically (:mod:`experiments.io`); the checkpoint too,
+- Every file that marks progress is replaced atomically (:mod:`runfolder.io`); the checkpoint too,
   through the ``AtomicCheckpointIO`` plugin (Lightning's own write goes through a temporary file in the
   system's temp folder and ``shutil.move``, which copies in place when that is another file system).
 - A run that raises records status failed and its traceback (``error.txt``); one any of whose numbers
-  turns non-finite (experiments.module) is a result, status diverged. Ctrl-C and SIGTERM leave the run
+  turns non-finite (experiments.training.module) is a result, status diverged. Ctrl-C and SIGTERM leave the run
   resumable (exit 130 / 143).
 - One process at a time trains a run folder (``flock`` on ``.lock``); another waits, then finds it done.
 
-Module map: :mod:`experiments.train` (the Trainer, resume, the result record), :mod:`experiments.callbacks`
-(the run clock, the checkpoint after every evaluation), :mod:`experiments.checkpoint_io` (the atomic
-checkpoint writer and reader), :mod:`experiments.faults` (the tests' fault injection,
-``DEGRADATION_FAULT=<kind>@<iteration>``, off unless set), :mod:`experiments.provenance`. This module imports neither torch nor Lightning at
+Module map: :mod:`experiments.training.train` (the Trainer, resume, the result record), :mod:`experiments.training.callbacks`
+(the run clock, the checkpoint after every evaluation), :mod:`experiments.training.checkpoint` (the atomic
+checkpoint writer and reader), :mod:`experiments.training.faults` (the tests' fault injection,
+``DEGRADATION_FAULT=<kind>@<iteration>``, off unless set), :mod:`experiments.training.provenance`. This module imports neither torch nor Lightning at
 import time: ``--not-done`` runs on every ``make``.
 """
 
@@ -36,34 +36,22 @@ import time
 import traceback
 from pathlib import Path
 
+from runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, RESULT, MalformedError, RunPath, format_seconds, read_config,
+                       read_status, write_result)
+
 from .config import ConfigError, RunConfig, load_matrices, load_profile
-from .runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, RESULT, MalformedError, format_seconds, read_config, read_status,
-                        seed_of, write_result)
-EXIT_BAD_INPUT, EXIT_FAILED = 2, 1  # and 130/143 for Ctrl-C/SIGTERM (experiments.train)
+
+EXIT_BAD_INPUT, EXIT_FAILED = 2, 1  # and 130/143 for Ctrl-C/SIGTERM (experiments.training.train)
 
 
-class RunSpec:
-    """What a run folder's path says: experiment, profile, model and seed, each checked."""
-
-    def __init__(self, run_dir: Path) -> None:
-        from models import parse_name
-
-        self.dir = run_dir
-        parts = run_dir.parts
-        if len(parts) < 4 or seed_of(parts[-1]) is None:
-            raise ConfigError(
-                f"bad run folder {str(run_dir)!r}: expected <runs>/<experiment>/<profile>/<model>/seed<k>, "
-                "k an integer >= 0"
-            )
-        self.experiment, self.profile, self.model = parts[-4], parts[-3], parts[-2]
-        self.seed = seed_of(parts[-1])
-        experiments = load_matrices()
-        if self.experiment not in experiments:
-            raise ConfigError(f"unknown experiment {self.experiment!r}; valid: {', '.join(experiments)}")
-        parse_name(self.model)  # ValueError naming the valid choices
-
-    def __str__(self) -> str:
-        return f"{self.model} seed {self.seed}"
+def run_path(run_dir: str) -> RunPath:
+    """The run folder's path parsed (:class:`runfolder.RunPath`), its experiment one of the matrix's; raises
+    ConfigError or ValueError naming the bad part."""
+    spec = RunPath.parse(run_dir)
+    experiments = load_matrices()
+    if spec.experiment not in experiments:
+        raise ConfigError(f"unknown experiment {spec.experiment!r}; valid: {', '.join(experiments)}")
+    return spec
 
 
 def _changed_settings(before: dict, now: dict) -> list[str]:
@@ -80,11 +68,11 @@ def _parser() -> argparse.ArgumentParser:
                         help="override a profile field, e.g. --set batch_size=64 (repeatable)")
     parser.add_argument("--progress", default="", help="position in the matrix, e.g. 3/10, for the progress line")
     parser.add_argument("--gpus", default="", help="GPUS: the devices runs spread over (default: every GPU torch "
-                                                   "sees; experiments/slots.py)")
+                                                   "sees; experiments/launch/slots.py)")
     parser.add_argument("--runs-per-gpu", default="1", help="RUNS_PER_GPU: runs that may share one GPU (default 1)")
     parser.add_argument("--slurm-requeue", action="store_true",
                         help="in a SLURM batch job: answer the requeue signal by requeueing the job (LAUNCHER=sbatch; "
-                             "experiments/slurm.py)")
+                             "experiments/launch/slurm.py)")
     parser.add_argument("--not-done", nargs="*", metavar="RESULT_JSON",
                         help="print those of the given result.json files that are not finished runs (failed, "
                              "damaged), for make to retry; train nothing")
@@ -95,10 +83,10 @@ def _check_input(args: argparse.Namespace):
     """(fault, spec, config, data_dir, data, devices), every one checked, the dataset fetched if missing and
     loaded (``data``: its data module, every split's labels checked against the training split's classes);
     ConfigError or ValueError naming the bad value. Nothing is written under runs/. ``devices``: the GPUs this
-    run may take a slot on (experiments.slots.devices); none without GPUs or when SLURM placed the run."""
-    spec = RunSpec(Path(args.run_dir))  # names and settings first: they need neither torch nor Lightning
+    run may take a slot on (experiments.launch.slots.devices); none without GPUs or when SLURM placed the run."""
+    spec = run_path(args.run_dir)  # names and settings first: they need neither torch nor Lightning
     config = load_profile(spec.profile, args.set)
-    from .faults import FAULT_ENV, parse_fault
+    from .training.faults import FAULT_ENV, parse_fault
 
     fault = parse_fault(os.environ.get(FAULT_ENV))
     data_dir = Path(args.data_dir)
@@ -108,10 +96,10 @@ def _check_input(args: argparse.Namespace):
         raise ConfigError("bad tensorboard true: the tensorboard package is not installed; "
                           "pip install '.[tensorboard]', or set tensorboard=false")
     from .data import ensure_available
-    from .datamodule import prepared_data
+    from .training.datamodule import prepared_data
 
     ensure_available(config.dataset, data_dir, fetch=True)
-    from . import slots
+    from .launch import slots
 
     slots.parse_runs_per_gpu(args.runs_per_gpu)
     # A device slot for runs that may train on a GPU, unless SLURM placed the run.
@@ -128,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.run_dir:
         parser.error("--run-dir is required")
 
-    from .io import exclusive_lock
+    from runfolder.io import exclusive_lock
 
     tag = f"[{args.progress}] " if args.progress else ""
     # Everything is checked before anything is written under runs/.
@@ -144,12 +132,13 @@ def main(argv: list[str] | None = None) -> int:
                            args.slurm_requeue)
 
 
-def _place(spec: RunSpec, tag: str, devices: list, runs_per_gpu: int) -> tuple[dict, str]:
+def _place(spec: RunPath, tag: str, devices: list, runs_per_gpu: int) -> tuple[dict, str]:
     """Where the run trains: a device slot of this machine's (held until the process ends; waiting for one if
     all are busy) or the SLURM job it is in. Returns the record for config.yaml and result.json (``slot``,
     ``slurm``, ``visible_devices``; empty on a machine without GPUs, outside SLURM) and " on <where>" for
     the progress line."""
-    from . import slots, slurm
+    from .launch import slots
+    from .launch import slurm
 
     record, where = {}, ""
     if devices:
@@ -166,13 +155,13 @@ def _place(spec: RunSpec, tag: str, devices: list, runs_per_gpu: int) -> tuple[d
     return record, where
 
 
-def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, tag: str,
+def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, tag: str,
                 devices: list | None = None, runs_per_gpu: int = 1, requeue: bool = False) -> int:
     """Inside the run folder's lock: skip a done run, check the checkpoint, take a device (or note the SLURM
     job), train, write result.json."""
-    from .checkpoint_io import usable_checkpoint
-    from .io import atomic_write_yaml, remove_stale_temps
-    from .provenance import provenance
+    from .training.checkpoint import usable_checkpoint
+    from runfolder.io import atomic_write_yaml, remove_stale_temps
+    from .training.provenance import provenance
 
     run_dir = spec.dir
     result_path = run_dir / RESULT
@@ -201,7 +190,7 @@ def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, t
                       {**record, **provenance(), **placement, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     print(f"{tag}{spec}{where} ...", flush=True)
     started = time.monotonic()
-    from .train import EXIT_SIGINT, Interrupted, train
+    from .training.train import EXIT_SIGINT, Interrupted, train
 
     try:
         result = train(spec, config, data_dir, fault, resume_step=checkpoint[0] if checkpoint is not None else None,
@@ -222,7 +211,7 @@ def _run_locked(spec: RunSpec, config: RunConfig, data_dir: Path, data, fault, t
 def _checkpoint_changes(run_dir: Path, checkpoint: tuple[int, dict | None, object], now: dict) -> list[str]:
     """What differs between the settings a checkpoint was trained with and ``now`` (the run's config), its
     format included; the checkpoint's own record of its settings, else config.yaml's."""
-    from .module import CHECKPOINT_FORMAT
+    from .training.checkpoint import CHECKPOINT_FORMAT
 
     before = checkpoint[1]
     if before is None:
@@ -236,11 +225,11 @@ def _checkpoint_changes(run_dir: Path, checkpoint: tuple[int, dict | None, objec
     return changed
 
 
-def _record_failure(spec: RunSpec, exc: Exception, text: str, tag: str, seconds: float) -> None:
+def _record_failure(spec: RunPath, exc: Exception, text: str, tag: str, seconds: float) -> None:
     """A failed run: its traceback in error.txt, a result.json of status failed, one line on stderr."""
     from models import parse_name
 
-    from .io import atomic_write_text
+    from runfolder.io import atomic_write_text
 
     run_dir = spec.dir
     name = parse_name(spec.model)

@@ -18,7 +18,7 @@ imports Lightning or torch. Pipeline, one module per step:
   through the one atomic writer; :mod:`reports.pages` text pages of report.pdf; :mod:`reports.paper` the
   paper's numbers.
 
-The run folder's formats are :mod:`experiments.runfolder`'s and model names :mod:`models.names`'; both
+The run folder's formats are :mod:`runfolder`'s and model names :mod:`models.names`'; both
 import no torch.
 """
 

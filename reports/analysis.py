@@ -7,7 +7,7 @@ Read from the run folders, written there by the experiments package:
   channels and positions (see experiments/responses.py).
 * ``grad_norms.csv`` (``step,layer,name,norm``; RunConfig.grad_norm_every): the L2 norm of each weighted
   layer's weight gradient every K iterations; ``step`` = optimizer updates before that gradient (see
-  experiments/gradients.py).
+  experiments/training/gradients.py).
 
 :func:`response_table` and :func:`gradient_table` average them over each model's ok seeds, once; the
 figures and sections that draw and check them are registered in :mod:`reports.responses` (paper Fig. 7)
@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.runfolder import GRAD_NORM_COLUMNS, GRAD_NORMS, LAYER_RESPONSE_COLUMNS, LAYER_RESPONSES
+from runfolder import GRAD_NORM_COLUMNS, GRAD_NORMS, LAYER_RESPONSE_COLUMNS, LAYER_RESPONSES
 
 from .figures import PALETTE
 from .groups import model_infos

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import matplotlib
 
-from experiments.runfolder import format_seconds
+from runfolder import format_seconds
 from models.names import parse_name
 
 from . import io

@@ -25,7 +25,7 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from experiments.runfolder import GRAD_NORMS
+from runfolder import GRAD_NORMS
 
 from .analysis import KIND_COLOURS, PLAIN_STYLE, RESIDUAL_STYLE, gradient_table, net_label, nets
 from .figures import FAMILY_TITLES, figure_title

@@ -1,8 +1,8 @@
-"""Report files, written through the one atomic writer (:mod:`experiments.io`): a file appears under its
+"""Report files, written through the one atomic writer (:mod:`runfolder.io`): a file appears under its
 final name whole or not at all, and a failed writer leaves the old file as it was and no temporary file.
 
 Only the adapters for what a report writes (text, a pandas table, a matplotlib figure, a multi-page PDF)
-live here; :func:`experiments.io.atomic_open` imports no torch.
+live here; :func:`runfolder.io.atomic_open` imports no torch.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from experiments.io import atomic_open, atomic_write_text
+from runfolder.io import atomic_open, atomic_write_text
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:

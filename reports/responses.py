@@ -18,7 +18,7 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from experiments.runfolder import LAYER_RESPONSES
+from runfolder import LAYER_RESPONSES
 
 from .analysis import PLAIN_STYLE, RESIDUAL_STYLE, depth_colours, net_label, nets, response_table
 from .figures import FAMILY_TITLES, figure_title

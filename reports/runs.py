@@ -16,7 +16,7 @@ malformed  ``result.json`` unreadable or incomplete, or an ok run without usable
 =========  ====================================================================================
 
 The files' formats, the result record's check and the metrics reader with its damage policy (damaged
-lines are skipped, and noted on the run) are :mod:`experiments.runfolder`'s; model names are
+lines are skipped, and noted on the run) are :mod:`runfolder`'s; model names are
 :mod:`models.names`'. Both import no torch. A folder whose name is not a model name is left out (listed
 as such), as are folders that ``--models``/``--seeds`` leave out.
 """
@@ -30,8 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from experiments import runfolder
-from experiments.runfolder import SPLITS, MalformedError, read_config, read_metrics, read_result, seed_of
+import runfolder
+from runfolder import SPLITS, MalformedError, read_config, read_metrics, read_result, seed_of
 from models.names import FAMILIES, ModelName, parse_name
 
 STATUSES = (*runfolder.STATUSES, "missing", "malformed")
@@ -105,7 +105,7 @@ def _as_float(value: Any) -> float | None:
 
 
 def tidy_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
-    """A run's ``metrics.csv`` (:func:`experiments.runfolder.read_metrics`) as tidy rows ``step, split, loss,
+    """A run's ``metrics.csv`` (:func:`runfolder.read_metrics`) as tidy rows ``step, split, loss,
     error`` (error in %), sorted by split and step, and the reader's warnings (damaged lines skipped).
 
     A split is present in a row when either of its cells is non-empty (the literal ``nan`` loss of a

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from experiments.runfolder import format_seconds
+from runfolder import format_seconds
 
 from . import paper
 from .groups import OPTION_LABELS, eval_split, model_infos, shortcut_sets

@@ -20,7 +20,7 @@ Table 1), ``device``, ``resumed_from``; a diverged run adds ``diverged_at`` (ite
 
 ``metrics.csv`` (:func:`read_metrics`) has one damage policy, for every reader: a line that is incomplete
 (no newline ends it) or does not parse is skipped and counted, and a file whose first line is not
-:data:`METRICS_HEADER` has no usable rows. The writer (``experiments.csvlog``) replaces the file
+:data:`METRICS_HEADER` has no usable rows. The writer (``experiments.training.csvlog``) replaces the file
 atomically, so damage means an older version or a hand edit; readers say so rather than fail.
 """
 
@@ -37,6 +37,8 @@ from typing import Any
 
 import yaml
 
+from models.names import parse_name
+
 from .io import atomic_write_json
 
 CONFIG = "config.yaml"
@@ -44,7 +46,7 @@ METRICS = "metrics.csv"
 RESULT = "result.json"
 CHECKPOINT = "checkpoints/last.ckpt"
 ERROR = "error.txt"
-# Analyses (reports/analysis.py): written by experiments/responses.py and experiments/gradients.py.
+# Analyses (reports/analysis.py): written by experiments/responses.py and experiments/training/gradients.py.
 LAYER_RESPONSES = "layer_responses.csv"  # paper Fig. 7: a 3x3 layer's response std
 LAYER_RESPONSE_COLUMNS = ("layer", "name", "std")
 GRAD_NORMS = "grad_norms.csv"  # each weighted layer's gradient L2 norm every K iterations
@@ -63,6 +65,36 @@ _SEED_DIR = re.compile(rf"^{SEED_PREFIX}(?P<seed>\d+)$")
 def run_dir(runs_dir: str | Path, experiment: str, profile: str, model: str, seed: int) -> Path:
     """``runs_dir/<experiment>/<profile>/<model>/seed<seed>``."""
     return Path(runs_dir) / experiment / profile / model / f"{SEED_PREFIX}{seed}"
+
+
+@dataclass(frozen=True)
+class RunPath:
+    """What a run folder's path says, ``<runs>/<experiment>/<profile>/<model>/seed<k>``, each part checked.
+
+    :meth:`parse` raises ``ValueError`` naming the bad part: a path of fewer parts, a last part that is not
+    ``seed<k>`` (k an integer >= 0), a model that is not a registry name (:func:`models.names.parse_name`,
+    torch-free, gives the valid choices). Which experiments exist is the matrix's business (experiments.run
+    checks it); this class knows only the folder grammar.
+    """
+
+    dir: Path
+    experiment: str
+    profile: str
+    model: str
+    seed: int
+
+    @classmethod
+    def parse(cls, path: str | Path) -> "RunPath":
+        path = Path(path)
+        parts = path.parts
+        if len(parts) < 4 or seed_of(parts[-1]) is None:
+            raise ValueError(f"bad run folder {str(path)!r}: expected <runs>/<experiment>/<profile>/<model>/"
+                             f"{SEED_PREFIX}<k>, k an integer >= 0")
+        parse_name(parts[-2])  # ValueError naming the valid choices
+        return cls(path, parts[-4], parts[-3], parts[-2], seed_of(parts[-1]))
+
+    def __str__(self) -> str:
+        return f"{self.model} seed {self.seed}"
 
 
 def format_seconds(seconds: float | None) -> str:

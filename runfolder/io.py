@@ -8,7 +8,7 @@ hidden temporary file, which :func:`remove_stale_temps` clears when the run next
 
 Our own writer, because none of the pinned libraries has one that fsyncs and renames beside the target
 (Lightning's and fsspec's go through the system's temp folder and copy across file systems). It imports
-no torch: the run folder's contracts (:mod:`experiments.runfolder`) and the reports write through it too.
+no torch: the run folder's contracts (:mod:`runfolder`) and the reports write through it too.
 """
 
 from __future__ import annotations

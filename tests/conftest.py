@@ -84,3 +84,45 @@ def _smoke_matrix_beside_the_model_tests(request):
         request.config.stash[SELECTED] = any(i.name == SMOKE_MATRIX_TEST for i in request.session.items)
     if request.config.stash[SELECTED]:
         request.getfixturevalue("smoke_matrix").start()
+
+
+@pytest.fixture(scope="session")
+def wheel_python(tmp_path_factory) -> Path:
+    """The interpreter of a fresh virtual environment into which the suite's wheel (`pip install .`, not
+    editable) is installed: what a user without make gets.
+
+    The wheel is built from a copy of the sources (the packages pyproject.toml names, nothing written into
+    the checkout) without build isolation, and installed without dependencies: the fresh environment sees
+    the shared one's packages (torch, pyyaml) through a .pth file placed after the wheel's own, so nothing
+    is downloaded and the suite's code is the wheel's.
+    """
+    import shutil
+    import sys
+    import sysconfig
+    import tomllib
+    import venv
+
+    root = Path(__file__).resolve().parents[1]
+    tmp = tmp_path_factory.mktemp("wheel")
+    src = tmp / "src"
+    src.mkdir()
+    packages = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    for name in {p.split(".")[0] for p in packages}:
+        shutil.copytree(root / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(root / name, src / name)
+    quiet = ["--disable-pip-version-check", "-q"]
+    subprocess.run([sys.executable, "-m", "pip", "wheel", *quiet, "--no-deps", "--no-build-isolation", "-w",
+                    str(tmp / "dist"), str(src)], check=True, capture_output=True, timeout=300)
+    (wheel,) = (tmp / "dist").glob("*.whl")
+    fresh = tmp / "venv"
+    venv.EnvBuilder(with_pip=False).create(fresh)
+    python = fresh / "bin" / "python"
+    subprocess.run([sys.executable, "-m", "pip", *quiet, "--python", str(python), "install", "--no-deps",
+                    "--no-index", str(wheel)], check=True, capture_output=True, timeout=300)
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    # zz: after the wheel's own files; the shared environment's editable finder (a .pth in ITS site-packages)
+    # is not run from here, so the checkout is not importable unless it is the working folder.
+    Path(site, "zz-shared.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    return python

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from experiments import runfolder
+import runfolder
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = ROOT / ".venv" / "bin" / "python"

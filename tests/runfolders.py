@@ -1,5 +1,5 @@
 """Write fake run folders (config.yaml, metrics.csv, result.json) for tests and for rendering sample
-reports, through the run folder's one definition (experiments/runfolder.py: paths, metrics.csv's columns
+reports, through the run folder's one definition (runfolder/files.py: paths, metrics.csv's columns
 and rows, result.json's check and writer) and the model-name grammar (models/names.py). No torch, no
 Lightning."""
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from experiments import runfolder
+import runfolder
 from models.names import parse_name
 
 Curve = Callable[[int], float] | Sequence[float] | None

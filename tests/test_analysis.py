@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from helpers_runs import TINY_ARGS, forked, inproc, make, run_dir  # noqa: E402
 from runfolders import write_run  # noqa: E402
 
-from experiments.gradients import GradNormRecorder  # noqa: E402
+from experiments.training.gradients import GradNormRecorder  # noqa: E402
 from experiments.responses import layer_response_stds, responses_csv  # noqa: E402
 from models import create_model, response_layers, weighted_layers  # noqa: E402
 

@@ -13,7 +13,7 @@ import torch
 from bench.paths import variant_config, variant_label
 from bench.run import main as bench_main
 from experiments.config import RunConfig
-from experiments.batches import TrainBatches
+from experiments.training.batches import TrainBatches
 
 
 def test_bench_smoke_writes_every_item(tmp_path):

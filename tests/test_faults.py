@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import numpy as np
@@ -65,7 +64,7 @@ TINY = {"batch_size": 4, "max_steps": 12, "eval_every": 2, "log_every": 2, "eval
 # --- 1. every split is labelled with the training split's classes -------------------------------------------
 def test_folder_splits_use_the_training_split_class_indices(tmp_path):
     from experiments.config import load_profile
-    from experiments.datamodule import FolderDataModule
+    from experiments.training.datamodule import FolderDataModule
 
     root = make_folder(tmp_path, {"train": ["c0", "c1", "c2"], "val": ["c0", "c2"]}, per_class=2)
     data = FolderDataModule(load_profile("imagenet"), root, seed=0)
@@ -183,7 +182,7 @@ def test_folder_batches_are_a_function_of_seed_and_iteration(tmp_path):
     """The sampler starts at the restored iteration; augmentation does not depend on the worker or on
     what was loaded before."""
     from experiments.config import load_profile
-    from experiments.datamodule import FolderDataModule, SeededBatchSampler
+    from experiments.training.datamodule import FolderDataModule, SeededBatchSampler
 
     root = make_folder(tmp_path, {"train": ["c0", "c1", "c2"], "val": ["c0"]}, per_class=4)
     data = FolderDataModule(load_profile("imagenet", ["batch_size=4", "augment=true"]), root, seed=0)
@@ -193,7 +192,7 @@ def test_folder_batches_are_a_function_of_seed_and_iteration(tmp_path):
     resumed = iter(SeededBatchSampler(12, 4, seed=0, start_step=lambda: 4))
     assert [next(resumed) for _ in range(3)] == keys[4:7]
     assert sorted(i for batch in keys[:3] for _, i in batch) == list(range(12))  # an epoch is a permutation
-    from experiments.datamodule import _SeededSamples
+    from experiments.training.datamodule import _SeededSamples
 
     samples = _SeededSamples(data.train_set, seed=0)
     a = samples[(5, 3)][0]
@@ -242,7 +241,7 @@ def test_a_run_whose_evaluation_went_non_finite_is_diverged_and_the_report_exclu
 def test_every_kept_number_is_checked(where):
     """Weights, BN running statistics and optimizer buffers: what a checkpoint keeps."""
     from experiments.config import load_profile
-    from experiments.module import DegradationModule, first_non_finite
+    from experiments.training.module import DegradationModule, first_non_finite
 
     module = DegradationModule("plain-8", 10, 3, load_profile("smoke").to_dict())
     assert first_non_finite(module) is None
@@ -269,7 +268,7 @@ def test_every_kept_number_is_checked(where):
 # --- 4g. evaluation means keep NaN visible and weigh every image once ----------------------------------------
 def test_evaluation_loss_is_the_mean_over_images_and_nan_shows():
     from experiments.config import load_profile
-    from experiments.module import DegradationModule
+    from experiments.training.module import DegradationModule
 
     module = DegradationModule("plain-8", 10, 3, load_profile("smoke").to_dict())
     module.eval()
@@ -291,7 +290,7 @@ def test_evaluation_loss_is_the_mean_over_images_and_nan_shows():
 
 # --- 4f. metrics.csv's lr is the rate of the iterations its row measured -------------------------------------
 def test_lr_column_at_a_milestone_is_the_rate_the_row_trained_at(tmp_path):
-    from experiments.runfolder import read_metrics
+    from runfolder import read_metrics
 
     folder = run_dir(tmp_path)
     # Iterations 1..6 at lr 0.1, 7..12 at 0.01 (divided after 6 iterations); a training row every 3.
@@ -311,9 +310,9 @@ def test_every_logger_the_trainer_holds_receives_every_metric(tmp_path):
     from pytorch_lightning.loggers import CSVLogger
 
     from experiments.config import load_profile
-    from experiments.csvlog import RunCSVLogger
-    from experiments.datamodule import TensorDataModule
-    from experiments.module import DegradationModule
+    from experiments.training.csvlog import RunCSVLogger
+    from experiments.training.datamodule import TensorDataModule
+    from experiments.training.module import DegradationModule
 
     config = load_profile("smoke", ["image_size=8", "synthetic_train=64", "synthetic_eval=16", "batch_size=16"])
     module = DegradationModule("plain-8", 10, 3, config.to_dict())
@@ -333,40 +332,20 @@ def test_every_logger_the_trainer_holds_receives_every_metric(tmp_path):
 
 
 # --- 4a. a wheel carries everything read at run time ---------------------------------------------------------
-def test_the_wheel_carries_the_profiles(tmp_path):
-    """`pip install .` (not editable) into a fresh virtual environment loads every profile and matrix.
-
-    The wheel is built from a copy of the sources (nothing written into the checkout) without build
-    isolation, and installed without dependencies: the fresh environment sees the shared one's packages
-    (pyyaml) through a .pth file, nothing is downloaded.
-    """
-    import sysconfig
-
-    src = tmp_path / "src"
-    src.mkdir()
-    for name in ("pyproject.toml", "README.md", "models", "experiments", "reports"):
-        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy
-        copy(ROOT / name, src / name, **({"ignore": shutil.ignore_patterns("__pycache__")} if copy is shutil.copytree else {}))
-    quiet = ["--disable-pip-version-check", "-q"]
-    subprocess.run([sys.executable, "-m", "pip", "wheel", *quiet, "--no-deps", "--no-build-isolation", "-w",
-                    str(tmp_path / "dist"), str(src)], check=True, capture_output=True, timeout=300)
-    (wheel,) = (tmp_path / "dist").glob("*.whl")
-    fresh = tmp_path / "venv"
-    venv.EnvBuilder(with_pip=False).create(fresh)
-    python = fresh / "bin" / "python"
-    subprocess.run([sys.executable, "-m", "pip", *quiet, "--python", str(python), "install", "--no-deps",
-                    "--no-index", str(wheel)], check=True, capture_output=True, timeout=300)
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
-                          capture_output=True, text=True, check=True).stdout.strip()
-    Path(site, "shared.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")  # after the wheel's own
-    code = ("import json, experiments, experiments.config as c; "
+def test_the_wheel_carries_the_profiles(wheel_python, tmp_path):
+    """`pip install .` (not editable) into a fresh virtual environment loads every profile and matrix, and
+    carries the sbatch array's script (its LAUNCHER=sbatch submit is tested on a real cluster in test_slurm)."""
+    code = ("import json, experiments, experiments.config as c, experiments.launch.slurm as s; "
             "print(experiments.__file__); print(json.dumps(c.list_profiles())); "
-            "[c.load_profile(p) for p in c.list_profiles()]; print(json.dumps(sorted(c.load_matrices())))")
-    p = subprocess.run([str(python), "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
+            "[c.load_profile(p) for p in c.list_profiles()]; print(json.dumps(sorted(c.load_matrices()))); "
+            "print(s.ARRAY_SCRIPT, s.ARRAY_SCRIPT.is_file())")
+    p = subprocess.run([str(wheel_python), "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60,
                        env={k: v for k, v in env().items() if k not in ("PYTHONPATH", "DEGRADATION_CONFIG_DIR")})
     assert p.returncode == 0, p.stderr
-    where, profiles, matrices = p.stdout.splitlines()
+    where, profiles, matrices, array = p.stdout.splitlines()
+    fresh = wheel_python.parents[1]
     assert where.startswith(str(fresh))  # the installed copy, not the checkout
+    assert array.startswith(str(fresh)) and array.endswith("array.sh True"), array
     from experiments.config import list_profiles, load_matrices
 
     assert json.loads(profiles) == list_profiles() and len(list_profiles()) >= 4
@@ -416,7 +395,7 @@ def test_tensorboard_is_one_setting_away(tmp_path):
 # --- 4h. weight decay applies to BN's scale and shift too, as in the authors' Torch code ---------------------
 def test_weight_decay_covers_batch_norm_parameters():
     from experiments.config import load_profile
-    from experiments.module import DegradationModule
+    from experiments.training.module import DegradationModule
 
     module = DegradationModule("resnet-20", 10, 3, load_profile("paper").to_dict())
     optimizer = module.configure_optimizers()["optimizer"]

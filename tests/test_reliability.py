@@ -4,7 +4,7 @@ Tiny runs (synthetic 8x8 images, 4-channel nets, 12 iterations, a checkpoint eve
 command: in this process where that is enough (no interpreter start), in a forked child where a process
 must die (SIGKILL), in a subprocess where it runs beside another, and through ``make`` for the matrix's
 behaviour. Faults are
-injected with ``DEGRADATION_FAULT`` (see experiments/faults.py) or by damaging files by hand.
+injected with ``DEGRADATION_FAULT`` (see experiments/training/faults.py) or by damaging files by hand.
 """
 
 from __future__ import annotations
@@ -110,8 +110,9 @@ class Crash(Exception):
 
 
 def test_crash_mid_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
-    from experiments import csvlog, io as rio
-    from experiments.checkpoint_io import AtomicCheckpointIO
+    from experiments.training import csvlog
+    from runfolder import io as rio
+    from experiments.training.checkpoint import AtomicCheckpointIO
 
     # The suite's writer: raise with half the new bytes written -> old content, no temporary file.
     target = tmp_path / "result.json"
@@ -429,12 +430,12 @@ def test_bad_input_to_make(tmp_path, bad_profiles, monkeypatch):
         assert rc == 2, args
         _one_error_line(err.getvalue(), *fragments)
     # make's second step, `python -m experiments.data prepare`: a dataset missing offline says how to get it.
-    from experiments import data
+    from experiments.data import __main__ as prepare
 
     monkeypatch.setenv("DEGRADATION_OFFLINE", "1")  # never a download in a test
     err = io.StringIO()
     with contextlib.redirect_stderr(err):
-        rc = data.main(["prepare", "--profile", "paper", "--data-dir", str(tmp_path / "empty")])
+        rc = prepare.main(["prepare", "--profile", "paper", "--data-dir", str(tmp_path / "empty")])
     assert rc == 2
     _one_error_line(err.getvalue(), "CIFAR10 not found", "downloads are off", "cifar-10-python.tar.gz")
 
@@ -453,8 +454,8 @@ def test_truncated_checkpoint_is_set_aside_and_the_run_starts_over(tmp_path, ref
 
 
 def test_damaged_metrics_csv_is_tolerated(tmp_path, reference):
-    from experiments.csvlog import HEADER, trim_after
-    from experiments.runfolder import read_metrics
+    from experiments.training.csvlog import HEADER, trim_after
+    from runfolder import read_metrics
 
     # Reading: an incomplete last line (even one cut to a plausible "1"), garbage and short rows are skipped.
     path = tmp_path / "metrics.csv"
@@ -502,9 +503,9 @@ def test_damaged_result_json_is_not_done_and_the_run_finishes_again(tmp_path, re
 
 
 def test_the_trainer_writes_what_the_readers_read(tmp_path, reference):
-    """The run folder's one definition (experiments/runfolder.py), seen from both sides: a trained run's
+    """The run folder's one definition (runfolder/files.py), seen from both sides: a trained run's
     files are what the test fixtures write and what make and the reports read, with nothing to flag."""
-    from experiments import runfolder
+    import runfolder
     from reports.runs import load_run
     from tests.runfolders import write_run
 

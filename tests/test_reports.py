@@ -21,7 +21,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 from runfolders import write_run  # noqa: E402
 
-from experiments.io import atomic_open  # noqa: E402
+from runfolder.io import atomic_open  # noqa: E402
 from reports.build import build_report  # noqa: E402
 from reports.registry import register_figure, unregister  # noqa: E402
 from reports.runs import TIDY_COLUMNS, discover_runs, tidy_metrics  # noqa: E402
@@ -344,7 +344,7 @@ def test_duplicate_steps_after_resume_keep_last(tmp_path):
 
 
 def test_damaged_metrics_lines_are_skipped_and_flagged(tmp_path):
-    """One damage policy for every reader of metrics.csv (experiments/runfolder.py): a line cut short or
+    """One damage policy for every reader of metrics.csv (runfolder/files.py): a line cut short or
     not parsing is skipped and counted; the run's whole result.json stands and the run is flagged."""
     folder = write_run(tmp_path, EXP, PROF, "plain-20", 0, steps=STEPS, train=flat(20.0), test=flat(19.0))
     text = (folder / "metrics.csv").read_text()

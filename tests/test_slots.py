@@ -1,7 +1,7 @@
 """Device slots (issue 16): under ``make -j N`` each run trains on a device of its own, at most RUNS_PER_GPU
 runs per device, a killed run's device free again at once.
 
-No GPU here: ``DEGRADATION_FAKE_GPUS=N`` makes N devices appear (experiments/slots.py); everything else is
+No GPU here: ``DEGRADATION_FAKE_GPUS=N`` makes N devices appear (experiments/launch/slots.py); everything else is
 real: the slot files' flocks, the processes holding them, ``make -j``, the run command. ``TMPDIR`` points the
 slot files into the test's folder, so nothing else on the machine shares them.
 """
@@ -25,7 +25,7 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 # A process that leases a slot as a run does, says which, and holds it until killed.
 HOLDER = """
 import os, sys, time
-from experiments import slots
+from experiments.launch import slots
 slot = slots.lease(slots.devices(os.environ.get("GPUS", "")), int(sys.argv[1]), holder=sys.argv[2],
                    on_wait=lambda busy: print("WAIT", busy, flush=True), poll=0.05)
 slots.use(slot)

@@ -242,7 +242,7 @@ def local(tmp_path_factory):
 
 def test_launcher_options_and_bad_launcher_values(tmp_path):
     from experiments.config import load_profile
-    from experiments.slurm import resources
+    from experiments.launch.slurm import resources
 
     # One GPU per run for the GPU profiles, none for the CPU ones; empty memory and time: the partition's.
     assert resources(load_profile("paper"), "8", "32G", "6:00:00") == [
@@ -250,7 +250,7 @@ def test_launcher_options_and_bad_launcher_values(tmp_path):
     assert resources(load_profile("smoke"), "1", "", "") == ["--ntasks=1", "--cpus-per-task=1"]
     for bad, message in ((["--launcher", "slurm"], "unknown LAUNCHER 'slurm'; valid: srun, sbatch (empty: train here)"),
                          (["--launcher", "srun", "--cpus", "two"], "bad CPUS_PER_RUN 'two'")):
-        p = subprocess.run([str(PY), "-m", "experiments.slurm", "check", *bad], cwd=ROOT, capture_output=True,
+        p = subprocess.run([str(PY), "-m", "experiments.launch", "check", *bad], cwd=ROOT, capture_output=True,
                            text=True, timeout=120)
         assert p.returncode == 2 and p.stderr.count("error:") == 1 and message in p.stderr, p.stderr
     # Through make: SLURM_ARGS start with "--" and must reach the launcher whole; a malformed one is refused.
@@ -353,3 +353,23 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
     assert before == {f: (f / "result.json").stat().st_mtime_ns for f in folders(runs).values()}
     print(f"\nsbatch: make returned in {submitted:.1f} s after submitting; the array, cancelled and preempted "
           f"included, was done {time.monotonic() - started:.1f} s after the first make")
+
+
+def test_an_installed_wheel_submits_an_sbatch_array(tmp_path, cluster, wheel_python):
+    """`pip install .` then LAUNCHER=sbatch: the array's script travels in the wheel (it once did not:
+    "Unable to open file .../array.sh") and the installed copy trains the run, not the checkout."""
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    data.mkdir()
+    target = folders(runs)["plain-8"] / "result.json"
+    p = subprocess.run([str(wheel_python), "-m", "experiments.launch.slurm", "submit", "--launcher", "sbatch",
+                        "--profile", "smoke", "--set", SET, "--cpus", "1", "--slurm-args=--partition=debug",
+                        "--runs", str(target), "--runs-dir", str(runs), "--data-dir", str(data),
+                        "--python", str(wheel_python)], cwd=tmp_path, capture_output=True, text=True, timeout=120,
+                       env={**{k: v for k, v in os.environ.items() if k != "PYTHONPATH"}, **cluster.env,
+                            "DEGRADATION_OFFLINE": "1"})
+    assert p.returncode == 3, p.stdout + p.stderr  # submitted, pending
+    job = re.search(r"submitted 1 run\(s\) as SLURM job array (\d+)", p.stdout).group(1)
+    assert wait_for(lambda: not cluster.queue(), timeout=300, interval=0.2), cluster.queue()
+    log = (runs / ".slurm" / f"{job}_0.out").read_text()
+    assert result(target.parent)["status"] == "ok", log
+    assert "Unable to open" not in log and "No such file" not in log, log

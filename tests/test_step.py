@@ -1,4 +1,4 @@
-"""The training step recorded once and replayed (experiments/step.py, config ``cuda_graph``).
+"""The training step recorded once and replayed (experiments/training/step.py, config ``cuda_graph``).
 
 A CPU has no CUDA graphs: these tests record into ``EmulatedGraph``, which keeps a CUDA graph's memory
 semantics (a replay writes the gradients into the tensors that held them when it was recorded, whatever
@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from experiments.config import ConfigError, RunConfig
-from experiments.step import EmulatedGraph, TrainStep
+from experiments.training.step import EmulatedGraph, TrainStep
 from models import create_model
 from tests.helpers_runs import TINY_ARGS, inproc, load_ckpt, run_dir
 from tests.helpers_runs import assert_same_state as assert_same_checkpoint

@@ -13,9 +13,11 @@ import pytest
 import torch
 
 from experiments.config import ConfigError, RunConfig, load_profile
-from experiments.batches import EvalBatches, TrainBatches, pad_crop_flip
+from experiments.training.batches import EvalBatches, TrainBatches, pad_crop_flip
 from experiments.data import load_tensors
-from experiments.module import DegradationModule, StepSchedule, model_overrides
+from experiments.config import model_overrides
+from experiments.training.module import DegradationModule
+from experiments.training.schedule import StepSchedule
 from helpers_runs import make
 
 # --- Fashion-MNIST through torchvision, from IDX files the test writes ---------------------------------
@@ -55,9 +57,10 @@ def test_fashion_mnist_loads_through_torchvision_with_a_fixed_validation_split(t
 
 def test_missing_dataset_offline_says_how_to_get_it(tmp_path, monkeypatch):
     from experiments import data
+    from experiments.data import fashion_mnist
 
     monkeypatch.setenv(data.OFFLINE_ENV, "1")
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_FASHION_MNIST", tmp_path / "no-debian")
     with pytest.raises(data.DataUnavailable, match="dataset-fashion-mnist"):
         data.ensure_available("fashion-mnist", tmp_path, fetch=True)
     with pytest.raises(data.DataUnavailable, match="cifar-10-python.tar.gz"):
@@ -67,17 +70,17 @@ def test_missing_dataset_offline_says_how_to_get_it(tmp_path, monkeypatch):
 
 
 def fake_debian_copy(tmp_path, monkeypatch) -> None:
-    """Debian's dataset-fashion-mnist, gzipped IDX files, in tmp_path/debian, where experiments.data looks."""
+    """Debian's dataset-fashion-mnist, gzipped IDX files, in tmp_path/debian, where experiments.data.fashion_mnist looks."""
     import gzip
 
-    from experiments import data
+    from experiments.data import fashion_mnist
 
     make_fashion_mnist(tmp_path / "src")
     debian = tmp_path / "debian"
     debian.mkdir()
-    for name in data.FASHION_FILES:
+    for name in fashion_mnist.FASHION_FILES:
         (debian / f"{name}.gz").write_bytes(gzip.compress((tmp_path / "src/FashionMNIST/raw" / name).read_bytes()))
-    monkeypatch.setattr(data, "DEBIAN_FASHION_MNIST", debian)
+    monkeypatch.setattr(fashion_mnist, "DEBIAN_FASHION_MNIST", debian)
 
 
 def test_debian_copy_is_decompressed_for_torchvision(tmp_path, monkeypatch):
@@ -92,18 +95,20 @@ def test_make_data_step_follows_set(tmp_path, monkeypatch, capsys):
     """make's data step (`experiments.data prepare`) fetches the dataset SET chooses, not the profile's own:
     `make degradation PROFILE=paper SET="dataset=fashion-mnist"` offline once failed here for want of CIFAR-10."""
     from experiments import data
+    from experiments.data import __main__ as prepare
+    from experiments.data import fashion_mnist
 
     fake_debian_copy(tmp_path, monkeypatch)
     monkeypatch.setenv(data.OFFLINE_ENV, "1")
     out = tmp_path / "data"
     out.mkdir()
-    assert data.main(["prepare", "--profile", "paper", "--data-dir", str(out),
+    assert prepare.main(["prepare", "--profile", "paper", "--data-dir", str(out),
                       "--set", "dataset=fashion-mnist image_size=32"]) == 0
-    assert sorted(p.name for p in (out / "FashionMNIST/raw").iterdir()) == sorted(data.FASHION_FILES)
+    assert sorted(p.name for p in (out / "FashionMNIST/raw").iterdir()) == sorted(fashion_mnist.FASHION_FILES)
     assert not (out / "cifar-10-batches-py").exists()
     # Without SET the paper profile still asks for CIFAR-10; a bad SET is one line naming the value.
-    assert data.main(["prepare", "--profile", "paper", "--data-dir", str(out)]) == 2
-    assert data.main(["prepare", "--profile", "paper", "--data-dir", str(out), "--set", "dataset=mnist"]) == 2
+    assert prepare.main(["prepare", "--profile", "paper", "--data-dir", str(out)]) == 2
+    assert prepare.main(["prepare", "--profile", "paper", "--data-dir", str(out), "--set", "dataset=mnist"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert "CIFAR10 not found" in err[0] and err[1].startswith("error: unknown dataset 'mnist'; valid:")
 

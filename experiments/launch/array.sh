@@ -1,5 +1,5 @@
 #!/bin/bash
-# One task of the matrix's SLURM job array, as `python -m experiments.slurm submit` (make ... LAUNCHER=sbatch)
+# One task of the matrix's SLURM job array, as `python -m experiments.launch.slurm submit` (make ... LAUNCHER=sbatch)
 # submits it:  sbatch --array=0-<n-1> ... array.sh LIST COMMAND...
 # Line SLURM_ARRAY_TASK_ID+1 of LIST is "<run folder><TAB><position in the matrix>"; the run is started as a
 # job step (srun) so that SLURM's signals reach it (--signal=USR1@... and `scancel --signal` signal job

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable
 
-from .config import ConfigError
+from ..config import ConfigError
 
 FAKE_ENV = "DEGRADATION_FAKE_GPUS"
 POLL_SECONDS = 0.5
@@ -79,7 +79,7 @@ def slots_dir() -> Path:
 
 
 def placed_by_slurm() -> bool:
-    """A SLURM job step (srun, or srun inside an sbatch job) whose GPU SLURM allocated (experiments.slurm)."""
+    """A SLURM job step (srun, or srun inside an sbatch job) whose GPU SLURM allocated (experiments.launch.slurm)."""
     from .slurm import in_step
 
     return in_step() and FAKE_ENV not in os.environ
@@ -223,7 +223,7 @@ def default_jobs(gpus: str, runs_per_gpu: str | int, cpu_jobs: int) -> int:
 def main(argv: list[str] | None = None) -> int:
     import argparse
 
-    parser = argparse.ArgumentParser(prog="python -m experiments.slots")
+    parser = argparse.ArgumentParser(prog="python -m experiments.launch.slots")
     parser.add_argument("command", choices=("jobs",), help="jobs: print the default number of runs at once")
     parser.add_argument("--gpus", default="", help="GPUS (default: every GPU torch sees)")
     parser.add_argument("--runs-per-gpu", default="1", help="RUNS_PER_GPU")

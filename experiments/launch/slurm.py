@@ -2,7 +2,7 @@
 job array (``LAUNCHER=sbatch``); and what a run needs to know when SLURM started it.
 
     make degradation LAUNCHER=srun -j 8 ...   # each run target: srun <resources> python -m experiments.run ...
-    make degradation LAUNCHER=sbatch ...      # python -m experiments.slurm submit ...: one array, returns at once
+    make degradation LAUNCHER=sbatch ...      # python -m experiments.launch.slurm submit ...: one array, returns at once
 
 SLURM does all the scheduling: the suite adds no queue of its own. The run folders stay the only state
 (a run with a result.json is done) plus, for arrays, one list file per submitted array under
@@ -15,7 +15,7 @@ preemption), Lightning's ``SLURMEnvironment(auto_requeue=True)`` answers by requ
 (``scontrol requeue``), and SLURM then stops the step (SIGTERM; the run exits 143, resumable). The requeued
 task trains the same run folder, which resumes from ``checkpoints/last.ckpt``: the checkpoint of the last
 evaluation, from which a run resumes exactly. Lightning's own checkpoint at the signal (``hpc_ckpt_*.ckpt``)
-is not written (experiments/checkpoint_io.py): taken between two evaluations, in the middle of a step, it
+is not written (experiments/training/checkpoint.py): taken between two evaluations, in the middle of a step, it
 could not be resumed bit-exactly; what a requeue loses is the work since the last evaluation.
 """
 
@@ -32,11 +32,11 @@ import sys
 import time
 from pathlib import Path
 
-from .config import ConfigError, RunConfig, load_profile
+from ..config import ConfigError, RunConfig, load_profile
 
 REQUEUE_SIGNAL = signal.SIGUSR1  # sbatch --signal and SLURMEnvironment(requeue_signal=...) both use this
 SIGNAL_LEAD_SECONDS = 120  # how long before its time limit a job is signalled: a checkpoint at most, then requeue
-ARRAY_SCRIPT = Path(__file__).resolve().parent / "launch" / "array.sh"
+ARRAY_SCRIPT = Path(__file__).resolve().parent / "array.sh"
 EXIT_PENDING = 3  # `submit`: runs are queued or running (make then ends without a report)
 SRUN_WARNING = "The `srun` command is available on your system but is not used"  # Lightning's, on every run
 
@@ -180,7 +180,7 @@ def submit(args) -> int:
     Returns 0 when every run is done (make renders the report), EXIT_PENDING when runs are queued or
     running, 1 when sbatch refused the array.
     """
-    from .runfolder import DONE, read_status
+    from runfolder import DONE, read_status
 
     config = load_profile(args.profile, args.set.split() if args.set else None)
     slurm_args = parse_slurm_args(args.slurm_args)
@@ -230,11 +230,9 @@ def submit(args) -> int:
     return EXIT_PENDING
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m experiments.slurm", description=__doc__.split("\n\n")[0])
-    parser.add_argument("command", choices=("check", "srun-args", "submit"),
-                        help="check: the launcher's variables (LAUNCHER empty: GPUS, RUNS_PER_GPU); srun-args: srun's options for one run; "
-                             "submit: the runs not done as one sbatch array")
+def parser(prog: str = "python -m experiments.launch.slurm") -> argparse.ArgumentParser:
+    """The SLURM variables make passes (``SLURM_VARS``), for this module's commands and ``experiments.launch check``."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     parser.add_argument("--launcher", default="")
     parser.add_argument("--experiment", default="degradation")
     parser.add_argument("--profile", default="quick")
@@ -243,29 +241,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--mem", default="", help="MEM_PER_RUN: --mem (empty: the partition's default)")
     parser.add_argument("--time", default="", help="TIME_PER_RUN: --time (empty: the partition's default)")
     parser.add_argument("--slurm-args", default="", help="SLURM_ARGS: more srun/sbatch options")
-    parser.add_argument("--gpus", default="", help="check: GPUS (LAUNCHER empty)")
-    parser.add_argument("--runs-per-gpu", default="1", help="check: RUNS_PER_GPU (LAUNCHER empty)")
-    parser.add_argument("--runs", default="", help="submit: the matrix's result.json paths, in order")
-    parser.add_argument("--runs-dir", default="runs")
-    parser.add_argument("--data-dir", default="data")
-    parser.add_argument("--python", default=sys.executable, help="submit: the interpreter the jobs run")
-    args = parser.parse_args(argv)
-    try:
-        if args.command == "check":
-            if args.launcher not in ("", "srun", "sbatch"):
-                raise ConfigError(f"unknown LAUNCHER {args.launcher!r}; valid: srun, sbatch (empty: train here)")
-            if args.launcher:
-                resources(load_profile(args.profile, args.set.split() if args.set else None), args.cpus,
-                          args.mem, args.time)
-                parse_slurm_args(args.slurm_args)
-                _need(args.launcher, args.launcher)
-            else:
-                from . import slots
+    return parser
 
-                slots.parse_runs_per_gpu(args.runs_per_gpu)
-                if slots.parse_gpus(args.gpus) is not None:
-                    slots.devices(args.gpus)  # each one named exists
-            return 0
+
+def check(args: argparse.Namespace) -> None:
+    """LAUNCHER and, for SLURM, the resources and options each job would ask for; ConfigError naming the bad one."""
+    if args.launcher not in ("", "srun", "sbatch"):
+        raise ConfigError(f"unknown LAUNCHER {args.launcher!r}; valid: srun, sbatch (empty: train here)")
+    if args.launcher:
+        resources(load_profile(args.profile, args.set.split() if args.set else None), args.cpus,
+                  args.mem, args.time)
+        parse_slurm_args(args.slurm_args)
+        _need(args.launcher, args.launcher)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = parser()
+    p.add_argument("command", choices=("srun-args", "submit"),
+                   help="srun-args: srun's options for one run; submit: the runs not done as one sbatch array")
+    p.add_argument("--runs", default="", help="submit: the matrix's result.json paths, in order")
+    p.add_argument("--runs-dir", default="runs")
+    p.add_argument("--data-dir", default="data")
+    p.add_argument("--python", default=sys.executable, help="submit: the interpreter the jobs run")
+    args = p.parse_args(argv)
+    try:
         if args.command == "srun-args":
             config = load_profile(args.profile, args.set.split() if args.set else None)
             print(shlex.join([f"--job-name={args.experiment}-{args.profile}", "--quit-on-interrupt",

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from .config import ConfigError
+from ..config import ConfigError
 
 CROP_PADDING = 4  # paper section 4.2: "4 pixels are padded on each side"
 

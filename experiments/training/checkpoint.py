@@ -4,7 +4,7 @@ Lightning's own write (``_atomic_save``) goes through an fsspec transaction whos
 ``tempfile.mkstemp()`` in the system's temp folder and committed with ``shutil.move``: a copy, not a
 rename, when that folder is on another file system, with no fsync, and a killed process leaves it behind.
 The suite keeps its own writer so that the checkpoint is replaced as every other progress file is
-(:mod:`experiments.io`): a temporary file beside it, fsync, ``os.replace``.
+(:mod:`runfolder.io`): a temporary file beside it, fsync, ``os.replace``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,12 @@ from typing import BinaryIO
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
 
-from .io import atomic_open
+from runfolder.io import atomic_open
+
+# Written into every checkpoint. Checkpoints without it come from the automatic-optimization versions,
+# whose iteration count Lightning keeps elsewhere: resuming one would restart at iteration 0 with trained
+# weights, so experiments.run refuses them.
+CHECKPOINT_FORMAT_KEY, CHECKPOINT_FORMAT = "degradation_format", 2
 
 
 # Lightning's name for the checkpoint it saves when SLURM signals a requeue (``hpc_ckpt_<n>.ckpt``).
@@ -29,7 +34,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """A ``TorchCheckpointIO`` plugin (``pl.Trainer(plugins=[...])``) that writes checkpoints atomically.
 
     ``before_write(checkpoint, f)``, if given, is called with the open temporary file before the
-    checkpoint is saved into it (the tests' ``kill-in-checkpoint`` fault, :mod:`experiments.faults`).
+    checkpoint is saved into it (the tests' ``kill-in-checkpoint`` fault, :mod:`experiments.training.faults`).
     ``save_checkpoint`` raises TypeError when given ``storage_options`` (a local file has none), and skips
     Lightning's checkpoint at SLURM's requeue signal (``hpc_ckpt_*.ckpt``; see the comment there).
     """
@@ -42,7 +47,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         if Path(path).name.startswith(LIGHTNING_SIGNAL_CHECKPOINT):
-            # Lightning's checkpoint at SLURM's requeue signal (experiments/slurm.py) is not written: taken in
+            # Lightning's checkpoint at SLURM's requeue signal (experiments/launch/slurm.py) is not written: taken in
             # the middle of a step, between two evaluations, it could not be resumed exactly; the requeued
             # run resumes from last.ckpt, the checkpoint of its last evaluation.
             return
@@ -54,7 +59,7 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 def usable_checkpoint(ckpt: Path) -> tuple[int, dict | None, object] | None:
     """The iteration a checkpoint holds, the config it was trained with and its format mark
-    (experiments.module.CHECKPOINT_FORMAT; None in checkpoints older than the mark), or None if there is none.
+    (:data:`CHECKPOINT_FORMAT`; None in checkpoints older than the mark), or None if there is none.
 
     A damaged checkpoint is set aside as ``last.ckpt.damaged-<time>`` with a warning (and None returned):
     the run starts over.
@@ -65,8 +70,6 @@ def usable_checkpoint(ckpt: Path) -> tuple[int, dict | None, object] | None:
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         step = int(state["global_step"])
         config = (state.get("hyper_parameters") or {}).get("config")
-        from .module import CHECKPOINT_FORMAT_KEY
-
         return step, (config if isinstance(config, dict) else None), state.get(CHECKPOINT_FORMAT_KEY)
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is set aside, never trusted
         aside = ckpt.with_name(f"last.ckpt.damaged-{int(time.time())}")

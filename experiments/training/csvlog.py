@@ -8,11 +8,11 @@ leaves a checkpoint whose evaluation rows were never written: the resumed run wo
 - the columns are fixed up front (one header, no rewrites);
 - every ``log_metrics`` call is flushed at once, so the rows of an evaluation are on disk before the
   checkpoint that follows it;
-- each flush replaces the whole file atomically (:mod:`experiments.io`): a reader sees the rows before
+- each flush replaces the whole file atomically (:mod:`runfolder.io`): a reader sees the rows before
   or after a flush, never part of one;
 - a resumed run starts from the rows that precede its checkpoint (:func:`trim_after`) and appends.
 
-The format and its one reader, with its damage policy, are :mod:`experiments.runfolder`'s.
+The format and its one reader, with its damage policy, are :mod:`runfolder`'s.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from pathlib import Path
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.loggers.csv_logs import ExperimentWriter
 
-from .io import atomic_write_text
-from .runfolder import METRICS, METRICS_COLUMNS, METRICS_HEADER, Metrics, metrics_text, read_metrics
+from runfolder import METRICS, METRICS_COLUMNS, METRICS_HEADER, Metrics, metrics_text, read_metrics
+from runfolder.io import atomic_write_text
 
 HEADER = METRICS_HEADER + "\n"
 
@@ -64,7 +64,7 @@ class RunCSVLogger(CSVLogger):
 
 
 def _read(path: Path) -> Metrics:
-    """:func:`~experiments.runfolder.read_metrics`, with a warning on stderr for what it skipped."""
+    """:func:`~runfolder.read_metrics`, with a warning on stderr for what it skipped."""
     metrics = read_metrics(path)
     for warning in metrics.warnings(path):
         print(f"warning: {warning}", file=sys.stderr)

@@ -9,9 +9,9 @@ import pytorch_lightning as pl
 import torch
 from torchvision.datasets import ImageFolder
 
+from ..config import RunConfig
+from ..data import Tensors, dataset, folder_classes, load_tensors
 from .batches import BatchOrder, EvalBatches, TrainBatches, sample_seed
-from .config import RunConfig
-from .data import Tensors, folder_classes, load_tensors
 
 
 class TensorDataModule(pl.LightningDataModule):
@@ -74,7 +74,7 @@ class FolderDataModule(pl.LightningDataModule):
     paper's Tables 2-4 report the validation set too).
 
     Exact resume, as the tensor path: the batch of iteration ``s`` is a function of (seed, s). The examples
-    come from :class:`~experiments.batches.BatchOrder` through :class:`SeededBatchSampler`, which starts at the
+    come from :class:`~experiments.training.batches.BatchOrder` through :class:`SeededBatchSampler`, which starts at the
     restored ``global_step``; each example's random transforms (RandomResizedCrop, flip: torchvision draws
     them from torch's global generator) are seeded by (seed, s, index) inside ``__getitem__``, so they do
     not depend on which worker loads it, nor on what it loaded before.
@@ -128,7 +128,7 @@ def prepared_data(config: RunConfig, data_dir: Path | str, seed: int) -> DataMod
 
     experiments.run calls it before it writes anything under runs/, and records ``classes`` in config.yaml.
     """
-    if config.dataset == "imagenet":
+    if not dataset(config.dataset).tensors:
         data = FolderDataModule(config, data_dir, seed)
         data.setup("fit")
         return data

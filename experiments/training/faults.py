@@ -23,7 +23,7 @@ from typing import BinaryIO
 import pytorch_lightning as pl
 import torch
 
-from .config import ConfigError
+from ..config import ConfigError
 
 FAULT_ENV = "DEGRADATION_FAULT"
 FAULTS = ("raise", "nan", "kill", "kill-in-checkpoint", "kill-before-result")
@@ -71,7 +71,7 @@ class FaultInjection(pl.Callback):
 
 
 def checkpoint_fault(fault: Fault | None) -> Callable[[dict, BinaryIO], None] | None:
-    """``kill-in-checkpoint``: a hook for :class:`experiments.checkpoint_io.AtomicCheckpointIO` that writes
+    """``kill-in-checkpoint``: a hook for :class:`experiments.training.checkpoint.AtomicCheckpointIO` that writes
     half of that iteration's checkpoint into the temporary file, syncs it and dies; None for other faults."""
     if fault is None or fault[0] != "kill-in-checkpoint":
         return None

@@ -40,8 +40,8 @@ from torch import nn
 
 from models import weighted_layers
 
-from .io import atomic_write_text
-from .runfolder import GRAD_NORM_COLUMNS, GRAD_NORMS
+from runfolder import GRAD_NORM_COLUMNS, GRAD_NORMS
+from runfolder.io import atomic_write_text
 
 MAX_PENDING = 64  # records held on the device before one copy to the host (bounds memory, not speed)
 
@@ -51,7 +51,7 @@ class GradNormRecorder(pl.Callback):
 
     ``out_dir``: where ``grad_norms.csv`` goes; ``None`` = the trainer's ``default_root_dir`` (the run
     folder in :mod:`experiments.run`). ``net_attr``: the attribute of the LightningModule that holds the
-    net (``"model"`` in :class:`experiments.module.DegradationModule`); ``None`` = the module itself.
+    net (``"model"`` in :class:`experiments.training.module.DegradationModule`); ``None`` = the module itself.
     """
 
     def __init__(self, every: int, out_dir: str | Path | None = None, net_attr: str | None = "model") -> None:

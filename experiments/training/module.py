@@ -9,7 +9,7 @@ evaluation's loss or error, or, checked after every evaluation and after the las
 running statistic or an optimizer buffer. The checkpoint that follows an evaluation is written only when
 the run has not diverged (experiments.run), so no non-finite state is ever resumed from or measured.
 
-Manual optimization: ``training_step`` runs a :class:`experiments.step.TrainStep` (forward, loss, backward,
+Manual optimization: ``training_step`` runs a :class:`experiments.training.step.TrainStep` (forward, loss, backward,
 the sums; on a GPU with ``cuda_graph`` one recorded CUDA graph), then steps the optimizer through
 Lightning (which counts ``global_step`` and calls ``on_before_optimizer_step``) and the scheduler.
 """
@@ -24,51 +24,14 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from models import create_model, parse_name
+from models import create_model
 
-from .config import RunConfig
+from ..config import RunConfig, model_overrides
+from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_KEY
+from .schedule import StepSchedule
 from .step import TrainStep, autocast_dtype
 
 EVAL_SPLITS = ("val", "test")  # the order of the val_dataloader()s; the ImageNet folder has val only
-# Written into every checkpoint. Checkpoints without it come from the automatic-optimization versions,
-# whose iteration count Lightning keeps elsewhere: resuming one would restart at iteration 0 with trained
-# weights, so experiments.run refuses them.
-CHECKPOINT_FORMAT_KEY, CHECKPOINT_FORMAT = "degradation_format", 2
-
-
-def model_overrides(model_name: str, config: RunConfig) -> dict:
-    """The registry overrides a profile asks for: width and stem of each family, the init."""
-    family = parse_name(model_name).family
-    overrides: dict = {"init": config.init}
-    width = config.imagenet_width if family == "imagenet" else config.cifar_width
-    if width:
-        overrides["width"] = width
-    if family == "imagenet":
-        overrides["stem"] = config.stem
-    return overrides
-
-
-class StepSchedule:
-    """lr factor (a multiple of the initial lr) at iteration ``step`` (0-based): a warm-up, then divided by
-    1/gamma at each milestone (paper section 4.2). Picklable.
-
-    Warm-up ``"constant"``: ``warmup_factor`` for the first ``warmup_steps`` iterations (the paper's, for
-    ResNet-110); ``"linear"``: a ramp from ``warmup_factor`` at iteration 0 to 1 at ``warmup_steps``.
-    """
-
-    def __init__(self, milestones: list[int], gamma: float, warmup_steps: int = 0, warmup_factor: float = 1.0,
-                 warmup: str = "constant"):
-        self.milestones, self.gamma = list(milestones), gamma
-        self.warmup_steps, self.warmup_factor, self.warmup = warmup_steps, warmup_factor, warmup
-
-    def __call__(self, step: int) -> float:
-        if step < self.warmup_steps:
-            if self.warmup == "linear":
-                return self.warmup_factor + (1.0 - self.warmup_factor) * step / self.warmup_steps
-            return self.warmup_factor
-        return self.gamma ** sum(step >= m for m in self.milestones)
-
-
 class DegradationModule(pl.LightningModule):
     def __init__(self, model_name: str, num_classes: int, in_channels: int, config: dict) -> None:
         super().__init__()
@@ -82,7 +45,7 @@ class DegradationModule(pl.LightningModule):
             self.register_buffer(name, torch.zeros((), dtype=torch.float64), persistent=False)
         self._seen = 0
         # Manual optimization: a training step is TrainStep's device work (forward, loss, backward; on a GPU
-        # recorded as one CUDA graph if asked), then the optimizer and scheduler steps (experiments/step.py).
+        # recorded as one CUDA graph if asked), then the optimizer and scheduler steps (experiments/training/step.py).
         self.automatic_optimization = False
         # The net as training steps call it (configure_model: compiled on a GPU if asked) and the step
         # (on_train_start). Not submodules, so parameter names and checkpoints stay those of the eager net.

@@ -6,8 +6,6 @@ checks the input, the lock and the checkpoint first) and what ``bench/`` measure
 
 from __future__ import annotations
 
-import os
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -17,17 +15,18 @@ from typing import TYPE_CHECKING
 import pytorch_lightning as pl
 import torch
 
-from . import slurm
+from runfolder import CHECKPOINT, METRICS, RunPath, final_and_best, read_metrics
+
+from ..config import RunConfig
+from ..launch import slurm
+from ..launch.threads import cpu_threads
 from .callbacks import RunClock, SaveLast
-from .checkpoint_io import AtomicCheckpointIO
-from .config import RunConfig
+from .checkpoint import AtomicCheckpointIO
 from .faults import Fault, FaultInjection, before_result, checkpoint_fault
 from .provenance import device_description
-from .runfolder import CHECKPOINT, METRICS, final_and_best, read_metrics
 
 if TYPE_CHECKING:
     from .datamodule import DataModule
-    from .run import RunSpec
 
 EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as a shell reports them
 
@@ -40,20 +39,6 @@ class Interrupted(Exception):
     def __init__(self, code: int) -> None:
         super().__init__("interrupted")
         self.code = code
-
-
-def cpu_threads(config: RunConfig) -> int:
-    """CPU threads for this run: the config's, a SLURM job step's CPUs (``--cpus-per-task``), or the cores
-    shared among make's parallel jobs (``-j N``)."""
-    if config.threads:
-        return config.threads
-    if slurm.threads():
-        return slurm.threads()
-    jobs = 1
-    match = re.search(r"(?:^|\s)-j\s*(\d+)", os.environ.get("MAKEFLAGS", ""))
-    if match:
-        jobs = int(match.group(1))
-    return max(1, (os.cpu_count() or 1) // jobs)
 
 
 def quiet_lightning() -> None:
@@ -105,7 +90,7 @@ def _resume_point(run_dir: Path, config: RunConfig, resume_step: int | None) -> 
     return resume_step
 
 
-def _data(spec: RunSpec, config: RunConfig, data_dir: Path, datamodule: DataModule | None):
+def _data(spec: RunPath, config: RunConfig, data_dir: Path, datamodule: DataModule | None):
     """The run's data module and (num_classes, in_channels, (C, H, W) of one image)."""
     from .datamodule import FolderDataModule, prepared_data
 
@@ -131,7 +116,7 @@ def loggers(run_dir: Path, config: RunConfig) -> list:
     return chosen
 
 
-def train(spec: RunSpec, config: RunConfig, data_dir: Path, fault: Fault | None = None,
+def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None = None,
           resume_step: int | None = None, *, datamodule: DataModule | None = None,
           trainer_kwargs: Callable[[dict], dict] | None = None, requeue: bool = False) -> dict:
     """Train the run in ``spec.dir``, or resume it from ``checkpoints/last.ckpt`` at ``resume_step``
@@ -141,7 +126,7 @@ def train(spec: RunSpec, config: RunConfig, data_dir: Path, fault: Fault | None 
     synthetic tensors); by default the profile's dataset, loaded here.
     ``trainer_kwargs``: called with the ``pl.Trainer`` keyword arguments, returns those to use (the bench
     adds its timing callback). ``requeue``: in a SLURM batch job, answer SLURM's requeue signal by requeueing
-    the job (experiments/slurm.py). Raises Interrupted on Ctrl-C or SIGTERM; any other error propagates.
+    the job (experiments/launch/slurm.py). Raises Interrupted on Ctrl-C or SIGTERM; any other error propagates.
     """
     from pytorch_lightning.callbacks import TQDMProgressBar
 
@@ -190,7 +175,7 @@ def train(spec: RunSpec, config: RunConfig, data_dir: Path, fault: Fault | None 
                    device_description(accelerator, threads), resume_step or 0)
 
 
-def _result(spec: RunSpec, config: RunConfig, module, iterations: int, clock: RunClock,
+def _result(spec: RunPath, config: RunConfig, module, iterations: int, clock: RunClock,
             image_shape: tuple[int, int, int], device: str, start_step: int) -> dict:
     """The result record of a finished (ok or diverged) run."""
     from models import count_multiply_adds, count_params

@@ -1,0 +1,65 @@
+"""What a dataset definition is, and the torchvision download every fetchable one shares. Imports no torch."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    from ..config import RunConfig
+    from .tensors import Tensors
+
+OFFLINE_ENV = "DEGRADATION_OFFLINE"  # set to 1 to never try a download (tests set it)
+
+
+class DataUnavailable(ConfigError):
+    """The dataset is not on disk and could not be fetched; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset a profile can name (``dataset: <name>``): how its files are found or fetched, how it loads.
+
+    ``ensure(data_dir, fetch)`` makes sure the files are under ``data_dir`` (fetching them when ``fetch``)
+    or raises :class:`DataUnavailable` saying how to get them; it runs on every ``make`` and imports no torch.
+    ``load(config, data_dir)`` returns the splits as uint8 :class:`~experiments.data.tensors.Tensors`, held
+    on the training device; None for a folder dataset, which DataLoader workers read image by image
+    (experiments.training.datamodule). ``own_size``: why ``image_size`` cannot apply, for a dataset that sizes
+    its images itself (empty: it can).
+    """
+
+    name: str
+    ensure: Callable[[Path, bool], None]
+    load: Callable[["RunConfig", Path], "Tensors"] | None
+    own_size: str = ""
+
+    @property
+    def tensors(self) -> bool:
+        """True where the whole dataset is held as tensors (every analysis that reads test images needs it)."""
+        return self.load is not None
+
+
+def download(cls_name: str, data_dir: Path, fetch: bool, how: str) -> None:
+    import torchvision.datasets as tvd
+
+    reason = "downloads are off" if not fetch or os.environ.get(OFFLINE_ENV) == "1" else None
+    if reason is None:
+        previous = socket.getdefaulttimeout()
+        socket.setdefaulttimeout(30)
+        try:
+            print(f"==> downloading {cls_name} into {data_dir}", file=sys.stderr)
+            getattr(tvd, cls_name)(str(data_dir), train=True, download=True)
+            getattr(tvd, cls_name)(str(data_dir), train=False, download=True)
+            return
+        except Exception as exc:  # noqa: BLE001 - any failure to download means: tell the user how
+            reason = f"the download failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+        finally:
+            socket.setdefaulttimeout(previous)
+    raise DataUnavailable(f"{cls_name} not found under {data_dir} and {reason}: {how}")

@@ -1,0 +1,35 @@
+"""``python -m experiments.launch check``: where the matrix will train, checked before anything runs.
+
+LAUNCHER (and, for SLURM, each job's resources and options: :mod:`~experiments.launch.slurm`) or, training
+here, GPUS and RUNS_PER_GPU (:mod:`~experiments.launch.slots`). One line naming the bad value, exit 2.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ..config import ConfigError
+from . import slots, slurm
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = slurm.parser(prog="python -m experiments.launch")
+    parser.add_argument("command", choices=("check",), help="check: the launcher's variables (LAUNCHER empty: GPUS, "
+                                                            "RUNS_PER_GPU)")
+    parser.add_argument("--gpus", default="", help="GPUS (LAUNCHER empty)")
+    parser.add_argument("--runs-per-gpu", default="1", help="RUNS_PER_GPU (LAUNCHER empty)")
+    args = parser.parse_args(argv)
+    try:
+        slurm.check(args)
+        if not args.launcher:
+            slots.parse_runs_per_gpu(args.runs_per_gpu)
+            if slots.parse_gpus(args.gpus) is not None:
+                slots.devices(args.gpus)  # each one named exists
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
