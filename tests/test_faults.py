@@ -358,7 +358,8 @@ def test_make_help_on_a_fresh_clone_installs_nothing(tmp_path):
     clone.mkdir()
     for name in ("Makefile", "pyproject.toml"):
         shutil.copy(ROOT / name, clone / name)
-    shutil.copytree(ROOT / "experiments", clone / "experiments", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("experiments", "runfolder"):
+        shutil.copytree(ROOT / name, clone / name, ignore=shutil.ignore_patterns("__pycache__"))
     venv_dir = tmp_path / "no-venv"
     for goal in ([], ["help"], ["clean-build"]):
         p = subprocess.run(["make", "--no-print-directory", *goal, f"VENV={venv_dir}", "PYTHON=false"], cwd=clone,
