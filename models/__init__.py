@@ -8,10 +8,10 @@ import no torch and are loaded at once; the nets, blocks and counters import tor
 
 from importlib import import_module
 
-from .names import (CIFAR_DEPTHS, IMAGENET_STAGES, METHODS, Method, ModelName, Shortcut, list_methods, list_models,
-                    model_axes, model_family, paper_models, parse_name)
+from .names import (CIFAR_DEPTHS, IMAGENET_STAGES, METHODS, Method, ModelName, Shortcut, check_plugins, list_methods,
+                    list_models, model_axes, model_family, paper_models, parse_name, plugin_names, plugin_provenance)
 from .plugins import GROUP as PLUGIN_GROUP
-from .plugins import PluginError, check_plugins, plugin_names, plugin_provenance
+from .plugins import PluginError
 
 _LAZY = {
     "BasicBlock": "blocks", "Bottleneck": "blocks", "ZeroPadShortcut": "blocks", "make_shortcut": "blocks",

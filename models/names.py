@@ -28,6 +28,8 @@ import enum
 import re
 from dataclasses import dataclass
 
+from .plugins import METHOD_NAME, PluginError, entry_points, provenance
+
 FAMILIES = ("cifar", "imagenet")
 KINDS = ("plain", "resnet")  # today's two kinds; every method's name is its kind (ModelName.kind)
 CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)  # the paper's (section 4.2); any 6n+2 >= 8 builds
@@ -53,7 +55,6 @@ NORMS = ("bn", "none")  # "none": no BN anywhere; convolutions get their bias ba
 INIT_RULES = ("he", "xavier", "fixup")  # "fixup": Zhang et al. 2019, section 3, on top of He's init
 
 _TOKEN = re.compile(r"^[a-z0-9]+$")
-METHOD_NAME = re.compile(r"^[a-z][a-z0-9]*$")  # a method (built-in or plugin): no "-", so names split cleanly
 
 
 @dataclass(frozen=True)
@@ -209,15 +210,14 @@ def parse_name(name: str, family: str | None = None) -> ModelName:
 
     ``family`` (``"cifar"`` | ``"imagenet"``) overrides the guess from the depth. Raises ``ValueError``
     naming the bad value and the valid choices for an unknown name, method, family, token or an impossible
-    depth; a plugin name whose entry point collides with a built-in raises :class:`models.plugins.PluginError`.
+    depth; :class:`models.plugins.PluginError` (a ``ValueError``) where a non-built-in method is looked up
+    among plugins and one of them is refused (:func:`plugin_entry_points`).
     """
     method_name, depth, tokens = _split(name)
     if family is not None and family not in FAMILIES:
         raise ValueError(f"unknown family {family!r}; valid: {_choices(FAMILIES)}")
     method = METHODS.get(method_name)
     if method is None:
-        from .plugins import plugin_names
-
         if method_name not in plugin_names():
             raise ValueError(f"unknown method {method_name!r} in {name!r}; valid: {_choices(list_methods())}")
         if tokens:
@@ -265,11 +265,41 @@ def _canonical(method: str, depth: int, option: str | None, nobn: bool) -> str:
     return "-".join([method, str(depth), *([option] if option else []), *([NOBN] if nobn else [])])
 
 
+def plugin_entry_points() -> dict:
+    """``{name: importlib.metadata.EntryPoint}`` of the installed plugins (group ``degradation_suite.models``,
+    :mod:`models.plugins`); imports nothing. :class:`~models.plugins.PluginError` (a ``ValueError``, one
+    line) for a plugin whose name collides with a built-in method (refused, never replacing it), is no
+    ``[a-z][a-z0-9]*`` or is registered by two distributions."""
+    return entry_points(reserved=METHODS)
+
+
+def plugin_names() -> list[str]:
+    """The installed plugins' method names, sorted; imports nothing."""
+    return sorted(plugin_entry_points())
+
+
+def check_plugins() -> None:
+    """Raise :class:`~models.plugins.PluginError` if any installed plugin is refused; for a trainer's start."""
+    plugin_entry_points()
+
+
+def plugin_entry_point(name: str):
+    """The entry point of plugin ``name``; :class:`~models.plugins.PluginError` naming the installed ones."""
+    eps = plugin_entry_points()
+    if name not in eps:
+        raise PluginError(f"no plugin {name!r} is installed; valid: {_choices(sorted(eps)) or 'none installed'}")
+    return eps[name]
+
+
+def plugin_provenance(name: str) -> dict:
+    """``{"entry_point", "distribution", "version", "source_sha256", "source_files"}`` of plugin ``name``,
+    read without importing it (:func:`models.plugins.provenance`)."""
+    return provenance(plugin_entry_point(name))
+
+
 def list_methods() -> list[str]:
     """The built-in methods, then the installed plugins' names (read from entry points, nothing imported)."""
-    from .plugins import plugin_names
-
-    return list(METHODS) + [p for p in plugin_names() if p not in METHODS]
+    return list(METHODS) + plugin_names()
 
 
 def list_models() -> list[str]:
@@ -315,8 +345,6 @@ def model_axes(name: str, family: str | None = None, init: str | None = None) ->
     info = parse_name(name, family)
     record = {"model": info.name, "method": info.kind, "family": info.family, "depth": info.depth}
     if info.plugin:
-        from .plugins import plugin_provenance
-
         return {**record, "axes": None, "source": None, "plugin": plugin_provenance(info.kind)}
     axes = info.axes
     if init is not None and axes["init"] == "he":

@@ -33,7 +33,7 @@ point cannot be imported, the builder raises, the shape or the depth is wrong, t
 built-in method (built-in names are reserved: the plugin is refused, never replaces one), two distributions
 register one name -- raises :class:`PluginError`, one line naming the plugin and its distribution.
 
-Listing the names (:func:`plugin_names`) reads the installed distributions' metadata with
+Listing the names (:func:`models.names.plugin_names`) reads the installed distributions' metadata with
 ``importlib.metadata`` and imports nothing, so ``models.names.parse_name("mynet-56")`` works without torch
 in ``reports``; every process ``make``, ``srun`` or an ``sbatch`` array starts sees the same plugins.
 """
@@ -45,10 +45,18 @@ import importlib.util
 from importlib import metadata
 from pathlib import Path
 
-from .names import METHOD_NAME, METHODS, _choices
+import re
+from collections.abc import Collection
 
+# This module imports nothing of the suite's (models.names imports it): the built-in names it must refuse
+# come in as ``reserved``; models.names.plugin_entry_points passes them.
 GROUP = "degradation_suite.models"
+METHOD_NAME = re.compile(r"^[a-z][a-z0-9]*$")  # a method (built-in or plugin): no "-", so names split cleanly
 PROBE_SIZE = {"cifar": 32, "imagenet": 64}
+
+
+def _choices(values) -> str:
+    return ", ".join(str(v) for v in values)
 
 
 class PluginError(ValueError):
@@ -60,18 +68,18 @@ def _dist_label(ep: metadata.EntryPoint) -> str:
     return f"{dist.metadata['Name']} {dist.version}" if dist is not None else "an unknown distribution"
 
 
-def plugin_entry_points() -> dict[str, metadata.EntryPoint]:
+def entry_points(reserved: Collection[str]) -> dict[str, metadata.EntryPoint]:
     """``{name: entry point}`` of group ``degradation_suite.models``; imports nothing.
 
-    Raises :class:`PluginError` for a name that collides with a built-in method, is not ``[a-z][a-z0-9]*``,
-    or is registered by two distributions.
+    Raises :class:`PluginError` for a name that collides with a ``reserved`` (built-in) one, is not
+    ``[a-z][a-z0-9]*``, or is registered by two distributions. Callers: :func:`models.names.plugin_entry_points`.
     """
     found: dict[str, metadata.EntryPoint] = {}
     for ep in metadata.entry_points(group=GROUP):
         where = f"plugin {ep.name!r} ({ep.value}, from {_dist_label(ep)})"
-        if ep.name in METHODS:
+        if ep.name in reserved:
             raise PluginError(f"{where} collides with the built-in method {ep.name!r}; built-in names are "
-                              f"reserved ({_choices(METHODS)}): rename its entry point")
+                              f"reserved ({_choices(reserved)}): rename its entry point")
         if not METHOD_NAME.match(ep.name):
             raise PluginError(f"{where}: bad name; valid: [a-z][a-z0-9]* (no '-', it separates the depth)")
         if ep.name in found and found[ep.name].value != ep.value:
@@ -79,23 +87,6 @@ def plugin_entry_points() -> dict[str, metadata.EntryPoint]:
                               f"({found[ep.name].value}); uninstall one")
         found[ep.name] = ep
     return found
-
-
-def plugin_names() -> list[str]:
-    """The installed plugins' method names, sorted; imports nothing."""
-    return sorted(plugin_entry_points())
-
-
-def check_plugins() -> None:
-    """Raise :class:`PluginError` if any installed plugin is refused (collision, bad name, duplicate)."""
-    plugin_entry_points()
-
-
-def _entry_point(name: str) -> metadata.EntryPoint:
-    eps = plugin_entry_points()
-    if name not in eps:
-        raise PluginError(f"no plugin {name!r} is installed; valid: {_choices(sorted(eps)) or 'none installed'}")
-    return eps[name]
 
 
 def _source_files(ep: metadata.EntryPoint) -> list[tuple[str, Path]]:
@@ -111,14 +102,13 @@ def _source_files(ep: metadata.EntryPoint) -> list[tuple[str, Path]]:
     return [(origin.name, origin)] if origin is not None and origin.is_file() else []
 
 
-def plugin_provenance(name: str) -> dict:
+def provenance(ep: metadata.EntryPoint) -> dict:
     """``{"entry_point": "mynet = mynet_plugin:build", "distribution": "mynet-plugin", "version": "0.1.0",
     "source_sha256": <hex>, "source_files": [...]}`` of an installed plugin, read without importing it.
 
     ``source_sha256`` is a sha256 over each source file's name (relative to its package's parent folder)
     and bytes, in sorted order: the code the run imported, editable installs included.
     """
-    ep = _entry_point(name)
     files = _source_files(ep)
     digest = hashlib.sha256()
     for rel, path in files:
@@ -130,14 +120,14 @@ def plugin_provenance(name: str) -> dict:
             "source_sha256": digest.hexdigest() if files else None, "source_files": [rel for rel, _ in files]}
 
 
-def build_plugin(name: str, depth: int, *, family: str, num_classes: int, in_channels: int,
+def build_plugin(ep: metadata.EntryPoint, depth: int, *, family: str, num_classes: int, in_channels: int,
                  width: int | None, stem: str, init: str):
     """Import the plugin, build its net and check it (see the contract above); :class:`PluginError` else."""
     import torch
 
     from .stats import weighted_layers
 
-    ep = _entry_point(name)
+    name = ep.name
     model = f"{name}-{depth}"
     where = f"plugin {name!r} ({ep.value}, from {_dist_label(ep)})"
     try:

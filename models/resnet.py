@@ -27,7 +27,8 @@ import torch
 from torch import nn
 
 from .blocks import BLOCKS, LayerConfig
-from .names import IMAGENET_STAGES, INITS, STEMS, Shortcut, _choices, parse_name
+from .names import IMAGENET_STAGES, INITS, STEMS, Shortcut, _choices, parse_name, plugin_entry_point
+from .plugins import build_plugin
 from .tf_compat import PRESETS, SEED_FINAL_MAP
 
 
@@ -245,8 +246,6 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
 
 
 def _create_plugin(parsed, num_classes: int, in_channels: int, overrides: dict) -> nn.Module:
-    from .plugins import build_plugin
-
     _check_positive_int("num_classes", num_classes)
     _check_positive_int("in_channels", in_channels)
     other = sorted(set(overrides) - set(_PLUGIN_OVERRIDES))
@@ -258,7 +257,7 @@ def _create_plugin(parsed, num_classes: int, in_channels: int, overrides: dict) 
     for key, valid in (("stem", STEMS), ("init", INITS)):
         if key in overrides and overrides[key] not in valid:
             raise ValueError(f"unknown {key} {overrides[key]!r}; valid: {_choices(valid)}")
-    return build_plugin(parsed.kind, parsed.depth, family=parsed.family, num_classes=num_classes,
+    return build_plugin(plugin_entry_point(parsed.kind), parsed.depth, family=parsed.family, num_classes=num_classes,
                         in_channels=in_channels, width=overrides.get("width"),
                         stem=overrides.get("stem") or parsed.family, init=overrides.get("init", "he"))
 
