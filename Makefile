@@ -7,6 +7,8 @@
 #   make degradation PROFILE=paper    # the paper's CIFAR-10 recipe, on a GPU
 #   make shortcut-ablation SEEDS="0 1" MODELS="plain-56 resnet-56-a" -j 2
 #   make depth-sweep                  # plain and residual 20/32/44/56/110, final training error against depth
+#   make methods                      # the benchmark: plain, resnet and the field's answers at 20 and 56 layers
+#   make degradation MODELS="mynet-20 mynet-56 plain-20 plain-56"   # your own net (README: Your own net)
 #   make report EXPERIMENT=degradation PROFILE=quick    # re-render the report without training
 #   make degradation PROFILE=paper LAUNCHER=sbatch SLURM_ARGS="--partition=gpu"  # on SLURM (README: On a cluster)
 #   make test | make bench | make layer-responses
@@ -114,8 +116,8 @@ $(RUNS_DIR)/%/$(LAYER_RESPONSES_FILE): $(RUNS_DIR)/%/$(RESULT_FILE) | $(STAMP)
 endif
 
 # --- the experiments -----------------------------------------------------------------------------
-.PHONY: degradation shortcut-ablation depth-sweep layer-responses matrix runs report
-degradation shortcut-ablation depth-sweep:
+.PHONY: degradation shortcut-ablation depth-sweep methods layer-responses matrix runs report
+degradation shortcut-ablation depth-sweep methods:
 	@$(MAKE) --no-print-directory matrix EXPERIMENT=$@
 
 # Paper Fig. 7: the nets it shows, trained (or reused) as degradation runs, then each one's layer responses

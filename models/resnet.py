@@ -1,4 +1,4 @@
-"""The two families of plain and residual nets, their registry and ``create_model``.
+"""The two families of plain and residual nets, the methods against degradation, and ``create_model``.
 
 CIFAR family (paper section 4.2): a 3x3 stem with 16 channels, three stages of n basic blocks on
 16/32/64 channels (feature maps 32/16/8), global average pooling and a fully connected layer:
@@ -7,7 +7,15 @@ CIFAR family (paper section 4.2): a 3x3 stem with 16 channels, three stages of n
 ImageNet family (paper Table 1): a 7x7 stride-2 stem and a 3x3 max-pool, four stages on 64/128/256/512
 channels; basic blocks for 18/34 layers, bottlenecks (x4 expansion) for 50/101/152.
 
-Model names (``plain-56``, ``resnet-34``, ``resnet-56-b``) and the stage table: ``models/names.py``.
+Every method of ``models/names.py`` (``METHODS``) is this net with other axis values: the block form
+(``models/blocks.py``: post, pre, fixup), the shortcut, the merge (add, Highway's gate), the branch scale,
+the normalisation (BN, or none: the norm slots hold ``None``) and the init. A method changes the stem and
+head only where its source does: pre-activation nets have no BN-ReLU after a 3x3 stem (the first block's
+pre-activation follows it) and one BN-ReLU after the last block; Fixup adds scalar biases after the stem
+(``bias1``) and before the classifier (``bias2``), and starts the classifier at zero.
+
+Model names (``plain-56``, ``resnet-34``, ``resnet-56-b``, ``fixup-56``) and the stage table:
+``models/names.py``. A plugin's net (``models/plugins.py``) comes from its own builder.
 """
 
 from __future__ import annotations
@@ -18,12 +26,10 @@ from dataclasses import dataclass, fields
 import torch
 from torch import nn
 
-from .blocks import BasicBlock, Bottleneck, LayerConfig
-from .names import IMAGENET_STAGES, INITS, STEMS, Shortcut, _choices, parse_name
+from .blocks import BLOCKS, LayerConfig
+from .names import IMAGENET_STAGES, INITS, STEMS, Shortcut, _choices, parse_name, plugin_entry_point
+from .plugins import build_plugin
 from .tf_compat import PRESETS, SEED_FINAL_MAP
-
-# One table of stages per family (models/names.py, Table 1); builders are one line over it (torchvision's style).
-_BLOCKS: dict[str, type[nn.Module]] = {"basic": BasicBlock, "bottleneck": Bottleneck}
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,12 @@ class NetSpec:
     tf_same: bool = False  # TF's "SAME" padding on strided layers (the seed's); False: k // 2 both sides (Caffe, torchvision)
     tf_bn: bool = False  # BN's moving averages as TF's assign_moving_average: bias-corrected, biased variance
     preset: str = ""  # the preset that set the fields above ("seed"), or "": the net's input checks follow it
+    # The method's axes (models/names.py, Method); the defaults build the paper's nets.
+    method: str = ""  # the name's method ("plain", "resnet", "fixup", ...); "" = plain or resnet by the shortcut
+    block: str = "post"  # "post" (He 2015), "pre" (He 2016), "fixup" (Zhang et al. 2019)
+    merge: str = "add"  # "add", or "gate" (Highway)
+    branch_scale: str = "none"  # "none", "zero" (SkipInit, ReZero), "one" (Fixup's multiplier)
+    norm: str = "bn"  # "bn", or "none": no normalisation, the norm slots None
 
 
 class ResNet(nn.Module):
@@ -56,12 +68,14 @@ class ResNet(nn.Module):
     def __init__(self, spec: NetSpec) -> None:
         super().__init__()
         self.spec = spec
-        layers = LayerConfig(spec.bn_eps, spec.bn_momentum, tf_bn=spec.tf_bn, tf_same=spec.tf_same)
+        pre, fixup = spec.block == "pre", spec.block == "fixup"
+        layers = LayerConfig(spec.bn_eps, spec.bn_momentum, tf_bn=spec.tf_bn, tf_same=spec.tf_same,
+                             norm=spec.norm == "bn", conv_bias=False if fixup else None)
         if spec.family == "cifar":
-            block, stage_blocks = BasicBlock, ((spec.depth - 2) // 6,) * 3
+            block_name, stage_blocks = "basic", ((spec.depth - 2) // 6,) * 3
         else:
             block_name, stage_blocks = IMAGENET_STAGES[spec.depth]
-            block = _BLOCKS[block_name]
+        block = BLOCKS[spec.block][block_name]
         width = spec.width or (16 if spec.family == "cifar" else 64)
         stem = spec.stem or spec.family
 
@@ -71,28 +85,66 @@ class ResNet(nn.Module):
         else:
             self.conv1 = layers.conv(spec.in_channels, width, 3)
             self.maxpool = nn.Identity()
-        self.bn1 = layers.bn(width)
+        # A pre-activation net's 3x3 stem is a convolution alone: the first block's BN-ReLU follows it
+        # (resnet-pre-act.lua); its ImageNet stem keeps conv-BN-ReLU-max-pool (fb.resnet.torch preresnet.lua).
+        self.stem_act = not pre or stem == "imagenet"
+        self.bn1 = layers.bn(width) if self.stem_act else None
+        self.bias1 = nn.Parameter(torch.zeros(1)) if fixup else None  # Fixup's scalar bias before the ReLU
         self.relu = nn.ReLU(inplace=True)
+        if fixup:
+            self.resp1 = nn.Identity()
 
         in_channels = width
         stages = []
+        scale = {"post": {"none": "none", "zero": "zero"}, "pre": {"none": "none", "zero": "zero"},
+                 "fixup": {"one": "one"}}[spec.block].get(spec.branch_scale)
+        if scale is None:
+            raise ValueError(f"block form {spec.block!r} takes no branch scale {spec.branch_scale!r}")
+        kwargs = {"scale": scale} if scale != "none" else {}
+        if spec.merge == "gate":
+            kwargs["gate"] = True
         for i, blocks in enumerate(stage_blocks):
             stage_width = width * 2**i
             stride = 1 if i == 0 else 2
             stage = []
             for j in range(blocks):
-                stage.append(block(in_channels, stage_width, stride if j == 0 else 1, spec.shortcut, layers))
+                first = {"preact": False} if pre and self.stem_act and not stages and not stage else {}
+                stage.append(block(in_channels, stage_width, stride if j == 0 else 1, spec.shortcut, layers,
+                                   **kwargs, **first))
                 in_channels = stage_width * block.expansion
             stages.append(nn.Sequential(*stage))
         self.layer1, self.layer2, self.layer3 = stages[:3]
         self.layer4 = stages[3] if len(stages) == 4 else nn.Identity()
+        self.bn_final = layers.bn(in_channels) if pre else None  # He 2016: BN-ReLU after the last block
         self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.bias2 = nn.Parameter(torch.zeros(1)) if fixup else None  # Fixup's scalar bias before the classifier
         self.fc = nn.Linear(in_channels, spec.num_classes)
+        self.declared_weighted = ("conv1", "fc")
+        if stem == "imagenet":
+            self.declared_responses = ()  # the 7x7 stem is no 3x3 layer (paper Fig. 7 plots the 3x3 ones)
+        elif fixup:
+            self.declared_responses = ("resp1",)
+        else:
+            self.declared_responses = ("bn1",) if self.bn1 is not None else ("conv1",)
         _initialise(self, spec.init)
+        num_branches = sum(stage_blocks)
+        for m in self.modules():
+            if hasattr(m, "init_method"):
+                m.init_method(num_branches)
+        if fixup:  # rule 1: the classification layer starts at zero (the authors' nn.init.constant_(.., 0))
+            nn.init.zeros_(self.fc.weight)
+            nn.init.zeros_(self.fc.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = tuple(x.shape[-2:])
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.conv1(x)
+        if self.stem_act:
+            if self.bn1 is not None:
+                x = self.bn1(x)
+            if self.bias1 is not None:
+                x = self.resp1(x + self.bias1)
+            x = self.relu(x)
+        x = self.maxpool(x)
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         if self.spec.preset == "seed" and x.shape[-2:] != (SEED_FINAL_MAP, SEED_FINAL_MAP):
             raise ValueError(
@@ -100,7 +152,12 @@ class ResNet(nn.Module):
                 f"seed's 7x7 VALID average pool is a global average only on a 7x7 final map (here "
                 f"{x.shape[-2]}x{x.shape[-1]}): on 8 to 13 it averages the top-left 7x7 window, from 14 it fails"
             )
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+        if self.spec.block == "pre":
+            x = self.relu(self.bn_final(x) if self.bn_final is not None else x)
+        x = torch.flatten(self.avgpool(x), 1)
+        if self.bias2 is not None:
+            x = x + self.bias2
+        return self.fc(x)
 
 
 def _initialise(model: nn.Module, init: str) -> None:
@@ -112,6 +169,8 @@ def _initialise(model: nn.Module, init: str) -> None:
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             else:
                 nn.init.xavier_uniform_(m.weight)  # tf.contrib.layers.xavier_initializer_conv2d
+            if m.bias is not None:  # nets without BN: biases start at zero, as the paper's Caffe fillers
+                nn.init.zeros_(m.bias)
         elif isinstance(m, nn.BatchNorm2d):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
@@ -122,11 +181,15 @@ def _initialise(model: nn.Module, init: str) -> None:
             # "he": PyTorch's default Linear init, as torchvision.
 
 
-_OVERRIDES = {f.name for f in fields(NetSpec)} - {"depth", "shortcut", "num_classes", "in_channels"}
+_AXES = ("method", "block", "merge", "branch_scale", "norm")  # set by the name, never overridden
+_OVERRIDES = {f.name for f in fields(NetSpec)} - {"depth", "shortcut", "num_classes", "in_channels", *_AXES}
+_PLUGIN_OVERRIDES = ("family", "init", "stem", "width")  # the builder contract's (models/plugins.py)
 
 
-def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overrides) -> ResNet:
-    """Build a registered net, e.g. ``create_model("plain-56")`` or ``create_model("resnet-34-c", 1000)``.
+def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overrides) -> nn.Module:
+    """Build a registered net, e.g. ``create_model("plain-56")``, ``create_model("resnet-34-c", 1000)``,
+    ``create_model("fixup-110")`` or a plugin's ``create_model("mynet-20")``:
+    ``(N, in_channels, H, W) -> (N, num_classes)`` logits.
 
     Overrides: ``width`` (channels of the first stage), ``stem`` ("imagenet" | "cifar"), ``init``
     ("he" | "xavier"), ``bn_eps``, ``bn_momentum``, ``family`` ("cifar" | "imagenet"), ``tf_same`` and
@@ -141,12 +204,19 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     Other overrides (``width``) combine with a preset; one that contradicts it is refused, and so is a
     CIFAR-family name (the seed's stem and head are the ImageNet family's).
 
+    A method's net (``models/names.py``, ``METHODS``) takes the same overrides; ``fixup`` takes only
+    ``init="he"`` (its rescaling is of He's init), ``preset`` only the paper's plain and resnet nets. A
+    plugin's net takes ``width``, ``stem``, ``init`` and ``family`` and is checked after building
+    (``models/plugins.py``: :class:`~models.plugins.PluginError`, a ``ValueError``).
+
     Raises ``ValueError`` naming the bad value and the valid choices.
     """
     unknown = sorted(set(overrides) - _OVERRIDES)
     if unknown:
         raise ValueError(f"unknown override {unknown[0]!r}; valid: {_choices(sorted(_OVERRIDES))}")
     parsed = parse_name(name, overrides.pop("family", None))
+    if parsed.plugin:
+        return _create_plugin(parsed, num_classes, in_channels, overrides)
     _check_positive_int("num_classes", num_classes)
     _check_positive_int("in_channels", in_channels)
     if "width" in overrides:
@@ -161,11 +231,35 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     for key in ("tf_same", "tf_bn"):
         if key in overrides and not isinstance(overrides[key], bool):
             raise ValueError(f"bad {key} {overrides[key]!r}; valid: True, False")
+    if parsed.init == "fixup" and overrides.get("init", "he") != "he":
+        raise ValueError(f"{name!r} cannot take init {overrides['init']!r}: Fixup rescales He's init "
+                         f"(arXiv 1901.09321, section 3); valid: he")
     if overrides.get("preset"):
+        if parsed.kind not in ("plain", "resnet") or parsed.norm != "bn":
+            raise ValueError(f"preset {overrides['preset']!r} cannot build {name!r}: it is the seed's TF1 "
+                             f"ResNet; valid: plain-<depth> and resnet-<depth>[-a|b|c] names")
         _apply_preset(name, parsed.family, overrides)
     spec = NetSpec(family=parsed.family, depth=parsed.depth, shortcut=parsed.shortcut, num_classes=num_classes,
-                   in_channels=in_channels, **overrides)
+                   in_channels=in_channels, method=parsed.kind, block=parsed.block, merge=parsed.merge,
+                   branch_scale=parsed.branch_scale, norm=parsed.norm, **overrides)
     return ResNet(spec)
+
+
+def _create_plugin(parsed, num_classes: int, in_channels: int, overrides: dict) -> nn.Module:
+    _check_positive_int("num_classes", num_classes)
+    _check_positive_int("in_channels", in_channels)
+    other = sorted(set(overrides) - set(_PLUGIN_OVERRIDES))
+    if other:
+        raise ValueError(f"plugin net {parsed.name!r} takes no override {other[0]!r}; valid: "
+                         f"{_choices(_PLUGIN_OVERRIDES)} (the builder contract, models/plugins.py)")
+    if "width" in overrides:
+        _check_positive_int("width", overrides["width"])
+    for key, valid in (("stem", STEMS), ("init", INITS)):
+        if key in overrides and overrides[key] not in valid:
+            raise ValueError(f"unknown {key} {overrides[key]!r}; valid: {_choices(valid)}")
+    return build_plugin(plugin_entry_point(parsed.kind), parsed.depth, family=parsed.family, num_classes=num_classes,
+                        in_channels=in_channels, width=overrides.get("width"),
+                        stem=overrides.get("stem") or parsed.family, init=overrides.get("init", "he"))
 
 
 def _apply_preset(name: str, family: str, overrides: dict) -> None:

@@ -22,7 +22,7 @@ from torch import nn
 
 import models
 
-ALL = models.list_models()
+ALL = models.paper_models()  # the paper's plain and residual nets; the methods: tests/test_methods.py
 _NAME = re.compile(r"^(?P<kind>plain|resnet)-(?P<depth>\d+)(?:-(?P<option>[abc]))?$")
 
 # --- oracles, independent of models/ ------------------------------------------------------------

@@ -24,7 +24,7 @@ from torch import nn
 from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from models import create_model
+from models import create_model, parse_name
 
 from ..config import RunConfig, model_overrides
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_KEY
@@ -180,7 +180,7 @@ class DegradationModule(pl.LightningModule):
         fused = self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         optimizer = torch.optim.SGD(self.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
                                     fused=fused or None)
-        warmup = c.warmup_steps if self.model.spec.depth >= c.warmup_min_depth else 0
+        warmup = c.warmup_steps if parse_name(self.hparams.model_name).depth >= c.warmup_min_depth else 0
         schedule = StepSchedule(c.milestones, c.gamma, warmup, c.warmup_lr / c.lr, c.warmup)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         # Stepped by training_step after every optimizer step (manual optimization has no "interval").

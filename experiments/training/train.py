@@ -178,19 +178,19 @@ def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None 
 def _result(spec: RunPath, config: RunConfig, module, iterations: int, clock: RunClock,
             image_shape: tuple[int, int, int], device: str, start_step: int) -> dict:
     """The result record of a finished (ok or diverged) run."""
-    from models import count_multiply_adds, count_params
+    from models import count_multiply_adds, count_params, parse_name
 
     final, best = final_and_best(read_metrics(spec.dir / METRICS).rows)
-    model = module.model
+    model, name = module.model, parse_name(spec.model)
     images = iterations * config.batch_size
     return {
         "status": "diverged" if module.diverged_at is not None else "ok",
         "experiment": spec.experiment,
         "profile": spec.profile,
         "model": spec.model,
-        "family": model.spec.family,
-        "depth": model.spec.depth,
-        "shortcut": model.spec.shortcut.value,
+        "family": name.family,
+        "depth": name.depth,
+        "shortcut": name.shortcut.value,
         "seed": spec.seed,
         "final": final,
         "best": best,

@@ -1,0 +1,68 @@
+"""Today's names build today's nets exactly (issue 21): the guards written before the methods were added.
+
+``tests/fixtures/model_guards.json`` and ``guard_*.pt`` were written by ``tests/fixtures/make_model_guards.py``
+with the code of the commit that added this file; they are never regenerated to let a change pass. For every
+name of that day's registry: the same ``state_dict`` keys, in the same order, with the same shapes; the same
+initial tensors after ``torch.manual_seed(0)``; and a saved ``state_dict`` loads strictly and computes the
+same logits.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import models
+
+FIXTURES = Path(__file__).parent / "fixtures"
+sys.path.insert(0, str(FIXTURES))
+from make_model_guards import build_small, guard_logits, init_digest, key_lines, keys_digest  # noqa: E402
+
+GUARDS = json.loads((FIXTURES / "model_guards.json").read_text())
+NAMES = sorted(GUARDS["nets"])
+CHECKPOINTS = sorted(FIXTURES.glob("guard_*.pt"))
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def test_the_guards_cover_todays_registry():
+    assert len(NAMES) == 55 and {"plain-20", "resnet-1202-c", "resnet-152-a", "plain-18"} <= set(NAMES)
+    assert set(NAMES) <= set(models.list_models())
+    assert len(CHECKPOINTS) == 2
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_state_dict_keys_order_and_shapes(name):
+    with torch.device("meta"):
+        state = models.create_model(name).state_dict()
+    if name in GUARDS["listing"]:
+        assert key_lines(state) == GUARDS["listing"][name]
+    assert len(state) == GUARDS["nets"][name]["n_keys"]
+    assert keys_digest(state) == GUARDS["nets"][name]["keys"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_initial_tensors_at_seed_0(name):
+    assert init_digest(build_small(name).state_dict()) == GUARDS["nets"][name]["init"]
+
+
+@pytest.mark.parametrize("path", CHECKPOINTS, ids=[p.stem for p in CHECKPOINTS])
+def test_a_state_dict_saved_by_todays_code_loads_strictly_and_computes_the_same(path):
+    saved = torch.load(path, weights_only=True)
+    net = models.create_model(saved["name"], **saved["overrides"])
+    net.load_state_dict(saved["state_dict"], strict=True)
+    for key, tensor in net.state_dict().items():
+        assert torch.equal(tensor, saved["state_dict"][key]), key
+    logits = guard_logits(net, saved["input"])
+    for mode in ("eval", "train"):
+        torch.testing.assert_close(logits[mode], saved["logits"][mode], rtol=1e-5, atol=1e-6)
