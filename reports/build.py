@@ -79,6 +79,7 @@ class BuildResult:
     console: str = ""  # what main() prints
     first_page: str = ""  # the markdown of report.pdf's first page(s)
     pages: int = 0  # pages of report.pdf
+    page_one: object = None  # report.pdf's first page (a matplotlib Figure)
 
 
 def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds) -> None:
@@ -222,13 +223,13 @@ def _first_page(title: str, verdict_md: str, provenance: str, flagged: Sequence[
 
 
 def _write_report_pdf(path: Path, title: str, first_page: str, figures: Sequence, summary_pages: str,
-                      footer: str, panel=None) -> int:
-    """report.pdf, atomically: the first page(s) in portrait, one page per figure, the summary pages in
-    landscape (:func:`reports.pages.render_pages`); returns the number of pages."""
+                      footer: str, panel=None) -> list:
+    """report.pdf, atomically: the first page(s) in portrait (``panel``: page 1's forest plot), one page per
+    figure, the summary pages in landscape (:func:`reports.pages.render_pages`); returns the pages."""
     pages = (render_pages(first_page, A4_PORTRAIT, footer=footer, panel=panel) + list(figures)
              + render_pages(summary_pages, A4_LANDSCAPE, footer=footer))
     io.save_pdf(path, pages, metadata={"Title": title, "Creator": "reports.build (degradation suite)"})
-    return len(pages)
+    return pages
 
 
 def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: str | Path = "reports/generated",
@@ -302,7 +303,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         f"report: {report_pdf}",
     ])
     return BuildResult(target, report_pdf, files, runs, verdict, summary, [n for n, _ in figures], errors, console,
-                       first_page, pages)
+                       first_page, len(pages), pages[0])
 
 
 def _split_list(text: str | None) -> list[str] | None:

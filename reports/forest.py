@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from .figures import PALETTE, _caption, figure_title, plot_error_curves
-from .leaderboard import METHODS_EXPERIMENT, leaderboard_table, methods_present
+from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present
 from .plotdata import curve_table, seed_counts, y_upper
 from .registry import ReportContext, register_figure
 from .verdict import Comparison, Verdict
@@ -34,8 +34,8 @@ FOREST_COLUMNS = ["label", "diff", "low", "high", "above", "seeds", "reference",
 METHOD_COLOUR = "#1f77b4"
 REFERENCE_COLOUR = "0.2"
 REFERENCE_SHADE = "0.93"
-GAP_LABEL = "depth gap: final training error, deep − shallow (points)"
-EFFECT_LABEL = "plain − method, final training error at the deep depth (points)"
+GAP_LABEL = "depth gap: final training error, {deep} − {shallow} layers (points)"
+EFFECT_LABEL = "plain − method: final training error at {deep} layers (points)"
 VERDICT_LABEL = "difference of final error (points; > 0: the paper's direction)"
 
 
@@ -176,8 +176,9 @@ def methods_forest(ctx: ReportContext):
         return None
     fig = Figure(figsize=(12, forest_height(len(board)) + 0.6), layout="constrained")
     gap_ax, effect_ax = fig.subplots(1, 2, sharey=True)
-    plot_forest(gap_ax, gap_forest(board), xlabel=GAP_LABEL)
-    plot_forest(effect_ax, effect_forest(board), xlabel=EFFECT_LABEL, labels=False)
+    shallow, deep = depth_labels(board)
+    plot_forest(gap_ax, gap_forest(board), xlabel=GAP_LABEL.format(deep=deep, shallow=shallow))
+    plot_forest(effect_ax, effect_forest(board), xlabel=EFFECT_LABEL.format(deep=deep), labels=False)
     gap_ax.set_title("does the deeper net train worse? (> 0: degrades)", fontsize=10)
     effect_ax.set_title("does the method beat the plain net? (> 0: better)", fontsize=10)
     fig.suptitle(figure_title(ctx, "Methods against degradation"), fontsize=11)

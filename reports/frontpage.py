@@ -28,7 +28,7 @@ from matplotlib.figure import Figure
 from . import io
 from .figures import figure_title
 from .forest import GAP_LABEL, VERDICT_LABEL, forest_height, gap_forest, plot_forest, verdict_forest
-from .leaderboard import METHODS_EXPERIMENT, leaderboard_markdown, leaderboard_table, methods_present
+from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_markdown, leaderboard_table, methods_present
 from .pages import Panel
 from .registry import ReportContext
 from .verdict import Verdict
@@ -94,7 +94,9 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
                               MARKER])
             title = ("Depth gap per method, 95% Welch CI over seeds (squares on grey: the paper's nets; "
                      "filled: CI excludes 0)")
-            return FrontPage(lead=lead, panel=_panel(gap_forest(board), GAP_LABEL, title), board=board)
+            shallow, deep = depth_labels(board)
+            return FrontPage(lead=lead, panel=_panel(gap_forest(board), GAP_LABEL.format(deep=deep, shallow=shallow),
+                                                     title), board=board)
     table = verdict_forest(verdict)
     if table.empty or table["diff"].isna().all():
         return FrontPage()

@@ -76,24 +76,24 @@ def baseline_name(info: ModelName, depth: int) -> str:
     return f"plain-{depth}-nobn" if info.norm == "none" else f"plain-{depth}"
 
 
-def gap_verdict(c: Comparison) -> str:
-    """The degradation verdict's words for one depth gap (deep − shallow final training error)."""
+GAP_WORDS = {1: "degrades", -1: "does not degrade", 0: "inconclusive"}
+EFFECT_WORDS = {1: "trains better than plain", -1: "trains worse than plain", 0: "no difference shown"}
+
+
+def gap_verdict(c: Comparison, words: dict[int, str] = GAP_WORDS) -> str:
+    """The degradation verdict's words for one depth gap (deep − shallow final training error), by the sign
+    of its interval (:attr:`reports.stats.Difference.sign`); ``words`` replaces them (:data:`EFFECT_WORDS`)."""
     d = c.diff
     if d is None:
         return f"cannot be judged (no ok run of {', '.join(c.missing)})"
     if not d.has_interval:
         return "inconclusive (one seed, no interval)"
-    return {1: "degrades", -1: "does not degrade", 0: "inconclusive"}[d.sign]
+    return words[d.sign]
 
 
 def effect_verdict(c: Comparison) -> str:
     """Words for plain − method at the deep depth (> 0: the method trains better than the plain net)."""
-    d = c.diff
-    if d is None:
-        return f"cannot be judged (no ok run of {', '.join(c.missing)})"
-    if not d.has_interval:
-        return "inconclusive (one seed, no interval)"
-    return {1: "trains better than plain", -1: "trains worse than plain", 0: "no difference shown"}[d.sign]
+    return gap_verdict(c, EFFECT_WORDS)
 
 
 def methods_present(runs: Sequence[Run]) -> bool:
@@ -187,8 +187,9 @@ def _count(above, seeds) -> str:
     return "–" if seeds is None or pd.isna(seeds) else f"{int(above)}/{int(seeds)}"
 
 
-def _depths(table: pd.DataFrame) -> tuple[str, str]:
-    """Column labels: the depths when every row has the same two, else "shallow"/"deep"."""
+def depth_labels(table: pd.DataFrame) -> tuple[str, str]:
+    """The leaderboard's (shallow, deep) labels: the depths when every row has the same two, else
+    "shallow"/"deep"."""
     pairs = set(zip(table["shallow_depth"], table["deep_depth"]))
     return tuple(map(str, pairs.pop())) if len(pairs) == 1 else ("shallow", "deep")
 
@@ -197,7 +198,7 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
     """The leaderboard as two pipe tables (final errors; gap, verdict and effect) with their legends."""
     if table.empty:
         return "No method has ok runs at two depths."
-    lo, hi = _depths(table)
+    lo, hi = depth_labels(table)
     split = table["eval_split"].iloc[0]
     label = {True: " (ref.)", False: ""}
     same = lo != "shallow"
