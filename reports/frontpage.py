@@ -34,6 +34,7 @@ from .registry import ReportContext
 from .verdict import Verdict
 
 MARKER = "[[forest plot]]"  # the markdown line the panel replaces
+TITLE_HEIGHT = 0.25  # inches above the forest plot for its caption
 
 
 @dataclass
@@ -77,12 +78,13 @@ def fit_axes(ax: Axes, rect: list[float]) -> Axes:
 
 def _panel(table: pd.DataFrame, xlabel: str, title: str) -> Panel:
     def draw(fig: Figure, rect: list[float]) -> None:
-        ax = fig.add_axes(rect)
-        plot_forest(ax, table, xlabel=xlabel)
-        ax.set_title(title, fontsize=9, loc="left")
-        fit_axes(ax, rect)
+        left, bottom, width, height = rect
+        fig.text(left, bottom + height, title, fontsize=8.5, va="top", ha="left")  # the band's caption
+        caption = TITLE_HEIGHT / fig.get_figheight()
+        plot_forest(ax := fig.add_axes(rect), table, xlabel=xlabel)
+        fit_axes(ax, [left, bottom, width, height - caption])
 
-    return MARKER, forest_height(len(table)), draw
+    return MARKER, forest_height(len(table)) + TITLE_HEIGHT, draw
 
 
 def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
@@ -92,8 +94,7 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
         if not board.empty:
             lead = "\n".join(["## Leaderboard: methods against degradation", "", leaderboard_markdown(board), "",
                               MARKER])
-            title = ("Depth gap per method, 95% Welch CI over seeds (squares on grey: the paper's nets; "
-                     "filled: CI excludes 0)")
+            title = "Depth gap per method, 95% Welch CI over seeds (grey squares: the paper's nets; filled: CI excludes 0)"
             shallow, deep = depth_labels(board)
             return FrontPage(lead=lead, panel=_panel(gap_forest(board), GAP_LABEL.format(deep=deep, shallow=shallow),
                                                      title), board=board)
