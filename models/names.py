@@ -152,6 +152,11 @@ class ModelName:
         return self.kind
 
     @property
+    def paper_net(self) -> bool:
+        """A net of He et al. 2015 as the paper built it: plain or resnet, with BN (not ``-nobn``)."""
+        return self.kind in KINDS and self.norm == "bn"
+
+    @property
     def axes(self) -> dict:
         """The resolved axes, JSON-able: block, shortcut, merge, branch_scale, norm, init."""
         return {"block": self.block, "shortcut": self.shortcut.value, "merge": self.merge,

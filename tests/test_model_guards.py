@@ -17,6 +17,7 @@ import pytest
 import torch
 
 import models
+from helpers_models import one_thread  # noqa: F401 - an autouse fixture
 
 FIXTURES = Path(__file__).parent / "fixtures"
 sys.path.insert(0, str(FIXTURES))
@@ -25,14 +26,6 @@ from make_model_guards import build_small, guard_logits, init_digest, key_lines,
 GUARDS = json.loads((FIXTURES / "model_guards.json").read_text())
 NAMES = sorted(GUARDS["nets"])
 CHECKPOINTS = sorted(FIXTURES.glob("guard_*.pt"))
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_the_guards_cover_todays_registry():

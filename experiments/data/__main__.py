@@ -7,10 +7,12 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..config import ConfigError, load_profile
+from ..config import load_profile
+from ..errors import refusing_bad_input
 from . import ensure_available
 
 
+@refusing_bad_input
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.data", description="find or fetch a profile's data")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -20,12 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     prep.add_argument("--set", default="", help="space-separated key=value overrides, as make's SET "
                       "(SET=dataset=fashion-mnist makes the paper profile's data Fashion-MNIST)")
     args = parser.parse_args(argv)
-    try:
-        config = load_profile(args.profile, args.set.split() if args.set else None)
-        ensure_available(config.dataset, Path(args.data_dir), fetch=True)
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    config = load_profile(args.profile, args.set.split() if args.set else None)
+    ensure_available(config.dataset, Path(args.data_dir), fetch=True)
     return 0
 
 

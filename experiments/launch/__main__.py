@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import sys
 
-from ..config import ConfigError
+from ..errors import refusing_bad_input
 from . import slots, slurm
 
 
+@refusing_bad_input
 def main(argv: list[str] | None = None) -> int:
     parser = slurm.parser(prog="python -m experiments.launch")
     parser.add_argument("command", choices=("check",), help="check: the launcher's variables (LAUNCHER empty: GPUS, "
@@ -19,15 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus", default="", help="GPUS (LAUNCHER empty)")
     parser.add_argument("--runs-per-gpu", default="1", help="RUNS_PER_GPU (LAUNCHER empty)")
     args = parser.parse_args(argv)
-    try:
-        slurm.check(args)
-        if not args.launcher:
-            slots.parse_runs_per_gpu(args.runs_per_gpu)
-            if slots.parse_gpus(args.gpus) is not None:
-                slots.devices(args.gpus)  # each one named exists
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    slurm.check(args)
+    if not args.launcher:
+        slots.parse_runs_per_gpu(args.runs_per_gpu)
+        if slots.parse_gpus(args.gpus) is not None:
+            slots.devices(args.gpus)  # each one named exists
     return 0
 
 
