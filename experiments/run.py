@@ -104,7 +104,26 @@ def _check_input(args: argparse.Namespace):
     slots.parse_runs_per_gpu(args.runs_per_gpu)
     # A device slot for runs that may train on a GPU, unless SLURM placed the run.
     devices = [] if slots.placed_by_slurm() or config.accelerator == "cpu" else slots.devices(args.gpus)
-    return fault, spec, config, data_dir, prepared_data(config, data_dir, spec.seed), devices
+    data = prepared_data(config, data_dir, spec.seed)
+    _check_plugin_net(spec.model, config, data)
+    return fault, spec, config, data_dir, data, devices
+
+
+def _check_plugin_net(model: str, config: RunConfig, data) -> None:
+    """A researcher's net (a plugin, models/plugins.py) is built once before anything is written: a plugin
+    that fails to import, raises, or builds a net of the wrong output shape or depth is one line
+    (PluginError, a ValueError) and exit 2. The suite's own nets are checked by the test suite instead."""
+    from models import parse_name
+
+    if not parse_name(model).plugin:
+        return
+    from models import create_model
+
+    from .config import model_overrides
+    from .training.datamodule import data_shape
+
+    num_classes, in_channels, _ = data_shape(data)
+    create_model(model, num_classes=num_classes, in_channels=in_channels, **model_overrides(model, config))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -165,7 +184,11 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
 
     run_dir = spec.dir
     result_path = run_dir / RESULT
+    from models import model_axes
+
+    what = model_axes(spec.model, init=config.init)  # the method, its axes and source; a plugin's provenance
     record = {"experiment": spec.experiment, "profile": spec.profile, "model": spec.model, "seed": spec.seed,
+              "method": what["method"], "axes": what["axes"], "source": what["source"], "plugin": what["plugin"],
               "data_dir": str(data_dir), "config": config.to_dict(),
               "classes": list(data.classes)}  # label i is classes[i], in every split
     previous = read_status(result_path)
@@ -202,7 +225,8 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the matrix goes on
         _record_failure(spec, exc, traceback.format_exc(), tag, time.monotonic() - started)
         return EXIT_FAILED
-    write_result(result_path, {**result, **{k: v for k, v in placement.items() if k != "visible_devices"}})
+    write_result(result_path, {**result, **{k: record[k] for k in ("method", "axes", "plugin")},
+                               **{k: v for k, v in placement.items() if k != "visible_devices"}})
     (run_dir / ERROR).unlink(missing_ok=True)  # from an earlier, failed attempt
     print(f"{tag}{spec}{where} ... {format_seconds(time.monotonic() - started)},{_outcome(result)}", flush=True)
     return 0

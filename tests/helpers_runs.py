@@ -41,9 +41,10 @@ def env(**extra: str) -> dict:
     return e
 
 
-def cli(folder: Path, *args: str, fault: str | None = None, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
-    """``python -m experiments.run --run-dir folder [args]`` in a subprocess."""
-    extra = {"DEGRADATION_FAULT": fault} if fault else {}
+def cli(folder: Path, *args: str, fault: str | None = None, timeout: float = 120, env_extra: dict | None = None,
+        **kw) -> subprocess.CompletedProcess:
+    """``python -m experiments.run --run-dir folder [args]`` in a subprocess (``env_extra``: more variables)."""
+    extra = {**({"DEGRADATION_FAULT": fault} if fault else {}), **(env_extra or {})}
     return subprocess.run([str(PY), "-m", "experiments.run", "--run-dir", str(folder), *args], cwd=ROOT,
                           env=env(**extra), capture_output=True, text=True, timeout=timeout, **kw)
 

@@ -169,3 +169,50 @@ def test_plugin_overrides_follow_the_builder_contract(installed, on_path):
         parse_name("mynet-20-b")
     net = models.create_model("mynet-20", stem="imagenet", init="xavier", width=4)
     assert isinstance(net, nn.Module) and net.conv1.stride == (2, 2)
+
+
+def test_the_example_plugin_trains_through_make_like_a_built_in_net(installed, tmp_path):
+    """`make layer-responses` (which trains the degradation runs first) with MODELS naming the plugin: the
+    plugin is found by every process make starts (here through PYTHONPATH, as any installed package), killed
+    mid-run and resumed, its gradient norms and layer responses measured, its provenance recorded, and the
+    report covers it beside the built-in net."""
+    import json
+
+    import yaml
+    from helpers_runs import make
+
+    runs, data, reports = tmp_path / "runs", tmp_path / "data", tmp_path / "reports"
+    data.mkdir()
+    args = ["layer-responses", "PROFILE=smoke", "LAYER_RESPONSE_MODELS=mynet-8 plain-8", "SET=grad_norm_every=2",
+            f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={reports}", "-j2"]
+    killed = make(tmp_path, *args, env_extra={"PYTHONPATH": str(installed), "DEGRADATION_FAULT": "kill@4"},
+                  timeout=300)
+    assert killed.returncode != 0  # every run was killed after iteration 4, past its checkpoint at 3
+    p = make(tmp_path, *args, env_extra={"PYTHONPATH": str(installed)}, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    folder = runs / "degradation" / "smoke" / "mynet-8" / "seed0"
+    result = json.loads((folder / "result.json").read_text())
+    assert result["status"] == "ok" and result["method"] == "mynet" and result["resumed_from"] == 3
+    assert result["plugin"]["distribution"] == "mynet-plugin" and result["plugin"]["version"] == "0.1.0"
+    digest = hashlib.sha256(b"mynet_plugin.py\0" + (installed / "mynet_plugin.py").read_bytes() + b"\0").hexdigest()
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    assert config["plugin"]["source_sha256"] == result["plugin"]["source_sha256"] == digest
+    assert config["method"] == "mynet" and config["axes"] is None
+    assert (folder / "grad_norms.csv").read_text().count("\n") > 1
+    assert (folder / "layer_responses.csv").read_text().count("\n") > 1
+    tidy = (reports / "degradation" / "smoke" / "runs.csv").read_text()
+    assert "mynet-8" in tidy and "plain-8" in tidy
+
+
+def test_a_bad_plugin_is_one_line_before_anything_is_written(tmp_path):
+    """A plugin whose builder raises: `experiments.run` says so in one line naming it, exit 2, no run folder."""
+    from helpers_runs import cli
+
+    site = fake_dist(tmp_path / "site", "badplug-dist", {"badplug": "badplug_mod:build"}, module="badplug_mod",
+                     source="def build(depth, **kw):\n    raise RuntimeError('no such net')\n")
+    folder = tmp_path / "runs" / "degradation" / "smoke" / "badplug-8" / "seed0"
+    (tmp_path / "data").mkdir()
+    p = cli(folder, "--data-dir", str(tmp_path / "data"), env_extra={"PYTHONPATH": str(site)})
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1 and "badplug" in lines[0] and "no such net" in lines[0], p.stderr
+    assert not (tmp_path / "runs").exists()

@@ -137,6 +137,14 @@ def prepared_data(config: RunConfig, data_dir: Path | str, seed: int) -> DataMod
     return data
 
 
+def data_shape(data: DataModule) -> tuple[int, int, tuple[int, int, int]]:
+    """(num_classes, in_channels, (C, H, W) of one image) a net for this data module takes."""
+    if isinstance(data, FolderDataModule):
+        return data.num_classes, 3, (3, 224, 224)
+    tensors = data.prepare()
+    return tensors.num_classes, tensors.in_channels, tensors.image_shape
+
+
 class SeededBatchSampler(torch.utils.data.Sampler):
     """Endless batches of ``(step, index)`` keys: iteration ``step``'s examples by :class:`BatchOrder`,
     from ``start_step()`` on (Lightning's restored ``global_step`` when a run resumes)."""

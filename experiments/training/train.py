@@ -92,13 +92,10 @@ def _resume_point(run_dir: Path, config: RunConfig, resume_step: int | None) -> 
 
 def _data(spec: RunPath, config: RunConfig, data_dir: Path, datamodule: DataModule | None):
     """The run's data module and (num_classes, in_channels, (C, H, W) of one image)."""
-    from .datamodule import FolderDataModule, prepared_data
+    from .datamodule import data_shape, prepared_data
 
     data = datamodule if datamodule is not None else prepared_data(config, data_dir, spec.seed)
-    if isinstance(data, FolderDataModule):
-        return data, (data.num_classes, 3, (3, 224, 224))
-    tensors = data.prepare()
-    return data, (tensors.num_classes, tensors.in_channels, tensors.image_shape)
+    return data, data_shape(data)
 
 
 def loggers(run_dir: Path, config: RunConfig) -> list:
