@@ -40,7 +40,6 @@ from .summary import markdown_table
 from .verdict import Comparison, compare, finals
 
 METHODS_EXPERIMENT = "methods"  # reports.build puts the leaderboard on report.pdf's first page for it
-REFERENCE_KINDS = ("plain", "resnet")  # the paper's nets: the leaderboard's reference rows
 COLUMNS = [
     "family", "method", "kind", "norm", "reference", "shallow_depth", "deep_depth", "shallow_model", "deep_model",
     "seeds_expected",
@@ -62,12 +61,12 @@ def method_key(info: ModelName) -> str:
 
 def is_reference(info: ModelName) -> bool:
     """The paper's plain and residual nets (BN, the paper's shortcut): the leaderboard's reference rows."""
-    return info.kind in REFERENCE_KINDS and info.norm == "bn" and not info.explicit_option
+    return info.paper_net and not info.explicit_option
 
 
 def is_new_method(info: ModelName) -> bool:
     """Anything but the paper's plain and residual nets with BN (a method, a ``-nobn`` net, a plugin)."""
-    return info.kind not in REFERENCE_KINDS or info.norm == "none"
+    return not info.paper_net
 
 
 def baseline_name(info: ModelName, depth: int) -> str:
