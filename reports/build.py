@@ -30,6 +30,7 @@ from runfolder import format_seconds
 from models.names import parse_name
 
 from . import io
+from .frontpage import FrontPage, front_page
 from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
 from .registry import ReportContext, figure_functions, section_functions
 from .runs import STATUSES, Run, discover_runs, tidy_table
@@ -37,7 +38,8 @@ from .summary import display_table, flag_text, summarize, summary_markdown, text
 from .verdict import Verdict, make_verdict
 
 # Modules whose import registers figure/section functions (see reports.registry). Add yours here.
-FIGURE_MODULES: list[str] = ["reports.figures", "reports.depth", "reports.responses", "reports.gradients"]
+FIGURE_MODULES: list[str] = ["reports.figures", "reports.depth", "reports.responses", "reports.gradients",
+                              "reports.forest"]
 
 STYLE = {
     "pdf.fonttype": 42,  # embed TrueType (Type 42), not Type 3: editable, searchable, accepted by journals
@@ -77,6 +79,7 @@ class BuildResult:
     console: str = ""  # what main() prints
     first_page: str = ""  # the markdown of report.pdf's first page(s)
     pages: int = 0  # pages of report.pdf
+    page_one: object = None  # report.pdf's first page (a matplotlib Figure)
 
 
 def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds) -> None:
@@ -182,6 +185,15 @@ def _figures(ctx: ReportContext, errors: list[str]) -> list[tuple[str, object]]:
     return out
 
 
+def _front(ctx: ReportContext, verdict: Verdict, errors: list[str]) -> FrontPage:
+    """The leaderboard (experiment ``methods``) and page 1's forest plot; none when that fails."""
+    try:
+        return front_page(ctx, verdict)
+    except Exception:  # noqa: BLE001
+        errors.append(f"first page's forest plot failed: {traceback.format_exc(limit=2).strip().splitlines()[-1]}")
+        return FrontPage()
+
+
 def _sections(ctx: ReportContext, errors: list[str]) -> list[tuple[str, str]]:
     out = []
     for title, fn in section_functions():
@@ -195,10 +207,14 @@ def _sections(ctx: ReportContext, errors: list[str]) -> list[tuple[str, str]]:
     return out
 
 
-def _first_page(title: str, verdict_md: str, provenance: str, flagged: Sequence[Run], errors: Sequence[str]) -> str:
-    """The markdown of report.pdf's first page(s): title, verdict, provenance, flagged runs, report errors."""
-    first = [f"# {title}", "", "## Verdict", "", verdict_md, "", "## Provenance", "", provenance, "",
-             f"## Flagged runs ({len(flagged)})", ""]
+def _first_page(title: str, verdict_md: str, provenance: str, flagged: Sequence[Run], errors: Sequence[str],
+                front: FrontPage | None = None) -> str:
+    """The markdown of report.pdf's first page(s): title, ``front``'s lead (the leaderboard), verdict (after
+    ``front``'s forest plot marker), provenance, flagged runs, report errors."""
+    front = front or FrontPage()
+    first = [f"# {title}", "", *([front.lead, ""] if front.lead else []), "## Verdict", "",
+             *([front.beside_verdict, ""] if front.beside_verdict else []), verdict_md, "", "## Provenance", "",
+             provenance, "", f"## Flagged runs ({len(flagged)})", ""]
     first += [f"- {r.model}/seed{r.seed}: {flag_text(r)}" for r in flagged] or [
         "None: every expected run finished ok."]
     if errors:
@@ -207,13 +223,13 @@ def _first_page(title: str, verdict_md: str, provenance: str, flagged: Sequence[
 
 
 def _write_report_pdf(path: Path, title: str, first_page: str, figures: Sequence, summary_pages: str,
-                      footer: str) -> int:
-    """report.pdf, atomically: the first page(s) in portrait, one page per figure, the summary pages in
-    landscape (:func:`reports.pages.render_pages`); returns the number of pages."""
-    pages = (render_pages(first_page, A4_PORTRAIT, footer=footer) + list(figures)
+                      footer: str, panel=None) -> list:
+    """report.pdf, atomically: the first page(s) in portrait (``panel``: page 1's forest plot), one page per
+    figure, the summary pages in landscape (:func:`reports.pages.render_pages`); returns the pages."""
+    pages = (render_pages(first_page, A4_PORTRAIT, footer=footer, panel=panel) + list(figures)
              + render_pages(summary_pages, A4_LANDSCAPE, footer=footer))
     io.save_pdf(path, pages, metadata={"Title": title, "Creator": "reports.build (degradation suite)"})
-    return len(pages)
+    return pages
 
 
 def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: str | Path = "reports/generated",
@@ -246,6 +262,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
     title = f"{experiment} / {profile}: degradation suite report (He et al. 2015)"
 
     with report_style():
+        front = _front(ctx, verdict, errors)
         figures = _figures(ctx, errors)
         sections = _sections(ctx, errors)
 
@@ -256,7 +273,8 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         verdict_md = verdict.markdown()
         files.append(io.write_text(target / "verdict.md", f"# Verdict: {experiment} / {profile}\n\n{verdict_md}"))
 
-        written = set()
+        files += front.write(target)
+        written = set(front.figures)
         for name, fig in figures:
             files += io.save_figure(fig, target, name)
             written.add(name)
@@ -266,12 +284,13 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
 
         flagged = [r for r in runs if r.flagged]
         first_page = _first_page(title, verdict_md, _provenance(runs, experiment, profile, runs_dir, found.models,
-                                                                found.seeds, found.ignored), flagged, errors)
+                                                                found.seeds, found.ignored), flagged, errors,
+                                  front)
         summary_pages = summary_markdown(summary, runs, title=f"Summary: {experiment} / {profile}",
                                          profile=profile, sections=sections, include_flagged=False)
         report_pdf = target / "report.pdf"
         pages = _write_report_pdf(report_pdf, title, first_page, [fig for _, fig in figures], summary_pages,
-                                  footer=f"{experiment} / {profile} — reports.build")
+                                  footer=f"{experiment} / {profile} — reports.build", panel=front.panel)
         files.append(report_pdf)
 
     header, rows = display_table(summary, compact=True)
@@ -284,7 +303,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         f"report: {report_pdf}",
     ])
     return BuildResult(target, report_pdf, files, runs, verdict, summary, [n for n, _ in figures], errors, console,
-                       first_page, pages)
+                       first_page, len(pages), pages[0])
 
 
 def _split_list(text: str | None) -> list[str] | None:

@@ -1,5 +1,6 @@
-"""Degradation as a function of depth (``make depth-sweep``): final training error against depth, plain
-and residual nets side by side, with 95% intervals over seeds.
+"""Degradation as a function of depth (``make depth-sweep``): final training error against depth, one line
+per method (plain and residual nets, and any method of issue 21: ``MODELS="fixup-20 fixup-56 ..."``), with
+95% intervals over seeds.
 
 Beyond the paper's figures: Fig. 6 shows these depths as separate curves and Table 6 lists the residual
 nets' test errors only. ``depth_table`` aggregates once; ``plot_depth_sweep`` draws a given table on a given
@@ -15,7 +16,9 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from .figures import figure_title
-from .groups import degradation_sets, model_infos
+from .figures import PALETTE
+from .groups import model_infos
+from .leaderboard import method_key, method_order
 from .plotdata import finals_table
 from .registry import ReportContext, register_figure
 from .runs import Run
@@ -23,42 +26,65 @@ from .stats import mean_interval
 
 KIND_STYLE = {"plain": dict(color="#d62728", marker="s", label="plain", dx=-1.5),
               "resnet": dict(color="#1f77b4", marker="o", label="residual", dx=1.5)}  # dx: seed dots beside the bar
+OTHER_COLOURS = [c for c in PALETTE if c not in ("#1f77b4", "#d62728")]  # the other methods, in table order
+OTHER_MARKERS = ["^", "D", "v", "P", "X", "<", ">", "*"]
 MIN_DEPTHS = 3  # fewer depths than this make no sweep: the degradation figure shows them
 
 
 def depth_table(runs: Sequence[Run], family: str = "cifar", split: str = "train") -> pd.DataFrame:
-    """One row per (kind, depth) of ``family``, from :func:`reports.plotdata.finals_table`: columns kind
-    ("plain" | "resnet"), depth, model, mean, low, high (95% t-interval of the mean; NaN with one seed),
-    n (ok seeds), seeds (the per-seed values); errors are final ``split`` errors in %."""
-    plain, residual = degradation_sets(model_infos(runs), family)
+    """One row per (method, depth) of ``family`` with an ok run, from :func:`reports.plotdata.finals_table`:
+    columns method (the name without its depth, :func:`reports.leaderboard.method_key`: "plain", "resnet",
+    "fixup", "plain-nobn", ...), kind (the name's method, :class:`models.names.ModelName`), depth, model,
+    mean, low, high (95% t-interval of the mean; NaN with one seed), n (ok seeds), seeds (the per-seed
+    values); errors are final ``split`` errors in %. Methods in the leaderboard's order (plain, resnet
+    first), depths ascending."""
     finals = finals_table(runs, split)
     rows = []
-    for kind, nets in (("plain", plain), ("resnet", residual)):
-        for depth, model in nets.items():
-            values = finals.loc[finals["model"] == model, "error"].dropna().to_list()
-            if not values:
-                continue
-            m, lo, hi, n = mean_interval(values)
-            rows.append({"kind": kind, "depth": depth, "model": model, "mean": m, "low": lo, "high": hi, "n": n,
-                         "seeds": values})
-    return pd.DataFrame(rows, columns=["kind", "depth", "model", "mean", "low", "high", "n", "seeds"])
+    infos = [i for i in model_infos(runs) if i.family == family]
+    for info in sorted(infos, key=lambda i: (method_order(i), i.depth)):
+        values = finals.loc[finals["model"] == info.name, "error"].dropna().to_list()
+        if not values:
+            continue
+        m, lo, hi, n = mean_interval(values)
+        rows.append({"method": method_key(info), "kind": info.kind, "depth": info.depth, "model": info.name,
+                     "mean": m, "low": lo, "high": hi, "n": n, "seeds": values})
+    return pd.DataFrame(rows, columns=["method", "kind", "depth", "model", "mean", "low", "high", "n", "seeds"])
+
+
+def method_styles(methods: Sequence[str]) -> dict[str, dict]:
+    """Colour, marker, legend label and seed-dot offset per method: plain red squares and residual blue
+    circles as always, the other methods in :data:`OTHER_COLOURS` / :data:`OTHER_MARKERS` in turn."""
+    styles, others = {}, [m for m in methods if m not in KIND_STYLE]
+    for m in methods:
+        if m in KIND_STYLE:
+            styles[m] = KIND_STYLE[m]
+        else:
+            i = others.index(m)
+            styles[m] = dict(color=OTHER_COLOURS[i % len(OTHER_COLOURS)], marker=OTHER_MARKERS[i % len(OTHER_MARKERS)],
+                             label=m, dx=1.5 if i % 2 else -1.5)
+    return styles
 
 
 def plot_depth_sweep(ax: Axes, table: pd.DataFrame, ylabel: str = "final training error (%)") -> Axes:
-    """Draw ``depth_table``'s rows on ``ax``: per kind (plain red squares, residual blue circles), the mean
-    error (%) against depth with its 95% interval as error bars and each seed as a small dot beside it,
-    y from 0; returns ``ax``. Paper Fig. 6 / Table 6's nets, drawn against depth."""
-    for kind, style in KIND_STYLE.items():
-        rows = table[table["kind"] == kind].sort_values("depth")
-        if rows.empty:
-            continue
+    """Draw ``depth_table``'s rows on ``ax``: one line per method (``method`` column, else ``kind``; plain red
+    squares, residual blue circles, others in turn, :func:`method_styles`), the mean error (%) against
+    depth with its 95% interval as error bars and each seed as a small dot beside it, y from 0; with more
+    than two methods the lines are shifted apart by up to +-2 layers. Returns ``ax``. Paper Fig. 6 / Table
+    6's nets, drawn against depth."""
+    by = "method" if "method" in table.columns else "kind"
+    methods = list(dict.fromkeys(table[by]))
+    styles = method_styles(methods)
+    for i, method in enumerate(methods):
+        style = styles[method]
+        rows = table[table[by] == method].sort_values("depth")
+        shift = (i - (len(methods) - 1) / 2) * 4.0 / len(methods) if len(methods) > 2 else 0.0
         low = (rows["mean"] - rows["low"]).fillna(0).clip(lower=0)
         high = (rows["high"] - rows["mean"]).fillna(0).clip(lower=0)
-        ax.errorbar(rows["depth"], rows["mean"], yerr=[low, high], color=style["color"], marker=style["marker"],
-                    ms=6, lw=1.8, capsize=4, label=f"{style['label']} (mean, 95% CI over seeds)")
+        ax.errorbar(rows["depth"] + shift, rows["mean"], yerr=[low, high], color=style["color"],
+                    marker=style["marker"], ms=6, lw=1.8, capsize=4, label=f"{style['label']} (mean, 95% CI over seeds)")
         for depth, seeds in zip(rows["depth"], rows["seeds"]):
-            ax.scatter([depth + style["dx"]] * len(seeds), seeds, s=12, color=style["color"], alpha=0.5, lw=0,
-                       zorder=3)
+            ax.scatter([depth + shift + style["dx"]] * len(seeds), seeds, s=12, color=style["color"], alpha=0.5,
+                       lw=0, zorder=3)
     depths = sorted(table["depth"].unique()) if not table.empty else []
     ax.set_xticks(depths, [str(d) for d in depths])
     ax.set_xlabel("depth (weighted layers)")
@@ -71,10 +97,10 @@ def plot_depth_sweep(ax: Axes, table: pd.DataFrame, ylabel: str = "final trainin
 
 @register_figure("depth-sweep", order=15)
 def depth_sweep_figure(ctx: ReportContext):
-    """The CIFAR family's final training error against depth, when at least MIN_DEPTHS depths of plain
-    or residual nets have ok runs."""
+    """The CIFAR family's final training error against depth, one line per method, when at least
+    MIN_DEPTHS depths of one method have ok runs."""
     table = depth_table(ctx.runs, "cifar")
-    if table.empty or table.groupby("kind")["depth"].nunique().max() < MIN_DEPTHS:
+    if table.empty or table.groupby("method")["depth"].nunique().max() < MIN_DEPTHS:
         return None
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
     plot_depth_sweep(fig.subplots(), table)

@@ -10,8 +10,10 @@ line fits the page.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 import textwrap
+from collections.abc import Callable
 
 from matplotlib.figure import Figure
 
@@ -21,6 +23,9 @@ MARGIN = 0.6  # inches
 MONO_ADVANCE = 0.602  # DejaVu Sans Mono's advance width, in em
 LINE_HEIGHT = 1.35  # in em
 MIN_SIZE = 4.0  # points: a table wider than this allows runs off the page
+# A figure drawn among the text lines (render_pages' ``panel``): (marker line, height in inches, draw(fig, rect)).
+Panel = tuple[str, float, Callable[[Figure, list[float]], None]]
+PANEL_SLOT = object()
 
 
 def _cells(row: str) -> list[str]:
@@ -59,11 +64,14 @@ def _wrap(line: str, width: int) -> list[str]:
 
 
 def render_pages(markdown: str, pagesize: tuple[float, float] = A4_PORTRAIT, size: float = 9.0,
-                 footer: str = "") -> list[Figure]:
+                 footer: str = "", panel: Panel | None = None) -> list[Figure]:
     """Set ``markdown`` in monospace on as many pages (Figures of ``pagesize`` inches) as it needs.
 
     ``size``: the font size in points, lowered (not below MIN_SIZE) to fit the widest table line;
-    prose is wrapped to the page width. ``footer`` is printed at the foot of every page.
+    prose is wrapped to the page width. ``footer`` is printed at the foot of every page. ``panel``:
+    ``(marker, height, draw)``: the markdown line ``marker`` becomes a blank band ``height`` inches tall
+    across the text width (on the next page when it does not fit the current one), and ``draw(fig, rect)``
+    draws into it, ``rect`` = [left, bottom, width, height] in figure fraction (a figure beside the text).
     """
     w, h = pagesize
     width_pt = (w - 2 * MARGIN) * 72
@@ -73,16 +81,31 @@ def render_pages(markdown: str, pagesize: tuple[float, float] = A4_PORTRAIT, siz
     width = int(width_pt / (size * MONO_ADVANCE))
     wrapped = [part for line, in_table in lines
                for part in (_wrap(line, width) if len(line) > width and not in_table else [line])]
-    per_page = int((h - 2 * MARGIN - 0.25) * 72 / (size * LINE_HEIGHT))
-    pages = []
-    for start in range(0, max(len(wrapped), 1), per_page):
+    step = size * LINE_HEIGHT / 72  # inches per line
+    per_page = int((h - 2 * MARGIN - 0.25) / step)
+    band = min(per_page, math.ceil(panel[1] / step)) if panel else 0  # the panel's height in lines
+    pages: list[list] = [[]]  # per page: its lines, and the panel as (PANEL_SLOT, line index)
+    used = 0
+    for line in wrapped or [""]:
+        slots = band if panel and line == panel[0] else 1
+        if used + slots > per_page and used:
+            pages.append([])
+            used = 0
+        pages[-1].append((PANEL_SLOT, used) if slots == band and panel and line == panel[0] else (line, used))
+        used += slots
+    figures = []
+    for number, content in enumerate(pages):
         fig = Figure(figsize=pagesize)
-        for i, line in enumerate(wrapped[start:start + per_page]):
-            fig.text(MARGIN / w, 1 - (MARGIN + i * size * LINE_HEIGHT / 72) / h, line, family="monospace",
-                     fontsize=size, fontweight="bold" if line.startswith("#") else "normal", va="top", ha="left")
-        if start:
+        for line, i in content:
+            top = 1 - (MARGIN + i * step) / h
+            if line is PANEL_SLOT:
+                panel[2](fig, [MARGIN / w, top - band * step / h, (w - 2 * MARGIN) / w, band * step / h])
+                continue
+            fig.text(MARGIN / w, top, line, family="monospace", fontsize=size,
+                     fontweight="bold" if line.startswith("#") else "normal", va="top", ha="left")
+        if number:
             fig.text(MARGIN / w, 1 - (MARGIN - 0.3) / h, "(continued)", fontsize=7, color="0.5", va="top")
         if footer:
             fig.text(0.5, (MARGIN - 0.25) / h, footer, ha="center", fontsize=7, color="0.5")
-        pages.append(fig)
-    return pages
+        figures.append(fig)
+    return figures

@@ -116,10 +116,12 @@ FLOORS = {"plain-20": 12.0, "plain-56": 33.0, "resnet-20": 10.5, "resnet-56": 8.
           "resnet-56-a": 8.5, "resnet-56-b": 8.3, "resnet-56-c": 8.2}
 
 
-def paper_like(model: str, seed: int, kind: str = "train", milestone: int = 400) -> Callable[[int], float]:
+def paper_like(model: str, seed: int, kind: str = "train", milestone: int = 400,
+               floor: float | None = None) -> Callable[[int], float]:
     """An error curve: fast fall from ~90%, slower for deeper plain nets, a step down at the lr drop,
-    mini-batch noise for train; seeded by (model, seed, kind) so it is reproducible."""
-    floor = FLOORS.get(model, 15.0) + (2.5 if kind != "train" else 0.0)
+    mini-batch noise for train; seeded by (model, seed, kind) so it is reproducible. ``floor``: the level
+    (%) it settles near (default: :data:`FLOORS`' or 15)."""
+    floor = (FLOORS.get(model, 15.0) if floor is None else floor) + (2.5 if kind != "train" else 0.0)
     deep_plain = model.startswith("plain") and int(model.split("-")[1]) >= 34
     tau = 110.0 if deep_plain else 60.0
     rng = np.random.default_rng(zlib.crc32(f"{model}/{seed}/{kind}".encode()))
@@ -137,15 +139,17 @@ def paper_like(model: str, seed: int, kind: str = "train", milestone: int = 400)
 
 
 def write_paper_like(runs_dir, experiment, profile, models, seeds, *, max_steps=600, log_every=20,
-                     eval_every=100) -> None:
+                     eval_every=100, floors: dict[str, float] | None = None) -> None:
     """A realistic-looking matrix: each model x seed, train logged every ``log_every`` iterations, test
-    and val every ``eval_every``."""
+    and val every ``eval_every``; ``floors``: a model's level (%), as :func:`paper_like`'s ``floor``."""
     steps = list(range(log_every, max_steps + 1, log_every))
     eval_steps = list(range(eval_every, max_steps + 1, eval_every))
     params = {"20": 269_722, "56": 853_018, "18": 11_689_512, "34": 21_797_672}
     for model in models:
         for seed in seeds:
             write_run(runs_dir, experiment, profile, model, seed, steps=steps, eval_steps=eval_steps,
-                      train=paper_like(model, seed, "train"), val=paper_like(model, seed, "val"),
-                      test=paper_like(model, seed, "test"), params=params.get(model.split("-")[1]),
+                      train=paper_like(model, seed, "train", floor=(floors or {}).get(model)),
+                      val=paper_like(model, seed, "val", floor=(floors or {}).get(model)),
+                      test=paper_like(model, seed, "test", floor=(floors or {}).get(model)),
+                      params=params.get(model.split("-")[1]),
                       wall_seconds=30.0 * int(model.split("-")[1]) / 20)

@@ -1,0 +1,221 @@
+"""Forest plots: differences of mean final errors (points of %) with their 95% intervals, one row each, zero
+marked; and the methods benchmark's training curves (issue 21, ``make methods``).
+
+* :func:`plot_forest` draws a forest table (:data:`FOREST_COLUMNS`) on an Axes; the tables come from
+  :func:`gap_forest` / :func:`effect_forest` (the leaderboard's depth gaps and effects against plain,
+  :mod:`reports.leaderboard`) and :func:`verdict_forest` (the degradation verdict's comparisons: the
+  degradation, the shortcuts' effect, the residual nets across depth, and the shortcut ablation's options,
+  paper Fig. 4 and 6 and Table 3, :mod:`reports.verdict`).
+* Registered figures: ``fig-methods-forest`` (the depth gap per method, and plain − method at the deep
+  depth) and ``fig-methods-curves`` (paper Fig. 6's curves, one panel per method), drawn when the runs hold a
+  method beyond the paper's nets or the experiment is ``methods``.
+
+Intervals are the verdict's 95% Welch t-intervals over seeds (:func:`reports.stats.difference`); nothing
+here computes one.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.transforms import blended_transform_factory
+
+from .figures import PALETTE, _caption, figure_title, plot_error_curves
+from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present
+from .plotdata import curve_table, seed_counts, y_upper
+from .registry import ReportContext, register_figure
+from .verdict import Comparison, Verdict
+
+FOREST_COLUMNS = ["label", "diff", "low", "high", "above", "seeds", "reference", "note", "group"]
+METHOD_COLOUR = "#1f77b4"
+REFERENCE_COLOUR = "0.2"
+REFERENCE_SHADE = "0.93"
+GAP_LABEL = "depth gap: final training error, {deep} − {shallow} layers (points)"
+EFFECT_LABEL = "plain − method: final training error at {deep} layers (points)"
+VERDICT_LABEL = "difference of final error (points; > 0: the paper's direction)"
+
+
+def _row(label: str, c: Comparison, group: str) -> dict:
+    d = c.diff
+    if d is None:
+        return {"label": label, "diff": np.nan, "low": np.nan, "high": np.nan, "above": 0, "seeds": 0,
+                "reference": False, "note": "cannot compare", "group": group}
+    return {"label": label, "diff": d.diff, "low": np.nan if d.low is None else d.low,
+            "high": np.nan if d.high is None else d.high, "above": d.above, "seeds": d.common,
+            "reference": False, "note": "" if d.has_interval else "no interval", "group": group}
+
+
+def _forest(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=FOREST_COLUMNS)
+
+
+def gap_forest(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard's depth gaps (deep − shallow final training error, points) as a forest table, one row
+    per method in the leaderboard's order (reference rows, plain and resnet, first)."""
+    return _forest([{"label": r.method, "diff": r.gap, "low": r.gap_low, "high": r.gap_high,
+                     "above": r.gap_above or 0, "seeds": r.gap_seeds or 0, "reference": bool(r.reference),
+                     "note": "" if pd.notna(r.gap_low) else r.verdict, "group": _group(r)}
+                    for r in board.itertuples()]).astype({"diff": float, "low": float, "high": float})
+
+
+def _group(r) -> str:
+    return "reference" if r.reference else "method"
+
+
+def effect_forest(board: pd.DataFrame) -> pd.DataFrame:
+    """The leaderboard's effects (plain with the method's normalisation − method at the deep depth, points)
+    as a forest table, rows as :func:`gap_forest`'s (the baseline's own row is empty, noted)."""
+    return _forest([{"label": r.method, "diff": r.effect, "low": r.effect_low, "high": r.effect_high,
+                     "above": r.effect_above or 0, "seeds": r.effect_seeds or 0, "reference": bool(r.reference),
+                     "note": "" if pd.notna(r.effect_low) else r.effect_verdict, "group": _group(r)}
+                    for r in board.itertuples()]).astype({"diff": float, "low": float, "high": float})
+
+
+def verdict_forest(verdict: Verdict) -> pd.DataFrame:
+    """The verdict's comparisons as a forest table (points of final error; > 0 is the paper's direction for
+    the degradation and the shortcut rows): per family the degradation (deep − shallow plain), the
+    shortcuts' effect (deep plain − deep residual) and the residual nets across depth (paper Fig. 4, 6);
+    per ablation depth each option against plain on training error and B − A, C − B on the eval split
+    (Table 3)."""
+    rows, seen = [], set()
+    for sv in verdict.shortcuts:
+        for c in sv.comparisons:
+            split = "" if c.split == "train" else f" ({c.split})"
+            rows.append(_row(f"{c.a} − {c.b}{split}", c, f"{sv.family} {sv.depth}"))
+            seen.add((c.a, c.b, c.split))
+    families = []
+    for fam in verdict.families:
+        for what, c in (("degradation", fam.plain), ("shortcuts", fam.shortcut), ("residual depth", fam.residual)):
+            if c is not None and (c.a, c.b, c.split) not in seen:  # the ablation's rows already hold it
+                families.append(_row(f"{what}: {c.a} − {c.b}", c, fam.family))
+    return _forest(families + rows)
+
+
+def plot_forest(ax: Axes, table: pd.DataFrame, *, xlabel: str = "difference (points)", labels: bool = True,
+                values: bool = True) -> Axes:
+    """Draw a forest table on ``ax``; return ``ax``.
+
+    ``table``: :data:`FOREST_COLUMNS`, one row per line, top to bottom: ``diff`` (points of error, %) as a
+    marker and the 95% interval ``low``-``high`` as a bar; filled where the interval excludes 0, open where
+    it includes 0 or there is none. Reference rows (``reference``: the paper's plain and residual nets)
+    are dark squares on a grey band with bold labels, the others blue circles; a vertical line marks 0,
+    dotted lines separate the ``group``s (reference / method; a family; an ablation depth).
+    ``labels``: the row labels as y tick labels; ``values``: each row's ``+d [lo, hi]  k/n`` (k of n seeds
+    > 0) or its ``note`` at the right of the Axes.
+    """
+    n = len(table)
+    ys = np.arange(n)
+    right = blended_transform_factory(ax.transAxes, ax.transData)
+    for y, r in zip(ys, table.itertuples()):
+        colour, marker = (REFERENCE_COLOUR, "s") if r.reference else (METHOD_COLOUR, "o")
+        if r.reference:
+            ax.axhspan(y - 0.5, y + 0.5, color=REFERENCE_SHADE, lw=0, zorder=0)
+        has_ci = pd.notna(r.low) and pd.notna(r.high)
+        if has_ci:
+            ax.plot([r.low, r.high], [y, y], color=colour, lw=1.8, solid_capstyle="butt", zorder=2)
+            ax.plot([r.low, r.high], [y, y], ls="", marker="|", ms=7, color=colour, zorder=2)
+        if pd.notna(r.diff):
+            filled = has_ci and (r.low > 0 or r.high < 0)
+            ax.plot([r.diff], [y], ls="", marker=marker, ms=7, mec=colour, mew=1.4,
+                    mfc=colour if filled else "white", zorder=3)
+        if values:
+            text = (f"{r.diff:+.1f} [{r.low:+.1f}, {r.high:+.1f}]  {int(r.above)}/{int(r.seeds)}" if has_ci
+                    else (f"{r.diff:+.1f}  " if pd.notna(r.diff) else "") + (r.note or ""))
+            ax.text(1.02, y, text, transform=right, va="center", ha="left", fontsize=8,
+                    color=colour if has_ci else "0.4", family="monospace", clip_on=False)
+    ax.axvline(0.0, color="k", lw=0.9, zorder=1)
+    if values and n:
+        ax.text(1.02, -0.75, "diff [95% CI]  >0", transform=right, va="bottom", ha="left", fontsize=7,
+                color="0.35", family="monospace", clip_on=False)
+    groups = table["group"].to_list()
+    for y in range(1, n):
+        if groups[y] != groups[y - 1]:
+            ax.axhline(y - 0.5, color="0.6", lw=0.6, ls=":")
+    references = table["reference"].to_numpy(dtype=bool)
+    if labels:
+        ax.set_yticks(ys, list(table["label"]))
+        for tick, ref in zip(ax.get_yticklabels(), references):
+            tick.set_fontweight("bold" if ref else "normal")
+    else:  # the labels are another Axes' (sharey)
+        ax.set_yticks(ys)
+        ax.tick_params(axis="y", labelleft=False)
+    ax.set_ylim(n - 0.5, -0.5 - (0.6 if values else 0))  # top to bottom, room for the values' header
+    finite = table[["diff", "low", "high"]].to_numpy(dtype=float)
+    finite = finite[np.isfinite(finite)]
+    lo, hi = (min(0.0, finite.min()), max(0.0, finite.max())) if finite.size else (-1.0, 1.0)
+    pad = 0.08 * (hi - lo or 1.0)
+    ax.set_xlim(lo - pad, hi + pad)
+    ax.tick_params(axis="y", length=0)
+    ax.grid(True, axis="x", alpha=0.3, lw=0.5)
+    ax.set_xlabel(xlabel)
+    return ax
+
+
+def _methods_board(ctx: ReportContext) -> pd.DataFrame | None:
+    if ctx.experiment != METHODS_EXPERIMENT and not methods_present(ctx.runs):
+        return None
+    board = leaderboard_table(ctx.runs)
+    return None if board.empty else board
+
+
+def forest_height(rows: int) -> float:
+    """Inches a forest of ``rows`` rows needs (axis, labels and header included)."""
+    return 1.3 + 0.27 * max(rows, 1)
+
+
+@register_figure("methods-forest", order=5)
+def methods_forest(ctx: ReportContext):
+    """Per method: its depth gap (deep − shallow final training error, points, 95% CI) and plain − method at
+    the deep depth (the plain net with the method's normalisation), as forest plots sharing the rows."""
+    board = _methods_board(ctx)
+    if board is None:
+        return None
+    fig = Figure(figsize=(12, forest_height(len(board)) + 0.6), layout="constrained")
+    gap_ax, effect_ax = fig.subplots(1, 2, sharey=True)
+    shallow, deep = depth_labels(board)
+    plot_forest(gap_ax, gap_forest(board), xlabel=GAP_LABEL.format(deep=deep, shallow=shallow))
+    plot_forest(effect_ax, effect_forest(board), xlabel=EFFECT_LABEL.format(deep=deep), labels=False)
+    gap_ax.set_title("does the deeper net train worse? (> 0: degrades)", fontsize=10)
+    effect_ax.set_title("does the method beat the plain net? (> 0: better)", fontsize=10)
+    fig.suptitle(figure_title(ctx, "Methods against degradation"), fontsize=11)
+    fig.supxlabel(_forest_caption(), fontsize=8, color="0.3")
+    return fig
+
+
+def _forest_caption() -> str:
+    return ("squares on grey: the paper's plain and residual nets (reference); filled: the 95% Welch interval "
+            "over seeds excludes 0; >0: seeds in which the difference is > 0")
+
+
+@register_figure("methods-curves", order=6)
+def methods_curves(ctx: ReportContext):
+    """Paper Fig. 6's curves per method: error (%) against iterations of its shallow and deep net, one panel
+    per method (the leaderboard's rows), training error dashed, test error bold, shared y-axis."""
+    board = _methods_board(ctx)
+    if board is None:
+        return None
+    cols = min(3, len(board))
+    rows = math.ceil(len(board) / cols)
+    fig = Figure(figsize=(4.3 * cols, 3.2 * rows + 0.8), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True)).ravel()
+    counts, every = seed_counts(ctx.runs), []
+    for ax, r in zip(axes, board.itertuples()):
+        curves = curve_table(ctx.tidy, [r.shallow_model, r.deep_model])
+        plot_error_curves(ax, curves, {r.shallow_model: PALETTE[0], r.deep_model: PALETTE[1]}, seeds=counts,
+                          ylabel="error (%)" if ax in axes[::cols] else None, ylim=False)
+        ax.set_title(f"{r.method}: {r.verdict}", fontsize=10, fontweight="bold" if r.reference else "normal")
+        if ax not in axes[-cols:]:
+            ax.set_xlabel("")
+        every.append(curves)
+    for ax in axes[len(board):]:
+        ax.set_visible(False)
+    if top := y_upper(pd.concat(every)):
+        axes[0].set_ylim(0, top)
+    fig.suptitle(figure_title(ctx, "Training curves per method (as paper Fig. 6)"), fontsize=11)
+    fig.supxlabel(_caption(pd.concat(every)), fontsize=8, color="0.3")
+    return fig
+

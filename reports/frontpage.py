@@ -1,0 +1,109 @@
+"""What report.pdf's first page shows beside its text (issue 21): a forest plot, and for the methods
+benchmark the leaderboard.
+
+* Experiment ``methods`` (:data:`reports.leaderboard.METHODS_EXPERIMENT`), or any run folders holding a net
+  beyond the paper's plain and residual ones (a method, a ``-nobn`` net, a plugin): the first page opens
+  with the leaderboard (:func:`reports.leaderboard.leaderboard_markdown`) and the forest plot of each
+  method's depth gap, before the verdict; ``leaderboard.csv`` / ``leaderboard.md`` are written beside
+  summary.csv.
+* Otherwise (``make degradation``, ``make shortcut-ablation``, ...): the forest plot of the verdict's
+  comparisons (the degradation, the shortcuts' effect, the residual nets across depth, paper Fig. 4 and 6;
+  the ablation's options against plain and B − A, C − B, Table 3) sits under the "Verdict" heading,
+  above the verdict's text; the same plot is also written as ``fig-verdict-forest.png``/``.pdf`` (not a
+  page of its own).
+
+The plot is placed among the text lines by :func:`reports.pages.render_pages`' ``panel``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from . import io
+from .figures import figure_title
+from .forest import GAP_LABEL, VERDICT_LABEL, forest_height, gap_forest, plot_forest, verdict_forest
+from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_markdown, leaderboard_table, methods_present
+from .pages import Panel
+from .registry import ReportContext
+from .verdict import Verdict
+
+MARKER = "[[forest plot]]"  # the markdown line the panel replaces
+TITLE_HEIGHT = 0.25  # inches above the forest plot for its caption
+
+
+@dataclass
+class FrontPage:
+    """The first page's additions: ``lead`` (markdown before the "Verdict" heading), ``beside_verdict``
+    (the panel's marker line after that heading, or ""), the ``panel`` to draw, the ``board`` (leaderboard
+    table, or None) and standalone ``figures`` written as ``fig-<name>.*``."""
+
+    lead: str = ""
+    beside_verdict: str = ""
+    panel: Panel | None = None
+    board: pd.DataFrame | None = None
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+    def write(self, out_dir: Path) -> list[Path]:
+        """Write leaderboard.csv / leaderboard.md (with a board) and the standalone figures; return the paths."""
+        files = []
+        if self.board is not None:
+            files.append(io.write_csv(out_dir / "leaderboard.csv", self.board))
+            files.append(io.write_text(out_dir / "leaderboard.md", self.lead.replace(MARKER, "").rstrip() + "\n"))
+        for name, fig in self.figures.items():
+            files += io.save_figure(fig, out_dir, name)
+        return files
+
+
+def fit_axes(ax: Axes, rect: list[float]) -> Axes:
+    """Shrink ``ax`` so that it and its labels, ticks, title and texts fit ``rect`` (figure fraction)."""
+    fig = ax.figure
+    if not hasattr(fig.canvas, "get_renderer"):
+        FigureCanvasAgg(fig)
+    ax.set_position(rect)
+    for _ in range(3):  # texts placed in axes fractions move as the axes shrink: settle in a few passes
+        renderer = fig.canvas.get_renderer()
+        tight = fig.transFigure.inverted().transform(ax.get_tightbbox(renderer))
+        pos = ax.get_position()
+        left, bottom = pos.x0 - tight[0, 0], pos.y0 - tight[0, 1]
+        right, top = tight[1, 0] - pos.x1, tight[1, 1] - pos.y1
+        ax.set_position([rect[0] + left, rect[1] + bottom, rect[2] - left - right, rect[3] - bottom - top])
+    return ax
+
+
+def _panel(table: pd.DataFrame, xlabel: str, title: str) -> Panel:
+    def draw(fig: Figure, rect: list[float]) -> None:
+        left, bottom, width, height = rect
+        fig.text(left, bottom + height, title, fontsize=8.5, va="top", ha="left")  # the band's caption
+        caption = TITLE_HEIGHT / fig.get_figheight()
+        plot_forest(ax := fig.add_axes(rect), table, xlabel=xlabel)
+        fit_axes(ax, [left, bottom, width, height - caption])
+
+    return MARKER, forest_height(len(table)) + TITLE_HEIGHT, draw
+
+
+def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
+    """The first page's leaderboard and forest plot for ``ctx``'s runs (see the module's docstring)."""
+    if ctx.experiment == METHODS_EXPERIMENT or methods_present(ctx.runs):
+        board = leaderboard_table(ctx.runs)
+        if not board.empty:
+            lead = "\n".join(["## Leaderboard: methods against degradation", "", leaderboard_markdown(board), "",
+                              MARKER])
+            title = "Depth gap per method, 95% Welch CI over seeds (grey squares: the paper's nets; filled: CI excludes 0)"
+            shallow, deep = depth_labels(board)
+            return FrontPage(lead=lead, panel=_panel(gap_forest(board), GAP_LABEL.format(deep=deep, shallow=shallow),
+                                                     title), board=board)
+    table = verdict_forest(verdict)
+    if table.empty or table["diff"].isna().all():
+        return FrontPage()
+    title = "The verdict's differences, 95% Welch CI over seeds (filled: CI excludes 0)"
+    fig = Figure(figsize=(8.5, forest_height(len(table)) + 0.4), layout="constrained")
+    plot_forest(fig.subplots(), table, xlabel=VERDICT_LABEL)
+    fig.suptitle(figure_title(ctx, "The verdict's comparisons"), fontsize=11)
+    return FrontPage(beside_verdict=MARKER, panel=_panel(table, VERDICT_LABEL, title),
+                     figures={"verdict-forest": fig})
