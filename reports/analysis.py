@@ -25,10 +25,10 @@ import pandas as pd
 from runfolder import GRAD_NORM_COLUMNS, GRAD_NORMS, LAYER_RESPONSE_COLUMNS, LAYER_RESPONSES
 
 from .figures import PALETTE
-from .groups import model_infos
+from .groups import method_key, model_infos
 from .runs import Run
 
-NET_COLUMNS = ["model", "family", "depth", "kind", "seeds"]  # the first columns of both tables
+NET_COLUMNS = ["model", "family", "depth", "kind", "method", "paper", "seeds"]  # the first columns of both tables
 PLAIN_STYLE = {"ls": "--", "lw": 1.4}
 RESIDUAL_STYLE = {"ls": "-", "lw": 1.6}
 KIND_COLOURS = {"plain": "#d62728", "resnet": "#1f77b4"}  # a plain/residual pair: red and blue
@@ -59,8 +59,8 @@ def _read(path: Path, columns: dict[str, str]) -> pd.DataFrame | None:
 
 
 def _per_model(runs: Sequence[Run], filename: str, columns: dict[str, str]) -> tuple[list, list[str]]:
-    """``([(model info, [(run, frame), ...]), ...], [unreadable files])`` over the ok plain/residual runs
-    that have ``filename``, in report order (family, depth, plain before residual)."""
+    """``([(model info, [(run, frame), ...]), ...], [unreadable files])`` over the ok runs that have
+    ``filename``, every method's, in report order (family, depth, plain before residual)."""
     found: dict[str, list[tuple[Run, pd.DataFrame]]] = {}
     bad = []
     for run in runs:
@@ -72,14 +72,15 @@ def _per_model(runs: Sequence[Run], filename: str, columns: dict[str, str]) -> t
             found.setdefault(run.model, []).append((run, frame))
         elif path.exists():
             bad.append(f"{run.rel}/{filename}")
-    infos = [i for i in model_infos(runs) if i.name in found and i.kind in KIND_COLOURS]
+    infos = [i for i in model_infos(runs) if i.name in found]
     return [(i, found[i.name]) for i in infos], bad
 
 
 def _net(info, seeds: int, values: pd.DataFrame) -> pd.DataFrame:
-    """``values`` with the NET_COLUMNS in front."""
-    return values.assign(model=info.name, family=info.family, depth=info.depth, kind=info.kind, seeds=seeds)[
-        NET_COLUMNS + list(values.columns)]
+    """``values`` with the NET_COLUMNS in front (``method``: the name without its depth, ``plain-nobn``;
+    ``paper``: one of the paper's plain/residual nets with BN, which its Fig. 7 and section 4.1 are about)."""
+    return values.assign(model=info.name, family=info.family, depth=info.depth, kind=info.kind,
+                         method=method_key(info), paper=info.paper_net, seeds=seeds)[NET_COLUMNS + list(values.columns)]
 
 
 def response_table(runs: Sequence[Run]) -> tuple[pd.DataFrame, list[str]]:
@@ -127,6 +128,21 @@ def nets(table: pd.DataFrame) -> Iterator[tuple[str, pd.DataFrame]]:
     order = sorted(zip(first["depth"], first["kind"] != "plain", first["model"]), key=lambda n: n[:2])  # stable
     for _, _, model in order:
         yield model, table[table["model"] == model]
+
+
+def by_method(table: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """``[(method, its rows)]`` of a response or gradient table, in the table's (report) order."""
+    return [(m, table[table["method"] == m]) for m in dict.fromkeys(table["method"])]
+
+
+def method_panels(fig, count: int) -> list:
+    """``count`` Axes in rows of at most four on ``fig`` (one panel per method), the unused ones hidden."""
+    cols = min(4, count)
+    rows = -(-count // cols)
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False, sharey=True)).ravel()
+    for ax in axes[count:]:
+        ax.set_visible(False)
+    return list(axes[:count])
 
 
 def net_label(rows: pd.DataFrame) -> str:

@@ -18,7 +18,8 @@ from matplotlib.figure import Figure
 from .figures import figure_title
 from .figures import PALETTE
 from .groups import model_infos
-from .leaderboard import method_key, method_order
+from .groups import method_key
+from .leaderboard import method_order
 from .plotdata import finals_table
 from .registry import ReportContext, register_figure
 from .runs import Run

@@ -3,6 +3,8 @@ norms"; the degradation is "unlikely to be caused by vanishing gradients").
 
 Registered here:
 
+* ``fig-grad-norms-methods-<family>`` (when a report holds nets other than the paper's): one panel per method,
+  the norm by layer at the last recorded iteration, one line per depth.
 * ``fig-grad-norms-<family>``: the deepest plain/residual pair of the family with gradient norms (plain-56
   vs resnet-56, plain-50 vs resnet-50, ...): heatmaps of log10 norm over (iteration, layer), one shared
   colour scale, and the norm against layer index at the first and last recorded iteration.
@@ -27,7 +29,8 @@ from matplotlib.lines import Line2D
 
 from runfolder import GRAD_NORMS
 
-from .analysis import KIND_COLOURS, PLAIN_STYLE, RESIDUAL_STYLE, gradient_table, net_label, nets
+from .analysis import (KIND_COLOURS, PLAIN_STYLE, RESIDUAL_STYLE, by_method, depth_colours, gradient_table,
+                       method_panels, net_label, nets)
 from .figures import FAMILY_TITLES, figure_title
 from .groups import degradation_sets, families, model_infos
 from .registry import ReportContext, register_figure, register_section
@@ -143,6 +146,38 @@ def gradient_figures(ctx: ReportContext):
                       "every K iterations; projection shortcuts excluded; log10 mean over ok seeds",
                       fontsize=8, color="0.3")
         figs[f"grad-norms-{family}"] = fig
+    return figs or None
+
+
+@register_figure("grad-norms-methods", order=46)
+def gradient_method_figures(ctx: ReportContext):
+    """Per family holding nets other than the paper's: one panel per method, each net's gradient norm against
+    weighted layer at its last recorded iteration (log scale), one colour per depth."""
+    table, _ = gradient_table(ctx.runs)
+    figs = {}
+    for family in families(ctx.runs):
+        rows = table[table["family"] == family]
+        if rows.empty or rows["paper"].all():
+            continue
+        methods = by_method(rows)
+        fig = Figure(figsize=(3.4 * min(4, len(methods)), 2.9 * -(-len(methods) // 4) + 0.8), layout="constrained")
+        colour = depth_colours(rows["depth"])
+        for ax, (method, these) in zip(method_panels(fig, len(methods)), methods):
+            for _, net in nets(these):
+                steps, layers, values = _wide(net)
+                ax.plot(layers, 10 ** values[:, -1], color=colour[net["depth"].iloc[0]], lw=1.4,
+                        label=f"{net_label(net)}, it. {int(steps[-1])}")
+            ax.set_title(method, fontsize=10)
+            ax.set_xlabel("weighted layer", fontsize=8)
+            ax.grid(True, which="major", alpha=0.3, lw=0.5)
+            ax.legend(fontsize=7, loc="best", framealpha=0.85)
+        fig.axes[0].set_yscale("log")  # shared: every panel
+        fig.supylabel("‖∂L/∂W‖₂ (log scale)", fontsize=9)
+        fig.suptitle(figure_title(ctx, f"Gradient norms by layer and method, {FAMILY_TITLES.get(family, family)}"),
+                     fontsize=12)
+        fig.supxlabel("L2 norm of each weighted layer's weight gradient (loss only, before weight decay) at the "
+                      "last recorded iteration; log10 mean over ok seeds", fontsize=8, color="0.3")
+        figs[f"grad-norms-methods-{family}"] = fig
     return figs or None
 
 

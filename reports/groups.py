@@ -20,6 +20,12 @@ def model_infos(runs: Iterable[Run]) -> list[ModelName]:
     return sorted(seen.values(), key=lambda i: i.sort_key)
 
 
+def method_key(info: ModelName) -> str:
+    """The name without its depth: ``plain-56-nobn`` -> ``plain-nobn``, ``fixup-20`` -> ``fixup``."""
+    parts = info.name.split("-")
+    return "-".join([parts[0], *parts[2:]])
+
+
 def families(runs: Iterable[Run]) -> list[str]:
     present = {r.family for r in runs}
     return [f for f in FAMILIES if f in present]
@@ -29,13 +35,15 @@ def degradation_sets(infos: Iterable[ModelName], family: str) -> tuple[dict[int,
     """``({depth: plain model}, {depth: residual model})`` of one family.
 
     The residual net of a depth is ``resnet-<depth>`` (the paper's shortcut); if only explicit variants
-    exist (a shortcut ablation), the variant with the paper's default option stands in for it.
+    exist (a shortcut ablation), the variant with the paper's default option stands in for it. Only the
+    paper's nets (``ModelName.paper_net``: plain and residual with BN) take these roles: ``plain-56-nobn``
+    is a method of the benchmark (reports.leaderboard), not the paper's plain-56.
     """
     plain: dict[int, str] = {}
     residual: dict[int, str] = {}
     fallback: dict[int, str] = {}
     for info in infos:
-        if info.family != family:
+        if info.family != family or not info.paper_net:
             continue
         if info.kind == "plain":
             plain.setdefault(info.depth, info.name)
@@ -60,8 +68,9 @@ def shortcut_sets(infos: Iterable[ModelName]) -> dict[tuple[str, int], dict[str,
 
     A depth is included when it has an explicit variant (``resnet-34-b``) or any residual net; an option
     without an explicit variant is filled by ``resnet-<depth>`` when that is the paper's option there.
+    Only the paper's nets (``ModelName.paper_net``) take part.
     """
-    infos = list(infos)
+    infos = [i for i in infos if i.paper_net]
     out: dict[tuple[str, int], dict[str, str]] = {}
     for info in infos:
         key = (info.family, info.depth)

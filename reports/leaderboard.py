@@ -33,7 +33,7 @@ import pandas as pd
 
 from models.names import FAMILIES, METHODS, ModelName
 
-from .groups import eval_split, model_infos
+from .groups import eval_split, method_key, model_infos
 from .runs import Run
 from .stats import mean_std
 from .summary import markdown_table
@@ -51,12 +51,6 @@ COLUMNS = [
     "baseline", "effect", "effect_low", "effect_high", "effect_df", "effect_above", "effect_seeds",
     "effect_verdict",
 ]
-
-
-def method_key(info: ModelName) -> str:
-    """The name without its depth: ``plain-56-nobn`` -> ``plain-nobn``, ``fixup-20`` -> ``fixup``."""
-    parts = info.name.split("-")
-    return "-".join([parts[0], *parts[2:]])
 
 
 def is_reference(info: ModelName) -> bool:

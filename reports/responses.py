@@ -5,8 +5,11 @@ Registered here:
 * ``fig-layer-responses-<family>`` (paper Fig. 7): std against layer index in the net's order (top) and
   the same stds sorted by magnitude, descending (bottom); plain dashed, residual solid, one colour per
   depth; the mean over a model's ok seeds.
+* ``fig-layer-responses-methods-<family>`` (when a report holds nets other than the paper's): one panel per
+  method (the paper's plain and residual nets included, as references), one line per depth; for a BN-free
+  block the response is its last convolution's output with its scale and bias (models.response_layers).
 * Section "Layer responses (paper Fig. 7)": per net the mean, median and largest std, and the paper's
-  two claims checked on them.
+  two claims checked on the paper's nets.
 
 :func:`plot_layer_responses` draws a :func:`reports.analysis.response_table` on any Axes (a notebook).
 """
@@ -20,7 +23,8 @@ from matplotlib.figure import Figure
 
 from runfolder import LAYER_RESPONSES
 
-from .analysis import PLAIN_STYLE, RESIDUAL_STYLE, depth_colours, net_label, nets, response_table
+from .analysis import (PLAIN_STYLE, RESIDUAL_STYLE, by_method, depth_colours, method_panels, net_label, nets,
+                       response_table)
 from .figures import FAMILY_TITLES, figure_title
 from .groups import families
 from .registry import ReportContext, register_figure, register_section
@@ -70,7 +74,10 @@ def layer_response_figures(ctx: ReportContext):
     table, _ = response_table(ctx.runs)
     figs = {}
     for family in families(ctx.runs):
-        rows = table[table["family"] == family]
+        everything = table[table["family"] == family]
+        if not everything["paper"].all():
+            figs[f"layer-responses-methods-{family}"] = _methods_figure(ctx, family, everything)
+        rows = everything[everything["paper"]]
         if rows.empty:
             continue
         fig = Figure(figsize=(10, 7.2), layout="constrained")
@@ -84,6 +91,32 @@ def layer_response_figures(ctx: ReportContext):
                       "colour per depth; mean over ok seeds", fontsize=8, color="0.3")
         figs[f"layer-responses-{family}"] = fig
     return figs or None
+
+
+def _methods_figure(ctx: ReportContext, family: str, table: pd.DataFrame) -> Figure:
+    """One panel per method of ``table`` (one family), its nets' response stds against layer index, one colour
+    per depth (as Fig. 7 top)."""
+    methods = by_method(table)
+    fig = Figure(figsize=(3.4 * min(4, len(methods)), 2.9 * -(-len(methods) // 4) + 0.8), layout="constrained")
+    colour = depth_colours(table["depth"])
+    for ax, (method, rows) in zip(method_panels(fig, len(methods)), methods):
+        for _, net in nets(rows):
+            ax.plot(net["layer"], net["std"], color=colour[net["depth"].iloc[0]], lw=1.4, label=net_label(net))
+        ax.set_title(method, fontsize=10)
+        ax.set_xlabel("layer index", fontsize=8)
+        ax.grid(True, alpha=0.3, lw=0.5)
+        ax.legend(fontsize=7, loc="best", framealpha=0.85)
+    values = table["std"].to_numpy(dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    if values.size and values.max() / values.min() > LOG_AXIS_SPAN:
+        fig.axes[0].set_yscale("log")  # shared: every panel
+    fig.supylabel("std of the response", fontsize=9)
+    fig.suptitle(figure_title(ctx, f"Layer responses by method (paper Fig. 7), {FAMILY_TITLES.get(family, family)}"),
+                 fontsize=12)
+    fig.supxlabel("std of each 3x3 layer's response on the test set: after its BN (the branch's output before "
+                  "its scale or the addition); in a net without BN, after the convolution; mean over ok seeds",
+                  fontsize=8, color="0.3")
+    return fig
 
 
 @register_section("Layer responses (paper Fig. 7)", order=40)
@@ -107,7 +140,7 @@ def layer_response_section(ctx: ReportContext):
                          str(r["seeds"].iloc[0])])
         parts += ["", f"**{FAMILY_TITLES.get(family, family)}.**", "",
                   markdown_table(["net", "layers", "mean std", "median std", "max std", "seeds"], rows), ""]
-        parts += [f"- {line}" for line in _response_checks(members)]
+        parts += [f"- {line}" for line in _response_checks([(m, r) for m, r in members if r["paper"].all()])]
     if bad:
         parts += ["", f"Unreadable {LAYER_RESPONSES} (left out): " + ", ".join(f"`{b}`" for b in bad) + "."]
     return "\n".join(parts)

@@ -324,3 +324,52 @@ def test_no_data_no_figures_and_damaged_files_are_named(tmp_path):
     (runs / EXP / PROF / "plain-20" / "seed0" / "layer_responses.csv").write_text("garbage\n")
     assert responses.layer_response_figures(context(runs)) is None
     assert "degradation/quick/plain-20/seed0/layer_responses.csv" in responses.layer_response_section(context(runs))
+
+
+def test_every_method_gets_its_analyses_and_the_paper_checks_stay_on_the_paper_nets(tmp_path):
+    """Point 4 of the methods benchmark: layer responses and gradient norms of every method are read and
+    drawn (one panel per method); a net without BN (plain-56-nobn) never stands in for the paper's plain-56
+    in Fig. 7's checks, the gradient pair or the degradation sets."""
+    from reports import analysis, gradients, responses
+    from reports.build import build_report
+    from reports.groups import degradation_sets, model_infos
+
+    runs = tmp_path / "runs"
+    write_analysis_runs(runs)
+    for model, level in (("plain-56-nobn", 9.0), ("fixup-56", 0.01), ("highway-20", 0.3)):
+        folder = write_run(runs, EXP, PROF, model, 0, steps=[50, 100], train=lambda s: 50.0, test=lambda s: 55.0)
+        n = int(model.split("-")[1]) - 1
+        layers = np.arange(1, n + 1)
+        pd.DataFrame({"layer": layers, "name": [f"l{i}.conv" for i in layers], "std": level + 0 * layers}).to_csv(
+            folder / "layer_responses.csv", index=False)
+        pd.DataFrame([(s, k, f"l{k}.conv", level) for s in (0, 75) for k in range(1, n + 2)],
+                     columns=["step", "layer", "name", "norm"]).to_csv(folder / "grad_norms.csv", index=False)
+    ctx = context(runs)
+    table, _ = analysis.response_table(ctx.runs)
+    assert set(table["model"]) == set(DEPTHS) | {"plain-56-nobn", "fixup-56", "highway-20"}
+    methods = dict(zip(table["model"], table["method"]))
+    assert (methods["plain-56-nobn"], methods["fixup-56"], methods["plain-56"]) == ("plain-nobn", "fixup", "plain")
+    assert not table[table["model"] == "fixup-56"]["paper"].any() and table[table["model"] == "plain-56"]["paper"].all()
+    plain, _ = degradation_sets(model_infos(ctx.runs), "cifar")
+    assert plain == {20: "plain-20", 56: "plain-56"}
+
+    result = build_report(runs, EXP, PROF, tmp_path / "out")
+    assert not result.errors, result.errors
+    assert {"layer-responses-methods-cifar", "grad-norms-methods-cifar"} <= set(result.figures)
+    figures = {**responses.layer_response_figures(ctx), **gradients.gradient_method_figures(ctx)}
+    for name in ("layer-responses-methods-cifar", "grad-norms-methods-cifar"):
+        fig = figures[name]
+        panels = {"plain", "resnet", "plain-nobn", "fixup", "highway"}
+        titles = {ax.get_title() for ax in fig.axes if ax.get_visible() and ax.get_title()}
+        assert titles == panels, (name, titles)
+        fixup = next(ax for ax in fig.axes if ax.get_title() == "fixup")
+        (line,) = fixup.get_lines()
+        assert np.allclose(line.get_ydata(), 0.01) and line.get_label().startswith("fixup-56")
+    # The paper's Fig. 7 keeps the paper's nets only, and its checks read plain-56, not plain-56-nobn (9.0).
+    paper = figures["layer-responses-cifar"]
+    assert {lab.split(" ")[0] for lab in paper.axes[0].get_legend_handles_labels()[1]} == set(DEPTHS)
+    summary = (result.out_dir / "summary.md").read_text()
+    assert "resnet-56's responses are smaller, as in the paper (mean std" in summary
+    assert "for plain-56;" in summary and "for plain-56-nobn" not in summary
+    ((_, p, r),) = gradients.gradient_pairs(analysis.gradient_table(ctx.runs)[0], ctx.runs)
+    assert (p, r) == ("plain-56", "resnet-56")
