@@ -138,7 +138,7 @@ def response_frame() -> pd.DataFrame:
     for model, depth, kind, seeds, stds in (("resnet-20", 20, "resnet", 1, [0.5, 0.7, 0.6]),
                                             ("plain-20", 20, "plain", 3, [2.0, 1.0, 3.0]),
                                             ("resnet-56", 56, "resnet", 1, [0.3, 0.2, 0.4])):
-        rows += [[model, "cifar", depth, kind, seeds, layer, f"l{layer}", s] for layer, s in enumerate(stds, 1)]
+        rows += [[model, "cifar", depth, kind, kind, True, seeds, layer, f"l{layer}", s] for layer, s in enumerate(stds, 1)]
     return pd.DataFrame(rows, columns=NET_COLUMNS + ["layer", "name", "std"])
 
 
@@ -170,7 +170,7 @@ def gradient_frame() -> pd.DataFrame:
         for step in (0, 50):
             for layer in (1, 2, 3):
                 log10 = -layer if kind == "plain" else -1.0 - step / 100
-                rows.append([model, "cifar", 20, kind, 2, step, layer, f"l{layer}", log10])
+                rows.append([model, "cifar", 20, kind, kind, True, 2, step, layer, f"l{layer}", log10])
     return pd.DataFrame(rows, columns=NET_COLUMNS + ["step", "layer", "name", "log10"])
 
 
