@@ -24,9 +24,9 @@ PROFILE ?= quick
 # Three seeds, so that every comparison carries a 95% interval (reports/verdict.py).
 SEEDS ?= 0 1 2
 # Runs trained at once when make is given no -j: where there are GPUs, one per GPU slot (GPUS x
-# RUNS_PER_GPU, experiments/launch/slots.py); else one per CPU core on the CPU profiles (each run then trains with
-# one thread, experiments.run: two 1-thread runs finish a matrix sooner than one 2-thread run at a time,
-# and hold up when something else uses a core), and one on the GPU profiles. Computed only when used.
+# RUNS_PER_GPU, experiments/launch/slots.py); else one per CPU core on the CPU profiles (each run trains with
+# its `threads` setting, 1, whatever -j: two 1-thread runs finish a matrix sooner than one 2-thread run at a
+# time, and hold up when something else uses a core), and one on the GPU profiles. Computed only when used.
 CPU_JOBS = $(if $(filter quick smoke,$(PROFILE)),$(shell nproc 2>/dev/null || echo 1),1)
 JOBS ?= $(or $(shell $(PY) -m experiments.launch.slots jobs --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)' \
 	--cpu-jobs '$(CPU_JOBS)' 2>/dev/null),$(CPU_JOBS))

@@ -219,6 +219,11 @@ def _checkpoint_changes(run_dir: Path, checkpoint: tuple[int, dict | None, objec
             before = read_config(run_dir / CONFIG).get("config")
         except MalformedError:
             before = None
+    if isinstance(before, dict) and before.get("threads") == 0:  # older versions: make's -j decided, unrecorded
+        print(f"warning: {run_dir}'s checkpoint does not record the CPU threads it was trained with (an older "
+              f"version took them from make's -j); resuming with {now['threads']}: its numbers may differ from an "
+              "uninterrupted run's", file=sys.stderr)
+        before = {**before, "threads": now["threads"]}
     changed = _changed_settings(before, now) if isinstance(before, dict) else []
     if checkpoint[2] != CHECKPOINT_FORMAT:
         changed.insert(0, f"checkpoint format {checkpoint[2]}, now {CHECKPOINT_FORMAT}: an older version")

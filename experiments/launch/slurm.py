@@ -100,12 +100,6 @@ def cluster_environment(requeue: bool):
     return LightningEnvironment()
 
 
-def threads() -> int | None:
-    """CPU threads a SLURM job step was given (``--cpus-per-task``), None outside SLURM."""
-    value = os.environ.get("SLURM_CPUS_PER_TASK") if in_step() else None
-    return int(value) if value and value.isdigit() else None
-
-
 # ----------------------------------------------------------------------------------------------------
 # The launchers' side: resources, the srun options, the sbatch array
 # ----------------------------------------------------------------------------------------------------
