@@ -88,12 +88,13 @@ _index = $(if $(filter $1,$(firstword $2)),$(words $3 x),$(if $2,$(call _index,$
 # LAUNCHER=srun  each run target is one SLURM job (srun; -j N: at most N queued or running at once);
 # LAUNCHER=sbatch  `make <experiment>` submits the runs not done as one job array and returns
 #                (experiments/launch/slurm.py); the same command later writes the report once all are done.
-# CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN: each SLURM job's --cpus-per-task, --mem, --time (empty: the
-# partition's default); one GPU (--gres=gpu:1) when the profile wants one; SLURM_ARGS: any other option.
+# CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN: each SLURM job's --cpus-per-task (empty: what a run uses, 1 on the
+# CPU profiles), --mem, --time (empty: the partition's default); a request SLURM could never run is refused
+# before anything is submitted (srun/sbatch --test-only); one GPU (--gres=gpu:1) when the profile wants one; SLURM_ARGS: any other option.
 LAUNCHER ?=
 GPUS ?=
 RUNS_PER_GPU ?= 1
-CPUS_PER_RUN ?= 4
+CPUS_PER_RUN ?=
 MEM_PER_RUN ?=
 TIME_PER_RUN ?=
 SLURM_ARGS ?=

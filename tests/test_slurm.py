@@ -261,10 +261,60 @@ def test_launcher_options_and_bad_launcher_values(tmp_path):
     assert not runs.exists()
 
 
+def test_a_run_asks_slurm_for_the_cpus_it_uses(tmp_path):
+    """CPUS_PER_RUN empty (make's default): a run's threads plus its DataLoader workers (it once asked for 4
+    whatever it used: on 2-CPU nodes every job pended for ever)."""
+    from experiments.config import load_profile
+    from experiments.launch.slurm import resources
+
+    for profile, cpus in (("smoke", 1), ("quick", 1), ("paper", 1), ("imagenet", 9)):
+        assert f"--cpus-per-task={cpus}" in resources(load_profile(profile), "", "", ""), profile
+    assert "--cpus-per-task=4" in resources(load_profile("quick", ["threads=4"]), "", "", "")
+    p = make(tmp_path, "--eval=cpus: ; @echo $(CPUS_PER_RUN)", "cpus")
+    assert p.returncode == 0 and p.stdout.strip() == "", p.stdout + p.stderr
+
+
+def test_a_request_no_node_can_satisfy_is_refused_before_anything_is_submitted(tmp_path, cluster):
+    """4 CPUs a task on a node of 2: SLURM would queue the array for ever (reason PartitionConfig) and srun would
+    wait until killed; both launchers refuse it at once, in one line with SLURM's reason."""
+    runs = tmp_path / "runs"
+    for launcher in ("sbatch", "srun"):
+        p = matrix(tmp_path, runs, f"LAUNCHER={launcher}", "CPUS_PER_RUN=4", cluster=cluster, timeout=60)
+        assert p.returncode == 2 and p.stderr.count("error:") == 1, p.stdout + p.stderr
+        assert f"LAUNCHER={launcher}: SLURM can never run a job of" in p.stderr, p.stderr
+        assert "Requested node configuration is not available" in p.stderr and "CPUS_PER_RUN" in p.stderr, p.stderr
+        assert not cluster.queue() and not runs.exists()
+
+
+def test_a_run_pending_for_a_reason_that_never_clears_is_named(tmp_path, cluster):
+    """An array already pending for ever (submitted by hand, or before the partition changed): the next make
+    does not call it "queued or running" and end 0; it names the reason and what to do, and fails."""
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    data.mkdir()
+    target = folders(runs)["plain-8"] / "result.json"
+    p = subprocess.run([str(PY), "-m", "experiments.launch.slurm", "submit", "--launcher", "sbatch", "--profile",
+                        "smoke", "--set", SET, "--cpus", "4", "--runs", str(target), "--runs-dir", str(runs),
+                        "--data-dir", str(data)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, **cluster.env, "DEGRADATION_OFFLINE": "1"})
+    assert p.returncode == 3, p.stdout + p.stderr
+    job = re.search(r"SLURM job array (\d+)", p.stdout).group(1)
+    try:
+        assert wait_for(lambda: "PartitionConfig" in cluster.run("squeue", "-h", "-j", job, "-o", "%r"), timeout=60,
+                        interval=0.2), cluster.queue()
+        p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "MODELS=plain-8", cluster=cluster, timeout=120)
+        assert p.returncode != 0, p.stdout + p.stderr
+        assert re.search(rf"error: degradation \(smoke\): 1 run\(s\) pending in SLURM job\(s\) {job}_0 for a reason "
+                         rf"that never clears \(PartitionConfig: .*\); cancel them \(scancel {job}\)", p.stderr), p.stderr
+        assert "queued or running" not in p.stdout and not (folders(runs)["plain-8"] / "config.yaml").exists()
+    finally:
+        cluster.run("scancel", job, check=False)
+        wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
+
+
 def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local):
     runs = tmp_path / "runs"
     started = time.monotonic()
-    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     seconds = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr + cluster.logs()
     local = local.done()
@@ -292,7 +342,7 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
     local = local.done()
     runs = tmp_path / "runs"
     started = time.monotonic()
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     submitted = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr
     match = re.search(r"submitted 2 run\(s\) as SLURM job array (\d+)", p.stdout)
@@ -321,7 +371,7 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
     cluster.run("scontrol", "update", f"JobId={job}_1", "StartTime=now")
 
     # The next make: resnet-8 is queued or running (not submitted again), plain-8 is resubmitted.
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(rf"1 run\(s\) queued or running in SLURM job\(s\) {job}_1", p.stdout), p.stdout
     resubmitted = re.search(r"submitted 1 run\(s\) as SLURM job array (\d+)", p.stdout)
@@ -346,7 +396,7 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
 
     # The last make: everything is done; it trains nothing and writes the report.
     before = {f: (f / "result.json").stat().st_mtime_ns for f in folders(runs).values()}
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "submitted" not in p.stdout and " ... " not in p.stdout
     assert (tmp_path / "reports" / "degradation" / "smoke" / "report.pdf").is_file()

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from ..config import ConfigError, RunConfig, load_profile
+from .threads import cpus_per_run
 
 REQUEUE_SIGNAL = signal.SIGUSR1  # sbatch --signal and SLURMEnvironment(requeue_signal=...) both use this
 SIGNAL_LEAD_SECONDS = 120  # how long before its time limit a job is signalled: a checkpoint at most, then requeue
@@ -112,7 +113,9 @@ def wants_gpu(config: RunConfig) -> bool:
 
 def resources(config: RunConfig, cpus: str, mem: str, time_limit: str) -> list[str]:
     """srun/sbatch options for one run: one task, its CPUs, memory and time, one GPU if the profile wants one.
-    Empty ``mem``/``time_limit``: the partition's defaults. ConfigError on a malformed value."""
+    Empty ``cpus``: what the run uses (its ``threads`` and DataLoader ``workers``: 1 on the CPU profiles);
+    empty ``mem``/``time_limit``: the partition's defaults. ConfigError on a malformed value."""
+    cpus = cpus or str(cpus_per_run(config))
     if not cpus.isdigit() or int(cpus) < 1:
         raise ConfigError(f"bad CPUS_PER_RUN {cpus!r}: expected an integer >= 1 (srun/sbatch --cpus-per-task)")
     for name, value in (("MEM_PER_RUN", mem), ("TIME_PER_RUN", time_limit)):
@@ -139,24 +142,50 @@ def _need(tool: str, launcher: str) -> None:
                           "valid LAUNCHER values: srun, sbatch (on a SLURM login node), empty (train here)")
 
 
+def probe(launcher: str, options: list[str]) -> None:
+    """Ask SLURM (``srun``/``sbatch --test-only``) whether a job with these options could ever run; ConfigError
+    with SLURM's reason when not (more CPUs or memory than any node of the partition has, an unknown partition
+    or account...), so that nothing is submitted that would pend for ever."""
+    command = [launcher, "--test-only", *options, *(["true"] if launcher == "srun" else ["--wrap=true"])]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        lines = [line for line in (out.stderr + out.stdout).splitlines() if line.strip()]
+        raise ConfigError(f"LAUNCHER={launcher}: SLURM can never run a job of {shlex.join(options)}: "
+                          f"{lines[-1].strip() if lines else f'exit {out.returncode}'} ({launcher} --test-only); "
+                          "ask for what the partition's nodes have (CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN, SLURM_ARGS)")
+
+
+# Reasons a pending job gives that will not clear by waiting (SLURM's squeue(1), "JOB REASON CODES").
+NEVER_CLEARS = {
+    "PartitionConfig": "it asks for more than the partition's nodes have or its limits allow",
+    "PartitionNodeLimit": "it asks for more nodes than the partition allows",
+    "PartitionTimeLimit": "it asks for more time than the partition allows",
+    "BadConstraints": "no node satisfies its constraints",
+    "InvalidAccount": "its account is not valid",
+    "InvalidQOS": "its QOS is not valid",
+    "DependencyNeverSatisfied": "its dependency can never be satisfied",
+}
+
+
 def _slurm_dir(runs_dir: Path) -> Path:
     return runs_dir / ".slurm"
 
 
-def queued(runs_dir: Path) -> dict[Path, str]:
-    """Run folders (resolved) that a pending or running array task of this user will train: {folder: job id}.
+def queued(runs_dir: Path) -> dict[Path, tuple[str, str]]:
+    """Run folders (resolved) that a pending or running array task of this user will train:
+    {folder: (job id, the reason it pends: "" when running)}.
 
     squeue lists every task (``-r``) with its job's comment, the list file the array was submitted with.
     """
-    out = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i|%K|%k"],
+    out = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i|%K|%T|%r|%k"],
                          capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
         raise RuntimeError(f"squeue failed: {out.stderr.strip()}")
     slurm_dir = _slurm_dir(runs_dir).resolve()
-    found: dict[Path, str] = {}
+    found: dict[Path, tuple[str, str]] = {}
     lists: dict[str, list[str]] = {}
     for line in out.stdout.splitlines():
-        job_id, task, comment = (line.split("|", 2) + ["", ""])[:3]
+        job_id, task, state, reason, comment = (line.split("|", 4) + [""] * 4)[:5]
         path = Path(comment)
         if not task.isdigit() or path.parent != slurm_dir or not path.is_file():
             continue
@@ -164,7 +193,7 @@ def queued(runs_dir: Path) -> dict[Path, str]:
             lists[comment] = path.read_text().splitlines()
         entries = lists[comment]
         if int(task) < len(entries):
-            found[Path(entries[int(task)].split("\t")[0]).resolve()] = job_id
+            found[Path(entries[int(task)].split("\t")[0]).resolve()] = (job_id, reason if state == "PENDING" else "")
     return found
 
 
@@ -172,7 +201,7 @@ def submit(args) -> int:
     """Submit the runs of ``args.runs`` (result.json paths) that are neither done nor queued as one array.
 
     Returns 0 when every run is done (make renders the report), EXIT_PENDING when runs are queued or
-    running, 1 when sbatch refused the array.
+    running, 1 when sbatch refused the array or a run pends for a reason that will never clear.
     """
     from runfolder import DONE, read_status
 
@@ -190,9 +219,17 @@ def submit(args) -> int:
     waiting = sorted({in_queue[r.parent.resolve()] for r in not_done if r.parent.resolve() in in_queue})
     todo = [r for r in not_done if r.parent.resolve() not in in_queue]
     label = f"{args.experiment} ({args.profile})"
+    stuck = [(job, reason) for job, reason in waiting if reason in NEVER_CLEARS]
+    if stuck:
+        reasons = sorted({reason for _, reason in stuck})
+        print(f"error: {label}: {len(stuck)} run(s) pending in SLURM job(s) {', '.join(j for j, _ in stuck)} for a "
+              f"reason that never clears ({'; '.join(f'{r}: {NEVER_CLEARS[r]}' for r in reasons)}); cancel them "
+              f"(scancel {' '.join(sorted({j.split('_')[0] for j, _ in stuck}))}) and run make again with what the "
+              "partition has (CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN, SLURM_ARGS)", file=sys.stderr)
+        return 1
     if waiting:
         print(f"==> {label}: {len(not_done) - len(todo)} run(s) queued or running in SLURM job(s) "
-              f"{', '.join(waiting)}; not submitted again")
+              f"{', '.join(job for job, _ in waiting)}; not submitted again")
     if todo:
         slurm_dir = _slurm_dir(runs_dir)
         slurm_dir.mkdir(parents=True, exist_ok=True)
@@ -231,7 +268,7 @@ def parser(prog: str = "python -m experiments.launch.slurm") -> argparse.Argumen
     parser.add_argument("--experiment", default="degradation")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--set", default="", help="space-separated key=value profile overrides")
-    parser.add_argument("--cpus", default="4", help="CPUS_PER_RUN: --cpus-per-task")
+    parser.add_argument("--cpus", default="", help="CPUS_PER_RUN: --cpus-per-task (empty: the CPUs a run uses)")
     parser.add_argument("--mem", default="", help="MEM_PER_RUN: --mem (empty: the partition's default)")
     parser.add_argument("--time", default="", help="TIME_PER_RUN: --time (empty: the partition's default)")
     parser.add_argument("--slurm-args", default="", help="SLURM_ARGS: more srun/sbatch options")
@@ -243,10 +280,10 @@ def check(args: argparse.Namespace) -> None:
     if args.launcher not in ("", "srun", "sbatch"):
         raise ConfigError(f"unknown LAUNCHER {args.launcher!r}; valid: srun, sbatch (empty: train here)")
     if args.launcher:
-        resources(load_profile(args.profile, args.set.split() if args.set else None), args.cpus,
-                  args.mem, args.time)
-        parse_slurm_args(args.slurm_args)
+        options = resources(load_profile(args.profile, args.set.split() if args.set else None), args.cpus,
+                            args.mem, args.time) + parse_slurm_args(args.slurm_args)
         _need(args.launcher, args.launcher)
+        probe(args.launcher, options)
 
 
 def main(argv: list[str] | None = None) -> int:
