@@ -286,6 +286,23 @@ def test_a_request_no_node_can_satisfy_is_refused_before_anything_is_submitted(t
         assert not cluster.queue() and not runs.exists()
 
 
+def test_a_time_limit_too_short_for_the_requeue_signal_is_refused(tmp_path, cluster):
+    """TIME_PER_RUN=2 (minutes) with --signal=USR1@120: the first allocation was signalled at once and requeued
+    with nothing trained, the next got no signal and ended TIMEOUT. A limit must leave room for the signal's
+    lead, SLURM's minute of slack and some training; a shorter one is refused before anything is submitted."""
+    from experiments.launch.slurm import MIN_TIME_SECONDS, time_seconds
+
+    assert [time_seconds(t) for t in ("2", "4:59", "1:00:00", "1-2", "1-2:3:4", "", "UNLIMITED")] == \
+        [120, 299, 3600, 93600, 93784, None, None]
+    runs = tmp_path / "runs"
+    for short in ("2", "4:59", "0:04:00"):
+        p = matrix(tmp_path, runs, "LAUNCHER=sbatch", f"TIME_PER_RUN={short}", cluster=cluster, timeout=60)
+        assert p.returncode == 2 and p.stderr.count("error:") == 1, p.stdout + p.stderr
+        assert f"bad TIME_PER_RUN '{short}' for LAUNCHER=sbatch" in p.stderr and "TIME_PER_RUN=5" in p.stderr, p.stderr
+        assert not cluster.queue() and not runs.exists()
+    assert MIN_TIME_SECONDS == 300
+
+
 def test_a_run_pending_for_a_reason_that_never_clears_is_named(tmp_path, cluster):
     """An array already pending for ever (submitted by hand, or before the partition changed): the next make
     does not call it "queued or running" and end 0; it names the reason and what to do, and fails."""
@@ -355,9 +372,13 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
     # Each task as soon as it has a checkpoint, in mid-run: task 0 is cancelled; task 1 gets the preemption
     # signal, on which Lightning requeues it.
     todo = {cancelled: ["scancel", f"{job}_0"], preempted: ["scancel", "--signal=USR1", f"{job}_1"]}
+    at_signal = None
 
     def interrupt_those_with_a_checkpoint() -> bool:
+        nonlocal at_signal
         for folder in [f for f in todo if (f / "checkpoints" / "last.ckpt").exists()]:
+            if folder == preempted:
+                at_signal = load_ckpt(folder / "checkpoints" / "last.ckpt")["global_step"]
             cluster.run(*todo.pop(folder))
         return not todo
 
@@ -381,9 +402,17 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
 
     for folder in (cancelled, preempted):
         assert_same_metrics(folder, folders(local["runs"])[folder.parent.name])
-        assert result(folder)["resumed_from"] and result(folder)["resumed_from"] % 6 == 0
-        assert not list(folder.glob("hpc_ckpt_*"))  # Lightning's mid-interval checkpoint is not kept
-    assert result(cancelled)["resumed_from"] == at_cancel
+        assert not list(folder.glob("hpc_ckpt_*"))  # Lightning's own signal checkpoint is not written
+    assert result(cancelled)["resumed_from"] == at_cancel and at_cancel % 6 == 0  # the last evaluation's
+    # The preempted run checkpointed where it was when the signal came (after the checkpoint it had then), said
+    # that SLURM took the requeue, and resumed from there.
+    log = (runs / ".slurm" / f"{job}_1.out").read_text()
+    signalled = re.search(r"SLURM's requeue signal: checkpoint written at iteration (\d+); requeued: the requeued "
+                          r"task resumes it from iteration \1", log)
+    assert signalled and int(signalled.group(1)) >= at_signal, log
+    assert result(preempted)["resumed_from"] == int(signalled.group(1))
+    assert "interrupted without SLURM's requeue signal (a time limit, scancel, a preemption): not requeued" in \
+        (runs / ".slurm" / f"{job}_0.out").read_text()
     first, second = result(cancelled)["slurm"], result(preempted)["slurm"]
     assert first["job_id"] == f"{again}_0" and first["restart_count"] == 0  # resubmitted
     assert second["job_id"] == f"{job}_1" and second["restart_count"] == 1  # requeued: same task, restarted
@@ -391,8 +420,6 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
           f"{result(cancelled)['resumed_from']}; preempted: resnet-8 ({job}_1) by USR1, requeued "
           f"(restart {second['restart_count']}), resumed from {result(preempted)['resumed_from']}; both: final errors "
           f"{result(cancelled)['final']} / {result(preempted)['final']} and every metrics.csv byte as the local runs")
-    log = (runs / ".slurm" / f"{job}_1.out").read_text()
-    assert "interrupted; SLURM's requeue or the next `make` resumes it from its last checkpoint" in log, log
 
     # The last make: everything is done; it trains nothing and writes the report.
     before = {f: (f / "result.json").stat().st_mtime_ns for f in folders(runs).values()}

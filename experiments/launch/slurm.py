@@ -11,12 +11,13 @@ SLURM does all the scheduling: the suite adds no queue of its own. The run folde
 
 Preemption and time limits (sbatch): the array is submitted with ``--requeue --signal=USR1@120``; SLURM
 signals the run's job step 120 s before the time limit (or ``scancel --signal=USR1`` does, or a site's
-preemption), Lightning's ``SLURMEnvironment(auto_requeue=True)`` answers by requeueing the array task
-(``scontrol requeue``), and SLURM then stops the step (SIGTERM; the run exits 143, resumable). The requeued
-task trains the same run folder, which resumes from ``checkpoints/last.ckpt``: the checkpoint of the last
-evaluation, from which a run resumes exactly. Lightning's own checkpoint at the signal (``hpc_ckpt_*.ckpt``)
-is not written (experiments/training/checkpoint.py): taken between two evaluations, in the middle of a step, it
-could not be resumed bit-exactly; what a requeue loses is the work since the last evaluation.
+preemption). The run (``RequeueOnSignal``, experiments/training/callbacks.py) finishes its step, writes
+``checkpoints/last.ckpt`` of where it is, requeues its array task (:func:`requeue`, ``scontrol requeue``)
+and says so; SLURM then stops the step. The requeued task trains the same run folder, which resumes from
+that checkpoint exactly: a preempted allocation loses nothing trained before the signal. A time limit
+shorter than the signal's lead plus SLURM's minute of slack and some training is refused
+(:func:`check_signal_lead`). Lightning's own answer to the signal (``auto_requeue``, a checkpoint
+``hpc_ckpt_*.ckpt`` written from inside the signal handler, mid-step) is off.
 """
 
 from __future__ import annotations
@@ -37,6 +38,8 @@ from .threads import cpus_per_run
 
 REQUEUE_SIGNAL = signal.SIGUSR1  # sbatch --signal and SLURMEnvironment(requeue_signal=...) both use this
 SIGNAL_LEAD_SECONDS = 120  # how long before its time limit a job is signalled: a checkpoint at most, then requeue
+SIGNAL_SLACK_SECONDS = 60  # SLURM may signal up to this much earlier than asked (it checks once a minute)
+MIN_TIME_SECONDS = 300  # an array task's shortest time limit: the lead, the slack and two minutes to train
 ARRAY_SCRIPT = Path(__file__).resolve().parent / "array.sh"
 EXIT_PENDING = 3  # `submit`: runs are queued or running (make then ends without a report)
 SRUN_WARNING = "The `srun` command is available on your system but is not used"  # Lightning's, on every run
@@ -84,21 +87,36 @@ def where(record: dict) -> str:
     return f"{record.get('node')}{gpu} (SLURM job {record['job_id']})"
 
 
-def cluster_environment(requeue: bool):
+def cluster_environment():
     """Lightning's cluster environment for this process: SLURM's in a job step, the plain one elsewhere.
 
     Outside SLURM with SLURM's tools installed (a login node, a workstation), Lightning warns on every run
     that ``srun`` "is available but not used": that one warning is filtered here, nothing else.
-    ``requeue``: answer REQUEUE_SIGNAL by requeueing the job (batch jobs only: the sbatch launcher).
+    Lightning's own answer to the requeue signal (``auto_requeue``) is off: it saves a checkpoint in the
+    middle of a step, from inside the signal handler; the run's own (experiments/training/callbacks.py,
+    ``RequeueOnSignal``) checkpoints at the next step boundary, then calls :func:`requeue`.
     """
     import warnings
 
     from lightning_fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
 
     if in_step():
-        return SLURMEnvironment(auto_requeue=requeue, requeue_signal=REQUEUE_SIGNAL)
+        return SLURMEnvironment(auto_requeue=False, requeue_signal=REQUEUE_SIGNAL)
     warnings.filterwarnings("ignore", message=f"{SRUN_WARNING}.*")
     return LightningEnvironment()
+
+
+def requeue() -> str | None:
+    """Requeue the job this process is a step of (``scontrol requeue``, as Lightning's auto-requeue does):
+    None when SLURM took it, else SLURM's reason (a job submitted with ``--no-requeue``, say)."""
+    record = job()
+    if record is None:
+        return "not in a SLURM job step"
+    try:
+        out = subprocess.run(["scontrol", "requeue", record["job_id"]], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    return None if out.returncode == 0 else (out.stderr.strip() or out.stdout.strip() or f"exit {out.returncode}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -127,6 +145,37 @@ def resources(config: RunConfig, cpus: str, mem: str, time_limit: str) -> list[s
     args += [f"--time={time_limit}"] if time_limit else []
     args += ["--gres=gpu:1"] if wants_gpu(config) else []
     return args
+
+
+def time_seconds(text: str) -> int | None:
+    """A SLURM ``--time`` value in seconds: ``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``, ``D-H:M:S``; None
+    for empty (the partition's default), INFINITE or UNLIMITED. ConfigError when malformed."""
+    if not text or text.upper() in ("INFINITE", "UNLIMITED"):
+        return None
+    days, _, rest = text.rpartition("-")
+    parts = rest.split(":")
+    if len(parts) > 3 or not all(p.isdigit() for p in parts) or (_ and not days.isdigit()):
+        raise ConfigError(f"bad TIME_PER_RUN {text!r}: expected SLURM's minutes, minutes:seconds, hours:minutes:seconds, "
+                          "days-hours, days-hours:minutes or days-hours:minutes:seconds")
+    n = [int(p) for p in parts]
+    if days or _:
+        hours, minutes, seconds = (n + [0, 0])[:3]
+    else:
+        hours, minutes, seconds = ([0] * (3 - len(n)) + n) if len(n) == 3 else (0, *(n + [0])[:2])
+    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def check_signal_lead(time_limit: str) -> None:
+    """The sbatch array's time limit leaves room for its requeue signal (``--signal=USR1@<lead>``) and for
+    training before it; ConfigError naming the shortest one that does. (A limit shorter than the lead got its
+    signal at once, and requeued with nothing trained, or none and ended TIMEOUT.)"""
+    seconds = time_seconds(time_limit)
+    if seconds is not None and seconds < MIN_TIME_SECONDS:
+        raise ConfigError(
+            f"bad TIME_PER_RUN {time_limit!r} for LAUNCHER=sbatch: each task is signalled {SIGNAL_LEAD_SECONDS} s before "
+            f"its time limit (up to {SIGNAL_SLACK_SECONDS} s earlier: SLURM checks once a minute) to checkpoint and "
+            f"requeue, which leaves too little to train; give at least {MIN_TIME_SECONDS // 60} minutes "
+            f"(TIME_PER_RUN={MIN_TIME_SECONDS // 60}), or none for the partition's default")
 
 
 def parse_slurm_args(text: str) -> list[str]:
@@ -208,6 +257,7 @@ def submit(args) -> int:
     config = load_profile(args.profile, args.set.split() if args.set else None)
     slurm_args = parse_slurm_args(args.slurm_args)
     sbatch_resources = resources(config, args.cpus, args.mem, args.time)
+    check_signal_lead(args.time)
     _need("sbatch", "sbatch"), _need("squeue", "sbatch")
     runs = [Path(r) for r in args.runs.split()]
     position = {r: i + 1 for i, r in enumerate(runs)}
@@ -283,6 +333,8 @@ def check(args: argparse.Namespace) -> None:
         options = resources(load_profile(args.profile, args.set.split() if args.set else None), args.cpus,
                             args.mem, args.time) + parse_slurm_args(args.slurm_args)
         _need(args.launcher, args.launcher)
+        if args.launcher == "sbatch":
+            check_signal_lead(args.time)
         probe(args.launcher, options)
 
 
