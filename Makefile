@@ -98,8 +98,11 @@ CPUS_PER_RUN ?=
 MEM_PER_RUN ?=
 TIME_PER_RUN ?=
 SLURM_ARGS ?=
+# ARRAY_LIMIT=N: at most N of the sbatch array's tasks run at once (--array=...%N; not --array in SLURM_ARGS).
+ARRAY_LIMIT ?=
 SLURM_VARS = --launcher '$(LAUNCHER)' --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --set '$(SET)' \
-	--cpus '$(CPUS_PER_RUN)' --mem '$(MEM_PER_RUN)' --time '$(TIME_PER_RUN)' --slurm-args='$(SLURM_ARGS)'
+	--cpus '$(CPUS_PER_RUN)' --mem '$(MEM_PER_RUN)' --time '$(TIME_PER_RUN)' --slurm-args='$(SLURM_ARGS)' \
+	--array-limit '$(ARRAY_LIMIT)'
 # Expanded when a run's recipe runs (after installation): srun's options for one run.
 SRUN = srun $(or $(shell $(PY) -m experiments.launch.slurm srun-args $(SLURM_VARS)),$(error LAUNCHER=srun: no srun options))
 LAUNCH = $(if $(filter srun,$(LAUNCHER)),$(SRUN))

@@ -303,6 +303,40 @@ def test_a_time_limit_too_short_for_the_requeue_signal_is_refused(tmp_path, clus
     assert MIN_TIME_SECONDS == 300
 
 
+def test_the_suite_owns_the_array_and_array_limit_throttles_it(tmp_path, cluster):
+    """SLURM_ARGS="--array=0-1%1" once overrode the suite's --array: make printed "tasks 0-0" while SLURM ran
+    tasks 0-1, the extra one failing with an empty log. --array in SLURM_ARGS is refused with a pointer to
+    ARRAY_LIMIT, which submits the suite's array with %N."""
+    runs = tmp_path / "runs"
+    for bad in ("--array=0-1%1", "--partition=debug -a 0-1", "--array 0-3"):
+        p = matrix(tmp_path, runs, "LAUNCHER=sbatch", f"SLURM_ARGS={bad}", cluster=cluster, timeout=60)
+        assert p.returncode == 2 and p.stderr.count("error:") == 1 and "ARRAY_LIMIT=N" in p.stderr, p.stdout + p.stderr
+        assert not cluster.queue() and not runs.exists()
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "ARRAY_LIMIT=0", cluster=cluster, timeout=60)
+    assert p.returncode == 2 and "bad ARRAY_LIMIT '0'" in p.stderr, p.stderr
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "ARRAY_LIMIT=1", cluster=cluster, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    job = re.search(r"submitted 2 run\(s\) as SLURM job array (\d+) \(tasks 0-1, at most 1 at once;", p.stdout)
+    assert job, p.stdout
+    try:
+        shown = cluster.run("scontrol", "show", "job", job.group(1))
+        assert "ArrayTaskThrottle=1" in shown, shown
+    finally:
+        cluster.run("scancel", job.group(1), check=False)
+        wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
+
+
+def test_array_sh_says_when_its_list_has_no_line_for_the_task(tmp_path):
+    """`read` at the end of the list once ended the task under set -e before its own message: an empty log."""
+    from experiments.launch.slurm import ARRAY_SCRIPT
+
+    listing = tmp_path / "list.runs"
+    listing.write_text("/some/run\t1/1\n")
+    p = subprocess.run(["bash", str(ARRAY_SCRIPT), str(listing), "true"], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "SLURM_ARRAY_TASK_ID": "1"})
+    assert p.returncode == 2 and f"error: {listing} has no line for array task 1" in p.stderr, p
+
+
 def test_a_run_pending_for_a_reason_that_never_clears_is_named(tmp_path, cluster):
     """An array already pending for ever (submitted by hand, or before the partition changed): the next make
     does not call it "queued or running" and end 0; it names the reason and what to do, and fails."""

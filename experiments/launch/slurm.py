@@ -179,10 +179,23 @@ def check_signal_lead(time_limit: str) -> None:
 
 
 def parse_slurm_args(text: str) -> list[str]:
+    """SLURM_ARGS as options; ConfigError when malformed or when it holds ``--array``, which the suite owns."""
     try:
-        return shlex.split(text)
+        args = shlex.split(text)
     except ValueError as exc:
         raise ConfigError(f"bad SLURM_ARGS {text!r}: {exc}") from None
+    if any(a == "--array" or a.startswith("--array=") or (a.startswith("-a") and not a.startswith("--")) for a in args):
+        raise ConfigError(f"bad SLURM_ARGS {text!r}: the suite submits the array itself (one task per run not done); "
+                          "to limit the tasks running at once, use ARRAY_LIMIT=N")
+    return args
+
+
+def parse_array_limit(text: str) -> str:
+    """ARRAY_LIMIT: empty (no limit) or the most array tasks running at once (sbatch ``--array=...%N``)."""
+    if text and (not text.isdigit() or int(text) < 1):
+        raise ConfigError(f"bad ARRAY_LIMIT {text!r}: expected an integer >= 1, the most array tasks running at once "
+                          "(empty: no limit)")
+    return text
 
 
 def _need(tool: str, launcher: str) -> None:
@@ -258,6 +271,7 @@ def submit(args) -> int:
     slurm_args = parse_slurm_args(args.slurm_args)
     sbatch_resources = resources(config, args.cpus, args.mem, args.time)
     check_signal_lead(args.time)
+    limit = parse_array_limit(args.array_limit)
     _need("sbatch", "sbatch"), _need("squeue", "sbatch")
     runs = [Path(r) for r in args.runs.split()]
     position = {r: i + 1 for i, r in enumerate(runs)}
@@ -289,7 +303,7 @@ def submit(args) -> int:
         command = [str(Path(args.python).absolute()), "-m", "experiments.run", "--data-dir", args.data_dir,
                    *[a for kv in (args.set.split() if args.set else []) for a in ("--set", kv)], "--slurm-requeue"]
         sbatch = ["sbatch", "--parsable", f"--job-name={args.experiment}-{args.profile}",
-                  f"--array=0-{len(todo) - 1}", *sbatch_resources, "--requeue",
+                  f"--array=0-{len(todo) - 1}{f'%{limit}' if limit else ''}", *sbatch_resources, "--requeue",
                   f"--signal={REQUEUE_SIGNAL.name[3:]}@{SIGNAL_LEAD_SECONDS}", "--open-mode=append",
                   f"--output={slurm_dir.resolve()}/%A_%a.out", f"--comment={listing}", *slurm_args,
                   str(ARRAY_SCRIPT), str(listing), *command]
@@ -300,7 +314,8 @@ def submit(args) -> int:
                   f"    command: {shlex.join(sbatch)}", file=sys.stderr)
             return 1
         job_id = out.stdout.strip().split(";")[0]
-        print(f"==> {label}: submitted {len(todo)} run(s) as SLURM job array {job_id} (tasks 0-{len(todo) - 1}; "
+        print(f"==> {label}: submitted {len(todo)} run(s) as SLURM job array {job_id} (tasks 0-{len(todo) - 1}"
+              f"{f', at most {limit} at once' if limit else ''}; "
               f"list {listing})\n"
               f"    follow it: squeue -j {job_id}   |   sacct -j {job_id} -X   |   "
               f"tail -f {slurm_dir}/{job_id}_*.out\n"
@@ -321,7 +336,8 @@ def parser(prog: str = "python -m experiments.launch.slurm") -> argparse.Argumen
     parser.add_argument("--cpus", default="", help="CPUS_PER_RUN: --cpus-per-task (empty: the CPUs a run uses)")
     parser.add_argument("--mem", default="", help="MEM_PER_RUN: --mem (empty: the partition's default)")
     parser.add_argument("--time", default="", help="TIME_PER_RUN: --time (empty: the partition's default)")
-    parser.add_argument("--slurm-args", default="", help="SLURM_ARGS: more srun/sbatch options")
+    parser.add_argument("--slurm-args", default="", help="SLURM_ARGS: more srun/sbatch options (not --array)")
+    parser.add_argument("--array-limit", default="", help="ARRAY_LIMIT: the most array tasks running at once (sbatch)")
     return parser
 
 
@@ -335,6 +351,7 @@ def check(args: argparse.Namespace) -> None:
         _need(args.launcher, args.launcher)
         if args.launcher == "sbatch":
             check_signal_lead(args.time)
+            parse_array_limit(args.array_limit)
         probe(args.launcher, options)
 
 
