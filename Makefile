@@ -26,9 +26,9 @@ PROFILE ?= quick
 # Three seeds, so that every comparison carries a 95% interval (reports/verdict.py).
 SEEDS ?= 0 1 2
 # Runs trained at once when make is given no -j: where there are GPUs, one per GPU slot (GPUS x
-# RUNS_PER_GPU, experiments/launch/slots.py); else one per CPU core on the CPU profiles (each run then trains with
-# one thread, experiments.run: two 1-thread runs finish a matrix sooner than one 2-thread run at a time,
-# and hold up when something else uses a core), and one on the GPU profiles. Computed only when used.
+# RUNS_PER_GPU, experiments/launch/slots.py); else one per CPU core on the CPU profiles (each run trains with
+# its `threads` setting, 1, whatever -j: two 1-thread runs finish a matrix sooner than one 2-thread run at a
+# time, and hold up when something else uses a core), and one on the GPU profiles. Computed only when used.
 CPU_JOBS = $(if $(filter quick smoke,$(PROFILE)),$(shell nproc 2>/dev/null || echo 1),1)
 JOBS ?= $(or $(shell $(PY) -m experiments.launch.slots jobs --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)' \
 	--cpu-jobs '$(CPU_JOBS)' 2>/dev/null),$(CPU_JOBS))
@@ -90,17 +90,21 @@ _index = $(if $(filter $1,$(firstword $2)),$(words $3 x),$(if $2,$(call _index,$
 # LAUNCHER=srun  each run target is one SLURM job (srun; -j N: at most N queued or running at once);
 # LAUNCHER=sbatch  `make <experiment>` submits the runs not done as one job array and returns
 #                (experiments/launch/slurm.py); the same command later writes the report once all are done.
-# CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN: each SLURM job's --cpus-per-task, --mem, --time (empty: the
-# partition's default); one GPU (--gres=gpu:1) when the profile wants one; SLURM_ARGS: any other option.
+# CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN: each SLURM job's --cpus-per-task (empty: what a run uses, 1 on the
+# CPU profiles), --mem, --time (empty: the partition's default); a request SLURM could never run is refused
+# before anything is submitted (srun/sbatch --test-only); one GPU (--gres=gpu:1) when the profile wants one; SLURM_ARGS: any other option.
 LAUNCHER ?=
 GPUS ?=
 RUNS_PER_GPU ?= 1
-CPUS_PER_RUN ?= 4
+CPUS_PER_RUN ?=
 MEM_PER_RUN ?=
 TIME_PER_RUN ?=
 SLURM_ARGS ?=
+# ARRAY_LIMIT=N: at most N of the sbatch array's tasks run at once (--array=...%N; not --array in SLURM_ARGS).
+ARRAY_LIMIT ?=
 SLURM_VARS = --launcher '$(LAUNCHER)' --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --set '$(SET)' \
-	--cpus '$(CPUS_PER_RUN)' --mem '$(MEM_PER_RUN)' --time '$(TIME_PER_RUN)' --slurm-args='$(SLURM_ARGS)'
+	--cpus '$(CPUS_PER_RUN)' --mem '$(MEM_PER_RUN)' --time '$(TIME_PER_RUN)' --slurm-args='$(SLURM_ARGS)' \
+	--array-limit '$(ARRAY_LIMIT)'
 # Expanded when a run's recipe runs (after installation): srun's options for one run.
 SRUN = srun $(or $(shell $(PY) -m experiments.launch.slurm srun-args $(SLURM_VARS)),$(error LAUNCHER=srun: no srun options))
 LAUNCH = $(if $(filter srun,$(LAUNCHER)),$(SRUN))

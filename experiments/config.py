@@ -79,7 +79,10 @@ class RunConfig:
     # On a GPU, record each training step's forward, loss and backward once as one CUDA graph and replay it
     # (experiments/training/step.py): the host launches one graph instead of ~1,000 kernels per step
     cuda_graph: bool = False
-    threads: int = 0  # CPU threads per run; 0 = cores divided by make's -j
+    # CPU threads a run computes with, whatever make's -j, JOBS or SLURM's allocation: a run's numbers on a CPU
+    # depend on its thread count, so it is a setting like any other (recorded in config.yaml and the checkpoint;
+    # a resume with another count is refused). 1: a CPU profile's matrix trains one 1-thread run per core
+    threads: int = 1
 
     def check(self) -> None:
         """Raise ``ConfigError`` for values no run can use."""
@@ -90,11 +93,11 @@ class RunConfig:
         _one_of("warmup", self.warmup, WARMUPS)
         _one_of("compile_mode", self.compile_mode, COMPILE_MODES)
         for name in ("batch_size", "max_steps", "eval_every", "log_every", "eval_batch_size",
-                     "synthetic_train", "synthetic_eval"):
+                     "synthetic_train", "synthetic_eval", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be an integer >= 1")
         for name in ("val_size", "eval_limit", "workers", "imagenet_width", "cifar_width", "warmup_steps",
-                     "warmup_min_depth", "image_size", "threads", "split_seed", "grad_norm_every"):
+                     "warmup_min_depth", "image_size", "split_seed", "grad_norm_every"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be an integer >= 0")
         for name in ("lr", "warmup_lr", "gamma"):

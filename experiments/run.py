@@ -219,8 +219,7 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
         result = train(spec, config, data_dir, fault, resume_step=checkpoint[0] if checkpoint is not None else None,
                        datamodule=data, requeue=requeue)
     except (Interrupted, KeyboardInterrupt) as exc:
-        again = "SLURM's requeue or the next `make`" if requeue else "`make`"
-        print(f"{tag}{spec}: interrupted; {again} resumes it from its last checkpoint", file=sys.stderr)
+        print(f"{tag}{spec}: {getattr(exc, 'note', None) or _interrupted(requeue)}", file=sys.stderr)
         return getattr(exc, "code", EXIT_SIGINT)
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the matrix goes on
         _record_failure(spec, exc, traceback.format_exc(), tag, time.monotonic() - started)
@@ -230,6 +229,16 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
     (run_dir / ERROR).unlink(missing_ok=True)  # from an earlier, failed attempt
     print(f"{tag}{spec}{where} ... {format_seconds(time.monotonic() - started)},{_outcome(result)}", flush=True)
     return 0
+
+
+def _interrupted(batch_job: bool) -> str:
+    """What becomes of a run stopped by Ctrl-C or SIGTERM, in words. In a SLURM batch job (the sbatch array)
+    a SIGTERM with no requeue signal before it is a time limit reached, ``scancel`` or a preemption: the run
+    did not requeue its job, and SLURM requeues it itself only on a preemption that says so."""
+    if batch_job:
+        return ("interrupted without SLURM's requeue signal (a time limit, scancel, a preemption): not requeued by "
+                "the run; the next `make` resumes it from its last checkpoint")
+    return "interrupted; the next `make` resumes it from its last checkpoint"
 
 
 def _checkpoint_changes(run_dir: Path, checkpoint: tuple[int, dict | None, object], now: dict) -> list[str]:
@@ -243,6 +252,11 @@ def _checkpoint_changes(run_dir: Path, checkpoint: tuple[int, dict | None, objec
             before = read_config(run_dir / CONFIG).get("config")
         except MalformedError:
             before = None
+    if isinstance(before, dict) and before.get("threads") == 0:  # older versions: make's -j decided, unrecorded
+        print(f"warning: {run_dir}'s checkpoint does not record the CPU threads it was trained with (an older "
+              f"version took them from make's -j); resuming with {now['threads']}: its numbers may differ from an "
+              "uninterrupted run's", file=sys.stderr)
+        before = {**before, "threads": now["threads"]}
     changed = _changed_settings(before, now) if isinstance(before, dict) else []
     if checkpoint[2] != CHECKPOINT_FORMAT:
         changed.insert(0, f"checkpoint format {checkpoint[2]}, now {CHECKPOINT_FORMAT}: an older version")

@@ -76,7 +76,7 @@ def test_the_import_graph_finds_what_it_must():
     """The checker sees function-level imports and resolves relative ones (else the tests below prove little)."""
     g = graph()
     assert "experiments.training.train" in g["experiments.run"]  # imported inside a function
-    assert "experiments.launch.slurm" in g["experiments.launch.threads"]  # `from . import slurm`
+    assert "experiments.launch.slurm" in g["experiments.launch.__main__"]  # `from . import slots, slurm`
     assert "runfolder.io" in g["runfolder.files"]  # `from .io import ...`
     assert {"experiments.data.cifar10", "experiments.data.base"} <= g["experiments.data"]
 

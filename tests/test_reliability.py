@@ -104,6 +104,25 @@ def test_killed_run_resumes_exactly(tmp_path, reference):
     assert_same_run(folder, reference)
 
 
+@pytest.mark.parametrize("at,saved", [(4, 4), (6, 7)], ids=["mid-interval", "at-an-evaluation"])
+def test_the_requeue_signal_checkpoints_where_the_run_is_and_it_resumes_exactly(tmp_path, reference, at, saved):
+    """SLURM's requeue signal (``--signal=USR1@<lead>`` before a time limit, a preemption), here sent by the
+    run to itself after iteration 4 (between the evaluations, and checkpoints, of 3 and 6, in the middle of a
+    logging interval) or 6 (an evaluation follows: the checkpoint is the next step's). The run checkpoints
+    there, interval sums included, and stops; it once kept only the checkpoint of the last evaluation, losing
+    what it trained since. Outside SLURM the requeue is refused, and it says so."""
+    folder = run_dir(tmp_path)
+    code, output = forked(folder, *TINY_ARGS, "--slurm-requeue", fault=f"signal@{at}", log=tmp_path / "first.log")
+    assert code == 143, output
+    assert (f"SLURM's requeue signal: checkpoint written at iteration {saved}; SLURM refused the requeue (not in a "
+            f"SLURM job step): the next `make` resumes it from iteration {saved}") in output, output
+    assert load_ckpt(ckpt_of(folder))["global_step"] == saved and not (folder / "result.json").exists()
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0, out + err
+    assert result_of(folder)["resumed_from"] == saved
+    assert_same_run(folder, reference)
+
+
 # --- 2. progress files are replaced atomically: old or new, never half ----------------------------------------
 class Crash(Exception):
     pass

@@ -261,10 +261,111 @@ def test_launcher_options_and_bad_launcher_values(tmp_path):
     assert not runs.exists()
 
 
+def test_a_run_asks_slurm_for_the_cpus_it_uses(tmp_path):
+    """CPUS_PER_RUN empty (make's default): a run's threads plus its DataLoader workers (it once asked for 4
+    whatever it used: on 2-CPU nodes every job pended for ever)."""
+    from experiments.config import load_profile
+    from experiments.launch.slurm import resources
+
+    for profile, cpus in (("smoke", 1), ("quick", 1), ("paper", 1), ("imagenet", 9)):
+        assert f"--cpus-per-task={cpus}" in resources(load_profile(profile), "", "", ""), profile
+    assert "--cpus-per-task=4" in resources(load_profile("quick", ["threads=4"]), "", "", "")
+    p = make(tmp_path, "--eval=cpus: ; @echo $(CPUS_PER_RUN)", "cpus")
+    assert p.returncode == 0 and p.stdout.strip() == "", p.stdout + p.stderr
+
+
+def test_a_request_no_node_can_satisfy_is_refused_before_anything_is_submitted(tmp_path, cluster):
+    """4 CPUs a task on a node of 2: SLURM would queue the array for ever (reason PartitionConfig) and srun would
+    wait until killed; both launchers refuse it at once, in one line with SLURM's reason."""
+    runs = tmp_path / "runs"
+    for launcher in ("sbatch", "srun"):
+        p = matrix(tmp_path, runs, f"LAUNCHER={launcher}", "CPUS_PER_RUN=4", cluster=cluster, timeout=60)
+        assert p.returncode == 2 and p.stderr.count("error:") == 1, p.stdout + p.stderr
+        assert f"LAUNCHER={launcher}: SLURM can never run a job of" in p.stderr, p.stderr
+        assert "Requested node configuration is not available" in p.stderr and "CPUS_PER_RUN" in p.stderr, p.stderr
+        assert not cluster.queue() and not runs.exists()
+
+
+def test_a_time_limit_too_short_for_the_requeue_signal_is_refused(tmp_path, cluster):
+    """TIME_PER_RUN=2 (minutes) with --signal=USR1@120: the first allocation was signalled at once and requeued
+    with nothing trained, the next got no signal and ended TIMEOUT. A limit must leave room for the signal's
+    lead, SLURM's minute of slack and some training; a shorter one is refused before anything is submitted."""
+    from experiments.launch.slurm import MIN_TIME_SECONDS, time_seconds
+
+    assert [time_seconds(t) for t in ("2", "4:59", "1:00:00", "1-2", "1-2:3:4", "", "UNLIMITED")] == \
+        [120, 299, 3600, 93600, 93784, None, None]
+    runs = tmp_path / "runs"
+    for short in ("2", "4:59", "0:04:00"):
+        p = matrix(tmp_path, runs, "LAUNCHER=sbatch", f"TIME_PER_RUN={short}", cluster=cluster, timeout=60)
+        assert p.returncode == 2 and p.stderr.count("error:") == 1, p.stdout + p.stderr
+        assert f"bad TIME_PER_RUN '{short}' for LAUNCHER=sbatch" in p.stderr and "TIME_PER_RUN=5" in p.stderr, p.stderr
+        assert not cluster.queue() and not runs.exists()
+    assert MIN_TIME_SECONDS == 300
+
+
+def test_the_suite_owns_the_array_and_array_limit_throttles_it(tmp_path, cluster):
+    """SLURM_ARGS="--array=0-1%1" once overrode the suite's --array: make printed "tasks 0-0" while SLURM ran
+    tasks 0-1, the extra one failing with an empty log. --array in SLURM_ARGS is refused with a pointer to
+    ARRAY_LIMIT, which submits the suite's array with %N."""
+    runs = tmp_path / "runs"
+    for bad in ("--array=0-1%1", "--partition=debug -a 0-1", "--array 0-3"):
+        p = matrix(tmp_path, runs, "LAUNCHER=sbatch", f"SLURM_ARGS={bad}", cluster=cluster, timeout=60)
+        assert p.returncode == 2 and p.stderr.count("error:") == 1 and "ARRAY_LIMIT=N" in p.stderr, p.stdout + p.stderr
+        assert not cluster.queue() and not runs.exists()
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "ARRAY_LIMIT=0", cluster=cluster, timeout=60)
+    assert p.returncode == 2 and "bad ARRAY_LIMIT '0'" in p.stderr, p.stderr
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "ARRAY_LIMIT=1", cluster=cluster, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    job = re.search(r"submitted 2 run\(s\) as SLURM job array (\d+) \(tasks 0-1, at most 1 at once;", p.stdout)
+    assert job, p.stdout
+    try:
+        shown = cluster.run("scontrol", "show", "job", job.group(1))
+        assert "ArrayTaskThrottle=1" in shown, shown
+    finally:
+        cluster.run("scancel", job.group(1), check=False)
+        wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
+
+
+def test_array_sh_says_when_its_list_has_no_line_for_the_task(tmp_path):
+    """`read` at the end of the list once ended the task under set -e before its own message: an empty log."""
+    from experiments.launch.slurm import ARRAY_SCRIPT
+
+    listing = tmp_path / "list.runs"
+    listing.write_text("/some/run\t1/1\n")
+    p = subprocess.run(["bash", str(ARRAY_SCRIPT), str(listing), "true"], capture_output=True, text=True, timeout=30,
+                       env={**os.environ, "SLURM_ARRAY_TASK_ID": "1"})
+    assert p.returncode == 2 and f"error: {listing} has no line for array task 1" in p.stderr, p
+
+
+def test_a_run_pending_for_a_reason_that_never_clears_is_named(tmp_path, cluster):
+    """An array already pending for ever (submitted by hand, or before the partition changed): the next make
+    does not call it "queued or running" and end 0; it names the reason and what to do, and fails."""
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    data.mkdir()
+    target = folders(runs)["plain-8"] / "result.json"
+    p = subprocess.run([str(PY), "-m", "experiments.launch.slurm", "submit", "--launcher", "sbatch", "--profile",
+                        "smoke", "--set", SET, "--cpus", "4", "--runs", str(target), "--runs-dir", str(runs),
+                        "--data-dir", str(data)], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                       env={**os.environ, **cluster.env, "DEGRADATION_OFFLINE": "1"})
+    assert p.returncode == 3, p.stdout + p.stderr
+    job = re.search(r"SLURM job array (\d+)", p.stdout).group(1)
+    try:
+        assert wait_for(lambda: "PartitionConfig" in cluster.run("squeue", "-h", "-j", job, "-o", "%r"), timeout=60,
+                        interval=0.2), cluster.queue()
+        p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "MODELS=plain-8", cluster=cluster, timeout=120)
+        assert p.returncode != 0, p.stdout + p.stderr
+        assert re.search(rf"error: degradation \(smoke\): 1 run\(s\) pending in SLURM job\(s\) {job}_0 for a reason "
+                         rf"that never clears \(PartitionConfig: .*\); cancel them \(scancel {job}\)", p.stderr), p.stderr
+        assert "queued or running" not in p.stdout and not (folders(runs)["plain-8"] / "config.yaml").exists()
+    finally:
+        cluster.run("scancel", job, check=False)
+        wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
+
+
 def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local):
     runs = tmp_path / "runs"
     started = time.monotonic()
-    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     seconds = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr + cluster.logs()
     local = local.done()
@@ -292,7 +393,7 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
     local = local.done()
     runs = tmp_path / "runs"
     started = time.monotonic()
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     submitted = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr
     match = re.search(r"submitted 2 run\(s\) as SLURM job array (\d+)", p.stdout)
@@ -305,9 +406,13 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
     # Each task as soon as it has a checkpoint, in mid-run: task 0 is cancelled; task 1 gets the preemption
     # signal, on which Lightning requeues it.
     todo = {cancelled: ["scancel", f"{job}_0"], preempted: ["scancel", "--signal=USR1", f"{job}_1"]}
+    at_signal = None
 
     def interrupt_those_with_a_checkpoint() -> bool:
+        nonlocal at_signal
         for folder in [f for f in todo if (f / "checkpoints" / "last.ckpt").exists()]:
+            if folder == preempted:
+                at_signal = load_ckpt(folder / "checkpoints" / "last.ckpt")["global_step"]
             cluster.run(*todo.pop(folder))
         return not todo
 
@@ -321,7 +426,7 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
     cluster.run("scontrol", "update", f"JobId={job}_1", "StartTime=now")
 
     # The next make: resnet-8 is queued or running (not submitted again), plain-8 is resubmitted.
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     assert re.search(rf"1 run\(s\) queued or running in SLURM job\(s\) {job}_1", p.stdout), p.stdout
     resubmitted = re.search(r"submitted 1 run\(s\) as SLURM job array (\d+)", p.stdout)
@@ -331,9 +436,17 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
 
     for folder in (cancelled, preempted):
         assert_same_metrics(folder, folders(local["runs"])[folder.parent.name])
-        assert result(folder)["resumed_from"] and result(folder)["resumed_from"] % 6 == 0
-        assert not list(folder.glob("hpc_ckpt_*"))  # Lightning's mid-interval checkpoint is not kept
-    assert result(cancelled)["resumed_from"] == at_cancel
+        assert not list(folder.glob("hpc_ckpt_*"))  # Lightning's own signal checkpoint is not written
+    assert result(cancelled)["resumed_from"] == at_cancel and at_cancel % 6 == 0  # the last evaluation's
+    # The preempted run checkpointed where it was when the signal came (after the checkpoint it had then), said
+    # that SLURM took the requeue, and resumed from there.
+    log = (runs / ".slurm" / f"{job}_1.out").read_text()
+    signalled = re.search(r"SLURM's requeue signal: checkpoint written at iteration (\d+); requeued: the requeued "
+                          r"task resumes it from iteration \1", log)
+    assert signalled and int(signalled.group(1)) >= at_signal, log
+    assert result(preempted)["resumed_from"] == int(signalled.group(1))
+    assert "interrupted without SLURM's requeue signal (a time limit, scancel, a preemption): not requeued" in \
+        (runs / ".slurm" / f"{job}_0.out").read_text()
     first, second = result(cancelled)["slurm"], result(preempted)["slurm"]
     assert first["job_id"] == f"{again}_0" and first["restart_count"] == 0  # resubmitted
     assert second["job_id"] == f"{job}_1" and second["restart_count"] == 1  # requeued: same task, restarted
@@ -341,12 +454,10 @@ def test_sbatch_array_survives_cancel_and_preemption_and_resumes_exactly(tmp_pat
           f"{result(cancelled)['resumed_from']}; preempted: resnet-8 ({job}_1) by USR1, requeued "
           f"(restart {second['restart_count']}), resumed from {result(preempted)['resumed_from']}; both: final errors "
           f"{result(cancelled)['final']} / {result(preempted)['final']} and every metrics.csv byte as the local runs")
-    log = (runs / ".slurm" / f"{job}_1.out").read_text()
-    assert "interrupted; SLURM's requeue or the next `make` resumes it from its last checkpoint" in log, log
 
     # The last make: everything is done; it trains nothing and writes the report.
     before = {f: (f / "result.json").stat().st_mtime_ns for f in folders(runs).values()}
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "CPUS_PER_RUN=1", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     assert "submitted" not in p.stdout and " ... " not in p.stdout
     assert (tmp_path / "reports" / "degradation" / "smoke" / "report.pdf").is_file()

@@ -7,7 +7,8 @@
 set -euo pipefail
 list=$1
 shift
-IFS=$'\t' read -r run_dir progress < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$list")
+# `|| true`: at the end of the list `read` fails, which under set -e would end the task before its message.
+IFS=$'\t' read -r run_dir progress < <(sed -n "$((SLURM_ARRAY_TASK_ID + 1))p" "$list") || true
 if [ -z "${run_dir:-}" ]; then
     echo "error: $list has no line for array task $SLURM_ARRAY_TASK_ID" >&2
     exit 2

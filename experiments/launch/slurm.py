@@ -11,12 +11,13 @@ SLURM does all the scheduling: the suite adds no queue of its own. The run folde
 
 Preemption and time limits (sbatch): the array is submitted with ``--requeue --signal=USR1@120``; SLURM
 signals the run's job step 120 s before the time limit (or ``scancel --signal=USR1`` does, or a site's
-preemption), Lightning's ``SLURMEnvironment(auto_requeue=True)`` answers by requeueing the array task
-(``scontrol requeue``), and SLURM then stops the step (SIGTERM; the run exits 143, resumable). The requeued
-task trains the same run folder, which resumes from ``checkpoints/last.ckpt``: the checkpoint of the last
-evaluation, from which a run resumes exactly. Lightning's own checkpoint at the signal (``hpc_ckpt_*.ckpt``)
-is not written (experiments/training/checkpoint.py): taken between two evaluations, in the middle of a step, it
-could not be resumed bit-exactly; what a requeue loses is the work since the last evaluation.
+preemption). The run (``RequeueOnSignal``, experiments/training/callbacks.py) finishes its step, writes
+``checkpoints/last.ckpt`` of where it is, requeues its array task (:func:`requeue`, ``scontrol requeue``)
+and says so; SLURM then stops the step. The requeued task trains the same run folder, which resumes from
+that checkpoint exactly: a preempted allocation loses nothing trained before the signal. A time limit
+shorter than the signal's lead plus SLURM's minute of slack and some training is refused
+(:func:`check_signal_lead`). Lightning's own answer to the signal (``auto_requeue``, a checkpoint
+``hpc_ckpt_*.ckpt`` written from inside the signal handler, mid-step) is off.
 """
 
 from __future__ import annotations
@@ -33,9 +34,12 @@ import time
 from pathlib import Path
 
 from ..config import ConfigError, RunConfig, load_profile
+from .threads import cpus_per_run
 
 REQUEUE_SIGNAL = signal.SIGUSR1  # sbatch --signal and SLURMEnvironment(requeue_signal=...) both use this
 SIGNAL_LEAD_SECONDS = 120  # how long before its time limit a job is signalled: a checkpoint at most, then requeue
+SIGNAL_SLACK_SECONDS = 60  # SLURM may signal up to this much earlier than asked (it checks once a minute)
+MIN_TIME_SECONDS = 300  # an array task's shortest time limit: the lead, the slack and two minutes to train
 ARRAY_SCRIPT = Path(__file__).resolve().parent / "array.sh"
 EXIT_PENDING = 3  # `submit`: runs are queued or running (make then ends without a report)
 SRUN_WARNING = "The `srun` command is available on your system but is not used"  # Lightning's, on every run
@@ -83,27 +87,36 @@ def where(record: dict) -> str:
     return f"{record.get('node')}{gpu} (SLURM job {record['job_id']})"
 
 
-def cluster_environment(requeue: bool):
+def cluster_environment():
     """Lightning's cluster environment for this process: SLURM's in a job step, the plain one elsewhere.
 
     Outside SLURM with SLURM's tools installed (a login node, a workstation), Lightning warns on every run
     that ``srun`` "is available but not used": that one warning is filtered here, nothing else.
-    ``requeue``: answer REQUEUE_SIGNAL by requeueing the job (batch jobs only: the sbatch launcher).
+    Lightning's own answer to the requeue signal (``auto_requeue``) is off: it saves a checkpoint in the
+    middle of a step, from inside the signal handler; the run's own (experiments/training/callbacks.py,
+    ``RequeueOnSignal``) checkpoints at the next step boundary, then calls :func:`requeue`.
     """
     import warnings
 
     from lightning_fabric.plugins.environments import LightningEnvironment, SLURMEnvironment
 
     if in_step():
-        return SLURMEnvironment(auto_requeue=requeue, requeue_signal=REQUEUE_SIGNAL)
+        return SLURMEnvironment(auto_requeue=False, requeue_signal=REQUEUE_SIGNAL)
     warnings.filterwarnings("ignore", message=f"{SRUN_WARNING}.*")
     return LightningEnvironment()
 
 
-def threads() -> int | None:
-    """CPU threads a SLURM job step was given (``--cpus-per-task``), None outside SLURM."""
-    value = os.environ.get("SLURM_CPUS_PER_TASK") if in_step() else None
-    return int(value) if value and value.isdigit() else None
+def requeue() -> str | None:
+    """Requeue the job this process is a step of (``scontrol requeue``, as Lightning's auto-requeue does):
+    None when SLURM took it, else SLURM's reason (a job submitted with ``--no-requeue``, say)."""
+    record = job()
+    if record is None:
+        return "not in a SLURM job step"
+    try:
+        out = subprocess.run(["scontrol", "requeue", record["job_id"]], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as exc:
+        return str(exc)
+    return None if out.returncode == 0 else (out.stderr.strip() or out.stdout.strip() or f"exit {out.returncode}")
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -118,7 +131,9 @@ def wants_gpu(config: RunConfig) -> bool:
 
 def resources(config: RunConfig, cpus: str, mem: str, time_limit: str) -> list[str]:
     """srun/sbatch options for one run: one task, its CPUs, memory and time, one GPU if the profile wants one.
-    Empty ``mem``/``time_limit``: the partition's defaults. ConfigError on a malformed value."""
+    Empty ``cpus``: what the run uses (its ``threads`` and DataLoader ``workers``: 1 on the CPU profiles);
+    empty ``mem``/``time_limit``: the partition's defaults. ConfigError on a malformed value."""
+    cpus = cpus or str(cpus_per_run(config))
     if not cpus.isdigit() or int(cpus) < 1:
         raise ConfigError(f"bad CPUS_PER_RUN {cpus!r}: expected an integer >= 1 (srun/sbatch --cpus-per-task)")
     for name, value in (("MEM_PER_RUN", mem), ("TIME_PER_RUN", time_limit)):
@@ -132,11 +147,55 @@ def resources(config: RunConfig, cpus: str, mem: str, time_limit: str) -> list[s
     return args
 
 
+def time_seconds(text: str) -> int | None:
+    """A SLURM ``--time`` value in seconds: ``M``, ``M:S``, ``H:M:S``, ``D-H``, ``D-H:M``, ``D-H:M:S``; None
+    for empty (the partition's default), INFINITE or UNLIMITED. ConfigError when malformed."""
+    if not text or text.upper() in ("INFINITE", "UNLIMITED"):
+        return None
+    days, _, rest = text.rpartition("-")
+    parts = rest.split(":")
+    if len(parts) > 3 or not all(p.isdigit() for p in parts) or (_ and not days.isdigit()):
+        raise ConfigError(f"bad TIME_PER_RUN {text!r}: expected SLURM's minutes, minutes:seconds, hours:minutes:seconds, "
+                          "days-hours, days-hours:minutes or days-hours:minutes:seconds")
+    n = [int(p) for p in parts]
+    if days or _:
+        hours, minutes, seconds = (n + [0, 0])[:3]
+    else:
+        hours, minutes, seconds = ([0] * (3 - len(n)) + n) if len(n) == 3 else (0, *(n + [0])[:2])
+    return ((int(days or 0) * 24 + hours) * 60 + minutes) * 60 + seconds
+
+
+def check_signal_lead(time_limit: str) -> None:
+    """The sbatch array's time limit leaves room for its requeue signal (``--signal=USR1@<lead>``) and for
+    training before it; ConfigError naming the shortest one that does. (A limit shorter than the lead got its
+    signal at once, and requeued with nothing trained, or none and ended TIMEOUT.)"""
+    seconds = time_seconds(time_limit)
+    if seconds is not None and seconds < MIN_TIME_SECONDS:
+        raise ConfigError(
+            f"bad TIME_PER_RUN {time_limit!r} for LAUNCHER=sbatch: each task is signalled {SIGNAL_LEAD_SECONDS} s before "
+            f"its time limit (up to {SIGNAL_SLACK_SECONDS} s earlier: SLURM checks once a minute) to checkpoint and "
+            f"requeue, which leaves too little to train; give at least {MIN_TIME_SECONDS // 60} minutes "
+            f"(TIME_PER_RUN={MIN_TIME_SECONDS // 60}), or none for the partition's default")
+
+
 def parse_slurm_args(text: str) -> list[str]:
+    """SLURM_ARGS as options; ConfigError when malformed or when it holds ``--array``, which the suite owns."""
     try:
-        return shlex.split(text)
+        args = shlex.split(text)
     except ValueError as exc:
         raise ConfigError(f"bad SLURM_ARGS {text!r}: {exc}") from None
+    if any(a == "--array" or a.startswith("--array=") or (a.startswith("-a") and not a.startswith("--")) for a in args):
+        raise ConfigError(f"bad SLURM_ARGS {text!r}: the suite submits the array itself (one task per run not done); "
+                          "to limit the tasks running at once, use ARRAY_LIMIT=N")
+    return args
+
+
+def parse_array_limit(text: str) -> str:
+    """ARRAY_LIMIT: empty (no limit) or the most array tasks running at once (sbatch ``--array=...%N``)."""
+    if text and (not text.isdigit() or int(text) < 1):
+        raise ConfigError(f"bad ARRAY_LIMIT {text!r}: expected an integer >= 1, the most array tasks running at once "
+                          "(empty: no limit)")
+    return text
 
 
 def _need(tool: str, launcher: str) -> None:
@@ -145,24 +204,50 @@ def _need(tool: str, launcher: str) -> None:
                           "valid LAUNCHER values: srun, sbatch (on a SLURM login node), empty (train here)")
 
 
+def probe(launcher: str, options: list[str]) -> None:
+    """Ask SLURM (``srun``/``sbatch --test-only``) whether a job with these options could ever run; ConfigError
+    with SLURM's reason when not (more CPUs or memory than any node of the partition has, an unknown partition
+    or account...), so that nothing is submitted that would pend for ever."""
+    command = [launcher, "--test-only", *options, *(["true"] if launcher == "srun" else ["--wrap=true"])]
+    out = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        lines = [line for line in (out.stderr + out.stdout).splitlines() if line.strip()]
+        raise ConfigError(f"LAUNCHER={launcher}: SLURM can never run a job of {shlex.join(options)}: "
+                          f"{lines[-1].strip() if lines else f'exit {out.returncode}'} ({launcher} --test-only); "
+                          "ask for what the partition's nodes have (CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN, SLURM_ARGS)")
+
+
+# Reasons a pending job gives that will not clear by waiting (SLURM's squeue(1), "JOB REASON CODES").
+NEVER_CLEARS = {
+    "PartitionConfig": "it asks for more than the partition's nodes have or its limits allow",
+    "PartitionNodeLimit": "it asks for more nodes than the partition allows",
+    "PartitionTimeLimit": "it asks for more time than the partition allows",
+    "BadConstraints": "no node satisfies its constraints",
+    "InvalidAccount": "its account is not valid",
+    "InvalidQOS": "its QOS is not valid",
+    "DependencyNeverSatisfied": "its dependency can never be satisfied",
+}
+
+
 def _slurm_dir(runs_dir: Path) -> Path:
     return runs_dir / ".slurm"
 
 
-def queued(runs_dir: Path) -> dict[Path, str]:
-    """Run folders (resolved) that a pending or running array task of this user will train: {folder: job id}.
+def queued(runs_dir: Path) -> dict[Path, tuple[str, str]]:
+    """Run folders (resolved) that a pending or running array task of this user will train:
+    {folder: (job id, the reason it pends: "" when running)}.
 
     squeue lists every task (``-r``) with its job's comment, the list file the array was submitted with.
     """
-    out = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i|%K|%k"],
+    out = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i|%K|%T|%r|%k"],
                          capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
         raise RuntimeError(f"squeue failed: {out.stderr.strip()}")
     slurm_dir = _slurm_dir(runs_dir).resolve()
-    found: dict[Path, str] = {}
+    found: dict[Path, tuple[str, str]] = {}
     lists: dict[str, list[str]] = {}
     for line in out.stdout.splitlines():
-        job_id, task, comment = (line.split("|", 2) + ["", ""])[:3]
+        job_id, task, state, reason, comment = (line.split("|", 4) + [""] * 4)[:5]
         path = Path(comment)
         if not task.isdigit() or path.parent != slurm_dir or not path.is_file():
             continue
@@ -170,7 +255,7 @@ def queued(runs_dir: Path) -> dict[Path, str]:
             lists[comment] = path.read_text().splitlines()
         entries = lists[comment]
         if int(task) < len(entries):
-            found[Path(entries[int(task)].split("\t")[0]).resolve()] = job_id
+            found[Path(entries[int(task)].split("\t")[0]).resolve()] = (job_id, reason if state == "PENDING" else "")
     return found
 
 
@@ -178,13 +263,15 @@ def submit(args) -> int:
     """Submit the runs of ``args.runs`` (result.json paths) that are neither done nor queued as one array.
 
     Returns 0 when every run is done (make renders the report), EXIT_PENDING when runs are queued or
-    running, 1 when sbatch refused the array.
+    running, 1 when sbatch refused the array or a run pends for a reason that will never clear.
     """
     from runfolder import DONE, read_status
 
     config = load_profile(args.profile, args.set.split() if args.set else None)
     slurm_args = parse_slurm_args(args.slurm_args)
     sbatch_resources = resources(config, args.cpus, args.mem, args.time)
+    check_signal_lead(args.time)
+    limit = parse_array_limit(args.array_limit)
     _need("sbatch", "sbatch"), _need("squeue", "sbatch")
     runs = [Path(r) for r in args.runs.split()]
     position = {r: i + 1 for i, r in enumerate(runs)}
@@ -196,9 +283,17 @@ def submit(args) -> int:
     waiting = sorted({in_queue[r.parent.resolve()] for r in not_done if r.parent.resolve() in in_queue})
     todo = [r for r in not_done if r.parent.resolve() not in in_queue]
     label = f"{args.experiment} ({args.profile})"
+    stuck = [(job, reason) for job, reason in waiting if reason in NEVER_CLEARS]
+    if stuck:
+        reasons = sorted({reason for _, reason in stuck})
+        print(f"error: {label}: {len(stuck)} run(s) pending in SLURM job(s) {', '.join(j for j, _ in stuck)} for a "
+              f"reason that never clears ({'; '.join(f'{r}: {NEVER_CLEARS[r]}' for r in reasons)}); cancel them "
+              f"(scancel {' '.join(sorted({j.split('_')[0] for j, _ in stuck}))}) and run make again with what the "
+              "partition has (CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN, SLURM_ARGS)", file=sys.stderr)
+        return 1
     if waiting:
         print(f"==> {label}: {len(not_done) - len(todo)} run(s) queued or running in SLURM job(s) "
-              f"{', '.join(waiting)}; not submitted again")
+              f"{', '.join(job for job, _ in waiting)}; not submitted again")
     if todo:
         slurm_dir = _slurm_dir(runs_dir)
         slurm_dir.mkdir(parents=True, exist_ok=True)
@@ -208,7 +303,7 @@ def submit(args) -> int:
         command = [str(Path(args.python).absolute()), "-m", "experiments.run", "--data-dir", args.data_dir,
                    *[a for kv in (args.set.split() if args.set else []) for a in ("--set", kv)], "--slurm-requeue"]
         sbatch = ["sbatch", "--parsable", f"--job-name={args.experiment}-{args.profile}",
-                  f"--array=0-{len(todo) - 1}", *sbatch_resources, "--requeue",
+                  f"--array=0-{len(todo) - 1}{f'%{limit}' if limit else ''}", *sbatch_resources, "--requeue",
                   f"--signal={REQUEUE_SIGNAL.name[3:]}@{SIGNAL_LEAD_SECONDS}", "--open-mode=append",
                   f"--output={slurm_dir.resolve()}/%A_%a.out", f"--comment={listing}", *slurm_args,
                   str(ARRAY_SCRIPT), str(listing), *command]
@@ -219,7 +314,8 @@ def submit(args) -> int:
                   f"    command: {shlex.join(sbatch)}", file=sys.stderr)
             return 1
         job_id = out.stdout.strip().split(";")[0]
-        print(f"==> {label}: submitted {len(todo)} run(s) as SLURM job array {job_id} (tasks 0-{len(todo) - 1}; "
+        print(f"==> {label}: submitted {len(todo)} run(s) as SLURM job array {job_id} (tasks 0-{len(todo) - 1}"
+              f"{f', at most {limit} at once' if limit else ''}; "
               f"list {listing})\n"
               f"    follow it: squeue -j {job_id}   |   sacct -j {job_id} -X   |   "
               f"tail -f {slurm_dir}/{job_id}_*.out\n"
@@ -237,10 +333,11 @@ def parser(prog: str = "python -m experiments.launch.slurm") -> argparse.Argumen
     parser.add_argument("--experiment", default="degradation")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--set", default="", help="space-separated key=value profile overrides")
-    parser.add_argument("--cpus", default="4", help="CPUS_PER_RUN: --cpus-per-task")
+    parser.add_argument("--cpus", default="", help="CPUS_PER_RUN: --cpus-per-task (empty: the CPUs a run uses)")
     parser.add_argument("--mem", default="", help="MEM_PER_RUN: --mem (empty: the partition's default)")
     parser.add_argument("--time", default="", help="TIME_PER_RUN: --time (empty: the partition's default)")
-    parser.add_argument("--slurm-args", default="", help="SLURM_ARGS: more srun/sbatch options")
+    parser.add_argument("--slurm-args", default="", help="SLURM_ARGS: more srun/sbatch options (not --array)")
+    parser.add_argument("--array-limit", default="", help="ARRAY_LIMIT: the most array tasks running at once (sbatch)")
     return parser
 
 
@@ -249,10 +346,13 @@ def check(args: argparse.Namespace) -> None:
     if args.launcher not in ("", "srun", "sbatch"):
         raise ConfigError(f"unknown LAUNCHER {args.launcher!r}; valid: srun, sbatch (empty: train here)")
     if args.launcher:
-        resources(load_profile(args.profile, args.set.split() if args.set else None), args.cpus,
-                  args.mem, args.time)
-        parse_slurm_args(args.slurm_args)
+        options = resources(load_profile(args.profile, args.set.split() if args.set else None), args.cpus,
+                            args.mem, args.time) + parse_slurm_args(args.slurm_args)
         _need(args.launcher, args.launcher)
+        if args.launcher == "sbatch":
+            check_signal_lead(args.time)
+            parse_array_limit(args.array_limit)
+        probe(args.launcher, options)
 
 
 def main(argv: list[str] | None = None) -> int:

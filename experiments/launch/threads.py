@@ -1,22 +1,21 @@
-"""The CPU threads a run computes with; imports no torch (the run sets them before it trains)."""
+"""The CPU threads a run computes with, and the CPUs it asks SLURM for; imports no torch (the run sets the
+threads before it trains).
+
+A run's numbers on a CPU depend on how many threads compute them (reductions split differently), so the
+count is the run's ``threads`` setting (default 1), never derived from how it was scheduled (make's ``-j``,
+``JOBS``, a SLURM allocation's CPUs): the same run trained under ``make -j1``, ``-j2`` or ``JOBS=1``, or
+killed under one and resumed under another, computes the same numbers on the same CPU.
+"""
 
 from __future__ import annotations
 
-import os
-import re
-
-from . import slurm
-
 
 def cpu_threads(config) -> int:
-    """CPU threads for this run: the config's, a SLURM job step's CPUs (``--cpus-per-task``), or the cores
-    shared among make's parallel jobs (``-j N``)."""
-    if config.threads:
-        return config.threads
-    if slurm.threads():
-        return slurm.threads()
-    jobs = 1
-    match = re.search(r"(?:^|\s)-j\s*(\d+)", os.environ.get("MAKEFLAGS", ""))
-    if match:
-        jobs = int(match.group(1))
-    return max(1, (os.cpu_count() or 1) // jobs)
+    """CPU threads for this run: its config's ``threads`` (0, recorded by versions that derived the count from
+    make's ``-j``, reads as 1)."""
+    return max(1, config.threads)
+
+
+def cpus_per_run(config) -> int:
+    """The CPUs one run uses: its threads, plus its DataLoader workers (the ImageNet folder's)."""
+    return cpu_threads(config) + config.workers

@@ -1,7 +1,9 @@
-"""The run's own Lightning callbacks: a clock that survives resumes, and the checkpoint a run resumes from."""
+"""The run's own Lightning callbacks: a clock that survives resumes, the checkpoint a run resumes from, and
+the checkpoint at SLURM's requeue signal."""
 
 from __future__ import annotations
 
+import signal
 import time
 from pathlib import Path
 
@@ -72,3 +74,42 @@ class SaveLast(Checkpoint):
     def on_validation_end(self, trainer, pl_module) -> None:
         if not trainer.sanity_checking and getattr(pl_module, "diverged_at", None) is None:
             trainer.save_checkpoint(self.path)
+
+
+class Requeued(Exception):
+    """SLURM's requeue signal came: the checkpoint of iteration ``step`` is written, training stopped."""
+
+    def __init__(self, step: int) -> None:
+        super().__init__(f"requeue signal, checkpoint at iteration {step}")
+        self.step = step
+
+
+class RequeueOnSignal(pl.Callback):
+    """SLURM's requeue signal (``sbatch --signal=USR1@<lead>`` before the time limit, ``scancel --signal=USR1``,
+    a site's preemption): write ``path`` (``checkpoints/last.ckpt``) of where the run is, at the next step
+    boundary, and stop with :class:`Requeued` (experiments.training.train then requeues the job).
+
+    The handler only notes the signal: a checkpoint taken inside it could catch a step half done. At the end
+    of the step that follows (where Lightning's own step checkpoints are taken, so that its loop counters
+    resume right) the update and its logged row are complete, and the checkpoint holds them all (the
+    interval's training sums too: DegradationModule), so the requeued run resumes from that iteration
+    exactly: a preempted allocation loses nothing trained before the signal. Not at the end of a step that an
+    evaluation follows (the checkpoint would lack it): one step later. A signal during the last iteration
+    lets the run finish.
+    """
+
+    def __init__(self, path: Path, signum: int, eval_every: int) -> None:
+        self.path, self.signum, self.eval_every, self.signalled = path, signum, eval_every, False
+
+    def install(self) -> None:
+        """Answer the signal from now on (before ``trainer.fit``: Lightning keeps the handler it finds)."""
+        signal.signal(self.signum, self._note)
+
+    def _note(self, signum, frame) -> None:
+        self.signalled = True
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if self.signalled and step % self.eval_every and step < trainer.max_steps:
+            trainer.save_checkpoint(self.path)
+            raise Requeued(step)

@@ -47,9 +47,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         if Path(path).name.startswith(LIGHTNING_SIGNAL_CHECKPOINT):
-            # Lightning's checkpoint at SLURM's requeue signal (experiments/launch/slurm.py) is not written: taken in
-            # the middle of a step, between two evaluations, it could not be resumed exactly; the requeued
-            # run resumes from last.ckpt, the checkpoint of its last evaluation.
+            # Lightning's checkpoint at SLURM's requeue signal (experiments/launch/slurm.py) is not written: taken
+            # from inside the signal handler, in the middle of a step, it could not be resumed exactly. The run's
+            # own answer to the signal (callbacks.RequeueOnSignal) writes last.ckpt at the end of the step.
             return
         with atomic_open(path) as f:
             if self.before_write is not None:

@@ -6,7 +6,9 @@
 - ``nan``: NaN weights from that iteration on (the run diverges);
 - ``kill``: SIGKILL after that iteration;
 - ``kill-in-checkpoint``: SIGKILL halfway through writing that iteration's checkpoint;
-- ``kill-before-result``: SIGKILL after training, before ``result.json`` (no iteration).
+- ``kill-before-result``: SIGKILL after training, before ``result.json`` (no iteration);
+- ``signal``: SLURM's requeue signal (SIGUSR1) to itself after that iteration, as ``scancel --signal=USR1``
+  sends it (a run started with ``--slurm-requeue`` checkpoints and stops; experiments/training/callbacks.py).
 
 The suite keeps its own injection because the faults must strike at exact points of Lightning's loop and
 of the checkpoint write, which no fault-injection library reaches.
@@ -24,9 +26,10 @@ import pytorch_lightning as pl
 import torch
 
 from ..config import ConfigError
+from ..launch.slurm import REQUEUE_SIGNAL
 
 FAULT_ENV = "DEGRADATION_FAULT"
-FAULTS = ("raise", "nan", "kill", "kill-in-checkpoint", "kill-before-result")
+FAULTS = ("raise", "nan", "kill", "kill-in-checkpoint", "kill-before-result", "signal")
 Fault = tuple[str, int]  # (kind, iteration); iteration 0 for kill-before-result
 
 
@@ -51,7 +54,7 @@ def die() -> None:
 
 
 class FaultInjection(pl.Callback):
-    """The faults that strike in the training loop: ``raise``, ``nan`` and ``kill`` at iteration ``at``."""
+    """The faults that strike in the training loop: ``raise``, ``nan``, ``kill`` and ``signal`` at iteration ``at``."""
 
     def __init__(self, kind: str, at: int) -> None:
         self.kind, self.at = kind, at
@@ -68,6 +71,8 @@ class FaultInjection(pl.Callback):
             raise RuntimeError(f"injected fault ({FAULT_ENV}=raise@{self.at})")
         if self.kind == "kill":
             die()
+        if self.kind == "signal":
+            os.kill(os.getpid(), REQUEUE_SIGNAL)
 
 
 def checkpoint_fault(fault: Fault | None) -> Callable[[dict, BinaryIO], None] | None:

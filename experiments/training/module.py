@@ -31,6 +31,7 @@ from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_KEY
 from .schedule import StepSchedule
 from .step import TrainStep, autocast_dtype
 
+TRAIN_SUMS_KEY = "degradation_train_sums"  # in the checkpoint: the current training interval's sums
 EVAL_SPLITS = ("val", "test")  # the order of the val_dataloader()s; the ImageNet folder has val only
 class DegradationModule(pl.LightningModule):
     def __init__(self, model_name: str, num_classes: int, in_channels: int, config: dict) -> None:
@@ -89,6 +90,15 @@ class DegradationModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_FORMAT_KEY] = CHECKPOINT_FORMAT
+        # The training interval's sums so far (zero after an evaluation, which ends an interval; not at the
+        # requeue signal's checkpoint, taken between two logged points: experiments.training.callbacks).
+        loss, wrong = torch.stack([self._loss_sum, self._wrong_sum]).tolist()
+        checkpoint[TRAIN_SUMS_KEY] = {"loss": loss, "wrong": wrong, "seen": self._seen}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        sums = checkpoint.get(TRAIN_SUMS_KEY) or {"loss": 0.0, "wrong": 0.0, "seen": 0}
+        self._loss_sum.fill_(sums["loss"]), self._wrong_sum.fill_(sums["wrong"])  # in place: TrainStep holds them
+        self._seen = int(sums["seen"])
 
     # --- training ---
     def training_step(self, batch, batch_idx):
@@ -99,8 +109,12 @@ class DegradationModule(pl.LightningModule):
         self._lr = optimizer.param_groups[0]["lr"]  # this iteration's rate, before the scheduler moves it
         optimizer.step()  # Lightning counts it (global_step) and calls on_before_optimizer_step
         self.lr_schedulers().step()
+        self._log_interval()
 
-    def on_train_batch_end(self, outputs, batch, batch_idx) -> None:
+    def _log_interval(self) -> None:
+        """At the end of every ``log_every``-th step: the interval's training point, the sums reset. Here, not in
+        ``on_train_batch_end``: the callbacks' hooks, which run before the module's, then see the step whole
+        (the requeue signal's checkpoint, experiments.training.callbacks)."""
         step = self.global_step  # iterations done, this one included
         if step % self.config.log_every and step != self.config.max_steps:
             return

@@ -20,7 +20,7 @@ from runfolder import CHECKPOINT, METRICS, RunPath, final_and_best, read_metrics
 from ..config import RunConfig
 from ..launch import slurm
 from ..launch.threads import cpu_threads
-from .callbacks import RunClock, SaveLast
+from .callbacks import Requeued, RequeueOnSignal, RunClock, SaveLast
 from .checkpoint import AtomicCheckpointIO
 from .faults import Fault, FaultInjection, before_result, checkpoint_fault
 from .provenance import device_description
@@ -32,13 +32,15 @@ EXIT_SIGINT, EXIT_SIGTERM = 130, 143  # 128 + the signal's number, as a shell re
 
 
 class Interrupted(Exception):
-    """Ctrl-C or SIGTERM: the run stops where it is and resumes from its checkpoint next time.
+    """Ctrl-C, SIGTERM or SLURM's requeue signal: the run stops where it is and resumes from its checkpoint
+    next time.
 
-    ``code`` is the exit status for it: EXIT_SIGINT (130) or EXIT_SIGTERM (143)."""
+    ``code`` is the exit status for it: EXIT_SIGINT (130) or EXIT_SIGTERM (143); ``note``, when set, what
+    became of it (the requeue), for the run's last line."""
 
-    def __init__(self, code: int) -> None:
+    def __init__(self, code: int, note: str | None = None) -> None:
         super().__init__("interrupted")
-        self.code = code
+        self.code, self.note = code, note
 
 
 def quiet_lightning() -> None:
@@ -122,8 +124,9 @@ def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None 
     ``datamodule``: train on this data module, already loaded and checked (experiments.run's, or the bench's
     synthetic tensors); by default the profile's dataset, loaded here.
     ``trainer_kwargs``: called with the ``pl.Trainer`` keyword arguments, returns those to use (the bench
-    adds its timing callback). ``requeue``: in a SLURM batch job, answer SLURM's requeue signal by requeueing
-    the job (experiments/launch/slurm.py). Raises Interrupted on Ctrl-C or SIGTERM; any other error propagates.
+    adds its timing callback). ``requeue``: in a SLURM batch job, answer SLURM's requeue signal with a checkpoint
+    of where the run is, then requeue the job (RequeueOnSignal, experiments/launch/slurm.py). Raises Interrupted
+    on Ctrl-C, SIGTERM or the requeue signal; any other error propagates.
     """
     from pytorch_lightning.callbacks import TQDMProgressBar
 
@@ -146,6 +149,10 @@ def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None 
     callbacks: list[pl.Callback] = [SaveLast(ckpt), clock]  # a checkpoint after every evaluation, atomically
     if fault is not None:
         callbacks.append(FaultInjection(*fault))
+    if requeue:
+        on_signal = RequeueOnSignal(ckpt, slurm.REQUEUE_SIGNAL, config.eval_every)
+        on_signal.install()
+        callbacks.append(on_signal)
     show_bar = sys.stderr.isatty()
     if show_bar:
         callbacks.append(TQDMProgressBar(refresh_rate=max(1, config.log_every // 5)))
@@ -155,11 +162,13 @@ def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None 
         logger=loggers(run_dir, config), callbacks=callbacks,
         enable_progress_bar=show_bar, enable_model_summary=False, benchmark=accelerator == "gpu",
         default_root_dir=str(run_dir),
-        plugins=[AtomicCheckpointIO(checkpoint_fault(fault)), slurm.cluster_environment(requeue)],
+        plugins=[AtomicCheckpointIO(checkpoint_fault(fault)), slurm.cluster_environment()],
     )
     trainer = pl.Trainer(**(trainer_kwargs(kwargs) if trainer_kwargs is not None else kwargs))
     try:
         trainer.fit(module, datamodule=data, ckpt_path=str(ckpt) if resume_step is not None else None)
+    except Requeued as exc:
+        raise Interrupted(EXIT_SIGTERM, _requeue(exc.step)) from exc
     except SystemExit as exc:
         # Lightning turns Ctrl-C into sys.exit(1) and SIGTERM into SIGTERMException (a SystemExit).
         from pytorch_lightning.utilities.exceptions import SIGTERMException
@@ -170,6 +179,18 @@ def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None 
     before_result(fault)
     return _result(spec, config, module, trainer.global_step, clock, image_shape,
                    device_description(accelerator, threads), resume_step or 0)
+
+
+def _requeue(step: int) -> str:
+    """Requeue the SLURM job after the signal's checkpoint: what became of the run, in words."""
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # SLURM stops the requeued job's step: let the run say so first
+    refused = slurm.requeue()
+    done = f"SLURM's requeue signal: checkpoint written at iteration {step}"
+    if refused is None:
+        return f"{done}; requeued: the requeued task resumes it from iteration {step}"
+    return f"{done}; SLURM refused the requeue ({refused}): the next `make` resumes it from iteration {step}"
 
 
 def _result(spec: RunPath, config: RunConfig, module, iterations: int, clock: RunClock,
