@@ -335,7 +335,7 @@ def test_two_makes_at_once_train_each_run_once(tmp_path):
 
 # --- 5. bad input: one line naming the value and the choices, exit 2, nothing written ------------------------
 BAD_RUNS = [
-    ("degradation/smoke/resnet-x/seed0", [], ["'resnet-x'", "plain-<depth>"]),
+    ("degradation/smoke/resnet-x/seed0", [], ["'resnet-x'", "<method>-<depth>"]),
     ("degradation/smoke/plain-7/seed0", [], ["impossible depth 7", "6n+2", "20, 32, 44, 56"]),
     ("degradation/fast/plain-8/seed0", [], ["unknown profile 'fast'", "imagenet, paper, quick, smoke"]),
     ("degr/smoke/plain-8/seed0", [], ["unknown experiment 'degr'", "degradation, shortcut-ablation"]),
