@@ -85,6 +85,10 @@ def _check_input(args: argparse.Namespace):
     ConfigError or ValueError naming the bad value. Nothing is written under runs/. ``devices``: the GPUs this
     run may take a slot on (experiments.launch.slots.devices); none without GPUs or when SLURM placed the run."""
     spec = run_path(args.run_dir)  # names and settings first: they need neither torch nor Lightning
+    from runfolder.io import unwritable
+
+    if why := unwritable(spec.dir):
+        raise ConfigError(f"run folder {str(spec.dir)!r} cannot be written: {why}; point RUNS_DIR at a writable folder")
     config = load_profile(spec.profile, args.set)
     from .training.faults import FAULT_ENV, parse_fault
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import matplotlib
 
 from runfolder import format_seconds
+from runfolder.io import unwritable
 from models.names import parse_name
 
 from . import io
@@ -79,9 +80,11 @@ class BuildResult:
     pages: int = 0  # pages of report.pdf
 
 
-def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds) -> None:
+def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds, out_dir: Path) -> None:
     if not runs_dir.is_dir():
         raise InputError(f"runs dir {str(runs_dir)!r} does not exist")
+    if why := unwritable(out_dir):
+        raise InputError(f"out dir {str(out_dir)!r} cannot be written: {why}")
     for label, value, parent in (("experiment", experiment, runs_dir), ("profile", profile, runs_dir / experiment)):
         if not value or "/" in value or value in (".", ".."):
             raise InputError(f"bad {label} {value!r}")
@@ -221,12 +224,12 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
     """Build every output of one experiment/profile; return what was written.
 
     Raises :class:`InputError` (before writing anything) when the runs dir, experiment or profile folder
-    does not exist, a model name or seed is malformed, or there is no run to report.
+    does not exist, the out dir cannot be written (a read-only file system, say), a model name or seed is malformed, or there is no run to report.
     """
     runs_dir, out_root = Path(runs_dir), Path(out_dir)
     models = list(models) if models else None
     seeds = list(seeds) if seeds is not None and len(seeds) else None
-    _check_input(runs_dir, experiment, profile, models, seeds)
+    _check_input(runs_dir, experiment, profile, models, seeds, out_root)
     found = discover_runs(runs_dir, experiment, profile, models, seeds)
     if not found.runs:
         raise InputError(f"no run folders under {str(runs_dir / experiment / profile)!r}")

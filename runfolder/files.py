@@ -59,7 +59,7 @@ METRICS_COLUMNS = ["step", "lr", "train_loss", "train_error", "val_loss", "val_e
 METRICS_HEADER = ",".join(METRICS_COLUMNS)
 
 SEED_PREFIX = "seed"  # a run's folder is seed<k>
-_SEED_DIR = re.compile(rf"^{SEED_PREFIX}(?P<seed>\d+)$")
+_SEED_DIR = re.compile(rf"^{SEED_PREFIX}(?P<seed>0|[1-9][0-9]*)$")  # one name per seed: not seed01, not seed٣
 
 
 def run_dir(runs_dir: str | Path, experiment: str, profile: str, model: str, seed: int) -> Path:
