@@ -40,9 +40,12 @@ from .verdict import Verdict, make_verdict
 # Modules whose import registers figure/section functions (see reports.registry). Add yours here.
 FIGURE_MODULES: list[str] = ["reports.figures", "reports.depth", "reports.responses", "reports.gradients"]
 
+# On top of matplotlib's own defaults, never the user's matplotlibrc (report_style).
 STYLE = {
     "pdf.fonttype": 42,  # embed TrueType (Type 42), not Type 3: editable, searchable, accepted by journals
     "ps.fonttype": 42,
+    "pdf.use14corefonts": False,  # True would name Helvetica and Courier without embedding them
+    "text.usetex": False,  # mathtext: no LaTeX needed
     "font.family": "DejaVu Sans",
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -56,8 +59,12 @@ STYLE = {
 
 @contextlib.contextmanager
 def report_style() -> Iterator[None]:
-    """The report's matplotlib settings (TrueType fonts in PDFs), without touching global state after."""
-    with matplotlib.rc_context(STYLE):
+    """The report's matplotlib settings (TrueType fonts in PDFs), whatever the user's matplotlibrc
+    (``MATPLOTLIBRC``, ``./matplotlibrc``, ``~/.config/matplotlib``) says: matplotlib's defaults plus
+    :data:`STYLE` (the backend stays the user's), without touching global state after."""
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(STYLE)
         yield
 
 
@@ -161,8 +168,14 @@ def _provenance(runs: Sequence[Run], experiment: str, profile: str, runs_dir: Pa
     if ignored:
         lines.append(f"- not expected, left out: {len(ignored)} run folders ({', '.join(ignored[:6])}"
                      + (", ..." if len(ignored) > 6 else "") + ")")
-    lines.append(f"- generated: {_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')} by reports.build")
+    lines.append(f"- generated: {generated_stamp()} by reports.build")
     return "\n".join(lines)
+
+
+def generated_stamp() -> str:
+    """Now, local time in ISO 8601 with its UTC offset (``2025-03-01T14:05+05:30``), as a run's ``started``:
+    a time-zone abbreviation is ambiguous (IST: India, Israel or Ireland) or made up (an invalid TZ's)."""
+    return _dt.datetime.now().astimezone().isoformat(timespec="minutes")
 
 
 def _figures(ctx: ReportContext, errors: list[str]) -> list[tuple[str, object]]:
