@@ -62,19 +62,45 @@ ifneq ($(filter-out $(NO_MATRIX_GOALS),$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
 include $(MATRICES_MK)
 endif
 
+# --- what make cannot hold, refused before anything runs ---------------------------------------------
+# Make splits targets at whitespace and reads : ; | % in them as rule syntax; the recipes quote with '; and
+# make expands $ ('a$b' becomes 'a', silently). So a folder make turns into targets (RUNS_DIR, and EXPERIMENT,
+# PROFILE, each of MODELS and SEEDS below it) holds none of them, and a folder only handed to commands
+# (REPORTS_DIR, DATA_DIR) neither ' nor $. A symbolic link to a folder whose path holds them works.
+TARGET_CHARS := : ; | % ' $$
+QUOTED_CHARS := ' $$
+# $(call _refuse,VAR,characters,kind): stop, naming VAR, if its value as given holds one of the characters, or
+# whitespace (kind path: a target's path), or is empty (kinds path and folder); kind list: whitespace separates items.
+_held = $(strip $(foreach c,$2,$(if $(findstring $c,$(value $1)),"$c")))
+_flaw = $(or $(if $(filter list,$3),,$(if $(value $1),,is empty)),$(if $(filter path,$3),$(if $(filter-out 1,$(words \
+	x$(value $1)x)),holds whitespace)),$(if $(call _held,$1,$2),holds $(call _held,$1,$2)))
+_refuse = $(if $(call _flaw,$1,$2,$3),$(error $1 '$(value $1)' $(call _flaw,$1,$2,$3): $(if $(filter empty,$(call \
+	_flaw,$1,$2,$3)),name a folder,make cannot hold that in a path; use $(if $(filter list,$3),names,a folder) \
+	without $(if $(filter path,$3),whitespace or )$2)))
+ifneq ($(filter-out help install test clean-build,$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
+$(foreach v,RUNS_DIR EXPERIMENT PROFILE,$(call _refuse,$v,$(TARGET_CHARS),path))
+$(foreach v,REPORTS_DIR DATA_DIR,$(call _refuse,$v,$(QUOTED_CHARS),folder))
+$(foreach v,MODELS SEEDS,$(if $(filter command line environment,$(origin $v)),$(call _refuse,$v,$(TARGET_CHARS),list)))
+endif
+
 MODELS ?= $(MODELS_$(EXPERIMENT))
+# Each model and seed once, in the order given; SEEDS separated by spaces or commas (the input check's grammar).
+comma := ,
+_uniq = $(if $1,$(firstword $1) $(call _uniq,$(filter-out $(firstword $1),$1)))
+MODEL_LIST = $(strip $(call _uniq,$(MODELS)))
+SEED_LIST := $(strip $(call _uniq,$(subst $(comma), ,$(SEEDS))))
 RUN_ROOT := $(RUNS_DIR)/$(EXPERIMENT)/$(PROFILE)
-RUNS := $(foreach m,$(MODELS),$(foreach s,$(SEEDS),$(RUN_ROOT)/$(m)/$(SEED_PREFIX)$(s)/$(RESULT_FILE)))
+RUNS := $(foreach m,$(MODEL_LIST),$(foreach s,$(SEED_LIST),$(RUN_ROOT)/$(m)/$(SEED_PREFIX)$(s)/$(RESULT_FILE)))
 # SET="key=value ..." overrides profile fields for every run (checked before anything is trained).
 SET ?=
 # DATA_DIR given by the user (command line or environment) must exist; the default is created on demand.
 DATA_DIR_GIVEN := $(if $(filter command line environment,$(origin DATA_DIR)),--data-dir-given)
-MATRIX_ARGS = --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --models '$(MODELS)' --seeds '$(SEEDS)' \
+MATRIX_ARGS = --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --models '$(MODEL_LIST)' --seeds '$(SEED_LIST)' \
 	--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)' --set '$(SET)' $(DATA_DIR_GIVEN)
 
 # A failed run keeps its result.json (the report marks it) but is retried: it is always out of date, as is
 # a damaged result.json (not a complete record). Diverged runs are results and are kept.
-FAILED := $(if $(wildcard $(RUNS)),$(shell $(PY) -m experiments.run --not-done $(wildcard $(RUNS))))
+FAILED := $(if $(wildcard $(RUNS)),$(shell $(PY) -m experiments.run --not-done $(foreach r,$(wildcard $(RUNS)),'$r')))
 $(FAILED): FORCE
 FORCE:
 # A result.json is never deleted by make: not on Ctrl-C (a finished run, or one another make trained, would
@@ -135,7 +161,7 @@ layer-responses:
 # run does not stop the others), render the report, then fail if any run failed, naming it.
 # LAUNCHER=sbatch: submit the runs neither done nor queued as one array; go on to the report only when all are done.
 matrix: | $(STAMP)
-	@$(PY) -m experiments.matrix check $(MATRIX_ARGS)
+	@$(PY) -m experiments.matrix check $(MATRIX_ARGS) --reports-dir '$(REPORTS_DIR)'
 	@$(PY) -m experiments.launch check $(SLURM_VARS) --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
 	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)' --set '$(SET)'
 	@$(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.launch.slurm submit $(SLURM_VARS) --runs '$(RUNS)' \
@@ -151,10 +177,10 @@ runs: $(RUNS) $(foreach f,$(RUN_OUTPUTS),$(RUNS:$(RESULT_FILE)=$(f)))
 # Every run in the experiment's folder is reported; MODELS decides which absent runs count as missing.
 report: | $(STAMP)
 	@$(PY) -m reports.build --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' \
-		--runs-dir '$(RUNS_DIR)' --out-dir '$(REPORTS_DIR)' --models '$(MODELS)' $(REPORT_SEEDS)
+		--runs-dir '$(RUNS_DIR)' --out-dir '$(REPORTS_DIR)' --models '$(MODEL_LIST)' $(REPORT_SEEDS)
 
 # Runs of the given seeds are expected (missing ones are counted); by default, the seeds found on disk.
-REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds '$(SEEDS)')
+REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds '$(SEED_LIST)')
 
 # --- checks --------------------------------------------------------------------------------------
 .PHONY: test bench help clean-build

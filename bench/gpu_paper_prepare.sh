@@ -6,7 +6,7 @@
 #
 # .whl/: pytorch-lightning, lightning-utilities, torchmetrics and pyyaml for the device's Python 3.12
 # (x86-64), as the device tool's README says to fetch them; about 2.6 MB. The device image has them
-# already (KINDS.md), so the script installs them only where an import fails. pandas, matplotlib and scipy
+# already, so the script installs them only where an import fails. pandas, matplotlib and scipy
 # (57 MB of wheels) are in the image too and are not carried: with the data they would pass 64 MiB.
 # data/fashion-mnist-gz/: Fashion-MNIST's four .gz files (29 MiB; 52 MiB decompressed), which the check
 # script decompresses on the device into DATA_DIR/FashionMNIST/raw/.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -138,6 +139,26 @@ class RunConfig:
         return dataclasses.asdict(self)
 
 
+class _Loader(yaml.SafeLoader):
+    """YAML for profiles and ``SET``, with plain numbers only: an integer is decimal digits without leading zeros
+    (YAML 1.1 reads ``1:00``, ``6_0``, ``0x3c`` and ``074`` all as 60, and ``060`` as 48), a float has a point or
+    an exponent and no ``_`` or ``:``. Anything else is a string, which a number field refuses, naming it."""
+
+
+_INT, _FLOAT = "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"
+_Loader.yaml_implicit_resolvers = {first: [(tag, rx) for tag, rx in resolvers if tag not in (_INT, _FLOAT)]
+                                   for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver(_INT, re.compile(r"^[-+]?(?:0|[1-9][0-9]*)$"), list("-+0123456789"))
+_Loader.add_implicit_resolver(_FLOAT, re.compile(
+    r"^(?:[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?|[-+]?[0-9]+[eE][-+]?[0-9]+|[-+]?\.(?:inf|Inf|INF)"
+    r"|\.(?:nan|NaN|NAN))$"), list("-+0123456789."))
+
+
+def read_yaml(text: str):
+    """``text`` parsed as a profile or an override value is (:class:`_Loader`); ``yaml.YAMLError`` if it is not YAML."""
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader
+
+
 def _one_of(name: str, value, choices) -> None:
     if value not in choices:
         raise ConfigError(f"unknown {name} {value!r}; valid: {', '.join(choices)}")
@@ -156,11 +177,6 @@ def _coerce(key: str, value, source: str):
     elif hint is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
     elif hint is float:
-        if isinstance(value, str):  # YAML 1.1 reads 1e6 (no dot, no exponent sign) as a string
-            try:
-                value = float(value)
-            except ValueError:
-                pass
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
         value = float(value) if ok else value
     elif hint is str:
@@ -169,7 +185,9 @@ def _coerce(key: str, value, source: str):
         ok = isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
     if not ok:
         kind = getattr(hint, "__name__", str(hint))
-        raise ConfigError(f"bad type for {key!r} in {source}: {value!r} is not {kind}")
+        how = {int: " (an integer is decimal digits, e.g. 60)", float: " (a number, e.g. 0.1 or 1e-4)"}.get(
+            hint, " (decimal integers, e.g. [32000, 48000])" if hint == list[int] else "")
+        raise ConfigError(f"bad type for {key!r} in {source}: {value!r} is not {kind}{how}")
     return value
 
 
@@ -192,7 +210,7 @@ def load_profile(profile: str, overrides: list[str] | None = None) -> RunConfig:
     if profile not in list_profiles():
         raise ConfigError(f"unknown profile {profile!r}; valid: {', '.join(list_profiles())}")
     try:
-        values = yaml.safe_load(path.read_text()) or {}
+        values = read_yaml(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {str(exc).splitlines()[0]}") from None
     config = apply(RunConfig(), values, str(path))
@@ -209,7 +227,7 @@ def parse_overrides(items: list[str]) -> dict:
         if not sep or not key:
             raise ConfigError(f"bad override {item!r}: expected key=value, e.g. batch_size=64")
         try:
-            values[key.strip()] = yaml.safe_load(raw)
+            values[key.strip()] = read_yaml(raw)
         except yaml.YAMLError:
             raise ConfigError(f"bad override {item!r}: the value is not valid YAML") from None
     return values
@@ -221,11 +239,14 @@ def load_matrices() -> dict[str, list[str]]:
 
 
 def parse_seeds(text: str) -> list[int]:
+    """The seeds of ``SEEDS``, separated by spaces or commas (make reads it the same way), each once, in order."""
     seeds = []
     for token in text.replace(",", " ").split():
-        if not token.isdigit():
-            raise ConfigError(f"bad seed {token!r}: seeds are integers >= 0, e.g. SEEDS=\"0 1 2\"")
-        seeds.append(int(token))
+        if not (token.isascii() and token.isdigit() and str(int(token)) == token):  # as make names its folder
+            raise ConfigError(f"bad seed {token!r}: seeds are integers >= 0 in decimal digits without leading zeros, "
+                              "e.g. SEEDS=\"0 1 2\"")
+        if int(token) not in seeds:
+            seeds.append(int(token))
     if not seeds:
         raise ConfigError("no seeds given: SEEDS must name at least one integer >= 0, e.g. SEEDS=0")
     return seeds

@@ -1,7 +1,8 @@
 """The matrix seen from make: the model lists, input checks and the closing status.
 
     python -m experiments.matrix makefile            # MODELS_<experiment> := ..., the run folder's names, for make
-    python -m experiments.matrix check  --experiment degradation --profile quick --models "..." --seeds "0 1"
+    python -m experiments.matrix check  --experiment degradation --profile quick --models "..." --seeds "0 1" \\
+        [--runs-dir runs] [--reports-dir reports/generated]   # nothing written; RUNS_DIR, REPORTS_DIR writable
     python -m experiments.matrix status --experiment degradation --profile quick --models "..." --seeds "0 1"
 """
 
@@ -13,13 +14,22 @@ from pathlib import Path
 
 import runfolder
 from runfolder import DONE, RESULT, read_status, run_dir
+from runfolder.io import unwritable
 
 from .config import ConfigError, load_matrices, load_profile, parse_seeds
 
 
 def run_dirs(args) -> list[Path]:
-    models = args.models.split() or load_matrices()[args.experiment]
+    """The matrix's run folders, each once (make collapses repeated models and seeds the same way)."""
+    models = list(dict.fromkeys(args.models.split())) or load_matrices()[args.experiment]
     return [run_dir(args.runs_dir, args.experiment, args.profile, m, s) for m in models for s in parse_seeds(args.seeds)]
+
+
+def check_writable(name: str, folder: str) -> None:
+    """ConfigError naming ``name`` if ``folder`` cannot be created or written into; nothing is created."""
+    why = unwritable(folder)
+    if why:
+        raise ConfigError(f"{name} {folder!r} cannot be written: {why}; point {name} at a writable folder")
 
 
 def check(args) -> None:
@@ -64,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", default="0")
     parser.add_argument("--runs-dir", default="runs")
     parser.add_argument("--data-dir", default="data")
+    parser.add_argument("--reports-dir", default="", help="REPORTS_DIR (check): must be writable")
     parser.add_argument("--data-dir-given", action="store_true", help="DATA_DIR was set by the user: it must exist")
     parser.add_argument("--set", default="", help="space-separated key=value overrides")
     args = parser.parse_args(argv)
@@ -77,7 +88,13 @@ def main(argv: list[str] | None = None) -> int:
                   f"LAYER_RESPONSES_FILE := {runfolder.LAYER_RESPONSES}")
             return 0
         check(args)
-        return status(args) if args.command == "status" else 0
+        if args.command == "status":
+            return status(args)
+        # Before anything is trained: where runs and the report will be written (status only reads).
+        check_writable("RUNS_DIR", args.runs_dir)
+        if args.reports_dir:
+            check_writable("REPORTS_DIR", args.reports_dir)
+        return 0
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -11,7 +11,8 @@ Reliability (issue 6):
 - Kill it at any moment and run it again: it resumes from its last checkpoint and ends with exactly the
   metrics, result and weights of an uninterrupted run (batches are a function of (seed, iteration);
   checkpoints are taken right after an evaluation, where the logged training averages were just reset).
-- Every file that marks progress is replaced atomically (:mod:`runfolder.io`); the checkpoint too,
+- Every file that marks progress is replaced atomically (:mod:`runfolder.io`), metrics.csv appended to in
+  whole, fsynced rows (:mod:`experiments.training.csvlog`); the checkpoint replaced atomically too,
   through the ``AtomicCheckpointIO`` plugin (Lightning's own write goes through a temporary file in the
   system's temp folder and ``shutil.move``, which copies in place when that is another file system).
 - A run that raises records status failed and its traceback (``error.txt``); one any of whose numbers
@@ -85,6 +86,10 @@ def _check_input(args: argparse.Namespace):
     ConfigError or ValueError naming the bad value. Nothing is written under runs/. ``devices``: the GPUs this
     run may take a slot on (experiments.launch.slots.devices); none without GPUs or when SLURM placed the run."""
     spec = run_path(args.run_dir)  # names and settings first: they need neither torch nor Lightning
+    from runfolder.io import unwritable
+
+    if why := unwritable(spec.dir):
+        raise ConfigError(f"run folder {str(spec.dir)!r} cannot be written: {why}; point RUNS_DIR at a writable folder")
     config = load_profile(spec.profile, args.set)
     from .training.faults import FAULT_ENV, parse_fault
 

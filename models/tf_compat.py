@@ -19,7 +19,7 @@ the same function (issue 15). Three things differ, all outside the paper, which 
   (inputs of 193 to 224 pixels); on 8 to 13 it averages the top-left 7x7 window, and from 14 its squeeze
   fails. The preset keeps the global average and refuses other sizes (``ResNet.forward``).
 
-timm has ``Conv2dSame`` and ``MaxPool2dSame`` too; ``models/`` imports torch only (DESIGN.md), so these few
+timm has ``Conv2dSame`` and ``MaxPool2dSame`` too; ``models/`` imports torch only (``models/__init__.py``; tests/test_layers.py), so these few
 lines are kept here.
 """
 

@@ -27,6 +27,7 @@ from pathlib import Path
 import matplotlib
 
 from runfolder import format_seconds
+from runfolder.io import unwritable
 from models.names import parse_name
 
 from . import io
@@ -41,9 +42,12 @@ from .verdict import Verdict, make_verdict
 FIGURE_MODULES: list[str] = ["reports.figures", "reports.depth", "reports.responses", "reports.gradients",
                               "reports.forest"]
 
+# On top of matplotlib's own defaults, never the user's matplotlibrc (report_style).
 STYLE = {
     "pdf.fonttype": 42,  # embed TrueType (Type 42), not Type 3: editable, searchable, accepted by journals
     "ps.fonttype": 42,
+    "pdf.use14corefonts": False,  # True would name Helvetica and Courier without embedding them
+    "text.usetex": False,  # mathtext: no LaTeX needed
     "font.family": "DejaVu Sans",
     "axes.spines.top": False,
     "axes.spines.right": False,
@@ -57,8 +61,12 @@ STYLE = {
 
 @contextlib.contextmanager
 def report_style() -> Iterator[None]:
-    """The report's matplotlib settings (TrueType fonts in PDFs), without touching global state after."""
-    with matplotlib.rc_context(STYLE):
+    """The report's matplotlib settings (TrueType fonts in PDFs), whatever the user's matplotlibrc
+    (``MATPLOTLIBRC``, ``./matplotlibrc``, ``~/.config/matplotlib``) says: matplotlib's defaults plus
+    :data:`STYLE` (the backend stays the user's), without touching global state after."""
+    with matplotlib.rc_context():
+        matplotlib.rcdefaults()
+        matplotlib.rcParams.update(STYLE)
         yield
 
 
@@ -82,9 +90,11 @@ class BuildResult:
     page_one: object = None  # report.pdf's first page (a matplotlib Figure)
 
 
-def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds) -> None:
+def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds, out_dir: Path) -> None:
     if not runs_dir.is_dir():
         raise InputError(f"runs dir {str(runs_dir)!r} does not exist")
+    if why := unwritable(out_dir):
+        raise InputError(f"out dir {str(out_dir)!r} cannot be written: {why}")
     for label, value, parent in (("experiment", experiment, runs_dir), ("profile", profile, runs_dir / experiment)):
         if not value or "/" in value or value in (".", ".."):
             raise InputError(f"bad {label} {value!r}")
@@ -161,8 +171,14 @@ def _provenance(runs: Sequence[Run], experiment: str, profile: str, runs_dir: Pa
     if ignored:
         lines.append(f"- not expected, left out: {len(ignored)} run folders ({', '.join(ignored[:6])}"
                      + (", ..." if len(ignored) > 6 else "") + ")")
-    lines.append(f"- generated: {_dt.datetime.now().astimezone().strftime('%Y-%m-%d %H:%M %Z')} by reports.build")
+    lines.append(f"- generated: {generated_stamp()} by reports.build")
     return "\n".join(lines)
+
+
+def generated_stamp() -> str:
+    """Now, local time in ISO 8601 with its UTC offset (``2025-03-01T14:05+05:30``), as a run's ``started``:
+    a time-zone abbreviation is ambiguous (IST: India, Israel or Ireland) or made up (an invalid TZ's)."""
+    return _dt.datetime.now().astimezone().isoformat(timespec="minutes")
 
 
 def _figures(ctx: ReportContext, errors: list[str]) -> list[tuple[str, object]]:
@@ -237,12 +253,12 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
     """Build every output of one experiment/profile; return what was written.
 
     Raises :class:`InputError` (before writing anything) when the runs dir, experiment or profile folder
-    does not exist, a model name or seed is malformed, or there is no run to report.
+    does not exist, the out dir cannot be written (a read-only file system, say), a model name or seed is malformed, or there is no run to report.
     """
     runs_dir, out_root = Path(runs_dir), Path(out_dir)
     models = list(models) if models else None
     seeds = list(seeds) if seeds is not None and len(seeds) else None
-    _check_input(runs_dir, experiment, profile, models, seeds)
+    _check_input(runs_dir, experiment, profile, models, seeds, out_root)
     found = discover_runs(runs_dir, experiment, profile, models, seeds)
     if not found.runs:
         raise InputError(f"no run folders under {str(runs_dir / experiment / profile)!r}")

@@ -20,8 +20,9 @@ Table 1), ``device``, ``resumed_from``; a diverged run adds ``diverged_at`` (ite
 
 ``metrics.csv`` (:func:`read_metrics`) has one damage policy, for every reader: a line that is incomplete
 (no newline ends it) or does not parse is skipped and counted, and a file whose first line is not
-:data:`METRICS_HEADER` has no usable rows. The writer (``experiments.training.csvlog``) replaces the file
-atomically, so damage means an older version or a hand edit; readers say so rather than fail.
+:data:`METRICS_HEADER` has no usable rows. The writer (``experiments.training.csvlog``) appends whole rows,
+so an incomplete last line means a process killed mid-append (a resume cuts it off) and other damage an
+older version or a hand edit; readers say so rather than fail.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ METRICS_COLUMNS = ["step", "lr", "train_loss", "train_error", "val_loss", "val_e
 METRICS_HEADER = ",".join(METRICS_COLUMNS)
 
 SEED_PREFIX = "seed"  # a run's folder is seed<k>
-_SEED_DIR = re.compile(rf"^{SEED_PREFIX}(?P<seed>\d+)$")
+_SEED_DIR = re.compile(rf"^{SEED_PREFIX}(?P<seed>0|[1-9][0-9]*)$")  # one name per seed: not seed01, not seed٣
 
 
 def run_dir(runs_dir: str | Path, experiment: str, profile: str, model: str, seed: int) -> Path:

@@ -75,6 +75,21 @@ def atomic_write_yaml(path: Path | str, data) -> None:
     atomic_write_text(path, yaml.safe_dump(data, sort_keys=False))
 
 
+def unwritable(folder: Path | str) -> str | None:
+    """Why ``folder`` (existing or not) could not be created or written into, or None if it could: the first
+    existing folder on its path is on a read-only file system, is not writable by this user, or is a file.
+    Creates nothing: for the checks made before anything is written."""
+    path = Path(folder).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a folder"
+    if os.statvfs(existing).f_flag & os.ST_RDONLY:
+        return f"{existing} is on a read-only file system"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"{existing} is not writable by this user"
+    return None
+
+
 def remove_stale_temps(folder: Path | str) -> list[Path]:
     """Delete the temporary files a killed writer left in ``folder`` (call it holding the folder's lock)."""
     folder = Path(folder)

@@ -108,8 +108,8 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
 
 # --- curves shaped like the paper's --------------------------------------------------------------
 
-# Final training error (%) after 600 quick iterations, roughly as measured on Fashion-MNIST (DESIGN.md:
-# plain-56 36% vs plain-20 14%); residual nets improve with depth; test error a little above train.
+# Final training error (%) after 600 quick iterations, illustrative, shaped like the paper's Fig. 4 (deep plain
+# nets worse than shallow ones, residual nets better with depth); test error a little above train.
 FLOORS = {"plain-20": 12.0, "plain-56": 33.0, "resnet-20": 10.5, "resnet-56": 8.5,
           "plain-18": 13.0, "plain-34": 17.0, "resnet-18": 11.5, "resnet-34": 9.5,
           "resnet-34-a": 9.6, "resnet-34-b": 9.3, "resnet-34-c": 9.1,

@@ -44,7 +44,8 @@ def parse(name: str) -> tuple[str, int, str | None]:
 
 
 def family_of(name: str) -> str:
-    """DESIGN.md: the ImageNet meaning wins for the depths of Table 1 (50 and 152 are also 6n+2)."""
+    """README.md (Models in Python): the ImageNet meaning wins for the depths of Table 1 (50 and 152 are also
+    6n+2; ``family="cifar"`` gives the 6n+2 one)."""
     return "imagenet" if parse(name)[1] in PAPER_TABLE1 else "cifar"
 
 
@@ -260,7 +261,7 @@ def test_weighted_layers_equal_the_depth_in_the_name(name):
 
 
 GOLDEN_PARAMS = {
-    # name: (num_classes, parameters), DESIGN.md's table (paper section 4.2; torchvision for ImageNet)
+    # name: (num_classes, parameters): the paper's counts (section 4.2, e.g. ResNet-56 0.85M); torchvision's for ImageNet
     "plain-20": (10, 269_722),
     "resnet-20": (10, 269_722),
     "plain-32": (10, 464_154),

@@ -189,7 +189,7 @@ def test_crash_mid_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
     writer.save()
     rows_before = (tmp_path / "metrics.csv").read_bytes()
     writer.log_metrics({"train_loss": 1.0, "train_error": 40.0, "lr": 0.1}, step=6)
-    monkeypatch.setattr(rio.os, "replace", crash)
+    monkeypatch.setattr(rio.os, "fsync", crash)  # the new row written, not yet on disk
     with pytest.raises(Crash):
         writer.save()
     monkeypatch.undo()

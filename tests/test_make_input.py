@@ -1,0 +1,230 @@
+"""What make cannot hold, refused up front (issue 22, section 3): paths make cannot hold, one grammar for SEEDS,
+repeated models and seeds, a read-only run folder, integers as YAML 1.1 reads them.
+
+Bad input: one line naming the variable or value and the reason, a non-zero exit, nothing written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import io
+import shutil
+import subprocess
+import typing
+from pathlib import Path
+
+import pytest
+
+from helpers_runs import ROOT, TINY_SET, cli, env, make, run_dir
+from runfolders import write_run
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+# --- paths make cannot hold ------------------------------------------------------------------------------
+# Make splits targets at whitespace, reads : ; | % in them as rule syntax, and expands $; the recipes quote with '.
+TARGET_BAD = [" ", ":", ";", "|", "%", "'", "$"]
+# variable -> (characters refused, kind): a path make turns into targets refuses whitespace and empty too, a
+# folder only handed to commands refuses empty, a list (whitespace separates its items) neither.
+PATH_VARIABLES = {
+    "RUNS_DIR": (TARGET_BAD, "path"),  # the run targets' root
+    "EXPERIMENT": (TARGET_BAD, "path"),  # the folders below it
+    "PROFILE": (TARGET_BAD, "path"),
+    "MODELS": (TARGET_BAD[1:], "list"),
+    "SEEDS": (TARGET_BAD[1:], "list"),
+    "REPORTS_DIR": (["'", "$"], "folder"),  # handed to commands only, quoted
+    "DATA_DIR": (["'", "$"], "folder"),
+}
+
+
+def _make_lines(p: subprocess.CompletedProcess) -> list[str]:
+    return [ln for ln in (p.stdout + p.stderr).splitlines() if ln.strip()]
+
+
+def test_every_path_variable_make_cannot_hold_is_refused_before_anything_runs(tmp_path):
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    base = {"RUNS_DIR": str(runs), "EXPERIMENT": "degradation", "PROFILE": "smoke", "MODELS": "plain-8",
+            "SEEDS": "0", "REPORTS_DIR": str(reports), "DATA_DIR": str(tmp_path / "data")}
+    (tmp_path / "data").mkdir()
+    cases = []
+    for var, (chars, kind) in PATH_VARIABLES.items():
+        value = base[var]
+        cases += [(var, f"{value[:2]}{c}x{value[2:]}", f'holds "{c}"' if c != " " else "holds whitespace")
+                  for c in chars]
+        cases += [(var, "", "is empty")] if kind != "list" else []
+        cases += [(var, f"{value} ", "holds whitespace")] if kind == "path" else []  # a trailing space too
+    make(tmp_path, "-q", "--version")  # the install stamp
+    for var, value, why in cases:
+        goal = "matrix" if var != "REPORTS_DIR" else "report"  # report: the goal that writes REPORTS_DIR
+        values = {**base, var: value}
+        p = make(tmp_path, goal, *(f"{k}={v}" for k, v in values.items()), timeout=60)
+        lines = _make_lines(p)
+        assert p.returncode == 2, (var, value, lines)
+        assert len(lines) == 1 and "Traceback" not in lines[0], (var, value, lines)
+        assert f"*** {var} '{value}'" in lines[0], (var, value, lines[0])
+        assert why in lines[0] and ("make cannot hold" in lines[0] or why == "is empty"), lines[0]
+        assert not runs.exists() and not reports.exists(), (var, value)
+
+
+def test_what_make_can_hold_still_works(tmp_path):
+    """Refusing too much is a fault too: a space in REPORTS_DIR (only handed to commands, quoted) renders the
+    report; shell characters in RUNS_DIR (&, (, ", #) no longer break the list of failed runs make retries."""
+    runs = tmp_path / 'a&b(c"d#e' / "runs"
+    write_run(runs, "degradation", "smoke", "plain-8", 0, status="failed")
+    write_run(runs, "degradation", "smoke", "plain-8", 1)
+    p = make(tmp_path, "-n", "runs", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", "SEEDS=0 1",
+             f"RUNS_DIR={runs}", timeout=60)
+    assert p.returncode == 0 and "syntax error" not in p.stderr, p.stderr
+    retried = [ln for ln in p.stdout.splitlines() if "experiments.run --run-dir" in ln]
+    assert len(retried) == 1 and "seed0" in retried[0], p.stdout  # the failed run is retried, the ok one not
+
+    reports = tmp_path / "my reports"
+    p = make(tmp_path, "report", "EXPERIMENT=degradation", "PROFILE=smoke", f"RUNS_DIR={runs}",
+             f"REPORTS_DIR={reports}", timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert (reports / "degradation" / "smoke" / "report.pdf").is_file()
+
+
+# --- SEEDS: one grammar; repeated models and seeds count once ---------------------------------------------
+def test_seeds_take_one_grammar_and_repeats_count_once(tmp_path):
+    """SEEDS="0,1" trains seed0 and seed1 (the input check accepts commas, so make does too); a model or
+    seed named twice is one run: the progress says [2/2] and the closing line "2 ok"."""
+    runs = tmp_path / "runs"
+    write_run(runs, "degradation", "smoke", "plain-8", 0)  # done: only seed1 trains
+    p = make(tmp_path, "matrix", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS= plain-8  plain-8 ",
+             "SEEDS=0 0,1,1", f"RUNS_DIR={runs}", f"REPORTS_DIR={tmp_path / 'rep'}", f"SET={' '.join(TINY_SET)}",
+             timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    folder = runs / "degradation" / "smoke" / "plain-8"
+    assert sorted(d.name for d in folder.iterdir()) == ["seed0", "seed1"]
+    assert "[2/2] plain-8 seed 1" in p.stdout, p.stdout
+    assert "/4]" not in p.stdout and "==> degradation (smoke): 2 ok" in p.stdout, p.stdout
+    assert "2 runs, 2 ok" in p.stdout  # the report counts them once too
+
+
+def test_the_seed_grammar_is_the_folder_grammar():
+    """Every seed the check accepts names one folder, seed<k>, which the run folder's grammar reads back as k;
+    a seed written another way (leading zeros, non-ASCII digits) is refused, naming it."""
+    import runfolder
+    from experiments.config import ConfigError, parse_seeds
+
+    assert parse_seeds("0,1 1 2, 0") == [0, 1, 2]
+    for bad in ("01", "00", "٣", "1.0", "-1", "0x1", "1_0"):
+        with pytest.raises(ConfigError, match=f"bad seed '{bad}'"):
+            parse_seeds(bad)
+        assert runfolder.seed_of(f"seed{bad}") is None, bad
+    for k in (0, 7, 10, 123):
+        assert runfolder.seed_of(runfolder.run_dir("r", "e", "p", "plain-8", k).name) == k
+
+
+# --- a run folder that cannot be written ---------------------------------------------------------------------
+def _one_error_line(text: str, *fragments: str) -> None:
+    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith("make")]
+    assert len(lines) == 1 and "Traceback" not in text, text
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+
+
+def test_a_read_only_run_folder_is_one_line(tmp_path):
+    """On a read-only file system (a tmpfs mounted read-only in a user namespace of its own, as any user may)
+    the run command, make's input check and the report builder each say so in one line, exit 2, write nothing."""
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    runs = ro / "runs"
+    folder = run_dir(runs)
+    script = (f"mount -t tmpfs -o ro tmpfs '{ro}' && touch '{ro}/probe' 2>/dev/null && exit 99; "
+              f"'{ROOT}/.venv/bin/python' -m experiments.run --run-dir '{folder}'; echo rc=$? >&2; "
+              f"'{ROOT}/.venv/bin/python' -m experiments.matrix check --profile smoke --models plain-8 --seeds 0 "
+              f"--runs-dir '{runs}'; echo rc=$? >&2; "
+              f"'{ROOT}/.venv/bin/python' -m experiments.matrix check --profile smoke --models plain-8 --seeds 0 "
+              f"--runs-dir '{tmp_path}/runs' --reports-dir '{ro}/reports'; echo rc=$? >&2")
+    p = subprocess.run(["unshare", "-rm", "sh", "-c", script], cwd=ROOT, env=env(), capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode != 99, "the mount is not read-only"
+    parts = p.stderr.split("rc=")
+    assert [part.split()[0] for part in parts[1:]] == ["2", "2", "2"], p.stderr
+    _one_error_line(parts[0], "error: run folder", str(folder), "read-only file system")
+    _one_error_line(parts[1].split("\n", 1)[1], "error: RUNS_DIR", str(runs), "read-only file system")
+    _one_error_line(parts[2].split("\n", 1)[1], "error: REPORTS_DIR", "read-only file system")
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_run_folder_below_a_file_is_one_line(tmp_path):
+    """The other way a folder cannot be made: a file where a folder of its path should be. The run command,
+    make (its input check) and the report builder refuse it in one line, before anything is written."""
+    blocker = tmp_path / "runs"
+    blocker.write_text("not a folder\n")
+    p = cli(run_dir(blocker / "sub"))
+    assert p.returncode == 2
+    _one_error_line(p.stderr, "error: run folder", "is a file, not a folder")
+
+    p = make(tmp_path, "matrix", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={blocker}/x",
+             f"REPORTS_DIR={tmp_path / 'rep'}", timeout=60)
+    assert p.returncode != 0
+    _one_error_line(p.stderr, "error: RUNS_DIR", "is a file, not a folder", "point RUNS_DIR at a writable folder")
+
+    runs = tmp_path / "good"
+    write_run(runs, "degradation", "smoke", "plain-8", 0)
+    from reports import build
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = build.main(["--runs-dir", str(runs), "--experiment", "degradation", "--profile", "smoke",
+                         "--out-dir", str(blocker / "reports")])
+    assert rc == 2 and "cannot be written" in err.getvalue() and "is a file" in err.getvalue(), err.getvalue()
+    assert blocker.read_text() == "not a folder\n"
+
+
+# --- integers are decimal digits --------------------------------------------------------------------------------
+YAML11_SIXTY = ["1:00", "6_0", "0x3c", "074", "0o74", "0b111100", "+0x3c"]  # YAML 1.1 reads each as 60
+
+
+def _int_fields():
+    from experiments.config import RunConfig
+
+    hints = typing.get_type_hints(RunConfig)
+    return [f.name for f in dataclasses.fields(RunConfig) if hints[f.name] in (int, list[int])]
+
+
+def test_every_integer_field_takes_decimal_digits_only(tmp_path, monkeypatch):
+    """For every integer field (and the list of them, milestones), from SET and from a profile's YAML: each
+    YAML 1.1 spelling of 60 is refused naming the value; 60 in decimal is 60."""
+    from experiments import config
+
+    fields = _int_fields()
+    assert {"max_steps", "batch_size", "threads", "milestones"} <= set(fields)
+    folder = tmp_path / "configs"
+    shutil.copytree(config.CONFIG_DIR, folder)
+    monkeypatch.setattr(config, "CONFIG_DIR", folder)
+    for name in fields:
+        listed = config._HINTS[name] == list[int]
+        for text in YAML11_SIXTY:
+            value = f"[{text}]" if listed else text
+            with pytest.raises(config.ConfigError) as exc:  # SET
+                config.load_profile("smoke", [f"{name}={value}"])
+            assert f"'{name}'" in str(exc.value) and repr(text) in str(exc.value), str(exc.value)
+            (folder / "odd.yaml").write_text(f"dataset: synthetic\n{name}: {value}\n")  # a profile
+            with pytest.raises(config.ConfigError) as exc:
+                config.load_profile("odd")
+            assert "odd.yaml" in str(exc.value) and repr(text) in str(exc.value), str(exc.value)
+        sixty = [60] if listed else 60
+        parsed = config.parse_overrides([f"{name}={'[60]' if listed else '60'}"])
+        assert config.apply(config.RunConfig(), parsed, "test") == dataclasses.replace(config.RunConfig(),
+                                                                                          **{name: sixty})
+    # Floats: a point or an exponent, as written; YAML 1.1's 6_0 and 1:00 are refused there too.
+    assert config.load_profile("smoke", ["lr=1e-3", "weight_decay=5e-4"]).lr == 0.001
+    assert config.load_profile("smoke", ["lr=1e6"]).lr == 1e6
+    for text in ("6_0", "1:00", "6_0.5"):
+        with pytest.raises(config.ConfigError, match=repr(text)):
+            config.load_profile("smoke", [f"lr={text}"])
+
+
+def test_the_profiles_read_the_same_under_the_strict_reader():
+    """The shipped profiles mean what they meant: the strict reader and PyYAML's agree on every value."""
+    import yaml
+
+    from experiments import config
+
+    for profile in config.list_profiles():
+        text = (config.CONFIG_DIR / f"{profile}.yaml").read_text()
+        assert config.read_yaml(text) == yaml.safe_load(text), profile
