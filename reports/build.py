@@ -82,7 +82,7 @@ class BuildResult:
     runs: list[Run]
     verdict: Verdict
     summary: object  # pandas DataFrame
-    figures: list[str]  # figure names written (fig-<name>.*)
+    figures: list[str]  # figure names written (fig-<name>.*), the first page's forest plot included
     errors: list[str] = field(default_factory=list)  # figure/section functions that raised
     console: str = ""  # what main() prints
     first_page: str = ""  # the markdown of report.pdf's first page(s)
@@ -318,7 +318,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         f"flagged runs: {len(flagged)} (listed on the report's first page)" if flagged else "flagged runs: none",
         f"report: {report_pdf}",
     ])
-    return BuildResult(target, report_pdf, files, runs, verdict, summary, [n for n, _ in figures], errors, console,
+    return BuildResult(target, report_pdf, files, runs, verdict, summary, [*front.figures, *(n for n, _ in figures)], errors, console,
                        first_page, len(pages), pages[0])
 
 

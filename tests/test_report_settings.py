@@ -81,6 +81,10 @@ def test_every_figure_renders_under_the_suites_settings_whatever_the_users_matpl
                      [0], max_steps=200)
     write_paper_like(runs, "depth-sweep", "quick", ["plain-20", "plain-32", "resnet-20", "resnet-32"], [0, 1],
                      max_steps=200)
+    write_paper_like(runs, "methods", "quick", ["plain-20", "plain-56", "fixup-20", "fixup-56"], [0, 1], max_steps=200)
+    for seed in (0, 1):  # the per-method analyses: a method's gradient norms
+        (runs / "methods" / "quick" / "fixup-56" / f"seed{seed}" / "grad_norms.csv").write_text(
+            "step,layer,name,norm\n" + "".join(f"{s},{k},l{k}.conv,0.5\n" for s in (0, 100) for k in range(1, 57)))
     home = tmp_path / "home"
     home.mkdir()
     rc_dir = tmp_path / "rc"
@@ -93,7 +97,8 @@ def test_every_figure_renders_under_the_suites_settings_whatever_the_users_matpl
     if where == "MATPLOTLIBRC":
         extra["MATPLOTLIBRC"] = str(rc_dir / "matplotlibrc")
     cwd = rc_dir if where == "working folder" else ROOT
-    jobs = [(e, "quick", str(runs), str(tmp_path / "out")) for e in ("degradation", "shortcut-ablation", "depth-sweep")]
+    jobs = [(e, "quick", str(runs), str(tmp_path / "out"))
+            for e in ("degradation", "shortcut-ablation", "depth-sweep", "methods")]
     check = subprocess.run([str(PY), "-c", "import matplotlib as m; print(m.rcParams['pdf.use14corefonts'], "
                             "m.rcParams['text.usetex'])"], cwd=cwd, env=env(**extra), capture_output=True, text=True)
     assert check.stdout.split() == ["True", str(where == "MATPLOTLIBRC")], check  # the hostile file is read

@@ -164,7 +164,7 @@ def test_runs_csv_is_tidy(rich):
 
 
 def test_figures_and_extension_hook(rich):
-    assert rich.figures == ["degradation-cifar", "zz-extra"]
+    assert rich.figures == ["verdict-forest", "degradation-cifar", "zz-extra"]  # the first page's plot first
     for name in rich.figures:
         for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
             path = rich.out_dir / f"fig-{name}.{ext}"
