@@ -221,6 +221,29 @@ def test_module_uses_the_papers_sgd_and_profile_overrides():
     assert config.warmup == "linear" and group["lr"] == pytest.approx(config.warmup_lr)
 
 
+def test_fixup_trains_its_scalars_at_a_tenth_of_the_rate_as_its_official_code():
+    """hongyi-zhang/Fixup cifar/cifar_train.py: parameters with 'bias' or 'scale' in their name at lr / 10;
+    every other method keeps the one group of the paper's SGD. The logged rate (group 0) is the base rate,
+    and the schedule scales every group alike."""
+    config = load_profile("quick")
+    fixup = DegradationModule("fixup-20", num_classes=10, in_channels=1, config=config.to_dict())
+    configured = fixup.configure_optimizers()
+    opt, scheduler = configured["optimizer"], configured["lr_scheduler"]
+    base, tenth = opt.param_groups
+    named = dict(fixup.model.named_parameters())
+    slow = {n for n, p in named.items() if any(p is q for q in tenth["params"])}
+    assert slow == {n for n in named if "bias" in n or "scale" in n} and "fc.bias" in slow and "layer1.0.scale" in slow
+    assert len(base["params"]) + len(tenth["params"]) == len(named)
+    assert (base["initial_lr"], tenth["initial_lr"]) == pytest.approx((0.1, 0.01))
+    for _ in range(60):  # past the linear warm-up: both groups at their full rate
+        opt.step()
+        scheduler.step()
+    assert (base["lr"], tenth["lr"]) == pytest.approx((0.1, 0.01))
+    for name in ("resnet-20", "rezero-20", "plain-20-nobn"):
+        module = DegradationModule(name, num_classes=10, in_channels=1, config=config.to_dict())
+        assert len(module.configure_optimizers()["optimizer"].param_groups) == 1, name
+
+
 def test_profiles_load_and_bad_values_are_refused():
     for profile in ("smoke", "quick", "paper", "imagenet"):
         load_profile(profile)

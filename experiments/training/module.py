@@ -192,13 +192,37 @@ class DegradationModule(pl.LightningModule):
     def configure_optimizers(self):
         c = self.config
         fused = self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"
-        optimizer = torch.optim.SGD(self.parameters(), lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
+        groups = parameter_groups(self.named_parameters(), c.lr, _lr_factors(self.model), prefix="model.")
+        optimizer = torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
                                     fused=fused or None)
         warmup = c.warmup_steps if parse_name(self.hparams.model_name).depth >= c.warmup_min_depth else 0
         schedule = StepSchedule(c.milestones, c.gamma, warmup, c.warmup_lr / c.lr, c.warmup)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         # Stepped by training_step after every optimizer step (manual optimization has no "interval").
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
+
+
+def _lr_factors(model: nn.Module) -> dict[str, float]:
+    """The net's learning-rate multipliers by parameter name (``lr_factors()``; a plugin's net may have none)."""
+    factors = getattr(model, "lr_factors", None)
+    return dict(factors()) if callable(factors) else {}
+
+
+def parameter_groups(named, lr: float, factors: dict[str, float], prefix: str = "") -> list[dict]:
+    """SGD's parameter groups: every parameter at ``lr`` whose name (less ``prefix``) has no factor, first (so
+    ``param_groups[0]`` holds the base rate, the one metrics.csv logs), then one group per factor at
+    ``lr * factor``. One group when there are no factors, as a plain ``SGD(parameters)``. The schedule
+    (LambdaLR) scales every group alike. Raises ValueError for a factor naming no parameter."""
+    named = list(named)
+    names = {n.removeprefix(prefix) for n, _ in named}
+    unknown = sorted(set(factors) - names)
+    if unknown:
+        raise ValueError(f"learning-rate factors for parameters the net lacks: {', '.join(unknown[:3])}")
+    by_factor: dict[float, list] = {}
+    for name, p in named:
+        by_factor.setdefault(float(factors.get(name.removeprefix(prefix), 1.0)), []).append(p)
+    base = by_factor.pop(1.0, [])
+    return [{"params": base, "lr": lr}] + [{"params": ps, "lr": lr * f} for f, ps in sorted(by_factor.items())]
 
 
 def first_non_finite(module: "DegradationModule") -> str | None:
