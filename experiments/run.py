@@ -16,15 +16,16 @@ Reliability (issue 6):
   through the ``AtomicCheckpointIO`` plugin (Lightning's own write goes through a temporary file in the
   system's temp folder and ``shutil.move``, which copies in place when that is another file system).
 - A run that raises records status failed and its traceback (``error.txt``); one any of whose numbers
-  turns non-finite (experiments.training.module) is a result, status diverged. Ctrl-C and SIGTERM leave the run
-  resumable (exit 130 / 143).
+  turns non-finite (experiments.training.module) is a result, status diverged. Ctrl-C and SIGTERM leave
+  the run resumable (exit 130 / 143).
 - One process at a time trains a run folder (``flock`` on ``.lock``); another waits, then finds it done.
 
-Module map: :mod:`experiments.training.train` (the Trainer, resume, the result record), :mod:`experiments.training.callbacks`
-(the run clock, the checkpoint after every evaluation), :mod:`experiments.training.checkpoint` (the atomic
-checkpoint writer and reader), :mod:`experiments.training.faults` (the tests' fault injection,
-``DEGRADATION_FAULT=<kind>@<iteration>``, off unless set), :mod:`experiments.training.provenance`. This module imports neither torch nor Lightning at
-import time: ``--not-done`` runs on every ``make``.
+Module map: :mod:`experiments.training.train` (the Trainer, resume, the result record),
+:mod:`experiments.training.callbacks` (the run clock, the checkpoint after every evaluation),
+:mod:`experiments.training.checkpoint` (the atomic checkpoint writer and reader),
+:mod:`experiments.training.faults` (the tests' fault injection, ``DEGRADATION_FAULT=<kind>@<iteration>``,
+off unless set), :mod:`experiments.training.provenance`. This module imports neither torch nor Lightning
+at import time: ``--not-done`` runs on every ``make``.
 """
 
 from __future__ import annotations
@@ -161,8 +162,7 @@ def _place(spec: RunPath, tag: str, devices: list, runs_per_gpu: int) -> tuple[d
     all are busy) or the SLURM job it is in. Returns the record for config.yaml and result.json (``slot``,
     ``slurm``, ``visible_devices``; empty on a machine without GPUs, outside SLURM) and " on <where>" for
     the progress line."""
-    from .launch import slots
-    from .launch import slurm
+    from .launch import slots, slurm
 
     record, where = {}, ""
     if devices:
@@ -183,14 +183,14 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
                 devices: list | None = None, runs_per_gpu: int = 1, requeue: bool = False) -> int:
     """Inside the run folder's lock: skip a done run, check the checkpoint, take a device (or note the SLURM
     job), train, write result.json."""
-    from .training.checkpoint import usable_checkpoint
+    from models import model_axes
     from runfolder.io import atomic_write_yaml, remove_stale_temps
+
+    from .training.checkpoint import usable_checkpoint
     from .training.provenance import provenance
 
     run_dir = spec.dir
     result_path = run_dir / RESULT
-    from models import model_axes
-
     what = model_axes(spec.model, init=config.init)  # the method, its axes and source; a plugin's provenance
     record = {"experiment": spec.experiment, "profile": spec.profile, "model": spec.model, "seed": spec.seed,
               "method": what["method"], "axes": what["axes"], "source": what["source"], "plugin": what["plugin"],
