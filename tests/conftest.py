@@ -126,3 +126,22 @@ def wheel_python(tmp_path_factory) -> Path:
     # is not run from here, so the checkout is not importable unless it is the working folder.
     Path(site, "zz-shared.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
     return python
+
+
+@pytest.fixture(scope="session")
+def example_plugin(tmp_path_factory) -> Path:
+    """examples/mynet-plugin pip-installed (no index, no dependencies, no build isolation) into a fresh
+    folder, which a test puts on sys.path or PYTHONPATH: importlib.metadata finds its entry point there as in
+    any site-packages."""
+    import shutil
+    import sys
+
+    root = tmp_path_factory.mktemp("plugin")
+    source = root / "src"
+    # pip writes build/ and *.egg-info beside the sources: a copy, not the checkout
+    shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "mynet-plugin", source)
+    target = root / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+                    "--no-index", "--disable-pip-version-check", "--target", str(target), str(source)],
+                   check=True, capture_output=True)
+    return target

@@ -10,7 +10,6 @@ site-packages); the bad plugins are hand-written ``*.dist-info`` folders beside 
 from __future__ import annotations
 
 import hashlib
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -25,17 +24,10 @@ from models.names import parse_name
 EXAMPLE = Path(__file__).parent.parent / "examples" / "mynet-plugin"
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
-    """The example plugin, pip-installed (no index, no dependencies, no build isolation) into a fresh folder."""
-    root = tmp_path_factory.mktemp("plugin")
-    source = root / "src"
-    shutil.copytree(EXAMPLE, source)  # pip writes build/ and *.egg-info beside the sources: not into the checkout
-    target = root / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-                    "--no-index", "--disable-pip-version-check", "--target", str(target), str(source)],
-                   check=True, capture_output=True)
-    return target
+@pytest.fixture
+def installed(example_plugin) -> Path:
+    """The example plugin, pip-installed into a folder of its own (tests/conftest.py: example_plugin)."""
+    return example_plugin
 
 
 @pytest.fixture

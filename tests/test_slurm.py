@@ -484,3 +484,19 @@ def test_an_installed_wheel_submits_an_sbatch_array(tmp_path, cluster, wheel_pyt
     log = (runs / ".slurm" / f"{job}_0.out").read_text()
     assert result(target.parent)["status"] == "ok", log
     assert "Unable to open" not in log and "No such file" not in log, log
+
+
+def test_a_researchers_net_trains_as_a_slurm_job(tmp_path, cluster, example_plugin):
+    """A plugin's net through LAUNCHER=srun: the job, started by SLURM on the node, finds the entry point
+    (the environment make passes on) and records the plugin's provenance."""
+    runs = tmp_path / "runs"
+    data = tmp_path / "data"
+    data.mkdir()
+    p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=mynet-8", "SEEDS=0", f"SET={SET}",
+             f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp_path / 'reports'}", "LAUNCHER=srun",
+             "SLURM_ARGS=--partition=debug", env_extra={**cluster.env, "PYTHONPATH": str(example_plugin)},
+             timeout=600)
+    assert p.returncode == 0, p.stdout + p.stderr + cluster.logs()
+    record = result(runs / "degradation" / "smoke" / "mynet-8" / "seed0")
+    assert record["status"] == "ok" and record["method"] == "mynet" and record["slurm"]["node"] == "localhost"
+    assert record["plugin"]["distribution"] == "mynet-plugin"
