@@ -47,7 +47,7 @@ COLUMNS = [
     "train_deep_n",
     "eval_split", "test_shallow_mean", "test_shallow_std", "test_shallow_n", "test_deep_mean", "test_deep_std",
     "test_deep_n",
-    "gap", "gap_low", "gap_high", "gap_df", "gap_above", "gap_seeds", "verdict",
+    "gap", "gap_low", "gap_high", "gap_df", "gap_above", "gap_seeds", "verdict", "chance",
     "baseline", "effect", "effect_low", "effect_high", "effect_df", "effect_above", "effect_seeds",
     "effect_verdict",
 ]
@@ -82,6 +82,26 @@ def gap_verdict(c: Comparison, words: dict[int, str] = GAP_WORDS) -> str:
     if not d.has_interval:
         return "inconclusive (one seed, no interval)"
     return words[d.sign]
+
+
+CHANCE_MARGIN = 5.0  # points: a net whose final training error is this close to chance has not trained
+
+
+def chance_error(runs: Sequence[Run], models: set[str]) -> float | None:
+    """The final training error (%) of guessing, 100 (1 − 1/classes), from the classes an ok run of one of
+    ``models`` recorded in its config.yaml; None where none recorded them."""
+    for run in runs:
+        classes = run.config.get("classes") if run.ok and run.model in models else None
+        if isinstance(classes, list) and len(classes) > 1:
+            return 100.0 * (1 - 1 / len(classes))
+    return None
+
+
+def neither_trains(row: dict) -> bool:
+    """Both depths' mean final training error within CHANCE_MARGIN points of chance: the depth gap compares
+    two nets that did not train, whatever its interval says."""
+    chance, means = row.get("chance"), (row.get("train_shallow_mean"), row.get("train_deep_mean"))
+    return chance is not None and all(m is not None and not pd.isna(m) and m >= chance - CHANCE_MARGIN for m in means)
 
 
 def effect_verdict(c: Comparison) -> str:
@@ -121,7 +141,9 @@ def leaderboard_table(runs: Sequence[Run]) -> pd.DataFrame:
     deep net (``test_*`` holds val errors where no run has a test error: ``eval_split`` says which);
     ``seeds_expected``: the seeds each net was expected with. ``gap*``: deep − shallow final training error
     (points) with its 95% Welch interval, df, and ``gap_above`` of ``gap_seeds`` common seeds > 0;
-    ``verdict``: :func:`gap_verdict`. ``effect*``: ``baseline`` − deep net (points; None for the baseline
+    ``verdict``: :func:`gap_verdict`, with "neither depth trains" added where both nets' final training
+    error lies within CHANCE_MARGIN points of ``chance`` (:func:`chance_error`, % ; None where the runs
+    recorded no classes). ``effect*``: ``baseline`` − deep net (points; None for the baseline
     itself or when the baseline is not on disk); ``effect_verdict``: :func:`effect_verdict`.
     """
     infos = model_infos(runs)
@@ -150,7 +172,10 @@ def leaderboard_table(runs: Sequence[Run]) -> pd.DataFrame:
             for prefix, sp in (("train", "train"), ("test", split)):
                 m, sd, n = _stats(runs, info.name, sp)
                 row.update({f"{prefix}_{which}_mean": m, f"{prefix}_{which}_std": sd, f"{prefix}_{which}_n": n})
-        row.update(_diff_columns("gap", gap), verdict=gap_verdict(gap))
+        row.update(_diff_columns("gap", gap), verdict=gap_verdict(gap),
+                   chance=chance_error(runs, {shallow.name, deep.name}))
+        if neither_trains(row):
+            row["verdict"] += f"; neither depth trains (chance {row['chance']:.0f}%)"
         row.update(_diff_columns("effect", effect), baseline=base if base in names else None,
                    effect_verdict=(effect_verdict(effect) if effect else
                                    "baseline" if base == deep.name else f"no {base} to compare with"))
@@ -214,7 +239,8 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
         "",
         f"Depth gap: final training error {hi} − {lo} layers (points, 95% Welch CI; > 0: seeds where the "
         f"deeper net trains worse). vs plain: plain − method at {hi} layers, the plain net with the method's "
-        "normalisation (> 0: the method trains better).",
+        "normalisation (> 0: the method trains better). \"neither depth trains\": both nets' final training "
+        f"error within {CHANCE_MARGIN:.0f} points of chance, whatever the gap's interval says.",
         "",
         markdown_table(["method", f"gap {hi} − {lo}", "> 0", "verdict", "plain net", "plain − method"], gaps),
     ])

@@ -39,7 +39,8 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
               dataset: str = "fashion-mnist", device: str = "cpu (2 threads)",
               family: str | None = None, depth: int | None = None, shortcut: str | None = None,
               diverged_at: int | None = None, error: str | None = None,
-              write_result: bool = True, write_metrics: bool = True, extra_rows: Sequence[dict] = ()) -> Path:
+              write_result: bool = True, write_metrics: bool = True, extra_rows: Sequence[dict] = (),
+              classes: Sequence[str] | None = None) -> Path:
     """Write ``runs_dir/experiment/profile/model/seed<seed>/`` and return the folder.
 
     ``train``/``val``/``test`` are error curves (%): a function of the step or one value per step of
@@ -47,7 +48,7 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
     points of one step are written in separate rows, as the trainer does. ``final``/``best`` default to
     the last / lowest point of each curve. ``extra_rows`` (dicts over metrics.csv's columns) are appended
     (a resumed run's repeated steps, for instance). ``family``/``depth``/``shortcut`` default to what the
-    name says.
+    name says. ``classes``: the class names config.yaml records (the trainer always records them).
     """
     folder = runfolder.run_dir(runs_dir, experiment, profile, model, seed)
     folder.mkdir(parents=True, exist_ok=True)
@@ -65,6 +66,7 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
         "device": device, "precision": "32-true",
         "versions": {"python": "3.11.9", "torch": "2.14.1", "torchvision": "0.29.1", "pytorch_lightning": "2.6.6"},
         "git_commit": "9ea55ac0123456789abcdef0123456789abcdef0",
+        **({"classes": list(classes)} if classes is not None else {}),
     }
     (folder / runfolder.CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
 

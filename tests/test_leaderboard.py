@@ -135,6 +135,21 @@ def test_a_missing_seed(board):
     assert "| fixup | +2.0 [" in md and "| 1/3 | inconclusive | plain-56-nobn | +49.0 [" in md
 
 
+def test_a_method_neither_of_whose_depths_trains_says_so(tmp_path):
+    """Both nets at chance (10 classes: 90% error): the gap's interval may include 0, but the row must not
+    read as a method that removes the degradation."""
+    ten = [f"c{i}" for i in range(10)]
+    for model, values in (("plain-20-nobn", [89.0, 90.0, 91.0]), ("plain-56-nobn", [90.0, 89.5, 90.5]),
+                          ("fixup-20", [68.0, 70.0, 72.0]), ("fixup-56", [88.0, 89.0, 90.0])):
+        for seed, v in enumerate(values):
+            write_run(tmp_path, "methods", PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=ten)
+    board = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs).set_index("method")
+    assert board.loc["plain-nobn", "chance"] == pytest.approx(90.0)
+    assert board.loc["plain-nobn", "verdict"] == "inconclusive; neither depth trains (chance 90%)"
+    assert board.loc["fixup", "verdict"] == "degrades"  # fixup-20 trains (70%): the gap is a gap
+    assert "neither depth trains" in leaderboard_markdown(board.reset_index())
+
+
 def test_one_seed_is_inconclusive_with_no_interval(tmp_path):
     for model, v in (("fixup-20", 10.0), ("fixup-56", 30.0)):
         write_run(tmp_path, "methods", PROF, model, 0, steps=STEPS, train=flat(v))
