@@ -10,7 +10,7 @@ layer                       what it holds                                       
                             check``
 ``experiments.data``        one small module per dataset (``DATASET``: find or fetch its      config, ``runfolder.io``;
                             files, load it); tensors and the split shared by the tensor       torch only inside the
-                            datasets; ``python -m experiments.data prepare``                  functions that make tensors
+                            datasets; ``python -m experiments.data prepare``                  functions making tensors
 ``experiments.training``    the heavy side: Trainer, LightningModule, schedule, step,         everything above, torch,
                             batches, data modules, checkpoint, callbacks, metrics.csv log,    Lightning
                             gradient norms, fault injection, provenance

@@ -108,8 +108,8 @@ class RunConfig:
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a number >= 0")
         if self.image_size and DATASETS[self.dataset].own_size:
-            raise ConfigError(f"bad image_size {self.image_size}: the {self.dataset} dataset {DATASETS[self.dataset].own_size}; "
-                              "valid: 0")
+            raise ConfigError(f"bad image_size {self.image_size}: the {self.dataset} dataset "
+                              f"{DATASETS[self.dataset].own_size}; valid: 0")
         if any(m < 1 for m in self.milestones) or self.milestones != sorted(self.milestones):
             raise ConfigError(f"bad milestones {self.milestones!r}: must be increasing iterations >= 1")
         if self.cuda_graph and self.compile and self.compile_mode in GRAPHED_COMPILE_MODES:

@@ -113,6 +113,27 @@ def test_each_layer_imports_only_what_it_may(package, may_not):
     assert not bad, bad
 
 
+COMMANDS = ("experiments.run", "experiments.matrix", "experiments.responses")
+
+
+@pytest.mark.parametrize("layer, may_not", [
+    ("experiments.launch", ("experiments.training", "experiments.data", *COMMANDS)),
+    ("experiments.data", ("experiments.training", "experiments.launch", *COMMANDS)),
+    ("experiments.config", ("experiments.training", "experiments.launch", *COMMANDS)),
+    ("experiments.errors", ("experiments", "runfolder", "models")),
+    ("experiments.training", COMMANDS),
+])
+def test_each_experiments_layer_imports_only_the_layers_below_it(layer, may_not):
+    """The floor plan of experiments/__init__.py: launch, data and config never reach up into training or the
+    commands; training never into the commands (the run command calls training, not the other way)."""
+    def inside(name: str, prefix: str) -> bool:
+        return name == prefix or name.startswith(prefix + ".")
+
+    bad = sorted(f"{name} imports {m}" for name, path in modules().items() if inside(name, layer)
+                 for m in imports(name, path) if any(inside(m, p) for p in may_not) and not inside(m, layer))
+    assert not bad, bad
+
+
 def test_light_layers_import_no_torch_or_lightning():
     """Each light module, imported alone in a fresh interpreter, loads none of torch, torchvision, Lightning."""
     light = light_modules()

@@ -9,8 +9,8 @@ evaluation's loss or error, or, checked after every evaluation and after the las
 running statistic or an optimizer buffer. The checkpoint that follows an evaluation is written only when
 the run has not diverged (experiments.run), so no non-finite state is ever resumed from or measured.
 
-Manual optimization: ``training_step`` runs a :class:`experiments.training.step.TrainStep` (forward, loss, backward,
-the sums; on a GPU with ``cuda_graph`` one recorded CUDA graph), then steps the optimizer through
+Manual optimization: ``training_step`` runs a :class:`experiments.training.step.TrainStep` (forward, loss,
+backward, the sums; on a GPU with ``cuda_graph`` one recorded CUDA graph), then steps the optimizer through
 Lightning (which counts ``global_step`` and calls ``on_before_optimizer_step``) and the scheduler.
 """
 
@@ -33,6 +33,8 @@ from .step import TrainStep, autocast_dtype
 
 TRAIN_SUMS_KEY = "degradation_train_sums"  # in the checkpoint: the current training interval's sums
 EVAL_SPLITS = ("val", "test")  # the order of the val_dataloader()s; the ImageNet folder has val only
+
+
 class DegradationModule(pl.LightningModule):
     def __init__(self, model_name: str, num_classes: int, in_channels: int, config: dict) -> None:
         super().__init__()
