@@ -163,17 +163,24 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
     elif res and plain_cmp is not None:
         lines.append(f"- Only one residual depth has ok runs ({', '.join(res.values())}).")
 
-    headline, reproduced = _headline(plain_cmp, shortcut)
+    headline, reproduced = _headline(plain_cmp, shortcut, res_all.get(deep) if deep is not None else None)
     paragraph = f"**{name}: {headline}.** " + "\n".join(lines)
     return FamilyVerdict(family, headline, reproduced, plain_cmp, res_cmp, shortcut, paragraph)
 
 
-def _headline(degradation: Comparison | None, shortcut: Comparison | None) -> tuple[str, bool | None]:
-    """"reproduced" only when both intervals exclude 0 in the paper's direction (both differences > 0)."""
+def _headline(degradation: Comparison | None, shortcut: Comparison | None,
+              deep_residual: str | None = None) -> tuple[str, bool | None]:
+    """"reproduced" only when both intervals exclude 0 in the paper's direction (both differences > 0);
+    "cannot be judged" names what is missing (``deep_residual``: the residual net of the deep plain net's
+    depth among the runs, ok or not)."""
     if degradation is None:
         return "degradation cannot be judged (it needs ok runs of two plain depths)", None
+    if shortcut is None and deep_residual is None:
+        return "cannot be judged (no residual net of the deeper plain net's depth)", None
     if shortcut is None or degradation.diff is None or shortcut.diff is None:
-        return "cannot be judged (a net has no ok run)", None
+        missing = sorted({m for c in (degradation, shortcut) if c is not None for m in c.missing}
+                         | ({deep_residual} if shortcut is None else set()))
+        return f"cannot be judged (no ok run of {', '.join(missing)})", None
     signs = (degradation.sign, shortcut.sign)
     if signs == (1, 1):
         return "reproduced", True

@@ -296,6 +296,21 @@ def test_verdict_inconclusive_when_an_interval_includes_zero(tmp_path):
     assert v.plain.diff.above == 1 and "> 0 in 1 of 3 seeds" in v.paragraph
 
 
+def test_verdict_that_cannot_judge_names_what_is_missing(tmp_path):
+    """Plain nets only (MODELS="mynet-20 mynet-56 plain-20 plain-56", say): the headline names the missing
+    residual net; a residual net whose runs all failed is named too."""
+    for seed in (0, 1):
+        for model, v in (("plain-20", 10.0), ("plain-56", 30.0)):
+            write_run(tmp_path / "a", EXP, PROF, model, seed, steps=STEPS, train=flat(v + seed), test=flat(v))
+    v = make_verdict(discover_runs(tmp_path / "a", EXP, PROF).runs).families[0]
+    assert v.headline == "cannot be judged (no residual net of the deeper plain net's depth)" and v.reproduced is None
+    degradation_runs(tmp_path / "b", [0, 1], plain56=(30.0, 33.0))
+    for seed in (0, 1):
+        write_run(tmp_path / "b", EXP, PROF, "resnet-56", seed, status="failed", train=None, write_metrics=False)
+    v = make_verdict(discover_runs(tmp_path / "b", EXP, PROF).runs).families[0]
+    assert v.headline == "cannot be judged (no ok run of resnet-56)"
+
+
 def test_verdict_one_seed_says_no_interval(tmp_path):
     runs = degradation_runs(tmp_path, [0], plain56=(30.0,))
     v = make_verdict(runs).families[0]
