@@ -310,6 +310,39 @@ def throughput(args) -> int:
     return 0 if ok else 1
 
 
+# --- 4. every method through the recorded step ---------------------------------------------------------
+def methods(args) -> int:
+    """Each method's run finished (ok, or diverged with its reason named), and every parameter of each ok net
+    moved from its initial value: the net rebuilt as the run built it (its seed, then create_model with the
+    run's overrides, experiments.training.train) against its last checkpoint."""
+    import pytorch_lightning as pl
+    import torch
+
+    from experiments.config import RunConfig, model_overrides
+    from models import create_model
+
+    ok = True
+    for model in args.models.split():
+        run = Path(args.run_root) / model / f"{SEED_PREFIX}0"
+        res = read_json(run / RESULT)
+        status = res.get("status")
+        final = res.get("final", {})
+        print(f"  {model:16s} status {status}  train {final.get('train')}  iterations {res.get('iterations')}  "
+              f"images/s {res.get('images_per_second')}" + (f"  diverged: {res.get('diverged_reason')} at "
+                                                            f"{res.get('diverged_at')}" if status == "diverged" else ""))
+        if status != "ok":
+            ok &= say(status == "diverged", f"{model}: {status or 'no result.json'}")
+            continue
+        cfg = RunConfig(**run_config(run))
+        state = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)["state_dict"]
+        pl.seed_everything(0, workers=True, verbose=False)
+        net = create_model(model, num_classes=10, in_channels=1, **model_overrides(model, cfg))
+        still = [n for n, p in net.named_parameters() if torch.equal(p.detach(), state[f"model.{n}"].float())]
+        ok &= say(not still, f"{model}: every one of its {sum(1 for _ in net.parameters())} parameters moved "
+                             f"from its initial value" + (f" (not: {', '.join(still[:6])})" if still else ""))
+    return 0 if ok else 1
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="python -m bench.gpu_paper_check", description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -332,8 +365,12 @@ def main(argv=None) -> int:
     p.add_argument("--counts", default="1 2 4")
     p.add_argument("--skip", type=int, default=100, help="time from this iteration on (after compilation)")
     p.add_argument("--csv", default="")
+    p = sub.add_parser("methods")
+    p.add_argument("--run-root", required=True, help="<runs>/methods/paper")
+    p.add_argument("--models", required=True)
     args = ap.parse_args(argv)
-    return {"resume": resume, "fig6": fig6, "timed-run": timed_run, "throughput": throughput}[args.command](args)
+    return {"resume": resume, "fig6": fig6, "timed-run": timed_run, "throughput": throughput,
+            "methods": methods}[args.command](args)
 
 
 if __name__ == "__main__":

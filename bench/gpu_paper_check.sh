@@ -22,6 +22,11 @@
 #               resnet-20 in training error at every logged point from FIG6_SKIP (FIG6_EVAL) on.
 #   throughput  TP_MODEL (resnet-56) at batch 128, TP_STEPS (1200) iterations per run, 1, 2 and 4 runs at
 #               once (TP_COUNTS): images/s summed over the runs, timed where all are past iteration 200.
+#   methods     (issue 23, point 4; not in the default SECTIONS) one 56-layer net of each method
+#               (METHOD_MODELS) through METHOD_STEPS (500) paper-profile iterations with the recorded step,
+#               METHOD_JOBS (4) at once. Checks: every run ok or diverged with its reason, and every
+#               parameter of every ok net moved from its initial value (a parameter the recorded CUDA
+#               graph does not update, a method's scalar say, fails here instead of training silently wrong).
 # OUT receives (at most 8 files, as the device tool brings back): env.txt, log.txt (everything),
 # checks.txt (PASS/FAIL lines and tables), fig-degradation-cifar.png, throughput.csv, runs.tar.gz (every
 # run folder without checkpoints, and the Fig. 6 report).
@@ -51,11 +56,13 @@ if [ "$TINY" = 1 ]; then
   : "${RESUME_STEPS:=40}" "${RESUME_EVAL:=10}" "${RESUME_LOG:=5}"
   : "${FIG6_STEPS:=40}" "${FIG6_EVAL:=10}" "${FIG6_LOG:=5}" "${FIG6_GRAD:=5}"
   : "${TP_STEPS:=40}" "${TP_LOG:=10}" "${TP_SKIP:=10}" "${TP_EVERY:=5}"
+  : "${METHOD_STEPS:=20}"
   EXTRA="batch_size=32 cifar_width=4 eval_limit=200"
 else
   : "${RESUME_STEPS:=2000}" "${RESUME_EVAL:=400}" "${RESUME_LOG:=100}"
   : "${FIG6_STEPS:=10000}" "${FIG6_EVAL:=1000}" "${FIG6_LOG:=200}" "${FIG6_GRAD:=500}"
   : "${TP_STEPS:=1200}" "${TP_LOG:=100}" "${TP_SKIP:=200}" "${TP_EVERY:=50}"
+  : "${METHOD_STEPS:=500}"
   EXTRA=""
 fi
 RESUME_MODEL=${RESUME_MODEL:-resnet-20}
@@ -63,10 +70,13 @@ TP_MODEL=${TP_MODEL:-resnet-56}
 TP_COUNTS=${TP_COUNTS:-1 2 4}
 FIG6_SKIP=${FIG6_SKIP:-$FIG6_EVAL}
 FIG6_MODELS="plain-20 plain-56 resnet-20 resnet-56"
+METHOD_MODELS=${METHOD_MODELS:-plain-56 resnet-56 preresnet-56 fixup-56 skipinit-56 rezero-56 highway-56 plain-56-nobn resnet-56-nobn}
+METHOD_JOBS=${METHOD_JOBS:-4}
 DATA_SET="dataset=fashion-mnist image_size=32"
 KILL_AT=$((2 * RESUME_EVAL + RESUME_LOG))  # after the second evaluation, before the third
 RESUME_SET="$DATA_SET max_steps=$RESUME_STEPS milestones=[$((RESUME_STEPS / 2)),$((RESUME_STEPS * 3 / 4))] eval_every=$RESUME_EVAL log_every=$RESUME_LOG grad_norm_every=$((RESUME_EVAL / 2)) threads=$(( NPROC / 2 > 0 ? NPROC / 2 : 1 )) $EXTRA"
 FIG6_SET="$DATA_SET max_steps=$FIG6_STEPS milestones=[$((FIG6_STEPS / 2)),$((FIG6_STEPS * 3 / 4))] eval_every=$FIG6_EVAL log_every=$FIG6_LOG grad_norm_every=$FIG6_GRAD threads=$(( NPROC / 4 > 0 ? NPROC / 4 : 1 )) $EXTRA"
+METHOD_SET="$DATA_SET max_steps=$METHOD_STEPS milestones=[$((METHOD_STEPS / 2)),$((METHOD_STEPS * 3 / 4))] eval_every=$METHOD_STEPS log_every=$((METHOD_STEPS / 10)) grad_norm_every=0 $EXTRA"
 TP_SET="$DATA_SET max_steps=$TP_STEPS eval_every=$TP_STEPS log_every=$TP_LOG eval_limit=1000 $EXTRA"
 CHECK="$PYTHON -m bench.gpu_paper_check"
 
@@ -132,6 +142,18 @@ stage_throughput() {
   done
 }
 
+stage_methods() {
+  local M=$WORK/methods m args pids=()
+  rm -rf "$M"
+  mapfile -t args < <(sets "$METHOD_SET")
+  echo "methods: $METHOD_MODELS, $METHOD_JOBS at once, ${args[*]}"
+  for m in $METHOD_MODELS; do
+    while [ "$(jobs -rp | wc -l)" -ge "$METHOD_JOBS" ]; do wait -n; done
+    $PYTHON -m experiments.run --run-dir "$M/runs/methods/paper/$m/seed0" --data-dir "$DATA_DIR" "${args[@]}" &
+  done
+  wait
+}
+
 if [ "${1:-}" = --stage ]; then
   "stage_$2"
   exit $?
@@ -141,7 +163,7 @@ fi
 BUDGET=${1:-500}
 SECTIONS=${2:-resume fig6 throughput}
 for s in $SECTIONS; do
-  case $s in resume|fig6|throughput) ;; *) echo "unknown section '$s'; valid: resume fig6 throughput" >&2; exit 2 ;; esac
+  case $s in resume|fig6|throughput|methods) ;; *) echo "unknown section '$s'; valid: resume fig6 throughput methods" >&2; exit 2 ;; esac
 done
 case $BUDGET in ''|*[!0-9]*) echo "bad BUDGET_S '$BUDGET': a whole number of seconds, e.g. 500" >&2; exit 2 ;; esac
 mkdir -p "$OUT" "$WORK" "$DATA_DIR" || exit 2
@@ -158,6 +180,7 @@ note() { echo "== $(( $(date +%s) - t0 ))s: $*" | tee -a "$LOG" "$CHECKS"; }
   echo "resume: $RESUME_MODEL; SET $RESUME_SET; kill@$KILL_AT"
   echo "fig6: $FIG6_MODELS; SET $FIG6_SET; compared from iteration $FIG6_SKIP"
   echo "throughput: $TP_MODEL x ($TP_COUNTS); SET $TP_SET; timed from iteration $TP_SKIP"
+  echo "methods: $METHOD_MODELS; SET $METHOD_SET"
 } > "$OUT/env.txt" 2>&1
 
 # Lightning and the report's libraries: the image's, else the carried wheels (.whl/, see BENCHMARKS.md).
@@ -199,12 +222,12 @@ if ! have_raw; then
 fi
 have_raw || note "NO DATA: Fashion-MNIST is neither in $RAW nor as .gz in FMNIST_GZ, data/fashion-mnist-gz or /usr/share/datasets/fashion-mnist; every stage will fail"
 
-share() { case $1 in resume) echo 24 ;; fig6) echo 50 ;; throughput) echo 26 ;; esac; }
+share() { case $1 in resume) echo 24 ;; fig6) echo 50 ;; throughput) echo 26 ;; methods) echo 30 ;; esac; }
 total=0; for s in $SECTIONS; do total=$(( total + $(share "$s") )); done
 
 pack() {  # every run folder without checkpoints, and the Fig. 6 report: one file, rewritten after each stage
   (cd "$WORK" && tar czf "$OUT/runs.tar.gz.tmp" --exclude='*.ckpt' --exclude='.lock' --exclude='venv' \
-    $(ls -d resume fig6 tp 2>/dev/null)) && mv "$OUT/runs.tar.gz.tmp" "$OUT/runs.tar.gz"
+    $(ls -d resume fig6 tp methods 2>/dev/null)) && mv "$OUT/runs.tar.gz.tmp" "$OUT/runs.tar.gz"
 }
 
 failed=""
@@ -243,6 +266,8 @@ while [ $# -gt 0 ]; do
       cp "$D/fig-degradation-cifar.png" "$OUT/" || echo "FAIL no fig-degradation-cifar.png"
       [ -s "$D/summary.md" ] && sed -n '/^| model/,/^$/p' "$D/summary.md"  # the table of final errors
       timeout 120 $CHECK fig6 --run-root "$WORK/fig6/runs/degradation/paper" --skip "$FIG6_SKIP" ;;
+    methods)
+      timeout 300 $CHECK methods --run-root "$WORK/methods/runs/methods/paper" --models "$METHOD_MODELS" ;;
     throughput)
       timeout 120 $CHECK throughput --root "$WORK/tp" --counts "$TP_COUNTS" --skip "$TP_SKIP" --csv "$OUT/throughput.csv" ;;
   esac 2>&1 | tee -a "$LOG" "$CHECKS"
