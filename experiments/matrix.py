@@ -38,12 +38,40 @@ def check(args) -> None:
     matrices = load_matrices()
     if args.experiment not in matrices:
         raise ConfigError(f"unknown experiment {args.experiment!r}; valid: {', '.join(matrices)}")
-    load_profile(args.profile, args.set.split() if args.set else None)
-    for model in args.models.split():
-        parse_name(model)
+    config = load_profile(args.profile, args.set.split() if args.set else None)
+    if not args.models.split():
+        raise ConfigError(f"no models given (MODELS is empty); name at least one, e.g. MODELS=\"plain-20 plain-56\", "
+                          f"or leave MODELS unset for {args.experiment}'s list: {' '.join(matrices[args.experiment])}")
+    infos = [parse_name(model) for model in args.models.split()]
     parse_seeds(args.seeds)
+    check_plugins([i.name for i in infos if i.plugin], config)
     if args.data_dir_given and not Path(args.data_dir).is_dir():
         raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
+
+
+def check_plugins(names: list[str], config) -> None:
+    """Every installed plugin is usable (models.plugins: no name collides with a built-in method, none is
+    registered twice), and each plugin net the matrix names builds and passes the builder contract's checks,
+    before anything trains: PluginError (a ValueError), one line naming the plugin. A refused plugin the
+    matrix does not name is a warning, not an error (it changes no built-in net: built-in names never
+    resolve to a plugin). Building imports torch: only for a matrix that names a plugin. The nets are built
+    for 10 classes and 3 input channels; each run builds its own again for its data (experiments.run)."""
+    from models.names import check_plugins as check_installed
+    from models.plugins import PluginError
+
+    try:
+        check_installed()
+    except PluginError as exc:
+        if names:
+            raise
+        print(f"warning: {exc} (this matrix names no plugin: it is ignored)", file=sys.stderr)
+    if names:
+        from models import create_model
+
+        from .config import model_overrides
+
+        for name in names:
+            create_model(name, num_classes=10, in_channels=3, **model_overrides(name, config))
 
 
 def status(args) -> int:

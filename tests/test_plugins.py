@@ -208,3 +208,40 @@ def test_a_bad_plugin_is_one_line_before_anything_is_written(tmp_path):
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 2 and len(lines) == 1 and "badplug" in lines[0] and "no such net" in lines[0], p.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_make_refuses_a_bad_plugin_before_anything_trains_and_warns_of_a_colliding_one(tmp_path):
+    """Through make: a matrix naming a plugin whose builder raises stops at the input check, in one line
+    naming the plugin, before any run (plain-8 beside it included) trains; an installed plugin that takes a
+    built-in name is refused when a matrix names a plugin and is a warning when it names none; an empty
+    MODELS is refused in one line."""
+    from helpers_runs import make
+
+    site = fake_dist(tmp_path / "site", "badplug-dist", {"badplug": "badplug_mod:build"}, module="badplug_mod",
+                     source="def build(depth, **kw):\n    raise RuntimeError('no such net')\n")
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    data.mkdir()
+    common = ["degradation", "PROFILE=smoke", f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp_path / 'r'}"]
+    p = make(tmp_path, *common, "MODELS=plain-8 badplug-8", env_extra={"PYTHONPATH": str(site)})
+    errors = [ln for ln in p.stderr.splitlines() if ln.startswith("error:")]
+    assert p.returncode != 0 and len(errors) == 1 and "badplug" in errors[0] and "no such net" in errors[0], p.stderr
+    assert not runs.exists()
+    p = make(tmp_path, *common, "MODELS=", env_extra={"PYTHONPATH": str(site)})
+    errors = [ln for ln in p.stderr.splitlines() if ln.startswith("error:")]
+    assert p.returncode != 0 and len(errors) == 1 and "no models given (MODELS is empty)" in errors[0], p.stderr
+    assert not runs.exists()
+
+    clash = fake_dist(tmp_path / "clash", "clash-dist", {"plain": "clash_mod:build"}, module="clash_mod",
+                      source="def build(depth, **kw):\n    raise RuntimeError('never built')\n")
+
+    def check(models: str) -> tuple[int, str]:
+        code = (f"import sys; sys.path[:0] = [{str(clash)!r}, {str(site)!r}]; from experiments import matrix; "
+                f"sys.exit(matrix.main(['check', '--profile', 'smoke', '--models', {models!r}, "
+                f"'--runs-dir', {str(tmp_path / 'runs2')!r}]))")
+        q = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+        return q.returncode, q.stderr
+
+    rc, err = check("plain-8")
+    assert rc == 0 and err.count("warning:") == 1 and "collides with the built-in method 'plain'" in err, err
+    rc, err = check("plain-8 badplug-8")
+    assert rc == 2 and err.count("error:") == 1 and "collides with the built-in method 'plain'" in err, err
