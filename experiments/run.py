@@ -198,7 +198,8 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
               "classes": list(data.classes)}  # label i is classes[i], in every split
     previous = read_status(result_path)
     if previous in DONE:
-        print(f"{tag}{spec}: already done ({previous})")
+        print(f"{tag}{spec}: already done ({previous}); to train it again, with other settings say, use another "
+              "RUNS_DIR or delete the folder")
         return 0
     if previous is None and result_path.exists():
         print(f"warning: {result_path} is damaged (not a complete result record); training the run again",

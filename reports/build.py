@@ -32,6 +32,7 @@ from models.names import parse_name
 
 from . import io
 from .frontpage import FrontPage, front_page
+from .leaderboard import gap_rows
 from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
 from .registry import ReportContext, figure_functions, section_functions
 from .runs import STATUSES, Run, discover_runs, tidy_table
@@ -310,10 +311,14 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         files.append(report_pdf)
 
     header, rows = display_table(summary, compact=True)
+    board = []
+    if front.board is not None and not front.board.empty:  # the methods' verdicts, as on page 1
+        board = ["Leaderboard (leaderboard.md; page 1 of report.pdf): depth gap in final training error, 95% "
+                 "Welch CI", "", text_table(*gap_rows(front.board), left=(3, 4)), ""]
     console = "\n".join([
         f"{experiment} / {profile}: {len(runs)} runs, "
         + ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in runs).most_common()),
-        "", text_table(header, rows), "", verdict_md.rstrip(), "",
+        "", text_table(header, rows), "", *board, verdict_md.rstrip(), "",
         *(f"warning: {e}" for e in errors),
         f"flagged runs: {len(flagged)} (listed on the report's first page)" if flagged else "flagged runs: none",
         f"report: {report_pdf}",

@@ -226,11 +226,7 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
                _pm(r.test_shallow_mean, r.test_shallow_std, r.test_shallow_n, r.seeds_expected),
                _pm(r.test_deep_mean, r.test_deep_std, r.test_deep_n, r.seeds_expected)]
               for r in table.itertuples()]
-    gaps = [[f"{r.method}{label[bool(r.reference)]}", _ci(r.gap, r.gap_low, r.gap_high),
-             _count(r.gap_above, r.gap_seeds), r.verdict, r.baseline if isinstance(r.baseline, str) else "–",
-             _ci(r.effect, r.effect_low, r.effect_high) if r.effect is not None and pd.notna(r.effect)
-             else r.effect_verdict]
-            for r in table.itertuples()]
+    header, gaps = gap_rows(table)
     expected = int(table["seeds_expected"].max())
     return "\n".join([
         f"Final error (%), mean ± std over ok seeds (n = {expected} unless given; ref.: the paper's nets).",
@@ -242,5 +238,19 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
         "normalisation (> 0: the method trains better). \"neither depth trains\": both nets' final training "
         f"error within {CHANCE_MARGIN:.0f} points of chance, whatever the gap's interval says.",
         "",
-        markdown_table(["method", f"gap {hi} − {lo}", "> 0", "verdict", "plain net", "plain − method"], gaps),
+        markdown_table(header, gaps),
     ])
+
+
+def gap_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
+    """The leaderboard's second table, (header, rows): per method its depth gap with the 95% interval, the
+    seeds in which it is positive, the verdict, its plain net and plain − method; for report.pdf's
+    leaderboard.md and for the lines ``python -m reports.build`` prints."""
+    lo, hi = depth_labels(table)
+    label = {True: " (ref.)", False: ""}
+    rows = [[f"{r.method}{label[bool(r.reference)]}", _ci(r.gap, r.gap_low, r.gap_high),
+             _count(r.gap_above, r.gap_seeds), r.verdict, r.baseline if isinstance(r.baseline, str) else "–",
+             _ci(r.effect, r.effect_low, r.effect_high) if r.effect is not None and pd.notna(r.effect)
+             else r.effect_verdict]
+            for r in table.itertuples()]
+    return ["method", f"gap {hi} − {lo}", "> 0", "verdict", "plain net", "plain − method"], rows

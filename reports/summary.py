@@ -151,14 +151,15 @@ def _numeric_cell(text: str) -> bool:
     return bool(re.match(r"^[~+\-−]?\d[\d.,hms]*[kMG%]?( ± [\d.]+)?$", text)) or text == "–"
 
 
-def text_table(header: list[str], rows: list[list[str]]) -> str:
-    """A monospace table (console, PDF page): left-aligned first and last column, others right."""
+def text_table(header: list[str], rows: list[list[str]], left: tuple[int, ...] = ()) -> str:
+    """A monospace table (console, PDF page): left-aligned first and last column and the columns ``left``
+    (words), others right (numbers)."""
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
-    last = len(header) - 1
+    left = {0, len(header) - 1, *left}
 
     def line(cells):
         return "  ".join(
-            str(c).ljust(w) if i in (0, last) else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
+            str(c).ljust(w) if i in left else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths))
         ).rstrip()
 
     out = [line(header), "  ".join("-" * w for w in widths)]

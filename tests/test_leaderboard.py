@@ -229,6 +229,11 @@ def test_methods_report_opens_with_the_leaderboard(methods):
     assert {"methods-forest", "methods-curves"} <= set(result.figures) and not result.errors
     page = result.first_page
     assert page.index("## Leaderboard: methods against degradation") < page.index("## Verdict")
+    # What `python -m reports.build` prints: each method's depth gap and verdict before the paper's verdict.
+    console = result.console
+    assert console.index("Leaderboard (leaderboard.md") < console.index("CIFAR family")
+    fixup = next(line for line in console.splitlines() if line.startswith("fixup "))
+    assert "inconclusive" in fixup and "plain-56-nobn" in fixup
     assert "| resnet (ref.) | +-3.0" not in page and "| resnet (ref.) | -3.0 [" in page
     saved = pd.read_csv(result.out_dir / "leaderboard.csv")
     assert list(saved.columns) == COLUMNS and list(saved["verdict"]) == [

@@ -326,7 +326,7 @@ def test_two_makes_at_once_train_each_run_once(tmp_path):
     assert both_wait and codes == [0, 0], text
     lines = text.splitlines()
     assert sum(ln.endswith("plain-8 seed 0 ...") for ln in lines) == 1, text  # trained by one make only
-    assert sum(ln.endswith("plain-8 seed 0: already done (ok)") for ln in lines) == 1, text  # the other waited
+    assert sum("plain-8 seed 0: already done (ok)" in ln for ln in lines) == 1, text  # the other waited
     assert result_of(first)["status"] == "ok" and result_of(first)["resumed_from"] is None
     steps = [ln.split(",")[0] for ln in (first / "metrics.csv").read_text().splitlines()[1:]]
     assert steps == ["3", "3", "6", "6", "9", "9", "12", "12"]  # no row twice
