@@ -500,3 +500,22 @@ def test_a_researchers_net_trains_as_a_slurm_job(tmp_path, cluster, example_plug
     record = result(runs / "degradation" / "smoke" / "mynet-8" / "seed0")
     assert record["status"] == "ok" and record["method"] == "mynet" and record["slurm"]["node"] == "localhost"
     assert record["plugin"]["distribution"] == "mynet-plugin"
+
+
+def test_a_machine_without_a_reachable_cluster_is_named_as_such(tmp_path):
+    """srun and sbatch installed but no usable slurm.conf (an empty one; none at all where the machine has no
+    system-wide one): LAUNCHER=srun/sbatch says SLURM is not reachable, not that the job's resources are
+    wrong. (A SLURM_CONF naming a missing file is left out: sbatch spends a minute on it.)"""
+    ensure_installed()
+    base = {k: v for k, v in os.environ.items() if k != "SLURM_CONF"}
+    (tmp_path / "empty.conf").write_text("")
+    for conf in (str(tmp_path / "empty.conf"), None):
+        env = {**base, "PATH": SBIN, **({"SLURM_CONF": conf} if conf else {})}
+        if conf is None and any(Path(d, "slurm.conf").exists() for d in ("/etc/slurm", "/etc/slurm-llnl")):
+            continue  # a machine with a system-wide cluster: that case is the cluster's
+        for launcher in ("srun", "sbatch"):
+            p = subprocess.run([str(PY), "-m", "experiments.launch", "check", "--launcher", launcher, "--profile",
+                                "smoke"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+            lines = p.stderr.strip().splitlines()
+            assert p.returncode == 2 and len(lines) == 1, p.stderr
+            assert "SLURM is not reachable from here" in lines[0] and "CPUS_PER_RUN" not in lines[0], lines[0]

@@ -204,6 +204,12 @@ def _need(tool: str, launcher: str) -> None:
                           "valid LAUNCHER values: srun, sbatch (on a SLURM login node), empty (train here)")
 
 
+# What srun/sbatch print when there is no cluster to ask (no slurm.conf, a controller that does not answer):
+# not a request SLURM refused, so no resource advice.
+UNREACHABLE = ("configuration source", "Unable to process configuration file", "Unable to contact slurm controller",
+               "Connection refused", "Socket timed out", "Zero Bytes were transmitted")
+
+
 def probe(launcher: str, options: list[str]) -> None:
     """Ask SLURM (``srun``/``sbatch --test-only``) whether a job with these options could ever run; ConfigError
     with SLURM's reason when not (more CPUs or memory than any node of the partition has, an unknown partition
@@ -212,6 +218,12 @@ def probe(launcher: str, options: list[str]) -> None:
     out = subprocess.run(command, capture_output=True, text=True, timeout=120)
     if out.returncode != 0:
         lines = [line for line in (out.stderr + out.stdout).splitlines() if line.strip()]
+        text = " ".join(lines)
+        if any(sign in text for sign in UNREACHABLE):
+            raise ConfigError(f"LAUNCHER={launcher}: SLURM is not reachable from here: "
+                              f"{lines[-1].strip()} ({launcher} --test-only); run make on a login node of a "
+                              "configured cluster (SLURM_CONF names its slurm.conf), or leave LAUNCHER empty to "
+                              "train here")
         raise ConfigError(f"LAUNCHER={launcher}: SLURM can never run a job of {shlex.join(options)}: "
                           f"{lines[-1].strip() if lines else f'exit {out.returncode}'} ({launcher} --test-only); "
                           "ask for what the partition's nodes have (CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN, SLURM_ARGS)")
