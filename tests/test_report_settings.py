@@ -97,8 +97,11 @@ def test_every_figure_renders_under_the_suites_settings_whatever_the_users_matpl
     if where == "MATPLOTLIBRC":
         extra["MATPLOTLIBRC"] = str(rc_dir / "matplotlibrc")
     cwd = rc_dir if where == "working folder" else ROOT
-    jobs = [(e, "quick", str(runs), str(tmp_path / "out"))
-            for e in ("degradation", "shortcut-ablation", "depth-sweep", "methods")]
+    # Every experiment (every registered figure) under MATPLOTLIBRC; under ./matplotlibrc the degradation
+    # report (layer responses and gradient norms included) shows the second way in is closed too.
+    experiments = ("degradation", "shortcut-ablation", "depth-sweep", "methods") if where == "MATPLOTLIBRC" \
+        else ("degradation",)
+    jobs = [(e, "quick", str(runs), str(tmp_path / "out")) for e in experiments]
     check = subprocess.run([str(PY), "-c", "import matplotlib as m; print(m.rcParams['pdf.use14corefonts'], "
                             "m.rcParams['text.usetex'])"], cwd=cwd, env=env(**extra), capture_output=True, text=True)
     assert check.stdout.split() == ["True", str(where == "MATPLOTLIBRC")], check  # the hostile file is read
@@ -121,7 +124,8 @@ def test_every_figure_renders_under_the_suites_settings_whatever_the_users_matpl
         when = datetime.fromisoformat(match[1])
         assert match[1].endswith("+05:30") and "XYZ" not in stamp, stamp
         assert abs(when - datetime.now(timezone.utc)) < timedelta(minutes=10), stamp
-    assert written >= _every_registered_figure(), written  # every figure the suite draws was checked
+    if where == "MATPLOTLIBRC":
+        assert written >= _every_registered_figure(), written  # every figure the suite draws was checked
 
 
 def test_the_generated_stamp_under_an_invalid_time_zone(monkeypatch):

@@ -487,12 +487,13 @@ def test_an_installed_wheel_submits_an_sbatch_array(tmp_path, cluster, wheel_pyt
 
 
 def test_a_researchers_net_trains_as_a_slurm_job(tmp_path, cluster, example_plugin):
-    """A plugin's net through LAUNCHER=srun: the job, started by SLURM on the node, finds the entry point
-    (the environment make passes on) and records the plugin's provenance."""
+    """A plugin's net through LAUNCHER=srun, beside a built-in one: the job, started by SLURM on the node,
+    finds the entry point (the environment make passes on), records the plugin's provenance, and the report
+    covers both. The smoke profile's own 6 iterations."""
     runs = tmp_path / "runs"
     data = tmp_path / "data"
     data.mkdir()
-    p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=mynet-8", "SEEDS=0", f"SET={SET}",
+    p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=mynet-8 plain-8", "SEEDS=0", "SET=threads=1",
              f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp_path / 'reports'}", "LAUNCHER=srun",
              "SLURM_ARGS=--partition=debug", env_extra={**cluster.env, "PYTHONPATH": str(example_plugin)},
              timeout=600)
@@ -500,6 +501,8 @@ def test_a_researchers_net_trains_as_a_slurm_job(tmp_path, cluster, example_plug
     record = result(runs / "degradation" / "smoke" / "mynet-8" / "seed0")
     assert record["status"] == "ok" and record["method"] == "mynet" and record["slurm"]["node"] == "localhost"
     assert record["plugin"]["distribution"] == "mynet-plugin"
+    tidy = (tmp_path / "reports" / "degradation" / "smoke" / "runs.csv").read_text()
+    assert "mynet-8" in tidy and "plain-8" in tidy  # the report covers it beside a built-in net
 
 
 def test_a_machine_without_a_reachable_cluster_is_named_as_such(tmp_path):
