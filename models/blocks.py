@@ -33,6 +33,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .names import Shortcut
+from .plugins import choices
 from .tf_compat import Conv2dSame, MaxPool2dSame, TFBatchNorm2d
 
 
@@ -165,7 +166,7 @@ class _Block(nn.Module):
         super().__init__()
         for what, wanted in (("scale", scale != "none"), ("gate", gate), ("nopreact", not preact)):
             if wanted and what not in self.forms:
-                raise ValueError(f"{type(self).__name__} takes no {what}; valid: {_choices(self.forms) or 'none'}")
+                raise ValueError(f"{type(self).__name__} takes no {what}; valid: {choices(self.forms) or 'none'}")
         self.shapes = _branch_shapes(self.kernels, self.expansion, in_channels, width, stride)
         self.depth = len(self.shapes)
         self.same_shape = stride == 1 and in_channels == self.shapes[-1][1]
@@ -177,10 +178,6 @@ class _Block(nn.Module):
 
     def init_method(self, num_branches: int) -> None:
         """Inits that depend on the block's structure, after the net's He or Xavier init (``ResNet``)."""
-
-
-def _choices(values) -> str:
-    return ", ".join(str(v) for v in values)
 
 
 class PostBlock(_Block):

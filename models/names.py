@@ -28,7 +28,7 @@ import enum
 import re
 from dataclasses import dataclass
 
-from .plugins import METHOD_NAME, PluginError, entry_points, provenance
+from .plugins import METHOD_NAME, PluginError, choices, entry_points, provenance
 
 FAMILIES = ("cifar", "imagenet")
 KINDS = ("plain", "resnet")  # today's two kinds; every method's name is its kind (ModelName.kind)
@@ -171,10 +171,6 @@ class ModelName:
                 self.explicit_option, self.shortcut.value, self.name)
 
 
-def _choices(values) -> str:
-    return ", ".join(str(v) for v in values)
-
-
 def default_shortcut(family: str, depth: int) -> Shortcut:
     """The paper's shortcut for ``resnet-<depth>``: A for the CIFAR nets and ResNet-18/34 (Table 2), B for
     50/101/152 (Table 3)."""
@@ -188,12 +184,12 @@ def _check_depth(family: str, depth: int, name: str, method: Method) -> None:
                 f" ({method.name} defines no block for the others)")
             raise ValueError(
                 f"impossible depth {depth} in {name!r} for the ImageNet family; valid: "
-                f"{_choices(method.imagenet_depths)}{where}"
+                f"{choices(method.imagenet_depths)}{where}"
             )
     elif depth < 8 or (depth - 2) % 6:
         raise ValueError(
             f"impossible depth {depth} in {name!r} for the CIFAR family: needs 6n+2 with n >= 1 "
-            f"(the paper's: {_choices(CIFAR_DEPTHS)}); ImageNet family: {_choices(method.imagenet_depths)}"
+            f"(the paper's: {choices(CIFAR_DEPTHS)}); ImageNet family: {choices(method.imagenet_depths)}"
         )
 
 
@@ -205,7 +201,7 @@ def _split(name) -> tuple[str, int, list[str]]:
             or not all(_TOKEN.match(t) for t in parts[2:]):
         raise ValueError(
             f"unknown model {name!r}; valid: <method>-<depth>[-<token>...] with method one of "
-            f"{_choices(list_methods())}, e.g. {_choices(list_models()[:6])} (see list_models())"
+            f"{choices(list_methods())}, e.g. {choices(list_models()[:6])} (see list_models())"
         )
     return parts[0], int(parts[1]), parts[2:]
 
@@ -220,11 +216,11 @@ def parse_name(name: str, family: str | None = None) -> ModelName:
     """
     method_name, depth, tokens = _split(name)
     if family is not None and family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; valid: {_choices(FAMILIES)}")
+        raise ValueError(f"unknown family {family!r}; valid: {choices(FAMILIES)}")
     method = METHODS.get(method_name)
     if method is None:
         if method_name not in plugin_names():
-            raise ValueError(f"unknown method {method_name!r} in {name!r}; valid: {_choices(list_methods())}")
+            raise ValueError(f"unknown method {method_name!r} in {name!r}; valid: {choices(list_methods())}")
         if tokens:
             raise ValueError(f"plugin nets take no tokens, got {name!r}; valid: {method_name}-{depth}")
         if depth < 1:
@@ -251,7 +247,7 @@ def _read_tokens(name: str, method: Method, tokens: list[str], depth: int) -> tu
     for token in tokens:
         if token not in valid:
             what = "shortcut option" if len(token) == 1 else "token"
-            none = "none" if not valid else _choices(valid)
+            none = "none" if not valid else choices(valid)
             raise ValueError(f"unknown {what} {token!r} in {name!r} for {method.name}; valid: {none} "
                              f"(e.g. {method.name}-{depth})")
         if token == NOBN:
@@ -292,7 +288,7 @@ def plugin_entry_point(name: str):
     """The entry point of plugin ``name``; :class:`~models.plugins.PluginError` naming the installed ones."""
     eps = plugin_entry_points()
     if name not in eps:
-        raise PluginError(f"no plugin {name!r} is installed; valid: {_choices(sorted(eps)) or 'none installed'}")
+        raise PluginError(f"no plugin {name!r} is installed; valid: {choices(sorted(eps)) or 'none installed'}")
     return eps[name]
 
 

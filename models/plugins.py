@@ -42,11 +42,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-from importlib import metadata
-from pathlib import Path
-
 import re
 from collections.abc import Collection
+from importlib import metadata
+from pathlib import Path
 
 # This module imports nothing of the suite's (models.names imports it): the built-in names it must refuse
 # come in as ``reserved``; models.names.plugin_entry_points passes them.
@@ -55,7 +54,8 @@ METHOD_NAME = re.compile(r"^[a-z][a-z0-9]*$")  # a method (built-in or plugin): 
 PROBE_SIZE = {"cifar": 32, "imagenet": 64}
 
 
-def _choices(values) -> str:
+def choices(values) -> str:
+    """``a, b, c``: the valid choices an error message names (every module of ``models`` uses this one)."""
     return ", ".join(str(v) for v in values)
 
 
@@ -79,7 +79,7 @@ def entry_points(reserved: Collection[str]) -> dict[str, metadata.EntryPoint]:
         where = f"plugin {ep.name!r} ({ep.value}, from {_dist_label(ep)})"
         if ep.name in reserved:
             raise PluginError(f"{where} collides with the built-in method {ep.name!r}; built-in names are "
-                              f"reserved ({_choices(reserved)}): rename its entry point")
+                              f"reserved ({choices(reserved)}): rename its entry point")
         if not METHOD_NAME.match(ep.name):
             raise PluginError(f"{where}: bad name; valid: [a-z][a-z0-9]* (no '-', it separates the depth)")
         if ep.name in found and found[ep.name].value != ep.value:

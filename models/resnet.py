@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .blocks import BLOCKS, LayerConfig
-from .names import IMAGENET_STAGES, INITS, STEMS, Shortcut, _choices, parse_name, plugin_entry_point
+from .names import IMAGENET_STAGES, INITS, STEMS, Shortcut, choices, parse_name, plugin_entry_point
 from .plugins import build_plugin
 from .tf_compat import PRESETS, SEED_FINAL_MAP
 
@@ -224,7 +224,7 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     """
     unknown = sorted(set(overrides) - _OVERRIDES)
     if unknown:
-        raise ValueError(f"unknown override {unknown[0]!r}; valid: {_choices(sorted(_OVERRIDES))}")
+        raise ValueError(f"unknown override {unknown[0]!r}; valid: {choices(sorted(_OVERRIDES))}")
     parsed = parse_name(name, overrides.pop("family", None))
     if parsed.plugin:
         return _create_plugin(parsed, num_classes, in_channels, overrides)
@@ -234,7 +234,7 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
         _check_positive_int("width", overrides["width"])
     for key, valid in (("stem", STEMS), ("init", INITS)):
         if key in overrides and overrides[key] not in valid:
-            raise ValueError(f"unknown {key} {overrides[key]!r}; valid: {_choices(valid)}")
+            raise ValueError(f"unknown {key} {overrides[key]!r}; valid: {choices(valid)}")
     if "bn_eps" in overrides and not _is_number(overrides["bn_eps"], low=0.0, high=math.inf):
         raise ValueError(f"bad bn_eps {overrides['bn_eps']!r}; valid: a number > 0")
     if "bn_momentum" in overrides and not _is_number(overrides["bn_momentum"], low=0.0, high=1.0, closed_high=True):
@@ -262,12 +262,12 @@ def _create_plugin(parsed, num_classes: int, in_channels: int, overrides: dict) 
     other = sorted(set(overrides) - set(_PLUGIN_OVERRIDES))
     if other:
         raise ValueError(f"plugin net {parsed.name!r} takes no override {other[0]!r}; valid: "
-                         f"{_choices(_PLUGIN_OVERRIDES)} (the builder contract, models/plugins.py)")
+                         f"{choices(_PLUGIN_OVERRIDES)} (the builder contract, models/plugins.py)")
     if "width" in overrides:
         _check_positive_int("width", overrides["width"])
     for key, valid in (("stem", STEMS), ("init", INITS)):
         if key in overrides and overrides[key] not in valid:
-            raise ValueError(f"unknown {key} {overrides[key]!r}; valid: {_choices(valid)}")
+            raise ValueError(f"unknown {key} {overrides[key]!r}; valid: {choices(valid)}")
     return build_plugin(plugin_entry_point(parsed.kind), parsed.depth, family=parsed.family, num_classes=num_classes,
                         in_channels=in_channels, width=overrides.get("width"),
                         stem=overrides.get("stem") or parsed.family, init=overrides.get("init", "he"))
@@ -276,11 +276,11 @@ def _create_plugin(parsed, num_classes: int, in_channels: int, overrides: dict) 
 def _apply_preset(name: str, family: str, overrides: dict) -> None:
     preset = overrides["preset"]
     if not isinstance(preset, str) or preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; valid: {_choices(PRESETS)}")
+        raise ValueError(f"unknown preset {preset!r}; valid: {choices(PRESETS)}")
     if family != "imagenet":
         raise ValueError(
             f"preset {preset!r} cannot build {name!r} of the CIFAR family: the seed's stem and head are the "
-            f"ImageNet family's; valid: depths {_choices(IMAGENET_STAGES)} without family='cifar'"
+            f"ImageNet family's; valid: depths {choices(IMAGENET_STAGES)} without family='cifar'"
         )
     for key, value in PRESETS[preset].items():
         if key in overrides and overrides[key] != value:
