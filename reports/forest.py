@@ -155,11 +155,16 @@ def plot_forest(ax: Axes, table: pd.DataFrame, *, xlabel: str = "difference (poi
     return ax
 
 
-def _methods_board(ctx: ReportContext) -> pd.DataFrame | None:
-    if ctx.experiment != METHODS_EXPERIMENT and not methods_present(ctx.runs):
-        return None
-    board = leaderboard_table(ctx.runs)
-    return None if board.empty else board
+def methods_board(ctx: ReportContext) -> pd.DataFrame | None:
+    """The leaderboard of ``ctx``'s runs (experiment ``methods``, or any net beyond the paper's), None when
+    there is none or it has no rows; computed once per report (kept in ``ctx.extras``) for the first page
+    and the figures that draw it."""
+    if "leaderboard" not in ctx.extras:
+        board = None
+        if ctx.experiment == METHODS_EXPERIMENT or methods_present(ctx.runs):
+            board = leaderboard_table(ctx.runs)
+        ctx.extras["leaderboard"] = None if board is None or board.empty else board
+    return ctx.extras["leaderboard"]
 
 
 def forest_height(rows: int) -> float:
@@ -171,7 +176,7 @@ def forest_height(rows: int) -> float:
 def methods_forest(ctx: ReportContext):
     """Per method: its depth gap (deep − shallow final training error, points, 95% CI) and plain − method at
     the deep depth (the plain net with the method's normalisation), as forest plots sharing the rows."""
-    board = _methods_board(ctx)
+    board = methods_board(ctx)
     if board is None:
         return None
     fig = Figure(figsize=(12, forest_height(len(board)) + 0.6), layout="constrained")
@@ -195,7 +200,7 @@ def _forest_caption() -> str:
 def methods_curves(ctx: ReportContext):
     """Paper Fig. 6's curves per method: error (%) against iterations of its shallow and deep net, one panel
     per method (the leaderboard's rows), training error dashed, test error bold, shared y-axis."""
-    board = _methods_board(ctx)
+    board = methods_board(ctx)
     if board is None:
         return None
     cols = min(3, len(board))

@@ -27,8 +27,9 @@ from matplotlib.figure import Figure
 
 from . import io
 from .figures import figure_title
-from .forest import GAP_LABEL, VERDICT_LABEL, forest_height, gap_forest, plot_forest, verdict_forest
-from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_markdown, leaderboard_table, methods_present
+from .forest import (GAP_LABEL, VERDICT_LABEL, forest_height, gap_forest, methods_board, plot_forest,
+                     verdict_forest)
+from .leaderboard import depth_labels, leaderboard_markdown
 from .pages import Panel
 from .registry import ReportContext
 from .verdict import Verdict
@@ -89,15 +90,14 @@ def _panel(table: pd.DataFrame, xlabel: str, title: str) -> Panel:
 
 def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
     """The first page's leaderboard and forest plot for ``ctx``'s runs (see the module's docstring)."""
-    if ctx.experiment == METHODS_EXPERIMENT or methods_present(ctx.runs):
-        board = leaderboard_table(ctx.runs)
-        if not board.empty:
-            lead = "\n".join(["## Leaderboard: methods against degradation", "", leaderboard_markdown(board), "",
-                              MARKER])
-            title = "Depth gap per method, 95% Welch CI over seeds (grey squares: the paper's nets; filled: CI excludes 0)"
-            shallow, deep = depth_labels(board)
-            return FrontPage(lead=lead, panel=_panel(gap_forest(board), GAP_LABEL.format(deep=deep, shallow=shallow),
-                                                     title), board=board)
+    board = methods_board(ctx)
+    if board is not None:
+        lead = "\n".join(["## Leaderboard: methods against degradation", "", leaderboard_markdown(board), "",
+                          MARKER])
+        title = "Depth gap per method, 95% Welch CI over seeds (grey squares: the paper's nets; filled: CI excludes 0)"
+        shallow, deep = depth_labels(board)
+        return FrontPage(lead=lead, panel=_panel(gap_forest(board), GAP_LABEL.format(deep=deep, shallow=shallow),
+                                                 title), board=board)
     table = verdict_forest(verdict)
     if table.empty or table["diff"].isna().all():
         return FrontPage()
