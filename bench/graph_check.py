@@ -40,7 +40,7 @@ def train(model_name: str, steps: int, graph: bool, compile_net: str, tensors, d
     step = TrainStep(forward, torch.nn.CrossEntropyLoss(), list(model.parameters()), sums[0], sums[1],
                      graph=graph, autocast_dtype=torch.bfloat16 if dev.type == "cuda" else None)
     x_all, y_all = tensors.train_x.to(dev), tensors.train_y.to(dev)
-    batches = TrainBatches(x_all, y_all, tensors.pixel_mean().to(dev), 128, 0, True, nhwc)
+    batches = TrainBatches(x_all, y_all, tensors.pixel_mean().to(dev), tensors.channel_std().to(dev), 128, 0, True, nhwc)
     losses = []
     for s in range(steps):
         x, y = batches.batch(s)

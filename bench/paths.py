@@ -153,8 +153,8 @@ class Runner:
             sched = torch.optim.lr_scheduler.LambdaLR(opt, StepSchedule(config.milestones, config.gamma))
             criterion = torch.nn.CrossEntropyLoss()
             x_all, y_all = tensors.train_x.to(dev), tensors.train_y.to(dev)
-            mean = tensors.pixel_mean().to(dev)
-            batches = iter(TrainBatches(x_all, y_all, mean, config.batch_size, 0, config.augment, channels_last))
+            mean, std = tensors.pixel_mean().to(dev), tensors.channel_std().to(dev)
+            batches = iter(TrainBatches(x_all, y_all, mean, std, config.batch_size, 0, config.augment, channels_last))
             precision = config.precision if on_gpu else "32-true"
             # The same step as the module's (forward, loss, backward, accumulators; graphed if asked), with
             # torch's own backward: what a hand-written loop that keeps its own running loss would do.

@@ -196,8 +196,8 @@ def measure_run(run_dir: Path, data_dir: Path, device: str = "cpu") -> list[tupl
     if step != result["iterations"]:
         raise RunError(f"{run_dir}: checkpoint at iteration {step}, result.json says {result['iterations']}")
     net.to(device)
-    mean = tensors.pixel_mean().to(device)
-    batches = EvalBatches(tensors.test_x.to(device), tensors.test_y.to(device), mean, config.eval_batch_size,
+    batches = EvalBatches(tensors.test_x.to(device), tensors.test_y.to(device), tensors.pixel_mean().to(device),
+                          tensors.channel_std().to(device), config.eval_batch_size,
                           channels_last=False)
     return layer_response_stds(net, batches, device=device)
 

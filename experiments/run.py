@@ -195,7 +195,8 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
     record = {"experiment": spec.experiment, "profile": spec.profile, "model": spec.model, "seed": spec.seed,
               "method": what["method"], "axes": what["axes"], "source": what["source"], "plugin": what["plugin"],
               "data_dir": str(data_dir), "config": config.to_dict(),
-              "classes": list(data.classes)}  # label i is classes[i], in every split
+              "classes": list(data.classes),  # label i is classes[i], in every split
+              "inputs": data.input_record()}  # unit variance: per-pixel mean, per-channel std
     previous = read_status(result_path)
     if previous in DONE:
         print(f"{tag}{spec}: already done ({previous}); to train it again, with other settings say, use another "

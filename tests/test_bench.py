@@ -32,9 +32,9 @@ def test_bench_smoke_writes_every_item(tmp_path):
 def test_pad_crop_flip_grid_cache_keeps_batches_a_function_of_seed_and_step():
     images = torch.randint(0, 256, (64, 3, 8, 8), dtype=torch.uint8)
     labels = torch.arange(64)
-    mean = images.float().mean(0).div_(255)
-    a = TrainBatches(images, labels, mean, 16, 0, True, False)
-    b = TrainBatches(images, labels, mean, 16, 0, True, False)
+    mean, std = images.float().mean(0).div_(255), torch.full((3, 1, 1), 0.3)
+    a = TrainBatches(images, labels, mean, std, 16, 0, True, False)
+    b = TrainBatches(images, labels, mean, std, 16, 0, True, False)
     first = [a.batch(s)[0] for s in range(6)]
     assert all(torch.equal(b.batch(s)[0], first[s]) for s in reversed(range(6)))  # any order, same batches
     assert not torch.equal(first[0], first[1])

@@ -153,6 +153,31 @@ def test_cifar10_split_and_per_pixel_mean(cifar):
     expected = t.train_x.float().mean(0) / 255
     assert torch.allclose(t.pixel_mean(), expected)
     assert t.pixel_mean().shape == (3, 32, 32)
+    # Divided by each channel's std after the mean: the training inputs have unit variance per channel.
+    x = (t.train_x.float() / 255 - t.pixel_mean()) / t.channel_std()
+    assert t.channel_std().shape == (3, 1, 1)
+    assert torch.allclose(x.transpose(0, 1).reshape(3, -1).std(dim=1), torch.ones(3), atol=1e-4)
+
+
+def test_unit_variance_leaves_the_papers_bn_nets_logits_unchanged_up_to_bn_eps():
+    """The paper's nets (BN after every conv) compute the same logits at initialisation on mean-subtracted
+    inputs and on the same inputs divided by their std: BN divides by the batch's std, up to its eps (1e-5)."""
+    from experiments.training.batches import normalise
+    from models import create_model
+
+    images = torch.randint(0, 256, (32, 1, 14, 14), dtype=torch.uint8)
+    mean = images.float().mean(0).div_(255)
+    std = (images.float().div(255) - mean).std().reshape(1, 1, 1)
+    assert 0.2 < float(std) < 0.4  # uniform pixels: not unit variance before the division
+    for name in ("plain-20", "resnet-20", "resnet-18"):
+        gaps = {}
+        for eps in (1e-5, 1e-12):  # BN's default eps, and one too small to matter
+            torch.manual_seed(0)
+            net = create_model(name, in_channels=1, stem="cifar", width=8, bn_eps=eps).train()
+            with torch.no_grad():
+                unit, raw = net(normalise(images, mean, std)), net(normalise(images, mean, torch.ones(1, 1, 1)))
+            gaps[eps] = float((unit - raw).abs().max() / unit.abs().max())
+        assert gaps[1e-5] < 1e-2 and gaps[1e-12] < 1e-5, (name, gaps)  # the difference is BN's eps, nothing else
 
 
 def test_cifar10_augmentation_is_pad4_crop_and_flip_on_training_batches_only(cifar):
@@ -160,9 +185,9 @@ def test_cifar10_augmentation_is_pad4_crop_and_flip_on_training_batches_only(cif
     config = load_profile("paper", ["val_size=10", "batch_size=16"])
     assert config.augment
     t = load_tensors(config, root)
-    mean = t.pixel_mean()
-    batches = TrainBatches(t.train_x, t.train_y, mean, 16, seed=0, augment=True, channels_last=False)
-    plain = TrainBatches(t.train_x, t.train_y, mean, 16, seed=0, augment=False, channels_last=False)
+    mean, std = t.pixel_mean(), t.channel_std()
+    batches = TrainBatches(t.train_x, t.train_y, mean, std, 16, seed=0, augment=True, channels_last=False)
+    plain = TrainBatches(t.train_x, t.train_y, mean, std, 16, seed=0, augment=False, channels_last=False)
     x, y = batches.batch(3)
     x0, y0 = plain.batch(3)  # same images (same permutation), not augmented
     assert torch.equal(y, y0) and x.shape == (16, 3, 32, 32)
@@ -175,8 +200,8 @@ def test_cifar10_augmentation_is_pad4_crop_and_flip_on_training_batches_only(cif
         flips += candidates[0][2]
     assert 0 < flips < 16  # both flipped and unflipped images occur
     # Evaluation batches are never augmented.
-    ex, _ = next(iter(EvalBatches(t.val_x, t.val_y, mean, 5, channels_last=False)))
-    assert torch.equal(ex, t.val_x[:5].float() / 255 - mean)
+    ex, _ = next(iter(EvalBatches(t.val_x, t.val_y, mean, std, 5, channels_last=False)))
+    assert torch.equal(ex, (t.val_x[:5].float() / 255 - mean) / std)
 
 
 def test_pad_crop_flip_keeps_values_and_is_seeded():
@@ -190,8 +215,8 @@ def test_pad_crop_flip_keeps_values_and_is_seeded():
 def test_train_batches_depend_only_on_seed_and_iteration():
     images = torch.randint(0, 256, (100, 1, 8, 8), dtype=torch.uint8)
     labels = torch.arange(100)
-    mean = torch.zeros(1, 8, 8)
-    make = lambda seed, start=0: TrainBatches(images, labels, mean, 16, seed, True, False, start_step=lambda: start)
+    mean, std = torch.zeros(1, 8, 8), torch.ones(1, 1, 1)
+    make = lambda seed, start=0: TrainBatches(images, labels, mean, std, 16, seed, True, False, start_step=lambda: start)
     it = iter(make(0))
     sequence = [next(it) for _ in range(15)]  # crosses two epoch boundaries (6 batches per epoch)
     resumed = iter(make(0, start=9))

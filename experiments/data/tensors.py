@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 @dataclass
 class Tensors:
-    """A dataset split three ways, as uint8 images (N, C, H, W) and int64 labels, plus the pixel mean."""
+    """A dataset split three ways, as uint8 images (N, C, H, W) and int64 labels, plus the input statistics."""
 
     name: str
     train_x: torch.Tensor
@@ -41,8 +41,25 @@ class Tensors:
         return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
 
     def pixel_mean(self) -> torch.Tensor:
-        """Per-pixel mean of the training split, in [0, 1] units (paper section 4.2)."""
+        """Per-pixel mean of the training split, (C, H, W) in [0, 1] units (paper section 4.2)."""
         return self.train_x.float().mean(0).div_(255)
+
+    def channel_std(self) -> torch.Tensor:
+        """Standard deviation of the mean-subtracted training images, one per channel, (C, 1, 1) in [0, 1] units.
+
+        The inputs are divided by it, so that every net sees unit variance: the paper subtracts only the
+        per-pixel mean (section 4.2), which its BN nets do not mind (BN divides by the batch's own std, up to
+        its eps), but the BN-free methods' inits assume unit-variance inputs (Fixup's and SkipInit's official
+        code normalise them; Fashion-MNIST's mean-subtracted pixels have std 0.27).
+        """
+        x = self.train_x.float().div_(255).sub_(self.pixel_mean())
+        return x.transpose(0, 1).reshape(x.shape[1], -1).std(dim=1).clamp_min_(1e-6)[:, None, None]
+
+    def input_record(self) -> dict:
+        """What the inputs were normalised with, for config.yaml: the per-pixel mean's range and the per-channel std."""
+        mean, std = self.pixel_mean(), self.channel_std()
+        return {"mean": "per-pixel, training split", "mean_range": [round(float(mean.min()), 6),
+                round(float(mean.max()), 6)], "std": [round(float(v), 6) for v in std.flatten()]}
 
 
 def check_labels(t: "Tensors", where: str) -> "Tensors":

@@ -95,6 +95,13 @@ def _grid(n: int, h: int, w: int, device: torch.device) -> tuple[torch.Tensor, .
     return torch.arange(n, device=device)[:, None, None], torch.arange(h, device=device), ar_w, ar_w.flip(0)
 
 
+def normalise(images: torch.Tensor, mean: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
+    """uint8 images ``(B, C, H, W)`` -> float ``(images / 255 - mean) / std``: ``mean`` the training split's
+    per-pixel mean ``(C, H, W)`` (paper section 4.2), ``std`` its per-channel std after that ``(C, 1, 1)``
+    (:meth:`experiments.data.Tensors.channel_std`), both in [0, 1] units: every net sees unit-variance inputs."""
+    return images.float().div_(255).sub_(mean).div_(std)
+
+
 class TrainBatches:
     """Endless training batches: batch ``s`` depends only on (seed, s), never on what ran before.
 
@@ -102,20 +109,21 @@ class TrainBatches:
     Lightning's restored ``global_step`` on resume.
     """
 
-    def __init__(self, images, labels, mean, batch_size: int, seed: int, augment: bool, channels_last: bool,
+    def __init__(self, images, labels, mean, std, batch_size: int, seed: int, augment: bool, channels_last: bool,
                  start_step: Callable[[], int] = lambda: 0) -> None:
         self.order = BatchOrder(len(images), batch_size, seed, images.device)
-        self.images, self.labels, self.mean = images, labels, mean
+        self.images, self.labels, self.mean, self.std = images, labels, mean, std
         self.batch_size, self.seed, self.augment, self.channels_last = batch_size, seed, augment, channels_last
         self.start_step = start_step
         self.steps_per_epoch = self.order.steps_per_epoch
         self._augment_g = torch.Generator(device=images.device)  # re-seeded for every batch
 
     def batch(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Batch ``step``: images ``(batch_size, C, H, W)`` float, mean-subtracted, and labels ``(batch_size,)``."""
+        """Batch ``step``: images ``(batch_size, C, H, W)`` float, normalised (:func:`normalise`), and labels
+        ``(batch_size,)``."""
         device = self.images.device
         idx = self.order(step)
-        x = self.images[idx].float().div_(255).sub_(self.mean)
+        x = normalise(self.images[idx], self.mean, self.std)
         if self.augment:
             x = pad_crop_flip(x, _generator(device, self.seed, _AUGMENT, step, reuse=self._augment_g))
         x = x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
@@ -131,12 +139,12 @@ class TrainBatches:
 class EvalBatches:
     """The evaluation images in order, in batches, normalised like training (no augmentation).
 
-    ``images`` uint8 ``(N, C, H, W)``, ``labels`` ``(N,)``, ``mean`` broadcastable to an image (per-pixel or
-    per-channel, in [0, 1]); yields ``(x, y)`` with ``x`` float ``(B, C, H, W)``, the last batch shorter.
+    ``images`` uint8 ``(N, C, H, W)``, ``labels`` ``(N,)``, ``mean`` and ``std`` broadcastable to an image
+    (:func:`normalise`); yields ``(x, y)`` with ``x`` float ``(B, C, H, W)``, the last batch shorter.
     """
 
-    def __init__(self, images, labels, mean, batch_size: int, channels_last: bool) -> None:
-        self.images, self.labels, self.mean = images, labels, mean
+    def __init__(self, images, labels, mean, std, batch_size: int, channels_last: bool) -> None:
+        self.images, self.labels, self.mean, self.std = images, labels, mean, std
         self.batch_size, self.channels_last = batch_size, channels_last
 
     def __len__(self) -> int:
@@ -145,5 +153,5 @@ class EvalBatches:
     def __iter__(self):
         fmt = torch.channels_last if self.channels_last else torch.contiguous_format
         for start in range(0, len(self.images), self.batch_size):
-            x = self.images[start : start + self.batch_size].float().div_(255).sub_(self.mean)
+            x = normalise(self.images[start : start + self.batch_size], self.mean, self.std)
             yield x.contiguous(memory_format=fmt), self.labels[start : start + self.batch_size]

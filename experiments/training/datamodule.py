@@ -40,6 +40,10 @@ class TensorDataModule(pl.LightningDataModule):
     def classes(self) -> tuple[str, ...]:
         return self.prepare().classes
 
+    def input_record(self) -> dict:
+        """How the inputs are normalised, for config.yaml (:meth:`experiments.data.Tensors.input_record`)."""
+        return self.prepare().input_record()
+
     def _device_tensors(self) -> dict[str, torch.Tensor]:
         if self._on_device is None:
             t, device = self.prepare(), self.trainer.strategy.root_device
@@ -47,22 +51,26 @@ class TensorDataModule(pl.LightningDataModule):
                 k: getattr(t, k).to(device, non_blocking=True)
                 for k in ("train_x", "train_y", "val_x", "val_y", "test_x", "test_y")
             }
-            mean = t.pixel_mean().to(device)
-            self._on_device["mean"] = mean
+            self._on_device["mean"] = t.pixel_mean().to(device)
+            self._on_device["std"] = t.channel_std().to(device)
         return self._on_device
 
     def train_dataloader(self):
         d, c = self._device_tensors(), self.config
-        return TrainBatches(d["train_x"], d["train_y"], d["mean"], c.batch_size, self.seed, c.augment,
+        return TrainBatches(d["train_x"], d["train_y"], d["mean"], d["std"], c.batch_size, self.seed, c.augment,
                             self._channels_last(), start_step=lambda: self.trainer.global_step)
 
     def val_dataloader(self):
         d, c = self._device_tensors(), self.config
-        return [EvalBatches(d[f"{s}_x"], d[f"{s}_y"], d["mean"], c.eval_batch_size, self._channels_last())
+        return [EvalBatches(d[f"{s}_x"], d[f"{s}_y"], d["mean"], d["std"], c.eval_batch_size, self._channels_last())
                 for s in ("val", "test")]
 
     def _channels_last(self) -> bool:
         return self.config.channels_last
+
+
+# torchvision's ImageNet statistics (per channel, [0, 1] units): unit-variance inputs, as the tensor datasets'.
+IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 
 
 class FolderDataModule(pl.LightningDataModule):
@@ -87,13 +95,17 @@ class FolderDataModule(pl.LightningDataModule):
         super().__init__()
         self.config, self.data_dir, self.seed = config, Path(data_dir), seed
 
+    def input_record(self) -> dict:
+        """How the inputs are normalised, for config.yaml: torchvision's ImageNet mean and std per channel."""
+        return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+
     def setup(self, stage: str) -> None:
         import torchvision.transforms as T
 
         if getattr(self, "classes", None) is not None:  # set up before the fit (experiments.run): once is enough
             return
         self.classes = folder_classes(self.data_dir)
-        normalize = T.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])
+        normalize = T.Normalize(mean=IMAGENET_MEAN, std=IMAGENET_STD)
         train_tf = [T.RandomResizedCrop(224), T.RandomHorizontalFlip()] if self.config.augment else [T.Resize(256), T.CenterCrop(224)]
         self.train_set = LabelledFolder(self.data_dir / "train", self.classes,
                                          T.Compose([*train_tf, T.ToTensor(), normalize]))
