@@ -93,6 +93,12 @@ RUN_ROOT := $(RUNS_DIR)/$(EXPERIMENT)/$(PROFILE)
 RUNS := $(foreach m,$(MODEL_LIST),$(foreach s,$(SEED_LIST),$(RUN_ROOT)/$(m)/$(SEED_PREFIX)$(s)/$(RESULT_FILE)))
 # SET="key=value ..." overrides profile fields for every run (checked before anything is trained).
 SET ?=
+# The tuning protocol (runfolder/tuning.py), on for `make methods` (TUNE= turns it off, TUNE=1 on elsewhere): every
+# net also trains at each rate of LRS on the tuning seed, and at its best rate on SEEDS; the report holds the
+# one-recipe board and the tuned one.
+LRS ?= 0.025 0.05 0.1 0.2 0.4
+TUNE ?= $(if $(filter methods,$(EXPERIMENT)),1)
+TUNING_ARGS = $(if $(TUNE),--lrs '$(LRS)')
 # DATA_DIR given by the user (command line or environment) must exist; the default is created on demand.
 DATA_DIR_GIVEN := $(if $(filter command line environment,$(origin DATA_DIR)),--data-dir-given)
 MATRIX_ARGS = --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --models '$(MODEL_LIST)' --seeds '$(SEED_LIST)' \
@@ -160,16 +166,24 @@ layer-responses:
 # Check the input (nothing is written on bad input), fetch the data once, train every run (-k: a failed
 # run does not stop the others), render the report, then fail if any run failed, naming it.
 # LAUNCHER=sbatch: submit the runs neither done nor queued as one array; go on to the report only when all are done.
+# With TUNE, the runs come in steps (the tuning grid, an end's extension, the reported seeds at the chosen rate),
+# each known once the one before has finished: make trains what the plan names, then asks again until it stops growing.
 matrix: | $(STAMP)
-	@$(PY) -m experiments.matrix check $(MATRIX_ARGS) --reports-dir '$(REPORTS_DIR)'
+	@$(PY) -m experiments.matrix check $(MATRIX_ARGS) $(TUNING_ARGS) --reports-dir '$(REPORTS_DIR)'
 	@$(PY) -m experiments.launch check $(SLURM_VARS) --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
 	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)' --set '$(SET)'
-	@$(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.launch.slurm submit $(SLURM_VARS) --runs '$(RUNS)' \
+	@status=0; runs='$(RUNS)'; \
+	 $(if $(TUNE),runs=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) || exit 2;) \
+	 while :; do \
+	 $(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.launch.slurm submit $(SLURM_VARS) --runs "$$runs" \
 		--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)' --python '$(PY)' || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
-	 status=0; $(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) runs \
+	 $(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) runs RUNS="$$runs" \
 		$(if $(filter sbatch,$(LAUNCHER)),LAUNCHER=) || status=$$?; \
+	 $(if $(TUNE),more=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) || exit 2; \
+		[ "$$more" = "$$runs" ] && break; runs=$$more,break); \
+	 done; \
 	 $(MAKE) --no-print-directory report || status=1; \
-	 $(PY) -m experiments.matrix status $(MATRIX_ARGS) || status=1; \
+	 $(PY) -m experiments.matrix status $(MATRIX_ARGS) $(TUNING_ARGS) || status=1; \
 	 exit $$status
 
 runs: $(RUNS) $(foreach f,$(RUN_OUTPUTS),$(RUNS:$(RESULT_FILE)=$(f)))

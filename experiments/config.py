@@ -220,6 +220,24 @@ def load_profile(profile: str, overrides: list[str] | None = None) -> RunConfig:
     return config
 
 
+def at_lr(config: RunConfig, lr: float, overrides: list[str] | None = None) -> RunConfig:
+    """``config`` at learning rate ``lr`` (a run folder ``seed<k>-lr<rate>``, :mod:`runfolder.tuning`), the
+    warm-up scaled with it (it starts at the same fraction of the rate: a tenth under the quick profile).
+
+    ConfigError when ``lr`` is the config's own rate (that run's folder is ``seed<k>``: one run, one folder) or
+    when ``overrides`` also set ``lr`` or ``warmup_lr`` (the folder decides the rate)."""
+    from runfolder import lr_token
+
+    clash = sorted({"lr", "warmup_lr"} & set(parse_overrides(overrides or [])))
+    if clash:
+        raise ConfigError(f"bad SET {clash[0]}=...: the run folder names its learning rate (-lr{lr_token(lr)}); "
+                          f"leave {clash[0]} out of SET for such a run")
+    if lr == config.lr:
+        raise ConfigError(f"bad run folder rate -lr{lr_token(lr)}: it is the profile's own rate; that run's folder "
+                          f"is seed<k>, without -lr")
+    return dataclasses.replace(config, lr=lr, warmup_lr=config.warmup_lr * lr / config.lr)
+
+
 def parse_overrides(items: list[str]) -> dict:
     values = {}
     for item in items:

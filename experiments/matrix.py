@@ -4,6 +4,11 @@
     python -m experiments.matrix check  --experiment degradation --profile quick --models "..." --seeds "0 1" \\
         [--runs-dir runs] [--reports-dir reports/generated]   # nothing written; RUNS_DIR, REPORTS_DIR writable
     python -m experiments.matrix status --experiment degradation --profile quick --models "..." --seeds "0 1"
+    python -m experiments.matrix plan   --experiment methods --profile quick --models "..." --seeds "0 1 2" \
+        --lrs "0.025 0.05 0.1 0.2 0.4"   # the result.json files known to be needed now (runfolder.tuning)
+
+``--lrs`` turns the tuning protocol on (``make methods``; runfolder.tuning): ``check`` refuses a bad grid and
+a reported seed equal to the tuning seed; ``status`` and ``plan`` count the tuning runs too.
 """
 
 from __future__ import annotations
@@ -14,15 +19,24 @@ from pathlib import Path
 
 import runfolder
 from runfolder import DONE, RESULT, read_status, run_dir
+from runfolder.tuning import TUNING_SEED, parse_grid, plan
 from runfolder.io import unwritable
 
 from .config import ConfigError, load_matrices, load_profile, parse_seeds
 
 
 def run_dirs(args) -> list[Path]:
-    """The matrix's run folders, each once (make collapses repeated models and seeds the same way)."""
+    """The matrix's run folders, each once (make collapses repeated models and seeds the same way): the reported
+    seeds at the profile's rate and, with ``--lrs``, the tuning protocol's runs as far as they are known now."""
     models = list(dict.fromkeys(args.models.split())) or load_matrices()[args.experiment]
-    return [run_dir(args.runs_dir, args.experiment, args.profile, m, s) for m in models for s in parse_seeds(args.seeds)]
+    seeds = parse_seeds(args.seeds)
+    dirs = [run_dir(args.runs_dir, args.experiment, args.profile, m, s) for m in models for s in seeds]
+    if args.lrs:  # the tuning runs first: the protocol's next step waits for them
+        base_lr = load_profile(args.profile, args.set.split() if args.set else None).lr
+        root = Path(args.runs_dir) / args.experiment / args.profile
+        dirs = [run_dir(args.runs_dir, args.experiment, args.profile, m, s, lr)
+                for m, s, lr in plan(root, models, parse_grid(args.lrs), base_lr, seeds)] + dirs
+    return list(dict.fromkeys(dirs))
 
 
 def check_writable(name: str, folder: str) -> None:
@@ -43,7 +57,12 @@ def check(args) -> None:
         raise ConfigError(f"no models given (MODELS is empty); name at least one, e.g. MODELS=\"plain-20 plain-56\", "
                           f"or leave MODELS unset for {args.experiment}'s list: {' '.join(matrices[args.experiment])}")
     infos = [parse_name(model) for model in args.models.split()]
-    parse_seeds(args.seeds)
+    seeds = parse_seeds(args.seeds)
+    if args.lrs:
+        parse_grid(args.lrs)
+        if TUNING_SEED in seeds:
+            raise ConfigError(f"bad SEEDS: {TUNING_SEED} is the tuning protocol's seed, never reported "
+                              "(runfolder/tuning.py); choose other seeds")
     check_plugins([i.name for i in infos if i.plugin], config)
     if args.data_dir_given and not Path(args.data_dir).is_dir():
         raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
@@ -95,7 +114,7 @@ def status(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m experiments.matrix")
-    parser.add_argument("command", choices=("makefile", "check", "status"))
+    parser.add_argument("command", choices=("makefile", "check", "status", "plan"))
     parser.add_argument("--experiment", default="degradation")
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--models", default="")
@@ -105,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reports-dir", default="", help="REPORTS_DIR (check): must be writable")
     parser.add_argument("--data-dir-given", action="store_true", help="DATA_DIR was set by the user: it must exist")
     parser.add_argument("--set", default="", help="space-separated key=value overrides")
+    parser.add_argument("--lrs", default="", help="LRS: the tuning protocol's learning-rate grid (empty: no tuning)")
     args = parser.parse_args(argv)
     try:
         if args.command == "makefile":
@@ -116,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                   f"LAYER_RESPONSES_FILE := {runfolder.LAYER_RESPONSES}")
             return 0
         check(args)
+        if args.command == "plan":
+            print(" ".join(str(d / RESULT) for d in run_dirs(args)))
+            return 0
         if args.command == "status":
             return status(args)
         # Before anything is trained: where runs and the report will be written (status only reads).

@@ -41,7 +41,7 @@ from pathlib import Path
 from runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, RESULT, MalformedError, RunPath, format_seconds, read_config,
                        read_status, write_result)
 
-from .config import ConfigError, RunConfig, load_matrices, load_profile
+from .config import ConfigError, RunConfig, at_lr, load_matrices, load_profile
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1  # and 130/143 for Ctrl-C/SIGTERM (experiments.training.train)
 
@@ -92,6 +92,8 @@ def _check_input(args: argparse.Namespace):
     if why := unwritable(spec.dir):
         raise ConfigError(f"run folder {str(spec.dir)!r} cannot be written: {why}; point RUNS_DIR at a writable folder")
     config = load_profile(spec.profile, args.set)
+    if spec.lr is not None:
+        config = at_lr(config, spec.lr, args.set)
     from .training.faults import FAULT_ENV, parse_fault
 
     fault = parse_fault(os.environ.get(FAULT_ENV))

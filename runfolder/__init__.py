@@ -6,6 +6,8 @@ status line and the reports read what it wrote. Everything both sides must agree
 - :mod:`runfolder.files`: the folder's path (:class:`RunPath`, :func:`run_dir`), its file names and formats
   (``config.yaml``, ``metrics.csv``, ``result.json``, the analyses' CSV files), ``result.json``'s one check
   (:func:`check_result`, used by every reader and writer), the metrics reader with its one damage policy.
+- :mod:`runfolder.tuning`: the tuning protocol (the learning-rate grid, the tuning seed, the choice), read by
+  make's plan and by the reports' tuned board.
 - :mod:`runfolder.io`: the one atomic writer (temp file beside the target, fsync, rename) and the run
   folder's lock.
 
@@ -15,13 +17,15 @@ torch-free name grammar. Both sides import it; it imports neither.
 """
 
 from .files import (CHECKPOINT, CONFIG, DONE, ERROR, GRAD_NORM_COLUMNS, GRAD_NORMS, LAYER_RESPONSE_COLUMNS,
-                    LAYER_RESPONSES, METRICS, METRICS_COLUMNS, METRICS_HEADER, RESULT, SEED_PREFIX, SPLITS, STATUSES,
-                    MalformedError, Metrics, RunPath, check_result, final_and_best, format_seconds, metrics_text,
-                    read_config, read_metrics, read_result, read_status, run_dir, seed_of, write_result)
+                    LAYER_RESPONSES, LR_PREFIX, METRICS, METRICS_COLUMNS, METRICS_HEADER, RESULT, SEED_PREFIX, SPLITS,
+                    STATUSES, MalformedError, Metrics, RunPath, check_result, final_and_best, format_seconds,
+                    lr_token, metrics_text, read_config, read_metrics, read_result, read_status, run_dir, seed_and_lr,
+                    seed_folder, seed_of, write_result)
 
 __all__ = [
     "CHECKPOINT", "CONFIG", "DONE", "ERROR", "GRAD_NORM_COLUMNS", "GRAD_NORMS", "LAYER_RESPONSE_COLUMNS",
-    "LAYER_RESPONSES", "METRICS", "METRICS_COLUMNS", "METRICS_HEADER", "RESULT", "SEED_PREFIX", "SPLITS", "STATUSES",
-    "MalformedError", "Metrics", "RunPath", "check_result", "final_and_best", "format_seconds", "metrics_text",
-    "read_config", "read_metrics", "read_result", "read_status", "run_dir", "seed_of", "write_result",
+    "LAYER_RESPONSES", "LR_PREFIX", "METRICS", "METRICS_COLUMNS", "METRICS_HEADER", "RESULT", "SEED_PREFIX", "SPLITS",
+    "STATUSES", "MalformedError", "Metrics", "RunPath", "check_result", "final_and_best", "format_seconds",
+    "lr_token", "metrics_text", "read_config", "read_metrics", "read_result", "read_status", "run_dir",
+    "seed_and_lr", "seed_folder", "seed_of", "write_result",
 ]

@@ -1,4 +1,9 @@
-"""A run folder, ``runs/<experiment>/<profile>/<model>/seed<k>/``: its files and their formats, defined once.
+"""A run folder, ``runs/<experiment>/<profile>/<model>/seed<k>[-lr<rate>]/``: its files and formats, defined once.
+
+The seed folder is ``seed<k>`` for a run at its profile's learning rate and ``seed<k>-lr<rate>`` for one at
+another (the tuning protocol's runs, :mod:`runfolder.tuning`): ``seed1000-lr0.05``, the rate in plain decimals
+(:func:`lr_token`). So a net's runs at several learning rates sit side by side, each an ordinary run folder
+(resumed, skipped when done), and a run at the profile's rate has one name only, ``seed<k>``.
 
 Written by one ``experiments.run`` process per run; read by make (which run is done), by a resumed run, by
 ``experiments.matrix`` and by ``reports``. Imports no torch or Lightning (``reports`` must not).
@@ -59,13 +64,34 @@ DONE = ("ok", "diverged")
 METRICS_COLUMNS = ["step", "lr", "train_loss", "train_error", "val_loss", "val_error", "test_loss", "test_error"]
 METRICS_HEADER = ",".join(METRICS_COLUMNS)
 
-SEED_PREFIX = "seed"  # a run's folder is seed<k>
-_SEED_DIR = re.compile(rf"^{SEED_PREFIX}(?P<seed>0|[1-9][0-9]*)$")  # one name per seed: not seed01, not seed٣
+SEED_PREFIX = "seed"  # a run's folder is seed<k>, or seed<k>-lr<rate>
+LR_PREFIX = "-lr"
+# One name per run: not seed01, not seed٣, not lr0.10 or lr.1 (lr_token gives the one spelling).
+_SEED_DIR = re.compile(rf"^{SEED_PREFIX}(?P<seed>0|[1-9][0-9]*)$")
+_SEED_LR_DIR = re.compile(rf"^{SEED_PREFIX}(?P<seed>0|[1-9][0-9]*)(?:{LR_PREFIX}(?P<lr>[0-9]+(?:\.[0-9]+)?))?$")
 
 
-def run_dir(runs_dir: str | Path, experiment: str, profile: str, model: str, seed: int) -> Path:
-    """``runs_dir/<experiment>/<profile>/<model>/seed<seed>``."""
-    return Path(runs_dir) / experiment / profile / model / f"{SEED_PREFIX}{seed}"
+def lr_token(lr: float) -> str:
+    """A learning rate as a folder spells it: the shortest decimal that reads back as ``lr``, without
+    exponent (``0.05``, ``0.4``, ``0.0125``, ``1``). ``ValueError`` for a rate that is not a positive finite
+    number."""
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"bad learning rate {lr!r}: a positive number, e.g. 0.05")
+    text = repr(float(lr))
+    if "e" in text:  # 1e-05: spell it out
+        text = f"{float(lr):.20f}".rstrip("0")
+    return text[:-2] if text.endswith(".0") else text
+
+
+def seed_folder(seed: int, lr: float | None = None) -> str:
+    """``seed<k>`` (``lr`` None: the profile's rate) or ``seed<k>-lr<rate>``."""
+    return f"{SEED_PREFIX}{seed}" + (f"{LR_PREFIX}{lr_token(lr)}" if lr is not None else "")
+
+
+def run_dir(runs_dir: str | Path, experiment: str, profile: str, model: str, seed: int,
+            lr: float | None = None) -> Path:
+    """``runs_dir/<experiment>/<profile>/<model>/seed<seed>[-lr<lr>]`` (:func:`seed_folder`)."""
+    return Path(runs_dir) / experiment / profile / model / seed_folder(seed, lr)
 
 
 @dataclass(frozen=True)
@@ -83,19 +109,22 @@ class RunPath:
     profile: str
     model: str
     seed: int
+    lr: float | None = None  # the learning rate the folder names (seed<k>-lr<rate>); None: the profile's
 
     @classmethod
     def parse(cls, path: str | Path) -> "RunPath":
         path = Path(path)
         parts = path.parts
-        if len(parts) < 4 or seed_of(parts[-1]) is None:
+        seed_lr = seed_and_lr(parts[-1]) if parts else None
+        if len(parts) < 4 or seed_lr is None:
             raise ValueError(f"bad run folder {str(path)!r}: expected <runs>/<experiment>/<profile>/<model>/"
-                             f"{SEED_PREFIX}<k>, k an integer >= 0")
+                             f"{SEED_PREFIX}<k> or {SEED_PREFIX}<k>{LR_PREFIX}<rate>, k an integer >= 0, the rate "
+                             "in plain decimals (e.g. seed1000-lr0.05)")
         parse_name(parts[-2])  # ValueError naming the valid choices
-        return cls(path, parts[-4], parts[-3], parts[-2], seed_of(parts[-1]))
+        return cls(path, parts[-4], parts[-3], parts[-2], *seed_lr)
 
     def __str__(self) -> str:
-        return f"{self.model} seed {self.seed}"
+        return f"{self.model} seed {self.seed}" + (f" at lr {lr_token(self.lr)}" if self.lr is not None else "")
 
 
 def format_seconds(seconds: float | None) -> str:
@@ -112,9 +141,22 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def seed_of(folder_name: str) -> int | None:
-    """``"seed3"`` -> 3; None for a name that is not a seed folder."""
+    """``"seed3"`` -> 3; None for a name that is not a seed folder at the profile's learning rate (``seed3-lr0.2``
+    included: :func:`seed_and_lr` reads those)."""
     match = _SEED_DIR.match(folder_name)
     return int(match["seed"]) if match else None
+
+
+def seed_and_lr(folder_name: str) -> tuple[int, float | None] | None:
+    """``"seed3"`` -> (3, None); ``"seed1000-lr0.05"`` -> (1000, 0.05); None for any other name, a rate spelled
+    otherwise than :func:`lr_token` spells it (``lr0.050``) included, so that one run has one folder."""
+    match = _SEED_LR_DIR.match(folder_name)
+    if not match:
+        return None
+    if match["lr"] is None:
+        return int(match["seed"]), None
+    lr = float(match["lr"])
+    return (int(match["seed"]), lr) if lr > 0 and lr_token(lr) == match["lr"] else None
 
 
 class MalformedError(ValueError):

@@ -1,0 +1,70 @@
+"""The tuning protocol (runfolder/tuning.py) and the learning rate in a run folder's name (runfolder/files.py)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runfolder import RunPath, lr_token, run_dir, seed_and_lr, seed_of
+from runfolder.tuning import TUNING_SEED, choose, extension, parse_grid, plan
+
+GRID = (0.05, 0.1, 0.2)
+
+
+def test_a_learning_rate_has_one_folder_name():
+    assert [lr_token(x) for x in (0.05, 0.4, 0.0125, 1.0, 2, 1e-5)] == ["0.05", "0.4", "0.0125", "1", "2", "0.00001"]
+    assert seed_and_lr("seed1000-lr0.05") == (1000, 0.05)
+    assert seed_and_lr("seed3") == (3, None)
+    for other in ("seed1000-lr0.050", "seed1000-lr.05", "seed1000-lr05", "seed1000-lr0", "seed1000-lr1e-5", "seed01"):
+        assert seed_and_lr(other) is None, other
+    assert seed_of("seed1000-lr0.05") is None  # the reports' seed folders stay those at the profile's rate
+    path = run_dir("runs", "methods", "quick", "fixup-56", 1000, 0.2)
+    assert str(path) == "runs/methods/quick/fixup-56/seed1000-lr0.2"
+    spec = RunPath.parse(path)
+    assert (spec.model, spec.seed, spec.lr) == ("fixup-56", 1000, 0.2) and str(spec) == "fixup-56 seed 1000 at lr 0.2"
+    with pytest.raises(ValueError, match="seed1000-lr0.05"):
+        RunPath.parse("runs/methods/quick/fixup-56/seed1000-lr0.050")
+
+
+def test_grid_parsing_and_extension():
+    assert parse_grid("0.2, 0.05 0.1 0.1") == GRID
+    for bad, words in (("0.1", "at least two"), ("0.1 x", "'x'"), ("0 0.1", "positive"), ("0.1 -1", "positive")):
+        with pytest.raises(ValueError, match=words):
+            parse_grid(bad)
+    assert extension((0.025, 0.05, 0.1, 0.2, 0.4), 0.4) == 0.8
+    assert extension((0.025, 0.05, 0.1, 0.2, 0.4), 0.025) == 0.0125
+    assert extension(GRID, 0.1) is None
+
+
+def _done(root, model, lr, train, status="ok", seed=TUNING_SEED, base=0.1):
+    folder = run_dir(root, "", "", model, seed, None if lr == base else lr)
+    folder = root / model / folder.name
+    folder.mkdir(parents=True)
+    record = {"status": status, "final": {"train": train, "val": train + 1}, "best": {}, "iterations": 10}
+    (folder / "result.json").write_text(json.dumps(record))
+
+
+def test_the_choice_waits_for_its_runs_then_extends_at_an_edge_once(tmp_path):
+    # Nothing trained: the grid on the tuning seed is planned, nothing else.
+    assert plan(tmp_path, ["fixup-20"], GRID, 0.1, [0, 1]) == [
+        ("fixup-20", TUNING_SEED, 0.05), ("fixup-20", TUNING_SEED, None), ("fixup-20", TUNING_SEED, 0.2)]
+    _done(tmp_path, "fixup-20", 0.05, 60.0)
+    _done(tmp_path, "fixup-20", 0.1, 50.0)
+    assert choose(tmp_path, "fixup-20", GRID, 0.1).pending == (0.2,)
+    _done(tmp_path, "fixup-20", 0.2, 40.0)  # best at the high end: one more step, 0.4
+    choice = choose(tmp_path, "fixup-20", GRID, 0.1)
+    assert (choice.lr, choice.extended, choice.pending) == (None, 0.4, (0.4,))
+    assert plan(tmp_path, ["fixup-20"], GRID, 0.1, [0, 1])[-1] == ("fixup-20", TUNING_SEED, 0.4)
+    _done(tmp_path, "fixup-20", 0.4, 45.0, status="diverged")  # a diverged run ranks below every finished one
+    choice = choose(tmp_path, "fixup-20", GRID, 0.1)
+    assert (choice.lr, choice.at_edge) == (0.2, False)
+    assert [o.lr for o in choice.outcomes] == [0.05, 0.1, 0.2, 0.4]
+    assert plan(tmp_path, ["fixup-20"], GRID, 0.1, [0, 1])[-2:] == [("fixup-20", 0, 0.2), ("fixup-20", 1, 0.2)]
+
+
+def test_a_choice_at_the_profiles_rate_reuses_the_one_recipe_runs_and_ties_go_to_the_smaller_rate(tmp_path):
+    for lr, train in ((0.05, 30.0), (0.1, 20.0), (0.2, 20.0)):
+        _done(tmp_path, "resnet-20", lr, train)
+    assert choose(tmp_path, "resnet-20", GRID, 0.1).lr == 0.1
+    assert plan(tmp_path, ["resnet-20"], GRID, 0.1, [0])[-1] == ("resnet-20", 0, None)  # seed0: no second run
