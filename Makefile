@@ -177,8 +177,9 @@ matrix: | $(STAMP)
 	 while :; do \
 	 $(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.launch.slurm submit $(SLURM_VARS) --runs "$$runs" \
 		--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)' --python '$(PY)' || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
-	 $(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) runs RUNS="$$runs" \
-		$(if $(filter sbatch,$(LAUNCHER)),LAUNCHER=) || status=$$?; \
+	 $(if $(filter srun,$(LAUNCHER)),$(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) \
+		runs RUNS="$$runs",$(POOL) $$runs) || status=$$?; \
+	 $(if $(RUN_OUTPUTS),$(MAKE) --no-print-directory -k -j$(POOL_JOBS) runs RUNS="$$runs" LAUNCHER= || status=$$?;) \
 	 $(if $(TUNE),more=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) || exit 2; \
 		[ "$$more" = "$$runs" ] && break; runs=$$more,break); \
 	 done; \
@@ -187,6 +188,13 @@ matrix: | $(STAMP)
 	 exit $$status
 
 runs: $(RUNS) $(foreach f,$(RUN_OUTPUTS),$(RUNS:$(RESULT_FILE)=$(f)))
+
+# Runs that train here go through one pool process (experiments/pool.py): each run is a fork of a process that has
+# imported torch and Lightning once, the same run as its make target's recipe, without ~6 s of start-up each.
+# -j N (or JOBS) runs at once; LAUNCHER=srun keeps one make target (one SLURM job) per run.
+POOL_JOBS = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),$(JOBS))
+POOL = $(PY) -m experiments.pool --jobs '$(POOL_JOBS)' --data-dir '$(DATA_DIR)' $(foreach s,$(SET),--set '$(s)') \
+	--gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
 
 # Every run in the experiment's folder is reported; MODELS decides which absent runs count as missing.
 report: | $(STAMP)

@@ -62,6 +62,7 @@ class Run:
     result: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     metrics: pd.DataFrame | None = None  # tidy rows: step, split, loss, error
+    lr: float | None = None  # the learning rate the run trained at (config.yaml), None where not recorded
 
     # Convenience views -------------------------------------------------------------------------
     family = property(lambda self: self.info.family)
@@ -134,12 +135,13 @@ def tidy_metrics(path: Path) -> tuple[pd.DataFrame, list[str]]:
 # --- folders ------------------------------------------------------------------------------------
 
 
-def load_run(runs_dir: Path, experiment: str, profile: str, model: str, seed: int) -> Run:
-    """Read one run folder (which may not exist) into a :class:`Run` with its status and reason.
+def load_run(runs_dir: Path, experiment: str, profile: str, model: str, seed: int, lr: float | None = None) -> Run:
+    """Read one run folder (which may not exist) into a :class:`Run` with its status and reason; ``lr`` names
+    a run at another rate than the profile's (``seed<k>-lr<rate>``, :mod:`runfolder.tuning`).
 
     ``model`` must be a model name (``ValueError`` otherwise, naming the valid choices).
     """
-    folder = runfolder.run_dir(runs_dir, experiment, profile, model, seed)
+    folder = runfolder.run_dir(runs_dir, experiment, profile, model, seed, lr)
     rel = folder.relative_to(Path(runs_dir)).as_posix()
     run = Run(model=model, seed=seed, path=folder, rel=rel, info=parse_name(model))
     if not folder.is_dir():
@@ -149,6 +151,7 @@ def load_run(runs_dir: Path, experiment: str, profile: str, model: str, seed: in
         run.config = read_config(folder / runfolder.CONFIG)
     except MalformedError as exc:
         run.notes.append(str(exc))
+    run.lr = _as_float((run.config.get("config") or {}).get("lr")) if isinstance(run.config.get("config"), dict) else lr
     if not (folder / runfolder.RESULT).exists():
         run.status = "missing"
         run.reason = ("no result.json: running or interrupted" if (folder / runfolder.METRICS).exists()

@@ -1,0 +1,142 @@
+"""The tuned board's runs and the learning-rate sensitivity figure (the tuning protocol: :mod:`runfolder.tuning`).
+
+``make methods`` trains every net at each rate of the grid on the tuning seed, chooses its rate by the final
+training error, and trains the reported seeds at that rate. This module reads it back, never choosing
+anything itself (the choice is :func:`runfolder.tuning.choose`, the one make used):
+
+* :func:`tuning_table`: one row per (net, rate) tuning run: ``model, method, depth, lr, status, train, val,
+  chosen, extension`` (errors in %, final), the rows of the sensitivity figure and of ``tuning.csv``.
+* :func:`tuned_runs`: the reported seeds of every net at its chosen rate, as :class:`reports.runs.Run`
+  records (``seed<k>`` where the rate is the profile's, ``seed<k>-lr<rate>`` elsewhere), the tuned board's runs.
+* :func:`plot_lr_sensitivity`: final training error against the rate, one line per depth, one panel per method.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from models.names import parse_name
+from runfolder import lr_token, read_config, seed_and_lr
+from runfolder.files import MalformedError
+from runfolder.tuning import TUNING_SEED, Choice, choose
+
+from .groups import method_key
+from .runs import Run, load_run
+
+TUNING_COLUMNS = ["model", "method", "depth", "lr", "status", "train", "val", "chosen", "extension"]
+
+
+def base_lr(root: Path, models: Sequence[str]) -> float | None:
+    """The profile's own learning rate, as the runs at it recorded it (config.yaml ``config.lr`` of a
+    ``seed<k>`` folder, the tuning seed's included); None when no such run has a readable config."""
+    for model in models:
+        folder = root / model
+        for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
+            parsed = seed_and_lr(sub.name)
+            if parsed is None or parsed[1] is not None:
+                continue
+            try:
+                lr = (read_config(sub / "config.yaml").get("config") or {}).get("lr")
+            except MalformedError:
+                continue
+            if isinstance(lr, (int, float)) and not isinstance(lr, bool):
+                return float(lr)
+    return None
+
+
+def choices(root: Path, models: Sequence[str], grid: tuple[float, ...], base: float) -> dict[str, Choice]:
+    """Every net's :class:`runfolder.tuning.Choice` (its ``lr`` None while a tuning run it rests on is not done)."""
+    return {m: choose(root, m, grid, base) for m in models}
+
+
+def tuning_table(picked: dict[str, Choice]) -> pd.DataFrame:
+    """One row per tuning run found (columns :data:`TUNING_COLUMNS`): rate, status (ok, diverged, or
+    ``not done``), final training and validation error (%), whether it is the chosen rate, whether it is the
+    extension beyond an end of the grid."""
+    rows = []
+    for model, choice in picked.items():
+        info = parse_name(model)
+        for o in choice.outcomes:
+            rows.append({"model": model, "method": method_key(info), "depth": info.depth, "lr": o.lr,
+                         "status": o.status or "not done", "train": o.train, "val": o.val,
+                         "chosen": choice.lr is not None and o.lr == choice.lr, "extension": o.lr == choice.extended})
+    return pd.DataFrame(rows, columns=TUNING_COLUMNS)
+
+
+def tuned_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, Choice], base: float,
+               seeds: Sequence[int]) -> list[Run]:
+    """The reported ``seeds`` of every net at its chosen rate (:func:`reports.runs.load_run`); a net whose
+    choice is not made yet gets ``missing`` runs saying so."""
+    runs = []
+    for model, choice in picked.items():
+        for seed in seeds:
+            if choice.lr is None:
+                run = load_run(runs_dir, experiment, profile, model, seed)  # a stand-in, reported as missing
+                run = Run(model, seed, run.path, run.rel, run.info, status="missing",
+                          reason="no rate chosen yet: the tuning runs it rests on are not all done")
+            else:
+                run = load_run(runs_dir, experiment, profile, model, seed, lr=None if choice.lr == base else choice.lr)
+                run.lr = choice.lr
+            runs.append(run)
+    return runs
+
+
+def plot_lr_sensitivity(ax: Axes, rows: pd.DataFrame, colours: dict[int, str], *, chance: float | None = None,
+                        one_recipe: float | None = None) -> Axes:
+    """Final training error (%) of the tuning runs against the rate (log axis) on ``ax``, one line per depth
+    (``colours``: depth -> colour); the chosen rate ringed, a diverged run drawn as an x at the top, the
+    one-recipe board's rate as a dotted vertical line and chance as a dashed horizontal one. Returns ``ax``."""
+    top = 100.0
+    for depth, colour in colours.items():
+        part = rows[rows["depth"] == depth].sort_values("lr")
+        done = part[part["status"] == "ok"]
+        ax.plot(done["lr"], done["train"], "-o", color=colour, ms=4, lw=1.2, label=f"{depth} layers")
+        diverged = part[part["status"] == "diverged"]
+        ax.plot(diverged["lr"], [top] * len(diverged), "x", color=colour, ms=7, mew=1.5)
+        chosen = part[part["chosen"]]
+        ax.plot(chosen["lr"], [t if s == "ok" else top for t, s in zip(chosen["train"], chosen["status"])], "o",
+                mfc="none", mec=colour, ms=11, mew=1.5)
+    if one_recipe is not None:
+        ax.axvline(one_recipe, color="0.5", ls=":", lw=1)
+    if chance is not None:
+        ax.axhline(chance, color="0.6", ls="--", lw=0.8)
+    ax.set_xscale("log")
+    rates = sorted(rows["lr"].unique())
+    ax.set_xticks(rates, [lr_token(r) for r in rates], fontsize=7)
+    ax.minorticks_off()
+    ax.set_ylim(0, top + 5)
+    ax.grid(True, alpha=0.3, lw=0.5)
+    return ax
+
+
+def lr_sensitivity_figure(table: pd.DataFrame, title: str, *, chance: float | None = None,
+                          one_recipe: float | None = None) -> Figure | None:
+    """:func:`plot_lr_sensitivity` per method (a panel each, shared axes), None without tuning runs."""
+    if table.empty:
+        return None
+    methods = list(dict.fromkeys(table["method"]))
+    depths = sorted(table["depth"].unique())
+    colours = dict(zip(depths, ["#1f77b4", "#d62728", "#2ca02c", "#9467bd"]))
+    cols = min(3, len(methods))
+    rows = math.ceil(len(methods) / cols)
+    fig = Figure(figsize=(4.0 * cols, 2.9 * rows + 0.9), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True)).ravel()
+    for ax, method in zip(axes, methods):
+        plot_lr_sensitivity(ax, table[table["method"] == method], colours, chance=chance, one_recipe=one_recipe)
+        ax.set_title(method, fontsize=10)
+    for ax in axes[len(methods):]:
+        ax.set_visible(False)
+    for ax in axes[::cols]:
+        ax.set_ylabel("final training error (%)", fontsize=8)
+    axes[0].legend(fontsize=7, loc="lower left")
+    fig.suptitle(title, fontsize=11)
+    fig.supxlabel(f"learning rate (log scale), tuning seed {TUNING_SEED} (never reported)\nringed: the rate chosen; "
+                  "x at the top: diverged; dotted: the one-recipe rate; dashed: chance", fontsize=8, color="0.3")
+    return fig
