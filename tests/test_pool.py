@@ -1,0 +1,91 @@
+"""The tuning protocol's runs as make trains them: through the pool (experiments/pool.py), at a rate named by
+the run folder, killed and resumed, and a researcher's plugin net tuned like a built-in one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+import pytest
+import yaml
+
+import runfolder
+from helpers_runs import PY, ROOT, TINY_ARGS, TINY_SET, env, forked, inproc, load_ckpt, make
+from runfolder.tuning import TUNING_SEED, choose
+
+pytestmark = pytest.mark.filterwarnings("ignore")
+
+
+def folder(root, model="plain-8", seed=0, lr=None):
+    return runfolder.run_dir(root, "methods", "smoke", model, seed, lr)
+
+
+def test_a_run_through_the_pool_is_the_run_of_a_fresh_process(tmp_path):
+    """Each run of the pool is a fork of a process that imported torch and Lightning once: it writes the
+    metrics.csv and result numbers of `python -m experiments.run` in a fresh interpreter, byte for byte,
+    whatever trained beside it; a run already done is skipped, and the rate of a seed<k>-lr<rate> folder is
+    the run's (its warm-up scaled with it)."""
+    runs = [("plain-8", 0, None), ("resnet-8", 1, 0.05)]
+    for model, seed, lr in runs:
+        p = subprocess.run([str(PY), "-m", "experiments.run", "--run-dir", str(folder(tmp_path / "fresh", model, seed, lr)),
+                            *TINY_ARGS], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0, p.stderr
+    pooled = [str(folder(tmp_path / "pool", m, s, lr) / "result.json") for m, s, lr in runs]
+    p = subprocess.run([str(PY), "-m", "experiments.pool", "--jobs", "2", *TINY_ARGS, *pooled, pooled[0]], cwd=ROOT,
+                       env=env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr
+    assert "[2/2] resnet-8 seed 1 at lr 0.05 ..." in p.stdout and "already done" not in p.stdout  # each once
+    for model, seed, lr in runs:
+        a, b = folder(tmp_path / "fresh", model, seed, lr), folder(tmp_path / "pool", model, seed, lr)
+        assert (a / "metrics.csv").read_bytes() == (b / "metrics.csv").read_bytes()
+        ra, rb = (json.loads((f / "result.json").read_text()) for f in (a, b))
+        assert (ra["final"], ra["best"]) == (rb["final"], rb["best"])
+    settings = yaml.safe_load((folder(tmp_path / "pool", "resnet-8", 1, 0.05) / "config.yaml").read_text())["config"]
+    assert settings["lr"] == 0.05 and settings["warmup_lr"] == pytest.approx(0.005)
+    again = subprocess.run([str(PY), "-m", "experiments.pool", *TINY_ARGS, *pooled], cwd=ROOT, env=env(),
+                           capture_output=True, text=True, timeout=60)
+    assert again.returncode == 0 and again.stdout == "" and again.stderr == ""
+
+
+def test_a_tuning_run_killed_mid_run_resumes_exactly(tmp_path):
+    reference = folder(tmp_path / "ref", seed=TUNING_SEED, lr=0.2)
+    rc, out, err = inproc(reference, *TINY_ARGS)
+    assert rc == 0, out + err
+    killed = folder(tmp_path / "runs", seed=TUNING_SEED, lr=0.2)
+    code, output = forked(killed, *TINY_ARGS, fault="kill@7", log=tmp_path / "killed.log")
+    assert code == -9, output
+    assert load_ckpt(killed / "checkpoints" / "last.ckpt")["global_step"] == 6
+    rc, out, err = inproc(killed, *TINY_ARGS)
+    assert rc == 0, out + err
+    assert json.loads((killed / "result.json").read_text())["resumed_from"] == 6
+    assert (killed / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
+
+
+def test_a_rate_named_twice_is_refused_in_one_line(tmp_path):
+    """The profile's own rate has one folder (seed<k>); a folder that names it, or a SET lr beside a folder
+    rate, is refused before anything is written."""
+    rc, out, err = inproc(folder(tmp_path, lr=0.1), *TINY_ARGS)
+    assert rc == 2 and "profile's own rate" in err and len(err.strip().splitlines()) == 1
+    rc, out, err = inproc(folder(tmp_path, lr=0.2), *TINY_ARGS, "--set", "lr=0.3")
+    assert rc == 2 and "bad SET lr" in err and not folder(tmp_path, lr=0.2).exists()
+
+
+def test_a_plugin_net_is_tuned_like_a_built_in_one(tmp_path, example_plugin):
+    """`make methods` with MODELS naming only a researcher's net: the grid on the tuning seed, the extension
+    beyond the end it chose, the reported seed at the chosen rate, with nothing written for the plugin."""
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    data.mkdir()
+    p = make(tmp_path, "methods", "PROFILE=smoke", "MODELS=mynet-8", "LRS=0.05 0.1", f"SET={' '.join(TINY_SET)}",
+             f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp_path / 'reports'}",
+             env_extra={"PYTHONPATH": str(example_plugin)}, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    root = runs / "methods" / "smoke"
+    choice = choose(root, "mynet-8", (0.05, 0.1), 0.1)
+    assert choice.lr is not None and choice.extended in (0.025, 0.2)
+    trained = sorted(f.name for f in (root / "mynet-8").iterdir())
+    rate = "" if choice.lr == 0.1 else f"-lr{runfolder.lr_token(choice.lr)}"
+    expected = {"seed0", f"seed0{rate}", f"seed{TUNING_SEED}", f"seed{TUNING_SEED}-lr0.05",
+                f"seed{TUNING_SEED}-lr{runfolder.lr_token(choice.extended)}"}
+    assert set(trained) == expected
+    for name in trained:
+        assert json.loads((root / "mynet-8" / name / "result.json").read_text())["status"] == "ok"
