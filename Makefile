@@ -7,7 +7,8 @@
 #   make degradation PROFILE=paper    # the paper's CIFAR-10 recipe, on a GPU
 #   make shortcut-ablation SEEDS="0 1" MODELS="plain-56 resnet-56-a" -j 2
 #   make depth-sweep                  # plain and residual 20/32/44/56/110, final training error against depth
-#   make methods                      # the benchmark: plain, resnet and the field's answers at 20 and 56 layers
+#   make methods                      # the benchmark: plain, resnet and the field's answers at 20 and 56 layers,
+#                                     # at lr 0.1 and at each net's rate from the same tuning budget (LRS=...)
 #   make degradation MODELS="mynet-20 mynet-56 plain-20 plain-56"   # your own net (README: Your own net)
 #   make report EXPERIMENT=degradation PROFILE=quick    # re-render the report without training
 #   make degradation PROFILE=paper LAUNCHER=sbatch SLURM_ARGS="--partition=gpu"  # on SLURM (README: On a cluster)
