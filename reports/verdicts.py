@@ -330,27 +330,34 @@ def seeds_needed(test: Test | None, family_size: int | None = None, margin: floa
     return None
 
 
+def _unjudged(x: Cell, y: Cell, test: Test | None, words: dict[str, str]) -> str | None:
+    """The words that come before any test (a side with no counted seed, neither net trains in any seed, no
+    interval), or None when the tests decide."""
+    empty = [c.model for c in (x, y) if not c.values]
+    if empty or test is None:
+        return words["no_seed"].format(names=", ".join(empty))
+    if x.trains_none and y.trains_none:
+        return words["no_train"]
+    if not test.has_interval:
+        return words["one_seed"]
+    return None
+
+
 def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
     """The words for deep − shallow final training error (:data:`GAP_WORDS`), in this order: a net not
     trained, a net with no counted seed, neither net trains in any seed ("does not train"), no interval,
-    "degrades" / "the deeper net trains better" where the Holm-adjusted test shows a gap (with "(within
-    ±M points)" appended to "degrades" where the equivalence is shown too), "removes it" where the
+    "degrades" / "the deeper net trains better" where the Holm-adjusted test shows a gap (with "(by less
+    than M points)" appended to "degrades" where the equivalence is shown too), "removes it" where the
     equivalence alone is shown, else "gap not shown, interval too wide to tell"."""
     untrained = [c.model for c in (shallow, deep) if not c.trained]
     if untrained:
         return GAP_WORDS["not_trained"].format(names=", ".join(untrained))
-    empty = [c.model for c in (shallow, deep) if not c.values]
-    if empty or test is None:
-        return GAP_WORDS["no_seed"].format(names=", ".join(empty))
-    if shallow.trains_none and deep.trains_none:
-        return GAP_WORDS["no_train"]
-    if not test.has_interval:
-        return GAP_WORDS["one_seed"]
-    removes = GAP_WORDS["removes"].format(margin=test.margin)
+    if words := _unjudged(shallow, deep, test, GAP_WORDS):
+        return words
     if test.shown > 0:
         return GAP_WORDS["degrades"] + (f" (by less than {test.margin:g} points)" if test.equivalent else "")
     if test.equivalent:
-        return removes
+        return GAP_WORDS["removes"].format(margin=test.margin)
     if test.shown < 0:
         return GAP_WORDS["better"]
     return GAP_WORDS["open"]
@@ -364,13 +371,8 @@ def effect_verdict(base: Cell | None, method: Cell, test: Test | None, base_name
         return EFFECT_WORDS["absent"].format(base=base_name)
     if base.model == method.model:
         return EFFECT_WORDS["baseline"]
-    empty = [c.model for c in (base, method) if not c.values]
-    if empty or test is None:
-        return EFFECT_WORDS["no_seed"].format(names=", ".join(empty))
-    if base.trains_none and method.trains_none:
-        return EFFECT_WORDS["no_train"]
-    if not test.has_interval:
-        return EFFECT_WORDS["one_seed"]
+    if words := _unjudged(base, method, test, EFFECT_WORDS):
+        return words
     if test.equivalent and test.shown == 0:
         return EFFECT_WORDS["same"].format(base=base_name, margin=test.margin)
     return EFFECT_WORDS[{1: "better", -1: "worse", 0: "open"}[test.shown]].format(base=base_name)
