@@ -14,8 +14,9 @@ imports Lightning or torch. Pipeline, one module per step:
   norms (from :mod:`reports.analysis`' per-layer tables): each an Axes function of tidy data plus the
   registered figure that calls it; :mod:`reports.registry` is the hook for more (``register_figure`` /
   ``register_section``);
-* :mod:`reports.leaderboard` the methods benchmark's table (``make methods``: depth gap, verdict, effect
-  against plain), :mod:`reports.forest` forest plots of differences with their intervals and the methods'
+* :mod:`reports.verdicts` the methods board's verdict rules, written once (every seed counted, paired and
+  Welch t, Holm, equivalence by TOST, seeds to decide); :mod:`reports.leaderboard` the methods benchmark's
+  table (``make methods``: depth gap, verdict, against plain and resnet), :mod:`reports.forest` forest plots of differences with their intervals and the methods'
   curves, :mod:`reports.frontpage` what report.pdf's first page shows beside its text (the leaderboard for
   ``methods``, the verdict's forest plot otherwise);
 * :mod:`reports.build`    the CLI and :func:`~reports.build.build_report`; :mod:`reports.io` report files

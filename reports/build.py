@@ -119,11 +119,9 @@ def _value(run: Run, key: str):
     if key == "git_commit":
         commit = run.config.get("git_commit")
         return None if commit is None else f"{commit}{' (dirty)' if run.config.get('git_dirty') else ''}"
-    nested = run.config.get("config") if isinstance(run.config.get("config"), dict) else {}
-    for source in (run.result, run.config, nested):
-        if isinstance(source, dict) and source.get(key) is not None:
-            return source[key]
-    return None
+    if isinstance(run.result, dict) and run.result.get(key) is not None:
+        return run.result[key]
+    return run.setting(key)
 
 
 def _distinct(runs: Sequence[Run], key: str) -> str:
@@ -273,7 +271,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
     tidy = tidy_table(runs)
     summary = summarize(runs, profile)
     verdict = make_verdict(runs, experiment, dataset if ";" not in dataset else "")
-    ctx = ReportContext(experiment, profile, runs_dir, target, runs, tidy, summary, dataset)
+    ctx = ReportContext(experiment, profile, runs_dir, target, runs, tidy, summary, dataset, models=models)
     errors: list[str] = []
     files: list[Path] = []
     title = f"{experiment} / {profile}: degradation suite report (He et al. 2015)"
@@ -313,8 +311,9 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
     header, rows = display_table(summary, compact=True)
     board = []
     if front.board is not None and not front.board.empty:  # the methods' verdicts, as on page 1
-        board = ["Leaderboard (leaderboard.md; page 1 of report.pdf): depth gap in final training error, 95% "
-                 "Welch CI", "", text_table(*gap_rows(front.board), left=(3, 4)), ""]
+        board = ["Leaderboard (leaderboard.md; page 1 of report.pdf): depth gap in final training error, 95% CI "
+                 "(paired where the nets share seeds), Holm-adjusted p over the board's gaps", "",
+                 text_table(*gap_rows(front.board), left=(3, 5)), ""]
     console = "\n".join([
         f"{experiment} / {profile}: {len(runs)} runs, "
         + ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in runs).most_common()),

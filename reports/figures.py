@@ -42,7 +42,8 @@ CAPTION = ("dashed, thin: training error (training mini-batches, in training mod
 
 def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str], *,
                       names: Mapping[str, str] | None = None, seeds: Mapping[str, tuple[int, int]] | None = None,
-                      ylabel: str | None = "error (%)", ylim: bool = True, empty_text: str = "no ok runs") -> Axes:
+                      ylabel: str | None = "error (%)", ylim: bool = True, empty_text: str = "no ok runs",
+                      legend_loc: str = "upper right") -> Axes:
     """Draw error curves (%) against iterations on ``ax``, as paper Figs. 1, 4 and 6 do; return ``ax``.
 
     ``curves``: rows of :func:`reports.plotdata.curve_table` (model, split, step, mean, std, n). For each
@@ -50,7 +51,8 @@ def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str]
     curve bold, with a marker when it has fewer than 3 points, each with a band of +-1 std over seeds
     where n > 1. One legend entry per model: ``<name> train / test (n=<seeds>)``, the name from ``names``
     (default: the model), the count from ``seeds`` (``{model: (ok, expected)}``; default: the most seeds
-    at a step). ``ylim``: y from 0 to :func:`reports.plotdata.y_upper` of the drawn curves.
+    at a step). ``ylim``: y from 0 to :func:`reports.plotdata.y_upper` of the drawn curves; ``legend_loc``:
+    matplotlib's legend location ("best" keeps it off curves that sit high, at chance).
     """
     legend = []
     drawn = curves[curves["model"].isin(list(colours))]
@@ -75,7 +77,7 @@ def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str]
             legend.append((tuple(handles), f"{(names or {}).get(model, model)} {' / '.join(kinds)}{count}"))
     if legend:
         handles, labels = zip(*legend)
-        ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.6)}, loc="upper right",
+        ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.6)}, loc=legend_loc,
                   fontsize=8, handlelength=4.0, framealpha=0.85)
     else:
         ax.text(0.5, 0.5, empty_text, transform=ax.transAxes, ha="center", va="center", color="0.45")

@@ -10,8 +10,10 @@ marked; and the methods benchmark's training curves (issue 21, ``make methods``)
   depth) and ``fig-methods-curves`` (paper Fig. 6's curves, one panel per method), drawn when the runs hold a
   method beyond the paper's nets or the experiment is ``methods``.
 
-Intervals are the verdict's 95% Welch t-intervals over seeds (:func:`reports.stats.difference`); nothing
-here computes one.
+The methods' rows carry the leaderboard's numbers and words (:mod:`reports.verdicts`: 95% intervals, paired
+where the nets share seeds; filled where the Holm-corrected decision is made; each cell's seeds that did
+not train); the degradation verdict's rows its 95% Welch t-intervals (:func:`reports.stats.difference`).
+Nothing here computes one.
 """
 
 from __future__ import annotations
@@ -25,17 +27,21 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from .figures import PALETTE, _caption, figure_title, plot_error_curves
-from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present
+from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present, seed_flags
+from .verdicts import EQUIVALENCE_MARGIN, GAP_WORDS, points
 from .plotdata import curve_table, seed_counts, y_upper
 from .registry import ReportContext, register_figure
 from .verdict import Comparison, Verdict
 
-FOREST_COLUMNS = ["label", "diff", "low", "high", "above", "seeds", "reference", "note", "group"]
+FOREST_COLUMNS = ["label", "diff", "low", "high", "above", "seeds", "reference", "note", "group", "decided", "flags"]
 METHOD_COLOUR = "#1f77b4"
 REFERENCE_COLOUR = "0.2"
 REFERENCE_SHADE = "0.93"
+FLAG_COLOUR = "#b22222"  # seeds that diverged or ended at chance
 GAP_LABEL = "depth gap: final training error, {deep} − {shallow} layers (points)"
-EFFECT_LABEL = "plain − method: final training error at {deep} layers (points)"
+EFFECT_LABEL = "{base} − method: final training error at {deep} layers (points)"
+DECIDED = ("degrades", GAP_WORDS["better"], GAP_WORDS["removes"].split(" (")[0], "better than", "worse than",
+           "as good as")  # verdicts that decide (Holm): the marker is filled
 VERDICT_LABEL = "difference of final error (points; > 0: the paper's direction)"
 
 
@@ -43,22 +49,30 @@ def _row(label: str, c: Comparison, group: str) -> dict:
     d = c.diff
     if d is None:
         return {"label": label, "diff": np.nan, "low": np.nan, "high": np.nan, "above": 0, "seeds": 0,
-                "reference": False, "note": "cannot compare", "group": group}
+                "reference": False, "note": "cannot compare", "group": group, "decided": False, "flags": ""}
     return {"label": label, "diff": d.diff, "low": np.nan if d.low is None else d.low,
             "high": np.nan if d.high is None else d.high, "above": d.above, "seeds": d.common,
-            "reference": False, "note": "" if d.has_interval else "no interval", "group": group}
+            "reference": False, "note": "" if d.has_interval else "no interval", "group": group,
+            "decided": d.excludes_zero, "flags": ""}
 
 
 def _forest(rows: list[dict]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=FOREST_COLUMNS)
 
 
+def _decided(words: str) -> bool:
+    return isinstance(words, str) and words.startswith(DECIDED)
+
+
 def gap_forest(board: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard's depth gaps (deep − shallow final training error, points) as a forest table, one row
-    per method in the leaderboard's order (reference rows, plain and resnet, first)."""
-    return _forest([{"label": r.method, "diff": r.gap, "low": r.gap_low, "high": r.gap_high,
+    per method in the leaderboard's order (reference rows, plain and resnet, first): ``decided`` where the
+    verdict decides (Holm), ``flags`` each depth's seeds that did not train, ``note`` the verdict where there
+    is no interval."""
+    return _forest([{"label": r.label, "diff": r.gap, "low": r.gap_low, "high": r.gap_high,
                      "above": r.gap_above or 0, "seeds": r.gap_seeds or 0, "reference": bool(r.reference),
-                     "note": "" if pd.notna(r.gap_low) else r.verdict, "group": _group(r)}
+                     "note": "" if pd.notna(r.gap_low) else r.verdict, "group": _group(r),
+                     "decided": _decided(r.verdict), "flags": seed_flags(r)}
                     for r in board.itertuples()]).astype({"diff": float, "low": float, "high": float})
 
 
@@ -66,12 +80,15 @@ def _group(r) -> str:
     return "reference" if r.reference else "method"
 
 
-def effect_forest(board: pd.DataFrame) -> pd.DataFrame:
-    """The leaderboard's effects (plain with the method's normalisation − method at the deep depth, points)
-    as a forest table, rows as :func:`gap_forest`'s (the baseline's own row is empty, noted)."""
-    return _forest([{"label": r.method, "diff": r.effect, "low": r.effect_low, "high": r.effect_high,
-                     "above": r.effect_above or 0, "seeds": r.effect_seeds or 0, "reference": bool(r.reference),
-                     "note": "" if pd.notna(r.effect_low) else r.effect_verdict, "group": _group(r)}
+def effect_forest(board: pd.DataFrame, which: str = "vs_plain") -> pd.DataFrame:
+    """The leaderboard's comparisons with a baseline at the deep depth (``which``: "vs_plain", the plain net
+    with the method's normalisation, or "vs_resnet"; baseline − method, points) as a forest table, rows as
+    :func:`gap_forest`'s (the baseline's own row is empty, noted)."""
+    return _forest([{"label": r.label, "diff": getattr(r, which), "low": getattr(r, f"{which}_low"),
+                     "high": getattr(r, f"{which}_high"), "above": getattr(r, f"{which}_above") or 0,
+                     "seeds": getattr(r, f"{which}_seeds") or 0, "reference": bool(r.reference),
+                     "note": "" if pd.notna(getattr(r, f"{which}_low")) else getattr(r, f"{which}_verdict"),
+                     "group": _group(r), "decided": _decided(getattr(r, f"{which}_verdict")), "flags": ""}
                     for r in board.itertuples()]).astype({"diff": float, "low": float, "high": float})
 
 
@@ -96,16 +113,18 @@ def verdict_forest(verdict: Verdict) -> pd.DataFrame:
 
 
 def plot_forest(ax: Axes, table: pd.DataFrame, *, xlabel: str = "difference (points)", labels: bool = True,
-                values: bool = True) -> Axes:
+                values: bool = True, margin: float | None = None) -> Axes:
     """Draw a forest table on ``ax``; return ``ax``.
 
     ``table``: :data:`FOREST_COLUMNS`, one row per line, top to bottom: ``diff`` (points of error, %) as a
-    marker and the 95% interval ``low``-``high`` as a bar; filled where the interval excludes 0, open where
-    it includes 0 or there is none. Reference rows (``reference``: the paper's plain and residual nets)
+    marker and the 95% interval ``low``-``high`` as a bar; filled where ``decided`` (the verdict decides),
+    open otherwise. Reference rows (``reference``: the paper's plain and residual nets)
     are dark squares on a grey band with bold labels, the others blue circles; a vertical line marks 0,
     dotted lines separate the ``group``s (reference / method; a family; an ablation depth).
     ``labels``: the row labels as y tick labels; ``values``: each row's ``+d [lo, hi]  k/n`` (k of n seeds
-    > 0) or its ``note`` at the right of the Axes.
+    > 0) or its ``note`` at the right of the Axes. ``flags`` (the seeds that did not train) are written in
+    red under the row's marker, inside the Axes; ``margin``: a band over ±margin points (the equivalence
+    margin).
     """
     n = len(table)
     ys = np.arange(n)
@@ -119,15 +138,21 @@ def plot_forest(ax: Axes, table: pd.DataFrame, *, xlabel: str = "difference (poi
             ax.plot([r.low, r.high], [y, y], color=colour, lw=1.8, solid_capstyle="butt", zorder=2)
             ax.plot([r.low, r.high], [y, y], ls="", marker="|", ms=7, color=colour, zorder=2)
         if pd.notna(r.diff):
-            filled = has_ci and (r.low > 0 or r.high < 0)
+            filled = bool(r.decided)
             ax.plot([r.diff], [y], ls="", marker=marker, ms=7, mec=colour, mew=1.4,
                     mfc=colour if filled else "white", zorder=3)
+        if isinstance(r.flags, str) and r.flags:  # inside the Axes, under the row: it costs no page width
+            ax.text(0.005, y + 0.36, r.flags, transform=blended_transform_factory(ax.transAxes, ax.transData),
+                    va="center", ha="left", fontsize=6.5, color=FLAG_COLOUR, zorder=4,
+                    bbox={"facecolor": "white", "alpha": 0.75, "lw": 0, "pad": 0.5})
         if values:
-            text = (f"{r.diff:+.1f} [{r.low:+.1f}, {r.high:+.1f}]  {int(r.above)}/{int(r.seeds)}" if has_ci
-                    else (f"{r.diff:+.1f}  " if pd.notna(r.diff) else "") + (r.note or ""))
+            text = (f"{points(r.diff)} [{points(r.low)}, {points(r.high)}]  {int(r.above)}/{int(r.seeds)}" if has_ci
+                    else (f"{points(r.diff)}  " if pd.notna(r.diff) else "") + (r.note or ""))
             ax.text(1.02, y, text, transform=right, va="center", ha="left", fontsize=8,
                     color=colour if has_ci else "0.4", family="monospace", clip_on=False)
     ax.axvline(0.0, color="k", lw=0.9, zorder=1)
+    if margin:
+        ax.axvspan(-margin, margin, color="#2ca02c", alpha=0.12, lw=0, zorder=0)
     if values and n:
         ax.text(1.02, -0.75, "diff [95% CI]  >0", transform=right, va="bottom", ha="left", fontsize=7,
                 color="0.35", family="monospace", clip_on=False)
@@ -156,13 +181,13 @@ def plot_forest(ax: Axes, table: pd.DataFrame, *, xlabel: str = "difference (poi
 
 
 def methods_board(ctx: ReportContext) -> pd.DataFrame | None:
-    """The leaderboard of ``ctx``'s runs (experiment ``methods``, or any net beyond the paper's), None when
-    there is none or it has no rows; computed once per report (kept in ``ctx.extras``) for the first page
-    and the figures that draw it."""
+    """The leaderboard of ``ctx``'s runs over the models asked for (``ctx.models``; experiment ``methods``,
+    or any net beyond the paper's), None when there is none or it has no rows; computed once per report
+    (kept in ``ctx.extras``) for the first page and the figures that draw it."""
     if "leaderboard" not in ctx.extras:
         board = None
         if ctx.experiment == METHODS_EXPERIMENT or methods_present(ctx.runs):
-            board = leaderboard_table(ctx.runs)
+            board = leaderboard_table(ctx.runs, ctx.models)
         ctx.extras["leaderboard"] = None if board is None or board.empty else board
     return ctx.extras["leaderboard"]
 
@@ -174,26 +199,38 @@ def forest_height(rows: int) -> float:
 
 @register_figure("methods-forest", order=5)
 def methods_forest(ctx: ReportContext):
-    """Per method: its depth gap (deep − shallow final training error, points, 95% CI) and plain − method at
-    the deep depth (the plain net with the method's normalisation), as forest plots sharing the rows."""
+    """Per method: its depth gap (deep − shallow final training error, points, 95% CI, the ±margin band of
+    "removes it", each depth's seeds that did not train) on top; below, plain − method and resnet − method
+    at the deep depth; the rows shared."""
     board = methods_board(ctx)
     if board is None:
         return None
-    fig = Figure(figsize=(12, forest_height(len(board)) + 0.6), layout="constrained")
-    gap_ax, effect_ax = fig.subplots(1, 2, sharey=True)
+    height = forest_height(len(board))
+    fig = Figure(figsize=(13, 2 * height + 0.9), layout="constrained")
+    grid = fig.add_gridspec(2, 2)
+    gap_ax = fig.add_subplot(grid[0, :])
+    plain_ax = fig.add_subplot(grid[1, 0], sharey=gap_ax)
+    resnet_ax = fig.add_subplot(grid[1, 1], sharey=gap_ax)
     shallow, deep = depth_labels(board)
-    plot_forest(gap_ax, gap_forest(board), xlabel=GAP_LABEL.format(deep=deep, shallow=shallow))
-    plot_forest(effect_ax, effect_forest(board), xlabel=EFFECT_LABEL.format(deep=deep), labels=False)
-    gap_ax.set_title("does the deeper net train worse? (> 0: degrades)", fontsize=10)
-    effect_ax.set_title("does the method beat the plain net? (> 0: better)", fontsize=10)
-    fig.suptitle(figure_title(ctx, "Methods against degradation"), fontsize=11)
+    plot_forest(gap_ax, gap_forest(board), xlabel=GAP_LABEL.format(deep=deep, shallow=shallow),
+                margin=EQUIVALENCE_MARGIN)
+    plot_forest(plain_ax, effect_forest(board, "vs_plain"), xlabel=EFFECT_LABEL.format(base="plain", deep=deep))
+    plot_forest(resnet_ax, effect_forest(board, "vs_resnet"),
+                xlabel=EFFECT_LABEL.format(base=f"resnet-{deep}", deep=deep), labels=False)
+    gap_ax.set_title(f"does the deeper net train worse? (> 0: degrades; band: ±{EQUIVALENCE_MARGIN:g} points, "
+                     "\"removes it\")", fontsize=10, loc="left")
+    plain_ax.set_title("does the method beat the plain net of its normalisation? (> 0: better)", fontsize=10,
+                       loc="left")
+    resnet_ax.set_title(f"does it beat resnet-{deep}? (> 0: better)", fontsize=10, loc="left")
+    fig.suptitle(figure_title(ctx, f"Methods against degradation ({board['board'].iloc[0]} board)"), fontsize=11)
     fig.supxlabel(_forest_caption(), fontsize=8, color="0.3")
     return fig
 
 
 def _forest_caption() -> str:
-    return ("squares on grey: the paper's plain and residual nets (reference); filled: the 95% Welch interval "
-            "over seeds excludes 0; >0: seeds in which the difference is > 0")
+    return ("squares on grey: the paper's plain and residual nets (reference); bars: 95% intervals (paired where "
+            "the nets share seeds), unadjusted;\nfilled: the verdict decides (Holm over the board's comparisons); "
+            "k/n: seeds in which the difference is > 0; red: seeds that diverged or ended at chance")
 
 
 @register_figure("methods-curves", order=6)
@@ -211,8 +248,11 @@ def methods_curves(ctx: ReportContext):
     for ax, r in zip(axes, board.itertuples()):
         curves = curve_table(ctx.tidy, [r.shallow_model, r.deep_model])
         plot_error_curves(ax, curves, {r.shallow_model: PALETTE[0], r.deep_model: PALETTE[1]}, seeds=counts,
-                          ylabel="error (%)" if ax in axes[::cols] else None, ylim=False)
-        ax.set_title(f"{r.method}: {r.verdict}", fontsize=10, fontweight="bold" if r.reference else "normal")
+                          ylabel="error (%)" if ax in axes[::cols] else None, ylim=False, legend_loc="best")
+        ax.set_title(f"{r.label}\n{r.verdict}", fontsize=9, fontweight="bold" if r.reference else "normal")
+        if flags := seed_flags(r):  # seeds with no curve (diverged) or a flat one (at chance): said, not hidden
+            ax.text(0.02, 0.03, flags, transform=ax.transAxes, fontsize=7.5, color="#b22222", va="bottom",
+                    ha="left", wrap=True)
         if ax not in axes[-cols:]:
             ax.set_xlabel("")
         every.append(curves)

@@ -29,7 +29,8 @@ from . import io
 from .figures import figure_title
 from .forest import (GAP_LABEL, VERDICT_LABEL, forest_height, gap_forest, methods_board, plot_forest,
                      verdict_forest)
-from .leaderboard import depth_labels, leaderboard_markdown
+from .leaderboard import depth_labels, family_sizes, leaderboard_markdown
+from .verdicts import EQUIVALENCE_MARGIN
 from .pages import Panel
 from .registry import ReportContext
 from .verdict import Verdict
@@ -77,12 +78,12 @@ def fit_axes(ax: Axes, rect: list[float]) -> Axes:
     return ax
 
 
-def _panel(table: pd.DataFrame, xlabel: str, title: str) -> Panel:
+def _panel(table: pd.DataFrame, xlabel: str, title: str, margin: float | None = None) -> Panel:
     def draw(fig: Figure, rect: list[float]) -> None:
         left, bottom, width, height = rect
         fig.text(left, bottom + height, title, fontsize=8.5, va="top", ha="left")  # the band's caption
         caption = TITLE_HEIGHT / fig.get_figheight()
-        plot_forest(ax := fig.add_axes(rect), table, xlabel=xlabel)
+        plot_forest(ax := fig.add_axes(rect), table, xlabel=xlabel, margin=margin)
         fit_axes(ax, [left, bottom, width, height - caption])
 
     return MARKER, forest_height(len(table)) + TITLE_HEIGHT, draw
@@ -94,10 +95,11 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
     if board is not None:
         lead = "\n".join(["## Leaderboard: methods against degradation", "", leaderboard_markdown(board), "",
                           MARKER])
-        title = "Depth gap per method, 95% Welch CI over seeds (grey squares: the paper's nets; filled: CI excludes 0)"
+        title = (f"Depth gap, 95% CI; filled: decided (Holm over {family_sizes(board)['gap']} gaps); "
+                 f"band: ±{EQUIVALENCE_MARGIN:g} points; red: seeds that did not train")
         shallow, deep = depth_labels(board)
         return FrontPage(lead=lead, panel=_panel(gap_forest(board), GAP_LABEL.format(deep=deep, shallow=shallow),
-                                                 title), board=board)
+                                                 title, margin=EQUIVALENCE_MARGIN), board=board)
     table = verdict_forest(verdict)
     if table.empty or table["diff"].isna().all():
         return FrontPage()

@@ -1,28 +1,25 @@
-"""The methods benchmark's leaderboard (``make methods``, issue 21): per method against degradation, its
-final errors at a shallow and a deep depth, its depth gap with a 95% interval and the verdict's words, and
-its effect against the plain net with the same normalisation.
+"""The methods benchmark's leaderboard (``make methods``): per method against degradation, its final
+errors at the shallow and the deep depth the matrix names, its depth gap, and its comparisons with two
+baselines, each with the words of :mod:`reports.verdicts` (where every rule and test is written, once).
 
 A *method* is a name without its depth: ``fixup-56`` and ``fixup-20`` are the method ``fixup``;
-``plain-56-nobn`` is ``plain-nobn``; ``resnet-34-b`` is ``resnet-b`` (:func:`method_key`). Per method
-(and family), the shallow and deep nets are its smallest and largest depths on disk (20 and 56 in
-``make methods``). Every number is a final error in % (result.json ``final``; training error as the
-verdict defines it, :mod:`reports.verdict`), and every interval is the verdict's: a 95% Welch
-t-interval of a difference of means over seeds (:func:`reports.verdict.compare`,
-:func:`reports.stats.difference`), with the number of common seeds in which the difference is > 0.
+``plain-56-nobn`` is ``plain-nobn``; ``resnet-34-b`` is ``resnet-b`` (:func:`method_key`). The board is a
+pure function of a table of runs (:class:`reports.runs.Run`, any status) and the models asked for
+(:func:`leaderboard_table`), so that it can be drawn once per board (``board``: "one-recipe", every net
+at one learning rate; "tuned", each at the rate a tuning protocol chose). Per method (and family), the
+shallow and deep nets are the smallest and largest depths among the models asked for (the experiment's
+list, or ``MODELS``), never whatever else lies on disk; a method named at one depth gets a row that says
+so, and a net named without a finished run reads "not trained".
 
-* The **depth gap** is deep − shallow final training error, the paper's degradation (He et al. 2015,
-  section 4.1, Fig. 4 and 6) asked of every method. Its verdict, in the degradation verdict's words:
-  "degrades" (the interval lies above 0), "does not degrade" (below 0: the deeper net trains better),
-  "inconclusive" (the interval includes 0, or one seed gives no interval).
-* The **effect** is plain − method final training error at the method's deep depth (> 0: the method
-  trains better than the plain net), the verdict's "shortcuts' effect" asked of every method. The plain
-  net has the method's normalisation: BN-free methods (norm "none": Fixup, SkipInit, the ``-nobn`` nets)
-  against ``plain-<depth>-nobn``, the others against ``plain-<depth>`` (a plugin declares no normalisation:
-  against ``plain-<depth>``, the paper's).
+* The **depth gap** is deep − shallow final training error (points), the paper's degradation (He et al.
+  2015, section 4.1, Fig. 4 and 6) asked of every method: :func:`reports.verdicts.gap_verdict`.
+* **vs plain** is plain − method at the deep depth (> 0: the method trains better), the plain net with the
+  method's normalisation (BN-free methods, norm "none", against ``plain-<depth>-nobn``; the others and
+  plugins, whose normalisation the suite cannot know, against ``plain-<depth>``); **vs resnet** is
+  ``resnet-<depth>`` − method, the paper's answer, which trains: :func:`reports.verdicts.effect_verdict`.
 
-:func:`leaderboard_table` is the tidy table (``leaderboard.csv``), :func:`leaderboard_markdown` its two
-text tables (``leaderboard.md`` and report.pdf's first page for the ``methods`` experiment, see
-:mod:`reports.frontpage`).
+:func:`leaderboard_table` is the tidy table (``leaderboard.csv``), :func:`leaderboard_markdown` its text
+tables (``leaderboard.md`` and report.pdf's first page, :mod:`reports.frontpage`).
 """
 
 from __future__ import annotations
@@ -31,25 +28,32 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from models.names import FAMILIES, METHODS, ModelName
+from models.names import FAMILIES, METHODS, ModelName, parse_name
 
 from .groups import eval_split, method_key, model_infos
 from .runs import Run
 from .stats import mean_std
 from .summary import markdown_table
-from .verdict import Comparison, compare, finals
+from .verdict import FAMILY_NAMES, finals
+from .verdicts import (ALPHA, CHANCE_MARGIN, EQUIVALENCE_MARGIN, GAP_WORDS, Cell, Test, adjust, cell, chance_error,
+                       compare_cells, effect_verdict, gap_verdict, interval_text, p_text, seeds_needed, MAX_SEEDS)
 
 METHODS_EXPERIMENT = "methods"  # reports.build puts the leaderboard on report.pdf's first page for it
+BOARDS = ("one-recipe", "tuned")  # the boards a leaderboard.csv may hold (its ``board`` column)
+TEST_FIELDS = ["", "_low", "_high", "_df", "_paired", "_r", "_p", "_p_holm", "_p_equiv", "_p_equiv_holm",
+               "_rank_p", "_welch_low", "_welch_high", "_above", "_seeds"]
 COLUMNS = [
-    "family", "method", "kind", "norm", "reference", "shallow_depth", "deep_depth", "shallow_model", "deep_model",
-    "seeds_expected",
+    "board", "family", "method", "label", "kind", "norm", "reference", "shallow_depth", "deep_depth",
+    "shallow_model", "deep_model", "seeds_expected", "lr_shallow", "lr_deep", "params_shallow", "params_deep",
+    "multiply_adds_shallow", "multiply_adds_deep", "chance",
     "train_shallow_mean", "train_shallow_std", "train_shallow_n", "train_deep_mean", "train_deep_std",
-    "train_deep_n",
+    "train_deep_n", "shallow_diverged", "shallow_at_chance", "shallow_flags", "deep_diverged", "deep_at_chance",
+    "deep_flags",
     "eval_split", "test_shallow_mean", "test_shallow_std", "test_shallow_n", "test_deep_mean", "test_deep_std",
     "test_deep_n",
-    "gap", "gap_low", "gap_high", "gap_df", "gap_above", "gap_seeds", "verdict", "chance",
-    "baseline", "effect", "effect_low", "effect_high", "effect_df", "effect_above", "effect_seeds",
-    "effect_verdict",
+    *(f"gap{f}" for f in TEST_FIELDS), "verdict", "seeds_needed",
+    "plain", *(f"vs_plain{f}" for f in TEST_FIELDS), "vs_plain_verdict",
+    "resnet", *(f"vs_resnet{f}" for f in TEST_FIELDS), "vs_resnet_verdict",
 ]
 
 
@@ -69,62 +73,9 @@ def baseline_name(info: ModelName, depth: int) -> str:
     return f"plain-{depth}-nobn" if info.norm == "none" else f"plain-{depth}"
 
 
-GAP_WORDS = {1: "degrades", -1: "does not degrade", 0: "inconclusive"}
-EFFECT_WORDS = {1: "trains better than plain", -1: "trains worse than plain", 0: "no difference shown"}
-
-
-def gap_verdict(c: Comparison, words: dict[int, str] = GAP_WORDS) -> str:
-    """The degradation verdict's words for one depth gap (deep − shallow final training error), by the sign
-    of its interval (:attr:`reports.stats.Difference.sign`); ``words`` replaces them (:data:`EFFECT_WORDS`)."""
-    d = c.diff
-    if d is None:
-        return f"cannot be judged (no ok run of {', '.join(c.missing)})"
-    if not d.has_interval:
-        return "inconclusive (one seed, no interval)"
-    return words[d.sign]
-
-
-CHANCE_MARGIN = 5.0  # points: a net whose final training error is this close to chance has not trained
-
-
-def chance_error(runs: Sequence[Run], models: set[str]) -> float | None:
-    """The final training error (%) of guessing, 100 (1 − 1/classes), from the classes an ok run of one of
-    ``models`` recorded in its config.yaml; None where none recorded them."""
-    for run in runs:
-        classes = run.config.get("classes") if run.ok and run.model in models else None
-        if isinstance(classes, list) and len(classes) > 1:
-            return 100.0 * (1 - 1 / len(classes))
-    return None
-
-
-def neither_trains(row: dict) -> bool:
-    """Both depths' mean final training error within CHANCE_MARGIN points of chance: the depth gap compares
-    two nets that did not train, whatever its interval says."""
-    chance, means = row.get("chance"), (row.get("train_shallow_mean"), row.get("train_deep_mean"))
-    return chance is not None and all(m is not None and not pd.isna(m) and m >= chance - CHANCE_MARGIN for m in means)
-
-
-def effect_verdict(c: Comparison) -> str:
-    """Words for plain − method at the deep depth (> 0: the method trains better than the plain net)."""
-    return gap_verdict(c, EFFECT_WORDS)
-
-
 def methods_present(runs: Sequence[Run]) -> bool:
     """Whether ``runs`` hold a net beyond the paper's plain and residual ones (a leaderboard has rows)."""
     return any(is_new_method(i) for i in model_infos(runs))
-
-
-def _stats(runs: Sequence[Run], model: str, split: str) -> tuple[float, float, int]:
-    return mean_std(list(finals(runs, model, split).values()))
-
-
-def _diff_columns(prefix: str, c: Comparison | None) -> dict:
-    d = c.diff if c else None
-    if d is None:
-        return {prefix: None, f"{prefix}_low": None, f"{prefix}_high": None, f"{prefix}_df": None,
-                f"{prefix}_above": None, f"{prefix}_seeds": None}
-    return {prefix: d.diff, f"{prefix}_low": d.low, f"{prefix}_high": d.high, f"{prefix}_df": d.df,
-            f"{prefix}_above": d.above, f"{prefix}_seeds": d.common}
 
 
 def method_order(info: ModelName) -> tuple:
@@ -134,123 +85,261 @@ def method_order(info: ModelName) -> tuple:
             info.norm == "none", info.explicit_option, info.name.split("-")[2:])
 
 
-def leaderboard_table(runs: Sequence[Run]) -> pd.DataFrame:
-    """One row per (family, method) with at least two depths on disk; columns :data:`COLUMNS`.
+def _test_columns(prefix: str, t: Test | None) -> dict:
+    if t is None:
+        return {f"{prefix}{f}": None for f in TEST_FIELDS}
+    return {prefix: t.diff, f"{prefix}_low": t.low, f"{prefix}_high": t.high, f"{prefix}_df": t.df,
+            f"{prefix}_paired": t.paired, f"{prefix}_r": t.r, f"{prefix}_p": t.p, f"{prefix}_p_holm": t.p_holm,
+            f"{prefix}_p_equiv": t.p_equiv, f"{prefix}_p_equiv_holm": t.p_equiv_holm, f"{prefix}_rank_p": t.rank_p,
+            f"{prefix}_welch_low": t.welch_low, f"{prefix}_welch_high": t.welch_high, f"{prefix}_above": t.above,
+            f"{prefix}_seeds": t.common}
 
-    Errors in %: ``train_*``/``test_*`` mean, std (ddof=1) and n over the ok seeds of the shallow and the
-    deep net (``test_*`` holds val errors where no run has a test error: ``eval_split`` says which);
-    ``seeds_expected``: the seeds each net was expected with. ``gap*``: deep − shallow final training error
-    (points) with its 95% Welch interval, df, and ``gap_above`` of ``gap_seeds`` common seeds > 0;
-    ``verdict``: :func:`gap_verdict`, with "neither depth trains" added where both nets' final training
-    error lies within CHANCE_MARGIN points of ``chance`` (:func:`chance_error`, % ; None where the runs
-    recorded no classes). ``effect*``: ``baseline`` − deep net (points; None for the baseline
-    itself or when the baseline is not on disk); ``effect_verdict``: :func:`effect_verdict`.
+
+def _first(runs: Sequence[Run], model: str, value) -> object:
+    """The first non-None ``value(run)`` over ``model``'s runs that finished."""
+    return next((v for r in runs if r.model == model and r.status != "missing" and (v := value(r)) is not None),
+                None)
+
+
+def _named(runs: Sequence[Run], models: Sequence[str] | None) -> list[ModelName]:
+    """The models the board compares: ``models`` (read as their runs read them: result.json may give the
+    family), else those of ``runs``."""
+    if not models:
+        return model_infos(runs)
+    seen = {r.model: r.info for r in runs}
+    return [seen.get(m) or parse_name(m) for m in dict.fromkeys(models)]
+
+
+def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
+                      board: str = "one-recipe") -> pd.DataFrame:
+    """One row per (family, method) among ``models`` (default: the models of ``runs``); columns
+    :data:`COLUMNS`. ``runs``: every expected run of the board, any status; ``board``: one of
+    :data:`BOARDS`. Raises ValueError for another ``board``.
+
+    Errors in %: ``train_*`` mean, std (ddof=1) and n over the counted seeds (:class:`reports.verdicts.Cell`:
+    diverged seeds at ``chance``), ``*_diverged``/``*_at_chance``/``*_flags`` the seeds that did not train;
+    ``test_*`` over the ok seeds (val errors where no run has a test error: ``eval_split``). ``lr_*`` the
+    learning rate each net ran at (config.yaml), ``params_*``/``multiply_adds_*`` its cost (result.json).
+    ``gap*``: deep − shallow (:func:`reports.verdicts.compare_cells`: the difference, its 95% interval, df,
+    whether paired, r, p, Holm-adjusted p over the board's gaps, TOST p and its Holm adjustment, the rank
+    test's p, the Welch interval, the seeds where deep > shallow of those both have); ``verdict`` and, for an
+    undecided gap, ``seeds_needed``. ``vs_plain*``/``vs_resnet*``: the baseline − the deep net, the same
+    fields, with ``plain``/``resnet`` the baseline's name and ``*_verdict`` the words.
     """
-    infos = model_infos(runs)
+    if board not in BOARDS:
+        raise ValueError(f"bad board {board!r}: expected one of {', '.join(BOARDS)}")
+    infos = _named(runs, models)
+    chance = chance_error(runs)
     split = eval_split(runs)
-    names = {i.name for i in infos}
-    expected = {}
-    for r in runs:
-        expected.setdefault(r.model, set()).add(r.seed)
+    cells: dict[str, Cell] = {}
+
+    def get(name: str) -> Cell:
+        if name not in cells:
+            cells[name] = cell(runs, name, chance)
+        return cells[name]
+
     groups: dict[tuple[str, str], dict[int, ModelName]] = {}
     for info in infos:
         groups.setdefault((info.family, method_key(info)), {})[info.depth] = info
-    rows = []
+    two_families = len({f for f, _ in groups}) > 1
+    rows, tests = [], {"gap": [], "vs_plain": [], "vs_resnet": []}
     for (family, method), nets in sorted(groups.items(), key=lambda kv: method_order(next(iter(kv[1].values())))):
-        if len(nets) < 2:
-            continue
         shallow, deep = nets[min(nets)], nets[max(nets)]
-        gap = compare(runs, deep.name, shallow.name, "train")
-        base = baseline_name(deep, deep.depth)
-        effect = compare(runs, base, deep.name, "train") if base in names and base != deep.name else None
-        row = {"family": family, "method": method, "kind": deep.kind, "norm": deep.norm or "unknown",
-               "reference": is_reference(deep), "shallow_depth": shallow.depth, "deep_depth": deep.depth,
-               "shallow_model": shallow.name, "deep_model": deep.name,
-               "seeds_expected": max(len(expected.get(shallow.name, ())), len(expected.get(deep.name, ()))),
-               "eval_split": split}
-        for which, info in (("shallow", shallow), ("deep", deep)):
-            for prefix, sp in (("train", "train"), ("test", split)):
-                m, sd, n = _stats(runs, info.name, sp)
-                row.update({f"{prefix}_{which}_mean": m, f"{prefix}_{which}_std": sd, f"{prefix}_{which}_n": n})
-        row.update(_diff_columns("gap", gap), verdict=gap_verdict(gap),
-                   chance=chance_error(runs, {shallow.name, deep.name}))
-        if neither_trains(row):
-            row["verdict"] += f"; neither depth trains (chance {row['chance']:.0f}%)"
-        row.update(_diff_columns("effect", effect), baseline=base if base in names else None,
-                   effect_verdict=(effect_verdict(effect) if effect else
-                                   "baseline" if base == deep.name else f"no {base} to compare with"))
+        lo, hi = get(shallow.name), get(deep.name)
+        plain, resnet = baseline_name(deep, deep.depth), f"resnet-{deep.depth}"
+        gap = compare_cells(hi, lo) if shallow is not deep else None
+        versus = {}
+        for key, base in (("vs_plain", plain), ("vs_resnet", resnet)):
+            other = get(base)
+            versus[key] = compare_cells(other, hi) if base != deep.name and other.trained else None
+        label = method + (" (ref.)" if is_reference(deep) else "")
+        row = {"board": board, "family": family, "method": method,
+               "label": f"{FAMILY_NAMES.get(family, family).split()[0]}: {label}" if two_families else label,
+               "kind": deep.kind, "norm": deep.norm or "unknown", "reference": is_reference(deep),
+               "shallow_depth": shallow.depth, "deep_depth": deep.depth, "shallow_model": shallow.name,
+               "deep_model": deep.name, "seeds_expected": max(lo.expected, hi.expected), "chance": chance,
+               "eval_split": split, "plain": plain, "resnet": resnet}
+        for which, info, c in (("shallow", shallow, lo), ("deep", deep, hi)):
+            mean, sd = c.mean_std()
+            tm, tsd, tn = mean_std(list(finals(runs, info.name, split).values()))
+            row.update({f"train_{which}_mean": mean, f"train_{which}_std": sd, f"train_{which}_n": c.n,
+                        f"{which}_diverged": c.diverged, f"{which}_at_chance": c.at_chance,
+                        f"{which}_flags": c.flags(), f"test_{which}_mean": tm, f"test_{which}_std": tsd,
+                        f"test_{which}_n": tn,
+                        f"lr_{which}": _first(runs, info.name, lambda r: r.setting("lr")),
+                        f"params_{which}": _first(runs, info.name, lambda r: r.number("params")),
+                        f"multiply_adds_{which}": _first(runs, info.name, lambda r: r.number("multiply_adds"))})
         rows.append(row)
+        tests["gap"].append(gap)
+        for key in ("vs_plain", "vs_resnet"):
+            tests[key].append(versus[key])
+    adjusted = {key: adjust(family_tests) for key, family_tests in tests.items()}
+    for i, row in enumerate(rows):
+        lo, hi = cells[row["shallow_model"]], cells[row["deep_model"]]
+        gap = adjusted["gap"][i]
+        row.update(_test_columns("gap", gap))
+        if row["shallow_model"] == row["deep_model"]:
+            row["verdict"] = GAP_WORDS["one_depth"].format(name=row["deep_model"])
+        else:
+            row["verdict"] = gap_verdict(lo, hi, gap)
+        row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
+        for key in ("vs_plain", "vs_resnet"):
+            base = row[key[3:]]
+            test = adjusted[key][i]
+            row.update(_test_columns(key, test))
+            row[f"{key}_verdict"] = effect_verdict(cells.get(base), hi, test, base)
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def family_sizes(table: pd.DataFrame) -> dict[str, int]:
+    """The number of tests with an interval in each of the board's Holm families (gap, vs_plain, vs_resnet)."""
+    return {key: int(table[f"{key}_p"].notna().sum()) for key in ("gap", "vs_plain", "vs_resnet")}
 
 
 # --- text -----------------------------------------------------------------------------------------
 
 
-def _pm(mean, std, n, expected) -> str:
-    if not n:
-        return "no ok run"
-    text = f"{mean:.2f}" if n < 2 else f"{mean:.2f} ± {std:.2f}"
-    return text if n == expected else f"{text} (n={n})"
-
-
-def _ci(value, low, high) -> str:
-    if value is None or pd.isna(value):
-        return "–"
-    if low is None or pd.isna(low):
-        return f"{value:+.1f} (no interval)"
-    return f"{value:+.1f} [{low:+.1f}, {high:+.1f}]"
+def _pm(mean, std, n, expected, none: str = "no counted seed") -> str:
+    if not n or pd.isna(mean):
+        return none
+    text = f"{mean:.2f}" if n < 2 or pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
+    return text if n == expected else f"{text} (n={int(n)})"
 
 
 def _count(above, seeds) -> str:
     return "–" if seeds is None or pd.isna(seeds) else f"{int(above)}/{int(seeds)}"
 
 
+def _test(r, prefix: str) -> Test | None:
+    """The columns of one comparison of a leaderboard row back as a :class:`reports.verdicts.Test` (the
+    printing needs diff, interval, pairing and r)."""
+    diff = getattr(r, prefix)
+    if diff is None or pd.isna(diff):
+        return None
+    value = lambda f: None if pd.isna(getattr(r, f"{prefix}{f}")) else getattr(r, f"{prefix}{f}")  # noqa: E731
+    return Test("", "", float(diff), value("_low"), value("_high"), value("_df"), bool(value("_paired")), 0, 0,
+                int(value("_seeds") or 0), int(value("_above") or 0), value("_p"), value("_p_equiv"),
+                value("_rank_p"), "", value("_r"), None, value("_welch_low"), value("_welch_high"),
+                p_holm=value("_p_holm"), p_equiv_holm=value("_p_equiv_holm"))
+
+
+def _how(t: Test | None) -> str:
+    if t is None or not t.has_interval:
+        return "–"
+    return (f"paired, r {t.r:+.2f}" if t.r is not None else "paired") if t.paired else "Welch"
+
+
+def seed_flags(r) -> str:
+    """A leaderboard row's seeds that did not train or finish, per depth (``"56: 2/3 diverged"``); "" for none."""
+    parts = [f"{d}: {f}" for d, f in ((r.shallow_depth, r.shallow_flags), (r.deep_depth, r.deep_flags))
+             if isinstance(f, str) and f]
+    if r.shallow_model == r.deep_model:
+        parts = parts[1:]
+    return "; ".join(parts)
+
+
+def _millions(value) -> str:
+    return "–" if value is None or pd.isna(value) else f"{value / 1e6:.3g} M"
+
+
+def _cost(table: pd.DataFrame, r, field: str) -> str:
+    own = getattr(r, f"{field}_deep")
+    ref = table.loc[(table["deep_model"] == r.resnet) & (table["family"] == r.family), f"{field}_deep"]
+    text = _millions(own)
+    if len(ref) and pd.notna(ref.iloc[0]) and pd.notna(own) and f"{own / ref.iloc[0]:.2f}" != "1.00":
+        text += f" ({own / ref.iloc[0]:.2f}x)"
+    return text
+
+
 def depth_labels(table: pd.DataFrame) -> tuple[str, str]:
-    """The leaderboard's (shallow, deep) labels: the depths when every row has the same two, else
-    "shallow"/"deep"."""
-    pairs = set(zip(table["shallow_depth"], table["deep_depth"]))
+    """The leaderboard's (shallow, deep) labels: the depths when every row with two depths has the same
+    two, else "shallow"/"deep"."""
+    two = table[table["shallow_depth"] != table["deep_depth"]]
+    pairs = set(zip(two["shallow_depth"], two["deep_depth"])) or set(zip(table["shallow_depth"], table["deep_depth"]))
     return tuple(map(str, pairs.pop())) if len(pairs) == 1 else ("shallow", "deep")
 
 
+def _lr_text(table: pd.DataFrame) -> str:
+    lrs = set(table["lr_shallow"].dropna()) | set(table["lr_deep"].dropna())
+    return f"every net at lr {lrs.pop():g}" if len(lrs) == 1 else "the lr each net ran at: leaderboard.csv"
+
+
+def rules_text(table: pd.DataFrame) -> str:
+    """The legend every reader of the board needs: how seeds count, which tests, which correction over how
+    many comparisons, the equivalence margin (all from :mod:`reports.verdicts`)."""
+    sizes = family_sizes(table)
+    chance = table["chance"].dropna()
+    chance_text = f"chance, {chance.iloc[0]:.0f}%" if len(chance) else "chance (unknown here: no classes recorded)"
+    paired = table["gap_paired"].fillna(False).astype(bool)
+    rs = table.loc[paired, "gap_r"].dropna()
+    r_text = f"; measured r of the two depths' errors over shared seeds: {rs.min():+.2f} to {rs.max():+.2f}" if len(rs) else ""
+    return (
+        f"Every seed counts: a diverged seed enters at {chance_text}; a seed within {CHANCE_MARGIN:g} points of "
+        "chance is \"at chance\" (both: did not train). Intervals: 95%, unadjusted; paired t over the seeds "
+        "both nets share (a seed gives every net the same batches in the same order), Welch's t where nets "
+        f"share fewer than two{r_text}. Decisions hold family-wise at {ALPHA:.0%}: Holm (1979) over the "
+        f"board's {sizes['gap']} depth gaps (and, each as its own family, their {sizes['gap']} equivalence "
+        f"tests, the {sizes['vs_plain']} comparisons with plain and the {sizes['vs_resnet']} with resnet). "
+        f"\"removes it\": the gap is shown within ±{EQUIVALENCE_MARGIN:g} points (two one-sided tests, "
+        f"Schuirmann 1987; margin declared before the runs). Seeds to decide: per net, were the observed mean "
+        f"and spread the true ones (at level {ALPHA:g}/{max(sizes['gap'], 1)}). Rank tests (Wilcoxon "
+        "signed-rank, Mann-Whitney) are in leaderboard.csv; with 3 seeds they cannot reach 5%."
+    )
+
+
 def leaderboard_markdown(table: pd.DataFrame) -> str:
-    """The leaderboard as two pipe tables (final errors; gap, verdict and effect) with their legends."""
+    """The leaderboard as three pipe tables (final errors and cost; depth gap and verdict; the two
+    baselines) with their legends."""
     if table.empty:
-        return "No method has ok runs at two depths."
+        return "No method named."
     lo, hi = depth_labels(table)
     split = table["eval_split"].iloc[0]
-    label = {True: " (ref.)", False: ""}
-    same = lo != "shallow"
-    errors = [[f"{r.method}{label[bool(r.reference)]}" + ("" if same else f" ({r.shallow_depth}/{r.deep_depth})"),
-               _pm(r.train_shallow_mean, r.train_shallow_std, r.train_shallow_n, r.seeds_expected),
+    expected = int(table["seeds_expected"].max())
+    errors = [[r.label, _pm(r.train_shallow_mean, r.train_shallow_std, r.train_shallow_n, r.seeds_expected)
+               if r.shallow_model != r.deep_model else "–",
                _pm(r.train_deep_mean, r.train_deep_std, r.train_deep_n, r.seeds_expected),
-               _pm(r.test_shallow_mean, r.test_shallow_std, r.test_shallow_n, r.seeds_expected),
-               _pm(r.test_deep_mean, r.test_deep_std, r.test_deep_n, r.seeds_expected)]
+               _pm(r.test_shallow_mean, r.test_shallow_std, r.test_shallow_n, r.seeds_expected, "no ok seed")
+               if r.shallow_model != r.deep_model else "–",
+               _pm(r.test_deep_mean, r.test_deep_std, r.test_deep_n, r.seeds_expected, "no ok seed"),
+               seed_flags(r) or "–", _cost(table, r, "params"), _cost(table, r, "multiply_adds")]
               for r in table.itertuples()]
     header, gaps = gap_rows(table)
-    expected = int(table["seeds_expected"].max())
+    versus = [[r.label, r.plain if r.plain != r.deep_model else "–", interval_text(_test(r, "vs_plain")),
+               r.vs_plain_verdict, interval_text(_test(r, "vs_resnet")), r.vs_resnet_verdict]
+              for r in table.itertuples()]
     return "\n".join([
-        f"Final error (%), mean ± std over ok seeds (n = {expected} unless given; ref.: the paper's nets).",
+        f"Board: {table['board'].iloc[0]} ({_lr_text(table)}). Final error (%), mean ± std over the counted "
+        f"seeds (n = {expected} unless given; ref.: the paper's nets); {split} error over the ok seeds. Cost of "
+        f"the {hi}-layer net (x: against resnet of its depth).",
         "",
-        markdown_table(["method", f"train {lo}", f"train {hi}", f"{split} {lo}", f"{split} {hi}"], errors),
+        markdown_table(["method", f"train {lo}", f"train {hi}", f"{split} {lo}", f"{split} {hi}",
+                        "flagged seeds", f"params {hi}", f"mult-adds {hi}"], errors),
         "",
-        f"Depth gap: final training error {hi} − {lo} layers (points, 95% Welch CI; > 0: seeds where the "
-        f"deeper net trains worse). vs plain: plain − method at {hi} layers, the plain net with the method's "
-        "normalisation (> 0: the method trains better). \"neither depth trains\": both nets' final training "
-        f"error within {CHANCE_MARGIN:.0f} points of chance, whatever the gap's interval says.",
+        f"Depth gap: final training error {hi} − {lo} layers (points; > 0: seeds where the deeper net trains "
+        "worse). " + rules_text(table),
         "",
         markdown_table(header, gaps),
+        "",
+        f"Against the baselines at {hi} layers: the plain net with the method's normalisation, and resnet (the "
+        "paper's answer): baseline − method (points, 95% CI; > 0: the method trains better).",
+        "",
+        markdown_table(["method", "plain net", "plain − method", "verdict", "resnet − method", "verdict"], versus),
     ])
 
 
 def gap_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
-    """The leaderboard's second table, (header, rows): per method its depth gap with the 95% interval, the
-    seeds in which it is positive, the verdict, its plain net and plain − method; for report.pdf's
-    leaderboard.md and for the lines ``python -m reports.build`` prints."""
+    """The leaderboard's depth-gap table, (header, rows): per method its gap with the 95% interval, the
+    seeds in which it is positive, the test (paired, with r, or Welch), the Holm-adjusted p, the verdict and
+    the seeds per net that would decide an undecided one; for leaderboard.md and ``python -m reports.build``."""
     lo, hi = depth_labels(table)
-    label = {True: " (ref.)", False: ""}
-    rows = [[f"{r.method}{label[bool(r.reference)]}", _ci(r.gap, r.gap_low, r.gap_high),
-             _count(r.gap_above, r.gap_seeds), r.verdict, r.baseline if isinstance(r.baseline, str) else "–",
-             _ci(r.effect, r.effect_low, r.effect_high) if r.effect is not None and pd.notna(r.effect)
-             else r.effect_verdict]
-            for r in table.itertuples()]
-    return ["method", f"gap {hi} − {lo}", "> 0", "verdict", "plain net", "plain − method"], rows
+    rows = []
+    for r in table.itertuples():
+        t = _test(r, "gap")
+        needed = r.seeds_needed
+        rows.append([r.label, interval_text(t), _count(r.gap_above, r.gap_seeds), _how(t), p_text(r.gap_p_holm),
+                     r.verdict, "–" if needed is None or pd.isna(needed) else str(int(needed))
+                     if r.verdict == GAP_WORDS["open"] else "–"])
+    for row, r in zip(rows, table.itertuples()):
+        if r.verdict == GAP_WORDS["open"] and (r.seeds_needed is None or pd.isna(r.seeds_needed)):
+            row[-1] = f"> {MAX_SEEDS}"
+    return ["method", f"gap {hi} − {lo} [95% CI]", "> 0", "test", "Holm p", "verdict", "seeds to decide"], rows

@@ -65,6 +65,7 @@ class ReportContext:
     summary: pd.DataFrame  # summary.csv
     dataset: str = ""
     extras: dict[str, Any] = field(default_factory=dict)  # room for later additions
+    models: list[str] | None = None  # the models asked for (--models: the experiment's list), None: those on disk
 
     def ok_runs(self, model: str | None = None) -> list[Run]:
         return [r for r in self.runs if r.ok and (model is None or r.model == model)]

@@ -90,6 +90,14 @@ class Run:
         """A numeric field of result.json (``wall_seconds``, ``params``, ...), or None."""
         return _as_float(self.result.get(key))
 
+    def setting(self, key: str) -> Any:
+        """A value of the run's config.yaml (``lr``, ``dataset``, ...): at its top level, else under its
+        ``config:`` mapping (where experiments.run writes the training settings); None where neither has it."""
+        if self.config.get(key) is not None:
+            return self.config[key]
+        nested = self.config.get("config")
+        return nested.get(key) if isinstance(nested, dict) else None
+
 
 
 def _as_float(value: Any) -> float | None:

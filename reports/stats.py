@@ -1,11 +1,13 @@
 """Statistics over seeds: mean/std, and t-intervals for a difference of two models' mean errors.
 
 :func:`difference` gives Welch's t-interval for the difference of means, and counts, over the seeds both
-models have, in how many the difference has each sign ("in every seed"). Not a paired interval, although
-a seed gives two nets the same batches: over the quick profile's ten-seed study (RESULTS.md) the final
-training errors of two nets sharing a seed are uncorrelated (r from -0.41 to +0.20), so pairing would
-remove no variance and would cost degrees of freedom (n - 1 instead of about 2n - 2). t quantiles come
-from ``scipy.stats``.
+models have, in how many the difference has each sign ("in every seed"). The degradation verdict
+(:mod:`reports.verdict`) uses it unpaired: over the quick profile's ten-seed study (RESULTS.md) the final
+training errors of the paper's plain and residual nets sharing a seed came out uncorrelated (r from -0.41
+to +0.20), where pairing would cost degrees of freedom (n - 1 instead of about 2n - 2) and remove no
+variance. That is a measurement of those pairs, not a rule: a seed gives two nets the same batches, and
+other pairs correlate strongly, so the methods board (:mod:`reports.verdicts`) pairs and reports the
+measured r. t quantiles come from ``scipy.stats``.
 """
 
 from __future__ import annotations

@@ -27,9 +27,9 @@ from .summary import fmt_pm
 
 FAMILY_NAMES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
 METHOD_NOTE = (
-    "Intervals: 95% Welch t-intervals for a difference of mean final errors over seeds (not paired: nets "
-    "sharing a seed are uncorrelated, RESULTS.md). Only ok runs enter; one seed gives a point difference "
-    "and no interval."
+    "Intervals: 95% Welch t-intervals for a difference of mean final errors over seeds, not paired (in the "
+    "quick profile's ten-seed study these nets' errors were uncorrelated across a shared seed, RESULTS.md; "
+    "other pairs are not). Only ok runs enter; one seed gives a point difference and no interval."
 )
 
 

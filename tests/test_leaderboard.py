@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+from scipy import stats  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -24,25 +25,28 @@ from runfolders import write_run  # noqa: E402
 
 from reports.build import build_report  # noqa: E402
 from reports.depth import depth_table, plot_depth_sweep  # noqa: E402
-from reports.forest import FOREST_COLUMNS, gap_forest, plot_forest, verdict_forest  # noqa: E402
+from reports.forest import FOREST_COLUMNS, gap_forest, methods_curves, plot_forest, verdict_forest  # noqa: E402
+from reports.registry import ReportContext  # noqa: E402
+from reports.verdicts import holm, points  # noqa: E402
 from reports.leaderboard import COLUMNS, leaderboard_markdown, leaderboard_table  # noqa: E402
 from reports.pages import render_pages  # noqa: E402
 from reports.runs import discover_runs  # noqa: E402
-from reports.stats import difference  # noqa: E402
 from reports.verdict import make_verdict  # noqa: E402
 
 PROF = "quick"
 STEPS = [100, 200, 300]
 T95_DF4 = 2.7764451  # t quantile, 0.975, 4 degrees of freedom
 
-# Final training errors (%) per seed. plain degrades (+22); resnet does not (-3, the interval below 0);
-# fixup is inconclusive (per seed -2, 0, +8); skipinit-56 lost seed 2 (failed); the BN-free methods are
-# measured against plain-56-nobn (62), not plain-56 (33).
+# Final training errors (%) per seed (10 classes: chance 90%). plain degrades (+22 in every seed); resnet's
+# gap (-3, -2.5, -3.4) lies within ±5 points ("removes it"); fixup's (-2, 0, +8) is too noisy to tell;
+# skipinit-56 lost seed 2 (failed: left out, named); the BN-free methods are measured against plain-56-nobn
+# (62), not plain-56 (33), and every method also against resnet-56.
 TRAIN = {"plain-20": [10.0, 11.0, 12.0], "plain-56": [30.0, 33.0, 36.0],
-         "resnet-20": [9.0, 10.0, 11.0], "resnet-56": [6.0, 7.0, 8.0],
+         "resnet-20": [9.0, 10.0, 11.0], "resnet-56": [6.0, 7.5, 7.6],
          "plain-20-nobn": [20.0, 21.0, 22.0], "plain-56-nobn": [60.0, 62.0, 64.0],
          "fixup-20": [10.0, 11.0, 12.0], "fixup-56": [8.0, 11.0, 20.0],
-         "skipinit-20": [12.0, 13.0, 14.0], "skipinit-56": [12.0, 13.0, None]}
+         "skipinit-20": [12.0, 13.0, 14.0], "skipinit-56": [12.5, 13.0, None]}
+TEN = [f"c{i}" for i in range(10)]
 
 
 def flat(value):
@@ -54,9 +58,11 @@ def write_methods(runs: Path, experiment: str = "methods", models=tuple(TRAIN)) 
         values = TRAIN[model]
         for seed, v in enumerate(values):
             if v is None:
-                write_run(runs, experiment, PROF, model, seed, status="failed", train=None, write_metrics=False)
+                write_run(runs, experiment, PROF, model, seed, status="failed", train=None, write_metrics=False,
+                          classes=TEN)
             else:
-                write_run(runs, experiment, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v + 2.0))
+                write_run(runs, experiment, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v + 2.0),
+                          classes=TEN)
 
 
 @pytest.fixture(scope="module")
@@ -81,81 +87,177 @@ def ax():
 # --- the leaderboard's numbers and words --------------------------------------------------------------
 
 
+def paired(a, b):
+    """(mean, low, high, p) of the paired t-test of a − b, from the textbook formulas."""
+    d = np.array(a) - np.array(b)
+    n, m, sd = len(d), d.mean(), d.std(ddof=1)
+    half = stats.t.ppf(0.975, n - 1) * sd / math.sqrt(n)
+    return m, m - half, m + half, 2 * stats.t.sf(abs(m) / (sd / math.sqrt(n)), n - 1)
+
+
 def test_rows_columns_and_reference_rows(board):
     assert list(board.columns) == COLUMNS
     assert list(board["method"]) == ["plain", "resnet", "plain-nobn", "fixup", "skipinit"]
+    assert list(board["label"]) == ["plain (ref.)", "resnet (ref.)", "plain-nobn", "fixup", "skipinit"]
     assert list(board["reference"]) == [True, True, False, False, False]
     assert set(board["shallow_depth"]) == {20} and set(board["deep_depth"]) == {56}
     assert list(board.loc["plain-nobn", ["kind", "norm"]]) == ["plain", "none"]
+    assert set(board["board"]) == {"one-recipe"} and set(board["lr_deep"]) == {0.1} and set(board["chance"]) == {90.0}
+    assert board.loc["fixup", "params_deep"] == 269_722 and board.loc["fixup", "multiply_adds_deep"] == 40_500_000
 
 
-def test_a_method_that_degrades(board):
+def test_a_method_that_degrades_paired_and_corrected(board):
     plain = board.loc["plain"]
     assert plain["train_shallow_mean"] == pytest.approx(11.0) and plain["train_shallow_std"] == pytest.approx(1.0)
     assert plain["train_deep_mean"] == pytest.approx(33.0) and plain["train_deep_std"] == pytest.approx(3.0)
     assert plain["test_deep_mean"] == pytest.approx(35.0) and plain["train_deep_n"] == 3
-    d = difference(dict(enumerate(TRAIN["plain-56"])), dict(enumerate(TRAIN["plain-20"])))  # the verdict's interval
-    assert (plain["gap"], plain["gap_low"], plain["gap_high"]) == (pytest.approx(22.0), d.low, d.high)
-    assert plain["gap_low"] > 0 and (plain["gap_above"], plain["gap_seeds"]) == (3, 3)
-    assert plain["verdict"] == "degrades"
-    assert plain["effect_verdict"] == "baseline" and pd.isna(plain["effect"])
+    m, lo, hi, p = paired(TRAIN["plain-56"], TRAIN["plain-20"])  # nets sharing seeds: compared seed by seed
+    assert (plain["gap"], plain["gap_low"], plain["gap_high"], plain["gap_p"]) == pytest.approx((m, lo, hi, p))
+    assert bool(plain["gap_paired"]) and plain["gap_r"] == pytest.approx(1.0)  # measured, not assumed
+    assert plain["gap_welch_low"] < plain["gap_low"]  # the Welch interval kept beside it
+    ps = board["gap_p"].to_numpy(dtype=float)  # Holm over the board's five gaps, by hand
+    order = np.argsort(ps)
+    rank = list(order).index(list(board["method"]).index("plain"))
+    by_hand = max(min(1.0, (5 - k) * ps[order[k]]) for k in range(rank + 1))
+    assert plain["gap_p_holm"] == pytest.approx(by_hand) and plain["gap_p_holm"] < 0.05
+    assert plain["verdict"] == "degrades" and (plain["gap_above"], plain["gap_seeds"]) == (3, 3)
+    assert plain["vs_plain_verdict"] == "baseline" and pd.isna(plain["vs_plain"])
+    assert plain["vs_resnet"] == pytest.approx(np.mean(TRAIN["resnet-56"]) - 33.0)
 
 
-def test_a_method_that_does_not_degrade_and_its_effect_against_plain(board):
+def test_an_equivalence_that_holds_removes_it(board):
     res = board.loc["resnet"]
-    half = T95_DF4 * math.sqrt(2 / 3)  # both sides sd 1, n 3: df 4
-    assert res["gap"] == pytest.approx(-3.0) and res["gap_high"] == pytest.approx(-3.0 + half)
-    assert res["verdict"] == "does not degrade" and res["gap_above"] == 0
-    assert res["baseline"] == "plain-56" and res["effect"] == pytest.approx(33.0 - 7.0)
-    assert res["effect_verdict"] == "trains better than plain" and res["effect_low"] > 0
+    assert res["gap"] == pytest.approx(np.mean([-3.0, -2.5, -3.4]))
+    assert res["gap_p_equiv_holm"] < 0.05 and res["verdict"] == "removes it (within ±5 points)"
+    assert res["plain"] == "plain-56" and res["vs_plain"] == pytest.approx(33.0 - np.mean(TRAIN["resnet-56"]))
+    assert res["vs_plain_verdict"] == "better than plain-56" and res["vs_resnet_verdict"] == "baseline"
 
 
-def test_an_inconclusive_method(board):
+def test_an_equivalence_that_fails_is_too_wide_to_tell_and_says_how_many_seeds(board):
     fixup = board.loc["fixup"]
     assert fixup["gap"] == pytest.approx(2.0) and fixup["gap_low"] < 0 < fixup["gap_high"]
-    assert fixup["verdict"] == "inconclusive" and (fixup["gap_above"], fixup["gap_seeds"]) == (1, 3)
+    assert fixup["gap_p_equiv_holm"] >= 0.05 and fixup["verdict"] == "gap not shown, interval too wide to tell"
+    assert (fixup["gap_above"], fixup["gap_seeds"]) == (1, 3)
+    sd = np.std(np.array(TRAIN["fixup-56"]) - TRAIN["fixup-20"], ddof=1)  # the observed spread, level 0.05/5
+    n = next(n for n in range(2, 31) if stats.t.ppf(1 - 0.01 / 2, n - 1) * sd / math.sqrt(n) < 2.0
+             or stats.t.ppf(1 - 0.01, n - 1) * sd / math.sqrt(n) < 5.0 - 2.0)
+    assert fixup["seeds_needed"] == n > 3
+    assert board.loc["plain", "seeds_needed"] is None or pd.isna(board.loc["plain", "seeds_needed"])
 
 
-def test_bn_free_methods_against_plain_without_bn(board):
+def test_bn_free_methods_against_plain_without_bn_and_against_resnet(board):
     fixup, nobn = board.loc["fixup"], board.loc["plain-nobn"]
-    assert fixup["baseline"] == "plain-56-nobn" and fixup["effect"] == pytest.approx(62.0 - 13.0)
-    assert nobn["effect_verdict"] == "baseline" and nobn["verdict"] == "degrades"
+    assert fixup["plain"] == "plain-56-nobn" and fixup["vs_plain"] == pytest.approx(62.0 - 13.0)
+    assert fixup["resnet"] == "resnet-56" and fixup["vs_resnet"] == pytest.approx(np.mean(TRAIN["resnet-56"]) - 13.0)
+    assert nobn["vs_plain_verdict"] == "baseline" and nobn["verdict"] == "degrades"
     assert nobn["gap"] == pytest.approx(41.0)
 
 
-def test_a_missing_seed(board):
+def test_a_failed_seed_is_left_out_and_named(board):
     skip = board.loc["skipinit"]
     assert (skip["train_deep_n"], skip["train_shallow_n"], skip["seeds_expected"]) == (2, 3, 3)
-    assert skip["train_deep_mean"] == pytest.approx(12.5) and skip["gap"] == pytest.approx(-0.5)
-    assert skip["gap_seeds"] == 2  # the seeds both depths have
-    assert skip["effect"] == pytest.approx(62.0 - 12.5) and skip["baseline"] == "plain-56-nobn"
+    assert skip["deep_flags"] == "1/3 failed" and skip["shallow_flags"] == ""
+    assert skip["train_deep_mean"] == pytest.approx(12.75) and skip["gap_seeds"] == 2
+    assert skip["gap"] == pytest.approx(np.mean([0.5, 0.0]))  # paired over the two seeds both have
     md = leaderboard_markdown(board.reset_index(drop=True))
-    assert "| skipinit | 13.00 ± 1.00 | 12.50 ± 0.71 (n=2) |" in md
-    assert "| plain (ref.) | +22.0 [" in md and "| 3/3 | degrades | plain-56 | baseline |" in md
-    assert "| fixup | +2.0 [" in md and "| 1/3 | inconclusive | plain-56-nobn | +49.0 [" in md
+    assert "| skipinit | 13.00 ± 1.00 | 12.75 ± 0.35 (n=2) |" in md and "| 56: 1/3 failed |" in md
+    assert "| plain (ref.) | +22.0 [" in md and "| 3/3 | paired, r +1.00 |" in md
+    assert "| fixup | +2.0 [" in md and "gap not shown, interval too wide to tell |" in md
+    assert "Holm (1979) over the board's 5 depth gaps" in md and "within ±5 points" in md
 
 
-def test_a_method_neither_of_whose_depths_trains_says_so(tmp_path):
-    """Both nets at chance (10 classes: 90% error): the gap's interval may include 0, but the row must not
-    read as a method that removes the degradation."""
-    ten = [f"c{i}" for i in range(10)]
-    for model, values in (("plain-20-nobn", [89.0, 90.0, 91.0]), ("plain-56-nobn", [90.0, 89.5, 90.5]),
-                          ("fixup-20", [68.0, 70.0, 72.0]), ("fixup-56", [88.0, 89.0, 90.0])):
-        for seed, v in enumerate(values):
-            write_run(tmp_path, "methods", PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=ten)
+def write(tmp_path, values: dict, experiment="methods", classes=TEN):
+    """Run folders from {model: [value or "div" per seed]} (final training error, %)."""
+    for model, per_seed in values.items():
+        for seed, v in enumerate(per_seed):
+            if v == "div":
+                write_run(tmp_path, experiment, PROF, model, seed, status="diverged", steps=[100],
+                          train=[50.0], classes=classes)
+            else:
+                write_run(tmp_path, experiment, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v),
+                          classes=classes)
+
+
+def test_diverged_seeds_count_as_failures_to_train(tmp_path):
+    """Diverged in some seeds (fixup-56: 2 of 3, the third at chance) and in every seed of one depth
+    (resnet-56-nobn): the rows are judged, at chance, and say so per cell."""
+    write(tmp_path, {"plain-20-nobn": [20.0, 21.0, 22.0], "plain-56-nobn": [60.0, 62.0, 64.0],
+                     "fixup-20": [30.0, 32.0, 34.0], "fixup-56": ["div", "div", 88.0],
+                     "resnet-20-nobn": [20.0, 21.0, 22.5], "resnet-56-nobn": ["div", "div", "div"]})
+    board = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs).set_index("method", drop=False)
+    fixup, res = board.loc["fixup"], board.loc["resnet-nobn"]
+    assert fixup["deep_flags"] == "2/3 diverged, 1/3 at chance" and fixup["deep_diverged"] == 2
+    assert fixup["train_deep_mean"] == pytest.approx((90 + 90 + 88) / 3) and fixup["train_deep_n"] == 3
+    assert fixup["gap"] == pytest.approx(np.mean([60.0, 58.0, 54.0])) and fixup["verdict"] == "degrades"
+    assert res["deep_flags"] == "3/3 diverged" and res["verdict"] == "degrades"
+    assert res["gap"] == pytest.approx(90.0 - 21.1666666) and "cannot be judged" not in " ".join(board["verdict"])
+    md = leaderboard_markdown(board.reset_index(drop=True))
+    assert "| 56: 2/3 diverged, 1/3 at chance |" in md and "| 56: 3/3 diverged |" in md
+    forest = gap_forest(board.reset_index(drop=True)).set_index("label")
+    assert forest.loc["fixup", "flags"] == "56: 2/3 diverged, 1/3 at chance" and bool(forest.loc["fixup", "decided"])
+    fig, ax = plt.subplots()
+    plot_forest(ax, forest.reset_index())
+    assert "56: 3/3 diverged" in [t.get_text() for t in ax.texts]  # the forest plot's flag
+    plt.close(fig)
+    result = build_report(tmp_path, "methods", PROF, tmp_path / "out")
+    assert "| 56: 2/3 diverged, 1/3 at chance |" in result.first_page  # page 1's table
+    (page_forest,) = result.page_one.axes
+    assert "56: 2/3 diverged, 1/3 at chance" in [t.get_text() for t in page_forest.texts]  # page 1's forest plot
+    curves = methods_curves(ReportContext("methods", PROF, tmp_path, tmp_path / "out", result.runs, None, None))
+    panel = {ax.get_title().split("\n")[0]: ax for ax in curves.axes}["resnet-nobn"]
+    assert panel.get_title() == "resnet-nobn\ndegrades" and "56: 3/3 diverged" in [t.get_text() for t in panel.texts]
+
+
+def test_diverged_seeds_without_classes_are_named_not_counted(tmp_path):
+    write(tmp_path, {"fixup-20": [30.0, 32.0], "fixup-56": [40.0, "div"]}, classes=None)
+    (row,) = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs).itertuples()
+    assert row.deep_flags == "1/2 diverged, 1 diverged not counted (no classes recorded)" and row.train_deep_n == 1
+
+
+def test_a_seed_at_chance_is_flagged_and_neither_depth_trains(tmp_path):
+    """Per seed, not per mean: fixup-20's mean (69.7%) hides a seed that never trained; both plain-nobn
+    depths sit at chance in every seed, so its gap compares two nets that did not train."""
+    write(tmp_path, {"plain-20-nobn": [89.0, 90.0, 91.0], "plain-56-nobn": [90.0, 89.5, 90.5],
+                     "fixup-20": [30.0, 90.0, 89.0], "fixup-56": [88.0, 89.0, 90.0]})
     board = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs).set_index("method")
-    assert board.loc["plain-nobn", "chance"] == pytest.approx(90.0)
-    assert board.loc["plain-nobn", "verdict"] == "inconclusive; neither depth trains (chance 90%)"
-    assert board.loc["fixup", "verdict"] == "degrades"  # fixup-20 trains (70%): the gap is a gap
-    assert "neither depth trains" in leaderboard_markdown(board.reset_index())
+    assert board.loc["plain-nobn", "verdict"] == "does not train"
+    assert board.loc["plain-nobn", "shallow_flags"] == "3/3 at chance"
+    assert board.loc["fixup", "shallow_flags"] == "2/3 at chance" and board.loc["fixup", "deep_flags"] == "3/3 at chance"
+    assert board.loc["fixup", "verdict"] != "does not train"  # one fixup-20 seed trained: the gap is judged
+    assert board.loc["fixup", "vs_plain_verdict"] == "neither trains"  # fixup-56 and plain-56-nobn at chance
 
 
-def test_one_seed_is_inconclusive_with_no_interval(tmp_path):
+def test_the_depths_compared_are_the_ones_named(tmp_path):
+    """An extra depth on disk (fixup-110) changes nothing; a method named at one depth says so; a method
+    named but never trained reads "not trained", not "cannot be judged"."""
+    write(tmp_path, {"plain-20": [10.0, 11.0], "plain-56": [30.0, 33.0], "fixup-20": [10.0, 11.0],
+                     "fixup-56": [12.0, 14.0], "fixup-110": [50.0, 60.0], "highway-56": [20.0, 21.0]})
+    named = ["plain-20", "plain-56", "fixup-20", "fixup-56", "highway-56", "rezero-20", "rezero-56"]
+    runs = discover_runs(tmp_path, "methods", PROF, named).runs
+    board = leaderboard_table(runs, named).set_index("method")
+    assert list(board.index) == ["plain", "fixup", "rezero", "highway"]
+    assert (board.loc["fixup", "deep_model"], board.loc["fixup", "gap"]) == ("fixup-56", pytest.approx(2.5))
+    assert board.loc["highway", "verdict"] == "one depth named (highway-56): no depth gap"
+    assert board.loc["highway", "vs_plain"] == pytest.approx(31.5 - 20.5)
+    assert board.loc["rezero", "verdict"] == "not trained (rezero-20, rezero-56: no finished run)"
+    assert board.loc["rezero", "vs_plain_verdict"] == "cannot compare (no counted seed of rezero-56)"
+    assert leaderboard_table(runs).set_index("method").loc["fixup", "deep_model"] == "fixup-110"  # none named: disk
+
+
+def test_two_families_label_their_rows(tmp_path):
+    write(tmp_path, {"plain-20": [10.0, 11.0], "plain-56": [30.0, 33.0], "plain-18": [10.0, 11.0],
+                     "plain-34": [15.0, 17.0], "highway-20": [10.0, 11.0], "highway-56": [12.0, 13.0]})
+    board = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs)
+    assert list(board["label"]) == ["CIFAR: plain (ref.)", "CIFAR: highway", "ImageNet: plain (ref.)"]
+    assert "| ImageNet: plain (ref.) |" in leaderboard_markdown(board)
+
+
+def test_one_seed_gives_no_interval(tmp_path):
     for model, v in (("fixup-20", 10.0), ("fixup-56", 30.0)):
         write_run(tmp_path, "methods", PROF, model, 0, steps=STEPS, train=flat(v))
     (row,) = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs).itertuples()
     assert row.gap == pytest.approx(20.0) and pd.isna(row.gap_low)
-    assert row.verdict == "inconclusive (one seed, no interval)" and row.effect_verdict == "no plain-56-nobn to compare with"
+    assert row.verdict == "gap not shown, one seed: no interval" and row.vs_plain_verdict == "no plain-56-nobn run"
 
 
 def test_a_plugin_is_a_method_measured_against_the_papers_plain_net(tmp_path, monkeypatch):
@@ -164,44 +266,61 @@ def test_a_plugin_is_a_method_measured_against_the_papers_plain_net(tmp_path, mo
     monkeypatch.setattr(models.names, "plugin_names", lambda: ["mynet"])  # as if a distribution registered it
     for seed in range(2):
         for model, v in (("plain-20", 10.0), ("plain-56", 30.0), ("mynet-20", 9.0), ("mynet-56", 8.0)):
-            write_run(tmp_path, "degradation", PROF, model, seed, steps=STEPS, train=flat(v + seed))
+            write_run(tmp_path, "degradation", PROF, model, seed, steps=STEPS, train=flat(v + seed * (1 + v / 10)))
     board = leaderboard_table(discover_runs(tmp_path, "degradation", PROF).runs).set_index("method")
     mynet = board.loc["mynet"]
-    assert (mynet["norm"], bool(mynet["reference"]), mynet["baseline"]) == ("unknown", False, "plain-56")
-    assert mynet["gap"] == pytest.approx(-1.0) and mynet["effect"] == pytest.approx(22.0)
-    assert mynet["verdict"] == "inconclusive" and mynet["gap_low"] < 0 < mynet["gap_high"]  # two seeds: df 2
+    assert (mynet["norm"], bool(mynet["reference"]), mynet["plain"]) == ("unknown", False, "plain-56")
+    assert mynet["gap"] == pytest.approx(-1.05) and mynet["vs_plain"] == pytest.approx(32.0 - 8.9)
+    assert mynet["verdict"] == "removes it (within ±5 points)"  # two seeds, paired: -1.0 and -1.1
+
+
+def test_the_board_is_named(board):
+    with pytest.raises(ValueError, match="bad board 'best': expected one of one-recipe, tuned"):
+        leaderboard_table([], board="best")
+
+
+def test_holm_and_the_printed_bounds():
+    assert holm([0.01, 0.04, 0.03]) == pytest.approx([0.03, 0.06, 0.06])
+    assert holm([None, 0.02, 0.5]) == [None, pytest.approx(0.04), pytest.approx(0.5)]
+    assert [points(x) for x in (0.045, -0.04, 2.0, -13.94, 0.0)] == ["+0.045", "-0.04", "+2.0", "-13.9", "+0.0"]
 
 
 # --- the forest plot ---------------------------------------------------------------------------------
 
 
 def forest_frame() -> pd.DataFrame:
-    rows = [["plain", 22.0, 18.0, 26.0, 3, 3, True, "", "reference"],
-            ["resnet", -3.0, -5.0, -1.0, 0, 3, True, "", "reference"],
-            ["fixup", 2.0, -4.0, 8.0, 1, 3, False, "", "method"],
-            ["skipinit", 5.0, np.nan, np.nan, 1, 1, False, "inconclusive (one seed, no interval)", "method"]]
+    rows = [["plain", 22.0, 18.0, 26.0, 3, 3, True, "", "reference", True, ""],
+            ["resnet", -3.0, -5.0, -1.0, 0, 3, True, "", "reference", True, ""],
+            ["fixup", 2.0, -4.0, 8.0, 1, 3, False, "", "method", False, "56: 2/3 diverged"],
+            ["skipinit", 5.0, np.nan, np.nan, 1, 1, False, "gap not shown, one seed: no interval", "method", False,
+             ""],
+            ["highway", 0.04, 0.002, 0.08, 3, 3, False, "", "method", False, ""]]
     return pd.DataFrame(rows, columns=FOREST_COLUMNS)
 
 
 def test_plot_forest_rows_intervals_zero_line_and_values(ax):
-    assert plot_forest(ax, forest_frame(), xlabel="depth gap (points)") is ax
-    assert [t.get_text() for t in ax.get_yticklabels()] == ["plain", "resnet", "fixup", "skipinit"]
-    assert [t.get_fontweight() for t in ax.get_yticklabels()] == ["bold", "bold", "normal", "normal"]
+    assert plot_forest(ax, forest_frame(), xlabel="depth gap (points)", margin=5.0) is ax
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["plain", "resnet", "fixup", "skipinit", "highway"]
+    assert [t.get_fontweight() for t in ax.get_yticklabels()] == ["bold", "bold", "normal", "normal", "normal"]
     assert ax.get_ylim()[0] > ax.get_ylim()[1]  # the first row on top
     lines = ax.get_lines()
     zero = [ln for ln in lines if list(ln.get_xdata()) == [0, 0]]
     assert len(zero) == 1 and zero[0].get_color() == "k"
     bars = [(list(ln.get_xdata()), ln.get_ydata()[0]) for ln in lines if ln.get_linestyle() == "-" and ln not in zero
             and len(ln.get_xdata()) == 2 and ln.get_ydata()[0] == ln.get_ydata()[1]]
-    assert bars == [([18.0, 26.0], 0), ([-5.0, -1.0], 1), ([-4.0, 8.0], 2)]  # no bar without an interval
-    points = {ln.get_ydata()[0]: ln for ln in lines if len(ln.get_xdata()) == 1}
-    assert [points[y].get_xdata()[0] for y in range(4)] == [22.0, -3.0, 2.0, 5.0]
-    assert [points[y].get_marker() for y in range(4)] == ["s", "s", "o", "o"]
-    # filled where the interval excludes 0, open where it includes 0 or there is none
-    assert [points[y].get_markerfacecolor() != "white" for y in range(4)] == [True, True, False, False]
+    assert bars == [([18.0, 26.0], 0), ([-5.0, -1.0], 1), ([-4.0, 8.0], 2), ([0.002, 0.08], 4)]  # none without
+    markers = {ln.get_ydata()[0]: ln for ln in lines if len(ln.get_xdata()) == 1}
+    assert [markers[y].get_xdata()[0] for y in range(5)] == [22.0, -3.0, 2.0, 5.0, 0.04]
+    assert [markers[y].get_marker() for y in range(5)] == ["s", "s", "o", "o", "o"]
+    # filled where the verdict decides, open otherwise (highway's interval excludes 0, undecided after Holm)
+    assert [markers[y].get_markerfacecolor() != "white" for y in range(5)] == [True, True, False, False, False]
     texts = [t.get_text() for t in ax.texts]
     assert "+22.0 [+18.0, +26.0]  3/3" in texts and "+2.0 [-4.0, +8.0]  1/3" in texts
-    assert "+5.0  inconclusive (one seed, no interval)" in texts
+    assert "+5.0  gap not shown, one seed: no interval" in texts
+    assert "+0.04 [+0.002, +0.1]  3/3" in texts  # never "+0.0" for a bound that decides
+    assert "56: 2/3 diverged" in texts  # the cell's flag, under its row
+    band = [p for p in ax.patches if p.get_x() == -5.0]
+    assert len(band) == 1 and band[0].get_width() == 10.0  # the equivalence margin
     assert ax.get_xlim()[0] < -5.0 and ax.get_xlim()[1] > 26.0 and ax.get_xlabel() == "depth gap (points)"
     separators = [ln for ln in lines if list(ln.get_ydata()) == [1.5, 1.5]]
     assert len(separators) == 1  # between the reference rows and the methods
@@ -209,7 +328,8 @@ def test_plot_forest_rows_intervals_zero_line_and_values(ax):
 
 def test_gap_forest_carries_the_leaderboard(board, ax):
     table = gap_forest(board.reset_index(drop=True))
-    assert list(table["label"]) == list(board["method"]) and list(table["reference"]) == list(board["reference"])
+    assert list(table["label"]) == list(board["label"]) and list(table["reference"]) == list(board["reference"])
+    assert list(table["decided"]) == [True, True, True, False, False]  # degrades, removes it, degrades, not shown x2
     assert table["diff"].to_numpy() == pytest.approx(board["gap"].to_numpy(dtype=float))
     assert table["low"].to_numpy() == pytest.approx(board["gap_low"].to_numpy(dtype=float))
     plot_forest(ax, table)
@@ -233,14 +353,16 @@ def test_methods_report_opens_with_the_leaderboard(methods):
     console = result.console
     assert console.index("Leaderboard (leaderboard.md") < console.index("CIFAR family")
     fixup = next(line for line in console.splitlines() if line.startswith("fixup "))
-    assert "inconclusive" in fixup and "plain-56-nobn" in fixup
+    assert "gap not shown, interval too wide to tell" in fixup and "paired, r +0.96" in fixup
     assert "| resnet (ref.) | +-3.0" not in page and "| resnet (ref.) | -3.0 [" in page
+    assert "Holm (1979) over the board's 5 depth gaps" in page  # page 1 names the correction and its count
     saved = pd.read_csv(result.out_dir / "leaderboard.csv")
     assert list(saved.columns) == COLUMNS and list(saved["verdict"]) == [
-        "degrades", "does not degrade", "degrades", "inconclusive", "inconclusive"]
+        "degrades", "removes it (within ±5 points)", "degrades", "gap not shown, interval too wide to tell",
+        "gap not shown, interval too wide to tell"]
     assert "| skipinit |" in (result.out_dir / "leaderboard.md").read_text()
     (forest,) = result.page_one.axes  # page 1: the depth-gap forest plot among the leaderboard's lines
-    assert [t.get_text() for t in forest.get_yticklabels()] == list(saved["method"])
+    assert [t.get_text() for t in forest.get_yticklabels()] == list(saved["label"])
     texts = page_texts(result.page_one)
     heading = next(y for y, t in texts if t.startswith("## Leaderboard"))
     assert heading > forest.get_position().y1
@@ -257,7 +379,7 @@ def test_degradation_report_page_one_holds_the_forest_plot_and_the_verdict(tmp_p
     assert labels == ["degradation: plain-56 − plain-20", "shortcuts: plain-56 − resnet-56",
                       "residual depth: resnet-56 − resnet-20"]
     assert [ln.get_xdata()[0] for ln in forest.get_lines() if len(ln.get_xdata()) == 1] == pytest.approx(
-        [22.0, 26.0, -3.0])
+        [22.0, 33.0 - np.mean(TRAIN["resnet-56"]), np.mean(TRAIN["resnet-56"]) - 10.0])
     texts = page_texts(result.page_one)
     verdict_y = next(y for y, t in texts if t == "## Verdict")
     first_claim = next(y for y, t in texts if t.startswith("CIFAR family (fashion-mnist): reproduced."))

@@ -1,0 +1,403 @@
+"""The methods board's verdict rules, written once: how seeds are counted, how two nets are compared, how
+the board's many comparisons are corrected, and which words each outcome earns. The leaderboard's tables
+(:mod:`reports.leaderboard`), report.pdf's first page (:mod:`reports.frontpage`) and the forest plot
+(:mod:`reports.forest`) all read these; none computes a test of its own.
+
+**Every seed counts** (:class:`Cell`). The value of a seed is its final training error (%, result.json
+``final.train``, as :mod:`reports.verdict` defines it). A *diverged* seed did not fail to run, it failed to
+train: it enters with the error of guessing, ``chance`` = 100 (1 - 1/classes) from the classes its
+config.yaml records (a net that diverges gives no better than chance). An ok seed whose final training error
+lies within :data:`CHANCE_MARGIN` points of chance is flagged "at chance" and enters with its own error.
+Failed, malformed and unfinished runs (a crash, a damaged file, a run still going) are no training outcome:
+they are counted and named, never averaged. Because a diverged seed's value is a substitute, every
+comparison also gives a rank test, which only uses the seeds' order.
+
+**Comparisons** (:func:`compare_cells`: ``a − b``, points of final training error). A seed gives every net
+the same batches in the same order, so two nets that share seeds are compared seed by seed: the paired
+t-interval of the per-seed differences (Student 1908) over the seeds both have, with Wilcoxon's signed-rank
+test beside it (Wilcoxon 1945) and the measured Pearson correlation ``r`` of the two nets' values (the
+pairing helps where r > 0 and costs degrees of freedom, n - 1 instead of about 2n - 2, where it is not).
+Nets without two shared seeds get Welch's t-interval (Welch 1947) with the Mann-Whitney U test (Mann &
+Whitney 1947). The Welch interval is also kept beside a paired one. Intervals are 95%, unadjusted.
+
+**Equivalence** ("removes it"): two one-sided t-tests of H0 ``|a − b| >= margin`` (Schuirmann 1987, TOST),
+with the margin :data:`EQUIVALENCE_MARGIN` points, declared before the data and printed on the page.
+
+**Multiplicity**: the board's decisions hold family-wise at :data:`ALPHA` by Holm's step-down procedure
+(Holm 1979, :func:`holm`), within each family of tests the board makes: the depth gaps' difference tests,
+their equivalence tests, and each baseline's comparisons. scipy has no Holm and statsmodels would be a new
+dependency for six lines, so :func:`holm` is ours.
+
+**Words** (:func:`gap_verdict` for deep − shallow; :func:`effect_verdict` for baseline − method): see
+:data:`GAP_WORDS` and :data:`EFFECT_WORDS`. **Seeds to decide** (:func:`seeds_needed`): for an undecided
+gap, the seeds per net at which, were the observed mean and spread the true ones, the gap or its
+equivalence would be shown at the Bonferroni level ALPHA / m (conservative for Holm).
+
+t, Wilcoxon and Mann-Whitney come from ``scipy.stats`` (exact small-sample p-values where it has them).
+With three seeds a rank test cannot reach 5% (smallest two-sided p: 0.25 signed-rank, 0.1 Mann-Whitney):
+it is reported, never decisive.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy import stats as _st
+
+from .runs import Run
+
+ALPHA = 0.05  # family-wise error rate of the board's decisions (Holm)
+CONFIDENCE = 0.95  # the intervals printed (unadjusted)
+CHANCE_MARGIN = 5.0  # points: a seed this close to chance (final training error) has not trained
+EQUIVALENCE_MARGIN = 5.0  # points: "removes it" means the gap is shown to lie within ± this (TOST)
+MAX_SEEDS = 30  # seeds_needed looks no further
+
+GAP_WORDS = {
+    "degrades": "degrades",
+    "removes": "removes it (within ±{margin:g} points)",
+    "better": "the deeper net trains better",
+    "open": "gap not shown, interval too wide to tell",
+    "one_seed": "gap not shown, one seed: no interval",
+    "no_train": "does not train",
+    "not_trained": "not trained ({names}: no finished run)",
+    "no_seed": "cannot be judged (no counted seed of {names})",
+    "one_depth": "one depth named ({name}): no depth gap",
+}
+EFFECT_WORDS = {
+    "better": "better than {base}",
+    "worse": "worse than {base}",
+    "same": "as good as {base} (within ±{margin:g})",
+    "no_train": "neither trains",
+    "open": "difference not shown",
+    "one_seed": "one seed: no interval",
+    "baseline": "baseline",
+    "absent": "no {base} run",
+    "no_seed": "cannot compare (no counted seed of {names})",
+}
+
+
+def chance_error(runs: Sequence[Run]) -> float | None:
+    """The final training error (%) of guessing, 100 (1 − 1/classes), from the classes a run of ``runs``
+    recorded in its config.yaml (any status); None where none recorded them."""
+    for run in runs:
+        classes = run.config.get("classes")
+        if isinstance(classes, list) and len(classes) > 1:
+            return 100.0 * (1 - 1 / len(classes))
+    return None
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One net's seeds on a board: ``values`` (seed -> counted final training error, %) and how each of its
+    ``expected`` runs ended: ``ok``; ``at_chance`` (ok seeds within CHANCE_MARGIN points of chance);
+    ``diverged`` (in ``values`` at chance, or left out as ``uncounted`` where no chance is known);
+    ``ended`` (failed or malformed: finished with no training outcome); ``missing`` (no result.json)."""
+
+    model: str
+    values: dict[int, float]
+    expected: int
+    ok: int
+    diverged: int
+    at_chance: int
+    ended: int
+    missing: int
+    uncounted: int
+    chance: float | None
+
+    @property
+    def trained(self) -> bool:
+        """Whether any run of the net finished (ok, diverged, failed or malformed)."""
+        return self.ok + self.diverged + self.ended > 0
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def failed_to_train(self) -> int:
+        return self.diverged + self.at_chance
+
+    @property
+    def trains_none(self) -> bool:
+        """Every counted seed diverged or ended at chance."""
+        return self.n > 0 and self.failed_to_train >= self.n
+
+    def mean_std(self) -> tuple[float, float]:
+        """Mean and std (ddof=1) of the counted values (%); nan where undefined."""
+        xs = np.array(list(self.values.values()), dtype=float)
+        if not len(xs):
+            return math.nan, math.nan
+        return float(xs.mean()), (float(xs.std(ddof=1)) if len(xs) > 1 else math.nan)
+
+    def flags(self) -> str:
+        """``"2/3 diverged, 1/3 at chance"``: the seeds that did not train or did not finish; "" for none."""
+        parts = [f"{k}/{self.expected} {word}" for k, word in (
+            (self.diverged, "diverged"), (self.at_chance, "at chance"), (self.ended, "failed"),
+            (self.missing if self.trained else 0, "not finished")) if k]
+        if self.uncounted:
+            parts.append(f"{self.uncounted} diverged not counted (no classes recorded)")
+        return ", ".join(parts)
+
+
+def cell(runs: Sequence[Run], model: str, chance: float | None) -> Cell:
+    """The :class:`Cell` of ``model`` among ``runs`` (its expected seeds, any status)."""
+    mine = [r for r in runs if r.model == model]
+    values, ok, diverged, at_chance, ended, missing, uncounted = {}, 0, 0, 0, 0, 0, 0
+    for r in mine:
+        v = r.final("train")
+        if r.ok and v is not None:
+            ok += 1
+            values[r.seed] = v
+            at_chance += chance is not None and v >= chance - CHANCE_MARGIN
+        elif r.status == "diverged":
+            diverged += 1
+            if chance is None:
+                uncounted += 1
+            else:
+                values[r.seed] = chance
+        elif r.status == "missing":
+            missing += 1
+        else:  # failed, malformed, or an ok record without a training error
+            ended += 1
+    return Cell(model, values, len(mine), ok, diverged, at_chance, ended, missing, uncounted, chance)
+
+
+@dataclass(frozen=True)
+class Test:
+    """``a − b`` of two cells' counted values (points): the 95% interval (``low``/``high``, None with fewer
+    than two values on a side or two pairs), its test of 0 (``p``, two-sided) and of equivalence within
+    ``margin`` (``p_equiv``, TOST), their Holm-adjusted values once :func:`adjust` has run, a rank test's p,
+    and for paired tests the measured correlation ``r`` (None with fewer than three pairs)."""
+
+    a: str
+    b: str
+    diff: float
+    low: float | None
+    high: float | None
+    df: float | None
+    paired: bool
+    n_a: int
+    n_b: int
+    common: int  # seeds both have
+    above: int  # of those, seeds where a > b
+    p: float | None
+    p_equiv: float | None
+    rank_p: float | None
+    rank_test: str
+    r: float | None
+    sd: float | None  # spread of one seed's difference (points): paired, the differences' sd; else sqrt(sa²+sb²)
+    welch_low: float | None
+    welch_high: float | None
+    margin: float = EQUIVALENCE_MARGIN
+    p_holm: float | None = None
+    p_equiv_holm: float | None = None
+    family_size: int = 1
+
+    @property
+    def has_interval(self) -> bool:
+        return self.low is not None
+
+    @property
+    def shown(self) -> int:
+        """+1 / −1 where the difference is shown (Holm-adjusted p < ALPHA) above / below 0, else 0."""
+        p = self.p_holm if self.p_holm is not None else self.p
+        return 0 if p is None or p >= ALPHA else (1 if self.diff > 0 else -1)
+
+    @property
+    def equivalent(self) -> bool:
+        """Whether the equivalence within ±margin is shown (Holm-adjusted TOST p < ALPHA)."""
+        p = self.p_equiv_holm if self.p_equiv_holm is not None else self.p_equiv
+        return p is not None and p < ALPHA
+
+    @property
+    def method(self) -> str:
+        if not self.has_interval:
+            return "no interval"
+        return f"paired t, {self.common} seeds" if self.paired else f"Welch t, df {self.df:.1f}"
+
+
+def _quiet(fn, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return fn(*args, **kwargs)
+        except ValueError:
+            return None
+
+
+def _t_tests(x: np.ndarray, y: np.ndarray | None, margin: float) -> tuple[float, float, float, float, float]:
+    """(low, high, df, p, p_equiv) of the one-sample (``y`` None: x are paired differences) or Welch t-test."""
+    with warnings.catch_warnings():  # nearly equal values: scipy warns of precision, its numbers stand
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return _t_tests_loud(x, y, margin)
+
+
+def _t_tests_loud(x: np.ndarray, y: np.ndarray | None, margin: float) -> tuple[float, float, float, float, float]:
+    if y is None:
+        res = _st.ttest_1samp(x, 0.0)
+        lo = _st.ttest_1samp(x, -margin, alternative="greater").pvalue
+        hi = _st.ttest_1samp(x, margin, alternative="less").pvalue
+    else:
+        res = _st.ttest_ind(x, y, equal_var=False)
+        lo = _st.ttest_ind(x + margin, y, equal_var=False, alternative="greater").pvalue
+        hi = _st.ttest_ind(x - margin, y, equal_var=False, alternative="less").pvalue
+    ci = res.confidence_interval(CONFIDENCE)
+    return float(ci.low), float(ci.high), float(res.df), float(res.pvalue), float(max(lo, hi))
+
+
+def compare_cells(a: Cell, b: Cell, margin: float = EQUIVALENCE_MARGIN) -> Test | None:
+    """``a − b`` (points of final training error) over the cells' counted seeds, paired where they share at
+    least two seeds (see the module's docstring); None when a side has no counted seed."""
+    if not a.values or not b.values:
+        return None
+    common = sorted(set(a.values) & set(b.values))
+    xa, xb = np.array(list(a.values.values())), np.array(list(b.values.values()))
+    pa, pb = np.array([a.values[s] for s in common]), np.array([b.values[s] for s in common])
+    above = int((pa > pb).sum())
+    paired = len(common) >= 2
+    welch = (None, None)
+    if len(xa) >= 2 and len(xb) >= 2:
+        welch = _interval_or_point(xa, xb, margin)[:2] if (xa.std() + xb.std()) == 0 else _t_tests(xa, xb, margin)[:2]
+    r = None
+    if len(common) >= 3 and pa.std() > 0 and pb.std() > 0:
+        r = float(np.corrcoef(pa, pb)[0, 1])
+    if paired:
+        d = pa - pb
+        diff, sd = float(d.mean()), float(d.std(ddof=1))
+        low, high, df, p, p_equiv = _interval_or_point(d, None, margin) if sd == 0 else _t_tests(d, None, margin)
+        rank = _quiet(_st.wilcoxon, pa, pb)
+        rank_test = "Wilcoxon signed-rank"
+    else:
+        diff = float(xa.mean() - xb.mean())
+        sd = float(math.sqrt(xa.var(ddof=1) + xb.var(ddof=1))) if len(xa) >= 2 and len(xb) >= 2 else None
+        low = high = df = p = p_equiv = None
+        if sd is not None:
+            low, high, df, p, p_equiv = (_interval_or_point(xa, xb, margin) if sd == 0
+                                         else _t_tests(xa, xb, margin))
+        rank = _quiet(_st.mannwhitneyu, xa, xb) if len(xa) >= 2 and len(xb) >= 2 else None
+        rank_test = "Mann-Whitney U"
+    rank_p = None if rank is None or not np.isfinite(rank.pvalue) else float(rank.pvalue)
+    return Test(a.model, b.model, diff, low, high, df, paired, len(xa), len(xb), len(common), above, p, p_equiv,
+                rank_p, rank_test, r, sd, *welch, margin=margin)
+
+
+def _interval_or_point(x: np.ndarray, y: np.ndarray | None, margin: float):
+    """No spread at all (every seed gives the same difference, e.g. two cells at chance): the interval is the
+    point, the difference is certain unless it is 0, and so is its equivalence."""
+    diff = float(x.mean() - (0.0 if y is None else y.mean()))
+    df = float(len(x) - 1 if y is None else len(x) + len(y) - 2)
+    return diff, diff, df, (1.0 if diff == 0 else 0.0), (0.0 if abs(diff) < margin else 1.0)
+
+
+def holm(pvalues: Sequence[float | None]) -> list[float | None]:
+    """Holm's (1979) step-down adjusted p-values of one family (None entries are not in it): the k-th
+    smallest of m p-values becomes max over j <= k of min(1, (m − j + 1) p_(j))."""
+    index = sorted((i for i, p in enumerate(pvalues) if p is not None), key=lambda i: pvalues[i])
+    m, out, running = len(index), [None] * len(pvalues), 0.0
+    for rank, i in enumerate(index):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        out[i] = running
+    return out
+
+
+def adjust(tests: Sequence[Test | None]) -> list[Test | None]:
+    """The tests of one family with Holm-adjusted ``p_holm`` and ``p_equiv_holm`` (each over the family's
+    tests that have that p) and ``family_size``: the number of tests with an interval."""
+    ps, qs = holm([t.p if t else None for t in tests]), holm([t.p_equiv if t else None for t in tests])
+    m = sum(1 for t in tests if t is not None and t.p is not None)
+    return [None if t is None else replace(t, p_holm=p, p_equiv_holm=q, family_size=max(m, 1))
+            for t, p, q in zip(tests, ps, qs)]
+
+
+def seeds_needed(test: Test | None, family_size: int | None = None, margin: float | None = None) -> int | None:
+    """Seeds per net at which ``test``'s gap (or its equivalence within ±margin) would be shown at level
+    ALPHA / family_size, were its observed mean difference and spread (``sd``) the true ones; None when even
+    MAX_SEEDS would not do, or there is no spread to go by."""
+    if test is None or test.sd is None or not math.isfinite(test.sd):
+        return None
+    m = family_size or test.family_size
+    margin = test.margin if margin is None else margin
+    level, d, s = ALPHA / m, abs(test.diff), test.sd
+    for n in range(2, MAX_SEEDS + 1):
+        df = n - 1 if test.paired else 2 * n - 2
+        se = s / math.sqrt(n)
+        if _st.t.ppf(1 - level / 2, df) * se < d or _st.t.ppf(1 - level, df) * se < margin - d:
+            return n
+    return None
+
+
+def _unjudged(x: Cell, y: Cell, test: Test | None, words: dict[str, str]) -> str | None:
+    """The words that come before any test (a side with no counted seed, neither net trains in any seed, no
+    interval), or None when the tests decide."""
+    empty = [c.model for c in (x, y) if not c.values]
+    if empty or test is None:
+        return words["no_seed"].format(names=", ".join(empty))
+    if x.trains_none and y.trains_none:
+        return words["no_train"]
+    if not test.has_interval:
+        return words["one_seed"]
+    return None
+
+
+def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
+    """The words for deep − shallow final training error (:data:`GAP_WORDS`), in this order: a net not
+    trained, a net with no counted seed, neither net trains in any seed ("does not train"), no interval,
+    "degrades" / "the deeper net trains better" where the Holm-adjusted test shows a gap (with "(by less
+    than M points)" appended to "degrades" where the equivalence is shown too), "removes it" where the
+    equivalence alone is shown, else "gap not shown, interval too wide to tell"."""
+    untrained = [c.model for c in (shallow, deep) if not c.trained]
+    if untrained:
+        return GAP_WORDS["not_trained"].format(names=", ".join(untrained))
+    if words := _unjudged(shallow, deep, test, GAP_WORDS):
+        return words
+    if test.shown > 0:
+        return GAP_WORDS["degrades"] + (f" (by less than {test.margin:g} points)" if test.equivalent else "")
+    if test.equivalent:
+        return GAP_WORDS["removes"].format(margin=test.margin)
+    if test.shown < 0:
+        return GAP_WORDS["better"]
+    return GAP_WORDS["open"]
+
+
+def effect_verdict(base: Cell | None, method: Cell, test: Test | None, base_name: str) -> str:
+    """The words for base − method at one depth (> 0: the method trains better; :data:`EFFECT_WORDS`): no
+    baseline run, the baseline itself, no counted seed, neither net trains in any seed, no interval, then as
+    :func:`gap_verdict` by the Holm-adjusted tests ("as good as" only where no difference is shown)."""
+    if base is None or not base.trained:
+        return EFFECT_WORDS["absent"].format(base=base_name)
+    if base.model == method.model:
+        return EFFECT_WORDS["baseline"]
+    if words := _unjudged(base, method, test, EFFECT_WORDS):
+        return words
+    if test.equivalent and test.shown == 0:
+        return EFFECT_WORDS["same"].format(base=base_name, margin=test.margin)
+    return EFFECT_WORDS[{1: "better", -1: "worse", 0: "open"}[test.shown]].format(base=base_name)
+
+
+def points(value: float | None) -> str:
+    """A difference in points as the board prints it: one decimal, signed; a value that would print as
+    ±0.0 gets two significant digits (+0.045), so a bound is never shown as 0 beside a verdict it decides."""
+    if value is None or not math.isfinite(value):
+        return "–"
+    text = f"{value:+.1f}"
+    return f"{value:+.2g}" if text in ("+0.0", "-0.0") and value != 0 else text
+
+
+def interval_text(test: Test | None) -> str:
+    """``+40.4 [+13.9, +66.9]`` (the 95% interval), ``+5.0 (no interval)`` or "–"."""
+    if test is None:
+        return "–"
+    if not test.has_interval:
+        return f"{points(test.diff)} (no interval)"
+    return f"{points(test.diff)} [{points(test.low)}, {points(test.high)}]"
+
+
+def p_text(p: float | None) -> str:
+    """A p-value as printed: 3 decimals, "<0.001" below that, "–" for none."""
+    if p is None or not math.isfinite(p):
+        return "–"
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
