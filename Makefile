@@ -200,7 +200,7 @@ POOL = $(PY) -m experiments.pool --jobs '$(POOL_JOBS)' --data-dir '$(DATA_DIR)' 
 # Every run in the experiment's folder is reported; MODELS decides which absent runs count as missing.
 report: | $(STAMP)
 	@$(PY) -m reports.build --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' \
-		--runs-dir '$(RUNS_DIR)' --out-dir '$(REPORTS_DIR)' --models '$(MODEL_LIST)' $(REPORT_SEEDS)
+		--runs-dir '$(RUNS_DIR)' --out-dir '$(REPORTS_DIR)' --models '$(MODEL_LIST)' $(REPORT_SEEDS) $(TUNING_ARGS)
 
 # Runs of the given seeds are expected (missing ones are counted); by default, the seeds found on disk.
 REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds '$(SEED_LIST)')

@@ -58,11 +58,11 @@ def check(args) -> None:
                           f"or leave MODELS unset for {args.experiment}'s list: {' '.join(matrices[args.experiment])}")
     infos = [parse_name(model) for model in args.models.split()]
     seeds = parse_seeds(args.seeds)
+    if TUNING_SEED in seeds:  # reserved in every experiment: the reports never count its runs
+        raise ConfigError(f"bad seed {TUNING_SEED} in SEEDS: it is the tuning protocol's seed, never reported "
+                          "(runfolder/tuning.py); choose other seeds")
     if args.lrs:
         parse_grid(args.lrs)
-        if TUNING_SEED in seeds:
-            raise ConfigError(f"bad SEEDS: {TUNING_SEED} is the tuning protocol's seed, never reported "
-                              "(runfolder/tuning.py); choose other seeds")
     check_plugins([i.name for i in infos if i.plugin], config)
     if args.data_dir_given and not Path(args.data_dir).is_dir():
         raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")

@@ -32,6 +32,8 @@ from models.names import parse_name
 
 from . import io
 from .frontpage import FrontPage, front_page
+from runfolder.tuning import parse_grid
+
 from .leaderboard import gap_rows
 from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
 from .registry import ReportContext, figure_functions, section_functions
@@ -248,7 +250,8 @@ def _write_report_pdf(path: Path, title: str, first_page: str, figures: Sequence
 
 
 def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: str | Path = "reports/generated",
-                 models: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> BuildResult:
+                 models: Sequence[str] | None = None, seeds: Sequence[int] | None = None,
+                 tuning_grid: Sequence[float] | None = None) -> BuildResult:
     """Build every output of one experiment/profile; return what was written.
 
     Raises :class:`InputError` (before writing anything) when the runs dir, experiment or profile folder
@@ -272,6 +275,8 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
     summary = summarize(runs, profile)
     verdict = make_verdict(runs, experiment, dataset if ";" not in dataset else "")
     ctx = ReportContext(experiment, profile, runs_dir, target, runs, tidy, summary, dataset, models=models)
+    if tuning_grid:  # make methods: the tuned board beside the one-recipe one (reports.forest.tuned_board)
+        ctx.extras["tuning_grid"] = tuple(sorted(tuning_grid))
     errors: list[str] = []
     files: list[Path] = []
     title = f"{experiment} / {profile}: degradation suite report (He et al. 2015)"
@@ -311,9 +316,10 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
     header, rows = display_table(summary, compact=True)
     board = []
     if front.board is not None and not front.board.empty:  # the methods' verdicts, as on page 1
-        board = ["Leaderboard (leaderboard.md; page 1 of report.pdf): depth gap in final training error, 95% CI "
-                 "(paired where the nets share seeds), Holm-adjusted p over the board's gaps", "",
-                 text_table(*gap_rows(front.board), left=(3, 5)), ""]
+        for name, part in front.board.groupby("board", sort=False):
+            board += [f"Leaderboard, {name} board (leaderboard.md; page 1 of report.pdf): depth gap in final "
+                      "training error, 95% CI (paired where the nets share seeds), Holm-adjusted p over the board's "
+                      "gaps", "", text_table(*gap_rows(part), left=(3, 5)), ""]
     console = "\n".join([
         f"{experiment} / {profile}: {len(runs)} runs, "
         + ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in runs).most_common()),
@@ -343,6 +349,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help='expected models, space or comma separated (default: the model folders on disk)')
     p.add_argument("--seeds", default=None,
                    help='expected seeds, e.g. "0 1 2" (default: the seed folders on disk)')
+    p.add_argument("--lrs", default=None,
+                   help='the tuning protocol\'s learning-rate grid (make methods: LRS): adds the tuned board')
     return p.parse_args(argv)
 
 
@@ -355,8 +363,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if bad:
                 raise InputError(f"bad seed {bad[0]!r} in --seeds (expected non-negative integers)")
             seeds = [int(s) for s in seed_items]
+        grid = None
+        if args.lrs:
+            try:
+                grid = parse_grid(args.lrs)
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
         result = build_report(args.runs_dir, args.experiment, args.profile, args.out_dir,
-                              _split_list(args.models), seeds)
+                              _split_list(args.models), seeds, grid)
     except InputError as exc:
         print(f"reports.build: error: {exc}", file=sys.stderr)
         return 2

@@ -19,6 +19,7 @@ Nothing here computes one.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -26,6 +27,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
+from . import tuning
 from .figures import PALETTE, _caption, figure_title, plot_error_curves
 from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present, seed_flags
 from .verdicts import EQUIVALENCE_MARGIN, GAP_WORDS, points
@@ -190,6 +192,42 @@ def methods_board(ctx: ReportContext) -> pd.DataFrame | None:
             board = leaderboard_table(ctx.runs, ctx.models)
         ctx.extras["leaderboard"] = None if board is None or board.empty else board
     return ctx.extras["leaderboard"]
+
+
+def tuned_board(ctx: ReportContext) -> pd.DataFrame | None:
+    """The tuned board (:mod:`runfolder.tuning`): every net of the one-recipe board at the rate its tuning
+    runs chose, over the same seeds; None without a tuning grid (``ctx.extras["tuning_grid"]``, from
+    ``--lrs``) or a one-recipe board. Computed once per report, with the tuning table
+    (``ctx.extras["tuning"]``) the sensitivity figure draws."""
+    if "tuned_board" not in ctx.extras:
+        ctx.extras["tuned_board"] = None
+        grid, one = ctx.extras.get("tuning_grid"), methods_board(ctx)
+        if grid and one is not None:
+            models = list(dict.fromkeys([*one["shallow_model"], *one["deep_model"]]))
+            root = Path(ctx.runs_dir) / ctx.experiment / ctx.profile
+            base = tuning.base_lr(root, models)
+            if base is not None:
+                picked = tuning.choices(root, models, grid, base)
+                ctx.extras["tuning"] = tuning.tuning_table(picked)
+                ctx.extras["tuning_base_lr"] = base
+                seeds = sorted({r.seed for r in ctx.runs})
+                runs = tuning.tuned_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base, seeds)
+                board = leaderboard_table(runs, models, board="tuned")
+                ctx.extras["tuned_board"] = None if board.empty else board
+    return ctx.extras["tuned_board"]
+
+
+@register_figure("methods-lr", order=7)
+def methods_lr(ctx: ReportContext):
+    """The tuning runs' final training error against the learning rate, a panel per method, a line per depth
+    (:func:`reports.tuning.lr_sensitivity_figure`): how much each verdict depends on the rate."""
+    if tuned_board(ctx) is None or ctx.extras.get("tuning") is None:
+        return None
+    one = methods_board(ctx)
+    chance = one["chance"].dropna()
+    return tuning.lr_sensitivity_figure(
+        ctx.extras["tuning"], figure_title(ctx, "Learning-rate sensitivity (the tuning runs)"),
+        chance=float(chance.iloc[0]) if len(chance) else None, one_recipe=ctx.extras.get("tuning_base_lr"))
 
 
 def forest_height(rows: int) -> float:

@@ -28,8 +28,11 @@ from matplotlib.figure import Figure
 from . import io
 from .figures import figure_title
 from .forest import (GAP_LABEL, VERDICT_LABEL, forest_height, gap_forest, methods_board, plot_forest,
-                     verdict_forest)
+                     tuned_board, verdict_forest)
 from .leaderboard import depth_labels, family_sizes, leaderboard_markdown
+from runfolder import lr_token
+from runfolder.tuning import TUNING_SEED
+
 from .verdicts import EQUIVALENCE_MARGIN
 from .pages import Panel
 from .registry import ReportContext
@@ -49,6 +52,7 @@ class FrontPage:
     beside_verdict: str = ""
     panel: Panel | None = None
     board: pd.DataFrame | None = None
+    tuning: pd.DataFrame | None = None  # the tuning runs (reports.tuning.tuning_table), written as tuning.csv
     figures: dict[str, Figure] = field(default_factory=dict)
 
     def write(self, out_dir: Path) -> list[Path]:
@@ -57,6 +61,8 @@ class FrontPage:
         if self.board is not None:
             files.append(io.write_csv(out_dir / "leaderboard.csv", self.board))
             files.append(io.write_text(out_dir / "leaderboard.md", self.lead.replace(MARKER, "").rstrip() + "\n"))
+        if self.tuning is not None:
+            files.append(io.write_csv(out_dir / "tuning.csv", self.tuning))
         for name, fig in self.figures.items():
             files += io.save_figure(fig, out_dir, name)
         return files
@@ -89,17 +95,46 @@ def _panel(table: pd.DataFrame, xlabel: str, title: str, margin: float | None = 
     return MARKER, forest_height(len(table)) + TITLE_HEIGHT, draw
 
 
+def tuning_text(ctx: ReportContext) -> str:
+    """The tuned board's protocol in words (runfolder/tuning.py), with the rate each net chose."""
+    table = ctx.extras.get("tuning")
+    grid = ctx.extras.get("tuning_grid") or ()
+    chosen = table[table["chosen"]] if table is not None else pd.DataFrame()
+    rates = ", ".join(f"{m} {lr_token(lr)}" for m, lr in zip(chosen["model"], chosen["lr"])) if len(chosen) else "none yet"
+    return (f"Every net, baselines and plugins alike, trained once at each rate of the grid "
+            f"{' '.join(lr_token(g) for g in grid)} on the tuning seed {TUNING_SEED} (never reported), with its "
+            "warm-up scaled to the rate; the rate with the lowest final training error was chosen (one more "
+            "step beyond an end of the grid where the best was there) and trains the reported seeds. "
+            f"Chosen: {rates}. Curves of error against rate: fig-methods-lr; every tuning run: tuning.csv.")
+
+
+def both_boards_forest(one: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
+    """The two boards' forest rows interleaved per method: ``<label> · lr 0.1`` then ``<label> · tuned``."""
+    one, tuned = one.assign(label=one["label"] + " · one recipe"), tuned.assign(label=tuned["label"] + " · tuned")
+    rows = []
+    for i in range(max(len(one), len(tuned))):
+        rows += [part.iloc[[i]] for part in (one, tuned) if i < len(part)]
+    return pd.concat(rows, ignore_index=True)
+
+
 def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
     """The first page's leaderboard and forest plot for ``ctx``'s runs (see the module's docstring)."""
     board = methods_board(ctx)
     if board is not None:
-        lead = "\n".join(["## Leaderboard: methods against degradation", "", leaderboard_markdown(board), "",
-                          MARKER])
-        title = (f"Depth gap, 95% CI; filled: decided (Holm over {family_sizes(board)['gap']} gaps); "
-                 f"band: ±{EQUIVALENCE_MARGIN:g} points; red: seeds that did not train")
+        tuned = tuned_board(ctx)
+        lead = ["## Leaderboard: methods against degradation", "", leaderboard_markdown(board), ""]
+        forest = gap_forest(board)
+        if tuned is not None:
+            lead += ["## Tuned board: the same nets, each at its own rate from one tuning budget", "",
+                     tuning_text(ctx), "", leaderboard_markdown(tuned), ""]
+            forest = both_boards_forest(forest, gap_forest(tuned))
+            board = pd.concat([board, tuned], ignore_index=True)
+        title = (f"Depth gap, 95% CI; filled: decided (Holm over {family_sizes(board[board['board'] == 'one-recipe'])['gap']} "
+                 f"gaps a board); band: ±{EQUIVALENCE_MARGIN:g} points; red: seeds that did not train")
         shallow, deep = depth_labels(board)
-        return FrontPage(lead=lead, panel=_panel(gap_forest(board), GAP_LABEL.format(deep=deep, shallow=shallow),
-                                                 title, margin=EQUIVALENCE_MARGIN), board=board)
+        return FrontPage(lead="\n".join([*lead, MARKER]), board=board, tuning=ctx.extras.get("tuning"),
+                         panel=_panel(forest, GAP_LABEL.format(deep=deep, shallow=shallow), title,
+                                      margin=EQUIVALENCE_MARGIN))
     table = verdict_forest(verdict)
     if table.empty or table["diff"].isna().all():
         return FrontPage()

@@ -44,7 +44,7 @@ TEST_FIELDS = ["", "_low", "_high", "_df", "_paired", "_r", "_p", "_p_holm", "_p
                "_rank_p", "_welch_low", "_welch_high", "_above", "_seeds"]
 COLUMNS = [
     "board", "family", "method", "label", "kind", "norm", "reference", "shallow_depth", "deep_depth",
-    "shallow_model", "deep_model", "seeds_expected", "lr_shallow", "lr_deep", "params_shallow", "params_deep",
+    "shallow_model", "deep_model", "seeds_expected", "iterations", "lr_shallow", "lr_deep", "params_shallow", "params_deep",
     "multiply_adds_shallow", "multiply_adds_deep", "chance",
     "train_shallow_mean", "train_shallow_std", "train_shallow_n", "train_deep_mean", "train_deep_std",
     "train_deep_n", "shallow_diverged", "shallow_at_chance", "shallow_flags", "deep_diverged", "deep_at_chance",
@@ -99,6 +99,13 @@ def _first(runs: Sequence[Run], model: str, value) -> object:
     """The first non-None ``value(run)`` over ``model``'s runs that finished."""
     return next((v for r in runs if r.model == model and r.status != "missing" and (v := value(r)) is not None),
                 None)
+
+
+def _budget(runs: Sequence[Run]) -> int | None:
+    """The iterations the board's nets train for (config.yaml ``max_steps``, the largest recorded): the budget
+    every verdict of the board is judged at."""
+    steps = [v for r in runs if isinstance(v := r.setting("max_steps"), int) and not isinstance(v, bool)]
+    return max(steps) if steps else None
 
 
 def _named(runs: Sequence[Run], models: Sequence[str] | None) -> list[ModelName]:
@@ -158,7 +165,7 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
                "kind": deep.kind, "norm": deep.norm or "unknown", "reference": is_reference(deep),
                "shallow_depth": shallow.depth, "deep_depth": deep.depth, "shallow_model": shallow.name,
                "deep_model": deep.name, "seeds_expected": max(lo.expected, hi.expected), "chance": chance,
-               "eval_split": split, "plain": plain, "resnet": resnet}
+               "eval_split": split, "plain": plain, "resnet": resnet, "iterations": _budget(runs)}
         for which, info, c in (("shallow", shallow, lo), ("deep", deep, hi)):
             mean, sd = c.mean_std()
             tm, tsd, tn = mean_std(list(finals(runs, info.name, split).values()))
@@ -182,6 +189,8 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
             row["verdict"] = GAP_WORDS["one_depth"].format(name=row["deep_model"])
         else:
             row["verdict"] = gap_verdict(lo, hi, gap)
+        if board == "tuned" and row["verdict"] == GAP_WORDS["no_train"]:  # the best rate of the grid did not do
+            row["verdict"] = GAP_WORDS["too_short"].format(iterations=row["iterations"] or "its")
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
         for key in ("vs_plain", "vs_resnet"):
             base = row[key[3:]]
@@ -204,6 +213,10 @@ def _pm(mean, std, n, expected, none: str = "no counted seed") -> str:
         return none
     text = f"{mean:.2f}" if n < 2 or pd.isna(std) else f"{mean:.2f} ± {std:.2f}"
     return text if n == expected else f"{text} (n={int(n)})"
+
+
+def _rate(lr) -> str:
+    return "–" if lr is None or pd.isna(lr) else f"{lr:g}"
 
 
 def _count(above, seeds) -> str:
@@ -261,7 +274,9 @@ def depth_labels(table: pd.DataFrame) -> tuple[str, str]:
 
 def _lr_text(table: pd.DataFrame) -> str:
     lrs = set(table["lr_shallow"].dropna()) | set(table["lr_deep"].dropna())
-    return f"every net at lr {lrs.pop():g}" if len(lrs) == 1 else "the lr each net ran at: leaderboard.csv"
+    budget = table["iterations"].dropna()
+    text = f"every net at lr {lrs.pop():g}" if len(lrs) == 1 else "each net at its tuned lr, below"
+    return text + (f"; judged at {int(budget.max())} iterations" if len(budget) else "")
 
 
 def rules_text(table: pd.DataFrame) -> str:
@@ -295,6 +310,7 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
     lo, hi = depth_labels(table)
     split = table["eval_split"].iloc[0]
     expected = int(table["seeds_expected"].max())
+    tuned = (table["board"] == "tuned").any()  # each cell's own rate beside it
     errors = [[r.label, _pm(r.train_shallow_mean, r.train_shallow_std, r.train_shallow_n, r.seeds_expected)
                if r.shallow_model != r.deep_model else "–",
                _pm(r.train_deep_mean, r.train_deep_std, r.train_deep_n, r.seeds_expected),
@@ -302,6 +318,7 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
                if r.shallow_model != r.deep_model else "–",
                _pm(r.test_deep_mean, r.test_deep_std, r.test_deep_n, r.seeds_expected, "no ok seed"),
                seed_flags(r) or "–", _cost(table, r, "params"), _cost(table, r, "multiply_adds")]
+              + ([_rate(r.lr_shallow) if r.shallow_model != r.deep_model else "–", _rate(r.lr_deep)] if tuned else [])
               for r in table.itertuples()]
     header, gaps = gap_rows(table)
     versus = [[r.label, r.plain if r.plain != r.deep_model else "–", interval_text(_test(r, "vs_plain")),
@@ -313,7 +330,8 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
         f"the {hi}-layer net (x: against resnet of its depth).",
         "",
         markdown_table(["method", f"train {lo}", f"train {hi}", f"{split} {lo}", f"{split} {hi}",
-                        "flagged seeds", f"params {hi}", f"mult-adds {hi}"], errors),
+                        "flagged seeds", f"params {hi}", f"mult-adds {hi}",
+                        *([f"lr {lo}", f"lr {hi}"] if tuned else [])], errors),
         "",
         f"Depth gap: final training error {hi} − {lo} layers (points; > 0: seeds where the deeper net trains "
         "worse). " + rules_text(table),

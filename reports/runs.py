@@ -33,6 +33,7 @@ import pandas as pd
 import runfolder
 from runfolder import SPLITS, MalformedError, read_config, read_metrics, read_result, seed_of
 from models.names import FAMILIES, ModelName, parse_name
+from runfolder.tuning import TUNING_SEED
 
 STATUSES = (*runfolder.STATUSES, "missing", "malformed")
 TIDY_COLUMNS = ["run", "model", "family", "depth", "shortcut", "seed", "status", "step", "split", "loss", "error"]
@@ -159,7 +160,7 @@ def load_run(runs_dir: Path, experiment: str, profile: str, model: str, seed: in
         run.config = read_config(folder / runfolder.CONFIG)
     except MalformedError as exc:
         run.notes.append(str(exc))
-    run.lr = _as_float((run.config.get("config") or {}).get("lr")) if isinstance(run.config.get("config"), dict) else lr
+    run.lr = _as_float(run.setting("lr")) if run.setting("lr") is not None else lr
     if not (folder / runfolder.RESULT).exists():
         run.status = "missing"
         run.reason = ("no result.json: running or interrupted" if (folder / runfolder.METRICS).exists()
@@ -210,10 +211,12 @@ def _last_line(text: Any) -> str:
 
 
 def seed_folders(model_dir: Path) -> list[int]:
-    """The seeds ``k`` of the ``seed<k>`` folders in ``model_dir``, sorted."""
+    """The seeds ``k`` of the ``seed<k>`` folders in ``model_dir``, sorted; never the tuning seed
+    (:data:`runfolder.tuning.TUNING_SEED`: its runs choose a rate and are not reported, reports.tuning reads them)."""
     if not model_dir.is_dir():
         return []
-    return sorted(k for p in model_dir.iterdir() if p.is_dir() and (k := seed_of(p.name)) is not None)
+    return sorted(k for p in model_dir.iterdir()
+                  if p.is_dir() and (k := seed_of(p.name)) is not None and k != TUNING_SEED)
 
 
 @dataclass

@@ -43,9 +43,11 @@ def base_lr(root: Path, models: Sequence[str]) -> float | None:
             if parsed is None or parsed[1] is not None:
                 continue
             try:
-                lr = (read_config(sub / "config.yaml").get("config") or {}).get("lr")
+                config = read_config(sub / "config.yaml")
             except MalformedError:
                 continue
+            nested = config.get("config") if isinstance(config.get("config"), dict) else {}
+            lr = nested.get("lr", config.get("lr"))  # as reports.runs.Run.setting reads it
             if isinstance(lr, (int, float)) and not isinstance(lr, bool):
                 return float(lr)
     return None

@@ -63,6 +63,7 @@ GAP_WORDS = {
     "open": "gap not shown, interval too wide to tell",
     "one_seed": "gap not shown, one seed: no interval",
     "no_train": "does not train",
+    "too_short": "does not train in {iterations} iterations at its tuned rate: too short a budget to judge it",
     "not_trained": "not trained ({names}: no finished run)",
     "no_seed": "cannot be judged (no counted seed of {names})",
     "one_depth": "one depth named ({name}): no depth gap",
@@ -286,11 +287,12 @@ def compare_cells(a: Cell, b: Cell, margin: float = EQUIVALENCE_MARGIN) -> Test 
 
 
 def _interval_or_point(x: np.ndarray, y: np.ndarray | None, margin: float):
-    """No spread at all (every seed gives the same difference, e.g. two cells at chance): the interval is the
-    point, the difference is certain unless it is 0, and so is its equivalence."""
+    """No spread at all (every seed gives the same difference: seeds substituted at chance, or errors that
+    agree to the last image): the interval is the point, but a few seeds that happen to agree are no evidence
+    that more would, so nothing is decided (p 1 for the difference and for the equivalence)."""
     diff = float(x.mean() - (0.0 if y is None else y.mean()))
     df = float(len(x) - 1 if y is None else len(x) + len(y) - 2)
-    return diff, diff, df, (1.0 if diff == 0 else 0.0), (0.0 if abs(diff) < margin else 1.0)
+    return diff, diff, df, 1.0, 1.0
 
 
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:

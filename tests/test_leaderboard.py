@@ -351,7 +351,7 @@ def test_methods_report_opens_with_the_leaderboard(methods):
     assert page.index("## Leaderboard: methods against degradation") < page.index("## Verdict")
     # What `python -m reports.build` prints: each method's depth gap and verdict before the paper's verdict.
     console = result.console
-    assert console.index("Leaderboard (leaderboard.md") < console.index("CIFAR family")
+    assert console.index("Leaderboard, one-recipe board (leaderboard.md") < console.index("CIFAR family")
     fixup = next(line for line in console.splitlines() if line.startswith("fixup "))
     assert "gap not shown, interval too wide to tell" in fixup and "paired, r +0.96" in fixup
     assert "| resnet (ref.) | +-3.0" not in page and "| resnet (ref.) | -3.0 [" in page

@@ -68,3 +68,64 @@ def test_a_choice_at_the_profiles_rate_reuses_the_one_recipe_runs_and_ties_go_to
         _done(tmp_path, "resnet-20", lr, train)
     assert choose(tmp_path, "resnet-20", GRID, 0.1).lr == 0.1
     assert plan(tmp_path, ["resnet-20"], GRID, 0.1, [0])[-1] == ("resnet-20", 0, None)  # seed0: no second run
+
+
+def _write(runs, model, seed, train, lr=None, status="ok"):
+    """A finished run of the methods experiment, at ``lr`` (None: the profile's 0.1), config.yaml saying so."""
+    import shutil
+
+    import yaml
+    from runfolders import write_run
+
+    scratch = runs.parent / "scratch" if lr is not None else runs  # not over the seed<k> run beside it
+    folder = write_run(scratch, "methods", "quick", model, seed, train=lambda s: train, status=status,
+                       classes=[str(i) for i in range(10)])
+    if lr is not None:
+        run_dir(runs, "methods", "quick", model, seed, lr).parent.mkdir(parents=True, exist_ok=True)
+        target = run_dir(runs, "methods", "quick", model, seed, lr)
+        shutil.move(folder, target)
+        config = yaml.safe_load((target / "config.yaml").read_text())
+        config["lr"] = lr
+        (target / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_the_report_holds_the_one_recipe_and_the_tuned_board_side_by_side(tmp_path):
+    """Hand-made runs: the one-recipe board from seed<k> at lr 0.1, the tuned one from each net's chosen rate
+    (fixup-56 best at the top of the grid, so extended once, and kept; fixup-20 at 0.05; plain at 0.1,
+    reusing the one-recipe runs), the tuning runs in tuning.csv and the sensitivity figure."""
+    from reports.build import build_report
+    import pandas as pd
+
+    runs = tmp_path / "runs"
+    one_recipe = {"plain-20": 20.0, "plain-56": 60.0, "fixup-20": 70.0, "fixup-56": 88.0}
+    for model, train in one_recipe.items():
+        for seed in (0, 1, 2):
+            _write(runs, model, seed, train + seed)
+    tuning = {"plain-20": {0.05: 25, 0.1: 20, 0.2: 22}, "plain-56": {0.05: 65, 0.1: 60, 0.2: 62},
+              "fixup-20": {0.025: 45, 0.05: 40, 0.1: 70, 0.2: 80}, "fixup-56": {0.05: 70, 0.1: 88, 0.2: 30, 0.4: 35}}
+    for model, by_rate in tuning.items():
+        for lr, train in by_rate.items():
+            _write(runs, model, TUNING_SEED, float(train), None if lr == 0.1 else lr)
+    for seed in (0, 1, 2):
+        _write(runs, "fixup-20", seed, 41.0 + seed, 0.05)
+        _write(runs, "fixup-56", seed, 31.0 + 2 * seed, 0.2)
+    result = build_report(runs, "methods", "quick", tmp_path / "out", list(one_recipe), [0, 1, 2],
+                          tuning_grid=(0.05, 0.1, 0.2))
+    assert not result.errors and "methods-lr" in result.figures
+    out = tmp_path / "out" / "methods" / "quick"
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert list(dict.fromkeys(board["board"])) == ["one-recipe", "tuned"]
+    fixup = board[board["method"] == "fixup"].set_index("board")
+    assert (fixup.loc["one-recipe", "lr_deep"], fixup.loc["tuned", "lr_deep"]) == (0.1, 0.2)
+    assert (fixup.loc["tuned", "lr_shallow"], fixup.loc["tuned", "train_deep_mean"]) == (0.05, 33.0)
+    assert fixup.loc["one-recipe", "train_deep_mean"] == 89.0
+    plain = board[board["method"] == "plain"].set_index("board")
+    assert plain.loc["tuned", "train_deep_mean"] == plain.loc["one-recipe", "train_deep_mean"] == 61.0
+    table = pd.read_csv(out / "tuning.csv")
+    chosen = table[table["chosen"]].set_index("model")["lr"].to_dict()
+    assert chosen == {"plain-20": 0.1, "plain-56": 0.1, "fixup-20": 0.05, "fixup-56": 0.2}
+    assert table[table["extension"]].set_index("model")["lr"].to_dict() == {"fixup-56": 0.4, "fixup-20": 0.025}
+    page = result.first_page
+    assert page.index("## Leaderboard") < page.index("## Tuned board") < page.index("## Verdict")
+    assert "Chosen: plain-20 0.1, fixup-20 0.05, plain-56 0.1, fixup-56 0.2" in page.replace("\n", " ")
+    assert (out / "fig-methods-lr.png").stat().st_size > 0
