@@ -28,14 +28,34 @@ from runfolder import DONE, RESULT, read_status
 EXIT_SIGINT = 130
 
 
-def _warm() -> None:
-    """Import what every run imports, so that the forks inherit it instead of importing it again. CUDA is not
-    initialised (a run picks its GPU slot before it does) and no thread pool is started (a run sets its own
-    thread count): importing torch does neither."""
+def _warm(run_dir: str, args: argparse.Namespace) -> None:
+    """Import what every run imports, and load the first run's tensor dataset (experiments.data.preload), so
+    that the forks inherit them instead of doing it again. CUDA is not initialised (a run picks its GPU slot
+    before it does) and no thread pool is started (a run sets its own thread count): importing torch and
+    loading the tensors do neither, as long as torch computes here on one thread: an OpenMP pool started
+    before a fork hangs the forked child at its first parallel region (libgomp is not fork-safe), so this
+    process never leaves torch's one-thread mode. A run whose folder or settings are bad is left to say so
+    itself."""
     import pytorch_lightning  # noqa: F401
+    import torch
     import torchvision  # noqa: F401
 
+    torch.set_num_threads(1)  # before any computation: no OpenMP worker threads in the process that forks
+
+    from runfolder import RunPath
+
+    from .config import at_lr, load_profile
+    from .data import ensure_available, preload
     from .training import datamodule, module, train  # noqa: F401
+
+    try:
+        spec = RunPath.parse(run_dir)
+        config = load_profile(spec.profile, args.set)
+        config = at_lr(config, spec.lr, args.set) if spec.lr is not None else config
+        ensure_available(config.dataset, Path(args.data_dir), fetch=False)
+        preload(config, Path(args.data_dir))
+    except Exception:  # noqa: BLE001 - the run itself checks the same and says what is wrong, in one line
+        return
 
 
 def _child(run_dir: str, position: str, args: argparse.Namespace) -> int:
@@ -68,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     todo = [(i, d) for i, d in enumerate(dirs, 1) if read_status(Path(d) / RESULT) not in DONE]
     if not todo:
         return 0
-    _warm()
+    _warm(todo[0][1], args)
     running: dict[int, str] = {}
     status = 0
     try:
