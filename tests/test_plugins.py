@@ -22,6 +22,7 @@ import models
 from models.names import parse_name
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "mynet-plugin"
+DECLARED = {"block": "post", "shortcut": "b", "merge": "add", "branch_scale": "none"}  # the example's declared_axes
 
 
 @pytest.fixture
@@ -75,7 +76,8 @@ def test_the_example_plugin_builds_through_create_model(installed, on_path):
 def test_plugin_provenance_names_the_distribution_and_hashes_its_source(installed, on_path):
     on_path(installed)
     record = models.model_axes("mynet-20")
-    assert record["method"] == "mynet" and record["axes"] is None and record["depth"] == 20
+    assert record["method"] == "mynet" and record["depth"] == 20
+    assert record["axes"] == dict.fromkeys(models.names.AXIS_VALUES)  # undeclared: unknown, never guessed
     plugin = record["plugin"]
     assert plugin["distribution"] == "mynet-plugin" and plugin["version"] == "0.1.0"
     assert plugin["entry_point"] == "mynet = mynet_plugin:build" and plugin["source_files"] == ["mynet_plugin.py"]
@@ -108,7 +110,7 @@ BAD = {
                        "import torch\ndef build(depth, *, num_classes, in_channels, **kw):\n"
                        "    return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),\n"
                        "                               torch.nn.Linear(in_channels, num_classes))\n",
-                       "has 1 weighted layers (models.weighted_layers), its name promises 20; valid: badnet-1"),
+                       "has 1 weighted layers as models.weighted_layers counts them"),
     "not a module": ("badplug_e:build", "def build(depth, **kw):\n    return 'a net'\n", "returned str"),
 }
 
@@ -189,7 +191,7 @@ def test_the_example_plugin_trains_through_make_like_a_built_in_net(installed, t
     digest = hashlib.sha256(b"mynet_plugin.py\0" + (installed / "mynet_plugin.py").read_bytes() + b"\0").hexdigest()
     config = yaml.safe_load((folder / "config.yaml").read_text())
     assert config["plugin"]["source_sha256"] == result["plugin"]["source_sha256"] == digest
-    assert config["method"] == "mynet" and config["axes"] is None
+    assert config["method"] == "mynet" and config["axes"] == {**dict.fromkeys(models.names.AXIS_VALUES), **DECLARED}
     assert (folder / "grad_norms.csv").read_text().count("\n") > 1
     assert (folder / "layer_responses.csv").read_text().count("\n") > 1
     tidy = (reports / "degradation" / "smoke" / "runs.csv").read_text()
