@@ -17,8 +17,8 @@ t-interval of a difference of means over seeds (:func:`reports.verdict.compare`,
 * The **effect** is plain − method final training error at the method's deep depth (> 0: the method
   trains better than the plain net), the verdict's "shortcuts' effect" asked of every method. The plain
   net has the method's normalisation: BN-free methods (norm "none": Fixup, SkipInit, the ``-nobn`` nets)
-  against ``plain-<depth>-nobn``, the others against ``plain-<depth>`` (a plugin declares no normalisation:
-  against ``plain-<depth>``, the paper's).
+  against ``plain-<depth>-nobn``, the others against ``plain-<depth>`` (a plugin by what its runs record it
+  declares, ``declared_axes``: ``plain-<depth>-nobn`` for ``"norm": "none"``, else ``plain-<depth>``).
 
 :func:`leaderboard_table` is the tidy table (``leaderboard.csv``), :func:`leaderboard_markdown` its two
 text tables (``leaderboard.md`` and report.pdf's first page for the ``methods`` experiment, see

@@ -563,14 +563,22 @@ def test_report_flags_a_run_with_a_malformed_result(tmp_path, reference):
 
 
 def test_a_checkpoint_trained_with_other_settings_is_never_resumed(tmp_path, reference):
+    """Refused in one line giving each changed setting's value then and now and the command that resumes the
+    run (it once named only the fields, and offered only remedies that discard the checkpoint); that command
+    resumes it exactly."""
     folder = copy_run(reference, tmp_path)
     (folder / "result.json").unlink()
     (folder / "config.yaml").write_text("config: [damaged\n")  # the checkpoint's own record still says
     before = ckpt_of(folder).read_bytes()
-    rc, out, err = inproc(folder, *TINY_ARGS, "--set", "lr=0.05")
+    rc, out, err = inproc(folder, *TINY_ARGS, "--set", "lr=0.05", "--set", "threads=2")
     assert rc == 2
-    _one_error_line(err, "other settings (lr)", "another RUNS_DIR")
+    _one_error_line(err, "other settings (lr 0.1, now 0.05; threads 1, now 2)", 'SET="lr=0.1 threads=1" (make)',
+                    "--set lr=0.1 --set threads=1 (python -m experiments.run)", "another RUNS_DIR")
     assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
+    rc, out, err = inproc(folder, *TINY_ARGS, "--set", "lr=0.1", "--set", "threads=1")
+    assert rc == 0, out + err
+    assert result_of(folder)["resumed_from"] == 12
+    assert_same_run(folder, reference)
 
 
 def test_a_checkpoint_from_before_manual_optimization_is_never_resumed(tmp_path, reference):
@@ -584,5 +592,6 @@ def test_a_checkpoint_from_before_manual_optimization_is_never_resumed(tmp_path,
     before = ckpt_of(folder).read_bytes()
     rc, out, err = inproc(folder, *TINY_ARGS)
     assert rc == 2
-    _one_error_line(err, "other settings (checkpoint format None, now 2: an older version)", "another RUNS_DIR")
+    _one_error_line(err, "written by an older version of the suite (checkpoint format None, now 3)",
+                    "cannot be resumed exactly", "delete", "to train the run from the start", "another RUNS_DIR")
     assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()

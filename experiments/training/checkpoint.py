@@ -49,7 +49,12 @@ def rng_states() -> dict:
 
     import numpy as np
 
-    return {"torch": torch.get_rng_state(), "python": random.getstate(), "numpy": np.random.get_state(),
+    # Plain lists and tensors: Lightning loads checkpoints with torch.load(weights_only=True), which refuses
+    # numpy arrays.
+    version, internal, gauss = random.getstate()
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss],
+            "numpy": [kind, key.tolist(), pos, has_gauss, cached],
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
 
 
@@ -60,8 +65,10 @@ def set_rng_states(states: dict) -> None:
     import numpy as np
 
     torch.set_rng_state(states["torch"])
-    random.setstate(states["python"])
-    np.random.set_state(states["numpy"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, key, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.array(key, dtype=np.uint32), pos, has_gauss, cached))
     if states.get("cuda") is not None and torch.cuda.is_initialized():
         torch.cuda.set_rng_state_all(states["cuda"])
 
