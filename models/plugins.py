@@ -31,11 +31,12 @@ the entry point's name is the method name (``[a-z][a-z0-9]*``, no ``-``), its ob
   stage, or None for the net's own; ``stem``: ``"cifar"`` (small images: no downsampling stem) or
   ``"imagenet"``; ``init``: ``"he"`` or ``"xavier"``. A builder may ignore what does not apply to it.
 * The net maps ``(N, in_channels, H, W)`` float images to ``(N, num_classes)`` logits -- one tensor, in
-  training mode too (no auxiliary outputs) -- for every H, W from 8 up (the smoke profile's 16x16, the
-  quick profile's 14x14, the paper's 32x32), and in either memory format: the quick and paper profiles
-  train in ``channels_last`` (NHWC strides; ``.view()`` on a feature map fails there, ``.flatten()`` or
-  ``.reshape()`` works). It has trainable parameters; the suite trains it with cross-entropy and SGD
-  like its own nets.
+  training mode too (no auxiliary outputs) -- at the sizes it is trained at (the smoke profile's 16x16,
+  the quick profile's 14x14, the paper's 32x32, a profile's ``image_size``) and at the build check's
+  32x32 (64x64 with the ImageNet stem), and in either memory format: the quick, paper and imagenet
+  profiles train in ``channels_last`` (NHWC strides: ``.view()`` merging the channels with the pixels
+  fails there; ``.flatten()`` or ``.reshape()`` works). It has trainable parameters; the suite trains it
+  with cross-entropy and SGD like its own nets.
 * Optional, on the net's top module:
 
   - ``declared_responses``: module names whose outputs are the layer responses of paper Fig. 7; without

@@ -331,7 +331,7 @@ def test_a_net_that_fails_at_the_runs_image_size_is_refused_before_anything_is_w
     p = cli(folder, "--data-dir", str(tmp_path / "data"), env_extra={"PYTHONPATH": str(site)})
     lines = p.stderr.strip().splitlines()
     assert p.returncode == 2 and len(lines) == 1, p.stderr
-    assert "'badnet'" in lines[0] and "(2, 1, 16, 16) batch, the run's input" in lines[0], lines[0]
+    assert "'badnet'" in lines[0] and "(2, 3, 16, 16) batch, the run's input" in lines[0], lines[0]
     assert not (tmp_path / "runs").exists()
 
 
@@ -465,8 +465,9 @@ def test_every_run_records_its_optimizer_groups():
 
 # A net drawing random numbers in training from every generator a net may use: torch's (dropout), Python's
 # and numpy's; with its own learning-rate groups and one declared axis.
-DROPNET = _NET.replace("FEATURES", "4") + '''        self.drop = nn.Dropout(0.5)
-
+DROPNET = _NET.replace("FEATURES", "4").replace(
+    "        self.fc = nn.Linear(4, num_classes)\n",
+    "        self.fc = nn.Linear(4, num_classes)\n        self.drop = nn.Dropout(0.5)\n") + '''
     declared_axes = {"norm": "none"}
 
     def forward(self, x):
@@ -613,7 +614,7 @@ def test_the_report_names_plugin_versions_and_flags_seeds_of_two_versions(tmp_pa
     note = flagged[0].notes[0]
     assert "trained by 2 versions of plugin 'dropnet' (dropnet-plugin 0.1, sha256 aaaaaaaaaaaa: seeds 0, 1; " \
            "dropnet-plugin 0.1, sha256 bbbbbbbbbbbb: seed 2)" in note, note
-    text = "\n".join(p.read_text() for p in build_report(runs, "methods", "quick", tmp_path / "out").out_dir.glob("*.md"))
+    text = build_report(runs, "methods", "quick", tmp_path / "out").first_page
     assert "- plugins: dropnet-20: dropnet-plugin 0.1, sha256 aaaaaaaaaaaa (2 runs); dropnet-plugin 0.1, sha256 " \
            "bbbbbbbbbbbb (1 run) -- SEEDS TRAINED BY DIFFERENT VERSIONS" in text, text
     assert "trained by 2 versions of plugin 'dropnet'" in text

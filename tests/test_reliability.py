@@ -595,3 +595,23 @@ def test_a_checkpoint_from_before_manual_optimization_is_never_resumed(tmp_path,
     _one_error_line(err, "written by an older version of the suite (checkpoint format None, now 3)",
                     "cannot be resumed exactly", "delete", "to train the run from the start", "another RUNS_DIR")
     assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
+
+
+def test_a_checkpoint_with_another_optimizer_group_layout_is_refused(tmp_path, reference):
+    """A net whose learning-rate groups changed since its checkpoint (Fixup's lr/10 groups, added after runs
+    were interrupted) once failed every make with "loaded state dict has a different number of parameter
+    groups"; the checkpoint records its groups, and a resume with others is refused in one line."""
+    folder = copy_run(reference, tmp_path)
+    (folder / "result.json").unlink()
+    state = load_ckpt(ckpt_of(folder))
+    assert state["degradation_trained_with"]["optimizer_groups"] == [{"lr_factor": 1.0, "tensors": 23}]
+    state["degradation_trained_with"]["optimizer_groups"] = [{"lr_factor": 1.0, "tensors": 20},
+                                                             {"lr_factor": 0.1, "tensors": 3}]
+    torch.save(state, ckpt_of(folder))
+    before = ckpt_of(folder).read_bytes()
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 2
+    _one_error_line(err, "trained with other optimizer parameter groups (lr x1: 20 tensors, lr x0.1: 3 tensors; "
+                    "the net now trains with lr x1: 23 tensors)", "predates a change of the net's learning-rate "
+                    "groups (lr_factors)", f"delete {ckpt_of(folder)} to train the run from the start")
+    assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
