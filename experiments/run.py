@@ -19,6 +19,10 @@ Reliability (issue 6):
   turns non-finite (experiments.training.module) is a result, status diverged. Ctrl-C and SIGTERM leave
   the run resumable (exit 130 / 143).
 - One process at a time trains a run folder (``flock`` on ``.lock``); another waits, then finds it done.
+- A net that draws random numbers in training (a plugin's dropout) resumes exactly too: the checkpoint holds
+  the random generators' states. A checkpoint is never resumed into another run than the one it holds: one
+  of another format, settings, optimizer parameter groups or plugin code is refused in one line saying what
+  changed and what to do (:func:`_resume_refusal`); another commit of the suite is recorded (``git_commits``).
 
 Module map: :mod:`experiments.training.train` (the Trainer, resume, the result record),
 :mod:`experiments.training.callbacks` (the run clock, the checkpoint after every evaluation),
@@ -282,10 +286,12 @@ def _resume_refusal(run_dir: Path, checkpoint, record: dict) -> str | None:
     anew = f"delete {ckpt} to train the run from the start, or use another RUNS_DIR"
     held = f"{run_dir} holds a checkpoint (iteration {checkpoint.step})"
     if checkpoint.format != CHECKPOINT_FORMAT:
-        lacks = FORMAT_CHANGES.get(checkpoint.format, "the iteration count where this version reads it") \
-            if isinstance(checkpoint.format, int) else "the iteration count where this version reads it"
+        if not isinstance(checkpoint.format, int | None) or checkpoint.format not in FORMAT_CHANGES:
+            return (f"{held} of checkpoint format {checkpoint.format!r}, not this version's {CHECKPOINT_FORMAT} "
+                    f"(a newer suite's?): train it with the version that wrote it, or {anew}")
         return (f"{held} written by an older version of the suite (checkpoint format {checkpoint.format}, now "
-                f"{CHECKPOINT_FORMAT}): it predates {lacks}, so it cannot be resumed exactly; {anew}")
+                f"{CHECKPOINT_FORMAT}): it predates {FORMAT_CHANGES[checkpoint.format]}, so it cannot be resumed "
+                f"exactly; {anew}")
     now = record["config"]
     before = checkpoint.config
     if before is None:

@@ -595,6 +595,14 @@ def test_a_checkpoint_from_before_manual_optimization_is_never_resumed(tmp_path,
     _one_error_line(err, "written by an older version of the suite (checkpoint format None, now 3)",
                     "cannot be resumed exactly", "delete", "to train the run from the start", "another RUNS_DIR")
     assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
+    # format 2: before the random generators' states and the optimizer's groups were kept (a Fixup run
+    # interrupted before its lr/10 groups once failed every make on "a different number of parameter groups")
+    state["degradation_format"] = 2
+    torch.save(state, ckpt_of(folder))
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 2
+    _one_error_line(err, "(checkpoint format 2, now 3): it predates the random generators' states and the record "
+                    "of what the run was trained with (the optimizer's parameter groups", "delete")
 
 
 def test_a_checkpoint_with_another_optimizer_group_layout_is_refused(tmp_path, reference):

@@ -26,8 +26,10 @@ from runfolder.io import atomic_open
 # the run was trained with (TRAINED_WITH_KEY: the optimizer's parameter groups, the plugin's source hash, the
 # suite's commits), without which a resume is not checked exact: experiments.run refuses older formats too.
 CHECKPOINT_FORMAT_KEY, CHECKPOINT_FORMAT = "degradation_format", 3
-FORMAT_CHANGES = {2: "the random generators' states and the record of what the run was trained with "
-                     "(the optimizer's parameter groups, a plugin's source hash)"}
+# What each older format lacks, for experiments.run's refusal (None: no mark, the automatic-optimization versions).
+FORMAT_CHANGES = {None: "manual optimization (Lightning's loop would restart it at iteration 0 with trained weights)",
+                  2: "the random generators' states and the record of what the run was trained with (the "
+                     "optimizer's parameter groups, a plugin's source hash)"}
 RNG_KEY = "degradation_rng"
 TRAINED_WITH_KEY = "degradation_trained_with"
 
