@@ -368,7 +368,6 @@ def test_a_distribution_shadowing_a_suite_package_is_refused_in_one_line(how, tm
     if how == "RECORD":
         site = fake_dist(tmp_path, "lab-nets", {"labnet": "models.labnet:build"},
                          files={"models/__init__.py": "", "models/labnet.py": "raise AssertionError('imported')\n"})
-        site = site  # RECORD lists models/...
     else:
         site = fake_dist(tmp_path, "lab-nets", {"labnet": "models.labnet:build"}, top_level="models\nlabtools\n")
     on_path(site)
