@@ -74,7 +74,9 @@ def check_plugins(names: list[str], config) -> None:
     before anything trains: PluginError (a ValueError), one line naming the plugin. A refused plugin the
     matrix does not name is a warning, not an error (it changes no built-in net: built-in names never
     resolve to a plugin). Building imports torch: only for a matrix that names a plugin. The nets are built
-    for 10 classes and 3 input channels; each run builds its own again for its data (experiments.run)."""
+    for 10 classes and 3 input channels, and where the profile sets its ``image_size`` put through one training
+    step's work at that size and memory format (models.check_plugin_net); each run checks its own again for its
+    data (experiments.run)."""
     from models.names import check_plugins as check_installed
     from models.plugins import PluginError
 
@@ -85,12 +87,16 @@ def check_plugins(names: list[str], config) -> None:
             raise
         print(f"warning: {exc} (this matrix names no plugin: it is ignored)", file=sys.stderr)
     if names:
-        from models import create_model
+        from models import check_plugin_net, create_model
 
         from .config import model_overrides
 
         for name in names:
-            create_model(name, num_classes=10, in_channels=3, **model_overrides(name, config))
+            if config.image_size:
+                check_plugin_net(name, num_classes=10, in_channels=3, image_size=config.image_size,
+                                 channels_last=config.channels_last, **model_overrides(name, config))
+            else:
+                create_model(name, num_classes=10, in_channels=3, **model_overrides(name, config))
 
 
 def status(args) -> int:

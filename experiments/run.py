@@ -19,6 +19,10 @@ Reliability (issue 6):
   turns non-finite (experiments.training.module) is a result, status diverged. Ctrl-C and SIGTERM leave
   the run resumable (exit 130 / 143).
 - One process at a time trains a run folder (``flock`` on ``.lock``); another waits, then finds it done.
+- A net that draws random numbers in training (a plugin's dropout) resumes exactly too: the checkpoint holds
+  the random generators' states. A checkpoint is never resumed into another run than the one it holds: one
+  of another format, settings, optimizer parameter groups or plugin code is refused in one line saying what
+  changed and what to do (:func:`_resume_refusal`); another commit of the suite is recorded (``git_commits``).
 
 Module map: :mod:`experiments.training.train` (the Trainer, resume, the result record),
 :mod:`experiments.training.callbacks` (the run clock, the checkpoint after every evaluation),
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import os
 import sys
 import time
@@ -56,12 +61,6 @@ def run_path(run_dir: str) -> RunPath:
     return spec
 
 
-def _changed_settings(before: dict, now: dict) -> list[str]:
-    """The fields whose values differ; a field an older version did not have counts as its default."""
-    before = {**RunConfig().to_dict(), **before}
-    return sorted(k for k in now if before.get(k) != now[k])
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", help="runs/<experiment>/<profile>/<model>/seed<k>")
@@ -82,10 +81,11 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _check_input(args: argparse.Namespace):
-    """(fault, spec, config, data_dir, data, devices), every one checked, the dataset fetched if missing and
-    loaded (``data``: its data module, every split's labels checked against the training split's classes);
-    ConfigError or ValueError naming the bad value. Nothing is written under runs/. ``devices``: the GPUs this
-    run may take a slot on (experiments.launch.slots.devices); none without GPUs or when SLURM placed the run."""
+    """(fault, spec, config, data_dir, data, devices, declared), every one checked, the dataset fetched if
+    missing and loaded (``data``: its data module, every split's labels checked against the training split's
+    classes); ConfigError or ValueError naming the bad value. Nothing is written under runs/. ``devices``: the
+    GPUs this run may take a slot on (experiments.launch.slots.devices); none without GPUs or when SLURM placed
+    the run. ``declared``: a plugin net's declared axes (None for the suite's nets)."""
     spec = run_path(args.run_dir)  # names and settings first: they need neither torch nor Lightning
     from runfolder.io import unwritable
 
@@ -113,25 +113,29 @@ def _check_input(args: argparse.Namespace):
     # A device slot for runs that may train on a GPU, unless SLURM placed the run.
     devices = [] if slots.placed_by_slurm() or config.accelerator == "cpu" else slots.devices(args.gpus)
     data = prepared_data(config, data_dir, spec.seed)
-    _check_plugin_net(spec.model, config, data)
-    return fault, spec, config, data_dir, data, devices
+    declared = _check_plugin_net(spec.model, config, data)
+    return fault, spec, config, data_dir, data, devices, declared
 
 
-def _check_plugin_net(model: str, config: RunConfig, data) -> None:
-    """A researcher's net (a plugin, models/plugins.py) is built once before anything is written: a plugin
-    that fails to import, raises, or builds a net of the wrong output shape or depth is one line
-    (PluginError, a ValueError) and exit 2. The suite's own nets are checked by the test suite instead."""
+def _check_plugin_net(model: str, config: RunConfig, data) -> dict | None:
+    """A researcher's net (a plugin, models/plugins.py) is built and put through one training step's work at
+    the run's image size and memory format before anything is written (models.check_plugin_net): a plugin
+    that fails to import, raises, builds a net of the wrong output shape or depth, fails in training mode or
+    backward, has no trainable parameter or bad ``lr_factors``/``declared_axes`` is one line (PluginError, a
+    ValueError) and exit 2. Returns its declared axes; None for the suite's own nets, which the test suite
+    checks instead."""
     from models import parse_name
 
     if not parse_name(model).plugin:
-        return
-    from models import create_model
+        return None
+    from models import check_plugin_net
 
     from .config import model_overrides
     from .training.datamodule import data_shape
 
-    num_classes, in_channels, _ = data_shape(data)
-    create_model(model, num_classes=num_classes, in_channels=in_channels, **model_overrides(model, config))
+    num_classes, in_channels, (_, size, _) = data_shape(data)
+    return check_plugin_net(model, num_classes=num_classes, in_channels=in_channels, image_size=size,
+                            channels_last=config.channels_last, **model_overrides(model, config))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"[{args.progress}] " if args.progress else ""
     # Everything is checked before anything is written under runs/.
     try:
-        fault, spec, config, data_dir, data, devices = _check_input(args)
+        fault, spec, config, data_dir, data, devices, declared = _check_input(args)
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
@@ -156,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     with exclusive_lock(spec.dir / ".lock", on_wait=lambda: print(f"{tag}{spec}: waiting for another process "
                                                                    "training this run", file=sys.stderr)):
         return _run_locked(spec, config, data_dir, data, fault, tag, devices, int(args.runs_per_gpu),
-                           args.slurm_requeue)
+                           args.slurm_requeue, declared)
 
 
 def _place(spec: RunPath, tag: str, devices: list, runs_per_gpu: int) -> tuple[dict, str]:
@@ -182,18 +186,23 @@ def _place(spec: RunPath, tag: str, devices: list, runs_per_gpu: int) -> tuple[d
 
 
 def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, tag: str,
-                devices: list | None = None, runs_per_gpu: int = 1, requeue: bool = False) -> int:
+                devices: list | None = None, runs_per_gpu: int = 1, requeue: bool = False,
+                declared: dict | None = None) -> int:
     """Inside the run folder's lock: skip a done run, check the checkpoint, take a device (or note the SLURM
-    job), train, write result.json."""
+    job), train, write result.json. ``declared``: a plugin net's declared axes (experiments.run's check)."""
     from models import model_axes
     from runfolder.io import atomic_write_yaml, remove_stale_temps
 
     from .training.checkpoint import usable_checkpoint
+    from .training.datamodule import data_shape
+    from .training.module import net_optimizer_groups
     from .training.provenance import provenance
 
     run_dir = spec.dir
     result_path = run_dir / RESULT
-    what = model_axes(spec.model, init=config.init)  # the method, its axes and source; a plugin's provenance
+    # The method, its axes (a plugin's: what it declares, None where it declares nothing) and source; a plugin's
+    # provenance.
+    what = model_axes(spec.model, init=config.init, declared=declared)
     record = {"experiment": spec.experiment, "profile": spec.profile, "model": spec.model, "seed": spec.seed,
               "method": what["method"], "axes": what["axes"], "source": what["source"], "plugin": what["plugin"],
               "data_dir": str(data_dir), "config": config.to_dict(),
@@ -209,31 +218,42 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
               file=sys.stderr)
     for folder in (run_dir, run_dir / "checkpoints"):  # what a writer killed mid-write left behind
         remove_stale_temps(folder)
+    num_classes, in_channels, _ = data_shape(data)
+    record["optimizer_groups"] = net_optimizer_groups(spec.model, num_classes, in_channels, config)
+    suite = provenance()
     checkpoint = usable_checkpoint(run_dir / CHECKPOINT)
     if checkpoint is not None:
-        changed = _checkpoint_changes(run_dir, checkpoint, record["config"])
-        if changed:
-            print(f"error: {run_dir} holds a checkpoint trained with other settings ({', '.join(changed)}); "
-                  "use another RUNS_DIR or delete the folder", file=sys.stderr)
+        refusal = _resume_refusal(run_dir, checkpoint, record)
+        if refusal:
+            print(f"error: {refusal}", file=sys.stderr)
             return EXIT_BAD_INPUT
+    # Every commit of the suite the run was trained with, the first session's first: a resume across commits
+    # is allowed (the suite's commits change its code, rarely a run's numbers) and recorded, and the report
+    # flags such a run.
+    earlier = checkpoint.trained_with.get("git_commits", []) if checkpoint is not None else []
+    record["git_commits"] = list(dict.fromkeys([*earlier, *([suite["git_commit"]] if suite["git_commit"] else [])]))
+    trained_with = {"git_commits": record["git_commits"],
+                    "plugin": {k: record["plugin"][k] for k in ("distribution", "version", "source_sha256")}
+                    if record["plugin"] else None}
     placement, where = _place(spec, tag, devices or [], runs_per_gpu)
     result_path.unlink(missing_ok=True)  # a failed or damaged result is being retried
     atomic_write_yaml(run_dir / CONFIG,
-                      {**record, **provenance(), **placement, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                      {**record, **suite, **placement, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     print(f"{tag}{spec}{where} ...", flush=True)
     started = time.monotonic()
     from .training.train import EXIT_SIGINT, Interrupted, train
 
     try:
-        result = train(spec, config, data_dir, fault, resume_step=checkpoint[0] if checkpoint is not None else None,
-                       datamodule=data, requeue=requeue)
+        result = train(spec, config, data_dir, fault, resume_step=checkpoint.step if checkpoint is not None else None,
+                       datamodule=data, requeue=requeue, trained_with=trained_with)
     except (Interrupted, KeyboardInterrupt) as exc:
         print(f"{tag}{spec}: {getattr(exc, 'note', None) or _interrupted(requeue)}", file=sys.stderr)
         return getattr(exc, "code", EXIT_SIGINT)
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the matrix goes on
-        _record_failure(spec, exc, traceback.format_exc(), tag, time.monotonic() - started)
+        _record_failure(spec, exc, traceback.format_exc(), tag, time.monotonic() - started, record)
         return EXIT_FAILED
-    write_result(result_path, {**result, **{k: record[k] for k in ("method", "axes", "plugin")},
+    write_result(result_path, {**result, "shortcut": record["axes"]["shortcut"],
+                               **{k: record[k] for k in ("method", "axes", "plugin", "optimizer_groups", "git_commits")},
                                **{k: v for k, v in placement.items() if k != "visible_devices"}})
     (run_dir / ERROR).unlink(missing_ok=True)  # from an earlier, failed attempt
     print(f"{tag}{spec}{where} ... {format_seconds(time.monotonic() - started)},{_outcome(result)}", flush=True)
@@ -250,30 +270,69 @@ def _interrupted(batch_job: bool) -> str:
     return "interrupted; the next `make` resumes it from its last checkpoint"
 
 
-def _checkpoint_changes(run_dir: Path, checkpoint: tuple[int, dict | None, object], now: dict) -> list[str]:
-    """What differs between the settings a checkpoint was trained with and ``now`` (the run's config), its
-    format included; the checkpoint's own record of its settings, else config.yaml's."""
-    from .training.checkpoint import CHECKPOINT_FORMAT
+def _setting(value) -> str:
+    """A setting's value as SET / --set take it (YAML; no spaces, so that SET can hold several)."""
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
-    before = checkpoint[1]
+
+def _resume_refusal(run_dir: Path, checkpoint, record: dict) -> str | None:
+    """Why the checkpoint in ``run_dir`` cannot be resumed by this run (``record``: its config.yaml record,
+    optimizer groups and plugin provenance included), in one line with what to do; None when it can.
+
+    Refused: a checkpoint of an older format (it lacks what an exact resume needs), one trained with other
+    settings (its own record of them, else config.yaml's), with other optimizer parameter groups (a net whose
+    ``lr_factors`` changed since), or with other code of its plugin (a source hash that differs). The suite's
+    own commit may differ: that is recorded (``git_commits``), not refused."""
+    from .training.checkpoint import CHECKPOINT_FORMAT, FORMAT_CHANGES
+
+    ckpt = run_dir / CHECKPOINT
+    anew = f"delete {ckpt} to train the run from the start, or use another RUNS_DIR"
+    held = f"{run_dir} holds a checkpoint (iteration {checkpoint.step})"
+    if checkpoint.format != CHECKPOINT_FORMAT:
+        if not isinstance(checkpoint.format, int | None) or checkpoint.format not in FORMAT_CHANGES:
+            return (f"{held} of checkpoint format {checkpoint.format!r}, not this version's {CHECKPOINT_FORMAT} "
+                    f"(a newer suite's?): train it with the version that wrote it, or {anew}")
+        return (f"{held} written by an older version of the suite (checkpoint format {checkpoint.format}, now "
+                f"{CHECKPOINT_FORMAT}): it predates {FORMAT_CHANGES[checkpoint.format]}, so it cannot be resumed "
+                f"exactly; {anew}")
+    now = record["config"]
+    before = checkpoint.config
     if before is None:
         try:
             before = read_config(run_dir / CONFIG).get("config")
         except MalformedError:
             before = None
-    if isinstance(before, dict) and before.get("threads") == 0:  # older versions: make's -j decided, unrecorded
-        print(f"warning: {run_dir}'s checkpoint does not record the CPU threads it was trained with (an older "
-              f"version took them from make's -j); resuming with {now['threads']}: its numbers may differ from an "
-              "uninterrupted run's", file=sys.stderr)
-        before = {**before, "threads": now["threads"]}
-    changed = _changed_settings(before, now) if isinstance(before, dict) else []
-    if checkpoint[2] != CHECKPOINT_FORMAT:
-        changed.insert(0, f"checkpoint format {checkpoint[2]}, now {CHECKPOINT_FORMAT}: an older version")
-    return changed
+    if isinstance(before, dict):
+        before = {**RunConfig().to_dict(), **before}  # a field an older version did not have: its default
+        changed = sorted(k for k in now if before.get(k) != now[k])
+        if changed:
+            what = "; ".join(f"{k} {_setting(before.get(k))}, now {_setting(now[k])}" for k in changed)
+            sets = " ".join(f"{k}={_setting(before.get(k))}" for k in changed)
+            return (f"{held} trained with other settings ({what}); to resume it, give it its settings back: "
+                    f"SET=\"{sets}\" (make) or --set {' --set '.join(sets.split())} (python -m experiments.run); "
+                    f"to train it anew with these, {anew}")
+    groups = checkpoint.trained_with.get("optimizer_groups")
+    if groups != record["optimizer_groups"]:
+        def show(gs) -> str:
+            return ", ".join(f"lr x{g['lr_factor']:g}: {g['tensors']} tensors" for g in gs) if gs else "unknown"
+
+        return (f"{held} trained with other optimizer parameter groups ({show(groups)}; the net now trains with "
+                f"{show(record['optimizer_groups'])}): it predates a change of the net's learning-rate groups "
+                f"(lr_factors) and cannot be resumed; {anew}")
+    plugin, trained = record["plugin"], checkpoint.trained_with.get("plugin")
+    if plugin and trained and trained.get("source_sha256") != plugin["source_sha256"]:
+        def code(p) -> str:
+            return f"{p.get('distribution')} {p.get('version')}, source sha256 {str(p.get('source_sha256'))[:12]}"
+
+        return (f"{held} trained with other code of plugin {record['method']!r} ({code(trained)}; installed now: "
+                f"{code(plugin)}): reinstall the code it was trained with to resume it; to train it anew with the "
+                f"new code, {anew}")
+    return None
 
 
-def _record_failure(spec: RunPath, exc: Exception, text: str, tag: str, seconds: float) -> None:
-    """A failed run: its traceback in error.txt, a result.json of status failed, one line on stderr."""
+def _record_failure(spec: RunPath, exc: Exception, text: str, tag: str, seconds: float, record: dict) -> None:
+    """A failed run: its traceback in error.txt, a result.json of status failed (``record``: config.yaml's
+    record, for the method, its axes and the plugin), one line on stderr."""
     from models import parse_name
 
     from runfolder.io import atomic_write_text
@@ -284,8 +343,8 @@ def _record_failure(spec: RunPath, exc: Exception, text: str, tag: str, seconds:
         atomic_write_text(run_dir / ERROR, text)
         write_result(run_dir / RESULT, {
             "status": "failed", "experiment": spec.experiment, "profile": spec.profile, "model": spec.model,
-            "family": name.family, "depth": name.depth, "shortcut": name.shortcut.value, "seed": spec.seed,
-            "final": {}, "best": {}, "error": text,
+            "family": name.family, "depth": name.depth, "shortcut": record["axes"]["shortcut"], "seed": spec.seed,
+            **{k: record[k] for k in ("method", "axes", "plugin")}, "final": {}, "best": {}, "error": text,
         })
     except OSError as write_error:  # a full disk, say: no result.json, so make retries it all the same
         print(f"{tag}{spec}: could not record the failure ({write_error})", file=sys.stderr)

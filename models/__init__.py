@@ -17,7 +17,7 @@ _LAZY = {
     "BasicBlock": "blocks", "Bottleneck": "blocks", "ZeroPadShortcut": "blocks", "make_shortcut": "blocks",
     "PreActBasicBlock": "blocks", "PreActBottleneck": "blocks", "FixupBasicBlock": "blocks",
     "FixupBottleneck": "blocks", "LayerConfig": "blocks", "HIGHWAY_GATE_BIAS": "blocks",
-    "NetSpec": "resnet", "ResNet": "resnet", "create_model": "resnet",
+    "NetSpec": "resnet", "ResNet": "resnet", "create_model": "resnet", "check_plugin_net": "resnet",
     "branch_ends": "stats", "count_multiply_adds": "stats", "count_params": "stats", "response_layers": "stats",
     "weighted_layers": "stats",
 }

@@ -12,7 +12,8 @@ A name is ``<method>-<depth>(-<token>)*``, all of ``[a-z0-9-]`` (folder- and mak
   is refused with the canonical name (``preresnet-56-a`` -> ``preresnet-56``); only ``resnet-<depth>-a|b|c``
   keep naming the default explicitly, as the shortcut ablation always has;
 * a plugin's ``<name>-<depth>`` for every entry point of group ``degradation_suite.models``
-  (:mod:`models.plugins`), listed without importing anything.
+  (:mod:`models.plugins`), listed without importing anything; a run folder's records make such a name
+  readable where the plugin is not installed (:func:`plugin_model_name`, what ``reports`` use).
 
 Families by depth: the CIFAR family (section 4.2) has 6n+2 weighted layers, three stages of n basic
 blocks; the ImageNet family (Table 1) has the depths of :data:`IMAGENET_STAGES`. 50 and 152 are also
@@ -125,13 +126,23 @@ class Shortcut(str, enum.Enum):
     __hash__ = str.__hash__
 
 
+# Every axis a run records, and its values: a method's (Method), or what a plugin declares (declared_axes,
+# models/plugins.py); a plugin's undeclared axis is recorded as None (unknown).
+AXIS_VALUES: dict[str, tuple[str, ...]] = {
+    "block": BLOCKS, "shortcut": tuple(s.value for s in Shortcut), "merge": MERGES,
+    "branch_scale": BRANCH_SCALES, "norm": NORMS, "init": INIT_RULES,
+}
+
+
 @dataclass(frozen=True)
 class ModelName:
     """What a registry name says: ``resnet-56-b`` -> kind resnet, family cifar, depth 56, shortcut B.
 
     ``kind`` is the method (``"plain"``, ``"resnet"``, ``"fixup"``, ..., or a plugin's name); the other
-    axes are those of :class:`Method`, resolved for this name (``norm`` "none" for ``-nobn``). A plugin's
-    axes are unknown to the suite: ``plugin`` is True, ``shortcut`` NONE and the other axes ``""``.
+    axes are those of :class:`Method`, resolved for this name (``norm`` "none" for ``-nobn``). A name
+    alone does not tell a plugin's axes: ``plugin`` is True, ``shortcut`` NONE (read: no value, not "a
+    plain net") and the other axes ``""`` (unknown), until a run's record fills in what the plugin
+    declared (``reports.runs``).
     """
 
     name: str
@@ -221,13 +232,7 @@ def parse_name(name: str, family: str | None = None) -> ModelName:
     if method is None:
         if method_name not in plugin_names():
             raise ValueError(f"unknown method {method_name!r} in {name!r}; valid: {choices(list_methods())}")
-        if tokens:
-            raise ValueError(f"plugin nets take no tokens, got {name!r}; valid: {method_name}-{depth}")
-        if depth < 1:
-            raise ValueError(f"impossible depth {depth} in {name!r}; valid: an integer >= 1")
-        family = family or ("imagenet" if depth in IMAGENET_STAGES else "cifar")
-        return ModelName(name, method_name, family, depth, Shortcut.NONE, False, block="", merge="",
-                         branch_scale="", norm="", init="", plugin=True)
+        return plugin_model_name(name, family)
     if family is None:
         family = "imagenet" if depth in IMAGENET_STAGES else "cifar"
     _check_depth(family, depth, name, method)
@@ -239,6 +244,24 @@ def parse_name(name: str, family: str | None = None) -> ModelName:
     return ModelName(name, method.name, family, depth, Shortcut(option) if option else default,
                      option is not None, method.block, method.merge, method.branch_scale,
                      "none" if nobn else method.norm, method.init)
+
+
+def plugin_model_name(name: str, family: str | None = None) -> ModelName:
+    """``"mynet-56"`` read as a plugin's net without listing the installed plugins (nothing imported or
+    read): for names a run folder records as a plugin's (``reports``, where the plugin may be absent, or
+    another plugin refused). ``ValueError`` for a built-in method, tokens or a depth below 1."""
+    method_name, depth, tokens = _split(name)
+    if method_name in METHODS:
+        raise ValueError(f"{name!r} names the built-in method {method_name!r}, not a plugin")
+    if family is not None and family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; valid: {choices(FAMILIES)}")
+    if tokens:
+        raise ValueError(f"plugin nets take no tokens, got {name!r}; valid: {method_name}-{depth}")
+    if depth < 1:
+        raise ValueError(f"impossible depth {depth} in {name!r}; valid: an integer >= 1")
+    family = family or ("imagenet" if depth in IMAGENET_STAGES else "cifar")
+    return ModelName(name, method_name, family, depth, Shortcut.NONE, False, block="", merge="",
+                     branch_scale="", norm="", init="", plugin=True)
 
 
 def _read_tokens(name: str, method: Method, tokens: list[str], depth: int) -> tuple[str | None, bool]:
@@ -330,7 +353,8 @@ def model_family(name: str) -> str:
     return parse_name(name).family
 
 
-def model_axes(name: str, family: str | None = None, init: str | None = None) -> dict:
+def model_axes(name: str, family: str | None = None, init: str | None = None,
+               declared: dict | None = None) -> dict:
     """A JSON-able record of what a name builds, for ``config.yaml`` and ``result.json``::
 
         {"model": "fixup-56", "method": "fixup", "family": "cifar", "depth": 56,
@@ -339,14 +363,17 @@ def model_axes(name: str, family: str | None = None, init: str | None = None) ->
          "source": "Zhang et al. 2019, arXiv 1901.09321, ...", "plugin": None}
 
     ``init``: the run's ``init`` override ("he" | "xavier"), which replaces the method's "he" (Fixup keeps
-    "fixup", which refuses "xavier" when built). For a plugin, ``axes`` is None and ``plugin`` its provenance
-    (:func:`models.plugins.plugin_provenance`: distribution, version, entry point, sha256 of its source
-    files), read without importing it.
+    "fixup", which refuses "xavier" when built). For a plugin, ``axes`` holds every axis of
+    :data:`AXIS_VALUES`, each the value its net declares (``declared``: :func:`models.plugins.declared_axes`
+    of the built net, which the run checks) or None (unknown), and ``plugin`` its provenance
+    (:func:`models.plugins.provenance`: distribution, version, entry point, sha256 of its files), read
+    without importing it.
     """
     info = parse_name(name, family)
     record = {"model": info.name, "method": info.kind, "family": info.family, "depth": info.depth}
     if info.plugin:
-        return {**record, "axes": None, "source": None, "plugin": plugin_provenance(info.kind)}
+        axes = {axis: (declared or {}).get(axis) for axis in AXIS_VALUES}
+        return {**record, "axes": axes, "source": None, "plugin": plugin_provenance(info.kind)}
     axes = info.axes
     if init is not None and axes["init"] == "he":
         axes["init"] = init

@@ -27,8 +27,8 @@ import torch
 from torch import nn
 
 from .blocks import BLOCKS, LayerConfig
-from .names import IMAGENET_STAGES, INITS, STEMS, Shortcut, choices, parse_name, plugin_entry_point
-from .plugins import build_plugin
+from .names import AXIS_VALUES, IMAGENET_STAGES, INITS, STEMS, Shortcut, choices, parse_name, plugin_entry_point
+from .plugins import build_plugin, declared_axes, probe_plugin
 from .tf_compat import PRESETS, SEED_FINAL_MAP
 
 
@@ -270,7 +270,22 @@ def _create_plugin(parsed, num_classes: int, in_channels: int, overrides: dict) 
             raise ValueError(f"unknown {key} {overrides[key]!r}; valid: {choices(valid)}")
     return build_plugin(plugin_entry_point(parsed.kind), parsed.depth, family=parsed.family, num_classes=num_classes,
                         in_channels=in_channels, width=overrides.get("width"),
-                        stem=overrides.get("stem") or parsed.family, init=overrides.get("init", "he"))
+                        stem=overrides.get("stem") or parsed.family, init=overrides.get("init", "he"),
+                        axes=AXIS_VALUES)
+
+
+def check_plugin_net(name: str, *, num_classes: int, in_channels: int, image_size: int, channels_last: bool,
+                     **overrides) -> dict[str, str | None]:
+    """A run's check of plugin net ``name`` before anything is written: built (:func:`create_model`, whose
+    checks apply) and put through one training step's work at the run's ``image_size`` (pixels a side) and
+    memory format (:func:`models.plugins.probe_plugin`), on a net the run does not train. Returns what it
+    declares of its axes (``{axis: value or None}``, :data:`models.names.AXIS_VALUES`), for the run's
+    record. :class:`~models.plugins.PluginError` (a ``ValueError``), one line naming the plugin, else."""
+    parsed = parse_name(name, overrides.get("family"))
+    net = create_model(name, num_classes=num_classes, in_channels=in_channels, **overrides)
+    probe_plugin(plugin_entry_point(parsed.kind), net, parsed.depth, num_classes=num_classes,
+                 in_channels=in_channels, size=image_size, channels_last=channels_last)
+    return declared_axes(net, AXIS_VALUES)
 
 
 def _apply_preset(name: str, family: str, overrides: dict) -> None:

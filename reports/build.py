@@ -28,7 +28,6 @@ import matplotlib
 
 from runfolder import format_seconds
 from runfolder.io import unwritable
-from models.names import parse_name
 
 from . import io
 from .frontpage import FrontPage, front_page
@@ -37,7 +36,7 @@ from runfolder.tuning import parse_grid
 from .leaderboard import gap_rows
 from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
 from .registry import ReportContext, figure_functions, section_functions
-from .runs import STATUSES, Run, discover_runs, tidy_table
+from .runs import STATUSES, Run, discover_runs, plugin_versions, read_name, tidy_table
 from .summary import display_table, flag_text, summarize, summary_markdown, text_table
 from .verdict import Verdict, make_verdict
 
@@ -107,7 +106,7 @@ def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds, o
             raise InputError(f"{label} {value!r}: no folder {str(parent / value)!r}{hint}")
     for m in models or []:
         try:
-            parse_name(m)
+            read_name(m)
         except ValueError as exc:
             raise InputError(f"bad model name {m!r} in --models: {exc}") from None
     for s in seeds or []:
@@ -119,8 +118,9 @@ def _value(run: Run, key: str):
     """A provenance value of a run: result.json's (what happened, e.g. the device) before config.yaml's,
     whose training settings may sit at the top level or under a nested ``config:`` mapping."""
     if key == "git_commit":
-        commit = run.config.get("git_commit")
-        return None if commit is None else f"{commit}{' (dirty)' if run.config.get('git_dirty') else ''}"
+        # A run resumed under another commit records each (git_commits): it counts as their sequence.
+        commits = run.recorded("git_commits") or ([run.config["git_commit"]] if run.config.get("git_commit") else [])
+        return None if not commits else f"{' then '.join(commits)}{' (dirty)' if run.config.get('git_dirty') else ''}"
     if isinstance(run.result, dict) and run.result.get(key) is not None:
         return run.result[key]
     return run.setting(key)
@@ -140,6 +140,15 @@ def _distinct(runs: Sequence[Run], key: str) -> str:
     if len(values) == 1:
         return next(iter(values))
     return "; ".join(f"{v} ({n} run{'s' if n > 1 else ''})" for v, n in values.most_common())
+
+
+def _plugin_line(versions: dict[str, dict[str, list[int]]]) -> str:
+    """Each plugin net and the code its seeds were trained with (reports.runs.plugin_versions), a net of several
+    versions marked."""
+    return "; ".join(
+        f"{model}: " + ("; ".join(f"{code} ({_plural(len(seeds), 'run')})" for code, seeds in codes.items())
+                        + (" -- SEEDS TRAINED BY DIFFERENT VERSIONS" if len(codes) > 1 else ""))
+        for model, codes in versions.items())
 
 
 def _plural(n: int, word: str) -> str:
@@ -163,6 +172,7 @@ def _provenance(runs: Sequence[Run], experiment: str, profile: str, runs_dir: Pa
     lines += [
         f"- versions: {_distinct(runs, 'versions')}",
         f"- git commit: {_distinct(runs, 'git_commit')}",
+        *([f"- plugins: {_plugin_line(versions)}"] if (versions := plugin_versions(runs)) else []),
         f"- runs: {len(runs)} expected ({_plural(len(models), 'model')} x {_plural(len(seeds), 'seed')} "
         f"{', '.join(map(str, seeds))}): "
         + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES),

@@ -14,8 +14,9 @@ so, and a net named without a finished run reads "not trained".
 * The **depth gap** is deep − shallow final training error (points), the paper's degradation (He et al.
   2015, section 4.1, Fig. 4 and 6) asked of every method: :func:`reports.verdicts.gap_verdict`.
 * **vs plain** is plain − method at the deep depth (> 0: the method trains better), the plain net with the
-  method's normalisation (BN-free methods, norm "none", against ``plain-<depth>-nobn``; the others and
-  plugins, whose normalisation the suite cannot know, against ``plain-<depth>``); **vs resnet** is
+  method's normalisation (BN-free methods, norm "none", against ``plain-<depth>-nobn``; the others against
+  ``plain-<depth>``; a plugin by what its runs record it declares, ``declared_axes``: ``plain-<depth>-nobn``
+  for ``"norm": "none"``, else ``plain-<depth>``); **vs resnet** is
   ``resnet-<depth>`` − method, the paper's answer, which trains: :func:`reports.verdicts.effect_verdict`.
 
 :func:`leaderboard_table` is the tidy table (``leaderboard.csv``), :func:`leaderboard_markdown` its text

@@ -19,12 +19,19 @@ The files' formats, the result record's check and the metrics reader with its da
 lines are skipped, and noted on the run) are :mod:`runfolder`'s; model names are
 :mod:`models.names`'. Both import no torch. A folder whose name is not a model name is left out (listed
 as such), as are folders that ``--models``/``--seeds`` leave out.
+
+A plugin's net (``models/plugins.py``) is read from what its run folders record, never from the installed
+plugins (none is listed or imported): a ``<method>-<depth>`` folder of no built-in method is a plugin's when
+one of its runs' ``config.yaml`` or ``result.json`` records the plugin, so its runs are reported where the
+plugin is not installed, or another plugin is refused. Its axes are the ones its runs record as declared
+(unknown, ``""``, where it declares none); :func:`plugin_versions` gives the code each run was trained
+with, and the runs of a net whose seeds were trained by different plugin code are flagged.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -32,20 +39,46 @@ import pandas as pd
 
 import runfolder
 from runfolder import SPLITS, MalformedError, read_config, read_metrics, read_result, seed_of
-from models.names import FAMILIES, ModelName, parse_name
+from models.names import AXIS_VALUES, FAMILIES, METHODS, ModelName, Shortcut, parse_name, plugin_model_name
 from runfolder.tuning import TUNING_SEED
 
 STATUSES = (*runfolder.STATUSES, "missing", "malformed")
 TIDY_COLUMNS = ["run", "model", "family", "depth", "shortcut", "seed", "status", "step", "split", "loss", "error"]
 
 
+def read_name(name: str, family: str | None = None) -> ModelName:
+    """``name`` as reports read it: a built-in method's by :func:`models.names.parse_name`, any other
+    ``<method>-<depth>`` as a plugin's (:func:`models.names.plugin_model_name`), without listing the
+    installed plugins. ``ValueError`` naming what is wrong."""
+    if name.split("-")[0] in METHODS:
+        return parse_name(name, family)
+    return plugin_model_name(name, family)
+
+
 def is_model_name(name: str) -> bool:
-    """Whether ``name`` is a model name of :mod:`models.names`' grammar."""
+    """Whether ``name`` reads as a model name (:func:`read_name`)."""
     try:
-        parse_name(name)
+        read_name(name)
     except ValueError:
         return False
     return True
+
+
+def _recorded(folder: Path, key: str):
+    """``key`` of the run folder's result.json, else of its config.yaml; None where neither holds it."""
+    for read, file in ((read_result, runfolder.RESULT), (read_config, runfolder.CONFIG)):
+        try:
+            value = read(folder / file).get(key)
+        except MalformedError:
+            continue
+        if value is not None:
+            return value
+    return None
+
+
+def _records_plugin(model_dir: Path) -> bool:
+    """Whether any run folder of ``model_dir`` records a plugin (its provenance in result.json or config.yaml)."""
+    return any(isinstance(_recorded(model_dir / f"seed{k}", "plugin"), dict) for k in seed_folders(model_dir))
 
 
 @dataclass
@@ -68,8 +101,19 @@ class Run:
     # Convenience views -------------------------------------------------------------------------
     family = property(lambda self: self.info.family)
     depth = property(lambda self: self.info.depth)
-    shortcut = property(lambda self: self.info.shortcut.value)  # "none" | "a" | "b" | "c"
     kind = property(lambda self: self.info.kind)
+
+    @property
+    def shortcut(self) -> str:
+        """"none" | "a" | "b" | "c"; a plugin's: what it declares, "unknown" where it declares none."""
+        if self.info.plugin:
+            declared = self.recorded("axes")
+            return (declared.get("shortcut") if isinstance(declared, dict) else None) or "unknown"
+        return self.info.shortcut.value
+
+    def recorded(self, key: str):
+        """``key`` as result.json records it, else config.yaml; None where neither does."""
+        return self.result.get(key) if self.result.get(key) is not None else self.config.get(key)
 
     @property
     def ok(self) -> bool:
@@ -152,7 +196,7 @@ def load_run(runs_dir: Path, experiment: str, profile: str, model: str, seed: in
     """
     folder = runfolder.run_dir(runs_dir, experiment, profile, model, seed, lr)
     rel = folder.relative_to(Path(runs_dir)).as_posix()
-    run = Run(model=model, seed=seed, path=folder, rel=rel, info=parse_name(model))
+    run = Run(model=model, seed=seed, path=folder, rel=rel, info=read_name(model))
     if not folder.is_dir():
         run.status, run.reason = "missing", "not started (no run folder)"
         return run
@@ -196,11 +240,11 @@ def _check_name(run: Run) -> None:
     family = run.result.get("family")
     if family in FAMILIES and family != run.info.family:
         try:
-            run.info = parse_name(run.model, family=family)
+            run.info = read_name(run.model, family=family)
         except ValueError as exc:
             run.notes.append(f"result.json says family {family!r}: {exc}")
     shortcut = run.result.get("shortcut")
-    if shortcut is not None and shortcut != run.info.shortcut:
+    if not run.info.plugin and shortcut is not None and shortcut != run.info.shortcut:
         run.notes.append(f"result.json says shortcut {shortcut!r}, the name implies {run.info.shortcut.value!r}")
 
 
@@ -241,16 +285,72 @@ def discover_runs(runs_dir: str | Path, experiment: str, profile: str,
     """
     root = Path(runs_dir) / experiment / profile
     on_disk = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-    found = [m for m in on_disk if is_model_name(m)]
+    found = [m for m in on_disk if is_model_name(m) and (not read_name(m).plugin or _records_plugin(root / m))]
     models = [*(models or []), *found]
-    models = sorted(dict.fromkeys(models), key=lambda m: parse_name(m).sort_key)
+    models = sorted(dict.fromkeys(models), key=lambda m: read_name(m).sort_key)
     if seeds is None:
         seeds = sorted({s for m in models for s in seed_folders(root / m)}) or [0]
     seeds = sorted(dict.fromkeys(seeds))
     ignored = [f"{m}/seed{s}" for m in on_disk for s in seed_folders(root / m)
                if m not in models or s not in seeds]
     runs = [load_run(Path(runs_dir), experiment, profile, m, s) for m in models for s in seeds]
+    _read_plugin_records(runs)
     return Discovery(runs=runs, models=list(models), seeds=list(seeds), ignored=ignored)
+
+
+def plugin_code(run: Run) -> str | None:
+    """The plugin code a run was trained with, as its record names it: ``"mynet-plugin 0.1.0, sha256
+    4f2a9c01d3b7"`` (the first 12 hex digits of the source hash); None for a built-in net or no record."""
+    plugin = run.recorded("plugin")
+    if not run.info.plugin or not isinstance(plugin, dict):
+        return None
+    sha = plugin.get("source_sha256")
+    return f"{plugin.get('distribution')} {plugin.get('version')}, sha256 {sha[:12] if isinstance(sha, str) else sha}"
+
+
+def plugin_versions(runs: list[Run]) -> dict[str, dict[str, list[int]]]:
+    """``{model: {plugin code: [seeds]}}`` of the plugin nets among ``runs`` (:func:`plugin_code`), in run order."""
+    out: dict[str, dict[str, list[int]]] = {}
+    for run in runs:
+        code = plugin_code(run)
+        if code is not None:
+            out.setdefault(run.model, {}).setdefault(code, []).append(run.seed)
+    return out
+
+
+def _read_plugin_records(runs: list[Run]) -> None:
+    """Give each plugin net's runs the axes its runs record as declared (the first run recording them; every
+    run of a model reads the same :class:`ModelName`), and flag every run of a net whose seeds were trained by
+    different plugin code (their mean pools two nets) or record different axes."""
+    by_model: dict[str, list[Run]] = {}
+    for run in runs:
+        if run.info.plugin:
+            by_model.setdefault(run.model, []).append(run)
+    versions = plugin_versions(runs)
+    for model, group in by_model.items():
+        declared = [a for r in group if isinstance(a := r.recorded("axes"), dict)]
+        if declared:
+            axes = {k: declared[0].get(k) if declared[0].get(k) in AXIS_VALUES[k] else None for k in AXIS_VALUES}
+            for run in group:
+                run.info = _with_axes(run.info, axes)
+        notes = []
+        codes = versions.get(model, {})
+        if len(codes) > 1:
+            each = "; ".join(f"{code}: seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
+                             for code, seeds in codes.items())
+            notes.append(f"{model}'s seeds were trained by {len(codes)} versions of plugin {group[0].kind!r} "
+                         f"({each}): its mean and interval pool different nets")
+        if any(a != declared[0] for a in declared):
+            notes.append(f"{model}'s runs record different declared axes; the first run's are used")
+        for run in group:
+            run.notes += notes
+
+
+def _with_axes(info: ModelName, axes: dict) -> ModelName:
+    """A plugin's name with the axes its runs record (None: unknown, ``""``); its ``shortcut`` stays NONE, the
+    declared one is :attr:`Run.shortcut`."""
+    return replace(info, **{k: axes.get(k) or "" for k in ("block", "merge", "branch_scale", "norm", "init")},
+                   shortcut=Shortcut.NONE)
 
 
 def tidy_table(runs: list[Run]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import numpy as np
 import yaml
 
 import runfolder
-from models.names import parse_name
+from models.names import parse_name, plugin_model_name
 
 Curve = Callable[[int], float] | Sequence[float] | None
 
@@ -40,7 +40,7 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
               family: str | None = None, depth: int | None = None, shortcut: str | None = None,
               diverged_at: int | None = None, error: str | None = None,
               write_result: bool = True, write_metrics: bool = True, extra_rows: Sequence[dict] = (),
-              classes: Sequence[str] | None = None) -> Path:
+              classes: Sequence[str] | None = None, plugin: dict | None = None, axes: dict | None = None) -> Path:
     """Write ``runs_dir/experiment/profile/model/seed<seed>/`` and return the folder.
 
     ``train``/``val``/``test`` are error curves (%): a function of the step or one value per step of
@@ -49,12 +49,17 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
     the last / lowest point of each curve. ``extra_rows`` (dicts over metrics.csv's columns) are appended
     (a resumed run's repeated steps, for instance). ``family``/``depth``/``shortcut`` default to what the
     name says. ``classes``: the class names config.yaml records (the trainer always records them).
+    ``plugin``: a plugin net's provenance as the trainer records it (``models.plugins.provenance``), with
+    ``axes`` its recorded axes (``models.names.model_axes``); the name is then read as a plugin's, none need
+    be installed.
     """
     folder = runfolder.run_dir(runs_dir, experiment, profile, model, seed)
     folder.mkdir(parents=True, exist_ok=True)
-    name = parse_name(model, family)
+    name = plugin_model_name(model, family) if plugin is not None else parse_name(model, family)
     family, depth = name.family, depth if depth is not None else name.depth
-    shortcut = shortcut if shortcut is not None else name.shortcut.value
+    if plugin is None:
+        shortcut = shortcut if shortcut is not None else name.shortcut.value
+    recorded = {"method": name.kind, "axes": axes, "plugin": plugin} if plugin is not None else {}
     steps = list(steps)
     eval_steps = list(eval_steps) if eval_steps is not None else steps
     curves = {"train": (_values(train, steps), steps), "val": (_values(val, eval_steps), eval_steps),
@@ -66,7 +71,7 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
         "device": device, "precision": "32-true",
         "versions": {"python": "3.11.9", "torch": "2.14.1", "torchvision": "0.29.1", "pytorch_lightning": "2.6.6"},
         "git_commit": "9ea55ac0123456789abcdef0123456789abcdef0",
-        **({"classes": list(classes)} if classes is not None else {}),
+        **({"classes": list(classes)} if classes is not None else {}), **recorded,
     }
     (folder / runfolder.CONFIG).write_text(yaml.safe_dump(config, sort_keys=False))
 
@@ -98,7 +103,7 @@ def write_run(runs_dir: str | Path, experiment: str, profile: str, model: str, s
             "final": final if final is not None else last,
             "best": best if best is not None else lowest,
             "iterations": steps[-1] if steps else 0, "wall_seconds": wall_seconds,
-            "images_per_second": images_per_second, "params": params, "multiply_adds": multiply_adds,
+            "images_per_second": images_per_second, "params": params, "multiply_adds": multiply_adds, **recorded,
         }
         if status == "failed":
             result["error"] = error or "Traceback (most recent call last):\n  ...\nRuntimeError: CUDA out of memory"

@@ -260,13 +260,13 @@ def test_one_seed_gives_no_interval(tmp_path):
     assert row.verdict == "gap not shown, one seed: no interval" and row.vs_plain_verdict == "no plain-56-nobn run"
 
 
-def test_a_plugin_is_a_method_measured_against_the_papers_plain_net(tmp_path, monkeypatch):
-    import models.names
-
-    monkeypatch.setattr(models.names, "plugin_names", lambda: ["mynet"])  # as if a distribution registered it
+def test_a_plugin_is_a_method_measured_against_the_papers_plain_net(tmp_path):
+    # Recorded as the trainer records a plugin's runs; no plugin is installed (the report reads the records).
+    plugin = {"distribution": "mynet-plugin", "version": "0.1.0", "source_sha256": "ab" * 32}
     for seed in range(2):
         for model, v in (("plain-20", 10.0), ("plain-56", 30.0), ("mynet-20", 9.0), ("mynet-56", 8.0)):
-            write_run(tmp_path, "degradation", PROF, model, seed, steps=STEPS, train=flat(v + seed * (1 + v / 10)))
+            write_run(tmp_path, "degradation", PROF, model, seed, steps=STEPS, train=flat(v + seed * (1 + v / 10)),
+                      plugin=plugin if model.startswith("mynet") else None)
     board = leaderboard_table(discover_runs(tmp_path, "degradation", PROF).runs).set_index("method")
     mynet = board.loc["mynet"]
     assert (mynet["norm"], bool(mynet["reference"]), mynet["plain"]) == ("unknown", False, "plain-56")

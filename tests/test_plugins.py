@@ -22,6 +22,7 @@ import models
 from models.names import parse_name
 
 EXAMPLE = Path(__file__).parent.parent / "examples" / "mynet-plugin"
+DECLARED = {"block": "post", "shortcut": "b", "merge": "add", "branch_scale": "none"}  # the example's declared_axes
 
 
 @pytest.fixture
@@ -44,8 +45,11 @@ def on_path(monkeypatch):
             del sys.modules[name]
 
 
-def fake_dist(root: Path, dist: str, entry_points: dict[str, str], module: str = "", source: str = "") -> Path:
-    """A distribution as pip leaves it: ``<dist>-0.1.dist-info`` with METADATA and entry_points.txt."""
+def fake_dist(root: Path, dist: str, entry_points: dict[str, str], module: str = "", source: str = "",
+              files: dict[str, str] | None = None, top_level: str | None = None) -> Path:
+    """A distribution as pip leaves it: ``<dist>-0.1.dist-info`` with METADATA and entry_points.txt; ``module``
+    (``<module>.py`` holding ``source``) beside it. ``files``: more files (path under ``root``: text), which
+    are then listed, with the module, in a RECORD as pip writes one; ``top_level``: a top_level.txt."""
     info = root / f"{dist.replace('-', '_')}-0.1.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 0.1\n")
@@ -53,6 +57,17 @@ def fake_dist(root: Path, dist: str, entry_points: dict[str, str], module: str =
     (info / "entry_points.txt").write_text(f"[degradation_suite.models]\n{lines}")
     if module:
         (root / f"{module}.py").write_text(source)
+    if files is not None:
+        listed = {**({f"{module}.py": source} if module else {}), **files}
+        for rel, text in files.items():
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            (root / rel).write_text(text)
+        record = [f"{rel},sha256=x,{len(text)}" for rel, text in listed.items()]
+        record += [f"{info.name}/METADATA,,", f"{info.name}/RECORD,,", f"{info.name}/entry_points.txt,,",
+                   f"__pycache__/{module or 'x'}.cpython-311.pyc,,", "../../bin/tool,,"]
+        (info / "RECORD").write_text("\n".join(record) + "\n")
+    if top_level is not None:
+        (info / "top_level.txt").write_text(top_level)
     return root
 
 
@@ -75,7 +90,8 @@ def test_the_example_plugin_builds_through_create_model(installed, on_path):
 def test_plugin_provenance_names_the_distribution_and_hashes_its_source(installed, on_path):
     on_path(installed)
     record = models.model_axes("mynet-20")
-    assert record["method"] == "mynet" and record["axes"] is None and record["depth"] == 20
+    assert record["method"] == "mynet" and record["depth"] == 20
+    assert record["axes"] == dict.fromkeys(models.names.AXIS_VALUES)  # undeclared: unknown, never guessed
     plugin = record["plugin"]
     assert plugin["distribution"] == "mynet-plugin" and plugin["version"] == "0.1.0"
     assert plugin["entry_point"] == "mynet = mynet_plugin:build" and plugin["source_files"] == ["mynet_plugin.py"]
@@ -108,7 +124,7 @@ BAD = {
                        "import torch\ndef build(depth, *, num_classes, in_channels, **kw):\n"
                        "    return torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(),\n"
                        "                               torch.nn.Linear(in_channels, num_classes))\n",
-                       "has 1 weighted layers (models.weighted_layers), its name promises 20; valid: badnet-1"),
+                       "has 1 weighted layers as models.weighted_layers counts them"),
     "not a module": ("badplug_e:build", "def build(depth, **kw):\n    return 'a net'\n", "returned str"),
 }
 
@@ -189,7 +205,7 @@ def test_the_example_plugin_trains_through_make_like_a_built_in_net(installed, t
     digest = hashlib.sha256(b"mynet_plugin.py\0" + (installed / "mynet_plugin.py").read_bytes() + b"\0").hexdigest()
     config = yaml.safe_load((folder / "config.yaml").read_text())
     assert config["plugin"]["source_sha256"] == result["plugin"]["source_sha256"] == digest
-    assert config["method"] == "mynet" and config["axes"] is None
+    assert config["method"] == "mynet" and config["axes"] == {**dict.fromkeys(models.names.AXIS_VALUES), **DECLARED}
     assert (folder / "grad_norms.csv").read_text().count("\n") > 1
     assert (folder / "layer_responses.csv").read_text().count("\n") > 1
     tidy = (reports / "degradation" / "smoke" / "runs.csv").read_text()
@@ -245,3 +261,359 @@ def test_make_refuses_a_bad_plugin_before_anything_trains_and_warns_of_a_collidi
     assert rc == 0 and err.count("warning:") == 1 and "collides with the built-in method 'plain'" in err, err
     rc, err = check("plain-8 badplug-8")
     assert rc == 2 and err.count("error:") == 1 and "collides with the built-in method 'plain'" in err, err
+
+
+# --- the plugin check, as training uses the net -------------------------------------------------------------
+
+_NET = '''import torch
+from torch import nn
+
+class Net(nn.Module):
+    def __init__(self, depth, num_classes, in_channels):
+        super().__init__()
+        self.convs = nn.ModuleList([nn.Conv2d(in_channels, 4, 3, padding=1)]
+                                   + [nn.Conv2d(4, 4, 3, padding=1) for _ in range(depth - 2)])
+        self.fc = nn.Linear(FEATURES, num_classes)
+
+    def features(self, x):
+        for conv in self.convs:
+            x = torch.relu(conv(x))
+        return x
+'''
+TRAINING_FAULTS = {
+    # a classifier sized for 32x32 inputs: passes the 32x32 build check, fails at the smoke profile's 16x16
+    "sized for 32x32": ("FEATURES = 4 * 32 * 32\n", "return self.fc(torch.flatten(self.features(x), 1))",
+                        "fails in training mode on a (2, 3, 16, 16) batch, the run's input: RuntimeError"),
+    # auxiliary logits in training mode, as torchvision's Inception and GoogLeNet return them
+    "auxiliary logits": ("FEATURES = 4\n", "y = self.fc(self.features(x).mean((2, 3)))\n"
+                         "        return (y, y) if self.training else y",
+                         "maps a (2, 3, 16, 16) batch in training mode to tuple; valid: (2, 10) logits"),
+    # .view() on a channels_last feature map (the quick and paper profiles train in channels_last)
+    "view on channels_last": ("FEATURES = 4\n",
+                              "return self.fc(self.features(x).view(x.shape[0], -1).view(x.shape[0], 4, -1).mean(2))",
+                              "in channels_last memory format, the run's input: RuntimeError"),
+    "no trainable parameter": ("FEATURES = 4\n", "return self.fc(self.features(x).mean((2, 3)))",
+                               "has no trainable parameter"),
+}
+
+
+@pytest.mark.parametrize("case", list(TRAINING_FAULTS))
+def test_the_plugin_check_uses_the_net_as_training_does(case, tmp_path, on_path):
+    """The run's check (experiments.run, make's input check) runs the net at the run's image size and memory
+    format, in training mode, with one backward pass: a net that passes the build check and then fails every
+    run is refused in one line naming the plugin."""
+    features, forward, expected = TRAINING_FAULTS[case]
+    frozen = "    net.requires_grad_(False)\n" if case == "no trainable parameter" else ""
+    source = (_NET.replace("FEATURES", features.split(" = ")[1].strip()) + f"\n    def forward(self, x):\n        {forward}\n"
+              f"\ndef build(depth, *, num_classes, in_channels, **kw):\n    net = Net(depth, num_classes, in_channels)\n"
+              f"{frozen}    return net\n")
+    on_path(fake_dist(tmp_path, "bad-plugin", {"badnet": "badplug_t:build"}, "badplug_t", source))
+    models.create_model("badnet-8")  # the build check passes
+    with pytest.raises(models.PluginError) as err:
+        models.check_plugin_net("badnet-8", num_classes=10, in_channels=3, image_size=16,
+                                channels_last=case == "view on channels_last")
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("plugin 'badnet' (badplug_t:build, from bad-plugin 0.1)")
+    assert expected in message, message
+
+
+def test_a_net_that_fails_at_the_runs_image_size_is_refused_before_anything_is_written(tmp_path):
+    """Through the run command, smoke profile (16x16): the classifier sized for 32x32 once passed the check
+    and failed the run (a failed result.json on every make); now exit 2, one line, no run folder."""
+    from helpers_runs import cli
+
+    features, forward, _ = TRAINING_FAULTS["sized for 32x32"]
+    source = (_NET.replace("FEATURES", features.split(" = ")[1].strip()) + f"\n    def forward(self, x):\n        {forward}\n"
+              "\ndef build(depth, *, num_classes, in_channels, **kw):\n    return Net(depth, num_classes, in_channels)\n")
+    site = fake_dist(tmp_path / "site", "bad-plugin", {"badnet": "badplug_t:build"}, "badplug_t", source)
+    folder = tmp_path / "runs" / "degradation" / "smoke" / "badnet-8" / "seed0"
+    (tmp_path / "data").mkdir()
+    p = cli(folder, "--data-dir", str(tmp_path / "data"), env_extra={"PYTHONPATH": str(site)})
+    lines = p.stderr.strip().splitlines()
+    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    assert "'badnet'" in lines[0] and "(2, 3, 16, 16) batch, the run's input" in lines[0], lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+# --- the distribution: its files, its name, its top-level packages ------------------------------------------
+
+def test_the_source_hash_covers_the_plugins_own_distribution_only(tmp_path, on_path):
+    """Two distributions sharing a namespace package (``labnets/``): the plugin's hash and file list are its
+    RECORD's files (never the other distribution's, never compiled files or scripts), and change with them."""
+    lab = tmp_path / "site"
+    fake_dist(lab, "labnet-a", {"labneta": "labnets.a:build"}, files={"labnets/a.py": "def build(depth, **kw): ...\n"})
+    fake_dist(lab, "labnet-b", {"labnetb": "labnets.b:build"}, files={"labnets/b.py": "def build(depth, **kw): ...\n"})
+    on_path(lab)
+    record = models.plugin_provenance("labneta")
+    assert record["distribution"] == "labnet-a" and record["source_files"] == ["labnets/a.py"]
+    body = (lab / "labnets" / "a.py").read_bytes()
+    assert record["source_sha256"] == hashlib.sha256(b"labnets/a.py\0" + body + b"\0").hexdigest()
+    (lab / "labnets" / "b.py").write_text("# the other distribution changed\n")
+    assert models.plugin_provenance("labneta")["source_sha256"] == record["source_sha256"]
+    (lab / "labnets" / "a.py").write_text("def build(depth, **kw): return None\n")
+    assert models.plugin_provenance("labneta")["source_sha256"] != record["source_sha256"]
+
+
+def test_one_name_from_two_distributions_is_refused_even_with_one_entry_point(tmp_path, on_path):
+    on_path(fake_dist(tmp_path / "one", "plugin-one", {"twin": "badplug_p:build"}))
+    on_path(fake_dist(tmp_path / "two", "plugin-two", {"twin": "badplug_p:build"}))
+    with pytest.raises(models.PluginError, match="is also registered by plugin-.*; one name, one distribution"):
+        models.check_plugins()
+
+
+@pytest.mark.parametrize("how", ["top_level.txt", "RECORD"])
+def test_a_distribution_shadowing_a_suite_package_is_refused_in_one_line(how, tmp_path, on_path):
+    """A lab package with a top-level ``models/`` would shadow the suite's ``models`` (or be shadowed by it):
+    named when the plugin is listed, read from its metadata without importing it."""
+    if how == "RECORD":
+        site = fake_dist(tmp_path, "lab-nets", {"labnet": "models.labnet:build"},
+                         files={"models/__init__.py": "", "models/labnet.py": "raise AssertionError('imported')\n"})
+    else:
+        site = fake_dist(tmp_path, "lab-nets", {"labnet": "models.labnet:build"}, top_level="models\nlabtools\n")
+    on_path(site)
+    with pytest.raises(models.PluginError) as err:
+        models.check_plugins()
+    message = str(err.value)
+    assert "\n" not in message and message.startswith("plugin 'labnet' (models.labnet:build, from lab-nets 0.1)")
+    assert "installs a top-level package 'models', which shadows the suite's own 'models'" in message
+    assert "rename its package" in message and "experiments, models, reports, runfolder" in message
+
+
+def test_the_taken_top_level_names_are_the_suites_packages():
+    import tomllib
+
+    from models.plugins import SUITE_PACKAGES
+
+    packages = tomllib.loads((EXAMPLE.parents[1] / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    assert set(SUITE_PACKAGES) == {p.split(".")[0] for p in packages}
+
+
+TVRES = '''import torch, torchvision
+
+def build(depth, *, num_classes, in_channels, **kw):
+    net = torchvision.models.resnet18(num_classes=num_classes)
+    net.conv1 = torch.nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False)
+    DECLARE
+    return net
+'''
+
+
+def test_a_torchvision_resnet_is_told_why_its_count_is_off_and_wraps_as_the_contract_shows(tmp_path, on_path):
+    """torchvision's ResNet-18 counts 21 weighted layers (its three ``downsample`` projections included): the
+    message says so and points to ``declared_weighted``; declaring the main path as the contract's example
+    does builds ``tvres-18``."""
+    on_path(fake_dist(tmp_path / "a", "tv-plugin", {"tvres": "badplug_tv:build"}, "badplug_tv",
+                      TVRES.replace("DECLARE", "pass")))
+    with pytest.raises(models.PluginError) as err:
+        models.create_model("tvres-18")
+    message = str(err.value)
+    assert "has 21 weighted layers as models.weighted_layers counts them" in message, message
+    assert "3 of them on what look like projection shortcuts (layer2.0.downsample.0, layer3.0.downsample.0, " \
+           "layer4.0.downsample.0)" in message and "declared_weighted" in message and "valid: tvres-21" in message
+    import models.plugins as contract
+
+    example = contract.__doc__.split("def build(depth, *, num_classes, in_channels, **_):")[1].split("return net")[0]
+    declare = "\n    ".join(line.strip() for line in example.splitlines() if "declared" in line or "for b in" in line)
+    for module in [m for m in sys.modules if m.startswith("badplug_tv")]:
+        del sys.modules[module]
+    on_path(fake_dist(tmp_path / "b", "tv-plugin2", {"tvnet": "badplug_tv2:build"}, "badplug_tv2",
+                      TVRES.replace("DECLARE", declare)))
+    net = models.create_model("tvnet-18", in_channels=1)
+    assert len(models.weighted_layers(net)) == 18
+    assert models.check_plugin_net("tvnet-18", num_classes=10, in_channels=1, image_size=14, channels_last=True) \
+        == {**dict.fromkeys(models.names.AXIS_VALUES), "block": "post", "shortcut": "b", "norm": "bn"}
+
+
+# --- lr_factors and declared axes ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("factors,expected", [
+    ("{'fc.bias': 0.0}", "gives 'fc.bias' the factor 0.0; valid: a finite number > 0"),
+    ("{'head.bias': 0.1}", "names 'head.bias', which is no parameter of the net"),
+    ("[('fc.bias', 0.1)]", "returned list; valid: a mapping"),
+])
+def test_bad_lr_factors_are_refused_when_the_plugin_is_checked(factors, expected, tmp_path, on_path):
+    source = (_NET.replace("FEATURES", "4") + "\n    def forward(self, x):\n        return self.fc(self.features(x).mean((2, 3)))\n"
+              f"\n    def lr_factors(self):\n        return {factors}\n"
+              "\ndef build(depth, *, num_classes, in_channels, **kw):\n    return Net(depth, num_classes, in_channels)\n")
+    on_path(fake_dist(tmp_path, "bad-plugin", {"badnet": "badplug_lr:build"}, "badplug_lr", source))
+    with pytest.raises(models.PluginError) as err:
+        models.create_model("badnet-8")
+    assert "\n" not in str(err.value) and expected in str(err.value), str(err.value)
+
+
+@pytest.mark.parametrize("declared,expected", [("{'norm': 'gn'}", "gives norm 'gn'; valid: bn, none"),
+                                               ("{'depthwise': True}", "names the axis 'depthwise'; valid: block, ")])
+def test_bad_declared_axes_are_refused(declared, expected, tmp_path, on_path):
+    source = (_NET.replace("FEATURES", "4") + f"    declared_axes = {declared}\n"
+              "\n    def forward(self, x):\n        return self.fc(self.features(x).mean((2, 3)))\n"
+              "\ndef build(depth, *, num_classes, in_channels, **kw):\n    return Net(depth, num_classes, in_channels)\n")
+    on_path(fake_dist(tmp_path, "bad-plugin", {"badnet": "badplug_ax:build"}, "badplug_ax", source))
+    with pytest.raises(models.PluginError, match=expected):
+        models.create_model("badnet-8")
+
+
+def test_every_run_records_its_optimizer_groups():
+    from experiments.training.module import optimizer_groups
+
+    assert optimizer_groups(models.create_model("plain-8")) == [{"lr_factor": 1.0, "tensors": 23}]
+    groups = optimizer_groups(models.create_model("fixup-8"))
+    assert [g["lr_factor"] for g in groups] == [1.0, 0.1] and groups[1]["tensors"] > 0
+
+
+# --- a plugin net trained, killed, resumed ------------------------------------------------------------------
+
+# A net drawing random numbers in training from every generator a net may use: torch's (dropout), Python's
+# and numpy's; with its own learning-rate groups and one declared axis.
+DROPNET = _NET.replace("FEATURES", "4").replace(
+    "        self.fc = nn.Linear(4, num_classes)\n",
+    "        self.fc = nn.Linear(4, num_classes)\n        self.drop = nn.Dropout(0.5)\n") + '''
+    declared_axes = {"norm": "none"}
+
+    def forward(self, x):
+        import random
+
+        import numpy as np
+
+        x = self.drop(self.features(x).mean((2, 3)))
+        if self.training:
+            x = x * (1 + 0.1 * random.random() + 0.1 * float(np.random.rand()))
+        return self.fc(x)
+
+    def lr_factors(self):
+        return {"fc.bias": 0.1}
+
+
+def build(depth, *, num_classes, in_channels, **kw):
+    return Net(depth, num_classes, in_channels)
+'''
+
+
+@pytest.fixture
+def dropnet(tmp_path, on_path) -> Path:
+    """The dropout plugin ``dropnet`` on sys.path (for this process, its forked children and subprocesses
+    through PYTHONPATH); returns its module file."""
+    site = fake_dist(tmp_path / "site", "dropnet-plugin", {"dropnet": "badplug_drop:build"}, "badplug_drop", DROPNET)
+    on_path(site)
+    return site / "badplug_drop.py"
+
+
+def test_a_dropout_plugin_killed_mid_run_resumes_byte_identical(tmp_path, dropnet):
+    """The checkpoint holds the random generators' states (torch, Python, numpy; CUDA where used): a net that
+    draws random numbers in training resumes exactly, metrics.csv byte for byte (it once differed in every row
+    after the resume point)."""
+    from helpers_runs import TINY_ARGS, assert_same_state, forked, inproc, load_ckpt, run_dir
+
+    reference = run_dir(tmp_path / "ref", "dropnet-8")
+    rc, out, err = inproc(reference, *TINY_ARGS)
+    assert rc == 0, out + err
+    folder = run_dir(tmp_path / "runs", "dropnet-8")
+    code, output = forked(folder, *TINY_ARGS, fault="kill@7", log=tmp_path / "killed.log")
+    assert code == -9, output
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0, out + err
+    import json
+
+    result = json.loads((folder / "result.json").read_text())
+    assert result["resumed_from"] == 6
+    assert (folder / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
+    assert_same_state(load_ckpt(folder / "checkpoints" / "last.ckpt"), load_ckpt(reference / "checkpoints" / "last.ckpt"))
+    # its groups and declared axes, recorded
+    assert result["optimizer_groups"] == [{"lr_factor": 1.0, "tensors": 15}, {"lr_factor": 0.1, "tensors": 1}]
+    assert result["axes"] == {**dict.fromkeys(models.names.AXIS_VALUES), "norm": "none"} and result["shortcut"] is None
+
+
+def test_a_plugin_edited_between_a_kill_and_the_resume_is_refused(tmp_path, dropnet):
+    """The checkpoint records the plugin's source hash: a resume under other plugin code is refused in one line
+    saying what changed and what to do, the checkpoint untouched; under the same code (another suite commit
+    in between) it resumes, and the run records every commit it was trained with."""
+    import json
+
+    import torch
+    from helpers_runs import TINY_ARGS, forked, inproc, load_ckpt, run_dir
+
+    folder = run_dir(tmp_path / "runs", "dropnet-8")
+    code, output = forked(folder, *TINY_ARGS, fault="kill@7", log=tmp_path / "killed.log")
+    assert code == -9, output
+    ckpt = folder / "checkpoints" / "last.ckpt"
+    original = dropnet.read_text()
+    dropnet.write_text(original + "\n# an edit after the kill\n")
+    before = ckpt.read_bytes()
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1, err
+    assert "holds a checkpoint (iteration 6) trained with other code of plugin 'dropnet' (dropnet-plugin 0.1, " \
+           "source sha256 " in lines[0] and "reinstall the code it was trained with to resume it" in lines[0]
+    assert f"delete {ckpt} to train the run from the start" in lines[0]
+    assert ckpt.read_bytes() == before and not (folder / "result.json").exists()
+
+    dropnet.write_text(original)
+    state = load_ckpt(ckpt)
+    state["degradation_trained_with"]["git_commits"] = ["f" * 40]  # as if killed under another commit
+    torch.save(state, ckpt)
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0, out + err
+    result = json.loads((folder / "result.json").read_text())
+    assert result["git_commits"][0] == "f" * 40 and result["resumed_from"] == 6
+    import yaml
+
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    assert config["git_commits"] == result["git_commits"]
+    assert config["git_commit"] is None or result["git_commits"] == ["f" * 40, config["git_commit"]]
+
+
+# --- reports: what the run folders record -------------------------------------------------------------------
+
+def _plugin_runs(runs: Path, versions: dict[int, str], axes: dict | None = None) -> None:
+    from runfolders import write_run
+
+    for seed, sha in versions.items():
+        for model, v in (("plain-20", 10.0), ("plain-56", 30.0), ("plain-20-nobn", 20.0), ("plain-56-nobn", 60.0),
+                         ("dropnet-20", 9.0), ("dropnet-56", 8.0)):
+            plugin = {"distribution": "dropnet-plugin", "version": "0.1", "source_sha256": sha,
+                      "entry_point": "dropnet = badplug_drop:build"} if model.startswith("dropnet") else None
+            write_run(runs, "methods", "quick", model, seed, steps=[100, 200], train=lambda s, v=v: v + seed,
+                      test=lambda s, v=v: v + 2, plugin=plugin, axes=axes if plugin else None)
+
+
+def test_plugin_runs_are_reported_from_their_records_not_the_installed_plugins(tmp_path, on_path):
+    """The report reads a plugin's runs from their folders: reported where the plugin is not installed, and
+    beside installed plugins that are refused (a bad name, a built-in's name), which cost a warning at most;
+    its declared normalisation picks its baseline (``"norm": "none"``: plain-<d>-nobn)."""
+    from reports.build import build_report
+    from reports.leaderboard import leaderboard_table
+    from reports.runs import discover_runs
+
+    runs = tmp_path / "runs"
+    _plugin_runs(runs, {0: "a" * 64, 1: "a" * 64}, axes={**dict.fromkeys(models.names.AXIS_VALUES), "norm": "none"})
+    on_path(fake_dist(tmp_path / "bad1", "bad-name", {"My_Net": "badplug_n:build"}))
+    on_path(fake_dist(tmp_path / "bad2", "evil-plugin", {"plain": "badplug_x:build"}))
+    found = discover_runs(runs, "methods", "quick")
+    assert "dropnet-56" in found.models and not found.ignored
+    dropnet = [r for r in found.runs if r.kind == "dropnet"]
+    assert len(dropnet) == 4 and all(r.ok and r.info.plugin and r.info.norm == "none" for r in dropnet)
+    assert {r.shortcut for r in dropnet} == {"unknown"}  # undeclared: never "none"
+    board = leaderboard_table(found.runs).set_index("method")
+    assert board.loc["dropnet", "baseline"] == "plain-56-nobn" and board.loc["dropnet", "norm"] == "none"
+    result = build_report(runs, "methods", "quick", tmp_path / "out")
+    tidy = (result.out_dir / "runs.csv").read_text()
+    assert "dropnet-56" in tidy and "not expected" not in (result.out_dir / "summary.md").read_text()
+
+
+def test_the_report_names_plugin_versions_and_flags_seeds_of_two_versions(tmp_path):
+    """Seeds of one plugin net trained by two versions of its code: the report names each net's versions and
+    flags every run of such a net (its mean pools two nets), as page 1 names the suite's commits."""
+    from reports.build import build_report
+    from reports.runs import discover_runs
+
+    runs = tmp_path / "runs"
+    _plugin_runs(runs, {0: "a" * 64, 1: "a" * 64, 2: "b" * 64})
+    found = discover_runs(runs, "methods", "quick")
+    flagged = [r for r in found.runs if r.notes]
+    assert {r.model for r in flagged} == {"dropnet-20", "dropnet-56"} and len(flagged) == 6
+    note = flagged[0].notes[0]
+    assert "trained by 2 versions of plugin 'dropnet' (dropnet-plugin 0.1, sha256 aaaaaaaaaaaa: seeds 0, 1; " \
+           "dropnet-plugin 0.1, sha256 bbbbbbbbbbbb: seed 2)" in note, note
+    text = build_report(runs, "methods", "quick", tmp_path / "out").first_page
+    assert "- plugins: dropnet-20: dropnet-plugin 0.1, sha256 aaaaaaaaaaaa (2 runs); dropnet-plugin 0.1, sha256 " \
+           "bbbbbbbbbbbb (1 run) -- SEEDS TRAINED BY DIFFERENT VERSIONS" in text, text
+    assert "trained by 2 versions of plugin 'dropnet'" in text

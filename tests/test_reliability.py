@@ -563,14 +563,22 @@ def test_report_flags_a_run_with_a_malformed_result(tmp_path, reference):
 
 
 def test_a_checkpoint_trained_with_other_settings_is_never_resumed(tmp_path, reference):
+    """Refused in one line giving each changed setting's value then and now and the command that resumes the
+    run (it once named only the fields, and offered only remedies that discard the checkpoint); that command
+    resumes it exactly."""
     folder = copy_run(reference, tmp_path)
     (folder / "result.json").unlink()
     (folder / "config.yaml").write_text("config: [damaged\n")  # the checkpoint's own record still says
     before = ckpt_of(folder).read_bytes()
-    rc, out, err = inproc(folder, *TINY_ARGS, "--set", "lr=0.05")
+    rc, out, err = inproc(folder, *TINY_ARGS, "--set", "lr=0.05", "--set", "threads=2")
     assert rc == 2
-    _one_error_line(err, "other settings (lr)", "another RUNS_DIR")
+    _one_error_line(err, "other settings (lr 0.1, now 0.05; threads 1, now 2)", 'SET="lr=0.1 threads=1" (make)',
+                    "--set lr=0.1 --set threads=1 (python -m experiments.run)", "another RUNS_DIR")
     assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
+    rc, out, err = inproc(folder, *TINY_ARGS, "--set", "lr=0.1", "--set", "threads=1")
+    assert rc == 0, out + err
+    assert result_of(folder)["resumed_from"] == 12
+    assert_same_run(folder, reference)
 
 
 def test_a_checkpoint_from_before_manual_optimization_is_never_resumed(tmp_path, reference):
@@ -584,5 +592,34 @@ def test_a_checkpoint_from_before_manual_optimization_is_never_resumed(tmp_path,
     before = ckpt_of(folder).read_bytes()
     rc, out, err = inproc(folder, *TINY_ARGS)
     assert rc == 2
-    _one_error_line(err, "other settings (checkpoint format None, now 2: an older version)", "another RUNS_DIR")
+    _one_error_line(err, "written by an older version of the suite (checkpoint format None, now 3)",
+                    "cannot be resumed exactly", "delete", "to train the run from the start", "another RUNS_DIR")
+    assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
+    # format 2: before the random generators' states and the optimizer's groups were kept (a Fixup run
+    # interrupted before its lr/10 groups once failed every make on "a different number of parameter groups")
+    state["degradation_format"] = 2
+    torch.save(state, ckpt_of(folder))
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 2
+    _one_error_line(err, "(checkpoint format 2, now 3): it predates the random generators' states and the record "
+                    "of what the run was trained with (the optimizer's parameter groups", "delete")
+
+
+def test_a_checkpoint_with_another_optimizer_group_layout_is_refused(tmp_path, reference):
+    """A net whose learning-rate groups changed since its checkpoint (Fixup's lr/10 groups, added after runs
+    were interrupted) once failed every make with "loaded state dict has a different number of parameter
+    groups"; the checkpoint records its groups, and a resume with others is refused in one line."""
+    folder = copy_run(reference, tmp_path)
+    (folder / "result.json").unlink()
+    state = load_ckpt(ckpt_of(folder))
+    assert state["degradation_trained_with"]["optimizer_groups"] == [{"lr_factor": 1.0, "tensors": 23}]
+    state["degradation_trained_with"]["optimizer_groups"] = [{"lr_factor": 1.0, "tensors": 20},
+                                                             {"lr_factor": 0.1, "tensors": 3}]
+    torch.save(state, ckpt_of(folder))
+    before = ckpt_of(folder).read_bytes()
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 2
+    _one_error_line(err, "trained with other optimizer parameter groups (lr x1: 20 tensors, lr x0.1: 3 tensors; "
+                    "the net now trains with lr x1: 23 tensors)", "predates a change of the net's learning-rate "
+                    "groups (lr_factors)", f"delete {ckpt_of(folder)} to train the run from the start")
     assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()

@@ -34,6 +34,11 @@ class Block(nn.Module):
 
 
 class MyNet(nn.Module):
+    # The axes the suite records for its runs (models/plugins.py, declared_axes): post-activation blocks adding
+    # a 1x1 projection where the shape changes (option B). Its normalisation, GroupNorm, is none of the
+    # suite's values ("bn", "none"): left undeclared, the suite records it as unknown.
+    declared_axes = {"block": "post", "shortcut": "b", "merge": "add", "branch_scale": "none"}
+
     def __init__(self, depth: int, num_classes: int, in_channels: int, width: int, stem: str) -> None:
         super().__init__()
         n = (depth - 2) // 6

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, NamedTuple
 
 import torch
 from lightning_fabric.plugins.io.torch_io import TorchCheckpointIO
@@ -22,8 +22,57 @@ from runfolder.io import atomic_open
 
 # Written into every checkpoint. Checkpoints without it come from the automatic-optimization versions,
 # whose iteration count Lightning keeps elsewhere: resuming one would restart at iteration 0 with trained
-# weights, so experiments.run refuses them.
-CHECKPOINT_FORMAT_KEY, CHECKPOINT_FORMAT = "degradation_format", 2
+# weights, so experiments.run refuses them. Format 3 added the random generators' states (RNG_KEY) and what
+# the run was trained with (TRAINED_WITH_KEY: the optimizer's parameter groups, the plugin's source hash, the
+# suite's commits), without which a resume is not checked exact: experiments.run refuses older formats too.
+CHECKPOINT_FORMAT_KEY, CHECKPOINT_FORMAT = "degradation_format", 3
+# What each older format lacks, for experiments.run's refusal (None: no mark, the automatic-optimization versions).
+FORMAT_CHANGES = {None: "manual optimization (Lightning's loop would restart it at iteration 0 with trained weights)",
+                  2: "the random generators' states and the record of what the run was trained with (the "
+                     "optimizer's parameter groups, a plugin's source hash)"}
+RNG_KEY = "degradation_rng"
+TRAINED_WITH_KEY = "degradation_trained_with"
+
+
+class Checkpoint(NamedTuple):
+    """What :func:`usable_checkpoint` reads of a checkpoint, without building the net."""
+
+    step: int  # the iteration it holds
+    config: dict | None  # the run's settings (RunConfig.to_dict()) it was trained with
+    format: object  # CHECKPOINT_FORMAT's value in it; None before the mark
+    trained_with: dict  # TRAINED_WITH_KEY: {"optimizer_groups", "plugin", "git_commits"}; {} before format 3
+
+
+def rng_states() -> dict:
+    """Every random generator a training step may draw from (a plugin's dropout, say): torch's CPU one, CUDA's
+    where initialised, Python's ``random`` and numpy's. The suite's batches draw from generators of their own,
+    seeded by (seed, iteration) (experiments/training/batches.py); these are for what the net draws."""
+    import random
+
+    import numpy as np
+
+    # Plain lists and tensors: Lightning loads checkpoints with torch.load(weights_only=True), which refuses
+    # numpy arrays.
+    version, internal, gauss = random.getstate()
+    kind, key, pos, has_gauss, cached = np.random.get_state()
+    return {"torch": torch.get_rng_state(), "python": [version, list(internal), gauss],
+            "numpy": [kind, key.tolist(), pos, has_gauss, cached],
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_initialized() else None}
+
+
+def set_rng_states(states: dict) -> None:
+    """Restore :func:`rng_states`' record (CUDA's where this process uses CUDA)."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(states["torch"])
+    version, internal, gauss = states["python"]
+    random.setstate((version, tuple(internal), gauss))
+    kind, key, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, np.array(key, dtype=np.uint32), pos, has_gauss, cached))
+    if states.get("cuda") is not None and torch.cuda.is_initialized():
+        torch.cuda.set_rng_state_all(states["cuda"])
 
 
 # Lightning's name for the checkpoint it saves when SLURM signals a requeue (``hpc_ckpt_<n>.ckpt``).
@@ -57,9 +106,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
             torch.save(checkpoint, f)
 
 
-def usable_checkpoint(ckpt: Path) -> tuple[int, dict | None, object] | None:
-    """The iteration a checkpoint holds, the config it was trained with and its format mark
-    (:data:`CHECKPOINT_FORMAT`; None in checkpoints older than the mark), or None if there is none.
+def usable_checkpoint(ckpt: Path) -> Checkpoint | None:
+    """What a checkpoint holds (:class:`Checkpoint`: its iteration, the settings and what else it was trained
+    with, its format mark), or None if there is none.
 
     A damaged checkpoint is set aside as ``last.ckpt.damaged-<time>`` with a warning (and None returned):
     the run starts over.
@@ -70,7 +119,9 @@ def usable_checkpoint(ckpt: Path) -> tuple[int, dict | None, object] | None:
         state = torch.load(ckpt, map_location="cpu", weights_only=False)
         step = int(state["global_step"])
         config = (state.get("hyper_parameters") or {}).get("config")
-        return step, (config if isinstance(config, dict) else None), state.get(CHECKPOINT_FORMAT_KEY)
+        trained_with = state.get(TRAINED_WITH_KEY)
+        return Checkpoint(step, config if isinstance(config, dict) else None, state.get(CHECKPOINT_FORMAT_KEY),
+                          trained_with if isinstance(trained_with, dict) else {})
     except Exception as exc:  # noqa: BLE001 - any unreadable checkpoint is set aside, never trusted
         aside = ckpt.with_name(f"last.ckpt.damaged-{int(time.time())}")
         ckpt.rename(aside)

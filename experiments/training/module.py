@@ -25,9 +25,10 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from models import create_model, parse_name
+from models.plugins import lr_factors
 
 from ..config import RunConfig, model_overrides
-from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_KEY
+from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_KEY, RNG_KEY, TRAINED_WITH_KEY, rng_states, set_rng_states
 from .schedule import StepSchedule
 from .step import TrainStep, autocast_dtype
 
@@ -65,6 +66,11 @@ class DegradationModule(pl.LightningModule):
         self.diverged_at: int | None = None
         self.diverged_reason: str | None = None
         self._lr = float(self.config.lr)  # the rate of the latest training iteration
+        # What the run is trained with, kept in every checkpoint and checked on resume (experiments.run):
+        # the plugin's source hash and the suite's commits, set by experiments.training.train; the optimizer's
+        # groups, set by configure_optimizers.
+        self.trained_with: dict = {}
+        self._rng_to_restore: dict | None = None
 
     # --- model ---
     def configure_model(self) -> None:
@@ -92,6 +98,9 @@ class DegradationModule(pl.LightningModule):
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         checkpoint[CHECKPOINT_FORMAT_KEY] = CHECKPOINT_FORMAT
+        checkpoint[TRAINED_WITH_KEY] = self.trained_with
+        # Taken after a step and its evaluation; nothing draws from these generators until the next step.
+        checkpoint[RNG_KEY] = rng_states()
         # The training interval's sums so far (zero after an evaluation, which ends an interval; not at the
         # requeue signal's checkpoint, taken between two logged points: experiments.training.callbacks).
         loss, wrong = torch.stack([self._loss_sum, self._wrong_sum]).tolist()
@@ -101,6 +110,15 @@ class DegradationModule(pl.LightningModule):
         sums = checkpoint.get(TRAIN_SUMS_KEY) or {"loss": 0.0, "wrong": 0.0, "seen": 0}
         self._loss_sum.fill_(sums["loss"]), self._wrong_sum.fill_(sums["wrong"])  # in place: TrainStep holds them
         self._seen = int(sums["seen"])
+        # Restored when the next step starts, not now: between here and that step Lightning builds the data
+        # iterators, and a DataLoader's draws its base seed from torch's generator (the ImageNet folder's);
+        # the uninterrupted run drew that seed long before its checkpoint.
+        self._rng_to_restore = checkpoint.get(RNG_KEY)
+
+    def on_train_batch_start(self, batch, batch_idx) -> None:
+        if self._rng_to_restore is not None:
+            set_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
 
     # --- training ---
     def training_step(self, batch, batch_idx):
@@ -194,7 +212,8 @@ class DegradationModule(pl.LightningModule):
     def configure_optimizers(self):
         c = self.config
         fused = self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"
-        groups = parameter_groups(self.named_parameters(), c.lr, _lr_factors(self.model), prefix="model.")
+        groups = parameter_groups(self.named_parameters(), c.lr, lr_factors(self.model), prefix="model.")
+        self.trained_with["optimizer_groups"] = optimizer_groups(self.model)
         optimizer = torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
                                     fused=fused or None)
         warmup = c.warmup_steps if parse_name(self.hparams.model_name).depth >= c.warmup_min_depth else 0
@@ -204,10 +223,18 @@ class DegradationModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 
-def _lr_factors(model: nn.Module) -> dict[str, float]:
-    """The net's learning-rate multipliers by parameter name (``lr_factors()``; a plugin's net may have none)."""
-    factors = getattr(model, "lr_factors", None)
-    return dict(factors()) if callable(factors) else {}
+def optimizer_groups(model: nn.Module) -> list[dict]:
+    """The optimizer's parameter groups a net trains with, as runs record them (``config.yaml``,
+    ``result.json``, the checkpoint): ``[{"lr_factor": 1.0, "tensors": 40}, {"lr_factor": 0.1, "tensors": 20}]``,
+    in :func:`parameter_groups`' order (the base rate first); ``tensors``: parameter tensors in the group."""
+    return [{"lr_factor": g["lr"], "tensors": len(g["params"])}
+            for g in parameter_groups(model.named_parameters(), 1.0, lr_factors(model))]
+
+
+def net_optimizer_groups(model_name: str, num_classes: int, in_channels: int, config: RunConfig) -> list[dict]:
+    """:func:`optimizer_groups` of the net a run of ``model_name`` builds (built here, for the run's record)."""
+    return optimizer_groups(create_model(model_name, num_classes=num_classes, in_channels=in_channels,
+                                         **model_overrides(model_name, config)))
 
 
 def parameter_groups(named, lr: float, factors: dict[str, float], prefix: str = "") -> list[dict]:

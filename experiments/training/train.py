@@ -117,7 +117,8 @@ def loggers(run_dir: Path, config: RunConfig) -> list:
 
 def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None = None,
           resume_step: int | None = None, *, datamodule: DataModule | None = None,
-          trainer_kwargs: Callable[[dict], dict] | None = None, requeue: bool = False) -> dict:
+          trainer_kwargs: Callable[[dict], dict] | None = None, requeue: bool = False,
+          trained_with: dict | None = None) -> dict:
     """Train the run in ``spec.dir``, or resume it from ``checkpoints/last.ckpt`` at ``resume_step``
     (checked by the caller); return its result record (the fields of ``result.json``).
 
@@ -125,7 +126,9 @@ def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None 
     synthetic tensors); by default the profile's dataset, loaded here.
     ``trainer_kwargs``: called with the ``pl.Trainer`` keyword arguments, returns those to use (the bench
     adds its timing callback). ``requeue``: in a SLURM batch job, answer SLURM's requeue signal with a checkpoint
-    of where the run is, then requeue the job (RequeueOnSignal, experiments/launch/slurm.py). Raises Interrupted
+    of where the run is, then requeue the job (RequeueOnSignal, experiments/launch/slurm.py). ``trained_with``:
+    what else the checkpoints record of the run's provenance (experiments.run: ``plugin``, ``git_commits``),
+    beside the optimizer's groups the module records itself. Raises Interrupted
     on Ctrl-C, SIGTERM or the requeue signal; any other error propagates.
     """
     from pytorch_lightning.callbacks import TQDMProgressBar
@@ -144,6 +147,7 @@ def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None 
     pl.seed_everything(spec.seed, workers=True, verbose=False)
     data, (num_classes, in_channels, image_shape) = _data(spec, config, data_dir, datamodule)
     module = DegradationModule(spec.model, num_classes, in_channels, config.to_dict())
+    module.trained_with.update(trained_with or {})
 
     clock = RunClock()
     callbacks: list[pl.Callback] = [SaveLast(ckpt), clock]  # a checkpoint after every evaluation, atomically
@@ -208,7 +212,7 @@ def _result(spec: RunPath, config: RunConfig, module, iterations: int, clock: Ru
         "model": spec.model,
         "family": name.family,
         "depth": name.depth,
-        "shortcut": name.shortcut.value,
+        "shortcut": None if name.plugin else name.shortcut.value,  # a plugin's: what it declares (experiments.run)
         "seed": spec.seed,
         "final": final,
         "best": best,
