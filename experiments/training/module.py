@@ -194,7 +194,8 @@ class DegradationModule(pl.LightningModule):
     def configure_optimizers(self):
         c = self.config
         fused = self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"
-        groups = parameter_groups(self.named_parameters(), c.lr, _lr_factors(self.model), prefix="model.")
+        groups = parameter_groups(self.named_parameters(), c.lr, _factors(self.model, "lr_factors"), prefix="model.",
+                                  weight_decay=c.weight_decay, decay_factors=_factors(self.model, "weight_decay_factors"))
         optimizer = torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
                                     fused=fused or None)
         warmup = c.warmup_steps if parse_name(self.hparams.model_name).depth >= c.warmup_min_depth else 0
@@ -204,27 +205,36 @@ class DegradationModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 
-def _lr_factors(model: nn.Module) -> dict[str, float]:
-    """The net's learning-rate multipliers by parameter name (``lr_factors()``; a plugin's net may have none)."""
-    factors = getattr(model, "lr_factors", None)
+def _factors(model: nn.Module, method: str) -> dict[str, float]:
+    """The net's multipliers by parameter name from ``model.<method>()`` (``lr_factors``,
+    ``weight_decay_factors``: models/resnet.py); a plugin's net may declare neither."""
+    factors = getattr(model, method, None)
     return dict(factors()) if callable(factors) else {}
 
 
-def parameter_groups(named, lr: float, factors: dict[str, float], prefix: str = "") -> list[dict]:
-    """SGD's parameter groups: every parameter at ``lr`` whose name (less ``prefix``) has no factor, first (so
-    ``param_groups[0]`` holds the base rate, the one metrics.csv logs), then one group per factor at
-    ``lr * factor``. One group when there are no factors, as a plain ``SGD(parameters)``. The schedule
-    (LambdaLR) scales every group alike. Raises ValueError for a factor naming no parameter."""
+def parameter_groups(named, lr: float, factors: dict[str, float], prefix: str = "", weight_decay: float = 0.0,
+                     decay_factors: dict[str, float] | None = None) -> list[dict]:
+    """SGD's parameter groups: every parameter whose name (less ``prefix``) has neither a learning-rate factor
+    nor a weight-decay factor, at ``lr`` and the optimizer's weight decay, first (so ``param_groups[0]``
+    holds the base rate, the one metrics.csv logs); then one group per (lr factor, decay factor) pair at
+    ``lr * factor`` and, where the decay factor is not 1, ``weight_decay * decay factor``. One group when
+    there are no factors, as a plain ``SGD(parameters)``. The schedule (LambdaLR) scales every group's rate
+    alike. Raises ValueError for a factor naming no parameter."""
     named = list(named)
+    decay_factors = decay_factors or {}
     names = {n.removeprefix(prefix) for n, _ in named}
-    unknown = sorted(set(factors) - names)
-    if unknown:
-        raise ValueError(f"learning-rate factors for parameters the net lacks: {', '.join(unknown[:3])}")
-    by_factor: dict[float, list] = {}
+    for what, given in (("learning-rate", factors), ("weight-decay", decay_factors)):
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise ValueError(f"{what} factors for parameters the net lacks: {', '.join(unknown[:3])}")
+    by_factor: dict[tuple[float, float], list] = {}
     for name, p in named:
-        by_factor.setdefault(float(factors.get(name.removeprefix(prefix), 1.0)), []).append(p)
-    base = by_factor.pop(1.0, [])
-    return [{"params": base, "lr": lr}] + [{"params": ps, "lr": lr * f} for f, ps in sorted(by_factor.items())]
+        key = name.removeprefix(prefix)
+        by_factor.setdefault((float(factors.get(key, 1.0)), float(decay_factors.get(key, 1.0))), []).append(p)
+    groups = [{"params": by_factor.pop((1.0, 1.0), []), "lr": lr}]
+    for (f, d), ps in sorted(by_factor.items()):
+        groups.append({"params": ps, "lr": lr * f, **({"weight_decay": weight_decay * d} if d != 1.0 else {})})
+    return groups
 
 
 def first_non_finite(module: "DegradationModule") -> str | None:
