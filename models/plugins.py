@@ -19,13 +19,17 @@ the entry point's name is the method name (``[a-z][a-z0-9]*``, no ``-``), its ob
 * ``family``: ``"cifar"`` or ``"imagenet"`` (from the depth, as for the built-in nets, or the run's
   ``family`` override); ``num_classes``, ``in_channels``: the data's; ``width``: the channels of the first
   stage, or None for the net's own; ``stem``: ``"cifar"`` (small images: no downsampling stem) or
-  ``"imagenet"``; ``init``: ``"he"`` or ``"xavier"``. A builder may ignore what does not apply to it.
+  ``"imagenet"``; ``init``: ``"he"`` (He fan-out), ``"he-fan-in"`` or ``"xavier"`` (``INITS``,
+  ``models/names.py``). A builder may ignore what does not apply to it.
 * The net maps ``(N, in_channels, H, W)`` float images to ``(N, num_classes)`` logits, for every H, W from
   14 (the quick profile's 14x14) up, in training and evaluation mode; the suite trains it with
   cross-entropy like its own nets.
 * Optionally ``declared_responses`` (child module names whose outputs are the layer responses of paper
   Fig. 7); without it :func:`models.response_layers` takes the BN after each 3x3 convolution, or the
   convolution itself where no BN follows it.
+* Optionally ``lr_factors()`` and ``weight_decay_factors()``: ``{parameter name: multiplier}`` of the
+  learning rate and the weight decay, which the trainer gives their own SGD groups (as Fixup's and
+  SkipInit's official optimizers, ``models/resnet.py``); a name absent: 1.
 
 After building, :func:`build_plugin` checks the output shape on a ``(2, in_channels, 32, 32)`` batch
 (``64`` with the ImageNet stem) and the weighted-layer count against the depth. Every failure -- the entry

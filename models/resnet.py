@@ -44,7 +44,7 @@ class NetSpec:
     in_channels: int = 3
     width: int = 0  # channels of the first stage; 0 = the family's (16 CIFAR, 64 ImageNet)
     stem: str = ""  # "imagenet" (7x7/2 + max-pool) or "cifar" (3x3/1); "" = the family's own
-    init: str = "he"  # "he": the paper's (its ref. [13]); "xavier": the seed's TF1 code
+    init: str = "he"  # INITS: "he" (fan-out, the paper's ref. [13]), "he-fan-in", "xavier" (the seed's TF1 code)
     bn_eps: float = 1e-5  # PyTorch's default; the seed uses 1e-3
     bn_momentum: float = 0.1  # PyTorch convention (weight of the new batch); the seed's decay 0.999 is 0.001
     tf_same: bool = False  # TF's "SAME" padding on strided layers (the seed's); False: k // 2 both sides (Caffe, torchvision)
@@ -232,8 +232,9 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     ``(N, in_channels, H, W) -> (N, num_classes)`` logits.
 
     Overrides: ``width`` (channels of the first stage), ``stem`` ("imagenet" | "cifar"), ``init``
-    ("he" | "xavier"), ``bn_eps``, ``bn_momentum``, ``family`` ("cifar" | "imagenet"), ``tf_same`` and
-    ``tf_bn`` (TF1's padding and BN moving averages, ``models/tf_compat.py``), and ``preset``.
+    ("he" | "he-fan-in" | "xavier", :data:`models.names.INITS`), ``bn_eps``, ``bn_momentum``, ``family``
+    ("cifar" | "imagenet"), ``tf_same`` and ``tf_bn`` (TF1's padding and BN moving averages,
+    ``models/tf_compat.py``), and ``preset``.
 
     ``preset="seed"``: the seed's TF1 ResNet-50 computed exactly (issue 15), e.g.
     ``create_model("resnet-50", num_classes=1000, preset="seed")``. It sets ``init="xavier"``,
@@ -245,9 +246,9 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     CIFAR-family name (the seed's stem and head are the ImageNet family's).
 
     A method's net (``models/names.py``, ``METHODS``) takes the same overrides; ``fixup`` takes only
-    ``init="he"`` (its rescaling is of He's init), ``preset`` only the paper's plain and resnet nets. A
-    plugin's net takes ``width``, ``stem``, ``init`` and ``family`` and is checked after building
-    (``models/plugins.py``: :class:`~models.plugins.PluginError`, a ``ValueError``).
+    ``init="he"`` (its rescaling is of He's fan-out init, the authors' formula), ``preset`` only the paper's
+    plain and resnet nets. A plugin's net takes ``width``, ``stem``, ``init`` and ``family`` and is checked
+    after building (``models/plugins.py``: :class:`~models.plugins.PluginError`, a ``ValueError``).
 
     Raises ``ValueError`` naming the bad value and the valid choices.
     """

@@ -195,7 +195,8 @@ class DegradationModule(pl.LightningModule):
         c = self.config
         fused = self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"
         groups = parameter_groups(self.named_parameters(), c.lr, _factors(self.model, "lr_factors"), prefix="model.",
-                                  weight_decay=c.weight_decay, decay_factors=_factors(self.model, "weight_decay_factors"))
+                                  weight_decay=c.weight_decay,
+                                  decay_factors=_factors(self.model, "weight_decay_factors"))
         optimizer = torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
                                     fused=fused or None)
         warmup = c.warmup_steps if parse_name(self.hparams.model_name).depth >= c.warmup_min_depth else 0
