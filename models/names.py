@@ -57,8 +57,9 @@ VARIANTS = {
 PROJECTION_VARIANTS = ("projbn",)  # variants that change a projection: they need option b or c
 # create_model's choices, also checked by the run configuration (experiments/config.py) before anything runs.
 STEMS = ("cifar", "imagenet")  # "cifar": 3x3 stride 1, no max-pool; "imagenet": 7x7 stride 2 + 3x3 max-pool
-# "he": the paper's ref. [13], N(0, 2 / fan-out) as the authors' Caffe models, fb.resnet.torch and torchvision,
-# the classifier at PyTorch's default; "he-fan-in": N(0, 2 / fan-in) for every convolution and the classifier,
+# "he": the paper's ref. [13], N(0, 2 / fan-out) as fb.resnet.torch (models/resnet.lua's ConvInit,
+# n = kW*kH*nOutputPlane), resnet-pre-act.lua and torchvision, the classifier at PyTorch's default;
+# "he-fan-in": N(0, 2 / fan-in) for every convolution and the classifier,
 # as the widely used PyTorch CIFAR ResNet (akamaster/pytorch_resnet_cifar10 resnet.py, _weights_init) and
 # ReZero's authors' ResNet built on it; "xavier": the seed's TF1 code.
 INITS = ("he", "he-fan-in", "xavier")
