@@ -159,7 +159,7 @@ class ModelName:
     kind: str  # the method: "plain" | "resnet" | a METHODS key | a plugin's entry point name
     family: str  # "cifar" | "imagenet"
     depth: int  # weighted layers on the main path: convolutions + the final fully connected layer
-    shortcut: Shortcut  # NONE for a plain net; for "<method>-<depth>" the paper's default
+    shortcut: Shortcut  # NONE for a plain net; for "<method>-<depth>" the method's default (method_shortcut)
     explicit_option: bool  # True for resnet-<depth>-a|b|c (a shortcut-ablation variant)
     block: str = "post"  # BLOCKS
     merge: str = "add"  # MERGES
