@@ -44,7 +44,7 @@ class RunConfig:
     synthetic_eval: int = 512  # synthetic data only: validation and test images each
     workers: int = 0  # DataLoader workers, for the ImageNet folder only (tensor datasets need none)
     # --- model ---
-    init: str = "he"  # "he" (the paper's), "xavier" (the seed's)
+    init: str = "he"  # "he" (the paper's, fan-out), "he-fan-in", "xavier" (the seed's): INITS in models/names.py
     stem: str = "cifar"  # stem of the ImageNet-family nets: "cifar" (3x3/1) for small images, "imagenet"
     imagenet_width: int = 0  # first-stage channels of ImageNet-family nets; 0 = 64, the paper's
     cifar_width: int = 0  # first-stage channels of CIFAR-family nets; 0 = 16, the paper's

@@ -314,11 +314,12 @@ def _resume_refusal(run_dir: Path, checkpoint, record: dict) -> str | None:
     groups = checkpoint.trained_with.get("optimizer_groups")
     if groups != record["optimizer_groups"]:
         def show(gs) -> str:
-            return ", ".join(f"lr x{g['lr_factor']:g}: {g['tensors']} tensors" for g in gs) if gs else "unknown"
+            return ", ".join(f"lr x{g['lr_factor']:g}, decay x{g.get('weight_decay_factor', 1.0):g}: {g['tensors']} "
+                             "tensors" for g in gs) if gs else "unknown"
 
         return (f"{held} trained with other optimizer parameter groups ({show(groups)}; the net now trains with "
-                f"{show(record['optimizer_groups'])}): it predates a change of the net's learning-rate groups "
-                f"(lr_factors) and cannot be resumed; {anew}")
+                f"{show(record['optimizer_groups'])}): it predates a change of the net's optimizer groups "
+                f"(lr_factors, weight_decay_factors) and cannot be resumed; {anew}")
     plugin, trained = record["plugin"], checkpoint.trained_with.get("plugin")
     if plugin and trained and trained.get("source_sha256") != plugin["source_sha256"]:
         def code(p) -> str:

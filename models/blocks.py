@@ -112,22 +112,25 @@ class ZeroPadShortcut(nn.Module):
         return f"stride={self.stride}, zero_channels={self.extra}"
 
 
-def projection(in_channels: int, out_channels: int, stride: int, layers: LayerConfig) -> nn.Sequential:
+def projection(in_channels: int, out_channels: int, stride: int, layers: LayerConfig, bn: bool = True) -> nn.Sequential:
     """A 1x1 convolution + BN projection shortcut (options B and C; eqn. 2 of the paper); without BN in a net
-    without normalisation (as Fixup's ImageNet ``downsample``)."""
+    without normalisation (as Fixup's ImageNet ``downsample``) or with ``bn=False`` (the pre-activation
+    authors' projection, ``resnet-pre-act.lua``). ``(N, in, H, W) -> (N, out, H / stride, W / stride)``."""
     conv = layers.conv(in_channels, out_channels, 1, stride)
-    norm = layers.bn(out_channels)
+    norm = layers.bn(out_channels) if bn else None
     return nn.Sequential(conv) if norm is None else nn.Sequential(conv, norm)
 
 
-def make_shortcut(option: Shortcut, in_channels: int, out_channels: int, stride: int, layers: LayerConfig) -> nn.Module | None:
-    """The one place the shortcut policy is resolved. ``None`` means: no addition (a plain block)."""
+def make_shortcut(option: Shortcut, in_channels: int, out_channels: int, stride: int, layers: LayerConfig,
+                  bn: bool = True) -> nn.Module | None:
+    """The one place the shortcut policy is resolved. ``None`` means: no addition (a plain block). ``bn``:
+    whether a projection has its BN (where the layers have one)."""
     option = Shortcut(option)
     same_shape = stride == 1 and in_channels == out_channels
     if option is Shortcut.NONE:
         return None
     if option is Shortcut.C or (option is Shortcut.B and not same_shape):
-        return projection(in_channels, out_channels, stride, layers)
+        return projection(in_channels, out_channels, stride, layers, bn)
     if same_shape:
         return nn.Identity()
     return ZeroPadShortcut(in_channels, out_channels, stride)
@@ -159,14 +162,16 @@ class _Block(nn.Module):
 
     kernels: tuple[int, ...] = BASIC
     expansion = 1
-    forms: tuple[str, ...] = ()  # which of scale / gate / no pre-activation the form takes
+    forms: tuple[str, ...] = ()  # which of scale / gate / no pre-activation / the VARIANTS tokens the form takes
 
     def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig,
-                 scale: str = "none", gate: bool = False, preact: bool = True) -> None:
+                 scale: str = "none", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = ()) -> None:
         super().__init__()
-        for what, wanted in (("scale", scale != "none"), ("gate", gate), ("nopreact", not preact)):
-            if wanted and what not in self.forms:
+        wanted = {"scale": scale != "none", "gate": gate, "nopreact": not preact, **{v: True for v in variants}}
+        for what in [w for w, on in wanted.items() if on]:
+            if what not in self.forms:
                 raise ValueError(f"{type(self).__name__} takes no {what}; valid: {choices(self.forms) or 'none'}")
+        self.variants = tuple(variants)
         self.shapes = _branch_shapes(self.kernels, self.expansion, in_channels, width, stride)
         self.depth = len(self.shapes)
         self.same_shape = stride == 1 and in_channels == self.shapes[-1][1]
@@ -186,12 +191,16 @@ class PostBlock(_Block):
 
     Options of the methods (``None`` attributes otherwise):
 
-    * ``alpha`` (ReZero, Bachlechner et al. 2020, arXiv 2003.04887): ``y = relu(x + alpha * F(x))`` with
-      one learnable scalar per branch, 0 at init; its output tap ``resp<n>`` is the branch as it enters
-      the addition. Where the addition sits: before the block's ReLU, as He 2015 puts it, so that
-      ``rezero-<d>`` differs from ``resnet-<d>`` by alpha alone; every block's input is a ReLU's output
-      (>= 0) and option A's shortcut keeps it so, hence ``relu(x + 0) = x``: at init the block is exactly
-      its shortcut, ReZero's defining property (with option B/C the projection's negative values are cut).
+    * ``alpha`` (ReZero, Bachlechner et al. 2020, arXiv 2003.04887): ``y = x + alpha * relu(BN(conv(..)))``
+      with one learnable scalar per branch, 0 at init, and no ReLU after the sum, as the authors' own ResNet
+      (tbachlechner/ReZero-examples, ``ReZNet-6x_faster_ResNet_training_via_ReZero.ipynb``, ``BasicBlock``:
+      ``out = self.resweight * F.relu(out) + self.shortcut(x)``; "the skip connection is implemented
+      after the nonlinearity"). At init the block is exactly its shortcut for any input, ReZero's defining
+      property. Its output tap ``resp<n>`` is the branch as it enters the addition. The variant ``sumrelu``
+      (``rezero-<d>-sumrelu``) is the suite's earlier form ``relu(x + alpha * BN(conv(..)))``, He 2015's
+      block with alpha alone added. Departures: the authors' option A pads the new channels on both sides
+      of the old ones (``F.pad(.., planes // 4, planes // 4)``), ours after them: the same net up to the
+      order of channels, whose weights are drawn alike; their init is He fan-in (``init=he-fan-in``).
     * ``gate`` (Highway, Srivastava et al. 2015, arXiv 1507.06228, section 2, eq. 3):
       ``y = H(x) T(x) + c(x) (1 - T(x))`` with ``H = relu(BN(conv(relu(BN(conv(x))))))`` (H includes its
       nonlinearity, section 2), ``T = sigmoid(gate(x))``: a 3x3 convolution with bias (the same receptive
@@ -203,11 +212,11 @@ class PostBlock(_Block):
     ``relu`` is in place: a response hook reads its tensor before the nonlinearity overwrites it.
     """
 
-    forms = ("scale", "gate")
+    forms = ("scale", "gate", "sumrelu")
 
     def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig,
-                 scale: str = "none", gate: bool = False, preact: bool = True) -> None:
-        super().__init__(in_channels, width, stride, shortcut, layers, scale, gate, preact)
+                 scale: str = "none", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = ()) -> None:
+        super().__init__(in_channels, width, stride, shortcut, layers, scale, gate, preact, variants)
         for i, (cin, cout, k, s) in enumerate(self.shapes, start=1):
             setattr(self, f"conv{i}", layers.conv(cin, cout, k, s))
             setattr(self, f"bn{i}", layers.bn(cout))
@@ -218,6 +227,10 @@ class PostBlock(_Block):
         self.alpha = nn.Parameter(torch.zeros(1)) if scale == "zero" else None
         if scale not in ("none", "zero"):
             raise ValueError(f"PostBlock takes branch scale 'none' or 'zero', got {scale!r}")
+        if "sumrelu" in variants and self.alpha is None:
+            raise ValueError("the variant 'sumrelu' places ReZero's scale; valid only with branch scale 'zero'")
+        # ReZero as its authors: the branch's ReLU before the scale, none after the sum.
+        self.relu_before_scale = self.alpha is not None and "sumrelu" not in variants
         responses = {i: f"bn{i}" if getattr(self, f"bn{i}") is not None else f"conv{i}" for i in range(1, n + 1)}
         if self.alpha is not None:
             setattr(self, f"resp{n}", nn.Identity())
@@ -241,7 +254,7 @@ class PostBlock(_Block):
             bn = getattr(self, f"bn{i}")
             if bn is not None:
                 out = bn(out)
-            if i < self.depth:
+            if i < self.depth or self.relu_before_scale:
                 out = self.relu(out)
         if self.alpha is not None:
             out = getattr(self, f"resp{self.depth}")(out * self.alpha)
@@ -250,7 +263,7 @@ class PostBlock(_Block):
             return self.relu(out) * t + self.shortcut(x) * (1.0 - t)
         if self.shortcut is not None:
             out = out + self.shortcut(x)
-        return self.relu(out)
+        return out if self.relu_before_scale else self.relu(out)
 
 
 class BasicBlock(PostBlock):
@@ -279,30 +292,44 @@ class PreActBlock(_Block):
     every convolution of the branch, the addition, and nothing after it; the net adds one BN-ReLU after the
     last block (``ResNet.bn_final``).
 
-    Follows the authors' ``resnet-pre-act.lua`` (KaimingHe/resnet-1k-layers): where the shape changes, the
-    first BN-ReLU is shared and the shortcut takes the pre-activated input; elsewhere the identity takes
-    the block's input. ``preact=False`` drops the first BN-ReLU for a block whose input has just been
-    through one (the first block after the ImageNet stem's conv-BN-ReLU-max-pool, as fb.resnet.torch's
-    ``preresnet.lua`` does). Departures: the authors' CIFAR nets are bottleneck nets of 9n+2 layers (164,
-    1001) with a projection where the shape changes; here the suite's 6n+2 basic-block nets with the
-    paper's option A (``preresnet-<d>-b`` for the projection).
+    Follows the authors' ``resnet-pre-act.lua`` (KaimingHe/resnet-1k-layers, "Residual Units for increasing
+    dimensions"): where the shape changes, the first BN-ReLU is shared and the shortcut takes the
+    pre-activated input, through a 1x1 convolution without BN (option B, ``preresnet-<d>``); elsewhere the
+    identity takes the block's input. Option A there (``preresnet-<d>-a``) is fb.resnet.torch's CIFAR default
+    (``preresnet.lua`` with ``shortcutType`` A), also on the shared BN-ReLU's output. Variants (named
+    departures, ``models/names.py``): ``projbn`` adds a BN after the projection's convolution (He 2015's
+    projection); ``raw`` feeds the shortcut the block's raw input instead, as some PyTorch CIFAR versions do.
+    ``preact=False`` drops the first BN-ReLU for a block whose input has just been through one (the first
+    block after the ImageNet stem's conv-BN-ReLU-max-pool, as fb.resnet.torch's ``preresnet.lua`` does).
+    Departures: the authors' CIFAR nets are bottleneck nets of 9n+2 layers (164, 1001); here the suite's
+    6n+2 basic-block nets, whose first stage keeps the stem's width (no projection there).
 
     ``alpha`` (SkipInit, De and Smith 2020, arXiv 2002.10444): ``y = x + alpha * f(x)``, ``alpha`` a
     learnable scalar at 0: with ``norm=False`` layers the BN slots are ``None`` and each convolution
-    has a bias, the branch is ReLU-conv-ReLU-conv. At init the block returns exactly its shortcut.
+    has a bias, the branch is ReLU-conv-ReLU-conv, and where the shape changes the shortcut is a 1x1
+    convolution with bias on the shared ReLU's output, as DeepMind's reference (``nfnets/skipinit_resnet.py``,
+    ``NFResBlock``: ``shortcut = self.conv_shortcut(out)`` after ``out = self.activation(x)``). At init the
+    block returns exactly its shortcut. The net (``ResNet``) follows the reference's stem without bias, its
+    classifier at zero and its optimizer's groups (no weight decay on alpha and the biases). Departures:
+    the reference is an ImageNet bottleneck net (stride on the 3x3 convolution) trained with stochastic
+    depth, dropout, label smoothing and Nesterov momentum, its convolutions at haiku's default init; here
+    the suite's nets and recipe, convolutions at the run's He init (alpha = 0 hides the branch's scale at
+    init); ``skipinit-<d>-a`` is option A instead of the projection.
     """
 
-    forms = ("scale", "nopreact")
+    forms = ("scale", "nopreact", "raw", "projbn")
 
     def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig,
-                 scale: str = "none", gate: bool = False, preact: bool = True) -> None:
-        super().__init__(in_channels, width, stride, shortcut, layers, scale, gate, preact)
+                 scale: str = "none", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = ()) -> None:
+        super().__init__(in_channels, width, stride, shortcut, layers, scale, gate, preact, variants)
         for i, (cin, cout, k, s) in enumerate(self.shapes, start=1):
             setattr(self, f"bn{i}", layers.bn(cin) if (i > 1 or preact) else None)
             setattr(self, f"conv{i}", layers.conv(cin, cout, k, s))
         self.relu = nn.ReLU(inplace=True)
         self.preact = preact
-        self.shortcut = make_shortcut(shortcut, in_channels, self.shapes[-1][1], stride, layers)
+        self.raw_shortcut = "raw" in variants  # where the shape changes; the identity always takes the input
+        self.shortcut = make_shortcut(shortcut, in_channels, self.shapes[-1][1], stride, layers,
+                                      bn="projbn" in variants)
         if self.shortcut is None:
             raise ValueError("a pre-activation block needs a shortcut: 'a', 'b' or 'c'")
         if scale not in ("none", "zero"):
@@ -328,7 +355,7 @@ class PreActBlock(_Block):
             out = getattr(self, f"conv{i}")(self.relu(bn(out) if bn is not None else out))
         if self.alpha is not None:
             out = getattr(self, f"resp{self.depth}")(out * self.alpha)
-        return out + self.shortcut(x if self.same_shape else pre)
+        return out + self.shortcut(x if self.same_shape or self.raw_shortcut else pre)
 
 
 class PreActBasicBlock(PreActBlock):
@@ -352,15 +379,19 @@ class FixupBlock(_Block):
     Init (:meth:`init_method`, after the net's He init ``N(0, 2 / (k^2 out))``, the authors' formula): rule 2
     multiplies the branch's other convolutions by ``L^(-1/(2m-2))`` (L branches, m convolutions in one: 2 for
     basic, 3 for bottleneck), rule 1 sets its last convolution to zero (the classifier too: ``ResNet``);
-    the projections keep He's init, as the authors'. Departures: none in the architecture; no mixup (the
-    suite measures training error).
+    the projections keep He's init, as the authors'; the stem keeps PyTorch's default init, as the
+    authors' (``ResNet``). Optimizer: the scalar biases and multipliers at lr / 10 (``ResNet.lr_factors``,
+    the authors' ``cifar_train.py``). Departures: none in the architecture, the init's distributions or the
+    optimizer groups (the random draws come in another order); option B on the CIFAR nets
+    (``fixup-<d>-b``) is the authors' ImageNet ``downsample`` on their CIFAR net; the training recipe is
+    the suite's, without mixup (the suite measures training error).
     """
 
     forms = ()
 
     def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig,
-                 scale: str = "one", gate: bool = False, preact: bool = True) -> None:
-        super().__init__(in_channels, width, stride, shortcut, layers, "none", gate, preact)
+                 scale: str = "one", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = ()) -> None:
+        super().__init__(in_channels, width, stride, shortcut, layers, "none", gate, preact, variants)
         if scale != "one":
             raise ValueError(f"FixupBlock's branch scale is 'one' (its multiplier), got {scale!r}")
         n = self.depth

@@ -7,10 +7,12 @@ A name is ``<method>-<depth>(-<token>)*``, all of ``[a-z0-9-]`` (folder- and mak
   and ResNet-18/34, Table 2; option B for 50/101/152, Table 3) and ``resnet-<depth>-a|b|c``, as always;
 * the methods of :data:`METHODS`: ``preresnet``, ``fixup``, ``skipinit``, ``rezero``, ``highway``, each a
   bundle of axis values (block form, shortcut, merge, branch scale, normalisation, init) with its source;
-* tokens: ``a|b|c`` (the shortcut where the method has one) and ``nobn`` (plain and resnet without BN,
-  their convolutions with a bias), in that order. One net, one name: a token equal to the method's default
-  is refused with the canonical name (``preresnet-56-a`` -> ``preresnet-56``); only ``resnet-<depth>-a|b|c``
-  keep naming the default explicitly, as the shortcut ablation always has;
+* tokens: ``a|b|c`` (the shortcut where the method has one), the method's variants (:data:`VARIANTS`: a
+  named departure from how its authors built it) and ``nobn`` (plain and resnet without BN, their
+  convolutions with a bias), in that order. One net, one name: a token equal to the method's default is
+  refused with the canonical name (``preresnet-56-b`` -> ``preresnet-56``), and so is a variant that would
+  build the same net as the name without it (``preresnet-56-a-projbn``: option A has no projection); only
+  ``resnet-<depth>-a|b|c`` keep naming the default explicitly, as the shortcut ablation always has;
 * a plugin's ``<name>-<depth>`` for every entry point of group ``degradation_suite.models``
   (:mod:`models.plugins`), listed without importing anything; a run folder's records make such a name
   readable where the plugin is not installed (:func:`plugin_model_name`, what ``reports`` use).
@@ -45,15 +47,29 @@ IMAGENET_STAGES: dict[int, tuple[str, tuple[int, ...]]] = {
 }
 OPTIONS = ("a", "b", "c")
 NOBN = "nobn"
+# Variant tokens: each a named departure from how the method's authors built it (Method.variants says who takes
+# which). The blocks read them (models/blocks.py).
+VARIANTS = {
+    "projbn": "a BN after the projection's 1x1 convolution (He 2015's option B/C; resnet-pre-act.lua has none)",
+    "raw": "the shortcut where the shape changes takes the block's raw input, not its shared BN-ReLU's output",
+    "sumrelu": "ReZero's scaled branch added before the block's ReLU, relu(x + alpha BN(conv(..))), as He 2015's "
+               "block, instead of its authors' x + alpha relu(BN(conv(..)))",
+}
+PROJECTION_VARIANTS = ("projbn",)  # variants that change a projection: they need option b or c
 # create_model's choices, also checked by the run configuration (experiments/config.py) before anything runs.
 STEMS = ("cifar", "imagenet")  # "cifar": 3x3 stride 1, no max-pool; "imagenet": 7x7 stride 2 + 3x3 max-pool
-INITS = ("he", "xavier")  # "he": the paper's (its ref. [13]); "xavier": the seed's TF1 code
+# "he": the paper's ref. [13], N(0, 2 / fan-out) as fb.resnet.torch (models/resnet.lua's ConvInit,
+# n = kW*kH*nOutputPlane), resnet-pre-act.lua and torchvision, the classifier at PyTorch's default;
+# "he-fan-in": N(0, 2 / fan-in) for every convolution and the classifier,
+# as the widely used PyTorch CIFAR ResNet (akamaster/pytorch_resnet_cifar10 resnet.py, _weights_init) and
+# ReZero's authors' ResNet built on it; "xavier": the seed's TF1 code.
+INITS = ("he", "he-fan-in", "xavier")
 # The axes a method fixes, and their values (ModelName.axes, model_axes):
 BLOCKS = ("post", "pre", "fixup")  # He 2015 (ReLU after the addition); He 2016 (BN-ReLU before each conv); Fixup
 MERGES = ("add", "gate")  # y = x + F(x); Highway's y = H(x) T(x) + x (1 - T(x))
 BRANCH_SCALES = ("none", "zero", "one")  # a learnable scalar on each branch, starting at 0 (SkipInit, ReZero) or 1 (Fixup)
 NORMS = ("bn", "none")  # "none": no BN anywhere; convolutions get their bias back (Fixup: scalar biases instead)
-INIT_RULES = ("he", "xavier", "fixup")  # "fixup": Zhang et al. 2019, section 3, on top of He's init
+INIT_RULES = (*INITS, "fixup")  # "fixup": Zhang et al. 2019, section 3, on top of He's init
 
 _TOKEN = re.compile(r"^[a-z0-9]+$")
 
@@ -73,6 +89,8 @@ class Method:
     options: tuple[str, ...] = ()  # shortcut tokens it takes
     nobn: bool = False  # takes the "nobn" token
     imagenet_depths: tuple[int, ...] = tuple(IMAGENET_STAGES)  # ImageNet-family depths where it defines a block
+    shortcut: str = ""  # its authors' shortcut where that is not the paper's (default_shortcut): "b"
+    variants: tuple[str, ...] = ()  # the VARIANTS tokens it takes, in name order
     legacy_explicit: bool = False  # resnet-<d>-a|b|c name the default explicitly (today's shortcut ablation)
 
 
@@ -84,16 +102,19 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            legacy_explicit=True),
     Method("preresnet", "pre", True, "add", "none", "bn", "he",
            "He et al. 2016, arXiv 1603.05027, section 4 and Fig. 4(e) (full pre-activation); "
-           "KaimingHe/resnet-1k-layers resnet-pre-act.lua", options=OPTIONS),
+           "KaimingHe/resnet-1k-layers resnet-pre-act.lua", options=OPTIONS, shortcut="b",
+           variants=("raw", "projbn")),
     Method("fixup", "fixup", True, "add", "one", "none", "fixup",
            "Zhang et al. 2019, arXiv 1901.09321, section 3 (Fixup rules 1-3); hongyi-zhang/Fixup "
            "cifar/models/fixup_resnet_cifar.py and imagenet/models/fixup_resnet_imagenet.py", options=OPTIONS),
     Method("skipinit", "pre", True, "add", "zero", "none", "he",
            "De and Smith 2020, arXiv 2002.10444, SkipInit: x_{i+1} = x_i + alpha_i f_i(x_i), alpha_i = 0, "
-           "no normalisation", options=OPTIONS),
+           "no normalisation; google-deepmind/deepmind-research nfnets/skipinit_resnet.py and "
+           "nfnets/experiment.py (its optimizer groups)", options=OPTIONS, shortcut="b"),
     Method("rezero", "post", True, "add", "zero", "bn", "he",
            "Bachlechner et al. 2020, arXiv 2003.04887, x_{i+1} = x_i + alpha_i F(x_i), alpha_i = 0; "
-           "majumderb/rezero", options=OPTIONS),
+           "tbachlechner/ReZero-examples ReZNet-6x_faster_ResNet_training_via_ReZero.ipynb (its ResNet)",
+           options=OPTIONS, variants=("sumrelu",)),
     Method("highway", "post", True, "gate", "none", "bn", "he",
            "Srivastava et al. 2015, arXiv 1507.06228, section 2, y = H(x) T(x) + x (1 - T(x)), "
            "T(x) = sigmoid(W_T x + b_T); b_T negative (section 2.2)", options=("a", "b"),
@@ -149,13 +170,14 @@ class ModelName:
     kind: str  # the method: "plain" | "resnet" | a METHODS key | a plugin's entry point name
     family: str  # "cifar" | "imagenet"
     depth: int  # weighted layers on the main path: convolutions + the final fully connected layer
-    shortcut: Shortcut  # NONE for a plain net; for "<method>-<depth>" the paper's default
+    shortcut: Shortcut  # NONE for a plain net; for "<method>-<depth>" the method's default (method_shortcut)
     explicit_option: bool  # True for resnet-<depth>-a|b|c (a shortcut-ablation variant)
     block: str = "post"  # BLOCKS
     merge: str = "add"  # MERGES
     branch_scale: str = "none"  # BRANCH_SCALES
     norm: str = "bn"  # NORMS
-    init: str = "he"  # INIT_RULES (the method's rule; create_model's init override may change "he" to "xavier")
+    init: str = "he"  # INIT_RULES (the method's rule; create_model's init override may change "he" to another INITS)
+    variants: tuple[str, ...] = ()  # the VARIANTS tokens the name holds, in name order
     plugin: bool = False
 
     @property
@@ -169,9 +191,10 @@ class ModelName:
 
     @property
     def axes(self) -> dict:
-        """The resolved axes, JSON-able: block, shortcut, merge, branch_scale, norm, init."""
+        """The resolved axes, JSON-able: block, shortcut, merge, branch_scale, norm, init, variants (a list)."""
         return {"block": self.block, "shortcut": self.shortcut.value, "merge": self.merge,
-                "branch_scale": self.branch_scale, "norm": self.norm, "init": self.init}
+                "branch_scale": self.branch_scale, "norm": self.norm, "init": self.init,
+                "variants": list(self.variants)}
 
     @property
     def sort_key(self) -> tuple:
@@ -179,13 +202,21 @@ class ModelName:
         none, the paper's default before explicit options."""
         order = list(METHODS).index(self.kind) if self.kind in METHODS else len(METHODS)
         return (FAMILIES.index(self.family), self.depth, order, self.kind, self.norm != "bn",
-                self.explicit_option, self.shortcut.value, self.name)
+                self.explicit_option, self.shortcut.value, self.variants, self.name)
 
 
 def default_shortcut(family: str, depth: int) -> Shortcut:
     """The paper's shortcut for ``resnet-<depth>``: A for the CIFAR nets and ResNet-18/34 (Table 2), B for
     50/101/152 (Table 3)."""
     return Shortcut.B if family == "imagenet" and depth >= 50 else Shortcut.A
+
+
+def method_shortcut(method: Method, family: str, depth: int) -> Shortcut:
+    """The shortcut of ``<method>-<depth>``: NONE for a plain net, the method's authors' (``Method.shortcut``)
+    where it has one, else the paper's (:func:`default_shortcut`)."""
+    if not method.residual:
+        return Shortcut.NONE
+    return Shortcut(method.shortcut) if method.shortcut else default_shortcut(family, depth)
 
 
 def _check_depth(family: str, depth: int, name: str, method: Method) -> None:
@@ -236,14 +267,21 @@ def parse_name(name: str, family: str | None = None) -> ModelName:
     if family is None:
         family = "imagenet" if depth in IMAGENET_STAGES else "cifar"
     _check_depth(family, depth, name, method)
-    option, nobn = _read_tokens(name, method, tokens, depth)
-    default = default_shortcut(family, depth) if method.residual else Shortcut.NONE
+    option, variants, nobn = _read_tokens(name, method, tokens, depth)
+    default = method_shortcut(method, family, depth)
     if option is not None and Shortcut(option) is default and not method.legacy_explicit:
         raise ValueError(f"{name!r} names {method.name}'s default shortcut ({option}); its name is "
-                         f"{_canonical(method.name, depth, None, nobn)!r}")
-    return ModelName(name, method.name, family, depth, Shortcut(option) if option else default,
-                     option is not None, method.block, method.merge, method.branch_scale,
-                     "none" if nobn else method.norm, method.init)
+                         f"{_canonical(method.name, depth, None, variants, nobn)!r}")
+    shortcut = Shortcut(option) if option else default
+    needless = [v for v in variants if v in PROJECTION_VARIANTS and shortcut not in (Shortcut.B, Shortcut.C)]
+    if needless:
+        projected = None if default in (Shortcut.B, Shortcut.C) else "b"
+        kept = tuple(v for v in variants if v not in needless)
+        raise ValueError(f"{name!r}: {needless[0]!r} changes a projection and shortcut {shortcut.value} has none; "
+                         f"valid: {_canonical(method.name, depth, projected, variants, nobn)} or "
+                         f"{_canonical(method.name, depth, option, kept, nobn)}")
+    return ModelName(name, method.name, family, depth, shortcut, option is not None, method.block, method.merge,
+                     method.branch_scale, "none" if nobn else method.norm, method.init, variants)
 
 
 def plugin_model_name(name: str, family: str | None = None) -> ModelName:
@@ -264,29 +302,33 @@ def plugin_model_name(name: str, family: str | None = None) -> ModelName:
                      branch_scale="", norm="", init="", plugin=True)
 
 
-def _read_tokens(name: str, method: Method, tokens: list[str], depth: int) -> tuple[str | None, bool]:
-    valid = [*method.options, *([NOBN] if method.nobn else [])]
-    option, nobn = None, False
+def _read_tokens(name: str, method: Method, tokens: list[str], depth: int) -> tuple[str | None, tuple[str, ...], bool]:
+    """``(option, variants, nobn)`` of a name's tokens, in the order option, variants (the method's), nobn."""
+    order = [*method.options, *method.variants, *([NOBN] if method.nobn else [])]
+    rank = {**{o: 0 for o in method.options}, **{v: 1 + i for i, v in enumerate(method.variants)}, NOBN: 99}
+    found: list[str] = []
     for token in tokens:
-        if token not in valid:
+        if token not in order:
             what = "shortcut option" if len(token) == 1 else "token"
-            none = "none" if not valid else choices(valid)
+            none = "none" if not order else choices(order)
             raise ValueError(f"unknown {what} {token!r} in {name!r} for {method.name}; valid: {none} "
                              f"(e.g. {method.name}-{depth})")
-        if token == NOBN:
-            if nobn:
-                raise ValueError(f"{name!r} repeats {token!r}; valid: {_canonical(method.name, depth, option, True)}")
-            nobn = True
-        elif option is not None or nobn:
-            raise ValueError(f"{name!r}: one shortcut option, before '-nobn'; valid: e.g. "
-                             f"{_canonical(method.name, depth, token, nobn)}")
-        else:
-            option = token
-    return option, nobn
+        if found and rank[found[-1]] >= rank[token]:  # repeated, a second option, or out of order
+            given = found + [token]
+            option = next((t for t in given if t in method.options), None)
+            what = "one shortcut option" if token in method.options else "each token once"
+            raise ValueError(f"{name!r}: {what}, in the order option, variants, nobn; valid: e.g. "
+                             f"{_canonical(method.name, depth, option, _variants(method, given), NOBN in given)}")
+        found.append(token)
+    return next((t for t in found if t in method.options), None), _variants(method, found), NOBN in found
 
 
-def _canonical(method: str, depth: int, option: str | None, nobn: bool) -> str:
-    return "-".join([method, str(depth), *([option] if option else []), *([NOBN] if nobn else [])])
+def _variants(method: Method, tokens: list[str]) -> tuple[str, ...]:
+    return tuple(v for v in method.variants if v in tokens)
+
+
+def _canonical(method: str, depth: int, option: str | None, variants: tuple[str, ...], nobn: bool) -> str:
+    return "-".join([method, str(depth), *([option] if option else []), *variants, *([NOBN] if nobn else [])])
 
 
 def plugin_entry_points() -> dict:
@@ -328,8 +370,9 @@ def list_methods() -> list[str]:
 
 def list_models() -> list[str]:
     """Every built-in name at the paper's depths, in the order of :attr:`ModelName.sort_key` within a
-    depth: plain, resnet (default, a, b, c) and their ``-nobn`` nets, then every method (its default and
-    its other shortcut options) at the CIFAR depths and at the ImageNet depths where it defines a block."""
+    depth: plain, resnet (default, a, b, c) and their ``-nobn`` nets, then every method (its default, its
+    other shortcut options, and each of its variants on its default shortcut) at the CIFAR depths and at
+    the ImageNet depths where it defines a block."""
     names = []
     for depth in sorted(set(CIFAR_DEPTHS) | set(IMAGENET_STAGES)):
         names += [f"plain-{depth}", f"resnet-{depth}"] + [f"resnet-{depth}-{o}" for o in OPTIONS]
@@ -338,8 +381,10 @@ def list_models() -> list[str]:
         for method in METHODS.values():
             if method.name in KINDS or (family == "imagenet" and depth not in method.imagenet_depths):
                 continue
-            default = default_shortcut(family, depth).value
+            default = method_shortcut(method, family, depth).value
             names += [f"{method.name}-{depth}"] + [f"{method.name}-{depth}-{o}" for o in method.options if o != default]
+            names += [f"{method.name}-{depth}-{v}" for v in method.variants
+                      if v not in PROJECTION_VARIANTS or default in ("b", "c")]
     return names
 
 

@@ -29,7 +29,8 @@ the entry point's name is the method name (``[a-z][a-z0-9]*``, no ``-``), its ob
 * ``family``: ``"cifar"`` or ``"imagenet"`` (from the depth, as for the built-in nets, or the run's
   ``family`` override); ``num_classes``, ``in_channels``: the data's; ``width``: the channels of the first
   stage, or None for the net's own; ``stem``: ``"cifar"`` (small images: no downsampling stem) or
-  ``"imagenet"``; ``init``: ``"he"`` or ``"xavier"``. A builder may ignore what does not apply to it.
+  ``"imagenet"``; ``init``: ``"he"`` (He fan-out), ``"he-fan-in"`` or ``"xavier"`` (``INITS``,
+  ``models/names.py``). A builder may ignore what does not apply to it.
 * The net maps ``(N, in_channels, H, W)`` float images to ``(N, num_classes)`` logits -- one tensor, in
   training mode too (no auxiliary outputs) -- at the sizes it is trained at (the smoke profile's 16x16,
   the quick profile's 14x14, the paper's 32x32, a profile's ``image_size``) and at the build check's
@@ -46,6 +47,9 @@ the entry point's name is the method name (``[a-z][a-z0-9]*``, no ``-``), its ob
     Fixup's official training needs for its scalar biases (the suite's ``fixup`` nets have one). Every
     name must be one of ``net.named_parameters()``, every factor a finite number > 0. Each run records
     its optimizer's groups (``optimizer_groups`` in ``config.yaml`` and ``result.json``).
+  - ``weight_decay_factors()``: ``{parameter name: factor}``, weight-decay multipliers (a name absent: 1),
+    as SkipInit's official optimizer, which decays neither alpha nor the biases (the suite's ``skipinit``
+    nets have one); groups are formed per (learning-rate factor, weight-decay factor).
   - ``declared_axes``: ``{axis: value}`` for any of the axes of :data:`models.names.AXIS_VALUES`
     (``block``, ``shortcut``, ``merge``, ``branch_scale``, ``norm``, ``init``; values as the built-in
     methods': e.g. ``{"norm": "none", "shortcut": "a"}``). Runs record the declared values and null for

@@ -12,7 +12,8 @@ Every method of ``models/names.py`` (``METHODS``) is this net with other axis va
 the normalisation (BN, or none: the norm slots hold ``None``) and the init. A method changes the stem and
 head only where its source does: pre-activation nets have no BN-ReLU after a 3x3 stem (the first block's
 pre-activation follows it) and one BN-ReLU after the last block; Fixup adds scalar biases after the stem
-(``bias1``) and before the classifier (``bias2``), and starts the classifier at zero.
+(``bias1``) and before the classifier (``bias2``), keeps PyTorch's default init for the stem and starts the
+classifier at zero; SkipInit's stem has no bias and its classifier starts at zero.
 
 Model names (``plain-56``, ``resnet-34``, ``resnet-56-b``, ``fixup-56``) and the stage table:
 ``models/names.py``. A plugin's net (``models/plugins.py``) comes from its own builder.
@@ -43,7 +44,7 @@ class NetSpec:
     in_channels: int = 3
     width: int = 0  # channels of the first stage; 0 = the family's (16 CIFAR, 64 ImageNet)
     stem: str = ""  # "imagenet" (7x7/2 + max-pool) or "cifar" (3x3/1); "" = the family's own
-    init: str = "he"  # "he": the paper's (its ref. [13]); "xavier": the seed's TF1 code
+    init: str = "he"  # INITS: "he" (fan-out, the paper's ref. [13]), "he-fan-in", "xavier" (the seed's TF1 code)
     bn_eps: float = 1e-5  # PyTorch's default; the seed uses 1e-3
     bn_momentum: float = 0.1  # PyTorch convention (weight of the new batch); the seed's decay 0.999 is 0.001
     tf_same: bool = False  # TF's "SAME" padding on strided layers (the seed's); False: k // 2 both sides (Caffe, torchvision)
@@ -55,6 +56,7 @@ class NetSpec:
     merge: str = "add"  # "add", or "gate" (Highway)
     branch_scale: str = "none"  # "none", "zero" (SkipInit, ReZero), "one" (Fixup's multiplier)
     norm: str = "bn"  # "bn", or "none": no normalisation, the norm slots None
+    variants: tuple[str, ...] = ()  # the name's VARIANTS tokens (models/names.py), read by the blocks
 
 
 class ResNet(nn.Module):
@@ -79,11 +81,14 @@ class ResNet(nn.Module):
         width = spec.width or (16 if spec.family == "cifar" else 64)
         stem = spec.stem or spec.family
 
+        skipinit = spec.method == "skipinit"
+        # SkipInit's stem has no bias (DeepMind's skipinit_resnet.py: initial_conv with_bias=False).
+        stem_bias = False if skipinit else None
         if stem == "imagenet":
-            self.conv1 = layers.conv(spec.in_channels, width, 7, stride=2)
+            self.conv1 = layers.conv(spec.in_channels, width, 7, stride=2, bias=stem_bias)
             self.maxpool = layers.maxpool(3, stride=2)
         else:
-            self.conv1 = layers.conv(spec.in_channels, width, 3)
+            self.conv1 = layers.conv(spec.in_channels, width, 3, bias=stem_bias)
             self.maxpool = nn.Identity()
         # A pre-activation net's 3x3 stem is a convolution alone: the first block's BN-ReLU follows it
         # (resnet-pre-act.lua); its ImageNet stem keeps conv-BN-ReLU-max-pool (fb.resnet.torch preresnet.lua).
@@ -103,6 +108,8 @@ class ResNet(nn.Module):
         kwargs = {"scale": scale} if scale != "none" else {}
         if spec.merge == "gate":
             kwargs["gate"] = True
+        if spec.variants:
+            kwargs["variants"] = spec.variants
         for i, blocks in enumerate(stage_blocks):
             stage_width = width * 2**i
             stride = 1 if i == 0 else 2
@@ -126,12 +133,16 @@ class ResNet(nn.Module):
             self.declared_responses = ("resp1",)
         else:
             self.declared_responses = ("bn1",) if self.bn1 is not None else ("conv1",)
-        _initialise(self, spec.init)
+        # Fixup's stem keeps PyTorch's default init, drawn when it was built: the official code
+        # (fixup_resnet_cifar.py, fixup_resnet_imagenet.py) re-initialises only the blocks and the classifier.
+        _initialise(self, spec.init, skip=(self.conv1,) if fixup else ())
         num_branches = sum(stage_blocks)
         for m in self.modules():
             if hasattr(m, "init_method"):
                 m.init_method(num_branches)
-        if fixup:  # rule 1: the classification layer starts at zero (the authors' nn.init.constant_(.., 0))
+        if fixup or skipinit:
+            # Fixup's rule 1 (the authors' nn.init.constant_(.., 0)); SkipInit's reference: hk.Linear with
+            # w_init=jnp.zeros and haiku's zero bias (skipinit_resnet.py, fc_init).
             nn.init.zeros_(self.fc.weight)
             nn.init.zeros_(self.fc.bias)
 
@@ -145,6 +156,15 @@ class ResNet(nn.Module):
         if self.spec.block != "fixup":
             return {}
         return {name: 0.1 for name, _ in self.named_parameters() if "bias" in name or "scale" in name}
+
+    def weight_decay_factors(self) -> dict[str, float]:
+        """Weight-decay multipliers by parameter name (a name absent: 1) that the method's official training
+        uses. SkipInit (De and Smith 2020; DeepMind's nfnets/experiment.py, ``_make_opt``: every gain and
+        bias in a group with ``weight_decay: None``): 0 for the branch scalars ``alpha`` and every bias.
+        Every other method: none (Fixup's official optimizer decays all its parameters)."""
+        if self.spec.method != "skipinit":
+            return {}
+        return {name: 0.0 for name, _ in self.named_parameters() if name.endswith(("alpha", "bias"))}
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = tuple(x.shape[-2:])
@@ -171,13 +191,20 @@ class ResNet(nn.Module):
         return self.fc(x)
 
 
-def _initialise(model: nn.Module, init: str) -> None:
+HE_MODES = {"he": "fan_out", "he-fan-in": "fan_in"}  # init (INITS) -> kaiming_normal_'s mode
+
+
+def _initialise(model: nn.Module, init: str, skip: tuple[nn.Module, ...] = ()) -> None:
+    """He's or Xavier's init of every convolution and BN layer, and of the classifier (``init``: INITS),
+    except the modules in ``skip``, which keep the init they were built with."""
     for m in model.modules():
+        if any(m is k for k in skip):
+            continue
         if isinstance(m, nn.Conv2d):
-            if init == "he":
-                # The paper initialises "as in [13]" (He et al. 2015, delving deep): N(0, 2/fan), fan-out
-                # as in the authors' Caffe models and torchvision.
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if init in HE_MODES:
+                # The paper initialises "as in [13]" (He et al. 2015, delving deep): N(0, 2/fan); which fan is
+                # the named choice INITS documents (models/names.py).
+                nn.init.kaiming_normal_(m.weight, mode=HE_MODES[init], nonlinearity="relu")
             else:
                 nn.init.xavier_uniform_(m.weight)  # tf.contrib.layers.xavier_initializer_conv2d
             if m.bias is not None:  # nets without BN: biases start at zero, as the paper's Caffe fillers
@@ -189,10 +216,12 @@ def _initialise(model: nn.Module, init: str) -> None:
             if init == "xavier":
                 nn.init.xavier_uniform_(m.weight)  # the seed's fc_initializer
                 nn.init.zeros_(m.bias)
+            elif init == "he-fan-in":  # akamaster's _weights_init: the classifier's weight too, its bias as PyTorch's
+                nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
             # "he": PyTorch's default Linear init, as torchvision.
 
 
-_AXES = ("method", "block", "merge", "branch_scale", "norm")  # set by the name, never overridden
+_AXES = ("method", "block", "merge", "branch_scale", "norm", "variants")  # set by the name, never overridden
 _OVERRIDES = {f.name for f in fields(NetSpec)} - {"depth", "shortcut", "num_classes", "in_channels", *_AXES}
 _PLUGIN_OVERRIDES = ("family", "init", "stem", "width")  # the builder contract's (models/plugins.py)
 
@@ -203,8 +232,9 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     ``(N, in_channels, H, W) -> (N, num_classes)`` logits.
 
     Overrides: ``width`` (channels of the first stage), ``stem`` ("imagenet" | "cifar"), ``init``
-    ("he" | "xavier"), ``bn_eps``, ``bn_momentum``, ``family`` ("cifar" | "imagenet"), ``tf_same`` and
-    ``tf_bn`` (TF1's padding and BN moving averages, ``models/tf_compat.py``), and ``preset``.
+    ("he" | "he-fan-in" | "xavier", :data:`models.names.INITS`), ``bn_eps``, ``bn_momentum``, ``family``
+    ("cifar" | "imagenet"), ``tf_same`` and ``tf_bn`` (TF1's padding and BN moving averages,
+    ``models/tf_compat.py``), and ``preset``.
 
     ``preset="seed"``: the seed's TF1 ResNet-50 computed exactly (issue 15), e.g.
     ``create_model("resnet-50", num_classes=1000, preset="seed")``. It sets ``init="xavier"``,
@@ -216,9 +246,9 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     CIFAR-family name (the seed's stem and head are the ImageNet family's).
 
     A method's net (``models/names.py``, ``METHODS``) takes the same overrides; ``fixup`` takes only
-    ``init="he"`` (its rescaling is of He's init), ``preset`` only the paper's plain and resnet nets. A
-    plugin's net takes ``width``, ``stem``, ``init`` and ``family`` and is checked after building
-    (``models/plugins.py``: :class:`~models.plugins.PluginError`, a ``ValueError``).
+    ``init="he"`` (its rescaling is of He's fan-out init, the authors' formula), ``preset`` only the paper's
+    plain and resnet nets. A plugin's net takes ``width``, ``stem``, ``init`` and ``family`` and is checked
+    after building (``models/plugins.py``: :class:`~models.plugins.PluginError`, a ``ValueError``).
 
     Raises ``ValueError`` naming the bad value and the valid choices.
     """
@@ -252,7 +282,8 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
         _apply_preset(name, parsed.family, overrides)
     spec = NetSpec(family=parsed.family, depth=parsed.depth, shortcut=parsed.shortcut, num_classes=num_classes,
                    in_channels=in_channels, method=parsed.kind, block=parsed.block, merge=parsed.merge,
-                   branch_scale=parsed.branch_scale, norm=parsed.norm, **overrides)
+                   branch_scale=parsed.branch_scale, norm=parsed.norm, variants=parsed.variants,
+                   **overrides)
     return ResNet(spec)
 
 

@@ -29,7 +29,8 @@ NEW_NAMES = [n for n in models.list_models() if n not in set(models.paper_models
 STRUCTURE = [n for n in NEW_NAMES if not n.startswith(tuple(f"{m}-1202-" for m in METHODS))]
 # One net of every method and token, both families (the ImageNet family with the quick profile's 3x3 stem).
 SMALL = ["plain-8-nobn", "resnet-8-nobn", "resnet-8-b-nobn", *[f"{m}-8" for m in NEW_METHODS],
-         "preresnet-8-b", "preresnet-8-c", "fixup-8-b", "skipinit-8-b", "rezero-8-b", "highway-8-b",
+         "preresnet-8-a", "preresnet-8-c", "fixup-8-b", "skipinit-8-a", "rezero-8-b", "highway-8-b",
+         "preresnet-8-raw", "preresnet-8-projbn", "preresnet-8-a-raw", "rezero-8-sumrelu",
          *[f"{m}-18" for m in NEW_METHODS], *[f"{m}-50" for m in NEW_METHODS if m != "highway"],
          "plain-50-nobn", "resnet-50-nobn"]
 
@@ -78,7 +79,14 @@ def test_registry_names_are_make_safe_canonical_and_unique():
 
 
 @pytest.mark.parametrize("name, bad, valid", [
-    ("preresnet-56-a", "preresnet-56-a", "its name is 'preresnet-56'"),
+    ("preresnet-56-b", "preresnet-56-b", "its name is 'preresnet-56'"),
+    ("skipinit-56-b", "skipinit-56-b", "its name is 'skipinit-56'"),
+    ("preresnet-56-a-projbn", "'projbn'", "valid: preresnet-56-projbn or preresnet-56-a"),
+    ("preresnet-56-projbn-raw", "preresnet-56-projbn-raw", "preresnet-56-raw-projbn"),
+    ("preresnet-56-raw-a", "preresnet-56-raw-a", "preresnet-56-a-raw"),
+    ("rezero-56-sumrelu-sumrelu", "rezero-56-sumrelu-sumrelu", "rezero-56-sumrelu"),
+    ("resnet-56-sumrelu", "'sumrelu'", "valid: a, b, c, nobn"),
+    ("fixup-56-raw", "'raw'", "valid: a, b, c"),
     ("fixup-50-b", "fixup-50-b", "its name is 'fixup-50'"),
     ("resnet-56-nobn-b", "resnet-56-nobn-b", "resnet-56-b-nobn"),
     ("plain-56-nobn-nobn", "nobn", "plain-56-nobn"),
@@ -115,9 +123,10 @@ def test_model_axes_is_json_and_resolves_every_axis(method):
     assert json.loads(json.dumps(record)) == record
     assert record["method"] == method and record["depth"] == 56 and record["family"] == "cifar"
     spec = METHODS[method]
-    assert record["axes"] == {"block": spec.block, "shortcut": "a" if spec.residual else "none",
-                              "merge": spec.merge, "branch_scale": spec.branch_scale, "norm": spec.norm,
-                              "init": spec.init}
+    shortcut = (spec.shortcut or "a") if spec.residual else "none"  # the authors' where set, else the paper's
+    assert record["axes"] == {"block": spec.block, "shortcut": shortcut, "merge": spec.merge,
+                              "branch_scale": spec.branch_scale, "norm": spec.norm, "init": spec.init,
+                              "variants": []}
     assert "arXiv" in record["source"] and record["plugin"] is None
 
 
@@ -125,9 +134,12 @@ def test_model_axes_of_tokens_and_init_override():
     assert models.model_axes("resnet-50-c-nobn")["axes"]["shortcut"] == "c"
     assert models.model_axes("resnet-50-c-nobn")["axes"]["norm"] == "none"
     assert models.model_axes("plain-20", init="xavier")["axes"]["init"] == "xavier"
+    assert models.model_axes("resnet-20", init="he-fan-in")["axes"]["init"] == "he-fan-in"
+    assert models.model_axes("preresnet-20-raw-projbn")["axes"]["variants"] == ["raw", "projbn"]
     assert models.model_axes("fixup-20", init="xavier")["axes"]["init"] == "fixup"
-    with pytest.raises(ValueError, match="valid: he"):
-        models.create_model("fixup-20", init="xavier")
+    for init in ("xavier", "he-fan-in"):
+        with pytest.raises(ValueError, match="valid: he$"):
+            models.create_model("fixup-20", init=init)
 
 
 def test_names_and_axes_import_no_torch():
@@ -220,26 +232,59 @@ def test_bn_nets_keep_bn_responses_and_bn_free_nets_get_convolutions_or_taps():
 # --- defining properties ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["skipinit-14", "rezero-14", "skipinit-14-b", "skipinit-18", "rezero-50"])
+def random_bn_statistics(net: nn.Module) -> None:
+    """Non-trivial BN statistics and affine parameters, so that no BN is the identity in eval mode."""
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+
+
+@pytest.mark.parametrize("name", ["skipinit-14", "rezero-14", "skipinit-14-a", "rezero-14-b", "skipinit-18",
+                                  "rezero-50", "rezero-14-sumrelu"])
 def test_skipinit_and_rezero_blocks_at_init_return_exactly_their_shortcut(name):
-    """SkipInit (arXiv 2002.10444) and ReZero (arXiv 2003.04887): alpha = 0, so x_{i+1} = x_i.
-    Inputs >= 0, as every block's input in the net is (a ReLU's output); for ReZero's post-activation
-    block with a projection (option B) the ReLU after the addition cuts its negative values."""
+    """SkipInit (arXiv 2002.10444) and ReZero (arXiv 2003.04887): alpha = 0, so x_{i+1} = x_i, for inputs of
+    either sign (ReZero's authors' block has no ReLU after the sum), except the variant ``sumrelu`` (a ReLU
+    after the sum), which returns relu(shortcut). SkipInit's shortcut takes relu(x) where the shape changes."""
     net = build(name).eval()
     assert all(torch.count_nonzero(b.alpha) == 0 for b in blocks_of(net))
     seen = 0
     with torch.no_grad():
         for block in blocks_of(net):
             cin = block.shapes[0][0]
-            xb = torch.rand(2, cin, 8, 8)
-            expected = block.shortcut(xb)
-            if parse_name(name).kind == "rezero":
+            xb = torch.randn(2, cin, 8, 8)
+            shortcut_in = xb if block.same_shape or parse_name(name).kind == "rezero" else torch.relu(xb)
+            expected = block.shortcut(shortcut_in)
+            if name.endswith("sumrelu"):
                 expected = torch.relu(expected)
             assert torch.equal(block(xb), expected)
             block.alpha.fill_(0.1)  # the test can fail: with alpha != 0 the branch shows
             assert not torch.equal(block(xb), expected)
             seen += 1
     assert seen == len(blocks_of(net)) > 2
+
+
+@pytest.mark.parametrize("name", ["rezero-14", "rezero-14-b", "rezero-14-sumrelu"])
+def test_rezero_block_is_its_authors_x_plus_alpha_relu_of_the_branch(name):
+    """The authors' ResNet (ReZero-examples, ReZNet notebook, BasicBlock with rezero=True):
+    y = alpha * relu(bn2(conv2(relu(bn1(conv1(x)))))) + shortcut(x), no ReLU after the sum; the variant
+    ``sumrelu``: y = relu(alpha * bn2(conv2(..)) + shortcut(x)). Recomputed from the layers, alpha = 0.3."""
+    net = build(name).eval()
+    random_bn_statistics(net)
+    with torch.no_grad():
+        for block in blocks_of(net):
+            block.alpha.fill_(0.3)
+            x = torch.randn(2, block.shapes[0][0], 8, 8)
+            branch = block.bn2(block.conv2(torch.relu(block.bn1(block.conv1(x)))))
+            if name.endswith("sumrelu"):
+                expected = torch.relu(0.3 * branch + block.shortcut(x))
+            else:
+                expected = 0.3 * torch.relu(branch) + block.shortcut(x)
+                assert (expected < 0).any()  # where the shortcut is negative: nothing cuts it
+            torch.testing.assert_close(block(x), expected, rtol=0, atol=1e-6)
 
 
 @pytest.mark.parametrize("name", ["fixup-20", "fixup-20-b", "fixup-50"])
@@ -312,17 +357,18 @@ def test_fixup_rescales_he_init_by_the_number_of_branches():
     assert float(plain.std()) == pytest.approx(math.sqrt(2 / (9 * 64)), rel=0.03)
 
 
-@pytest.mark.parametrize("name", ["preresnet-14", "preresnet-14-b", "preresnet-50"])
+@pytest.mark.parametrize("name", ["preresnet-14", "preresnet-14-a", "preresnet-14-raw", "preresnet-14-projbn",
+                                  "preresnet-14-a-raw", "preresnet-14-c", "preresnet-50"])
 def test_preactivation_applies_no_nonlinearity_after_the_addition(name):
     """He et al. 2016, Fig. 4(e): y = x + conv(relu(bn(conv(relu(bn(x)))))), nothing after the sum; where
-    the shape changes, the shortcut takes the pre-activated input relu(bn1(x))."""
+    the shape changes, the shortcut takes the pre-activated input relu(bn1(x)) (resnet-pre-act.lua), or the
+    raw input x with the variant ``raw``; its projection (option B, the default) is a 1x1 convolution
+    without BN, with one after it with the variant ``projbn``. Recomputed here from the layers."""
+    info = parse_name(name)
     net = build(name).eval()
+    random_bn_statistics(net)
     with torch.no_grad():
-        for m in net.modules():
-            if isinstance(m, nn.BatchNorm2d):  # non-trivial statistics, so BN is not the identity
-                m.running_mean.uniform_(-0.5, 0.5)
-                m.running_var.uniform_(0.5, 2.0)
-        checked = 0
+        checked = projections = 0
         for block in blocks_of(net):
             cin = block.shapes[0][0]
             x = torch.randn(2, cin, 8, 8)
@@ -330,12 +376,26 @@ def test_preactivation_applies_no_nonlinearity_after_the_addition(name):
             out = block.conv1(pre)
             for i in range(2, block.depth + 1):
                 out = getattr(block, f"conv{i}")(torch.relu(getattr(block, f"bn{i}")(out)))
-            shortcut_in = x if isinstance(block.shortcut, nn.Identity) else pre
+            shortcut_in = x if block.same_shape or "raw" in info.variants else pre
+            if isinstance(block.shortcut, nn.Sequential):  # a projection, by hand
+                conv = block.shortcut[0]
+                assert conv.kernel_size == (1, 1) and conv.bias is None
+                shortcut = F.conv2d(shortcut_in, conv.weight, stride=conv.stride)
+                if "projbn" in info.variants:
+                    bn = block.shortcut[1]
+                    shortcut = (shortcut - bn.running_mean[:, None, None]) / torch.sqrt(
+                        bn.running_var[:, None, None] + bn.eps) * bn.weight[:, None, None] + bn.bias[:, None, None]
+                else:
+                    assert len(block.shortcut) == 1
+                projections += 1
+            else:
+                shortcut = block.shortcut(shortcut_in)
             y = block(x)
-            torch.testing.assert_close(y, out + block.shortcut(shortcut_in), rtol=0, atol=1e-6)
+            torch.testing.assert_close(y, out + shortcut, rtol=0, atol=1e-5)
             assert (y < 0).any()  # no ReLU after the addition
             checked += 1
     assert checked == len(blocks_of(net)) and isinstance(net.bn_final, nn.BatchNorm2d)
+    assert (projections > 0) == (info.shortcut != "a")
 
 
 def test_preactivation_stem_and_first_block_follow_the_authors():
@@ -364,9 +424,11 @@ def test_highway_gate_bias_starts_negative_so_the_layer_starts_near_carrying():
 
 
 def test_nobn_nets_have_no_bn_and_biased_convolutions_starting_at_zero():
-    for name in ("plain-14-nobn", "resnet-14-b-nobn", "skipinit-14-b"):
+    for name in ("plain-14-nobn", "resnet-14-b-nobn", "skipinit-14"):
         net = build(name)
-        convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+        stem_bias = not name.startswith("skipinit")  # SkipInit's reference stem has none (test below)
+        convs = [m for n, m in net.named_modules() if isinstance(m, nn.Conv2d) and (stem_bias or n != "conv1")]
+        assert (net.conv1.bias is not None) == stem_bias
         assert not any(isinstance(m, nn.BatchNorm2d) for m in net.modules())
         assert convs and all(m.bias is not None and torch.count_nonzero(m.bias) == 0 for m in convs)
     fixup = build("fixup-14-b")
@@ -377,3 +439,92 @@ def test_nobn_nets_share_names_with_their_bn_nets_apart_from_the_norm_slots():
     bn, nobn = build("resnet-14-b").state_dict(), build("resnet-14-b-nobn").state_dict()
     strip = {k for k in bn if ".bn" not in f".{k}" and not re.search(r"shortcut\.1\.", k)}
     assert strip == {k for k in nobn if not k.endswith(".bias") or "fc" in k}
+
+
+def test_fixup_stem_keeps_pytorchs_default_init_as_the_official_code():
+    """fixup_resnet_cifar.py re-initialises the blocks' convolutions and the classifier only: the stem
+    keeps nn.Conv2d's default, U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform_ with a = sqrt(5)),
+    std 1/sqrt(3 fan_in): 0.192 at one input channel, where He's fan-out gives sqrt(2/(9*16)) = 0.118. The
+    stem is the net's first draw, so an nn.Conv2d drawn at the same seed is the stem exactly."""
+    for channels in (1, 3):
+        torch.manual_seed(5)
+        reference = nn.Conv2d(channels, 16, 3, padding=1, bias=False)
+        net = build("fixup-20", seed=5, width=16, in_channels=channels)
+        assert torch.equal(net.conv1.weight, reference.weight)
+        fan_in = 9 * channels
+        assert float(net.conv1.weight.detach().abs().max()) <= 1 / math.sqrt(fan_in)
+    assert float(net.conv1.weight.detach().std()) == pytest.approx(1 / math.sqrt(3 * 27), rel=0.15)
+    plain = build("resnet-20", seed=5, width=16)  # the paper's nets keep He's init of the stem
+    assert not torch.equal(plain.conv1.weight, reference.weight)
+
+
+@pytest.mark.parametrize("name", ["skipinit-14", "skipinit-18"])
+def test_skipinit_follows_deepminds_reference(name):
+    """nfnets/skipinit_resnet.py: the stem convolution has no bias (with_bias=False); the classifier starts
+    at zero (fc_init=jnp.zeros, haiku's zero bias); where the shape changes the shortcut is a 1x1
+    convolution with bias on relu(x), the branch's own input (conv_shortcut(out), out = activation(x)):
+    y = alpha * conv2(relu(conv1(relu(x)))) + conv_sc(relu(x)), checked by hand with alpha = 0.4."""
+    net = build(name)
+    assert net.conv1.bias is None
+    assert torch.count_nonzero(net.fc.weight) == 0 and torch.count_nonzero(net.fc.bias) == 0
+    changed = [b for b in blocks_of(net) if not b.same_shape]
+    assert changed
+    with torch.no_grad():
+        for block in blocks_of(net):
+            for p in block.parameters():
+                p.add_(0.05 * torch.randn_like(p))
+            block.alpha.fill_(0.4)
+            x = torch.randn(2, block.shapes[0][0], 8, 8)
+            branch = block.conv2(torch.relu(block.conv1(torch.relu(x))))
+            if block.same_shape:
+                shortcut = x
+            else:
+                conv = block.shortcut[0]
+                assert len(block.shortcut) == 1 and conv.kernel_size == (1, 1) and conv.bias is not None
+                shortcut = F.conv2d(torch.relu(x), conv.weight, conv.bias, stride=conv.stride)
+            torch.testing.assert_close(block(x), 0.4 * branch + shortcut, rtol=0, atol=1e-5)
+
+
+def test_skipinit_decays_neither_its_scalars_nor_its_biases_as_deepminds_reference():
+    """nfnets/experiment.py, _make_opt: every gain and bias in a group with weight_decay None. One SGD step
+    (no momentum) on zero gradients: a decayed weight w moves to w (1 - lr wd), alpha and the biases stay."""
+    from experiments.training.module import parameter_groups
+
+    net = build("skipinit-14")
+    factors = net.weight_decay_factors()
+    names = [n for n, _ in net.named_parameters()]
+    assert set(factors) == {n for n in names if n.endswith((".alpha", ".bias"))} and "fc.bias" in factors
+    assert all(f == 0.0 for f in factors.values()) and "fc.weight" not in factors
+    assert build("fixup-14").weight_decay_factors() == {} and build("resnet-14").weight_decay_factors() == {}
+    lr, wd = 0.1, 0.01
+    with torch.no_grad():
+        for p in net.parameters():
+            p.fill_(0.5)
+    groups = parameter_groups(net.named_parameters(), lr, net.lr_factors(), weight_decay=wd,
+                              decay_factors=factors)
+    assert len(groups) == 2 and "weight_decay" not in groups[0] and groups[1]["weight_decay"] == 0.0
+    optimizer = torch.optim.SGD(groups, lr=lr, weight_decay=wd)
+    for p in net.parameters():
+        p.grad = torch.zeros_like(p)
+    optimizer.step()
+    for n, p in net.named_parameters():
+        expected = 0.5 if n in factors else 0.5 * (1 - lr * wd)
+        assert torch.allclose(p, torch.full_like(p, expected), rtol=0, atol=1e-7), n
+
+
+def test_he_fan_in_and_fan_out_are_named_choices_with_their_formulas():
+    """init "he": N(0, 2 / (k^2 out)) (fb.resnet.torch, torchvision), the classifier at PyTorch's default
+    U(+-1/sqrt(in)); "he-fan-in": N(0, 2 / (k^2 in)) for every convolution and N(0, 2 / in) for the
+    classifier (akamaster/pytorch_resnet_cifar10's _weights_init)."""
+    out = build("resnet-20", width=16, in_channels=1)
+    fan_in = build("resnet-20", width=16, in_channels=1, init="he-fan-in")
+    for (name, a), (_, b) in zip(out.named_modules(), fan_in.named_modules()):
+        if isinstance(a, nn.Conv2d) and a.weight.numel() >= 2000:
+            cout, cin, k, _ = a.weight.shape
+            assert float(a.weight.detach().std()) == pytest.approx(math.sqrt(2 / (k * k * cout)), rel=0.1), name
+            assert float(b.weight.detach().std()) == pytest.approx(math.sqrt(2 / (k * k * cin)), rel=0.1), name
+    stem_ratio = float(fan_in.conv1.weight.detach().std() / out.conv1.weight.detach().std())
+    assert stem_ratio == pytest.approx(4.0, rel=0.25)  # sqrt(16 / 1) at one input channel
+    assert float(out.fc.weight.detach().abs().max()) <= 1 / math.sqrt(64)
+    big = build("resnet-20", width=64, init="he-fan-in")  # 256 x 10 weights: a usable std
+    assert float(big.fc.weight.detach().std()) == pytest.approx(math.sqrt(2 / 256), rel=0.15)

@@ -671,7 +671,7 @@ ERROR_CASES = [
     ("plain-20-a", {}, "plain-20-a", ["plain-20"]),
     ("resnet-20", {"foo": 1}, "foo", ["width", "stem", "init", "bn_eps", "bn_momentum", "family"]),
     ("resnet-20", {"stem": "x"}, "x", ["imagenet", "cifar"]),
-    ("resnet-20", {"init": "x"}, "x", ["he", "xavier"]),
+    ("resnet-20", {"init": "x"}, "x", ["he", "he-fan-in", "xavier"]),
     ("resnet-20", {"width": 0}, "0", ["1", "positive"]),
     ("resnet-20", {"bn_eps": -1}, "-1", ["0", "positive"]),
     ("resnet-20", {"family": "x"}, "x", ["cifar", "imagenet"]),

@@ -246,7 +246,7 @@ def test_module_uses_the_papers_sgd_and_profile_overrides():
     assert config.warmup == "linear" and group["lr"] == pytest.approx(config.warmup_lr)
 
 
-def test_fixup_trains_its_scalars_at_a_tenth_of_the_rate_as_its_official_code():
+def test_fixup_and_skipinit_optimizer_groups_as_their_official_code():
     """hongyi-zhang/Fixup cifar/cifar_train.py: parameters with 'bias' or 'scale' in their name at lr / 10;
     every other method keeps the one group of the paper's SGD. The logged rate (group 0) is the base rate,
     and the schedule scales every group alike."""
@@ -267,6 +267,14 @@ def test_fixup_trains_its_scalars_at_a_tenth_of_the_rate_as_its_official_code():
     for name in ("resnet-20", "rezero-20", "plain-20-nobn"):
         module = DegradationModule(name, num_classes=10, in_channels=1, config=config.to_dict())
         assert len(module.configure_optimizers()["optimizer"].param_groups) == 1, name
+    # SkipInit's reference decays neither its scalars nor its biases: a second group at weight decay 0.
+    skipinit = DegradationModule("skipinit-20", num_classes=10, in_channels=1, config=config.to_dict())
+    decayed, free = skipinit.configure_optimizers()["optimizer"].param_groups
+    named = dict(skipinit.model.named_parameters())
+    undecayed = {n for n, p in named.items() if any(p is q for q in free["params"])}
+    assert undecayed == {n for n in named if n.endswith((".alpha", ".bias"))} and "layer1.0.alpha" in undecayed
+    assert (decayed["weight_decay"], free["weight_decay"]) == (config.weight_decay, 0.0)
+    assert decayed["lr"] == free["lr"]
 
 
 def test_profiles_load_and_bad_values_are_refused():

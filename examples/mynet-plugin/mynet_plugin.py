@@ -67,8 +67,8 @@ def build(depth: int, *, family: str, num_classes: int, in_channels: int, width:
     net = MyNet(depth, num_classes, in_channels, width or 16, stem)
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
-            if init == "he":
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if init in ("he", "he-fan-in"):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out" if init == "he" else "fan_in", nonlinearity="relu")
             else:
                 nn.init.xavier_uniform_(m.weight)
     return net

@@ -212,7 +212,8 @@ class DegradationModule(pl.LightningModule):
     def configure_optimizers(self):
         c = self.config
         fused = self._trainer is not None and self.trainer.strategy.root_device.type == "cuda"
-        groups = parameter_groups(self.named_parameters(), c.lr, lr_factors(self.model), prefix="model.")
+        groups = parameter_groups(self.named_parameters(), c.lr, lr_factors(self.model), prefix="model.",
+                                  weight_decay=c.weight_decay, decay_factors=weight_decay_factors(self.model))
         self.trained_with["optimizer_groups"] = optimizer_groups(self.model)
         optimizer = torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
                                     fused=fused or None)
@@ -223,12 +224,22 @@ class DegradationModule(pl.LightningModule):
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
 
 
+def weight_decay_factors(model: nn.Module) -> dict[str, float]:
+    """The net's weight-decay multipliers by parameter name, ``model.weight_decay_factors()`` (SkipInit's
+    official optimizer: none on alpha and the biases, models/resnet.py); ``{}`` where the net declares none.
+    :func:`parameter_groups` refuses a name that is no parameter."""
+    factors = getattr(model, "weight_decay_factors", None)
+    return dict(factors()) if callable(factors) else {}
+
+
 def optimizer_groups(model: nn.Module) -> list[dict]:
     """The optimizer's parameter groups a net trains with, as runs record them (``config.yaml``,
-    ``result.json``, the checkpoint): ``[{"lr_factor": 1.0, "tensors": 40}, {"lr_factor": 0.1, "tensors": 20}]``,
-    in :func:`parameter_groups`' order (the base rate first); ``tensors``: parameter tensors in the group."""
-    return [{"lr_factor": g["lr"], "tensors": len(g["params"])}
-            for g in parameter_groups(model.named_parameters(), 1.0, lr_factors(model))]
+    ``result.json``, the checkpoint): ``[{"lr_factor": 1.0, "weight_decay_factor": 1.0, "tensors": 40},
+    {"lr_factor": 0.1, "weight_decay_factor": 1.0, "tensors": 20}]``, in :func:`parameter_groups`' order (the
+    base rate first); ``tensors``: parameter tensors in the group."""
+    return [{"lr_factor": g["lr"], "weight_decay_factor": g.get("weight_decay", 1.0), "tensors": len(g["params"])}
+            for g in parameter_groups(model.named_parameters(), 1.0, lr_factors(model), weight_decay=1.0,
+                                      decay_factors=weight_decay_factors(model))]
 
 
 def net_optimizer_groups(model_name: str, num_classes: int, in_channels: int, config: RunConfig) -> list[dict]:
@@ -237,21 +248,29 @@ def net_optimizer_groups(model_name: str, num_classes: int, in_channels: int, co
                                          **model_overrides(model_name, config)))
 
 
-def parameter_groups(named, lr: float, factors: dict[str, float], prefix: str = "") -> list[dict]:
-    """SGD's parameter groups: every parameter at ``lr`` whose name (less ``prefix``) has no factor, first (so
-    ``param_groups[0]`` holds the base rate, the one metrics.csv logs), then one group per factor at
-    ``lr * factor``. One group when there are no factors, as a plain ``SGD(parameters)``. The schedule
-    (LambdaLR) scales every group alike. Raises ValueError for a factor naming no parameter."""
+def parameter_groups(named, lr: float, factors: dict[str, float], prefix: str = "", weight_decay: float = 0.0,
+                     decay_factors: dict[str, float] | None = None) -> list[dict]:
+    """SGD's parameter groups: every parameter whose name (less ``prefix``) has neither a learning-rate factor
+    nor a weight-decay factor, at ``lr`` and the optimizer's weight decay, first (so ``param_groups[0]``
+    holds the base rate, the one metrics.csv logs); then one group per (lr factor, decay factor) pair at
+    ``lr * factor`` and, where the decay factor is not 1, ``weight_decay * decay factor``. One group when
+    there are no factors, as a plain ``SGD(parameters)``. The schedule (LambdaLR) scales every group's rate
+    alike. Raises ValueError for a factor naming no parameter."""
     named = list(named)
+    decay_factors = decay_factors or {}
     names = {n.removeprefix(prefix) for n, _ in named}
-    unknown = sorted(set(factors) - names)
-    if unknown:
-        raise ValueError(f"learning-rate factors for parameters the net lacks: {', '.join(unknown[:3])}")
-    by_factor: dict[float, list] = {}
+    for what, given in (("learning-rate", factors), ("weight-decay", decay_factors)):
+        unknown = sorted(set(given) - names)
+        if unknown:
+            raise ValueError(f"{what} factors for parameters the net lacks: {', '.join(unknown[:3])}")
+    by_factor: dict[tuple[float, float], list] = {}
     for name, p in named:
-        by_factor.setdefault(float(factors.get(name.removeprefix(prefix), 1.0)), []).append(p)
-    base = by_factor.pop(1.0, [])
-    return [{"params": base, "lr": lr}] + [{"params": ps, "lr": lr * f} for f, ps in sorted(by_factor.items())]
+        key = name.removeprefix(prefix)
+        by_factor.setdefault((float(factors.get(key, 1.0)), float(decay_factors.get(key, 1.0))), []).append(p)
+    groups = [{"params": by_factor.pop((1.0, 1.0), []), "lr": lr}]
+    for (f, d), ps in sorted(by_factor.items()):
+        groups.append({"params": ps, "lr": lr * f, **({"weight_decay": weight_decay * d} if d != 1.0 else {})})
+    return groups
 
 
 def first_non_finite(module: "DegradationModule") -> str | None:
