@@ -455,9 +455,12 @@ def test_bad_declared_axes_are_refused(declared, expected, tmp_path, on_path):
 def test_every_run_records_its_optimizer_groups():
     from experiments.training.module import optimizer_groups
 
-    assert optimizer_groups(models.create_model("plain-8")) == [{"lr_factor": 1.0, "tensors": 23}]
+    assert optimizer_groups(models.create_model("plain-8")) == [{"lr_factor": 1.0, "weight_decay_factor": 1.0,
+                                                                 "tensors": 23}]
     groups = optimizer_groups(models.create_model("fixup-8"))
     assert [g["lr_factor"] for g in groups] == [1.0, 0.1] and groups[1]["tensors"] > 0
+    groups = optimizer_groups(models.create_model("skipinit-8"))  # no weight decay on alpha and the biases
+    assert [(g["lr_factor"], g["weight_decay_factor"]) for g in groups] == [(1.0, 1.0), (1.0, 0.0)]
 
 
 # --- a plugin net trained, killed, resumed ------------------------------------------------------------------
