@@ -179,7 +179,7 @@ matrix: | $(STAMP)
 	 $(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.launch.slurm submit $(SLURM_VARS) --runs "$$runs" \
 		--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)' --python '$(PY)' || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
 	 $(if $(filter srun,$(LAUNCHER)),$(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) \
-		runs RUNS="$$runs",$(POOL) $$runs) || status=$$?; \
+		runs RUNS="$$runs",$(POOL) $$runs) || status=$$?; [ $$status -lt 128 ] || exit $$status; \
 	 $(if $(RUN_OUTPUTS),$(MAKE) --no-print-directory -k -j$(POOL_JOBS) runs RUNS="$$runs" LAUNCHER= || status=$$?;) \
 	 $(if $(TUNE),more=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) || exit 2; \
 		[ "$$more" = "$$runs" ] && break; runs=$$more,break); \

@@ -12,14 +12,15 @@ run's numbers those of a fresh process (tests/test_pool.py checks ``metrics.csv`
 
 Runs already done (ok or diverged) are skipped without a word; the others train in the order given, at most
 ``--jobs`` at once, each with its ``[i/N]`` position in the list. Exit status: 0 when every run is done, 1
-when any failed or was interrupted (make then names them), 2 for bad input (the first run's message), 130
-on Ctrl-C (the runs in flight stop resumable, as under make).
+when any failed or was interrupted (make then names them), 2 for bad input (the first run's message); on
+Ctrl-C the runs in flight stop resumable, as under make, and the pool ends by SIGINT itself.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -120,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
                 os.waitpid(pid, 0)
             except (ChildProcessError, KeyboardInterrupt):
                 pass
+        # End by the signal itself, not an exit status: the shell running make's recipe then stops too (it
+        # takes a child that exits 130 for one that handled Ctrl-C and goes on with the next command).
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
         return EXIT_SIGINT
     return status
 
