@@ -43,6 +43,8 @@ def check(args) -> None:
         raise ConfigError(f"no models given (MODELS is empty); name at least one, e.g. MODELS=\"plain-20 plain-56\", "
                           f"or leave MODELS unset for {args.experiment}'s list: {' '.join(matrices[args.experiment])}")
     infos = [parse_name(model) for model in args.models.split()]
+    for info in infos:  # what each run would refuse when it builds its net (a plugin's: check_plugins)
+        info.check_init(config.init)
     parse_seeds(args.seeds)
     check_plugins([i.name for i in infos if i.plugin], config)
     if args.data_dir_given and not Path(args.data_dir).is_dir():
