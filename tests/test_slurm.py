@@ -155,7 +155,7 @@ def cluster(tmp_path_factory):
         "AccountingStorageType=accounting_storage/none",
         "JobCompType=jobcomp/none",
         "ReturnToService=2",
-        "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN",
+        "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 Features=a100,h100 State=UNKNOWN",  # features to constrain on
         "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
         "",
     ]))
@@ -324,6 +324,55 @@ def test_the_suite_owns_the_array_and_array_limit_throttles_it(tmp_path, cluster
     finally:
         cluster.run("scancel", job.group(1), check=False)
         wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
+
+
+def test_a_time_limit_in_slurm_args_is_refused_for_time_per_run(tmp_path):
+    """SLURM_ARGS="--time=2" (or -t 2) came after the suite's --time and won, bypassing the 5-minute floor that keeps
+    room for the requeue signal's lead: a time limit in SLURM_ARGS, in any of getopt's spellings, is refused in one
+    line pointing at TIME_PER_RUN, before anything is submitted; options that merely look alike are not."""
+    from experiments.config import ConfigError
+    from experiments.launch.slurm import parse_slurm_args
+
+    for bad in ("--time=2", "--time 2", "-t 2", "-t2", "-t=2", "--partition=debug -Qt 2", "-vt5"):
+        with pytest.raises(ConfigError, match=r"it sets --time \(-t\); give each job's time limit as TIME_PER_RUN"):
+            parse_slurm_args(bad)
+    for fine in ("--time-min=5", "--partition=debug -J t2", "--comment=-t", "-p tiny", "--tmp=10"):
+        assert parse_slurm_args(fine) == fine.split(), fine
+    runs = tmp_path / "runs"
+    for launcher in ("sbatch", "srun"):
+        p = matrix(tmp_path, runs, f"LAUNCHER={launcher}", "SLURM_ARGS=--partition=debug -t 2", timeout=60)
+        assert p.returncode == 2 and p.stderr.count("error:") == 1, p.stdout + p.stderr
+        assert "bad SLURM_ARGS '--partition=debug -t 2'" in p.stderr and "TIME_PER_RUN" in p.stderr, p.stderr
+        assert not runs.exists()
+
+
+def test_slurm_values_with_quotes_and_dollars_reach_slurm_as_written(tmp_path, cluster):
+    """SLURM_ARGS="--constraint='a100|h100'" (how SLURM users write alternatives) once ended the recipe's quoting
+    and ran `h100` as a command; '--output=$HOME/x.out' reached SLURM as '--output=OME/x.out'. Both reach sbatch
+    (the array, held), as SLURM's record of the job shows, and srun (a run that fails at once: its DATA_DIR does
+    not exist), whose output goes to the file named; a quote or a $ in TIME_PER_RUN or MEM_PER_RUN is one line
+    naming it."""
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    args = f"--partition=debug --constraint='a100|h100' --output={tmp_path}/$HOME.out"
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "MODELS=plain-8", f"SLURM_ARGS={args} --hold", cluster=cluster,
+               timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    job = re.search(r"submitted 1 run\(s\) as SLURM job array (\d+)", p.stdout).group(1)
+    try:
+        shown = cluster.run("scontrol", "show", "job", job)
+    finally:
+        cluster.run("scancel", job, check=False)
+    assert "Features=a100|h100" in shown and f"StdOut={tmp_path}/$HOME.out" in shown, shown
+    p = make(tmp_path, "runs", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=resnet-8", f"RUNS_DIR={runs}",
+             f"DATA_DIR={data}/absent", "LAUNCHER=srun", f"SLURM_ARGS={args}", env_extra=cluster.env, timeout=120)
+    assert p.returncode != 0 and "Error 127" not in p.stderr, p.stderr
+    assert "DATA_DIR" in (tmp_path / "$HOME.out").read_text()  # the run's own error, where srun was told
+    for variable, value, shown in (("TIME_PER_RUN", "5'", "bad TIME_PER_RUN \"5'\""),
+                                   ("MEM_PER_RUN", "$HOME", "--mem=$HOME")):
+        p = matrix(tmp_path, runs, "LAUNCHER=srun", f"{variable}={value}", cluster=cluster, timeout=60)
+        ours = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("make")]
+        assert p.returncode == 2 and len(ours) == 1 and shown in ours[0], p.stdout + p.stderr
+    wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
 
 
 def test_array_sh_says_when_its_list_has_no_line_for_the_task(tmp_path):
