@@ -204,8 +204,11 @@ REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds $
 
 # --- checks --------------------------------------------------------------------------------------
 .PHONY: test bench help clean-build
+# The tests in TEST_JOBS processes (pytest-xdist; auto: one per CPU core, at most 4), a module at a time each,
+# the slowest first (tests/conftest.py); TEST_JOBS=0 runs them in this one process.
+TEST_JOBS ?= auto
 test: | $(STAMP)
-	@$(PY) -m pytest -q tests
+	@$(PY) -m pytest -q $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --maxprocesses 4 --dist loadscope) tests
 
 # About 1 minute on 2 quiet cores; BENCH_ARGS=--with-matrix adds the timed `make degradation` (about 5 minutes).
 bench: | $(STAMP)
