@@ -208,7 +208,8 @@ REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds $
 # the slowest first (tests/conftest.py); TEST_JOBS=0 runs them in this one process.
 TEST_JOBS ?= auto
 test: | $(STAMP)
-	@$(PY) -m pytest -q $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --maxprocesses 4 --dist loadscope) tests
+	@$(PY) -m pytest -q $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --maxprocesses 4 --dist loadscope \
+		--no-loadscope-reorder) tests
 
 # About 1 minute on 2 quiet cores; BENCH_ARGS=--with-matrix adds the timed `make degradation` (about 5 minutes).
 bench: | $(STAMP)

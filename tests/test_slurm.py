@@ -188,10 +188,11 @@ def cluster(tmp_path_factory):
                 p.wait()
 
 
-def matrix(tmp: Path, runs: Path, *args: str, cluster: Cluster | None = None, **kw) -> subprocess.CompletedProcess:
+def matrix(tmp: Path, runs: Path, *args: str, cluster: Cluster | None = None, env_extra: dict | None = None,
+           **kw) -> subprocess.CompletedProcess:
     data = tmp / "data"
     data.mkdir(exist_ok=True)
-    extra = dict(cluster.env) if cluster else {"PATH": SBIN}  # SLURM's tools on PATH either way
+    extra = {**(cluster.env if cluster else {"PATH": SBIN}), **(env_extra or {})}  # SLURM's tools on PATH either way
     return make(tmp, "degradation", "PROFILE=smoke", f"MODELS={MODELS}", "SEEDS=0", f"SET={SET}",
                 f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp / 'reports'}", *args,
                 env_extra=extra, **kw)
@@ -411,21 +412,31 @@ def test_a_run_pending_for_a_reason_that_never_clears_is_named(tmp_path, cluster
         wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
 
 
-def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local):
+def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local, example_plugin):
+    """Each run one SLURM job, with the metrics of the same run trained here. A researcher's net (the example
+    plugin) trains beside the built-in ones: the job, started by SLURM on the node, finds the entry point (the
+    environment make passes on), records the plugin's provenance, and the report covers it."""
     runs = tmp_path / "runs"
     started = time.monotonic()
-    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "SLURM_ARGS=--partition=debug", f"MODELS={MODELS} mynet-8",
+               cluster=cluster, env_extra={"PYTHONPATH": str(example_plugin)}, timeout=900)
     seconds = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr + cluster.logs()
     local = local.done()
     jobs = set()
-    for model, folder in folders(runs).items():
-        assert_same_metrics(folder, folders(local["runs"])[model])
+    mynet = runs / "degradation" / "smoke" / "mynet-8" / "seed0"
+    for model, folder in [*folders(runs).items(), ("mynet-8", mynet)]:
+        if model in MODELS.split():
+            assert_same_metrics(folder, folders(local["runs"])[model])
         record = result(folder)["slurm"]
         assert record["node"] == "localhost" and record["array_task_id"] is None and record["restart_count"] == 0
         jobs.add(record["job_id"])
         assert re.search(rf"{model} seed 0 on localhost \(SLURM job {record['job_id']}\) \.\.\.", p.stdout)
-    assert len(jobs) == 2  # one SLURM job per run
+    assert len(jobs) == 3  # one SLURM job per run
+    assert result(mynet)["status"] == "ok" and result(mynet)["method"] == "mynet"
+    assert result(mynet)["plugin"]["distribution"] == "mynet-plugin"
+    tidy = (tmp_path / "reports" / "degradation" / "smoke" / "runs.csv").read_text()
+    assert "mynet-8" in tidy and "plain-8" in tidy  # the report covers it beside the built-in nets
     print(f"\nsmoke matrix ({MODELS}, {SET}), both at once: here {local['seconds']:.1f} s, "
           f"through srun -j 2 {seconds:.1f} s")
 
@@ -533,25 +544,6 @@ def test_an_installed_wheel_submits_an_sbatch_array(tmp_path, cluster, wheel_pyt
     log = (runs / ".slurm" / f"{job}_0.out").read_text()
     assert result(target.parent)["status"] == "ok", log
     assert "Unable to open" not in log and "No such file" not in log, log
-
-
-def test_a_researchers_net_trains_as_a_slurm_job(tmp_path, cluster, example_plugin):
-    """A plugin's net through LAUNCHER=srun, beside a built-in one: the job, started by SLURM on the node,
-    finds the entry point (the environment make passes on), records the plugin's provenance, and the report
-    covers both. The smoke profile's own 6 iterations."""
-    runs = tmp_path / "runs"
-    data = tmp_path / "data"
-    data.mkdir()
-    p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=mynet-8 plain-8", "SEEDS=0", "SET=threads=1",
-             f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp_path / 'reports'}", "LAUNCHER=srun",
-             "SLURM_ARGS=--partition=debug", env_extra={**cluster.env, "PYTHONPATH": str(example_plugin)},
-             timeout=600)
-    assert p.returncode == 0, p.stdout + p.stderr + cluster.logs()
-    record = result(runs / "degradation" / "smoke" / "mynet-8" / "seed0")
-    assert record["status"] == "ok" and record["method"] == "mynet" and record["slurm"]["node"] == "localhost"
-    assert record["plugin"]["distribution"] == "mynet-plugin"
-    tidy = (tmp_path / "reports" / "degradation" / "smoke" / "runs.csv").read_text()
-    assert "mynet-8" in tidy and "plain-8" in tidy  # the report covers it beside a built-in net
 
 
 def test_a_machine_without_a_reachable_cluster_is_named_as_such(tmp_path):
