@@ -23,6 +23,14 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
+# Values handed to commands are taken as written and quoted for the shell: make expands no $ in them
+# (SLURM_ARGS='--output=$HOME/x.out' reaches sbatch as written, where make would read the variable $H), and
+# every value a recipe passes on goes through _q, so that a ' in it (SLURM_ARGS="--constraint='a100|h100'")
+# cannot end the recipe's quoting. $(call _q,NAME): NAME's value as one shell word.
+LITERAL_VARS := SET GPUS RUNS_PER_GPU LAUNCHER CPUS_PER_RUN MEM_PER_RUN TIME_PER_RUN SLURM_ARGS ARRAY_LIMIT
+$(foreach v,$(LITERAL_VARS),$(if $(filter command line environment,$(origin $v)),$(eval override $v := $$(value $v))))
+_q = '$(subst ','\'',$($1))'
+
 PROFILE ?= quick
 # Three seeds, so that every comparison carries a 95% interval (reports/verdict.py).
 SEEDS ?= 0 1 2
@@ -31,12 +39,15 @@ SEEDS ?= 0 1 2
 # its `threads` setting, 1, whatever -j: two 1-thread runs finish a matrix sooner than one 2-thread run at a
 # time, and hold up when something else uses a core), and one on the GPU profiles. Computed only when used.
 CPU_JOBS = $(if $(filter quick smoke,$(PROFILE)),$(shell nproc 2>/dev/null || echo 1),1)
-JOBS ?= $(or $(shell $(PY) -m experiments.launch.slots jobs --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)' \
-	--cpu-jobs '$(CPU_JOBS)' 2>/dev/null),$(CPU_JOBS))
+JOBS ?= $(or $(shell $(PY) -m experiments.launch.slots jobs --gpus $(call _q,GPUS) --runs-per-gpu \
+	$(call _q,RUNS_PER_GPU) --cpu-jobs $(call _q,CPU_JOBS) 2>/dev/null),$(CPU_JOBS))
 EXPERIMENT ?= degradation
 RUNS_DIR ?= runs
 DATA_DIR ?= data
-REPORTS_DIR ?= reports/generated
+# A report's place follows its runs folder, so that two runs folders' reports never replace each other: the
+# default runs/ reports into reports/generated, any other RUNS_DIR into <RUNS_DIR>/reports; REPORTS_DIR= names
+# another place.
+REPORTS_DIR ?= $(if $(filter runs,$(RUNS_DIR)),reports/generated,$(RUNS_DIR)/reports)
 # MODELS defaults to the experiment's list in experiments/configs/matrices.yaml.
 
 # --- installation: one virtual environment, built once -------------------------------------------
@@ -64,10 +75,11 @@ include $(MATRICES_MK)
 endif
 
 # --- what make cannot hold, refused before anything runs ---------------------------------------------
-# Make splits targets at whitespace and reads : ; | % in them as rule syntax; the recipes quote with '; and
-# make expands $ ('a$b' becomes 'a', silently). So a folder make turns into targets (RUNS_DIR, and EXPERIMENT,
-# PROFILE, each of MODELS and SEEDS below it) holds none of them, and a folder only handed to commands
-# (REPORTS_DIR, DATA_DIR) neither ' nor $. A symbolic link to a folder whose path holds them works.
+# Make splits targets at whitespace and reads : ; | % in them as rule syntax, and expands $ in the paths it
+# reads ('a$b' becomes 'a', silently; paths are not among LITERAL_VARS); ' is refused with $, as it always was.
+# So a folder make turns into targets (RUNS_DIR, and EXPERIMENT, PROFILE, each of MODELS and SEEDS below it)
+# holds none of them, and a folder only handed to commands (REPORTS_DIR when given, DATA_DIR) neither ' nor $.
+# A symbolic link to a folder whose path holds them works.
 TARGET_CHARS := : ; | % ' $$
 QUOTED_CHARS := ' $$
 # $(call _refuse,VAR,characters,kind): stop, naming VAR, if its value as given holds one of the characters, or
@@ -80,7 +92,8 @@ _refuse = $(if $(call _flaw,$1,$2,$3),$(error $1 '$(value $1)' $(call _flaw,$1,$
 	without $(if $(filter path,$3),whitespace or )$2)))
 ifneq ($(filter-out help install test clean-build,$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
 $(foreach v,RUNS_DIR EXPERIMENT PROFILE,$(call _refuse,$v,$(TARGET_CHARS),path))
-$(foreach v,REPORTS_DIR DATA_DIR,$(call _refuse,$v,$(QUOTED_CHARS),folder))
+$(foreach v,DATA_DIR $(if $(filter command line environment,$(origin REPORTS_DIR)),REPORTS_DIR),$(call \
+	_refuse,$v,$(QUOTED_CHARS),folder))
 $(foreach v,MODELS SEEDS,$(if $(filter command line environment,$(origin $v)),$(call _refuse,$v,$(TARGET_CHARS),list)))
 endif
 
@@ -99,23 +112,30 @@ SET ?=
 # one-recipe board and the tuned one.
 LRS ?= 0.025 0.05 0.1 0.2 0.4
 TUNE ?= $(if $(filter methods,$(EXPERIMENT)),1)
-TUNING_ARGS = $(if $(TUNE),--lrs '$(LRS)')
+TUNING_ARGS = $(if $(TUNE),--lrs $(call _q,LRS))
 # DATA_DIR given by the user (command line or environment) must exist; the default is created on demand.
 DATA_DIR_GIVEN := $(if $(filter command line environment,$(origin DATA_DIR)),--data-dir-given)
-MATRIX_ARGS = --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --models '$(MODEL_LIST)' --seeds '$(SEED_LIST)' \
-	--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)' --set '$(SET)' $(DATA_DIR_GIVEN)
+MATRIX_ARGS = --experiment $(call _q,EXPERIMENT) --profile $(call _q,PROFILE) --models $(call _q,MODEL_LIST) --seeds $(call _q,SEED_LIST) \
+	--runs-dir $(call _q,RUNS_DIR) --data-dir $(call _q,DATA_DIR) --set $(call _q,SET) $(DATA_DIR_GIVEN)
 
 # A failed run keeps its result.json (the report marks it) but is retried: it is always out of date, as is
 # a damaged result.json (not a complete record). Diverged runs are results and are kept.
-FAILED := $(if $(wildcard $(RUNS)),$(shell $(PY) -m experiments.run --not-done $(foreach r,$(wildcard $(RUNS)),'$r')))
+# $(wildcard) reads [ ] * ? as patterns: escaped, a RUNS_DIR holding them still finds its own runs.
+_glob = $(subst [,\[,$(subst *,\*,$(subst ?,\?,$1)))
+FOUND := $(wildcard $(call _glob,$(RUNS)))
+FAILED := $(if $(FOUND),$(shell $(PY) -m experiments.run --not-done $(foreach r,$(FOUND),$(call _q,r))))
 $(FAILED): FORCE
 FORCE:
 # A result.json is never deleted by make: not on Ctrl-C (a finished run, or one another make trained, would
 # be lost), not when a run exits non-zero (a failed run's result.json records the failure).
 .PRECIOUS: $(RUNS_DIR)/%/$(RESULT_FILE)
 
-# Position of a run in the matrix, for the "[3/10]" progress lines.
-_index = $(if $(filter $1,$(firstword $2)),$(words $3 x),$(if $2,$(call _index,$1,$(wordlist 2,$(words $2),$2),$3 x),?))
+# Position of a run in the matrix, for the "[3/10]" progress lines: $(call _index,$@,$(RUNS)). make names a
+# target ./x/... (or .//x/...) as x/... in $@, so the list is compared as make spells it.
+_index = $(call _position,$1,$(call _as_target,$2))
+_position = $(if $(filter $1,$(firstword $2)),$(words $3 x),$(if $2,$(call _position,$1,$(wordlist 2,$(words $2),$2),$3 x),?))
+_as_target = $(if $(filter ./%,$1),$(call _as_target,$(call _no_slash,$(patsubst ./%,%,$1))),$1)
+_no_slash = $(if $(filter /%,$1),$(call _no_slash,$(patsubst /%,%,$1)),$1)
 
 # --- where runs train: here (default), as SLURM jobs (srun) or as one SLURM job array (sbatch) ---------
 # LAUNCHER=      each run trains on this machine, on a GPU slot of its own when there are GPUs
@@ -135,21 +155,21 @@ TIME_PER_RUN ?=
 SLURM_ARGS ?=
 # ARRAY_LIMIT=N: at most N of the sbatch array's tasks run at once (--array=...%N; not --array in SLURM_ARGS).
 ARRAY_LIMIT ?=
-SLURM_VARS = --launcher '$(LAUNCHER)' --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' --set '$(SET)' \
-	--cpus '$(CPUS_PER_RUN)' --mem '$(MEM_PER_RUN)' --time '$(TIME_PER_RUN)' --slurm-args='$(SLURM_ARGS)' \
-	--array-limit '$(ARRAY_LIMIT)'
+SLURM_VARS = --launcher $(call _q,LAUNCHER) --experiment $(call _q,EXPERIMENT) --profile $(call _q,PROFILE) --set $(call _q,SET) \
+	--cpus $(call _q,CPUS_PER_RUN) --mem $(call _q,MEM_PER_RUN) --time $(call _q,TIME_PER_RUN) --slurm-args=$(call _q,SLURM_ARGS) \
+	--array-limit $(call _q,ARRAY_LIMIT)
 # Expanded when a run's recipe runs (after installation): srun's options for one run.
 SRUN = srun $(or $(shell $(PY) -m experiments.launch.slurm srun-args $(SLURM_VARS)),$(error LAUNCHER=srun: no srun options))
 LAUNCH = $(if $(filter srun,$(LAUNCHER)),$(SRUN))
 
 ifdef RESULT_FILE  # the run rules exist for the goals that read build/matrices.mk
 $(RUNS_DIR)/%/$(RESULT_FILE): | $(STAMP)
-	@$(LAUNCH) $(PY) -m experiments.run --run-dir '$(@D)' --data-dir '$(DATA_DIR)' $(foreach s,$(SET),--set '$(s)') \
-		--progress '$(call _index,$@,$(RUNS))/$(words $(RUNS))' --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
+	@$(LAUNCH) $(PY) -m experiments.run --run-dir $(call _q,@D) --data-dir $(call _q,DATA_DIR) $(foreach s,$(SET),--set $(call _q,s)) \
+		--progress $(call _index,$@,$(RUNS))/$(words $(RUNS)) --gpus $(call _q,GPUS) --runs-per-gpu $(call _q,RUNS_PER_GPU)
 
 # Files measured on a finished run's checkpoint, without training (RUN_OUTPUTS asks the matrix for them).
 $(RUNS_DIR)/%/$(LAYER_RESPONSES_FILE): $(RUNS_DIR)/%/$(RESULT_FILE) | $(STAMP)
-	@$(PY) -m experiments.responses --run-dir '$(@D)' --data-dir '$(DATA_DIR)'
+	@$(PY) -m experiments.responses --run-dir $(call _q,@D) --data-dir $(call _q,DATA_DIR)
 endif
 
 # --- the experiments -----------------------------------------------------------------------------
@@ -161,8 +181,8 @@ degradation shortcut-ablation depth-sweep methods:
 # from its checkpoint; the degradation report covers every run in its folder, these included.
 LAYER_RESPONSE_MODELS ?= plain-20 plain-56 resnet-20 resnet-56 resnet-110
 layer-responses:
-	@$(MAKE) --no-print-directory matrix EXPERIMENT=degradation MODELS='$(LAYER_RESPONSE_MODELS)' \
-		RUN_OUTPUTS='$(LAYER_RESPONSES_FILE)'
+	@$(MAKE) --no-print-directory matrix EXPERIMENT=degradation MODELS=$(call _q,LAYER_RESPONSE_MODELS) \
+		RUN_OUTPUTS=$(call _q,LAYER_RESPONSES_FILE)
 
 # Check the input (nothing is written on bad input), fetch the data once, train every run (-k: a failed
 # run does not stop the others), render the report, then fail if any run failed, naming it.
@@ -170,14 +190,14 @@ layer-responses:
 # With TUNE, the runs come in steps (the tuning grid, an end's extension, the reported seeds at the chosen rate),
 # each known once the one before has finished: make trains what the plan names, then asks again until it stops growing.
 matrix: | $(STAMP)
-	@$(PY) -m experiments.matrix check $(MATRIX_ARGS) $(TUNING_ARGS) --reports-dir '$(REPORTS_DIR)'
-	@$(PY) -m experiments.launch check $(SLURM_VARS) --gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
-	@$(PY) -m experiments.data prepare --profile '$(PROFILE)' --data-dir '$(DATA_DIR)' --set '$(SET)'
-	@status=0; runs='$(RUNS)'; \
+	@$(PY) -m experiments.matrix check $(MATRIX_ARGS) $(TUNING_ARGS) --reports-dir $(call _q,REPORTS_DIR)
+	@$(PY) -m experiments.launch check $(SLURM_VARS) --gpus $(call _q,GPUS) --runs-per-gpu $(call _q,RUNS_PER_GPU)
+	@$(PY) -m experiments.data prepare --profile $(call _q,PROFILE) --data-dir $(call _q,DATA_DIR) --set $(call _q,SET)
+	@status=0; runs=$(call _q,RUNS); \
 	 $(if $(TUNE),runs=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) || exit 2;) \
 	 while :; do \
 	 $(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.launch.slurm submit $(SLURM_VARS) --runs "$$runs" \
-		--runs-dir '$(RUNS_DIR)' --data-dir '$(DATA_DIR)' --python '$(PY)' || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
+		--runs-dir $(call _q,RUNS_DIR) --data-dir $(call _q,DATA_DIR) --python $(call _q,PY) || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
 	 $(if $(filter srun,$(LAUNCHER)),$(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) \
 		runs RUNS="$$runs",$(POOL) $$runs) || status=$$?; [ $$status -lt 128 ] || exit $$status; \
 	 $(if $(RUN_OUTPUTS),$(MAKE) --no-print-directory -k -j$(POOL_JOBS) runs RUNS="$$runs" LAUNCHER= || status=$$?;) \
@@ -194,25 +214,30 @@ runs: $(RUNS) $(foreach f,$(RUN_OUTPUTS),$(RUNS:$(RESULT_FILE)=$(f)))
 # imported torch and Lightning once, the same run as its make target's recipe, without ~6 s of start-up each.
 # -j N (or JOBS) runs at once; LAUNCHER=srun keeps one make target (one SLURM job) per run.
 POOL_JOBS = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),$(JOBS))
-POOL = $(PY) -m experiments.pool --jobs '$(POOL_JOBS)' --data-dir '$(DATA_DIR)' $(foreach s,$(SET),--set '$(s)') \
-	--gpus '$(GPUS)' --runs-per-gpu '$(RUNS_PER_GPU)'
+POOL = $(PY) -m experiments.pool --jobs $(call _q,POOL_JOBS) --data-dir $(call _q,DATA_DIR) \
+	$(foreach s,$(SET),--set $(call _q,s)) --gpus $(call _q,GPUS) --runs-per-gpu $(call _q,RUNS_PER_GPU)
 
 # Every run in the experiment's folder is reported; MODELS decides which absent runs count as missing.
 report: | $(STAMP)
-	@$(PY) -m reports.build --experiment '$(EXPERIMENT)' --profile '$(PROFILE)' \
-		--runs-dir '$(RUNS_DIR)' --out-dir '$(REPORTS_DIR)' --models '$(MODEL_LIST)' $(REPORT_SEEDS) $(TUNING_ARGS)
+	@$(PY) -m reports.build --experiment $(call _q,EXPERIMENT) --profile $(call _q,PROFILE) \
+		--runs-dir $(call _q,RUNS_DIR) --out-dir $(call _q,REPORTS_DIR) --models $(call _q,MODEL_LIST) $(REPORT_SEEDS) \
+		$(TUNING_ARGS)
 
 # Runs of the given seeds are expected (missing ones are counted); by default, the seeds found on disk.
-REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds '$(SEED_LIST)')
+REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds $(call _q,SEED_LIST))
 
 # --- checks --------------------------------------------------------------------------------------
 .PHONY: test bench help clean-build
+# The tests in TEST_JOBS processes (pytest-xdist; auto: one per CPU core, at most 4), a module at a time each,
+# the slowest first (tests/conftest.py); TEST_JOBS=0 runs them in this one process.
+TEST_JOBS ?= auto
 test: | $(STAMP)
-	@$(PY) -m pytest -q tests
+	@$(PY) -m pytest -q $(if $(filter 0,$(TEST_JOBS)),,-n $(TEST_JOBS) --maxprocesses 4 --dist loadscope \
+		--no-loadscope-reorder) tests
 
 # About 1 minute on 2 quiet cores; BENCH_ARGS=--with-matrix adds the timed `make degradation` (about 5 minutes).
 bench: | $(STAMP)
-	@$(PY) -m bench --out-dir '$(REPORTS_DIR)/bench' $(BENCH_ARGS)
+	@$(PY) -m bench --out-dir $(call _q,REPORTS_DIR)/bench $(BENCH_ARGS)
 
 help:
 	@sed -n '/^#/!q;s/^# \{0,1\}//;p' Makefile

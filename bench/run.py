@@ -78,6 +78,8 @@ class Plan:
     compile_warmup: int
     train_images: int
     eval_images: int
+    batch_size: int | None = None  # None: the profile's
+    retry_contended: bool = True  # on a CPU, run contended repeats again (bench/speed.py, _run_arms)
 
 
 PLANS = {
@@ -89,10 +91,10 @@ PLANS = {
     "cuda": Plan("paper", (3, 32, 32), "resnet-56", steps=300, warmup=60, repeats=2, classic_steps=200,
                  classic_warmup=40, classic_repeats=2, model_steps=120, model_warmup=40, compile_steps=400,
                  compile_warmup=100, train_images=45000, eval_images=1000),
-    # --smoke: every code path in seconds.
+    # --smoke: every code path in seconds: small batches, and no repeat for contention (its numbers mean nothing).
     "smoke": Plan("quick", (1, 28, 28), "resnet-20", steps=3, warmup=1, repeats=1, classic_steps=3, classic_warmup=1,
                   classic_repeats=1, model_steps=2, model_warmup=1, compile_steps=3, compile_warmup=1,
-                  train_images=512, eval_images=64),
+                  train_images=512, eval_images=64, batch_size=16, retry_contended=False),
 }
 
 
@@ -232,7 +234,8 @@ def _session(args: argparse.Namespace, started: float) -> tuple[Session, dict]:
     torch.set_num_threads(threads)
     out_dir = Path(args.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    base = load_profile(profile, [f"threads={threads}", "augment=true", f"eval_limit={plan.eval_images}"])
+    base = load_profile(profile, [f"threads={threads}", "augment=true", f"eval_limit={plan.eval_images}",
+                                  *([f"batch_size={plan.batch_size}"] if plan.batch_size else [])])
     env = environment(device, threads)
     tmp = Path(tempfile.mkdtemp(prefix="bench-"))
     s = Session(args=args, kind=kind, plan=plan, model=args.model or plan.model, threads=threads,

@@ -58,7 +58,8 @@ def _run_arms(s: Session, arms: dict) -> tuple[dict[str, list[Measure]], str]:
         return kind == "cpu" and any(results[a][r].extra.get("preempt_per_s", 0) > CONTENDED_PER_S for a in arms)
 
     r = 0
-    while r < plan.repeats or (r < 2 * plan.repeats and sum(not contended(i) for i in range(r)) < plan.repeats):
+    while r < plan.repeats or (plan.retry_contended and r < 2 * plan.repeats
+                               and sum(not contended(i) for i in range(r)) < plan.repeats):
         if r >= plan.repeats:
             print(f"     (repeat {r + 1}: earlier ones were contended, > {CONTENDED_PER_S} preemptions/s)", flush=True)
         for arm, kw in arms.items():

@@ -256,13 +256,25 @@ def load_matrices() -> dict[str, list[str]]:
     return {name: list(spec["models"]) for name, spec in data.items()}
 
 
+# The largest seed a run can take: Lightning's seed_everything seeds numpy's global generator, which takes 32 bits.
+MAX_SEED = 2**32 - 1
+
+
+def check_seed(seed: int) -> None:
+    """ConfigError when a run cannot be seeded with ``seed`` (above :data:`MAX_SEED`)."""
+    if seed > MAX_SEED:
+        raise ConfigError(f"bad seed {seed}: a run's seed seeds numpy, which takes 0 to {MAX_SEED} (2^32 - 1)")
+
+
 def parse_seeds(text: str) -> list[int]:
-    """The seeds of ``SEEDS``, separated by spaces or commas (make reads it the same way), each once, in order."""
+    """The seeds of ``SEEDS``, separated by spaces or commas (make reads it the same way), each once, in order;
+    ConfigError naming a seed written otherwise than its folder's name, or above :data:`MAX_SEED`."""
     seeds = []
     for token in text.replace(",", " ").split():
         if not (token.isascii() and token.isdigit() and str(int(token)) == token):  # as make names its folder
             raise ConfigError(f"bad seed {token!r}: seeds are integers >= 0 in decimal digits without leading zeros, "
                               "e.g. SEEDS=\"0 1 2\"")
+        check_seed(int(token))
         if int(token) not in seeds:
             seeds.append(int(token))
     if not seeds:

@@ -57,6 +57,8 @@ def check(args) -> None:
         raise ConfigError(f"no models given (MODELS is empty); name at least one, e.g. MODELS=\"plain-20 plain-56\", "
                           f"or leave MODELS unset for {args.experiment}'s list: {' '.join(matrices[args.experiment])}")
     infos = [parse_name(model) for model in args.models.split()]
+    for info in infos:  # what each run would refuse when it builds its net (a plugin's: check_plugins)
+        info.check_init(config.init)
     seeds = parse_seeds(args.seeds)
     if TUNING_SEED in seeds:  # reserved in every experiment: the reports never count its runs
         raise ConfigError(f"bad seed {TUNING_SEED} in SEEDS: it is the tuning protocol's seed, never reported "

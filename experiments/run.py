@@ -46,7 +46,7 @@ from pathlib import Path
 from runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, RESULT, MalformedError, RunPath, format_seconds, read_config,
                        read_status, write_result)
 
-from .config import ConfigError, RunConfig, at_lr, load_matrices, load_profile
+from .config import ConfigError, RunConfig, at_lr, check_seed, load_matrices, load_profile
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1  # and 130/143 for Ctrl-C/SIGTERM (experiments.training.train)
 
@@ -58,6 +58,7 @@ def run_path(run_dir: str) -> RunPath:
     experiments = load_matrices()
     if spec.experiment not in experiments:
         raise ConfigError(f"unknown experiment {spec.experiment!r}; valid: {', '.join(experiments)}")
+    check_seed(spec.seed)
     return spec
 
 

@@ -196,6 +196,14 @@ class ModelName:
                 "branch_scale": self.branch_scale, "norm": self.norm, "init": self.init,
                 "variants": list(self.variants)}
 
+    def check_init(self, init: str) -> None:
+        """The run's ``init`` override ("he" | "xavier") applies to this net: Fixup's rule rescales He's init
+        (Zhang et al. 2019, arXiv 1901.09321, section 3) and takes only "he". Raises ``ValueError`` naming
+        the net, the init and the valid one. Torch-free, so that make's input check refuses it up front."""
+        if self.init == "fixup" and init != "he":
+            raise ValueError(f"{self.name!r} cannot take init {init!r}: Fixup rescales He's init "
+                             "(arXiv 1901.09321, section 3); valid: he")
+
     @property
     def sort_key(self) -> tuple:
         """Family, depth, plain before residual before the other methods (plugins last, by name), BN before

@@ -272,9 +272,7 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     for key in ("tf_same", "tf_bn"):
         if key in overrides and not isinstance(overrides[key], bool):
             raise ValueError(f"bad {key} {overrides[key]!r}; valid: True, False")
-    if parsed.init == "fixup" and overrides.get("init", "he") != "he":
-        raise ValueError(f"{name!r} cannot take init {overrides['init']!r}: Fixup rescales He's init "
-                         f"(arXiv 1901.09321, section 3); valid: he")
+    parsed.check_init(overrides.get("init", "he"))
     if overrides.get("preset"):
         if parsed.kind not in ("plain", "resnet") or parsed.norm != "bn":
             raise ValueError(f"preset {overrides['preset']!r} cannot build {name!r}: it is the seed's TF1 "

@@ -1,24 +1,34 @@
-"""Fixtures shared across test modules: the smoke matrix, trained in the background beside the model tests.
+"""Fixtures shared across test modules: the smoke matrix, trained in the background beside the model tests;
+what is built once per session (the suite's wheel, the example plugin); and the order and grouping of the
+tests over pytest-xdist's worker processes.
 
-`make test` runs on two cores, and most tests keep one of them busy: the model tests (test_models.py, about
-a minute) run in this process, on one core. The smoke matrix end to end (test_training.py: the default
-degradation matrix through `make -j2`, eight runs, most of each run the interpreter's and Lightning's start)
-needs about a minute of CPU. It is started when the first model test starts and trains on the core they
-leave idle; test_smoke_matrix_end_to_end waits for it and checks what it did. Selected without the model
-tests (``pytest -k smoke_matrix``), the test starts it itself.
+`make test` runs the tests in two processes (pytest-xdist, ``-n``), one module at a time each (``--dist
+loadscope``: a module's fixtures are computed once, by the process that runs it), the slowest modules first
+(:data:`SLOW_MODULES`), so that neither process is left with a long module at the end. What several modules
+share is built once per session by whichever process gets there first (:func:`built_once`).
+
+Run in one process (plain ``pytest``), the model tests (test_models.py, about a minute) keep one core busy;
+the smoke matrix end to end (test_training.py: the default degradation matrix through `make -j2`, eight runs,
+most of each run the interpreter's and Lightning's start) needs about a minute of CPU. It is then started
+when the first model test starts and trains on the core they leave idle; test_smoke_matrix_end_to_end waits
+for it and checks what it did. Selected without the model tests (``pytest -k smoke_matrix``), or under
+xdist (where the other process keeps that core busy), the test starts it itself.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from helpers_runs import make
+from runfolder.io import exclusive_lock
 
 SMOKE_MATRIX_TEST = "test_smoke_matrix_end_to_end"
 BESIDE = "test_models"  # the module during which the smoke matrix trains
@@ -76,9 +86,49 @@ def smoke_matrix(tmp_path_factory):
 SELECTED = pytest.StashKey[bool]()
 
 
+XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1"... in a pytest-xdist worker; None outside
+
+# The modules that take longest, run first (each is one unit of work under --dist loadscope): a long module
+# started last would keep one process busy after the other has finished. The others follow in file order.
+# test_models before test_training: in one process the smoke matrix trains beside the model tests (below).
+SLOW_MODULES = ["test_slurm", "test_plugins", "test_reliability", "test_models", "test_training", "test_slots",
+                "test_schedule", "test_seed_exact", "test_report_settings", "test_analysis"]
+
+
+def pytest_collection_modifyitems(config, items):
+    """The slow modules first, in :data:`SLOW_MODULES`' order (a stable sort: within a module, file order). Every
+    xdist worker collects the same items and sorts them the same way, as xdist requires."""
+    def rank(item) -> int:
+        name = item.module.__name__ if item.module is not None else ""
+        return SLOW_MODULES.index(name) if name in SLOW_MODULES else len(SLOW_MODULES)
+
+    items.sort(key=rank)
+
+
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """A folder that ``build(folder)`` filled once in this test session, whatever the number of xdist
+    workers: the first worker to ask builds it in the session's own temporary folder (the workers' base
+    folders' parent, ``pytest-<n>``), holding a lock on it; the others wait on the lock and reuse it. A build
+    that failed is tried again by the next worker (its marker file is written last). In one process: a
+    temporary folder of the session's."""
+    if XDIST_WORKER is None:
+        folder = tmp_path_factory.mktemp(name)
+        build(folder)
+        return folder
+    root = tmp_path_factory.getbasetemp().parent
+    folder, done = root / name, root / f"{name}.built"
+    with exclusive_lock(root / f"{name}.lock"):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(autouse=True)
 def _smoke_matrix_beside_the_model_tests(request):
-    if request.module.__name__ != BESIDE:
+    if request.module.__name__ != BESIDE or XDIST_WORKER is not None:
         return
     if SELECTED not in request.config.stash:  # the session's tests, as selected (-k, -m, paths)
         request.config.stash[SELECTED] = any(i.name == SMOKE_MATRIX_TEST for i in request.session.items)
@@ -96,14 +146,16 @@ def wheel_python(tmp_path_factory) -> Path:
     the shared one's packages (torch, pyyaml) through a .pth file placed after the wheel's own, so nothing
     is downloaded and the suite's code is the wheel's.
     """
-    import shutil
+    return built_once(tmp_path_factory, "wheel", _build_wheel_venv) / "venv" / "bin" / "python"
+
+
+def _build_wheel_venv(tmp: Path) -> None:
     import sys
     import sysconfig
     import tomllib
     import venv
 
     root = Path(__file__).resolve().parents[1]
-    tmp = tmp_path_factory.mktemp("wheel")
     src = tmp / "src"
     src.mkdir()
     packages = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
@@ -125,7 +177,6 @@ def wheel_python(tmp_path_factory) -> Path:
     # zz: after the wheel's own files; the shared environment's editable finder (a .pth in ITS site-packages)
     # is not run from here, so the checkout is not importable unless it is the working folder.
     Path(site, "zz-shared.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
-    return python
 
 
 @pytest.fixture(scope="session")
@@ -133,10 +184,12 @@ def example_plugin(tmp_path_factory) -> Path:
     """examples/mynet-plugin pip-installed (no index, no dependencies, no build isolation) into a fresh
     folder, which a test puts on sys.path or PYTHONPATH: importlib.metadata finds its entry point there as in
     any site-packages."""
-    import shutil
+    return built_once(tmp_path_factory, "plugin", _install_example_plugin) / "site"
+
+
+def _install_example_plugin(root: Path) -> None:
     import sys
 
-    root = tmp_path_factory.mktemp("plugin")
     source = root / "src"
     # pip writes build/ and *.egg-info beside the sources: a copy, not the checkout
     shutil.copytree(Path(__file__).resolve().parents[1] / "examples" / "mynet-plugin", source)
@@ -144,4 +197,3 @@ def example_plugin(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
                     "--no-index", "--disable-pip-version-check", "--target", str(target), str(source)],
                    check=True, capture_output=True)
-    return target

@@ -18,8 +18,9 @@ from experiments.training.batches import TrainBatches
 
 def test_bench_smoke_writes_every_item(tmp_path):
     out = tmp_path / "bench"
+    # One thread: the other test process (make test's -n) has the other core.
     assert bench_main(["--smoke", "--device", "cpu", "--out-dir", str(out), "--models", "resnet-20",
-                       "--repeats", "1"]) == 0
+                       "--repeats", "1", "--threads", "1"]) == 0
     rows = list(csv.DictReader(open(out / "bench-cpu.csv")))
     by_item = {int(r["item"]): r for r in rows}
     assert {1, 2, 3, 4, 6} <= set(by_item)

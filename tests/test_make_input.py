@@ -12,6 +12,7 @@ import io
 import shutil
 import subprocess
 import typing
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,81 @@ def test_the_profiles_read_the_same_under_the_strict_reader():
     for profile in config.list_profiles():
         text = (config.CONFIG_DIR / f"{profile}.yaml").read_text()
         assert config.read_yaml(text) == yaml.safe_load(text), profile
+
+
+# --- values taken as written, and what the input check refuses up front ------------------------------------------
+def test_values_with_quotes_and_dollars_reach_the_commands_as_written_or_are_one_line(tmp_path):
+    """SET and GPUS holding a ' or a $ once ended the recipe's quoting (a shell syntax error, a command run from the
+    rest) or lost the $ to make ('lr=$x' became 'lr='): each reaches the command as written, which refuses it in
+    one line naming it, before anything is written."""
+    runs = tmp_path / "runs"
+    base = ["matrix", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={runs}",
+            f"REPORTS_DIR={tmp_path / 'rep'}"]
+    cases = [("SET=lr=0.1'x", "0.1'x"), ("SET=lr=$x", "$x"), ("SET=lr=$(HOME)", "$(HOME)"),
+             ("GPUS=0'; touch pwned", "0'; touch pwned"), ("GPUS=$HOME", "$HOME")]
+    make(tmp_path, "-q", "--version")  # the install stamp, before the makes run side by side
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda case: make(tmp_path, *base, case[0], timeout=120), cases))
+    for (arg, shown), p in zip(cases, results):
+        assert p.returncode == 2, (arg, p.stdout, p.stderr)
+        _one_error_line(p.stderr, "error: ", shown)
+        assert not runs.exists() and not (ROOT / "pwned").exists(), arg
+
+
+def test_the_input_check_refuses_what_every_run_would_fail_on(tmp_path):
+    """SET="init=xavier" with a Fixup net (Fixup rescales He's init) and a seed numpy cannot take (above 2^32-1)
+    passed the check and then failed every run they touched, retried by every make; both are one line from the
+    check, before anything is written. The largest seed is still accepted."""
+    from experiments import matrix
+
+    runs = tmp_path / "runs"
+    for args, fragments in (
+        (["--models", "plain-8 fixup-8", "--set", "init=xavier"], ["'fixup-8' cannot take init 'xavier'", "valid: he"]),
+        (["--models", "plain-8", "--seeds", "0 4294967296"], ["bad seed 4294967296", "4294967295"]),
+    ):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = matrix.main(["check", "--profile", "smoke", "--runs-dir", str(runs), *args])
+        assert rc == 2, args
+        _one_error_line(err.getvalue(), *fragments)
+    assert matrix.main(["check", "--profile", "smoke", "--models", "fixup-8", "--seeds", "4294967295",
+                        "--runs-dir", str(runs)]) == 0
+    assert not runs.exists()
+    # The run command refuses such a seed's folder too (its grammar is the folder's), before writing anything.
+    p = cli(run_dir(runs, seed=2**32))
+    assert p.returncode == 2
+    _one_error_line(p.stderr, "bad seed 4294967296")
+    assert not runs.exists()
+
+
+def test_a_runs_dir_make_reads_as_a_pattern_or_spells_with_dot_slash_is_retried_and_counted(tmp_path):
+    """RUNS_DIR holding [ ] * ? (patterns to make's wildcard) once hid its failed runs from the retry list, and
+    RUNS_DIR=./x printed every progress line as [?/N] (make names the target x/...): the failed run is retried,
+    the done one not, and every run has its place in the matrix."""
+    import os
+
+    runs = Path("./" + os.path.relpath(tmp_path, ROOT)) / "a[b]c*d?" / "runs"  # relative to make's folder
+    write_run(ROOT / runs, "degradation", "smoke", "plain-8", 0, status="failed")
+    write_run(ROOT / runs, "degradation", "smoke", "plain-8", 1)
+    p = make(tmp_path, "-n", "runs", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", "SEEDS=0 1 2",
+             f"RUNS_DIR=./{runs}", timeout=60)
+    assert p.returncode == 0, p.stderr
+    commands = [ln for ln in p.stdout.splitlines() if "experiments.run --run-dir" in ln]
+    assert len(commands) == 2 and "seed0" in commands[0] and "seed2" in commands[1], p.stdout
+    progress = [ln.split("--progress ")[1].split()[0] for ln in p.stdout.splitlines() if "--progress" in ln]
+    assert progress == ["1/3", "3/3"], p.stdout
+
+
+def test_a_report_follows_its_runs_folder_unless_told_otherwise(tmp_path):
+    """`make methods RUNS_DIR=other` once replaced the report of runs/ (REPORTS_DIR did not follow RUNS_DIR):
+    the default runs folder reports into reports/generated (README), any other into <RUNS_DIR>/reports, and
+    REPORTS_DIR given is where it says."""
+    def out_dir(*args: str) -> str:
+        p = make(tmp_path, "-n", "report", "EXPERIMENT=degradation", "PROFILE=smoke", *args, timeout=60)
+        assert p.returncode == 0, p.stderr
+        return p.stdout.split("--out-dir ")[1].split()[0].strip("'")
+
+    assert out_dir() == "reports/generated"
+    assert out_dir(f"RUNS_DIR={tmp_path}/a") == f"{tmp_path}/a/reports"
+    assert out_dir(f"RUNS_DIR={tmp_path}/b") == f"{tmp_path}/b/reports"
+    assert out_dir(f"RUNS_DIR={tmp_path}/b", f"REPORTS_DIR={tmp_path}/mine") == f"{tmp_path}/mine"

@@ -155,7 +155,7 @@ def cluster(tmp_path_factory):
         "AccountingStorageType=accounting_storage/none",
         "JobCompType=jobcomp/none",
         "ReturnToService=2",
-        "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 State=UNKNOWN",
+        "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 Features=a100,h100 State=UNKNOWN",  # features to constrain on
         "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
         "",
     ]))
@@ -188,10 +188,11 @@ def cluster(tmp_path_factory):
                 p.wait()
 
 
-def matrix(tmp: Path, runs: Path, *args: str, cluster: Cluster | None = None, **kw) -> subprocess.CompletedProcess:
+def matrix(tmp: Path, runs: Path, *args: str, cluster: Cluster | None = None, env_extra: dict | None = None,
+           **kw) -> subprocess.CompletedProcess:
     data = tmp / "data"
     data.mkdir(exist_ok=True)
-    extra = dict(cluster.env) if cluster else {"PATH": SBIN}  # SLURM's tools on PATH either way
+    extra = {**(cluster.env if cluster else {"PATH": SBIN}), **(env_extra or {})}  # SLURM's tools on PATH either way
     return make(tmp, "degradation", "PROFILE=smoke", f"MODELS={MODELS}", "SEEDS=0", f"SET={SET}",
                 f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp / 'reports'}", *args,
                 env_extra=extra, **kw)
@@ -326,6 +327,55 @@ def test_the_suite_owns_the_array_and_array_limit_throttles_it(tmp_path, cluster
         wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
 
 
+def test_a_time_limit_in_slurm_args_is_refused_for_time_per_run(tmp_path):
+    """SLURM_ARGS="--time=2" (or -t 2) came after the suite's --time and won, bypassing the 5-minute floor that keeps
+    room for the requeue signal's lead: a time limit in SLURM_ARGS, in any of getopt's spellings, is refused in one
+    line pointing at TIME_PER_RUN, before anything is submitted; options that merely look alike are not."""
+    from experiments.config import ConfigError
+    from experiments.launch.slurm import parse_slurm_args
+
+    for bad in ("--time=2", "--time 2", "-t 2", "-t2", "-t=2", "--partition=debug -Qt 2", "-vt5"):
+        with pytest.raises(ConfigError, match=r"it sets --time \(-t\); give each job's time limit as TIME_PER_RUN"):
+            parse_slurm_args(bad)
+    for fine in ("--time-min=5", "--partition=debug -J t2", "--comment=-t", "-p tiny", "--tmp=10"):
+        assert parse_slurm_args(fine) == fine.split(), fine
+    runs = tmp_path / "runs"
+    for launcher in ("sbatch", "srun"):
+        p = matrix(tmp_path, runs, f"LAUNCHER={launcher}", "SLURM_ARGS=--partition=debug -t 2", timeout=60)
+        assert p.returncode == 2 and p.stderr.count("error:") == 1, p.stdout + p.stderr
+        assert "bad SLURM_ARGS '--partition=debug -t 2'" in p.stderr and "TIME_PER_RUN" in p.stderr, p.stderr
+        assert not runs.exists()
+
+
+def test_slurm_values_with_quotes_and_dollars_reach_slurm_as_written(tmp_path, cluster):
+    """SLURM_ARGS="--constraint='a100|h100'" (how SLURM users write alternatives) once ended the recipe's quoting
+    and ran `h100` as a command; '--output=$HOME/x.out' reached SLURM as '--output=OME/x.out'. Both reach sbatch
+    (the array, held), as SLURM's record of the job shows, and srun (a run that fails at once: its DATA_DIR does
+    not exist), whose output goes to the file named; a quote or a $ in TIME_PER_RUN or MEM_PER_RUN is one line
+    naming it."""
+    runs, data = tmp_path / "runs", tmp_path / "data"
+    args = f"--partition=debug --constraint='a100|h100' --output={tmp_path}/$HOME.out"
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "MODELS=plain-8", f"SLURM_ARGS={args} --hold", cluster=cluster,
+               timeout=120)
+    assert p.returncode == 0, p.stdout + p.stderr
+    job = re.search(r"submitted 1 run\(s\) as SLURM job array (\d+)", p.stdout).group(1)
+    try:
+        shown = cluster.run("scontrol", "show", "job", job)
+    finally:
+        cluster.run("scancel", job, check=False)
+    assert "Features=a100|h100" in shown and f"StdOut={tmp_path}/$HOME.out" in shown, shown
+    p = make(tmp_path, "runs", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=resnet-8", f"RUNS_DIR={runs}",
+             f"DATA_DIR={data}/absent", "LAUNCHER=srun", f"SLURM_ARGS={args}", env_extra=cluster.env, timeout=120)
+    assert p.returncode != 0 and "Error 127" not in p.stderr, p.stderr
+    assert "DATA_DIR" in (tmp_path / "$HOME.out").read_text()  # the run's own error, where srun was told
+    for variable, value, shown in (("TIME_PER_RUN", "5'", "bad TIME_PER_RUN \"5'\""),
+                                   ("MEM_PER_RUN", "$HOME", "--mem=$HOME")):
+        p = matrix(tmp_path, runs, "LAUNCHER=srun", f"{variable}={value}", cluster=cluster, timeout=60)
+        ours = [ln for ln in p.stderr.splitlines() if ln.strip() and not ln.startswith("make")]
+        assert p.returncode == 2 and len(ours) == 1 and shown in ours[0], p.stdout + p.stderr
+    wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
+
+
 def test_array_sh_says_when_its_list_has_no_line_for_the_task(tmp_path):
     """`read` at the end of the list once ended the task under set -e before its own message: an empty log."""
     from experiments.launch.slurm import ARRAY_SCRIPT
@@ -362,21 +412,31 @@ def test_a_run_pending_for_a_reason_that_never_clears_is_named(tmp_path, cluster
         wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
 
 
-def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local):
+def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local, example_plugin):
+    """Each run one SLURM job, with the metrics of the same run trained here. A researcher's net (the example
+    plugin) trains beside the built-in ones: the job, started by SLURM on the node, finds the entry point (the
+    environment make passes on), records the plugin's provenance, and the report covers it."""
     runs = tmp_path / "runs"
     started = time.monotonic()
-    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "SLURM_ARGS=--partition=debug", cluster=cluster, timeout=900)
+    p = matrix(tmp_path, runs, "-j", "2", "LAUNCHER=srun", "SLURM_ARGS=--partition=debug", f"MODELS={MODELS} mynet-8",
+               cluster=cluster, env_extra={"PYTHONPATH": str(example_plugin)}, timeout=900)
     seconds = time.monotonic() - started
     assert p.returncode == 0, p.stdout + p.stderr + cluster.logs()
     local = local.done()
     jobs = set()
-    for model, folder in folders(runs).items():
-        assert_same_metrics(folder, folders(local["runs"])[model])
+    mynet = runs / "degradation" / "smoke" / "mynet-8" / "seed0"
+    for model, folder in [*folders(runs).items(), ("mynet-8", mynet)]:
+        if model in MODELS.split():
+            assert_same_metrics(folder, folders(local["runs"])[model])
         record = result(folder)["slurm"]
         assert record["node"] == "localhost" and record["array_task_id"] is None and record["restart_count"] == 0
         jobs.add(record["job_id"])
         assert re.search(rf"{model} seed 0 on localhost \(SLURM job {record['job_id']}\) \.\.\.", p.stdout)
-    assert len(jobs) == 2  # one SLURM job per run
+    assert len(jobs) == 3  # one SLURM job per run
+    assert result(mynet)["status"] == "ok" and result(mynet)["method"] == "mynet"
+    assert result(mynet)["plugin"]["distribution"] == "mynet-plugin"
+    tidy = (tmp_path / "reports" / "degradation" / "smoke" / "runs.csv").read_text()
+    assert "mynet-8" in tidy and "plain-8" in tidy  # the report covers it beside the built-in nets
     print(f"\nsmoke matrix ({MODELS}, {SET}), both at once: here {local['seconds']:.1f} s, "
           f"through srun -j 2 {seconds:.1f} s")
 
@@ -484,25 +544,6 @@ def test_an_installed_wheel_submits_an_sbatch_array(tmp_path, cluster, wheel_pyt
     log = (runs / ".slurm" / f"{job}_0.out").read_text()
     assert result(target.parent)["status"] == "ok", log
     assert "Unable to open" not in log and "No such file" not in log, log
-
-
-def test_a_researchers_net_trains_as_a_slurm_job(tmp_path, cluster, example_plugin):
-    """A plugin's net through LAUNCHER=srun, beside a built-in one: the job, started by SLURM on the node,
-    finds the entry point (the environment make passes on), records the plugin's provenance, and the report
-    covers both. The smoke profile's own 6 iterations."""
-    runs = tmp_path / "runs"
-    data = tmp_path / "data"
-    data.mkdir()
-    p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=mynet-8 plain-8", "SEEDS=0", "SET=threads=1",
-             f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp_path / 'reports'}", "LAUNCHER=srun",
-             "SLURM_ARGS=--partition=debug", env_extra={**cluster.env, "PYTHONPATH": str(example_plugin)},
-             timeout=600)
-    assert p.returncode == 0, p.stdout + p.stderr + cluster.logs()
-    record = result(runs / "degradation" / "smoke" / "mynet-8" / "seed0")
-    assert record["status"] == "ok" and record["method"] == "mynet" and record["slurm"]["node"] == "localhost"
-    assert record["plugin"]["distribution"] == "mynet-plugin"
-    tidy = (tmp_path / "reports" / "degradation" / "smoke" / "runs.csv").read_text()
-    assert "mynet-8" in tidy and "plain-8" in tidy  # the report covers it beside a built-in net
 
 
 def test_a_machine_without_a_reachable_cluster_is_named_as_such(tmp_path):

@@ -140,6 +140,7 @@ def resources(config: RunConfig, cpus: str, mem: str, time_limit: str) -> list[s
         if value and (value.startswith("-") or any(c.isspace() for c in value)):
             raise ConfigError(f"bad {name} {value!r}: expected one SLURM value, e.g. MEM_PER_RUN=16G, "
                               "TIME_PER_RUN=4:00:00 (empty: the partition's default)")
+    time_seconds(time_limit)  # one of SLURM's spellings of a time, for either launcher
     args = ["--ntasks=1", f"--cpus-per-task={cpus}"]
     args += [f"--mem={mem}"] if mem else []
     args += [f"--time={time_limit}"] if time_limit else []
@@ -178,15 +179,42 @@ def check_signal_lead(time_limit: str) -> None:
             f"(TIME_PER_RUN={MIN_TIME_SECONDS // 60}), or none for the partition's default")
 
 
+# Options the suite sets itself, each with its own variable, refused in SLURM_ARGS (given there, it would come
+# last and win): {long option: (short option, why and what to use instead)}.
+OWNED_OPTIONS = {
+    "--array": ("-a", "the suite submits the array itself (one task per run not done); to limit the tasks running "
+                      "at once, use ARRAY_LIMIT=N"),
+    "--time": ("-t", "give each job's time limit as TIME_PER_RUN (e.g. TIME_PER_RUN=4:00:00), which is checked "
+                     f"against the sbatch array's requeue signal (at least {MIN_TIME_SECONDS // 60} minutes)"),
+}
+# srun's and sbatch's short options that take no value, which may precede another in one word (``-Qt 5``).
+FLAG_LETTERS = set("EhHklOQsuvVXZ")
+
+
+def _names_option(arg: str, long: str, short: str) -> bool:
+    """``arg`` (one word of SLURM_ARGS) gives the option ``long``/``short`` in any of getopt's spellings:
+    ``--time``, ``--time=5``, ``-t``, ``-t5``, ``-Qt5`` (short flags before it in one word)."""
+    if arg.startswith("--"):
+        return arg == long or arg.startswith(f"{long}=")
+    letters = arg[1:] if arg.startswith("-") else ""
+    for letter in letters:
+        if letter == short[1]:
+            return True
+        if letter not in FLAG_LETTERS:
+            return False
+    return False
+
+
 def parse_slurm_args(text: str) -> list[str]:
-    """SLURM_ARGS as options; ConfigError when malformed or when it holds ``--array``, which the suite owns."""
+    """SLURM_ARGS as options; ConfigError when malformed or when it holds an option the suite sets itself
+    (:data:`OWNED_OPTIONS`: ``--array``, ``--time``)."""
     try:
         args = shlex.split(text)
     except ValueError as exc:
         raise ConfigError(f"bad SLURM_ARGS {text!r}: {exc}") from None
-    if any(a == "--array" or a.startswith("--array=") or (a.startswith("-a") and not a.startswith("--")) for a in args):
-        raise ConfigError(f"bad SLURM_ARGS {text!r}: the suite submits the array itself (one task per run not done); "
-                          "to limit the tasks running at once, use ARRAY_LIMIT=N")
+    for long, (short, why) in OWNED_OPTIONS.items():
+        if any(_names_option(a, long, short) for a in args):
+            raise ConfigError(f"bad SLURM_ARGS {text!r}: it sets {long} ({short}); {why}")
     return args
 
 
