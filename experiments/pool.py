@@ -22,6 +22,7 @@ import argparse
 import os
 import signal
 import sys
+import traceback
 from pathlib import Path
 
 from runfolder import DONE, RESULT, read_status
@@ -30,7 +31,8 @@ EXIT_SIGINT = 130
 
 
 def _warm(run_dir: str, args: argparse.Namespace) -> None:
-    """Import what every run imports, and load the first run's tensor dataset (experiments.data.preload), so
+    """Import what every run imports (experiments.run itself included: a run forked later never reads the
+    suite's files again, so a checkout edited meanwhile cannot hand it other code), and load the first run's tensor dataset (experiments.data.preload), so
     that the forks inherit them instead of doing it again. CUDA is not initialised (a run picks its GPU slot
     before it does) and no thread pool is started (a run sets its own thread count): importing torch and
     loading the tensors do neither, as long as torch computes here on one thread: an OpenMP pool started
@@ -47,6 +49,7 @@ def _warm(run_dir: str, args: argparse.Namespace) -> None:
 
     from .config import at_lr, load_profile
     from .data import ensure_available, preload
+    from . import run  # noqa: F401 - every run of the pool runs this code, whatever the disk holds later
     from .training import datamodule, module, train  # noqa: F401
 
     try:
@@ -103,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
                     code = 1
                     try:
                         code = _child(run_dir, f"{i}/{total}", args)
+                    except BaseException:  # noqa: BLE001 - said before os._exit, which would swallow it
+                        traceback.print_exc()
                     finally:
                         sys.stdout.flush()
                         sys.stderr.flush()
