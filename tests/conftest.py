@@ -91,7 +91,7 @@ XDIST_WORKER = os.environ.get("PYTEST_XDIST_WORKER")  # "gw0", "gw1"... in a pyt
 # The modules that take longest, run first (each is one unit of work under --dist loadscope): a long module
 # started last would keep one process busy after the other has finished. The others follow in file order.
 # test_models before test_training: in one process the smoke matrix trains beside the model tests (below).
-SLOW_MODULES = ["test_slurm", "test_plugins", "test_reliability", "test_models", "test_training", "test_slots",
+SLOW_MODULES = ["test_slurm", "test_plugins", "test_pool", "test_reliability", "test_models", "test_training", "test_slots",
                 "test_schedule", "test_seed_exact", "test_report_settings", "test_analysis"]
 
 
