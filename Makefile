@@ -189,6 +189,8 @@ layer-responses:
 # LAUNCHER=sbatch: submit the runs neither done nor queued as one array; go on to the report only when all are done.
 # With TUNE, the runs come in steps (the tuning grid, an end's extension, the reported seeds at the chosen rate),
 # each known once the one before has finished: make trains what the plan names, then asks again until it stops growing.
+# Each step trains every run of the plan not yet done (a run that failed in an earlier step is retried): the last
+# step's outcome is the matrix's.
 matrix: | $(STAMP)
 	@$(PY) -m experiments.matrix check $(MATRIX_ARGS) $(TUNING_ARGS) --reports-dir $(call _q,REPORTS_DIR)
 	@$(PY) -m experiments.launch check $(SLURM_VARS) --gpus $(call _q,GPUS) --runs-per-gpu $(call _q,RUNS_PER_GPU)
@@ -198,7 +200,7 @@ matrix: | $(STAMP)
 	 while :; do \
 	 $(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.launch.slurm submit $(SLURM_VARS) --runs "$$runs" \
 		--runs-dir $(call _q,RUNS_DIR) --data-dir $(call _q,DATA_DIR) --python $(call _q,PY) || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
-	 $(if $(filter srun,$(LAUNCHER)),$(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) \
+	 status=0; $(if $(filter srun,$(LAUNCHER)),$(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) \
 		runs RUNS="$$runs",$(POOL) $$runs) || status=$$?; [ $$status -lt 128 ] || exit $$status; \
 	 $(if $(RUN_OUTPUTS),$(MAKE) --no-print-directory -k -j$(POOL_JOBS) runs RUNS="$$runs" LAUNCHER= || status=$$?;) \
 	 $(if $(TUNE),more=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) || exit 2; \
