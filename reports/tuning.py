@@ -91,10 +91,11 @@ def tuned_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, 
 
 
 def plot_lr_sensitivity(ax: Axes, rows: pd.DataFrame, colours: dict[int, str], *, chance: float | None = None,
-                        one_recipe: float | None = None) -> Axes:
+                        one_recipe: float | None = None, rates: Sequence[float] | None = None) -> Axes:
     """Final training error (%) of the tuning runs against the rate (log axis) on ``ax``, one line per depth
     (``colours``: depth -> colour); the chosen rate ringed, a diverged run drawn as an x at the top, the
-    one-recipe board's rate as a dotted vertical line and chance as a dashed horizontal one. Returns ``ax``."""
+    one-recipe board's rate as a dotted vertical line and chance as a dashed horizontal one; ``rates``: the
+    ticks (default: the rows' rates; panels sharing an axis need the same). Returns ``ax``."""
     top = 100.0
     for depth, colour in colours.items():
         part = rows[rows["depth"] == depth].sort_values("lr")
@@ -110,7 +111,7 @@ def plot_lr_sensitivity(ax: Axes, rows: pd.DataFrame, colours: dict[int, str], *
     if chance is not None:
         ax.axhline(chance, color="0.6", ls="--", lw=0.8)
     ax.set_xscale("log")
-    rates = sorted(rows["lr"].unique())
+    rates = sorted(rates if rates is not None else rows["lr"].unique())
     ax.set_xticks(rates, [lr_token(r) for r in rates], fontsize=7)
     ax.minorticks_off()
     ax.set_ylim(0, top + 5)
@@ -131,7 +132,8 @@ def lr_sensitivity_figure(table: pd.DataFrame, title: str, *, chance: float | No
     fig = Figure(figsize=(4.0 * cols, 2.9 * rows + 0.9), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True)).ravel()
     for ax, method in zip(axes, methods):
-        plot_lr_sensitivity(ax, table[table["method"] == method], colours, chance=chance, one_recipe=one_recipe)
+        plot_lr_sensitivity(ax, table[table["method"] == method], colours, chance=chance, one_recipe=one_recipe,
+                            rates=sorted(table["lr"].unique()))
         ax.set_title(method, fontsize=10)
     for ax in axes[len(methods):]:
         ax.set_visible(False)
