@@ -58,4 +58,8 @@ def test_a_state_dict_saved_by_todays_code_loads_strictly_and_computes_the_same(
         assert torch.equal(tensor, saved["state_dict"][key]), key
     logits = guard_logits(net, saved["input"])
     for mode in ("eval", "train"):
-        torch.testing.assert_close(logits[mode], saved["logits"][mode], rtol=1e-5, atol=1e-6)
+        # oneDNN's kernels differ between CPU models (AVX-512 and AMX, or an AMD EPYC): in training mode the
+        # 50-layer net's BN layers amplify their rounding to 2e-4 of the largest logit (measured); a changed
+        # layer, init or order moves the logits by far more than the 1e-3 of it allowed here.
+        scale = float(saved["logits"][mode].abs().max())
+        torch.testing.assert_close(logits[mode], saved["logits"][mode], rtol=0, atol=1e-3 * scale)

@@ -522,7 +522,8 @@ def test_a_dropout_plugin_killed_mid_run_resumes_byte_identical(tmp_path, dropne
     assert (folder / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
     assert_same_state(load_ckpt(folder / "checkpoints" / "last.ckpt"), load_ckpt(reference / "checkpoints" / "last.ckpt"))
     # its groups and declared axes, recorded
-    assert result["optimizer_groups"] == [{"lr_factor": 1.0, "tensors": 15}, {"lr_factor": 0.1, "tensors": 1}]
+    assert result["optimizer_groups"] == [{"lr_factor": 1.0, "weight_decay_factor": 1.0, "tensors": 15},
+                                          {"lr_factor": 0.1, "weight_decay_factor": 1.0, "tensors": 1}]
     assert result["axes"] == {**dict.fromkeys(models.names.AXIS_VALUES), "norm": "none"} and result["shortcut"] is None
 
 
@@ -597,7 +598,7 @@ def test_plugin_runs_are_reported_from_their_records_not_the_installed_plugins(t
     assert len(dropnet) == 4 and all(r.ok and r.info.plugin and r.info.norm == "none" for r in dropnet)
     assert {r.shortcut for r in dropnet} == {"unknown"}  # undeclared: never "none"
     board = leaderboard_table(found.runs).set_index("method")
-    assert board.loc["dropnet", "baseline"] == "plain-56-nobn" and board.loc["dropnet", "norm"] == "none"
+    assert board.loc["dropnet", "plain"] == "plain-56-nobn" and board.loc["dropnet", "norm"] == "none"
     result = build_report(runs, "methods", "quick", tmp_path / "out")
     tidy = (result.out_dir / "runs.csv").read_text()
     assert "dropnet-56" in tidy and "not expected" not in (result.out_dir / "summary.md").read_text()

@@ -612,7 +612,8 @@ def test_a_checkpoint_with_another_optimizer_group_layout_is_refused(tmp_path, r
     folder = copy_run(reference, tmp_path)
     (folder / "result.json").unlink()
     state = load_ckpt(ckpt_of(folder))
-    assert state["degradation_trained_with"]["optimizer_groups"] == [{"lr_factor": 1.0, "tensors": 23}]
+    assert state["degradation_trained_with"]["optimizer_groups"] == [{"lr_factor": 1.0, "weight_decay_factor": 1.0,
+                                                                       "tensors": 23}]
     state["degradation_trained_with"]["optimizer_groups"] = [{"lr_factor": 1.0, "tensors": 20},
                                                              {"lr_factor": 0.1, "tensors": 3}]
     torch.save(state, ckpt_of(folder))
