@@ -620,7 +620,8 @@ def test_a_checkpoint_with_another_optimizer_group_layout_is_refused(tmp_path, r
     before = ckpt_of(folder).read_bytes()
     rc, out, err = inproc(folder, *TINY_ARGS)
     assert rc == 2
-    _one_error_line(err, "trained with other optimizer parameter groups (lr x1: 20 tensors, lr x0.1: 3 tensors; "
-                    "the net now trains with lr x1: 23 tensors)", "predates a change of the net's learning-rate "
-                    "groups (lr_factors)", f"delete {ckpt_of(folder)} to train the run from the start")
+    _one_error_line(err, "trained with other optimizer parameter groups (lr x1, decay x1: 20 tensors, lr x0.1, decay "
+                    "x1: 3 tensors; the net now trains with lr x1, decay x1: 23 tensors)", "predates a change of the "
+                    "net's optimizer groups (lr_factors, weight_decay_factors)",
+                    f"delete {ckpt_of(folder)} to train the run from the start")
     assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
