@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from models.names import parse_name
 from runfolder import lr_token, read_config, seed_and_lr
 from runfolder.files import MalformedError
-from runfolder.tuning import TUNING_SEED, Choice, choose
+from runfolder.tuning import TUNING_SEED, Choice, choose, folder_rate
 
 from .groups import method_key
 from .runs import Run, load_run
@@ -84,7 +84,7 @@ def tuned_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, 
                 run = Run(model, seed, run.path, run.rel, run.info, status="missing",
                           reason="no rate chosen yet: the tuning runs it rests on are not all done")
             else:
-                run = load_run(runs_dir, experiment, profile, model, seed, lr=None if choice.lr == base else choice.lr)
+                run = load_run(runs_dir, experiment, profile, model, seed, lr=folder_rate(choice.lr, base))
                 run.lr = choice.lr
             runs.append(run)
     return runs

@@ -51,6 +51,12 @@ def parse_grid(text: str) -> tuple[float, ...]:
     return grid
 
 
+def folder_rate(lr: float, base_lr: float) -> float | None:
+    """The rate a run's folder names: None at the profile's own rate (its folder is ``seed<k>``, the
+    one-recipe board's run), else ``lr`` (``seed<k>-lr<rate>``): one run, one folder."""
+    return None if lr == base_lr else lr
+
+
 def extension(grid: tuple[float, ...], lr: float) -> float | None:
     """The rate one grid step beyond ``lr`` when it is an end of ``grid`` (the ratio of the two rates at that
     end), else None."""
@@ -113,15 +119,16 @@ def choose(root: str | Path, model: str, grid: tuple[float, ...], base_lr: float
     <profile>``): the grid's runs first, then, where the best is an end of the grid, the extension's.
     ``base_lr`` is the profile's rate (its run folder is ``seed<k>``, without a rate)."""
     def folder(lr: float) -> Path:
-        return Path(root) / model / seed_folder(seed, None if lr == base_lr else lr)
+        return Path(root) / model / seed_folder(seed, folder_rate(lr, base_lr))
 
     seen = [outcome(folder(lr), lr) for lr in grid]
     pending = tuple(o.lr for o in seen if o.status is None)
     if pending:
         return Choice(None, tuple(seen), None, pending)
-    ext = extension(grid, _best(seen).lr)
+    best = _best(seen).lr
+    ext = extension(grid, best)
     if ext is None:
-        return Choice(_best(seen).lr, tuple(seen), None, ())
+        return Choice(best, tuple(seen), None, ())
     seen.append(outcome(folder(ext), ext))
     if seen[-1].status is None:
         return Choice(None, tuple(seen), ext, (ext,))
@@ -141,7 +148,7 @@ def plan(root: str | Path, models: list[str], grid: tuple[float, ...], base_lr: 
         choice = choose(root, model, grid, base_lr)
         if choice.extended is not None:
             rates.append(choice.extended)
-        runs += [(model, TUNING_SEED, None if lr == base_lr else lr) for lr in rates]
+        runs += [(model, TUNING_SEED, folder_rate(lr, base_lr)) for lr in rates]
         if choice.lr is not None:
-            runs += [(model, s, None if choice.lr == base_lr else choice.lr) for s in seeds]
+            runs += [(model, s, folder_rate(choice.lr, base_lr)) for s in seeds]
     return runs
