@@ -47,15 +47,13 @@ def _warm(run_dir: str, args: argparse.Namespace) -> None:
 
     from runfolder import RunPath
 
-    from .config import at_lr, load_profile
     from .data import ensure_available, preload
-    from . import run  # noqa: F401 - every run of the pool runs this code, whatever the disk holds later
+    from . import run  # every run of the pool runs this code, whatever the disk holds later
     from .training import datamodule, module, train  # noqa: F401
 
     try:
         spec = RunPath.parse(run_dir)
-        config = load_profile(spec.profile, args.set)
-        config = at_lr(config, spec.lr, args.set) if spec.lr is not None else config
+        config = run.run_config(spec, args.set)
         ensure_available(config.dataset, Path(args.data_dir), fetch=False)
         preload(config, Path(args.data_dir))
     except Exception:  # noqa: BLE001 - the run itself checks the same and says what is wrong, in one line

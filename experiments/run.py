@@ -62,6 +62,13 @@ def run_path(run_dir: str) -> RunPath:
     return spec
 
 
+def run_config(spec: RunPath, overrides: list[str]) -> RunConfig:
+    """The run's settings: its profile with ``overrides`` (``--set``), at the rate its folder names, if any
+    (:func:`experiments.config.at_lr`); ConfigError naming a bad value."""
+    config = load_profile(spec.profile, overrides)
+    return at_lr(config, spec.lr, overrides) if spec.lr is not None else config
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m experiments.run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--run-dir", help="runs/<experiment>/<profile>/<model>/seed<k>")
@@ -92,9 +99,7 @@ def _check_input(args: argparse.Namespace):
 
     if why := unwritable(spec.dir):
         raise ConfigError(f"run folder {str(spec.dir)!r} cannot be written: {why}; point RUNS_DIR at a writable folder")
-    config = load_profile(spec.profile, args.set)
-    if spec.lr is not None:
-        config = at_lr(config, spec.lr, args.set)
+    config = run_config(spec, args.set)
     from .training.faults import FAULT_ENV, parse_fault
 
     fault = parse_fault(os.environ.get(FAULT_ENV))
