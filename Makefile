@@ -188,7 +188,8 @@ layer-responses:
 # run does not stop the others), render the report, then fail if any run failed, naming it.
 # LAUNCHER=sbatch: submit the runs neither done nor queued as one array; go on to the report only when all are done.
 # With TUNE, the runs come in steps (the tuning grid, an end's extension, the reported seeds at the chosen rate),
-# each known once the one before has finished: make trains what the plan names, then asks again until it stops growing.
+# each known once the one before has finished: make trains what the plan names, then asks again until it stops growing
+# (on this machine the pool does the asking: POOL_PLAN).
 # Each step trains every run of the plan not yet done (a run that failed in an earlier step is retried): the last
 # step's outcome is the matrix's.
 matrix: | $(STAMP)
@@ -201,10 +202,10 @@ matrix: | $(STAMP)
 	 $(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.launch.slurm submit $(SLURM_VARS) --runs "$$runs" \
 		--runs-dir $(call _q,RUNS_DIR) --data-dir $(call _q,DATA_DIR) --python $(call _q,PY) || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
 	 status=0; $(if $(filter srun,$(LAUNCHER)),$(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) \
-		runs RUNS="$$runs",$(POOL) $$runs) || status=$$?; [ $$status -lt 128 ] || exit $$status; \
+		runs RUNS="$$runs",$(POOL) $$runs $(POOL_PLAN)) || status=$$?; [ $$status -lt 128 ] || exit $$status; \
 	 $(if $(RUN_OUTPUTS),$(MAKE) --no-print-directory -k -j$(POOL_JOBS) runs RUNS="$$runs" LAUNCHER= || status=$$?;) \
-	 $(if $(TUNE),more=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) || exit 2; \
-		[ "$$more" = "$$runs" ] && break; runs=$$more,break); \
+	 $(if $(and $(TUNE),$(if $(POOL_PLAN),,1)),more=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) \
+		|| exit 2; [ "$$more" = "$$runs" ] && break; runs=$$more,break); \
 	 done; \
 	 $(MAKE) --no-print-directory report || status=1; \
 	 $(PY) -m experiments.matrix status $(MATRIX_ARGS) $(TUNING_ARGS) || status=1; \
@@ -218,6 +219,10 @@ runs: $(RUNS) $(foreach f,$(RUN_OUTPUTS),$(RUNS:$(RESULT_FILE)=$(f)))
 POOL_JOBS = $(or $(patsubst -j%,%,$(filter -j%,$(MAKEFLAGS))),$(JOBS))
 POOL = $(PY) -m experiments.pool --jobs $(call _q,POOL_JOBS) --data-dir $(call _q,DATA_DIR) \
 	$(foreach s,$(SET),--set $(call _q,s)) --gpus $(call _q,GPUS) --runs-per-gpu $(call _q,RUNS_PER_GPU)
+# With TUNE, the pool steps through the tuning protocol itself (asks the plan again, in-process, after each step),
+# rather than make starting a pool, and its imports, per step; not where the runs train elsewhere (LAUNCHER) or
+# make measures files on each step's runs (RUN_OUTPUTS).
+POOL_PLAN = $(if $(and $(TUNE),$(if $(LAUNCHER)$(RUN_OUTPUTS),,1)),--plan $(MATRIX_ARGS) $(TUNING_ARGS))
 
 # Every run in the experiment's folder is reported; MODELS decides which absent runs count as missing.
 report: | $(STAMP)

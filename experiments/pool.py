@@ -1,6 +1,7 @@
 """Train many run folders on this machine, N at a time, paying Python's start-up once.
 
     python -m experiments.pool --jobs 2 RUN_DIR|RESULT_JSON ... [--data-dir data] [--set k=v ...] [--gpus ...]
+    python -m experiments.pool --jobs 2 ... --plan --experiment methods --profile quick --models "..." --lrs "..."
 
 What make's matrix calls when runs train here (no LAUNCHER): each run is exactly ``python -m experiments.run
 --run-dir RUN_DIR`` (same checks, lock, checkpoint, resume, result.json, exit status), but in a process forked
@@ -11,7 +12,13 @@ process state; here every run gets a fresh fork of a process that has trained no
 run's numbers those of a fresh process (tests/test_pool.py checks ``metrics.csv`` byte for byte).
 
 Runs already done (ok or diverged) are skipped without a word; the others train in the order given, at most
-``--jobs`` at once, each with its ``[i/N]`` position in the list. Exit status: 0 when every run is done, 1
+``--jobs`` at once, each with its ``[i/N]`` position in the list.
+
+``--plan`` (last; the rest are ``python -m experiments.matrix plan``'s arguments) steps through the tuning
+protocol here: once a step's runs are done, the plan is asked again in this process (runfolder.tuning, no
+torch) and the runs it adds train, until it stops growing; make's matrix would otherwise start a pool, with
+its imports, for each step. Every step trains the plan's runs not yet done (one that failed in an earlier
+step is tried again); the exit status is the last step's. Exit status: 0 when every run is done, 1
 when any failed or was interrupted (make then names them), 2 for bad input (the first run's message); on
 Ctrl-C the runs in flight stop resumable, as under make, and the pool ends by SIGINT itself.
 """
@@ -74,6 +81,10 @@ def _child(run_dir: str, position: str, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    plan_args = argv[argv.index("--plan") + 1:] if "--plan" in argv else None
+    if plan_args is not None:
+        argv = argv[:argv.index("--plan")]
     parser = argparse.ArgumentParser(prog="python -m experiments.pool", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (default 1)")
@@ -86,11 +97,33 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"bad --jobs {args.jobs}: an integer >= 1")
     # make's targets are the result.json files: either is accepted; each run once, in the order given.
     dirs = list(dict.fromkeys(str(Path(d).parent) if Path(d).name == RESULT else d for d in args.run_dirs))
+    warm = False
+    while True:
+        status, warm = _step(dirs, args, warm)
+        if plan_args is None or status >= EXIT_SIGINT:
+            return status
+        try:
+            from .config import ConfigError
+            from .matrix import planned
+
+            more = [str(d) for d in planned(plan_args)]
+        except (ConfigError, ValueError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        if more == dirs:
+            return status
+        dirs = more
+
+
+def _step(dirs: list[str], args: argparse.Namespace, warm: bool) -> tuple[int, bool]:
+    """Train the runs of ``dirs`` not done, ``args.jobs`` at once: (exit status, whether this process is now
+    warm, :func:`_warm`)."""
     total = len(dirs)
     todo = [(i, d) for i, d in enumerate(dirs, 1) if read_status(Path(d) / RESULT) not in DONE]
     if not todo:
-        return 0
-    _warm(todo[0][1], args)
+        return 0, warm
+    if not warm:
+        _warm(todo[0][1], args)
     running: dict[int, str] = {}
     status = 0
     try:
@@ -128,8 +161,8 @@ def main(argv: list[str] | None = None) -> int:
         # takes a child that exits 130 for one that handled Ctrl-C and goes on with the next command).
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
-        return EXIT_SIGINT
-    return status
+        return EXIT_SIGINT, True
+    return status, True
 
 
 if __name__ == "__main__":

@@ -89,3 +89,30 @@ def test_a_plugin_net_is_tuned_like_a_built_in_one(tmp_path, example_plugin):
     assert set(trained) == expected
     for name in trained:
         assert json.loads((root / "mynet-8" / name / "result.json").read_text())["status"] == "ok"
+
+
+def test_the_pool_steps_through_the_tuning_protocol_in_one_process(tmp_path):
+    """``--plan``: given only the protocol's first step (the grid on the tuning seed, the reported seed at the
+    profile's rate), the pool asks the plan again after each step, in-process, and trains the end's extension
+    and the reported seed at the chosen rate before it returns: one start-up for the whole protocol (make's
+    matrix hands it the steps' asking; tests/test_pool.py::test_a_plugin_net_is_tuned_like_a_built_in_one)."""
+    runs = tmp_path / "runs"
+    plan_args = ["--experiment", "methods", "--profile", "smoke", "--models", "plain-8", "--seeds", "0",
+                 "--runs-dir", str(runs), "--set", " ".join(TINY_SET), "--lrs", "0.05 0.1"]
+    first = subprocess.run([str(PY), "-m", "experiments.matrix", "plan", *plan_args], cwd=ROOT, env=env(),
+                           capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert len(first.stdout.split()) == 3  # lr 0.05 and 0.1 on the tuning seed; seed 0 at 0.1
+    p = subprocess.run([str(PY), "-m", "experiments.pool", "--jobs", "2", *TINY_ARGS, *first.stdout.split(),
+                        "--plan", *plan_args], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    root = runs / "methods" / "smoke"
+    choice = choose(root, "plain-8", (0.05, 0.1), 0.1)
+    assert choice.extended in (0.025, 0.2)  # the end's extension was trained, then the choice made again
+    done = {f.name for f in (root / "plain-8").iterdir() if runfolder.read_status(f / "result.json") in runfolder.DONE}
+    rate = "" if choice.lr == 0.1 else f"-lr{runfolder.lr_token(choice.lr)}"
+    assert done == {"seed0", f"seed0{rate}", f"seed{TUNING_SEED}", f"seed{TUNING_SEED}-lr0.05",
+                    f"seed{TUNING_SEED}-lr{runfolder.lr_token(choice.extended)}"}
+    again = subprocess.run([str(PY), "-m", "experiments.matrix", "plan", *plan_args], cwd=ROOT, env=env(),
+                           capture_output=True, text=True, timeout=60)
+    assert set(again.stdout.split()) == {str(root / "plain-8" / name / "result.json") for name in done}
