@@ -213,17 +213,18 @@ def test_the_example_plugin_trains_through_make_like_a_built_in_net(installed, t
     assert "mynet-8" in tidy
 
 
-def test_a_bad_plugin_is_one_line_before_anything_is_written(tmp_path):
-    """A plugin whose builder raises: `experiments.run` says so in one line naming it, exit 2, no run folder."""
-    from helpers_runs import cli
+def test_a_bad_plugin_is_one_line_before_anything_is_written(tmp_path, on_path):
+    """A plugin whose builder raises: `experiments.run` says so in one line naming it, exit 2, no run folder
+    (the run command's main, in this process: the plugin on sys.path as PYTHONPATH would put it)."""
+    from helpers_runs import inproc
 
-    site = fake_dist(tmp_path / "site", "badplug-dist", {"badplug": "badplug_mod:build"}, module="badplug_mod",
-                     source="def build(depth, **kw):\n    raise RuntimeError('no such net')\n")
+    on_path(fake_dist(tmp_path / "site", "badplug-dist", {"badplug": "badplug_mod:build"}, module="badplug_mod",
+                      source="def build(depth, **kw):\n    raise RuntimeError('no such net')\n"))
     folder = tmp_path / "runs" / "degradation" / "smoke" / "badplug-8" / "seed0"
     (tmp_path / "data").mkdir()
-    p = cli(folder, "--data-dir", str(tmp_path / "data"), env_extra={"PYTHONPATH": str(site)})
-    lines = p.stderr.strip().splitlines()
-    assert p.returncode == 2 and len(lines) == 1 and "badplug" in lines[0] and "no such net" in lines[0], p.stderr
+    rc, out, err = inproc(folder, "--data-dir", str(tmp_path / "data"))
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1 and "badplug" in lines[0] and "no such net" in lines[0], err
     assert not (tmp_path / "runs").exists()
 
 
@@ -318,20 +319,21 @@ def test_the_plugin_check_uses_the_net_as_training_does(case, tmp_path, on_path)
     assert expected in message, message
 
 
-def test_a_net_that_fails_at_the_runs_image_size_is_refused_before_anything_is_written(tmp_path):
-    """Through the run command, smoke profile (16x16): the classifier sized for 32x32 once passed the check
-    and failed the run (a failed result.json on every make); now exit 2, one line, no run folder."""
-    from helpers_runs import cli
+def test_a_net_that_fails_at_the_runs_image_size_is_refused_before_anything_is_written(tmp_path, on_path):
+    """Through the run command (its main, in this process), smoke profile (16x16): the classifier sized for
+    32x32 once passed the check and failed the run (a failed result.json on every make); now exit 2, one line,
+    no run folder."""
+    from helpers_runs import inproc
 
     features, forward, _ = TRAINING_FAULTS["sized for 32x32"]
     source = (_NET.replace("FEATURES", features.split(" = ")[1].strip()) + f"\n    def forward(self, x):\n        {forward}\n"
               "\ndef build(depth, *, num_classes, in_channels, **kw):\n    return Net(depth, num_classes, in_channels)\n")
-    site = fake_dist(tmp_path / "site", "bad-plugin", {"badnet": "badplug_t:build"}, "badplug_t", source)
+    on_path(fake_dist(tmp_path / "site", "bad-plugin", {"badnet": "badplug_t:build"}, "badplug_t", source))
     folder = tmp_path / "runs" / "degradation" / "smoke" / "badnet-8" / "seed0"
     (tmp_path / "data").mkdir()
-    p = cli(folder, "--data-dir", str(tmp_path / "data"), env_extra={"PYTHONPATH": str(site)})
-    lines = p.stderr.strip().splitlines()
-    assert p.returncode == 2 and len(lines) == 1, p.stderr
+    rc, out, err = inproc(folder, "--data-dir", str(tmp_path / "data"))
+    lines = err.strip().splitlines()
+    assert rc == 2 and len(lines) == 1, err
     assert "'badnet'" in lines[0] and "(2, 3, 16, 16) batch, the run's input" in lines[0], lines[0]
     assert not (tmp_path / "runs").exists()
 
