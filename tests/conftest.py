@@ -95,6 +95,16 @@ SLOW_MODULES = ["test_slurm", "test_plugins", "test_pool", "test_reliability", "
                 "test_schedule", "test_seed_exact", "test_report_settings", "test_analysis"]
 
 
+def pytest_configure(config):
+    """In an xdist worker, torch computes on one thread: `make test` runs one worker per core, and a worker's
+    second OpenMP thread would contend with the other worker for its core (OpenMP threads wait on each other
+    at every operation: the in-process model tests ran twice as long beside a busy worker)."""
+    if XDIST_WORKER is not None:
+        import torch
+
+        torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config, items):
     """The slow modules first, in :data:`SLOW_MODULES`' order (a stable sort: within a module, file order). Every
     xdist worker collects the same items and sorts them the same way, as xdist requires."""
