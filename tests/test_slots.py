@@ -43,7 +43,10 @@ class Holder:
                                      stdout=open(self.log, "w"), stderr=subprocess.STDOUT)
 
     def output(self) -> str:
-        return self.log.read_text()
+        """What it has printed, whole lines only: under PYTHONUNBUFFERED print writes each of its pieces
+        separately, and a read between two of them would see "GOT " without the device."""
+        text = self.log.read_text()
+        return text[:text.rfind("\n") + 1]
 
     def got(self) -> str | None:
         """The device it leased ("cuda:1") once it has one."""
