@@ -26,10 +26,12 @@ def test_a_run_through_the_pool_is_the_run_of_a_fresh_process(tmp_path):
     whatever trained beside it; a run already done is skipped, and the rate of a seed<k>-lr<rate> folder is
     the run's (its warm-up scaled with it)."""
     runs = [("plain-8", 0, None), ("resnet-8", 1, 0.05)]
-    for model, seed, lr in runs:
-        p = subprocess.run([str(PY), "-m", "experiments.run", "--run-dir", str(folder(tmp_path / "fresh", model, seed, lr)),
-                            *TINY_ARGS], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
-        assert p.returncode == 0, p.stderr
+    fresh = [subprocess.Popen([str(PY), "-m", "experiments.run", "--run-dir", str(folder(tmp_path / "fresh", m, s, lr)),
+                               *TINY_ARGS], cwd=ROOT, env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for m, s, lr in runs]  # both at once, each in its own interpreter
+    for proc in fresh:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
     pooled = [str(folder(tmp_path / "pool", m, s, lr) / "result.json") for m, s, lr in runs]
     p = subprocess.run([str(PY), "-m", "experiments.pool", "--jobs", "2", *TINY_ARGS, *pooled, pooled[0]], cwd=ROOT,
                        env=env(), capture_output=True, text=True, timeout=300)

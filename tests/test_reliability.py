@@ -273,8 +273,9 @@ def test_make_goes_on_past_a_failed_run_names_it_and_retries_it(tmp_path):
     broken, fine = run_dir(runs, "plain-8"), run_dir(runs, "resnet-8")
     broken.mkdir(parents=True)
     (broken / "checkpoints").write_text("not a folder")  # the first checkpoint write fails: a failed run
-    args = ["-k", "runs", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8 resnet-8", f"RUNS_DIR={runs}",
-            f"SET={' '.join(TINY_SET)}"]
+    # -j2: both runs at once (the failure comes while resnet-8 trains: -k lets it finish)
+    args = ["-k", "-j2", "runs", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8 resnet-8",
+            f"RUNS_DIR={runs}", f"SET={' '.join(TINY_SET)}"]
     first = make(tmp_path, *args)
     assert first.returncode != 0
     assert "plain-8 seed 0: FAILED" in first.stderr and str(broken / "error.txt") in first.stderr
