@@ -179,27 +179,28 @@ def test_plugin_overrides_follow_the_builder_contract(installed, on_path):
     assert isinstance(net, nn.Module) and net.conv1.stride == (2, 2)
 
 
-def test_the_example_plugin_trains_through_make_like_a_built_in_net(installed, tmp_path):
+def test_the_example_plugin_trains_through_make_like_a_built_in_net(installed, tmp_path, on_path):
     """`make layer-responses` (which trains the degradation runs first) with MODELS naming the plugin: the
-    plugin is found by every process make starts (here through PYTHONPATH, as any installed package), killed
-    mid-run and resumed, its gradient norms and layer responses measured, its provenance recorded, and the
-    report covers it. (Beside built-in nets: test_srun_trains_each_run_as_a_job_with_the_local_results's report.)
-    The killed first make trains only (the `runs` goal): the check, the report and the status are the second's."""
+    plugin is found by every process make starts (here through PYTHONPATH, as any installed package), its run
+    killed mid-run (the run command forked from this process, the plugin on sys.path) is resumed, its gradient
+    norms and layer responses measured, its provenance recorded, and the report covers it. (Beside built-in
+    nets: test_srun_trains_each_run_as_a_job_with_the_local_results's report.)"""
     import json
 
     import yaml
-    from helpers_runs import make
+    from helpers_runs import forked, make
 
     runs, data, reports = tmp_path / "runs", tmp_path / "data", tmp_path / "reports"
     data.mkdir()
-    args = ["layer-responses", "PROFILE=smoke", "LAYER_RESPONSE_MODELS=mynet-8", "SET=grad_norm_every=2",
+    args = ["layer-responses", "PROFILE=smoke", "LAYER_RESPONSE_MODELS=mynet-8", "SET=grad_norm_every=2 threads=1",
             f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={reports}", "-j2"]
-    killed = make(tmp_path, "runs", "EXPERIMENT=degradation", "MODELS=mynet-8", *args[1:],
-                  env_extra={"PYTHONPATH": str(installed), "DEGRADATION_FAULT": "kill@4"}, timeout=300)
-    assert killed.returncode != 0  # the run was killed after iteration 4, past its checkpoint at 3
+    folder = runs / "degradation" / "smoke" / "mynet-8" / "seed0"
+    on_path(installed)
+    code, output = forked(folder, "--data-dir", str(data), "--set", "grad_norm_every=2", "--set", "threads=1",
+                          log=tmp_path / "killed.log", fault="kill@4")
+    assert code == -9, output  # killed after iteration 4, past its checkpoint at 3
     p = make(tmp_path, *args, env_extra={"PYTHONPATH": str(installed)}, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
-    folder = runs / "degradation" / "smoke" / "mynet-8" / "seed0"
     result = json.loads((folder / "result.json").read_text())
     assert result["status"] == "ok" and result["method"] == "mynet" and result["resumed_from"] == 3
     assert result["plugin"]["distribution"] == "mynet-plugin" and result["plugin"]["version"] == "0.1.0"
