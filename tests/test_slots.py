@@ -114,13 +114,14 @@ def test_runs_per_gpu_runs_share_a_device_never_more(holders):
 
 
 def test_matrix_on_fake_gpus_never_shares_a_device(tmp_path):
-    """make -j 3 over 2 devices, RUNS_PER_GPU=1: every run records its device, none overlaps another on it."""
+    """make -j 3 degradation over 2 devices, RUNS_PER_GPU=1: every run records its device, none overlaps another
+    on it. Through the matrix, as a user's `make degradation GPUS=...` trains: the pool's forked runs lease the
+    slots (experiments/pool.py), three at once."""
     runs, data = tmp_path / "runs", tmp_path / "data"
     data.mkdir()
     models = "plain-8 resnet-8 plain-14"
-    # The run targets only (make runs): the report has nothing to do with devices.
-    p = make(tmp_path, "-j", "3", "runs", "EXPERIMENT=degradation", "PROFILE=smoke", "SEEDS=0", f"MODELS={models}",
-             f"RUNS_DIR={runs}", f"DATA_DIR={data}", "SET=threads=1 max_steps=12",
+    p = make(tmp_path, "-j", "3", "degradation", "PROFILE=smoke", "SEEDS=0", f"MODELS={models}",
+             f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp_path / 'reports'}", "SET=threads=1 max_steps=12",
              env_extra={"TMPDIR": str(tmp_path), "DEGRADATION_FAKE_GPUS": "2"}, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     spans: dict[str, list[tuple[int, int]]] = {}
