@@ -10,6 +10,7 @@ import pytest
 import yaml
 
 import runfolder
+from experiments.matrix import planned
 from helpers_runs import PY, ROOT, TINY_ARGS, TINY_SET, env, forked, inproc, load_ckpt, make
 from runfolder.tuning import TUNING_SEED, choose
 
@@ -101,12 +102,10 @@ def test_the_pool_steps_through_the_tuning_protocol_in_one_process(tmp_path):
     runs = tmp_path / "runs"
     plan_args = ["--experiment", "methods", "--profile", "smoke", "--models", "plain-8", "--seeds", "0",
                  "--runs-dir", str(runs), "--set", " ".join(TINY_SET), "--lrs", "0.05 0.1"]
-    first = subprocess.run([str(PY), "-m", "experiments.matrix", "plan", *plan_args], cwd=ROOT, env=env(),
-                           capture_output=True, text=True, timeout=60)
-    assert first.returncode == 0, first.stderr
-    assert len(first.stdout.split()) == 3  # lr 0.05 and 0.1 on the tuning seed; seed 0 at 0.1
-    p = subprocess.run([str(PY), "-m", "experiments.pool", "--jobs", "2", *TINY_ARGS, *first.stdout.split(),
-                        "--plan", *plan_args], cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
+    first = [str(d) for d in planned(plan_args)]  # what `python -m experiments.matrix plan` prints, as folders
+    assert len(first) == 3  # lr 0.05 and 0.1 on the tuning seed; seed 0 at 0.1
+    p = subprocess.run([str(PY), "-m", "experiments.pool", "--jobs", "2", *TINY_ARGS, *first, "--plan", *plan_args],
+                       cwd=ROOT, env=env(), capture_output=True, text=True, timeout=300)
     assert p.returncode == 0, p.stdout + p.stderr
     root = runs / "methods" / "smoke"
     choice = choose(root, "plain-8", (0.05, 0.1), 0.1)
@@ -115,6 +114,4 @@ def test_the_pool_steps_through_the_tuning_protocol_in_one_process(tmp_path):
     rate = "" if choice.lr == 0.1 else f"-lr{runfolder.lr_token(choice.lr)}"
     assert done == {"seed0", f"seed0{rate}", f"seed{TUNING_SEED}", f"seed{TUNING_SEED}-lr0.05",
                     f"seed{TUNING_SEED}-lr{runfolder.lr_token(choice.extended)}"}
-    again = subprocess.run([str(PY), "-m", "experiments.matrix", "plan", *plan_args], cwd=ROOT, env=env(),
-                           capture_output=True, text=True, timeout=60)
-    assert set(again.stdout.split()) == {str(root / "plain-8" / name / "result.json") for name in done}
+    assert set(planned(plan_args)) == {root / "plain-8" / name for name in done}  # the plan has stopped growing
