@@ -78,10 +78,10 @@ def check_plugins(names: list[str], config, build: bool = True) -> None:
     registered twice), and each plugin net the matrix names builds and passes the builder contract's checks,
     before anything trains: PluginError (a ValueError), one line naming the plugin. A refused plugin the
     matrix does not name is a warning, not an error (it changes no built-in net: built-in names never
-    resolve to a plugin). Building imports torch: only for a matrix that names a plugin (and ``build``). The nets are built
-    for 10 classes and 3 input channels, and where the profile sets its ``image_size`` put through one training
-    step's work at that size and memory format (models.check_plugin_net); each run checks its own again for its
-    data (experiments.run)."""
+    resolve to a plugin). Building imports torch: only for a matrix that names a plugin (and ``build``). The
+    nets are built for 10 classes and 3 input channels, and where the profile sets its ``image_size`` put
+    through one training step's work at that size and memory format (models.check_plugin_net); each run checks
+    its own again for its data (experiments.run)."""
     from models.names import check_plugins as check_installed
     from models.plugins import PluginError
 

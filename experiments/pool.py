@@ -18,7 +18,7 @@ Runs already done (ok or diverged) are skipped without a word; the others train 
 protocol here: once a step's runs are done, the plan is asked again in this process (runfolder.tuning, no
 torch) and the runs it adds train, until it stops growing; make's matrix would otherwise start a pool, with
 its imports, for each step. Every step trains the plan's runs not yet done (one that failed in an earlier
-step is tried again); the exit status is the last step's. Exit status: 0 when every run is done, 1
+step is tried again), and the last step's outcome is the exit status: 0 when every run is done, 1
 when any failed or was interrupted (make then names them), 2 for bad input (the first run's message); on
 Ctrl-C the runs in flight stop resumable, as under make, and the pool ends by SIGINT itself.
 """
@@ -82,9 +82,10 @@ def _child(run_dir: str, position: str, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    plan_args = argv[argv.index("--plan") + 1:] if "--plan" in argv else None
-    if plan_args is not None:
-        argv = argv[:argv.index("--plan")]
+    plan_args = None  # after --plan: experiments.matrix plan's arguments
+    if "--plan" in argv:
+        cut = argv.index("--plan")
+        argv, plan_args = argv[:cut], argv[cut + 1:]
     parser = argparse.ArgumentParser(prog="python -m experiments.pool", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR")
     parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (default 1)")

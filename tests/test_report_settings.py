@@ -118,7 +118,8 @@ def test_every_figure_renders_under_the_suites_settings_whatever_the_users_matpl
     assert check.stdout.split() == ["True", str(where == "MATPLOTLIBRC")], check  # the hostile file is read
     # Two builders at once, each with every other experiment: each reads the hostile file itself.
     procs = [subprocess.Popen([str(PY), "-c", BUILD, json.dumps(jobs[k::2])], cwd=cwd, env=env(**extra),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for k in range(min(2, len(jobs)))]
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for k in range(min(2, len(jobs)))]
     built = {}
     for proc in procs:
         out, err = proc.communicate(timeout=300)

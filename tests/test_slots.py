@@ -121,7 +121,8 @@ def test_matrix_on_fake_gpus_never_shares_a_device(tmp_path):
     data.mkdir()
     models = "plain-8 resnet-8 plain-14"
     p = make(tmp_path, "-j", "3", "degradation", "PROFILE=smoke", "SEEDS=0", f"MODELS={models}",
-             f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp_path / 'reports'}", "SET=threads=1 max_steps=12",
+             f"RUNS_DIR={runs}", f"DATA_DIR={data}", f"REPORTS_DIR={tmp_path / 'reports'}",
+             "SET=threads=1 max_steps=12",
              env_extra={"TMPDIR": str(tmp_path), "DEGRADATION_FAKE_GPUS": "2"}, timeout=900)
     assert p.returncode == 0, p.stdout + p.stderr
     spans: dict[str, list[tuple[int, int]]] = {}
