@@ -25,7 +25,8 @@ tables (``leaderboard.md`` and report.pdf's first page, :mod:`reports.frontpage`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -36,7 +37,7 @@ from .runs import Run
 from .stats import mean_std
 from .summary import markdown_table
 from .verdict import FAMILY_NAMES, finals
-from .verdicts import (ALPHA, CHANCE_MARGIN, EQUIVALENCE_MARGIN, GAP_WORDS, Cell, Test, adjust, cell, chance_error,
+from .verdicts import (ALPHA, CHANCE_MARGIN, EQUIVALENCE_MARGIN, EFFECT_WORDS, GAP_WORDS, Cell, Test, adjust, cell, chance_error,
                        compare_cells, effect_verdict, gap_verdict, interval_text, p_text, seeds_needed, MAX_SEEDS)
 
 METHODS_EXPERIMENT = "methods"  # reports.build puts the leaderboard on report.pdf's first page for it
@@ -49,7 +50,7 @@ COLUMNS = [
     "multiply_adds_shallow", "multiply_adds_deep", "chance",
     "train_shallow_mean", "train_shallow_std", "train_shallow_n", "train_deep_mean", "train_deep_std",
     "train_deep_n", "shallow_diverged", "shallow_at_chance", "shallow_flags", "deep_diverged", "deep_at_chance",
-    "deep_flags",
+    "deep_flags", "unstable_shallow", "unstable_deep",
     "eval_split", "test_shallow_mean", "test_shallow_std", "test_shallow_n", "test_deep_mean", "test_deep_std",
     "test_deep_n",
     *(f"gap{f}" for f in TEST_FIELDS), "verdict", "seeds_needed",
@@ -118,8 +119,13 @@ def _named(runs: Sequence[Run], models: Sequence[str] | None) -> list[ModelName]
     return [seen.get(m) or parse_name(m) for m in dict.fromkeys(models)]
 
 
+def unstable_text(model: str, lr, tuning_error: float, cell: Cell) -> str:
+    """``"skipinit-20 at lr 0.4: 12.3% on the tuning seed, 3/3 diverged"``: why a net's tuned rate is unstable."""
+    return f"{model} at lr {_rate(lr)}: {tuning_error:.1f}% on the tuning seed, {cell.flags()}"
+
+
 def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
-                      board: str = "one-recipe") -> pd.DataFrame:
+                      board: str = "one-recipe", tuning_errors: Mapping[str, float | None] | None = None) -> pd.DataFrame:
     """One row per (family, method) among ``models`` (default: the models of ``runs``); columns
     :data:`COLUMNS`. ``runs``: every expected run of the board, any status; ``board``: one of
     :data:`BOARDS`. Raises ValueError for another ``board``.
@@ -133,6 +139,13 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
     test's p, the Welch interval, the seeds where deep > shallow of those both have); ``verdict`` and, for an
     undecided gap, ``seeds_needed``. ``vs_plain*``/``vs_resnet*``: the baseline − the deep net, the same
     fields, with ``plain``/``resnet`` the baseline's name and ``*_verdict`` the words.
+
+    ``tuning_errors`` (the tuned board): each net's tuning-seed final training error (%) at its chosen rate,
+    None where that run did not train. A net whose tuning run trained (below chance by more than
+    CHANCE_MARGIN) but some reported seed at the same rate diverged or ended at chance is unstable at its
+    tuned rate (``unstable_*``, the reason): one tuning seed chose a rate at the edge of stability, so no
+    verdict that involves the net is given (:data:`GAP_WORDS` and :data:`EFFECT_WORDS` "unstable"), whatever
+    its interval says.
     """
     if board not in BOARDS:
         raise ValueError(f"bad board {board!r}: expected one of {', '.join(BOARDS)}")
@@ -169,14 +182,16 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
                "eval_split": split, "plain": plain, "resnet": resnet, "iterations": _budget(runs)}
         for which, info, c in (("shallow", shallow, lo), ("deep", deep, hi)):
             mean, sd = c.mean_std()
+            lr = _first(runs, info.name, lambda r: r.setting("lr"))
             tm, tsd, tn = mean_std(list(finals(runs, info.name, split).values()))
             row.update({f"train_{which}_mean": mean, f"train_{which}_std": sd, f"train_{which}_n": c.n,
                         f"{which}_diverged": c.diverged, f"{which}_at_chance": c.at_chance,
                         f"{which}_flags": c.flags(), f"test_{which}_mean": tm, f"test_{which}_std": tsd,
                         f"test_{which}_n": tn,
-                        f"lr_{which}": _first(runs, info.name, lambda r: r.setting("lr")),
+                        f"lr_{which}": lr,
                         f"params_{which}": _first(runs, info.name, lambda r: r.number("params")),
-                        f"multiply_adds_{which}": _first(runs, info.name, lambda r: r.number("multiply_adds"))})
+                        f"multiply_adds_{which}": _first(runs, info.name, lambda r: r.number("multiply_adds")),
+                        f"unstable_{which}": _unstable(info.name, lr, c, tuning_errors, chance)})
         rows.append(row)
         tests["gap"].append(gap)
         for key in ("vs_plain", "vs_resnet"):
@@ -192,13 +207,30 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
             row["verdict"] = gap_verdict(lo, hi, gap)
         if board == "tuned" and row["verdict"] == GAP_WORDS["no_train"]:  # the best rate of the grid did not do
             row["verdict"] = GAP_WORDS["too_short"].format(iterations=row["iterations"] or "its")
+        shaky = [row[f"unstable_{w}"] for w in ("shallow", "deep") if row[f"unstable_{w}"]]
+        if shaky and lo.trained and hi.trained and row["shallow_model"] != row["deep_model"]:
+            row["verdict"] = GAP_WORDS["unstable"].format(detail="; ".join(dict.fromkeys(shaky)))
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
+        unstable = {r[f"{w}_model"] for r in rows for w in ("shallow", "deep") if r[f"unstable_{w}"]}
         for key in ("vs_plain", "vs_resnet"):
             base = row[key[3:]]
             test = adjusted[key][i]
             row.update(_test_columns(key, test))
             row[f"{key}_verdict"] = effect_verdict(cells.get(base), hi, test, base)
+            shaky = [m for m in (base, row["deep_model"]) if m in unstable and m in cells and cells[m].trained]
+            if shaky and base != row["deep_model"] and row[f"{key}_verdict"] != EFFECT_WORDS["absent"].format(base=base):
+                row[f"{key}_verdict"] = EFFECT_WORDS["unstable"].format(names=", ".join(shaky))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _unstable(model: str, lr, c: Cell, tuning_errors: Mapping[str, float | None] | None,
+              chance: float | None) -> str:
+    """Why ``model``'s tuned rate is unstable (:func:`unstable_text`), "" where it is not or cannot be told:
+    its tuning run at the rate trained, and a reported seed at the rate diverged or ended at chance."""
+    error = (tuning_errors or {}).get(model)
+    if error is None or chance is None or not math.isfinite(error) or error >= chance - CHANCE_MARGIN:
+        return ""
+    return unstable_text(model, lr, error, c) if c.failed_to_train > 0 else ""
 
 
 def family_sizes(table: pd.DataFrame) -> dict[str, int]:
@@ -300,6 +332,9 @@ def rules_text(table: pd.DataFrame) -> str:
         f"Schuirmann 1987; margin declared before the runs). Seeds to decide: per net, were the observed mean "
         f"and spread the true ones (at level {ALPHA:g}/{max(sizes['gap'], 1)}). Rank tests (Wilcoxon "
         "signed-rank, Mann-Whitney) are in leaderboard.csv; with 3 seeds they cannot reach 5%."
+        + (" \"tuned rate unstable\": the net trained at its chosen rate on the tuning seed but not on every "
+           "reported seed (one tuning seed chose a rate at the edge of stability): no verdict involving it is "
+           "given." if (table["board"] == "tuned").any() else "")
     )
 
 

@@ -72,6 +72,16 @@ def tuning_table(picked: dict[str, Choice]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=TUNING_COLUMNS)
 
 
+def chosen_errors(picked: dict[str, Choice]) -> dict[str, float | None]:
+    """Each net's tuning-seed final training error (%) at its chosen rate; None where that run diverged, is
+    not done or no rate is chosen (:func:`reports.leaderboard.leaderboard_table` tells unstable rates by it)."""
+    errors = {}
+    for model, choice in picked.items():
+        at = [o for o in choice.outcomes if choice.lr is not None and o.lr == choice.lr and o.status == "ok"]
+        errors[model] = at[0].train if at and at[0].train is not None else None
+    return errors
+
+
 def tuned_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, Choice], base: float,
                seeds: Sequence[int]) -> list[Run]:
     """The reported ``seeds`` of every net at its chosen rate (:func:`reports.runs.load_run`); a net whose

@@ -129,3 +129,35 @@ def test_the_report_holds_the_one_recipe_and_the_tuned_board_side_by_side(tmp_pa
     assert page.index("## Leaderboard") < page.index("## Tuned board") < page.index("## Verdict")
     assert "Chosen: plain-20 0.1, fixup-20 0.05, plain-56 0.1, fixup-56 0.2" in page.replace("\n", " ")
     assert (out / "fig-methods-lr.png").stat().st_size > 0
+
+
+def test_a_tuned_rate_that_trains_on_the_tuning_seed_only_gets_no_verdict(tmp_path):
+    """skipinit-20's tuning run trains best at 0.2 (after the extension to 0.4), and every reported seed at 0.2
+    diverges: the tuned board's deeper net "trains better" by 64 points only because one tuning seed chose a
+    rate at the edge of stability. No verdict involving skipinit-20 is given there, and the reason is named;
+    the one-recipe board, at one rate for all, keeps its verdict."""
+    import pandas as pd
+
+    from reports.build import build_report
+
+    runs = tmp_path / "runs"
+    for seed in (0, 1, 2):
+        _write(runs, "skipinit-20", seed, 30.0 + seed)
+        _write(runs, "skipinit-56", seed, 25.0 + seed)
+        _write(runs, "skipinit-20", seed, 90.0, 0.2, status="diverged")
+    for model, by_rate in {"skipinit-20": {0.05: 40, 0.1: 30, 0.2: 25, 0.4: 35},
+                           "skipinit-56": {0.05: 30, 0.1: 20, 0.2: 28}}.items():
+        for lr, train in by_rate.items():
+            _write(runs, model, TUNING_SEED, float(train), None if lr == 0.1 else lr)
+    result = build_report(runs, "methods", "quick", tmp_path / "out", ["skipinit-20", "skipinit-56"], [0, 1, 2],
+                          tuning_grid=GRID)
+    assert not result.errors, result.errors
+    board = pd.read_csv(tmp_path / "out" / "methods" / "quick" / "leaderboard.csv").set_index("board")
+    tuned, one = board.loc["tuned"], board.loc["one-recipe"]
+    assert (tuned["lr_shallow"], tuned["lr_deep"], tuned["shallow_diverged"]) == (0.2, 0.1, 3)
+    assert tuned["gap"] < -60  # what the board would otherwise call "the deeper net trains better"
+    assert tuned["verdict"] == ("not judged: tuned rate unstable (skipinit-20 at lr 0.2: 25.0% on the tuning seed, "
+                                "3/3 diverged)")
+    assert tuned["unstable_shallow"].startswith("skipinit-20 at lr 0.2") and pd.isna(tuned["unstable_deep"])
+    assert "unstable" not in one["verdict"] and pd.isna(one["unstable_shallow"])
+    assert "tuned rate unstable" in result.first_page.replace("\n", " ")
