@@ -207,9 +207,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
             row["verdict"] = gap_verdict(lo, hi, gap)
         if board == "tuned" and row["verdict"] == GAP_WORDS["no_train"]:  # the best rate of the grid did not do
             row["verdict"] = GAP_WORDS["too_short"].format(iterations=row["iterations"] or "its")
-        shaky = [row[f"unstable_{w}"] for w in ("shallow", "deep") if row[f"unstable_{w}"]]
+        shaky = [row[f"{w}_model"] for w in ("shallow", "deep") if row[f"unstable_{w}"]]
         if shaky and lo.trained and hi.trained and row["shallow_model"] != row["deep_model"]:
-            row["verdict"] = GAP_WORDS["unstable"].format(detail="; ".join(dict.fromkeys(shaky)))
+            row["verdict"] = GAP_WORDS["unstable"].format(names=", ".join(shaky))  # why: unstable_* (csv)
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
         unstable = {r[f"{w}_model"] for r in rows for w in ("shallow", "deep") if r[f"unstable_{w}"]}
         for key in ("vs_plain", "vs_resnet"):
@@ -334,7 +334,7 @@ def rules_text(table: pd.DataFrame) -> str:
         "signed-rank, Mann-Whitney) are in leaderboard.csv; with 3 seeds they cannot reach 5%."
         + (" \"tuned rate unstable\": the net trained at its chosen rate on the tuning seed but not on every "
            "reported seed (one tuning seed chose a rate at the edge of stability): no verdict involving it is "
-           "given." if (table["board"] == "tuned").any() else "")
+           "given (the numbers: leaderboard.csv, unstable_shallow and unstable_deep)." if (table["board"] == "tuned").any() else "")
     )
 
 

@@ -64,7 +64,7 @@ GAP_WORDS = {
     "one_seed": "gap not shown, one seed: no interval",
     "no_train": "does not train",
     "too_short": "does not train in {iterations} iterations at its tuned rate: too short a budget to judge it",
-    "unstable": "not judged: tuned rate unstable ({detail})",
+    "unstable": "not judged: tuned rate unstable ({names})",
     "not_trained": "not trained ({names}: no finished run)",
     "no_seed": "cannot be judged (no counted seed of {names})",
     "one_depth": "one depth named ({name}): no depth gap",
