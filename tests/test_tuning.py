@@ -135,7 +135,8 @@ def test_a_tuned_rate_that_trains_on_the_tuning_seed_only_gets_no_verdict(tmp_pa
     """skipinit-20's tuning run trains best at 0.2 (after the extension to 0.4), and every reported seed at 0.2
     diverges: the tuned board's deeper net "trains better" by 64 points only because one tuning seed chose a
     rate at the edge of stability. No verdict involving skipinit-20 is given there, and the reason is named;
-    the one-recipe board, at one rate for all, keeps its verdict."""
+    likewise skipinit-56 against resnet-56, whose tuned rate (0.2) diverges in one reported seed of three.
+    The one-recipe board, at one rate for all, keeps its verdicts."""
     import pandas as pd
 
     from reports.build import build_report
@@ -145,15 +146,21 @@ def test_a_tuned_rate_that_trains_on_the_tuning_seed_only_gets_no_verdict(tmp_pa
         _write(runs, "skipinit-20", seed, 30.0 + seed)
         _write(runs, "skipinit-56", seed, 25.0 + seed)
         _write(runs, "skipinit-20", seed, 90.0, 0.2, status="diverged")
+        _write(runs, "resnet-56", seed, 30.0 + 2 * seed)
+        _write(runs, "resnet-56", seed, 15.0 + seed, 0.2, status="diverged" if seed == 0 else "ok")
     for model, by_rate in {"skipinit-20": {0.05: 40, 0.1: 30, 0.2: 25, 0.4: 35},
-                           "skipinit-56": {0.05: 30, 0.1: 20, 0.2: 28}}.items():
+                           "skipinit-56": {0.05: 30, 0.1: 20, 0.2: 28},
+                           "resnet-56": {0.05: 35, 0.1: 30, 0.2: 15, 0.4: 40}}.items():
         for lr, train in by_rate.items():
             _write(runs, model, TUNING_SEED, float(train), None if lr == 0.1 else lr)
-    result = build_report(runs, "methods", "quick", tmp_path / "out", ["skipinit-20", "skipinit-56"], [0, 1, 2],
-                          tuning_grid=GRID)
+    result = build_report(runs, "methods", "quick", tmp_path / "out", ["skipinit-20", "skipinit-56", "resnet-56"],
+                          [0, 1, 2], tuning_grid=GRID)
     assert not result.errors, result.errors
-    board = pd.read_csv(tmp_path / "out" / "methods" / "quick" / "leaderboard.csv").set_index("board")
+    board = pd.read_csv(tmp_path / "out" / "methods" / "quick" / "leaderboard.csv")
+    board = board[board["method"] == "skipinit"].set_index("board")
     tuned, one = board.loc["tuned"], board.loc["one-recipe"]
+    assert tuned["vs_resnet_verdict"] == "not judged: tuned rate unstable (resnet-56)"
+    assert one["vs_resnet_verdict"] == "better than resnet-56"  # 25-27% against 30-34%, at lr 0.1
     assert (tuned["lr_shallow"], tuned["lr_deep"], tuned["shallow_diverged"]) == (0.2, 0.1, 3)
     assert tuned["gap"] < -60  # what the board would otherwise call "the deeper net trains better"
     assert tuned["verdict"] == "not judged: tuned rate unstable (skipinit-20)"
