@@ -37,8 +37,9 @@ from .runs import Run
 from .stats import mean_std
 from .summary import markdown_table
 from .verdict import FAMILY_NAMES, finals
-from .verdicts import (ALPHA, CHANCE_MARGIN, EQUIVALENCE_MARGIN, EFFECT_WORDS, GAP_WORDS, Cell, Test, adjust, cell, chance_error,
-                       compare_cells, effect_verdict, gap_verdict, interval_text, p_text, seeds_needed, MAX_SEEDS)
+from .verdicts import (ALPHA, CHANCE_MARGIN, EFFECT_WORDS, EQUIVALENCE_MARGIN, GAP_WORDS, Cell, Test, adjust, cell,
+                       chance_error, compare_cells, effect_verdict, gap_verdict, interval_text, p_text, seeds_needed,
+                       MAX_SEEDS)
 
 METHODS_EXPERIMENT = "methods"  # reports.build puts the leaderboard on report.pdf's first page for it
 BOARDS = ("one-recipe", "tuned")  # the boards a leaderboard.csv may hold (its ``board`` column)
@@ -124,8 +125,8 @@ def unstable_text(model: str, lr, tuning_error: float, cell: Cell) -> str:
     return f"{model} at lr {_rate(lr)}: {tuning_error:.1f}% on the tuning seed, {cell.flags()}"
 
 
-def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
-                      board: str = "one-recipe", tuning_errors: Mapping[str, float | None] | None = None) -> pd.DataFrame:
+def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, board: str = "one-recipe",
+                      tuning_errors: Mapping[str, float | None] | None = None) -> pd.DataFrame:
     """One row per (family, method) among ``models`` (default: the models of ``runs``); columns
     :data:`COLUMNS`. ``runs``: every expected run of the board, any status; ``board``: one of
     :data:`BOARDS`. Raises ValueError for another ``board``.
@@ -197,6 +198,7 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
         for key in ("vs_plain", "vs_resnet"):
             tests[key].append(versus[key])
     adjusted = {key: adjust(family_tests) for key, family_tests in tests.items()}
+    unstable = {r[f"{w}_model"] for r in rows for w in ("shallow", "deep") if r[f"unstable_{w}"]}
     for i, row in enumerate(rows):
         lo, hi = cells[row["shallow_model"]], cells[row["deep_model"]]
         gap = adjusted["gap"][i]
@@ -211,14 +213,14 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None,
         if shaky and lo.trained and hi.trained and row["shallow_model"] != row["deep_model"]:
             row["verdict"] = GAP_WORDS["unstable"].format(names=", ".join(shaky))  # why: unstable_* (csv)
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
-        unstable = {r[f"{w}_model"] for r in rows for w in ("shallow", "deep") if r[f"unstable_{w}"]}
         for key in ("vs_plain", "vs_resnet"):
             base = row[key[3:]]
             test = adjusted[key][i]
             row.update(_test_columns(key, test))
             row[f"{key}_verdict"] = effect_verdict(cells.get(base), hi, test, base)
             shaky = [m for m in (base, row["deep_model"]) if m in unstable and m in cells and cells[m].trained]
-            if shaky and base != row["deep_model"] and row[f"{key}_verdict"] != EFFECT_WORDS["absent"].format(base=base):
+            absent = row[f"{key}_verdict"] == EFFECT_WORDS["absent"].format(base=base)
+            if shaky and base != row["deep_model"] and not absent:
                 row[f"{key}_verdict"] = EFFECT_WORDS["unstable"].format(names=", ".join(shaky))
     return pd.DataFrame(rows, columns=COLUMNS)
 
@@ -334,7 +336,8 @@ def rules_text(table: pd.DataFrame) -> str:
         "signed-rank, Mann-Whitney) are in leaderboard.csv; with 3 seeds they cannot reach 5%."
         + (" \"tuned rate unstable\": the net trained at its chosen rate on the tuning seed but not on every "
            "reported seed (one tuning seed chose a rate at the edge of stability): no verdict involving it is "
-           "given (the numbers: leaderboard.csv, unstable_shallow and unstable_deep)." if (table["board"] == "tuned").any() else "")
+           "given (the numbers: leaderboard.csv, unstable_shallow and unstable_deep)."
+           if (table["board"] == "tuned").any() else "")
     )
 
 
