@@ -69,13 +69,25 @@ def _decided(words: str) -> bool:
 def gap_forest(board: pd.DataFrame) -> pd.DataFrame:
     """The leaderboard's depth gaps (deep − shallow final training error, points) as a forest table, one row
     per method in the leaderboard's order (reference rows, plain and resnet, first): ``decided`` where the
-    verdict decides (Holm), ``flags`` each depth's seeds that did not train, ``note`` the verdict where there
-    is no interval."""
+    verdict decides (Holm), ``flags`` each depth's seeds that did not train (and "tuned rate unstable" where
+    the tuned board gives no verdict for that reason: its interval may sit far from 0), ``note``
+    the verdict where there is no interval."""
     return _forest([{"label": r.label, "diff": r.gap, "low": r.gap_low, "high": r.gap_high,
                      "above": r.gap_above or 0, "seeds": r.gap_seeds or 0, "reference": bool(r.reference),
                      "note": "" if pd.notna(r.gap_low) else r.verdict, "group": _group(r),
-                     "decided": _decided(r.verdict), "flags": seed_flags(r)}
+                     "decided": _decided(r.verdict), "flags": _gap_flags(r)}
                     for r in board.itertuples()]).astype({"diff": float, "low": float, "high": float})
+
+
+UNSTABLE = GAP_WORDS["unstable"].split(" (")[0]  # "not judged: tuned rate unstable"
+
+
+def _gap_flags(r) -> str:
+    flags = seed_flags(r)
+    if isinstance(r.verdict, str) and r.verdict.startswith(UNSTABLE):
+        why = UNSTABLE.split(": ")[-1]  # "tuned rate unstable": short enough to stay inside the Axes
+        return f"{flags} — {why}" if flags else why
+    return flags
 
 
 def _group(r) -> str:

@@ -168,3 +168,7 @@ def test_a_tuned_rate_that_trains_on_the_tuning_seed_only_gets_no_verdict(tmp_pa
     assert pd.isna(tuned["unstable_deep"])
     assert "unstable" not in one["verdict"] and pd.isna(one["unstable_shallow"])
     assert "tuned rate unstable" in result.first_page.replace("\n", " ")
+    from reports.forest import gap_forest  # the first page's forest says why a far-off interval is not decided
+
+    (row,) = gap_forest(pd.DataFrame([tuned])).itertuples()
+    assert not row.decided and row.flags == "20: 3/3 diverged — tuned rate unstable"
