@@ -37,9 +37,9 @@ from .runs import Run
 from .stats import mean_std
 from .summary import markdown_table
 from .verdict import FAMILY_NAMES, finals
-from .verdicts import (ALPHA, CHANCE_MARGIN, EFFECT_WORDS, EQUIVALENCE_MARGIN, GAP_WORDS, Cell, Test, adjust, cell,
-                       chance_error, compare_cells, effect_verdict, gap_verdict, interval_text, p_text, seeds_needed,
-                       MAX_SEEDS)
+from .verdicts import (ALPHA, CHANCE_MARGIN, EFFECT_WORDS, EQUIVALENCE_MARGIN, GAP_WORDS, Cell, Test, adjust,
+                       at_chance, cell, chance_error, compare_cells, effect_verdict, gap_verdict, interval_text, p_text,
+                       seeds_needed, MAX_SEEDS)
 
 METHODS_EXPERIMENT = "methods"  # reports.build puts the leaderboard on report.pdf's first page for it
 BOARDS = ("one-recipe", "tuned")  # the boards a leaderboard.csv may hold (its ``board`` column)
@@ -218,7 +218,7 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             test = adjusted[key][i]
             row.update(_test_columns(key, test))
             row[f"{key}_verdict"] = effect_verdict(cells.get(base), hi, test, base)
-            shaky = [m for m in (base, row["deep_model"]) if m in unstable and m in cells and cells[m].trained]
+            shaky = [m for m in (base, row["deep_model"]) if m in unstable]  # each trained: a seed failed there
             absent = row[f"{key}_verdict"] == EFFECT_WORDS["absent"].format(base=base)
             if shaky and base != row["deep_model"] and not absent:
                 row[f"{key}_verdict"] = EFFECT_WORDS["unstable"].format(names=", ".join(shaky))
@@ -230,7 +230,7 @@ def _unstable(model: str, lr, c: Cell, tuning_errors: Mapping[str, float | None]
     """Why ``model``'s tuned rate is unstable (:func:`unstable_text`), "" where it is not or cannot be told:
     its tuning run at the rate trained, and a reported seed at the rate diverged or ended at chance."""
     error = (tuning_errors or {}).get(model)
-    if error is None or chance is None or not math.isfinite(error) or error >= chance - CHANCE_MARGIN:
+    if error is None or chance is None or not math.isfinite(error) or at_chance(error, chance):
         return ""
     return unstable_text(model, lr, error, c) if c.failed_to_train > 0 else ""
 

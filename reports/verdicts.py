@@ -146,16 +146,22 @@ class Cell:
         return ", ".join(parts)
 
 
+def at_chance(error: float, chance: float | None) -> bool:
+    """Whether a final training error (%) lies within :data:`CHANCE_MARGIN` points of ``chance`` (the net did
+    not train); False where chance is unknown."""
+    return chance is not None and error >= chance - CHANCE_MARGIN
+
+
 def cell(runs: Sequence[Run], model: str, chance: float | None) -> Cell:
     """The :class:`Cell` of ``model`` among ``runs`` (its expected seeds, any status)."""
     mine = [r for r in runs if r.model == model]
-    values, ok, diverged, at_chance, ended, missing, uncounted = {}, 0, 0, 0, 0, 0, 0
+    values, ok, diverged, near_chance, ended, missing, uncounted = {}, 0, 0, 0, 0, 0, 0
     for r in mine:
         v = r.final("train")
         if r.ok and v is not None:
             ok += 1
             values[r.seed] = v
-            at_chance += chance is not None and v >= chance - CHANCE_MARGIN
+            near_chance += at_chance(v, chance)
         elif r.status == "diverged":
             diverged += 1
             if chance is None:
@@ -166,7 +172,7 @@ def cell(runs: Sequence[Run], model: str, chance: float | None) -> Cell:
             missing += 1
         else:  # failed, malformed, or an ok record without a training error
             ended += 1
-    return Cell(model, values, len(mine), ok, diverged, at_chance, ended, missing, uncounted, chance)
+    return Cell(model, values, len(mine), ok, diverged, near_chance, ended, missing, uncounted, chance)
 
 
 @dataclass(frozen=True)
