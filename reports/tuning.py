@@ -78,7 +78,7 @@ def chosen_errors(picked: dict[str, Choice]) -> dict[str, float | None]:
     errors = {}
     for model, choice in picked.items():
         at = [o for o in choice.outcomes if choice.lr is not None and o.lr == choice.lr and o.status == "ok"]
-        errors[model] = at[0].train if at and at[0].train is not None else None
+        errors[model] = at[0].train if at else None
     return errors
 
 

@@ -164,7 +164,7 @@ def test_dir_of_the_lazy_package_lists_the_torch_side_names():
 
 @pytest.mark.parametrize("name", STRUCTURE)
 def test_weighted_layers_equal_the_depth_and_every_block_declares_itself(name):
-    net = models.create_model(name, width=4)  # layers and blocks do not depend on the width; 2x faster to build
+    net = models.create_model(name, width=4)  # layers and blocks do not depend on the width (189 cases: 4.5 s, not 17)
     info = parse_name(name)
     layers = models.weighted_layers(net)
     assert len(layers) == info.depth
