@@ -9,9 +9,10 @@ factory, :func:`make_shortcut`, and handed explicitly to every block. Every laye
 module, parameter or random draw from the methods.
 
 Three block forms, each a basic (3x3, 3x3) or bottleneck (1x1, 3x3, 1x1; stride on the first 1x1, as the
-paper and ``resnet-pre-act.lua``) branch: :class:`PostBlock` (He 2015: ReLU after the addition; also
-ReZero's scalar and Highway's gate), :class:`PreActBlock` (He 2016: BN-ReLU before each convolution, nothing
-after the addition; also SkipInit) and :class:`FixupBlock` (Zhang et al. 2019).
+paper and ``resnet-pre-act.lua``; Fixup's on the 3x3, as its authors' ``FixupBottleneck``) branch:
+:class:`PostBlock` (He 2015: ReLU after the addition; also ReZero's scalar and Highway's gate),
+:class:`PreActBlock` (He 2016: BN-ReLU before each convolution, nothing after the addition; also SkipInit)
+and :class:`FixupBlock` (Zhang et al. 2019).
 
 Every block declares, for :func:`models.response_layers`, :func:`models.weighted_layers` and inits that
 depend on its structure:
@@ -148,10 +149,12 @@ BASIC = (3, 3)  # paper Fig. 5 left
 BOTTLENECK = (1, 3, 1)  # paper Fig. 5 right, x4 expansion
 
 
-def _branch_shapes(kernels: tuple[int, ...], expansion: int, in_channels: int, width: int, stride: int):
-    """``[(in, out, kernel, stride)]`` of a branch's convolutions; the stride on the first one."""
+def _branch_shapes(kernels: tuple[int, ...], expansion: int, in_channels: int, width: int, stride: int,
+                   stride_at: int = 0):
+    """``[(in, out, kernel, stride)]`` of a branch's convolutions; the stride on convolution ``stride_at``
+    (0: the first)."""
     channels = [in_channels] + [width] * (len(kernels) - 1) + [width * expansion]
-    return [(channels[i], channels[i + 1], k, stride if i == 0 else 1) for i, k in enumerate(kernels)]
+    return [(channels[i], channels[i + 1], k, stride if i == stride_at else 1) for i, k in enumerate(kernels)]
 
 
 class _Block(nn.Module):
@@ -162,6 +165,7 @@ class _Block(nn.Module):
 
     kernels: tuple[int, ...] = BASIC
     expansion = 1
+    stride_at = 0  # which of the branch's convolutions takes the stride
     forms: tuple[str, ...] = ()  # which of scale / gate / no pre-activation / the VARIANTS tokens the form takes
 
     def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig,
@@ -172,7 +176,7 @@ class _Block(nn.Module):
             if what not in self.forms:
                 raise ValueError(f"{type(self).__name__} takes no {what}; valid: {choices(self.forms) or 'none'}")
         self.variants = tuple(variants)
-        self.shapes = _branch_shapes(self.kernels, self.expansion, in_channels, width, stride)
+        self.shapes = _branch_shapes(self.kernels, self.expansion, in_channels, width, stride, self.stride_at)
         self.depth = len(self.shapes)
         self.same_shape = stride == 1 and in_channels == self.shapes[-1][1]
 
@@ -372,19 +376,23 @@ class FixupBlock(_Block):
     ``imagenet/models/fixup_resnet_imagenet.py``), with their parameter names: no normalisation; a scalar
     bias before each convolution (``bias<i>a``) and before each activation (``bias<i>b``), one scalar
     multiplier ``scale`` (init 1) on the branch; ``relu(branch + shortcut)``, the shortcut taking
-    ``x + bias1a`` where the shape changes (option A: subsample and zero channels, as the authors'
-    ``AvgPool2d(1, stride)`` + zero concatenation; B: a 1x1 convolution without BN, as their ImageNet
-    ``downsample``).
+    ``x + bias1a`` where the shape changes (option A, the CIFAR nets' default: subsample and zero channels,
+    as the authors' CIFAR ``AvgPool2d(1, stride)`` + zero concatenation; B, the ImageNet nets' default
+    (``models/names.py``, ``imagenet_shortcut``): a 1x1 convolution without BN, as their ImageNet
+    ``downsample``). A bottleneck's stride is on its 3x3 convolution, as in their ``FixupBottleneck``.
 
     Init (:meth:`init_method`, after the net's He init ``N(0, 2 / (k^2 out))``, the authors' formula): rule 2
     multiplies the branch's other convolutions by ``L^(-1/(2m-2))`` (L branches, m convolutions in one: 2 for
     basic, 3 for bottleneck), rule 1 sets its last convolution to zero (the classifier too: ``ResNet``);
     the projections keep He's init, as the authors'; the stem keeps PyTorch's default init, as the
     authors' (``ResNet``). Optimizer: the scalar biases and multipliers at lr / 10 (``ResNet.lr_factors``,
-    the authors' ``cifar_train.py``). Departures: none in the architecture, the init's distributions or the
-    optimizer groups (the random draws come in another order); option B on the CIFAR nets
-    (``fixup-<d>-b``) is the authors' ImageNet ``downsample`` on their CIFAR net; the training recipe is
-    the suite's, without mixup (the suite measures training error).
+    the authors' ``cifar_train.py``). Departures: none in the blocks, the init's distributions or the
+    optimizer groups (the random draws come in another order). Named variants of ours: option B on the
+    CIFAR nets (``fixup-<d>-b``, the authors' ImageNet ``downsample`` on their CIFAR net) and option A on
+    the ImageNet nets (``fixup-<d>-a``, their CIFAR shortcut on their ImageNet net). The ImageNet nets'
+    stem is the profile's, as for every ImageNet-family net here (the quick profile's 3x3 CIFAR stem where
+    the authors have 7x7/2 and max-pool); the training recipe is the suite's, without mixup (the suite
+    measures training error).
     """
 
     forms = ()
@@ -433,7 +441,9 @@ class FixupBasicBlock(FixupBlock):
 
 
 class FixupBottleneck(FixupBlock):
-    kernels, expansion = BOTTLENECK, 4
+    # The stride on the 3x3, as the authors' FixupBottleneck ("Both self.conv2 and self.downsample layers
+    # downsample the input"); the paper's and the other bottlenecks' is on the first 1x1.
+    kernels, expansion, stride_at = BOTTLENECK, 4, 1
 
 
 # block form -> {"basic" | "bottleneck": class}: the one table ResNet builds from.

@@ -90,6 +90,7 @@ class Method:
     nobn: bool = False  # takes the "nobn" token
     imagenet_depths: tuple[int, ...] = tuple(IMAGENET_STAGES)  # ImageNet-family depths where it defines a block
     shortcut: str = ""  # its authors' shortcut where that is not the paper's (default_shortcut): "b"
+    imagenet_shortcut: str = ""  # its authors' shortcut for the ImageNet family, where that differs from the above
     variants: tuple[str, ...] = ()  # the VARIANTS tokens it takes, in name order
     legacy_explicit: bool = False  # resnet-<d>-a|b|c name the default explicitly (today's shortcut ablation)
 
@@ -106,7 +107,8 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            variants=("raw", "projbn")),
     Method("fixup", "fixup", True, "add", "one", "none", "fixup",
            "Zhang et al. 2019, arXiv 1901.09321, section 3 (Fixup rules 1-3); hongyi-zhang/Fixup "
-           "cifar/models/fixup_resnet_cifar.py and imagenet/models/fixup_resnet_imagenet.py", options=OPTIONS),
+           "cifar/models/fixup_resnet_cifar.py and imagenet/models/fixup_resnet_imagenet.py", options=OPTIONS,
+           imagenet_shortcut="b"),
     Method("skipinit", "pre", True, "add", "zero", "none", "he",
            "De and Smith 2020, arXiv 2002.10444, SkipInit: x_{i+1} = x_i + alpha_i f_i(x_i), alpha_i = 0, "
            "no normalisation; google-deepmind/deepmind-research nfnets/skipinit_resnet.py and "
@@ -220,11 +222,13 @@ def default_shortcut(family: str, depth: int) -> Shortcut:
 
 
 def method_shortcut(method: Method, family: str, depth: int) -> Shortcut:
-    """The shortcut of ``<method>-<depth>``: NONE for a plain net, the method's authors' (``Method.shortcut``)
-    where it has one, else the paper's (:func:`default_shortcut`)."""
+    """The shortcut of ``<method>-<depth>``: NONE for a plain net, the method's authors' where it has one
+    (``Method.imagenet_shortcut`` in the ImageNet family, else ``Method.shortcut``), else the paper's
+    (:func:`default_shortcut`)."""
     if not method.residual:
         return Shortcut.NONE
-    return Shortcut(method.shortcut) if method.shortcut else default_shortcut(family, depth)
+    authors = (method.imagenet_shortcut if family == "imagenet" else "") or method.shortcut
+    return Shortcut(authors) if authors else default_shortcut(family, depth)
 
 
 def _check_depth(family: str, depth: int, name: str, method: Method) -> None:

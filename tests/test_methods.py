@@ -88,6 +88,7 @@ def test_registry_names_are_make_safe_canonical_and_unique():
     ("resnet-56-sumrelu", "'sumrelu'", "valid: a, b, c, nobn"),
     ("fixup-56-raw", "'raw'", "valid: a, b, c"),
     ("fixup-50-b", "fixup-50-b", "its name is 'fixup-50'"),
+    ("fixup-18-b", "fixup-18-b", "its name is 'fixup-18'"),
     ("resnet-56-nobn-b", "resnet-56-nobn-b", "resnet-56-b-nobn"),
     ("plain-56-nobn-nobn", "nobn", "plain-56-nobn"),
     ("fixup-56-nobn", "'nobn'", "valid: a, b, c"),
@@ -335,7 +336,7 @@ def fixup_param_count(depth: int, family: str, num_classes: int, width: int, pro
 
 
 @pytest.mark.parametrize("name, width, classes", [("fixup-20", 16, 10), ("fixup-56", 16, 10), ("fixup-110", 16, 100),
-                                                  ("fixup-18", 8, 10), ("fixup-34-b", 8, 10), ("fixup-50", 8, 1000)])
+                                                  ("fixup-18", 8, 10), ("fixup-34-a", 8, 10), ("fixup-50", 8, 1000)])
 def test_fixup_parameter_count_matches_the_papers_construction(name, width, classes):
     info = parse_name(name)
     net = build(name, width=width, num_classes=classes)
@@ -455,6 +456,42 @@ def test_fixup_stem_keeps_pytorchs_default_init_as_the_official_code():
     assert float(net.conv1.weight.detach().std()) == pytest.approx(1 / math.sqrt(3 * 27), rel=0.15)
     plain = build("resnet-20", seed=5, width=16)  # the paper's nets keep He's init of the stem
     assert not torch.equal(plain.conv1.weight, reference.weight)
+
+
+@pytest.mark.parametrize("name, stride_conv", [("fixup-50", "conv2"), ("fixup-18", "conv1")])
+def test_fixup_imagenet_nets_as_the_authors_imagenet_code(name, stride_conv):
+    """fixup_resnet_imagenet.py: where the shape changes (a new stage, or a bottleneck net's first block,
+    whose channels grow 4x) the shortcut is ``conv1x1(inplanes, planes * expansion, stride)`` without BN on
+    ``x + bias1a``; FixupBottleneck strides its 3x3 (conv2), FixupBasicBlock its conv1. A downsampling
+    block recomputed by hand from its layers, with every scalar bias and the multiplier moved off its init."""
+    net = build(name)
+    changed = [b for b in blocks_of(net) if not b.same_shape]
+    assert len(changed) == (4 if name == "fixup-50" else 3)
+    for block in changed:
+        (projection,) = block.shortcut  # a convolution alone: no BN
+        assert isinstance(projection, nn.Conv2d) and projection.kernel_size == (1, 1) and projection.bias is None
+        strides = {f"conv{i}": getattr(block, f"conv{i}").stride[0] for i in range(1, block.depth + 1)}
+        stride = projection.stride[0]
+        assert strides == {conv: stride if conv == stride_conv else 1 for conv in strides}
+    block = net.layer2[0]
+    assert getattr(block, stride_conv).stride == (2, 2) and block.shortcut[0].stride == (2, 2)
+    with torch.no_grad():
+        scalars = [p for n, p in block.named_parameters() if n.startswith(("bias", "scale"))]
+        assert len(scalars) == 2 * block.depth + 1
+        for i, scalar in enumerate(scalars):
+            scalar.fill_(0.1 * (i + 1) * (-1) ** i)
+        for i in range(1, block.depth + 1):  # rule 1 zeroed the last convolution
+            nn.init.normal_(getattr(block, f"conv{i}").weight, std=0.3)
+    x = torch.randn(2, block.shapes[0][0], 8, 8)
+    out = x
+    for i in range(1, block.depth + 1):
+        out = getattr(block, f"conv{i}")(out + getattr(block, f"bias{i}a"))
+        out = torch.relu(out + getattr(block, f"bias{i}b")) if i < block.depth else (
+            out * block.scale + getattr(block, f"bias{i}b"))
+    expected = torch.relu(out + block.shortcut(x + block.bias1a))
+    torch.testing.assert_close(block(x), expected, rtol=0, atol=1e-6)
+    assert models.create_model(f"{name}-a", width=4, stem="cifar").layer2[0].shortcut.__class__.__name__ == \
+        "ZeroPadShortcut"  # the named variant: the authors' CIFAR shortcut
 
 
 @pytest.mark.parametrize("name", ["skipinit-14", "skipinit-18"])
