@@ -7,8 +7,9 @@
     python -m experiments.matrix plan   --experiment methods --profile quick --models "..." --seeds "0 1 2" \
         --lrs "0.025 0.05 0.1 0.2 0.4"   # the result.json files known to be needed now (runfolder.tuning)
 
-``--lrs`` turns the tuning protocol on (``make methods``; runfolder.tuning): ``check`` refuses a bad grid and
-a reported seed equal to the tuning seed; ``status`` and ``plan`` count the tuning runs too.
+``check`` refuses the tuning seed among the reported seeds in every experiment. ``--lrs`` turns the tuning
+protocol on (``make methods``; runfolder.tuning): ``check`` then refuses a bad grid too, and ``status`` and
+``plan`` count the tuning runs.
 """
 
 from __future__ import annotations

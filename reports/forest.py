@@ -6,9 +6,10 @@ marked; and the methods benchmark's training curves (issue 21, ``make methods``)
   :mod:`reports.leaderboard`) and :func:`verdict_forest` (the degradation verdict's comparisons: the
   degradation, the shortcuts' effect, the residual nets across depth, and the shortcut ablation's options,
   paper Fig. 4 and 6 and Table 3, :mod:`reports.verdict`).
-* Registered figures: ``fig-methods-forest`` (the depth gap per method, and plain − method at the deep
-  depth) and ``fig-methods-curves`` (paper Fig. 6's curves, one panel per method), drawn when the runs hold a
-  method beyond the paper's nets or the experiment is ``methods``.
+* Registered figures: ``fig-methods-forest`` (the depth gap per method; plain − method and resnet − method
+  at the deep depth), ``fig-methods-curves`` (paper Fig. 6's curves, one panel per method), drawn when the
+  runs hold a method beyond the paper's nets or the experiment is ``methods``, and ``fig-methods-lr`` (final
+  training error against the learning rate, from the tuning runs).
 
 The methods' rows carry the leaderboard's numbers and words (:mod:`reports.verdicts`: 95% intervals, paired
 where the nets share seeds; filled where the Holm-corrected decision is made; each cell's seeds that did

@@ -356,9 +356,10 @@ def _unjudged(x: Cell, y: Cell, test: Test | None, words: dict[str, str]) -> str
 def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
     """The words for deep − shallow final training error (:data:`GAP_WORDS`), in this order: a net not
     trained, a net with no counted seed, neither net trains in any seed ("does not train"), no interval,
-    "degrades" / "the deeper net trains better" where the Holm-adjusted test shows a gap (with "(by less
-    than M points)" appended to "degrades" where the equivalence is shown too), "removes it" where the
-    equivalence alone is shown, else "gap not shown, interval too wide to tell"."""
+    "degrades" where the Holm-adjusted test shows a positive gap (with "(by less than M points)" where the
+    equivalence is shown too), else "removes it" where the equivalence is shown (a negative gap shown or
+    not), else "the deeper net trains better" where a negative gap is shown, else "gap not shown, interval
+    too wide to tell"."""
     untrained = [c.model for c in (shallow, deep) if not c.trained]
     if untrained:
         return GAP_WORDS["not_trained"].format(names=", ".join(untrained))
