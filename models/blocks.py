@@ -9,7 +9,8 @@ factory, :func:`make_shortcut`, and handed explicitly to every block. Every laye
 module, parameter or random draw from the methods.
 
 Three block forms, each a basic (3x3, 3x3) or bottleneck (1x1, 3x3, 1x1; stride on the first 1x1, as the
-paper and ``resnet-pre-act.lua``; Fixup's on the 3x3, as its authors' ``FixupBottleneck``) branch:
+paper and ``resnet-pre-act.lua``; on the 3x3 where a method's authors put it there, ``stride_at=1``: Fixup's
+and SkipInit's, ``Method.bottleneck_stride`` in ``models/names.py``) branch:
 :class:`PostBlock` (He 2015: ReLU after the addition; also ReZero's scalar and Highway's gate),
 :class:`PreActBlock` (He 2016: BN-ReLU before each convolution, nothing after the addition; also SkipInit)
 and :class:`FixupBlock` (Zhang et al. 2019).
@@ -165,18 +166,18 @@ class _Block(nn.Module):
 
     kernels: tuple[int, ...] = BASIC
     expansion = 1
-    stride_at = 0  # which of the branch's convolutions takes the stride
     forms: tuple[str, ...] = ()  # which of scale / gate / no pre-activation / the VARIANTS tokens the form takes
 
     def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig,
-                 scale: str = "none", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = ()) -> None:
+                 scale: str = "none", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = (),
+                 stride_at: int = 0) -> None:
         super().__init__()
         wanted = {"scale": scale != "none", "gate": gate, "nopreact": not preact, **{v: True for v in variants}}
         for what in [w for w, on in wanted.items() if on]:
             if what not in self.forms:
                 raise ValueError(f"{type(self).__name__} takes no {what}; valid: {choices(self.forms) or 'none'}")
         self.variants = tuple(variants)
-        self.shapes = _branch_shapes(self.kernels, self.expansion, in_channels, width, stride, self.stride_at)
+        self.shapes = _branch_shapes(self.kernels, self.expansion, in_channels, width, stride, stride_at)
         self.depth = len(self.shapes)
         self.same_shape = stride == 1 and in_channels == self.shapes[-1][1]
 
@@ -219,8 +220,9 @@ class PostBlock(_Block):
     forms = ("scale", "gate", "sumrelu")
 
     def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig,
-                 scale: str = "none", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = ()) -> None:
-        super().__init__(in_channels, width, stride, shortcut, layers, scale, gate, preact, variants)
+                 scale: str = "none", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = (),
+                 stride_at: int = 0) -> None:
+        super().__init__(in_channels, width, stride, shortcut, layers, scale, gate, preact, variants, stride_at)
         for i, (cin, cout, k, s) in enumerate(self.shapes, start=1):
             setattr(self, f"conv{i}", layers.conv(cin, cout, k, s))
             setattr(self, f"bn{i}", layers.bn(cout))
@@ -315,17 +317,18 @@ class PreActBlock(_Block):
     ``NFResBlock``: ``shortcut = self.conv_shortcut(out)`` after ``out = self.activation(x)``). At init the
     block returns exactly its shortcut. The net (``ResNet``) follows the reference's stem without bias, its
     classifier at zero and its optimizer's groups (no weight decay on alpha and the biases). Departures:
-    the reference is an ImageNet bottleneck net (stride on the 3x3 convolution) trained with stochastic
-    depth, dropout, label smoothing and Nesterov momentum, its convolutions at haiku's default init; here
-    the suite's nets and recipe, convolutions at the run's He init (alpha = 0 hides the branch's scale at
+    the reference is an ImageNet bottleneck net (its stride on the 3x3 convolution, as in the suite's
+    ``skipinit-50`` and deeper) trained with stochastic depth, dropout, label smoothing and Nesterov
+    momentum, its convolutions at haiku's default init; here the suite's nets and recipe, convolutions at the run's He init (alpha = 0 hides the branch's scale at
     init); ``skipinit-<d>-a`` is option A instead of the projection.
     """
 
     forms = ("scale", "nopreact", "raw", "projbn")
 
     def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig,
-                 scale: str = "none", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = ()) -> None:
-        super().__init__(in_channels, width, stride, shortcut, layers, scale, gate, preact, variants)
+                 scale: str = "none", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = (),
+                 stride_at: int = 0) -> None:
+        super().__init__(in_channels, width, stride, shortcut, layers, scale, gate, preact, variants, stride_at)
         for i, (cin, cout, k, s) in enumerate(self.shapes, start=1):
             setattr(self, f"bn{i}", layers.bn(cin) if (i > 1 or preact) else None)
             setattr(self, f"conv{i}", layers.conv(cin, cout, k, s))
@@ -398,8 +401,9 @@ class FixupBlock(_Block):
     forms = ()
 
     def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig,
-                 scale: str = "one", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = ()) -> None:
-        super().__init__(in_channels, width, stride, shortcut, layers, "none", gate, preact, variants)
+                 scale: str = "one", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = (),
+                 stride_at: int = 0) -> None:
+        super().__init__(in_channels, width, stride, shortcut, layers, "none", gate, preact, variants, stride_at)
         if scale != "one":
             raise ValueError(f"FixupBlock's branch scale is 'one' (its multiplier), got {scale!r}")
         n = self.depth
@@ -441,9 +445,7 @@ class FixupBasicBlock(FixupBlock):
 
 
 class FixupBottleneck(FixupBlock):
-    # The stride on the 3x3, as the authors' FixupBottleneck ("Both self.conv2 and self.downsample layers
-    # downsample the input"); the paper's and the other bottlenecks' is on the first 1x1.
-    kernels, expansion, stride_at = BOTTLENECK, 4, 1
+    kernels, expansion = BOTTLENECK, 4
 
 
 # block form -> {"basic" | "bottleneck": class}: the one table ResNet builds from.

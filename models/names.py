@@ -91,6 +91,7 @@ class Method:
     imagenet_depths: tuple[int, ...] = tuple(IMAGENET_STAGES)  # ImageNet-family depths where it defines a block
     shortcut: str = ""  # its authors' shortcut where that is not the paper's (default_shortcut): "b"
     imagenet_shortcut: str = ""  # its authors' shortcut for the ImageNet family, where that differs from the above
+    bottleneck_stride: str = "1x1"  # the bottleneck convolution its authors stride: the first "1x1" (the paper) or "3x3"
     variants: tuple[str, ...] = ()  # the VARIANTS tokens it takes, in name order
     legacy_explicit: bool = False  # resnet-<d>-a|b|c name the default explicitly (today's shortcut ablation)
 
@@ -108,11 +109,11 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("fixup", "fixup", True, "add", "one", "none", "fixup",
            "Zhang et al. 2019, arXiv 1901.09321, section 3 (Fixup rules 1-3); hongyi-zhang/Fixup "
            "cifar/models/fixup_resnet_cifar.py and imagenet/models/fixup_resnet_imagenet.py", options=OPTIONS,
-           imagenet_shortcut="b"),
+           imagenet_shortcut="b", bottleneck_stride="3x3"),
     Method("skipinit", "pre", True, "add", "zero", "none", "he",
            "De and Smith 2020, arXiv 2002.10444, SkipInit: x_{i+1} = x_i + alpha_i f_i(x_i), alpha_i = 0, "
            "no normalisation; google-deepmind/deepmind-research nfnets/skipinit_resnet.py and "
-           "nfnets/experiment.py (its optimizer groups)", options=OPTIONS, shortcut="b"),
+           "nfnets/experiment.py (its optimizer groups)", options=OPTIONS, shortcut="b", bottleneck_stride="3x3"),
     Method("rezero", "post", True, "add", "zero", "bn", "he",
            "Bachlechner et al. 2020, arXiv 2003.04887, x_{i+1} = x_i + alpha_i F(x_i), alpha_i = 0; "
            "tbachlechner/ReZero-examples ReZNet-6x_faster_ResNet_training_via_ReZero.ipynb (its ResNet)",

@@ -28,7 +28,8 @@ import torch
 from torch import nn
 
 from .blocks import BLOCKS, LayerConfig
-from .names import AXIS_VALUES, IMAGENET_STAGES, INITS, STEMS, Shortcut, choices, parse_name, plugin_entry_point
+from .names import (AXIS_VALUES, IMAGENET_STAGES, INITS, METHODS, STEMS, Shortcut, choices, parse_name,
+                    plugin_entry_point)
 from .plugins import build_plugin, declared_axes, probe_plugin
 from .tf_compat import PRESETS, SEED_FINAL_MAP
 
@@ -57,6 +58,7 @@ class NetSpec:
     branch_scale: str = "none"  # "none", "zero" (SkipInit, ReZero), "one" (Fixup's multiplier)
     norm: str = "bn"  # "bn", or "none": no normalisation, the norm slots None
     variants: tuple[str, ...] = ()  # the name's VARIANTS tokens (models/names.py), read by the blocks
+    bottleneck_stride: str = "1x1"  # which bottleneck convolution strides: "1x1" (the paper's, the first) or "3x3"
 
 
 class ResNet(nn.Module):
@@ -110,6 +112,8 @@ class ResNet(nn.Module):
             kwargs["gate"] = True
         if spec.variants:
             kwargs["variants"] = spec.variants
+        if block_name == "bottleneck" and spec.bottleneck_stride == "3x3":
+            kwargs["stride_at"] = 1
         for i, blocks in enumerate(stage_blocks):
             stage_width = width * 2**i
             stride = 1 if i == 0 else 2
@@ -281,7 +285,7 @@ def create_model(name: str, num_classes: int = 10, in_channels: int = 3, **overr
     spec = NetSpec(family=parsed.family, depth=parsed.depth, shortcut=parsed.shortcut, num_classes=num_classes,
                    in_channels=in_channels, method=parsed.kind, block=parsed.block, merge=parsed.merge,
                    branch_scale=parsed.branch_scale, norm=parsed.norm, variants=parsed.variants,
-                   **overrides)
+                   bottleneck_stride=METHODS[parsed.kind].bottleneck_stride, **overrides)
     return ResNet(spec)
 
 

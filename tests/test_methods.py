@@ -494,24 +494,32 @@ def test_fixup_imagenet_nets_as_the_authors_imagenet_code(name, stride_conv):
         "ZeroPadShortcut"  # the named variant: the authors' CIFAR shortcut
 
 
-@pytest.mark.parametrize("name", ["skipinit-14", "skipinit-18"])
+@pytest.mark.parametrize("name", ["skipinit-14", "skipinit-18", "skipinit-50"])
 def test_skipinit_follows_deepminds_reference(name):
     """nfnets/skipinit_resnet.py: the stem convolution has no bias (with_bias=False); the classifier starts
     at zero (fc_init=jnp.zeros, haiku's zero bias); where the shape changes the shortcut is a 1x1
     convolution with bias on relu(x), the branch's own input (conv_shortcut(out), out = activation(x)):
-    y = alpha * conv2(relu(conv1(relu(x)))) + conv_sc(relu(x)), checked by hand with alpha = 0.4."""
+    y = alpha * conv2(relu(conv1(relu(x)))) + conv_sc(relu(x)) (a bottleneck: conv3(relu(conv2(..)))),
+    checked by hand with alpha = 0.4; NFResBlock strides its 3x3 (conv1 there, our conv2 in a bottleneck)."""
     net = build(name)
     assert net.conv1.bias is None
     assert torch.count_nonzero(net.fc.weight) == 0 and torch.count_nonzero(net.fc.bias) == 0
     changed = [b for b in blocks_of(net) if not b.same_shape]
     assert changed
+    for block in changed:
+        strides = [getattr(block, f"conv{i}").stride[0] for i in range(1, block.depth + 1)]
+        three = [getattr(block, f"conv{i}").kernel_size[0] for i in range(1, block.depth + 1)].index(3)
+        assert strides == [block.shortcut[0].stride[0] if i == three else 1 for i in range(block.depth)]
     with torch.no_grad():
         for block in blocks_of(net):
             for p in block.parameters():
                 p.add_(0.05 * torch.randn_like(p))
             block.alpha.fill_(0.4)
             x = torch.randn(2, block.shapes[0][0], 8, 8)
-            branch = block.conv2(torch.relu(block.conv1(torch.relu(x))))
+            branch = torch.relu(x)
+            for i in range(1, block.depth + 1):
+                branch = getattr(block, f"conv{i}")(branch)
+                branch = torch.relu(branch) if i < block.depth else branch
             if block.same_shape:
                 shortcut = x
             else:
