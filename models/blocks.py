@@ -319,8 +319,9 @@ class PreActBlock(_Block):
     classifier at zero and its optimizer's groups (no weight decay on alpha and the biases). Departures:
     the reference is an ImageNet bottleneck net (its stride on the 3x3 convolution, as in the suite's
     ``skipinit-50`` and deeper) trained with stochastic depth, dropout, label smoothing and Nesterov
-    momentum, its convolutions at haiku's default init; here the suite's nets and recipe, convolutions at the run's He init (alpha = 0 hides the branch's scale at
-    init); ``skipinit-<d>-a`` is option A instead of the projection.
+    momentum, its convolutions at haiku's default init; here the suite's nets and recipe, convolutions at
+    the run's He init (alpha = 0 hides the branch's scale at init); ``skipinit-<d>-a`` is option A instead
+    of the projection.
     """
 
     forms = ("scale", "nopreact", "raw", "projbn")

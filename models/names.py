@@ -91,7 +91,7 @@ class Method:
     imagenet_depths: tuple[int, ...] = tuple(IMAGENET_STAGES)  # ImageNet-family depths where it defines a block
     shortcut: str = ""  # its authors' shortcut where that is not the paper's (default_shortcut): "b"
     imagenet_shortcut: str = ""  # its authors' shortcut for the ImageNet family, where that differs from the above
-    bottleneck_stride: str = "1x1"  # the bottleneck convolution its authors stride: the first "1x1" (the paper) or "3x3"
+    bottleneck_stride: str = "1x1"  # the bottleneck convolution its authors stride: "1x1" (the first; the paper), "3x3"
     variants: tuple[str, ...] = ()  # the VARIANTS tokens it takes, in name order
     legacy_explicit: bool = False  # resnet-<d>-a|b|c name the default explicitly (today's shortcut ablation)
 
