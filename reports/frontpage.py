@@ -103,7 +103,8 @@ def tuning_text(ctx: ReportContext) -> str:
     rates = ", ".join(f"{m} {lr_token(lr)}" for m, lr in zip(chosen["model"], chosen["lr"])) if len(chosen) else "none yet"
     return (f"Every net, baselines and plugins alike, trained once at each rate of the grid "
             f"{' '.join(lr_token(g) for g in grid)} on the tuning seed {TUNING_SEED} (never reported), with its "
-            "warm-up scaled to the rate; the rate with the lowest final training error was chosen (one more "
+            "warm-up scaled to the rate; the rate with the lowest final training error among its runs that did "
+            "not diverge was chosen (ties, and a net whose every run diverged, take the smaller rate; one more "
             "step beyond an end of the grid where the best was there) and trains the reported seeds. "
             f"Chosen: {rates}. Curves of error against rate: fig-methods-lr; every tuning run: tuning.csv.")
 
