@@ -209,7 +209,7 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             row["verdict"] = gap_verdict(lo, hi, gap)
         if board == "tuned" and row["verdict"] == GAP_WORDS["no_train"]:  # the best rate of the grid did not do
             row["verdict"] = GAP_WORDS["too_short"].format(iterations=row["iterations"] or "its")
-        shaky = [row[f"{w}_model"] for w in ("shallow", "deep") if row[f"unstable_{w}"]]
+        shaky = [m for m in (row["shallow_model"], row["deep_model"]) if m in unstable]
         if shaky and lo.trained and hi.trained and row["shallow_model"] != row["deep_model"]:
             row["verdict"] = GAP_WORDS["unstable"].format(names=", ".join(shaky))  # why: unstable_* (csv)
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
