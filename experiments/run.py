@@ -35,6 +35,7 @@ at import time: ``--not-done`` runs on every ``make``.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
@@ -201,7 +202,7 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
 
     from .training.checkpoint import usable_checkpoint
     from .training.datamodule import data_shape
-    from .training.module import net_optimizer_groups
+    from .training.module import net_trained_with
     from .training.provenance import provenance
 
     run_dir = spec.dir
@@ -225,11 +226,14 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
     for folder in (run_dir, run_dir / "checkpoints"):  # what a writer killed mid-write left behind
         remove_stale_temps(folder)
     num_classes, in_channels, _ = data_shape(data)
-    record["optimizer_groups"] = net_optimizer_groups(spec.model, num_classes, in_channels, config)
+    net = net_trained_with(spec.model, num_classes, in_channels, config)
+    record["optimizer_groups"] = net["optimizer_groups"]
+    # The layout itself (hundreds of lines) is in the checkpoint; config.yaml names it by its digest.
+    record["layout_sha256"] = hashlib.sha256("\n".join(net["layout"]).encode()).hexdigest()
     suite = provenance()
     checkpoint = usable_checkpoint(run_dir / CHECKPOINT)
     if checkpoint is not None:
-        refusal = _resume_refusal(run_dir, checkpoint, record)
+        refusal = _resume_refusal(run_dir, checkpoint, record, net["layout"])
         if refusal:
             print(f"error: {refusal}", file=sys.stderr)
             return EXIT_BAD_INPUT
@@ -281,14 +285,18 @@ def _setting(value) -> str:
     return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
 
 
-def _resume_refusal(run_dir: Path, checkpoint, record: dict) -> str | None:
+def _resume_refusal(run_dir: Path, checkpoint, record: dict, layout: list[str]) -> str | None:
     """Why the checkpoint in ``run_dir`` cannot be resumed by this run (``record``: its config.yaml record,
-    optimizer groups and plugin provenance included), in one line with what to do; None when it can.
+    optimizer groups and plugin provenance included; ``layout``: the net's :func:`models.layout.net_layout`),
+    in one line with what to do; None when it can.
 
     Refused: a checkpoint of an older format (it lacks what an exact resume needs), one trained with other
     settings (its own record of them, else config.yaml's), with other optimizer parameter groups (a net whose
-    ``lr_factors`` changed since), or with other code of its plugin (a source hash that differs). The suite's
-    own commit may differ: that is recorded (``git_commits``), not refused."""
+    ``lr_factors`` changed since), with another net layout (a module's settings or its code changed since:
+    a stride moved, a ReLU placed elsewhere) or with other code of its plugin (a source hash that differs).
+    The suite's own commit may differ: that is recorded (``git_commits``), not refused."""
+    from models.layout import layout_change
+
     from .training.checkpoint import CHECKPOINT_FORMAT, FORMAT_CHANGES
 
     ckpt = run_dir / CHECKPOINT
@@ -334,6 +342,13 @@ def _resume_refusal(run_dir: Path, checkpoint, record: dict) -> str | None:
         return (f"{held} trained with other code of plugin {record['method']!r} ({code(trained)}; installed now: "
                 f"{code(plugin)}): reinstall the code it was trained with to resume it; to train it anew with the "
                 f"new code, {anew}")
+    change = layout_change(checkpoint.trained_with.get("layout") or [], layout)
+    if change:
+        commits = checkpoint.trained_with.get("git_commits") or []
+        code = f"the suite's commit {commits[-1][:12]}" if commits else "the code it was trained with"
+        return (f"{held} trained with a net built otherwise than {record['model']} is now ({change}): the code "
+                f"changed since, and its weights would go on training in another net; to resume it, check out "
+                f"{code}; to train it anew, {anew}")
     return None
 
 

@@ -593,7 +593,7 @@ def test_a_checkpoint_from_before_manual_optimization_is_never_resumed(tmp_path,
     before = ckpt_of(folder).read_bytes()
     rc, out, err = inproc(folder, *TINY_ARGS)
     assert rc == 2
-    _one_error_line(err, "written by an older version of the suite (checkpoint format None, now 3)",
+    _one_error_line(err, "written by an older version of the suite (checkpoint format None, now 4)",
                     "cannot be resumed exactly", "delete", "to train the run from the start", "another RUNS_DIR")
     assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
     # format 2: before the random generators' states and the optimizer's groups were kept (a Fixup run
@@ -602,8 +602,45 @@ def test_a_checkpoint_from_before_manual_optimization_is_never_resumed(tmp_path,
     torch.save(state, ckpt_of(folder))
     rc, out, err = inproc(folder, *TINY_ARGS)
     assert rc == 2
-    _one_error_line(err, "(checkpoint format 2, now 3): it predates the random generators' states and the record "
+    _one_error_line(err, "(checkpoint format 2, now 4): it predates the random generators' states and the record "
                     "of what the run was trained with (the optimizer's parameter groups", "delete")
+    # format 3: before the net's layout was kept (a Fixup bottleneck's stride moved to its 3x3 convolution
+    # since some runs were checkpointed: same names and shapes, so the weights loaded into the other net)
+    state["degradation_format"] = 3
+    torch.save(state, ckpt_of(folder))
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 2
+    _one_error_line(err, "(checkpoint format 3, now 4): it predates the record of the net's layout", "delete")
+    assert not (folder / "result.json").exists()
+
+
+def test_a_checkpoint_of_a_net_built_otherwise_is_refused(tmp_path, reference):
+    """A net whose parameter names and shapes stayed but whose computation changed since its checkpoint
+    (Fixup's and SkipInit's bottlenecks: the stride moved from the first 1x1 to the 3x3 convolution) loads
+    the checkpoint without complaint; the checkpoint records the net's layout, and a resume into another
+    one is refused in one line naming the module that changed, with nothing written."""
+    folder = copy_run(reference, tmp_path)
+    (folder / "result.json").unlink()
+    state = load_ckpt(ckpt_of(folder))
+    layout = state["degradation_trained_with"]["layout"]
+    downsampling = [i for i, line in enumerate(layout) if "stride=(2, 2)" in line and " torch.nn.modules.conv." in line]
+    assert downsampling, layout  # the tiny net's downsampling convolutions are in it, with their stride
+    name = layout[downsampling[0]].split(" ")[0]
+    layout[downsampling[0]] = layout[downsampling[0]].replace("stride=(2, 2)", "stride=(1, 1)")
+    torch.save(state, ckpt_of(folder))
+    before, config = ckpt_of(folder).read_bytes(), (folder / "config.yaml").read_bytes()
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 2
+    _one_error_line(err, "trained with a net built otherwise than", f"module {name!r} (torch.nn.modules.conv.Conv2d)",
+                    "stride was '(1, 1), padding", "now '(2, 2), padding", "check out the suite's commit",
+                    f"delete {ckpt_of(folder)} to train the run from the start")
+    assert ckpt_of(folder).read_bytes() == before and (folder / "config.yaml").read_bytes() == config
+    assert not (folder / "result.json").exists()
+    # The same checkpoint with its own layout back resumes (nothing else in it was touched).
+    state["degradation_trained_with"]["layout"] = reference["ckpt"]["degradation_trained_with"]["layout"]
+    torch.save(state, ckpt_of(folder))
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0, out + err
 
 
 def test_a_checkpoint_with_another_optimizer_group_layout_is_refused(tmp_path, reference):

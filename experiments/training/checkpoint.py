@@ -25,11 +25,14 @@ from runfolder.io import atomic_open
 # weights, so experiments.run refuses them. Format 3 added the random generators' states (RNG_KEY) and what
 # the run was trained with (TRAINED_WITH_KEY: the optimizer's parameter groups, the plugin's source hash, the
 # suite's commits), without which a resume is not checked exact: experiments.run refuses older formats too.
-CHECKPOINT_FORMAT_KEY, CHECKPOINT_FORMAT = "degradation_format", 3
+# Format 4 added the net's layout (models.layout.net_layout: its modules' settings and code) to TRAINED_WITH_KEY.
+CHECKPOINT_FORMAT_KEY, CHECKPOINT_FORMAT = "degradation_format", 4
 # What each older format lacks, for experiments.run's refusal (None: no mark, the automatic-optimization versions).
 FORMAT_CHANGES = {None: "manual optimization (Lightning's loop would restart it at iteration 0 with trained weights)",
                   2: "the random generators' states and the record of what the run was trained with (the "
-                     "optimizer's parameter groups, a plugin's source hash)"}
+                     "optimizer's parameter groups, a plugin's source hash)",
+                  3: "the record of the net's layout (its modules' settings and code), without which a net built "
+                     "otherwise since (a stride moved to another convolution, say) would resume unchecked"}
 RNG_KEY = "degradation_rng"
 TRAINED_WITH_KEY = "degradation_trained_with"
 
@@ -40,7 +43,7 @@ class Checkpoint(NamedTuple):
     step: int  # the iteration it holds
     config: dict | None  # the run's settings (RunConfig.to_dict()) it was trained with
     format: object  # CHECKPOINT_FORMAT's value in it; None before the mark
-    trained_with: dict  # TRAINED_WITH_KEY: {"optimizer_groups", "plugin", "git_commits"}; {} before format 3
+    trained_with: dict  # TRAINED_WITH_KEY: {"optimizer_groups", "layout", "plugin", "git_commits"}; {} before format 3
 
 
 def rng_states() -> dict:

@@ -26,6 +26,7 @@ from torchmetrics.classification import MulticlassAccuracy
 
 from models import create_model, parse_name
 from models.plugins import lr_factors
+from models.layout import net_layout
 
 from ..config import RunConfig, model_overrides
 from .checkpoint import CHECKPOINT_FORMAT, CHECKPOINT_FORMAT_KEY, RNG_KEY, TRAINED_WITH_KEY, rng_states, set_rng_states
@@ -215,6 +216,7 @@ class DegradationModule(pl.LightningModule):
         groups = parameter_groups(self.named_parameters(), c.lr, lr_factors(self.model), prefix="model.",
                                   weight_decay=c.weight_decay, decay_factors=weight_decay_factors(self.model))
         self.trained_with["optimizer_groups"] = optimizer_groups(self.model)
+        self.trained_with["layout"] = net_layout(self.model)
         optimizer = torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay,
                                     fused=fused or None)
         warmup = c.warmup_steps if parse_name(self.hparams.model_name).depth >= c.warmup_min_depth else 0
@@ -242,10 +244,12 @@ def optimizer_groups(model: nn.Module) -> list[dict]:
                                       decay_factors=weight_decay_factors(model))]
 
 
-def net_optimizer_groups(model_name: str, num_classes: int, in_channels: int, config: RunConfig) -> list[dict]:
-    """:func:`optimizer_groups` of the net a run of ``model_name`` builds (built here, for the run's record)."""
-    return optimizer_groups(create_model(model_name, num_classes=num_classes, in_channels=in_channels,
-                                         **model_overrides(model_name, config)))
+def net_trained_with(model_name: str, num_classes: int, in_channels: int, config: RunConfig) -> dict:
+    """What a run's checkpoint records of the net a run of ``model_name`` builds (built here, for the run's
+    record and its resume check): ``{"optimizer_groups": optimizer_groups(net), "layout": net_layout(net)}``."""
+    net = create_model(model_name, num_classes=num_classes, in_channels=in_channels,
+                       **model_overrides(model_name, config))
+    return {"optimizer_groups": optimizer_groups(net), "layout": net_layout(net)}
 
 
 def parameter_groups(named, lr: float, factors: dict[str, float], prefix: str = "", weight_decay: float = 0.0,
