@@ -280,7 +280,7 @@ def methods_forest(ctx: ReportContext):
 
 def _forest_caption() -> str:
     return ("squares on grey: the paper's plain and residual nets (reference); bars: 95% intervals (paired where "
-            "the nets share seeds), unadjusted;\nfilled: the verdict decides (Holm over the board's comparisons); "
+            "the nets share seeds), unadjusted;\nfilled: the verdict decides (Holm over the board's column of comparisons); "
             "k/n: seeds in which the difference is > 0; red: seeds that diverged or ended at chance")
 
 

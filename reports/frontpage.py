@@ -131,7 +131,7 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
             forest = both_boards_forest(forest, gap_forest(tuned))
             board = pd.concat([board, tuned], ignore_index=True)
         title = (f"Depth gap, 95% CI; filled: decided (Holm over each board's "
-                 f"{family_sizes(board[board['board'] == 'one-recipe'])['gap']} gaps); band: ±{EQUIVALENCE_MARGIN:g} "
+                 f"{family_sizes(board[board['board'] == 'one-recipe'])['gap']} gaps, both tests); band: ±{EQUIVALENCE_MARGIN:g} "
                  "points; red: seeds that did not train")
         shallow, deep = depth_labels(board)
         return FrontPage(lead="\n".join([*lead, MARKER]), board=board, tuning=ctx.extras.get("tuning"),

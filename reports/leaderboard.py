@@ -39,7 +39,7 @@ from .summary import markdown_table
 from .verdict import FAMILY_NAMES, finals
 from .verdicts import (ALPHA, CHANCE_MARGIN, EFFECT_WORDS, EQUIVALENCE_MARGIN, GAP_WORDS, Cell, Test, adjust,
                        at_chance, cell, chance_error, compare_cells, effect_verdict, gap_verdict, interval_text, p_text,
-                       seeds_needed, MAX_SEEDS)
+                       seeds_needed, MAX_SEEDS, POWER)
 
 METHODS_EXPERIMENT = "methods"  # reports.build puts the leaderboard on report.pdf's first page for it
 BOARDS = ("one-recipe", "tuned")  # the boards a leaderboard.csv may hold (its ``board`` column)
@@ -327,12 +327,14 @@ def rules_text(table: pd.DataFrame) -> str:
         f"Every seed counts: a diverged seed enters at {chance_text}; a seed within {CHANCE_MARGIN:g} points of "
         "chance is \"at chance\" (both: did not train). Intervals: 95%, unadjusted; paired t over the seeds "
         "both nets share (a seed gives every net the same batches in the same order), Welch's t where nets "
-        f"share fewer than two{r_text}. Decisions hold family-wise at {ALPHA:.0%}: Holm (1979) over the "
-        f"board's {sizes['gap']} depth gaps (and, each as its own family, their {sizes['gap']} equivalence "
-        f"tests, the {sizes['vs_plain']} comparisons with plain and the {sizes['vs_resnet']} with resnet). "
+        f"share fewer than two{r_text}. Each verdict column holds family-wise at {ALPHA:.0%}, each board "
+        f"apart: Holm (1979) over the column's difference and equivalence tests together, with Shaffer's "
+        f"(1986) constraint that at most one of a net's two nulls is true (the {sizes['gap']} depth gaps; "
+        f"apart, the {sizes['vs_plain']} comparisons with plain and the {sizes['vs_resnet']} with resnet). "
         f"\"removes it\": the gap is shown within ±{EQUIVALENCE_MARGIN:g} points (two one-sided tests, "
-        f"Schuirmann 1987; margin declared before the runs). Seeds to decide: per net, were the observed mean "
-        f"and spread the true ones (at level {ALPHA:g}/{max(sizes['gap'], 1)}). Rank tests (Wilcoxon "
+        f"Schuirmann 1987; margin declared before the runs). Seeds to decide: per net, the seeds at which a "
+        f"new experiment would decide with {POWER:.0%} probability were the observed mean and spread the true "
+        f"ones (at level {ALPHA:g}/{max(sizes['gap'], 1)}; the spread is itself a 3-seed estimate). Rank tests (Wilcoxon "
         "signed-rank, Mann-Whitney) are in leaderboard.csv; with 3 seeds they cannot reach 5%."
         + (" \"tuned rate unstable\": the net trained at its chosen rate on the tuning seed but not on every "
            "reported seed (one tuning seed chose a rate at the edge of stability): no verdict involving it is "

@@ -3,7 +3,9 @@
 Every claim is a difference of mean final errors over seeds with a 95% Welch t-interval
 (:func:`reports.stats.difference`), and the number of seeds in which it holds. A claim is made only when
 the interval excludes 0; with one seed no interval exists and the text says so, still giving the point
-difference.
+difference. Every seed counts, as on the methods board (:mod:`reports.verdicts`): a diverged seed failed to
+train and enters at chance error (from the classes its runs record; left out and said so where none are);
+a failed run is named, not averaged.
 
 Degradation is judged on the final TRAINING error (result.json ``final.train``: the mini-batch error,
 in training mode, averaged over the last logging interval), because the paper's point is that the deeper
@@ -23,13 +25,15 @@ from . import paper
 from .groups import OPTION_LABELS, degradation_sets, eval_split, families, has_ablation, model_infos, shortcut_sets
 from .runs import Run
 from .stats import Difference, difference, mean_std
+from .verdicts import chance_error
 from .summary import fmt_pm
 
 FAMILY_NAMES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
 METHOD_NOTE = (
     "Intervals: 95% Welch t-intervals for a difference of mean final errors over seeds, not paired (in the "
     "quick profile's ten-seed study these nets' errors were uncorrelated across a shared seed, RESULTS.md; "
-    "other pairs are not). Only ok runs enter; one seed gives a point difference and no interval."
+    "other pairs are not). Every seed counts: a diverged seed enters at chance error (the error of "
+    "guessing); one seed gives a point difference and no interval."
 )
 
 
@@ -71,9 +75,20 @@ def finals(runs: Sequence[Run], model: str, split: str) -> dict[int, float]:
     return {r.seed: v for r in runs if r.model == model and r.ok and (v := r.final(split)) is not None}
 
 
+def counted(runs: Sequence[Run], model: str, split: str) -> tuple[dict[int, float], int]:
+    """What a verdict counts of ``model``: (seed -> final ``split`` error (%) of its ok runs, and of its
+    diverged runs at chance error, :func:`reports.verdicts.chance_error`; the number of those diverged
+    seeds). Where no run records its classes, diverged seeds are left out (and not in the number)."""
+    chance = chance_error(runs)
+    values = finals(runs, model, split)
+    diverged = [r.seed for r in runs if r.model == model and r.status == "diverged"] if chance is not None else []
+    return {**values, **{seed: chance for seed in diverged}}, len(diverged)
+
+
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:
-    """The final ``split`` error of model ``a`` minus model ``b`` (ok runs only, :func:`reports.stats.difference`)."""
-    va, vb = finals(runs, a, split), finals(runs, b, split)
+    """The final ``split`` error of model ``a`` minus model ``b`` over every counted seed (:func:`counted`:
+    diverged seeds at chance; :func:`reports.stats.difference`)."""
+    (va, _), (vb, _) = counted(runs, a, split), counted(runs, b, split)
     missing = [m for m, v in ((a, va), (b, vb)) if not v]
     if missing:
         return Comparison(a, b, split, None, missing)
@@ -120,8 +135,10 @@ class Verdict:
 
 
 def _values(runs: Sequence[Run], model: str, split: str) -> str:
-    m, sd, n = mean_std([r.final(split) for r in runs if r.model == model and r.ok])
-    return f"{model} {fmt_pm(m, sd)}" + (f" (n={n})" if n else " (no ok run)")
+    values, diverged = counted(runs, model, split)
+    m, sd, n = mean_std(list(values.values()))
+    at_chance = f", {diverged} diverged: at chance" if diverged else ""
+    return f"{model} {fmt_pm(m, sd)}" + (f" (n={n}{at_chance})" if n else " (no ok run)")
 
 
 def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> FamilyVerdict:
@@ -129,7 +146,7 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
     shallowest plain net), the shortcuts' effect (deepest plain minus the residual net of that depth), and
     the residual nets across depth (deepest minus shallowest)."""
     infos = model_infos(runs)
-    usable = {r.model for r in runs if r.ok and r.final("train") is not None}
+    usable = {r.model for r in runs if counted(runs, r.model, "train")[0]}
     plain_all, res_all = degradation_sets(infos, family)
     plain = {d: m for d, m in plain_all.items() if m in usable}
     res = {d: m for d, m in res_all.items() if m in usable}
@@ -232,7 +249,7 @@ def shortcut_verdicts(runs: Sequence[Run]) -> list[ShortcutVerdict]:
     final training error, > 0 the paper's way), and how do the options differ (B − A, C − B on the final
     test error, or val without a test split)?"""
     split = eval_split(runs)
-    usable = {r.model for r in runs if r.ok and r.final(split) is not None}
+    usable = {r.model for r in runs if counted(runs, r.model, split)[0]}
     out = []
     for (family, depth), options in shortcut_sets(model_infos(runs)).items():
         present = [lab for lab in OPTION_LABELS if lab in options and options[lab] in usable]
@@ -268,7 +285,8 @@ def shortcut_verdicts(runs: Sequence[Run]) -> list[ShortcutVerdict]:
 
 
 def _mean_pm(runs: Sequence[Run], model: str, split: str) -> str:
-    return fmt_pm(*mean_std([r.final(split) for r in runs if r.model == model and r.ok])[:2])
+    values, diverged = counted(runs, model, split)
+    return fmt_pm(*mean_std(list(values.values()))[:2]) + (f" ({diverged} diverged: at chance)" if diverged else "")
 
 
 def _option_judgement(c: Comparison, hi: str, lo: str) -> str:

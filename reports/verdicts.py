@@ -23,15 +23,22 @@ Whitney 1947). The Welch interval is also kept beside a paired one. Intervals ar
 **Equivalence** ("removes it"): two one-sided t-tests of H0 ``|a − b| >= margin`` (Schuirmann 1987, TOST),
 with the margin :data:`EQUIVALENCE_MARGIN` points, declared before the data and printed on the page.
 
-**Multiplicity**: the board's decisions hold family-wise at :data:`ALPHA` by Holm's step-down procedure
-(Holm 1979, :func:`holm`), within each family of tests the board makes: the depth gaps' difference tests,
-their equivalence tests, and each baseline's comparisons. scipy has no Holm and statsmodels would be a new
-dependency for six lines, so :func:`holm` is ours.
+**Multiplicity** (:func:`adjust`): each verdict column of a board holds family-wise at :data:`ALPHA`: the
+depth gaps, the comparisons with plain and those with resnet are three families, corrected apart, and each
+board (one-recipe, tuned) is corrected apart from the other. A column's verdicts read two tests per net, the
+difference (H0: 0) and the equivalence (H0: beyond ±margin), so its family holds both: Holm's step-down
+procedure (Holm 1979) over all of them, with Shaffer's (1986, method 2) logical constraint that at most
+one of a net's two null hypotheses is true, so that step j multiplies by the number of nets whose tests
+are not all rejected yet instead of the count of tests left (:func:`holm_shaffer`). Correcting the
+differences and the equivalences as two families, as this board did before, let a column err at up to
+twice ALPHA. scipy has no Holm and statsmodels has no Shaffer constraint, so :func:`holm_shaffer` is ours.
 
 **Words** (:func:`gap_verdict` for deep − shallow; :func:`effect_verdict` for baseline − method): see
 :data:`GAP_WORDS` and :data:`EFFECT_WORDS`. **Seeds to decide** (:func:`seeds_needed`): for an undecided
-gap, the seeds per net at which, were the observed mean and spread the true ones, the gap or its
-equivalence would be shown at the Bonferroni level ALPHA / m (conservative for Holm).
+gap, the seeds per net at which, were the observed mean and spread the true ones, a new experiment would
+show the gap or its equivalence with probability :data:`POWER` (the noncentral t; at the Bonferroni level
+ALPHA / m, m the column's nets: conservative for the step-down). The spread is itself estimated from a few
+seeds, so this is a planning figure, not a promise.
 
 t, Wilcoxon and Mann-Whitney come from ``scipy.stats`` (exact small-sample p-values where it has them).
 With three seeds a rank test cannot reach 5% (smallest two-sided p: 0.25 signed-rank, 0.1 Mann-Whitney):
@@ -55,12 +62,14 @@ CONFIDENCE = 0.95  # the intervals printed (unadjusted)
 CHANCE_MARGIN = 5.0  # points: a seed this close to chance (final training error) has not trained
 EQUIVALENCE_MARGIN = 5.0  # points: "removes it" means the gap is shown to lie within ± this (TOST)
 MAX_SEEDS = 30  # seeds_needed looks no further
+POWER = 0.8  # seeds_needed: the probability of deciding it asks for
 
 GAP_WORDS = {
     "degrades": "degrades",
     "removes": "removes it (within ±{margin:g} points)",
     "better": "the deeper net trains better",
     "open": "gap not shown, interval too wide to tell",
+    "no_spread": "gap not shown: every seed gives the same gap (no spread to test)",
     "one_seed": "gap not shown, one seed: no interval",
     "no_train": "does not train",
     "too_short": "does not train in {iterations} iterations at its tuned rate: too short a budget to judge it",
@@ -75,6 +84,7 @@ EFFECT_WORDS = {
     "same": "as good as {base} (within ±{margin:g})",
     "no_train": "neither trains",
     "open": "difference not shown",
+    "no_spread": "difference not shown: every seed gives the same difference (no spread to test)",
     "one_seed": "one seed: no interval",
     "baseline": "baseline",
     "absent": "no {base} run",
@@ -126,8 +136,8 @@ class Cell:
 
     @property
     def trains_none(self) -> bool:
-        """Every counted seed diverged or ended at chance."""
-        return self.n > 0 and self.failed_to_train >= self.n
+        """Every counted seed diverged or ended at chance (a diverged seed left uncounted is not in ``n``)."""
+        return self.n > 0 and self.diverged - self.uncounted + self.at_chance >= self.n
 
     def mean_std(self) -> tuple[float, float]:
         """Mean and std (ddof=1) of the counted values (%); nan where undefined."""
@@ -158,7 +168,7 @@ def cell(runs: Sequence[Run], model: str, chance: float | None) -> Cell:
     values, ok, diverged, near_chance, ended, missing, uncounted = {}, 0, 0, 0, 0, 0, 0
     for r in mine:
         v = r.final("train")
-        if r.ok and v is not None:
+        if r.ok and v is not None and math.isfinite(v):
             ok += 1
             values[r.seed] = v
             near_chance += at_chance(v, chance)
@@ -170,7 +180,7 @@ def cell(runs: Sequence[Run], model: str, chance: float | None) -> Cell:
                 values[r.seed] = chance
         elif r.status == "missing":
             missing += 1
-        else:  # failed, malformed, or an ok record without a training error
+        else:  # failed, malformed, or an ok record without a finite training error (a damaged file)
             ended += 1
     return Cell(model, values, len(mine), ok, diverged, near_chance, ended, missing, uncounted, chance)
 
@@ -306,28 +316,49 @@ def _interval_or_point(x: np.ndarray, y: np.ndarray | None, margin: float):
 def holm(pvalues: Sequence[float | None]) -> list[float | None]:
     """Holm's (1979) step-down adjusted p-values of one family (None entries are not in it): the k-th
     smallest of m p-values becomes max over j <= k of min(1, (m − j + 1) p_(j))."""
-    index = sorted((i for i, p in enumerate(pvalues) if p is not None), key=lambda i: pvalues[i])
-    m, out, running = len(index), [None] * len(pvalues), 0.0
-    for rank, i in enumerate(index):
-        running = max(running, min(1.0, (m - rank) * pvalues[i]))
-        out[i] = running
+    return [group[0] for group in holm_shaffer([[p] for p in pvalues])]
+
+
+def holm_shaffer(groups: Sequence[Sequence[float | None]]) -> list[list[float | None]]:
+    """Adjusted p-values of one family made of ``groups`` of null hypotheses of which at most one per group
+    can be true (a net's difference test, H0: 0, and its equivalence test, H0: |gap| >= margin). Holm's
+    step-down with Shaffer's (1986) method 2: sort every p ascending; the j-th becomes max over i <= j of
+    min(1, t_i p_(i)), where t_i counts the groups not wholly among the i − 1 smaller ones (the most true
+    nulls there can be if those are false). With one test per group it is Holm's procedure. None (no test)
+    and non-finite p-values are not in the family, and get None.
+
+    ``[[0.01, 0.2], [0.03, 0.001]]`` -> ``[[0.02, 0.2], [0.06, 0.002]]`` (0.001, 0.01, 0.03 times 2 groups
+    open, then 0.2 times 1)."""
+    items = sorted((p, g, k) for g, group in enumerate(groups) for k, p in enumerate(group)
+                   if p is not None and math.isfinite(p))
+    left = {g: sum(1 for _, h, _ in items if h == g) for g in {g for _, g, _ in items}}
+    out: list[list[float | None]] = [[None] * len(group) for group in groups]
+    open_groups, running = len(left), 0.0
+    for p, g, k in items:
+        running = max(running, min(1.0, open_groups * p))
+        out[g][k] = running
+        left[g] -= 1
+        open_groups -= left[g] == 0
     return out
 
 
 def adjust(tests: Sequence[Test | None]) -> list[Test | None]:
-    """The tests of one family with Holm-adjusted ``p_holm`` and ``p_equiv_holm`` (each over the family's
-    tests that have that p) and ``family_size``: the number of tests with an interval."""
-    ps, qs = holm([t.p if t else None for t in tests]), holm([t.p_equiv if t else None for t in tests])
+    """The tests of one family (a board's column: one test per net) with ``p_holm`` and ``p_equiv_holm``
+    adjusted together by :func:`holm_shaffer` (a net's difference and equivalence tests are one group), and
+    ``family_size``: the number of tests with an interval."""
+    pairs = holm_shaffer([(t.p, t.p_equiv) if t else (None, None) for t in tests])
     m = sum(1 for t in tests if t is not None and t.p is not None)
     return [None if t is None else replace(t, p_holm=p, p_equiv_holm=q, family_size=max(m, 1))
-            for t, p, q in zip(tests, ps, qs)]
+            for t, (p, q) in zip(tests, pairs)]
 
 
 def seeds_needed(test: Test | None, family_size: int | None = None, margin: float | None = None) -> int | None:
-    """Seeds per net at which ``test``'s gap (or its equivalence within ±margin) would be shown at level
-    ALPHA / family_size, were its observed mean difference and spread (``sd``) the true ones; None when even
-    MAX_SEEDS would not do, or there is no spread to go by."""
-    if test is None or test.sd is None or not math.isfinite(test.sd):
+    """Seeds per net at which a new experiment would show ``test``'s gap (two-sided t) or its equivalence
+    within ±margin (TOST) with probability at least :data:`POWER`, at level ALPHA / family_size, were the
+    observed mean difference and spread (``sd``) the true ones: the power of the t-test from the noncentral
+    t distribution, that of TOST exactly (:func:`_tost_power`). None when even MAX_SEEDS would not do, or
+    there is no spread to go by (``sd`` missing or 0)."""
+    if test is None or test.sd is None or not math.isfinite(test.sd) or test.sd <= 0:
         return None
     m = family_size or test.family_size
     margin = test.margin if margin is None else margin
@@ -335,9 +366,28 @@ def seeds_needed(test: Test | None, family_size: int | None = None, margin: floa
     for n in range(2, MAX_SEEDS + 1):
         df = n - 1 if test.paired else 2 * n - 2
         se = s / math.sqrt(n)
-        if _st.t.ppf(1 - level / 2, df) * se < d or _st.t.ppf(1 - level, df) * se < margin - d:
+        c2 = _st.t.ppf(1 - level / 2, df)
+        power_gap = _st.nct.sf(c2, df, d / se) + _st.nct.cdf(-c2, df, d / se)
+        if max(power_gap, _tost_power(d, se, df, level, margin)) >= POWER:
             return n
     return None
+
+
+def _tost_power(d: float, se: float, df: float, level: float, margin: float) -> float:
+    """The exact power of TOST at ``level`` for a true difference ``d`` whose estimate has standard error
+    ``se`` (estimated on ``df`` degrees of freedom): the mean must land within ±(margin − c·ŝe), which
+    depends on the estimated ŝe = se·sqrt(u / df), u ~ chi²(df); integrated over u (the two one-sided
+    failures overlap at small df, so the usual 1 − P1 − P2 bound is far too low there)."""
+    from scipy.integrate import quad
+
+    c = _st.t.ppf(1 - level, df)
+    top = df * (margin / (c * se)) ** 2  # beyond this u the window is empty
+
+    def inside(u: float) -> float:
+        half = margin - c * se * math.sqrt(u / df)
+        return (_st.norm.cdf((half - d) / se) - _st.norm.cdf((-half - d) / se)) * _st.chi2.pdf(u, df)
+
+    return float(quad(inside, 0.0, top, limit=200)[0])
 
 
 def _unjudged(x: Cell, y: Cell, test: Test | None, words: dict[str, str]) -> str | None:
@@ -358,8 +408,9 @@ def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
     trained, a net with no counted seed, neither net trains in any seed ("does not train"), no interval,
     "degrades" where the Holm-adjusted test shows a positive gap (with "(by less than M points)" where the
     equivalence is shown too), else "removes it" where the equivalence is shown (a negative gap shown or
-    not), else "the deeper net trains better" where a negative gap is shown, else "gap not shown, interval
-    too wide to tell"."""
+    not), else "the deeper net trains better" where a negative gap is shown, else "gap not shown: every
+    seed gives the same gap" where the seeds' gaps have no spread, else "gap not shown, interval too wide
+    to tell"."""
     untrained = [c.model for c in (shallow, deep) if not c.trained]
     if untrained:
         return GAP_WORDS["not_trained"].format(names=", ".join(untrained))
@@ -371,7 +422,7 @@ def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
         return GAP_WORDS["removes"].format(margin=test.margin)
     if test.shown < 0:
         return GAP_WORDS["better"]
-    return GAP_WORDS["open"]
+    return GAP_WORDS["no_spread" if test.sd == 0 else "open"]
 
 
 def effect_verdict(base: Cell | None, method: Cell, test: Test | None, base_name: str) -> str:
@@ -386,6 +437,8 @@ def effect_verdict(base: Cell | None, method: Cell, test: Test | None, base_name
         return words
     if test.equivalent and test.shown == 0:
         return EFFECT_WORDS["same"].format(base=base_name, margin=test.margin)
+    if test.shown == 0 and test.sd == 0:
+        return EFFECT_WORDS["no_spread"]
     return EFFECT_WORDS[{1: "better", -1: "worse", 0: "open"}[test.shown]].format(base=base_name)
 
 

@@ -311,6 +311,24 @@ def test_verdict_that_cannot_judge_names_what_is_missing(tmp_path):
     assert v.headline == "cannot be judged (no ok run of resnet-56)"
 
 
+def test_verdict_counts_a_diverged_seed_at_chance(tmp_path):
+    """Every seed counts here as on the methods board: a resnet-56 that diverged in one seed of three once
+    left the verdict "reproduced" on its two other seeds (n=2), the divergence unseen. At chance (90%, ten
+    classes) the shortcuts' effect is no longer shown."""
+    ten = [str(i) for i in range(10)]
+    for seed in (0, 1, 2):
+        for model, v in (("plain-20", 20.0 + seed), ("plain-56", 40.0 + 2 * seed), ("resnet-20", 15.0 + seed)):
+            write_run(tmp_path, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=ten)
+    for seed, v in ((0, 18.0), (1, 19.0)):
+        write_run(tmp_path, EXP, PROF, "resnet-56", seed, steps=STEPS, train=flat(v), test=flat(v), classes=ten)
+    write_run(tmp_path, EXP, PROF, "resnet-56", 2, status="diverged", steps=[100], train=[50.0], classes=ten)
+    v = make_verdict(discover_runs(tmp_path, EXP, PROF).runs).families[0]
+    assert v.shortcut.diff.n_b == 3 and v.shortcut.diff.mean_b == pytest.approx((18.0 + 19.0 + 90.0) / 3)
+    assert v.reproduced is None and v.headline == "inconclusive (an interval includes 0)"
+    assert "resnet-56 42.33 ± 41.28 (n=3, 1 diverged: at chance)" in v.paragraph
+    assert "a diverged seed enters at chance error" in make_verdict(discover_runs(tmp_path, EXP, PROF).runs).markdown()
+
+
 def test_verdict_one_seed_says_no_interval(tmp_path):
     runs = degradation_runs(tmp_path, [0], plain56=(30.0,))
     v = make_verdict(runs).families[0]
