@@ -179,9 +179,11 @@ degradation shortcut-ablation depth-sweep methods:
 
 # Paper Fig. 7: the nets it shows, trained (or reused) as degradation runs, then each one's layer responses
 # from its checkpoint; the degradation report covers every run in its folder, these included.
+# MODELS, where given, names the nets instead.
 LAYER_RESPONSE_MODELS ?= plain-20 plain-56 resnet-20 resnet-56 resnet-110
+LAYER_RESPONSE_NETS = $(if $(filter command line environment,$(origin MODELS)),$(MODELS),$(LAYER_RESPONSE_MODELS))
 layer-responses:
-	@$(MAKE) --no-print-directory matrix EXPERIMENT=degradation MODELS=$(call _q,LAYER_RESPONSE_MODELS) \
+	@$(MAKE) --no-print-directory matrix EXPERIMENT=degradation MODELS=$(call _q,LAYER_RESPONSE_NETS) \
 		RUN_OUTPUTS=$(call _q,LAYER_RESPONSES_FILE)
 
 # Check the input (nothing is written on bad input), fetch the data once, train every run (-k: a failed
@@ -189,20 +191,27 @@ layer-responses:
 # LAUNCHER=sbatch: submit the runs neither done nor queued as one array; go on to the report only when all are done.
 # With TUNE, the runs come in steps (the tuning grid, an end's extension, the reported seeds at the chosen rate),
 # each known once the one before has finished: make trains what the plan names, then asks again until it stops growing
-# (on this machine the pool does the asking: POOL_PLAN).
+# (on this machine the pool does the asking: POOL_PLAN). The pool's exit 4 (no run could train: bad JOBS, data
+# settings every run refuses, said once) stops here, before a report of runs that were never going to train.
 # Each step trains every run of the plan not yet done (a run that failed in an earlier step is retried): the last
 # step's outcome is the matrix's.
+# make runs a recipe line that holds $(MAKE) even under -n (a dry run): this one would train the whole matrix, so
+# under -n it lists the runs instead.
+DRY_RUN = $(findstring n,$(firstword -$(MAKEFLAGS)))
 matrix: | $(STAMP)
-	@$(PY) -m experiments.matrix check $(MATRIX_ARGS) $(TUNING_ARGS) --reports-dir $(call _q,REPORTS_DIR)
+	@$(PY) -m experiments.matrix check $(MATRIX_ARGS) $(TUNING_ARGS) --tune $(call _q,TUNE) --reports-dir $(call _q,REPORTS_DIR)
 	@$(PY) -m experiments.launch check $(SLURM_VARS) --gpus $(call _q,GPUS) --runs-per-gpu $(call _q,RUNS_PER_GPU)
 	@$(PY) -m experiments.data prepare --profile $(call _q,PROFILE) --data-dir $(call _q,DATA_DIR) --set $(call _q,SET)
 	@status=0; runs=$(call _q,RUNS); \
+	 $(if $(DRY_RUN),printf '%s\n' "make -n: nothing trained or written; the matrix's reported runs:" $$runs \
+		$(if $(TUNE),"and the tuning protocol's runs (known step by step)"); exit 0;) \
 	 $(if $(TUNE),runs=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) || exit 2;) \
 	 while :; do \
 	 $(if $(filter sbatch,$(LAUNCHER)),$(PY) -m experiments.launch.slurm submit $(SLURM_VARS) --runs "$$runs" \
 		--runs-dir $(call _q,RUNS_DIR) --data-dir $(call _q,DATA_DIR) --python $(call _q,PY) || { s=$$?; [ $$s = 3 ] && exit 0; exit $$s; };) \
 	 status=0; $(if $(filter srun,$(LAUNCHER)),$(MAKE) --no-print-directory -k $(if $(findstring -j,$(MAKEFLAGS)),,-j$(JOBS)) \
 		runs RUNS="$$runs",$(POOL) $$runs $(POOL_PLAN)) || status=$$?; [ $$status -lt 128 ] || exit $$status; \
+	 [ $$status != 4 ] || exit 2; \
 	 $(if $(RUN_OUTPUTS),$(MAKE) --no-print-directory -k -j$(POOL_JOBS) runs RUNS="$$runs" LAUNCHER= || status=$$?;) \
 	 $(if $(and $(TUNE),$(if $(POOL_PLAN),,1)),more=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) \
 		|| exit 2; [ "$$more" = "$$runs" ] && break; runs=$$more,break); \
@@ -225,10 +234,12 @@ POOL = $(PY) -m experiments.pool --jobs $(call _q,POOL_JOBS) --data-dir $(call _
 POOL_PLAN = $(if $(and $(TUNE),$(if $(LAUNCHER)$(RUN_OUTPUTS),,1)),--plan $(MATRIX_ARGS) $(TUNING_ARGS))
 
 # Every run in the experiment's folder is reported; MODELS decides which absent runs count as missing.
+# With TUNE and no LRS given, the tuned board follows the grid the runs were planned with (runfolder/tuning.py's
+# GRID_FILE), not the default one.
 report: | $(STAMP)
 	@$(PY) -m reports.build --experiment $(call _q,EXPERIMENT) --profile $(call _q,PROFILE) \
 		--runs-dir $(call _q,RUNS_DIR) --out-dir $(call _q,REPORTS_DIR) --models $(call _q,MODEL_LIST) $(REPORT_SEEDS) \
-		$(TUNING_ARGS)
+		$(if $(TUNE),$(if $(filter command line environment,$(origin LRS)),$(TUNING_ARGS),--tuned))
 
 # Runs of the given seeds are expected (missing ones are counted); by default, the seeds found on disk.
 REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds $(call _q,SEED_LIST))

@@ -7,6 +7,7 @@ clear error, not a silently ignored setting.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import typing
@@ -23,6 +24,7 @@ from .errors import ConfigError
 # DEGRADATION_CONFIG_DIR points at another folder of profiles and matrices.yaml (tests use it for bad profiles).
 CONFIG_DIR = Path(os.environ.get("DEGRADATION_CONFIG_DIR") or Path(__file__).resolve().parent / "configs")
 PRECISIONS = ("32-true", "bf16-mixed", "16-mixed")
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda")  # auto: a GPU where torch sees one, else the CPU
 WARMUPS = ("constant", "linear")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 GRAPHED_COMPILE_MODES = ("reduce-overhead", "max-autotune")  # modes that add CUDA graphs themselves
@@ -72,7 +74,7 @@ class RunConfig:
     # Also log every metric for TensorBoard, into <run>/tensorboard/ (needs the optional extra: pip install '.[tensorboard]')
     tensorboard: bool = False
     # --- hardware ---
-    accelerator: str = "auto"  # Lightning accelerator: "auto" picks a GPU when there is one
+    accelerator: str = "auto"  # Lightning accelerator (ACCELERATORS): "auto" picks a GPU when there is one
     precision: str = "32-true"  # on a GPU; a CPU always trains in fp32
     channels_last: bool = False  # NHWC memory format: faster convolutions on GPUs and on CPUs (oneDNN)
     compile: bool = False  # torch.compile the net on a GPU
@@ -102,11 +104,12 @@ class RunConfig:
             if getattr(self, name) < 0:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be an integer >= 0")
         for name in ("lr", "warmup_lr", "gamma"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a number > 0")
+            if not 0 < getattr(self, name) < math.inf:  # 1e400 reads as inf
+                raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a finite number > 0")
         for name in ("momentum", "weight_decay"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a number >= 0")
+            if not 0 <= getattr(self, name) < math.inf:
+                raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a finite number >= 0")
+        _one_of("accelerator", self.accelerator, ACCELERATORS)
         if self.image_size and DATASETS[self.dataset].own_size:
             raise ConfigError(f"bad image_size {self.image_size}: the {self.dataset} dataset "
                               f"{DATASETS[self.dataset].own_size}; valid: 0")

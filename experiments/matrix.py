@@ -20,10 +20,10 @@ from pathlib import Path
 
 import runfolder
 from runfolder import DONE, RESULT, read_status, run_dir
-from runfolder.tuning import TUNING_SEED, parse_grid, plan
+from runfolder.tuning import TUNING_SEED, parse_grid, plan, record_grid
 from runfolder.io import unwritable
 
-from .config import ConfigError, load_matrices, load_profile, parse_seeds
+from .config import ConfigError, load_matrices, load_profile, parse_overrides, parse_seeds
 
 
 def run_dirs(args) -> list[Path]:
@@ -67,8 +67,18 @@ def check(args, build_plugins: bool = True) -> None:
     if TUNING_SEED in seeds:  # reserved in every experiment: the reports never count its runs
         raise ConfigError(f"bad seed {TUNING_SEED} in SEEDS: it is the tuning protocol's seed, never reported "
                           "(runfolder/tuning.py); choose other seeds")
+    if args.tune not in ("", "1"):
+        raise ConfigError(f"bad TUNE {args.tune!r}: TUNE=1 turns the tuning protocol on, TUNE= (empty) turns it off")
+    if args.tune and not args.lrs.split():
+        raise ConfigError("LRS is empty: the tuning protocol needs at least two learning rates, e.g. LRS=\"0.05 0.1 "
+                          "0.2\"; TUNE= turns it off")
     if args.lrs:
         parse_grid(args.lrs)
+        clash = sorted({"lr", "warmup_lr"} & set(parse_overrides(args.set.split() if args.set else [])))
+        if clash:
+            raise ConfigError(f"bad SET {clash[0]}=...: under the tuning protocol each run's folder names its "
+                              f"learning rate (the grid LRS, the profile's rate for the one-recipe board); leave "
+                              f"{clash[0]} out of SET, or turn tuning off with TUNE=")
     check_plugins([i.name for i in infos if i.plugin], config, build=build_plugins)
     if args.data_dir_given and not Path(args.data_dir).is_dir():
         raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
@@ -146,6 +156,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir-given", action="store_true", help="DATA_DIR was set by the user: it must exist")
     parser.add_argument("--set", default="", help="space-separated key=value overrides")
     parser.add_argument("--lrs", default="", help="LRS: the tuning protocol's learning-rate grid (empty: no tuning)")
+    parser.add_argument("--tune", default="", help="TUNE as make has it (check): 1 or empty; 1 needs a grid in --lrs")
     return parser
 
 
@@ -162,7 +173,10 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         check(args, build_plugins=args.command == "check")
         if args.command == "plan":
-            print(" ".join(str(d / RESULT) for d in run_dirs(args)))
+            dirs = run_dirs(args)
+            if args.lrs:  # for a later `make report` without LRS (reports.build --tuned)
+                record_grid(Path(args.runs_dir) / args.experiment / args.profile, parse_grid(args.lrs))
+            print(" ".join(str(d / RESULT) for d in dirs))
             return 0
         if args.command == "status":
             return status(args)

@@ -19,7 +19,8 @@ protocol here: once a step's runs are done, the plan is asked again in this proc
 torch) and the runs it adds train, until it stops growing; make's matrix would otherwise start a pool, with
 its imports, for each step. Every step trains the plan's runs not yet done (one that failed in an earlier
 step is tried again), and the last step's outcome is the exit status: 0 when every run is done, 1
-when any failed or was interrupted (make then names them), 2 for bad input (the first run's message); on
+when any failed or was interrupted (make then names them), 2 for bad input (the first run's message), 4
+when no run could train (a bad ``--jobs``, or data settings every run would refuse: said once); on
 Ctrl-C the runs in flight stop resumable, as under make, and the pool ends by SIGINT itself.
 """
 
@@ -35,9 +36,12 @@ from pathlib import Path
 from runfolder import DONE, RESULT, read_status
 
 EXIT_SIGINT = 130
+# Nothing trained, because no run could: a bad --jobs, or data settings every run would refuse. make's matrix
+# stops on it (no report of runs that were never going to train), where a run's own refusal (2) lets the others go on.
+EXIT_REFUSED = 4
 
 
-def _warm(run_dir: str, args: argparse.Namespace) -> None:
+def _warm(run_dir: str, args: argparse.Namespace) -> str | None:
     """Import what every run imports (experiments.run itself included: a run forked later never reads the
     suite's files again, so a checkout edited meanwhile cannot hand it other code), and load the first run's tensor dataset (experiments.data.preload), so
     that the forks inherit them instead of doing it again. CUDA is not initialised (a run picks its GPU slot
@@ -45,7 +49,8 @@ def _warm(run_dir: str, args: argparse.Namespace) -> None:
     loading the tensors do neither, as long as torch computes here on one thread: an OpenMP pool started
     before a fork hangs the forked child at its first parallel region (libgomp is not fork-safe), so this
     process never leaves torch's one-thread mode. A run whose folder or settings are bad is left to say so
-    itself."""
+    itself; a data setting no run can train with (SET="val_size=70000", a batch larger than the training set)
+    is returned, once for the matrix, as the error's text (None otherwise)."""
     import pytorch_lightning  # noqa: F401
     import torch
     import torchvision  # noqa: F401
@@ -58,13 +63,21 @@ def _warm(run_dir: str, args: argparse.Namespace) -> None:
     from . import run  # every run of the pool runs this code, whatever the disk holds later
     from .training import datamodule, module, train  # noqa: F401
 
+    from .errors import ConfigError
+
     try:
         spec = RunPath.parse(run_dir)
         config = run.run_config(spec, args.set)
         ensure_available(config.dataset, Path(args.data_dir), fetch=False)
-        preload(config, Path(args.data_dir))
     except Exception:  # noqa: BLE001 - the run itself checks the same and says what is wrong, in one line
-        return
+        return None
+    try:
+        preload(config, Path(args.data_dir))
+    except ConfigError as exc:  # the profile's data settings (SET): every run would refuse the same
+        return str(exc)
+    except Exception:  # noqa: BLE001 - as above: each run says it
+        return None
+    return None
 
 
 def _child(run_dir: str, position: str, args: argparse.Namespace) -> int:
@@ -88,20 +101,23 @@ def main(argv: list[str] | None = None) -> int:
         argv, plan_args = argv[:cut], argv[cut + 1:]
     parser = argparse.ArgumentParser(prog="python -m experiments.pool", description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dirs", nargs="*", metavar="RUN_DIR")
-    parser.add_argument("--jobs", type=int, default=1, help="runs trained at once (default 1)")
+    parser.add_argument("--jobs", default="1", help="runs trained at once (default 1)")
     parser.add_argument("--data-dir", default="data")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--gpus", default="")
     parser.add_argument("--runs-per-gpu", default="1")
     args = parser.parse_args(argv)
-    if args.jobs < 1:
-        parser.error(f"bad --jobs {args.jobs}: an integer >= 1")
+    if not args.jobs.isdigit() or int(args.jobs) < 1:
+        print(f"error: bad JOBS {args.jobs!r} (runs trained at once, also -j N): a whole number >= 1",
+              file=sys.stderr)
+        return EXIT_REFUSED
+    args.jobs = int(args.jobs)
     # make's targets are the result.json files: either is accepted; each run once, in the order given.
     dirs = list(dict.fromkeys(str(Path(d).parent) if Path(d).name == RESULT else d for d in args.run_dirs))
     warm = False
     while True:
         status, warm = _step(dirs, args, warm)
-        if plan_args is None or status >= EXIT_SIGINT:
+        if plan_args is None or status >= EXIT_SIGINT or status == EXIT_REFUSED:
             return status
         try:
             from .config import ConfigError
@@ -124,7 +140,10 @@ def _step(dirs: list[str], args: argparse.Namespace, warm: bool) -> tuple[int, b
     if not todo:
         return 0, warm
     if not warm:
-        _warm(todo[0][1], args)
+        refusal = _warm(todo[0][1], args)
+        if refusal:
+            print(f"error: {refusal}", file=sys.stderr)
+            return EXIT_REFUSED, True
     running: dict[int, str] = {}
     status = 0
     try:

@@ -31,7 +31,7 @@ from runfolder.io import unwritable
 
 from . import io
 from .frontpage import FrontPage, front_page
-from runfolder.tuning import parse_grid
+from runfolder.tuning import DEFAULT_GRID, GRID_FILE, parse_grid, recorded_grid
 
 from .leaderboard import gap_rows
 from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
@@ -101,7 +101,8 @@ def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds, o
         if not value or "/" in value or value in (".", ".."):
             raise InputError(f"bad {label} {value!r}")
         if not (parent / value).is_dir():
-            found = sorted(p.name for p in parent.iterdir() if p.is_dir()) if parent.is_dir() else []
+            found = sorted(p.name for p in parent.iterdir()  # not the report folder (REPORTS_DIR under RUNS_DIR)
+                           if p.is_dir() and p.resolve() != out_dir.resolve()) if parent.is_dir() else []
             hint = f" (found: {', '.join(found)})" if found else ""
             raise InputError(f"{label} {value!r}: no folder {str(parent / value)!r}{hint}")
     for m in models or []:
@@ -361,6 +362,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help='expected seeds, e.g. "0 1 2" (default: the seed folders on disk)')
     p.add_argument("--lrs", default=None,
                    help='the tuning protocol\'s learning-rate grid (make methods: LRS): adds the tuned board')
+    p.add_argument("--tuned", action="store_true",
+                   help="add the tuned board at the grid the runs were planned with (the runs folder's "
+                        f"{GRID_FILE}; the default grid where there is none)")
     return p.parse_args(argv)
 
 
@@ -379,6 +383,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 grid = parse_grid(args.lrs)
             except ValueError as exc:
                 raise InputError(str(exc)) from None
+        elif args.tuned:
+            grid = recorded_grid(Path(args.runs_dir) / args.experiment / args.profile) or DEFAULT_GRID
         result = build_report(args.runs_dir, args.experiment, args.profile, args.out_dir,
                               _split_list(args.models), seeds, grid)
     except InputError as exc:

@@ -51,6 +51,31 @@ def parse_grid(text: str) -> tuple[float, ...]:
     return grid
 
 
+# The grid a profile's runs were last planned with, in ``<runs>/<experiment>/<profile>/``: one line, the rates
+# as LRS takes them. Written by ``experiments.matrix plan``; read by the report when LRS is not given again.
+GRID_FILE = "tuning-grid.txt"
+
+
+def record_grid(root: str | Path, grid: tuple[float, ...]) -> None:
+    """Write ``grid`` to ``root/GRID_FILE`` (atomically; ``root`` created) unless it already says so."""
+    from .io import atomic_write_text
+
+    path = Path(root) / GRID_FILE
+    text = " ".join(f"{lr:g}" for lr in grid) + "\n"
+    if not (path.is_file() and path.read_text() == text):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, text)
+
+
+def recorded_grid(root: str | Path) -> tuple[float, ...] | None:
+    """The grid :func:`record_grid` wrote in ``root``, or None where there is none or it does not parse."""
+    path = Path(root) / GRID_FILE
+    try:
+        return parse_grid(path.read_text())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return None
+
+
 def folder_rate(lr: float, base_lr: float) -> float | None:
     """The rate a run's folder names: None at the profile's own rate (its folder is ``seed<k>``, the
     one-recipe board's run), else ``lr`` (``seed<k>-lr<rate>``): one run, one folder."""

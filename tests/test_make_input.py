@@ -10,6 +10,7 @@ import contextlib
 import dataclasses
 import io
 import shutil
+import re
 import subprocess
 import typing
 from concurrent.futures import ThreadPoolExecutor
@@ -307,3 +308,75 @@ def test_a_report_follows_its_runs_folder_unless_told_otherwise(tmp_path):
     assert out_dir(f"RUNS_DIR={tmp_path}/a") == f"{tmp_path}/a/reports"
     assert out_dir(f"RUNS_DIR={tmp_path}/b") == f"{tmp_path}/b/reports"
     assert out_dir(f"RUNS_DIR={tmp_path}/b", f"REPORTS_DIR={tmp_path}/mine") == f"{tmp_path}/mine"
+
+
+def test_tuning_variables_and_settings_are_checked_before_anything_trains(tmp_path):
+    """Found by a newcomer: TUNE=0 meant tuning on; LRS="" turned tuning off without a word; SET="lr=0.05"
+    under the tuning protocol trained four of five runs before a run refused it. The check refuses each in one
+    line; TUNE=1 and TUNE= still pass."""
+    from experiments import matrix
+
+    runs = tmp_path / "runs"
+    base = ["check", "--experiment", "methods", "--profile", "smoke", "--models", "plain-8", "--seeds", "0",
+            "--runs-dir", str(runs)]
+    for args, fragments in (
+        (["--tune", "0", "--lrs", "0.05 0.1"], ["bad TUNE '0'", "TUNE=1 turns the tuning protocol on", "TUNE= (empty)"]),
+        (["--tune", "1", "--lrs", ""], ["LRS is empty", "at least two learning rates", "TUNE= turns it off"]),
+        (["--tune", "1", "--lrs", "0.05 0.1", "--set", "lr=0.05"], ["bad SET lr=...", "leave lr out of SET"]),
+        (["--tune", "1", "--lrs", "0.05 0.1", "--set", "warmup_lr=0.01"], ["bad SET warmup_lr=..."]),
+    ):
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            rc = matrix.main([*base, *args])
+        assert rc == 2, args
+        _one_error_line(err.getvalue(), *fragments)
+    assert matrix.main([*base, "--tune", "1", "--lrs", "0.05 0.1"]) == 0
+    assert matrix.main([*base, "--tune", "", "--set", "lr=0.05"]) == 0  # no tuning: lr is the profile's to set
+    assert not runs.exists()
+
+
+def test_settings_no_run_can_train_with_are_one_line_for_the_whole_matrix(tmp_path):
+    """A bad JOBS once printed argparse's usage and a misleading report error; a batch larger than the training
+    set failed inside every run, leaving failed run folders and a report. Now one line, exit 2, nothing written."""
+    runs, reports = tmp_path / "runs", tmp_path / "reports"
+    make(tmp_path, "-q", "--version")  # the install stamp
+    for extra, fragment in ((["JOBS=abc"], "bad JOBS 'abc'"), (["JOBS=0"], "bad JOBS '0'"),
+                            ([f"SET={' '.join(TINY_SET)} batch_size=100000"], "bad batch_size 100000: larger than "
+                                                                              "the training set")):
+        p = make(tmp_path, "degradation", "PROFILE=smoke", "MODELS=plain-8", "SEEDS=0", f"RUNS_DIR={runs}",
+                 f"REPORTS_DIR={reports}", *extra, timeout=120)
+        errors = [ln for ln in _make_lines(p) if not ln.startswith("make")]
+        assert p.returncode == 2 and len(errors) == 1 and fragment in errors[0], (extra, _make_lines(p))
+        assert not any(runs.glob("**/result.json")) and not reports.exists(), extra
+
+
+def test_an_accelerator_or_an_infinite_rate_no_run_can_use_is_one_line(tmp_path):
+    """accelerator=foo trained on the CPU and recorded 'foo'; accelerator=gpu on a machine without one fell back
+    to the CPU silently; lr=1e400 (read as inf) was taken, and the run 'diverged'."""
+    from experiments.config import ConfigError, load_profile
+
+    for setting, fragment in (("accelerator=foo", "unknown accelerator 'foo'; valid: auto, cpu, gpu, cuda"),
+                              ("lr=1e400", "bad lr inf: must be a finite number > 0"),
+                              ("weight_decay=1e999", "bad weight_decay inf: must be a finite number >= 0")):
+        with pytest.raises(ConfigError, match=re.escape(fragment)):
+            load_profile("smoke", [setting])
+    import torch
+
+    if not torch.cuda.is_available():
+        folder = run_dir(tmp_path / "runs")
+        p = cli(folder, "--set", "accelerator=gpu")
+        assert p.returncode == 2
+        _one_error_line(p.stderr, "bad accelerator 'gpu': this machine has no GPU", "valid here: auto")
+        assert not (tmp_path / "runs").exists()
+
+
+def test_layer_responses_take_models_where_given(tmp_path):
+    """`make layer-responses MODELS=plain-8` once trained its five default nets, resnet-110 among them. Seen
+    through `make -n`, which once trained the whole matrix anyway (make runs a recipe line holding $(MAKE)
+    even in a dry run): now it lists the runs and writes nothing."""
+    given = make(tmp_path, "-n", "layer-responses", "MODELS=plain-8", "PROFILE=smoke", f"RUNS_DIR={tmp_path / 'runs'}")
+    default = make(tmp_path, "-n", "layer-responses", "PROFILE=smoke", f"RUNS_DIR={tmp_path / 'runs'}")
+    assert "--models 'plain-8'" in given.stdout, given.stdout
+    assert "--models 'plain-20 plain-56 resnet-20 resnet-56 resnet-110'" in default.stdout, default.stdout
+    assert "make -n: nothing trained or written" in given.stdout and "plain-8/seed0/result.json" in given.stdout
+    assert not (tmp_path / "runs").exists()

@@ -172,3 +172,33 @@ def test_a_tuned_rate_that_trains_on_the_tuning_seed_only_gets_no_verdict(tmp_pa
 
     (row,) = gap_forest(pd.DataFrame([tuned])).itertuples()
     assert not row.decided and row.flags == "20: 3/3 diverged — tuned rate unstable"
+
+
+def test_a_report_without_lrs_follows_the_grid_the_runs_were_planned_with(tmp_path, capsys):
+    """`make report EXPERIMENT=methods` without the LRS of the `make methods` that trained the runs once
+    re-rendered the tuned board at the default grid: "Chosen: none yet", its finished rates "not done".
+    `experiments.matrix plan` records the grid beside the runs; `reports.build --tuned` reads it."""
+    import pandas as pd
+
+    from experiments import matrix
+    from reports.build import main as build
+    from runfolder.tuning import GRID_FILE, recorded_grid
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    args = ["--experiment", "methods", "--profile", "quick", "--models", "plain-20 plain-56", "--seeds", "0 1",
+            "--runs-dir", str(runs), "--lrs", "0.05 0.1"]
+    assert matrix.main(["plan", *args]) == 0
+    assert (runs / "methods" / "quick" / GRID_FILE).read_text() == "0.05 0.1\n"
+    assert recorded_grid(runs / "methods" / "quick") == (0.05, 0.1)
+    for model, by_rate in {"plain-20": {0.05: 25.0, 0.1: 20.0}, "plain-56": {0.05: 61.0, 0.1: 60.0}}.items():
+        for lr, train in by_rate.items():
+            _write(runs, model, TUNING_SEED, train, None if lr == 0.1 else lr)
+        for seed in (0, 1):
+            _write(runs, model, seed, by_rate[0.1] + seed)
+    # Both nets are best at 0.1, the top of this grid: each wants 0.2 next (an extension step), nothing else.
+    assert build(["--experiment", "methods", "--profile", "quick", "--runs-dir", str(runs), "--out-dir", str(out),
+                  "--models", "plain-20 plain-56", "--tuned"]) == 0
+    table = pd.read_csv(out / "methods" / "quick" / "tuning.csv")
+    assert sorted(table[table["model"] == "plain-56"]["lr"]) == [0.05, 0.1, 0.2]  # 0.2: the extension's, waited for
+    assert not ({0.025, 0.4} & set(table["lr"]))  # the default grid's other rates are not asked for
+    capsys.readouterr()

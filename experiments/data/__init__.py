@@ -66,6 +66,12 @@ def load_tensors(config, data_dir: Path) -> Tensors:
 def preload(config, data_dir: Path) -> None:
     """Load ``config``'s tensor dataset once in this process, for the processes it forks (experiments.pool):
     a run forked after it gets the very tensors it would load itself (same files, same :data:`LOAD_FIELDS`),
-    without the 2 to 6 s of reading and resizing them. Nothing for a folder dataset."""
+    without the 2 to 6 s of reading and resizing them. Nothing for a folder dataset. ConfigError where the
+    profile's data settings cannot make a dataset (val_size beyond the training set, a batch larger than it):
+    the same for every run of the matrix."""
     if dataset(config.dataset).load is not None:
-        _PRELOADED[_load_key(config, data_dir)] = dataset(config.dataset).load(config, Path(data_dir))
+        tensors = dataset(config.dataset).load(config, Path(data_dir))
+        if len(tensors.train_y) < config.batch_size:  # as every run's BatchOrder would refuse it
+            raise ConfigError(f"bad batch_size {config.batch_size}: larger than the training set "
+                              f"({len(tensors.train_y)} images)")
+        _PRELOADED[_load_key(config, data_dir)] = tensors
