@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers_runs import ROOT, TINY_SET, cli, env, make, run_dir
+from helpers_runs import ROOT, TINY_SET, cli, env, inproc, make, run_dir
 from runfolders import write_run
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -363,10 +363,9 @@ def test_an_accelerator_or_an_infinite_rate_no_run_can_use_is_one_line(tmp_path)
     import torch
 
     if not torch.cuda.is_available():
-        folder = run_dir(tmp_path / "runs")
-        p = cli(folder, "--set", "accelerator=gpu")
-        assert p.returncode == 2
-        _one_error_line(p.stderr, "bad accelerator 'gpu': this machine has no GPU", "valid here: auto")
+        rc, out, err = inproc(run_dir(tmp_path / "runs"), "--set", "accelerator=gpu")
+        assert rc == 2
+        _one_error_line(err, "bad accelerator 'gpu': this machine has no GPU", "valid here: auto")
         assert not (tmp_path / "runs").exists()
 
 
