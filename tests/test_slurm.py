@@ -337,7 +337,7 @@ def test_a_time_limit_in_slurm_args_is_refused_for_time_per_run(tmp_path):
     for bad in ("--time=2", "--time 2", "-t 2", "-t2", "-t=2", "--partition=debug -Qt 2", "-vt5"):
         with pytest.raises(ConfigError, match=r"it sets --time \(-t\); give each job's time limit as TIME_PER_RUN"):
             parse_slurm_args(bad)
-    for fine in ("--time-min=5", "--partition=debug -J t2", "--comment=-t", "-p tiny", "--tmp=10"):
+    for fine in ("--time-min=5", "--partition=debug -J t2", "--job-name=-t", "-p tiny", "--tmp=10"):
         assert parse_slurm_args(fine) == fine.split(), fine
     runs = tmp_path / "runs"
     for launcher in ("sbatch", "srun"):
@@ -345,6 +345,20 @@ def test_a_time_limit_in_slurm_args_is_refused_for_time_per_run(tmp_path):
         assert p.returncode == 2 and p.stderr.count("error:") == 1, p.stdout + p.stderr
         assert "bad SLURM_ARGS '--partition=debug -t 2'" in p.stderr and "TIME_PER_RUN" in p.stderr, p.stderr
         assert not runs.exists()
+
+
+def test_the_options_the_suite_sets_itself_are_refused_in_any_spelling():
+    """SLURM_ARGS="--comment=myproject" replaced the comment that names each array's run list, so a second make
+    submitted the queued runs again; "--arr=0-3" (getopt_long's abbreviation) ran four tasks for a list of one."""
+    from experiments.config import ConfigError
+    from experiments.launch.slurm import parse_slurm_args
+
+    for bad, owned in (("--comment=myproject", "--comment;"), ("--comm=x", "--comment;"), ("--arr=0-3", "--array (-a)"),
+                       ("--ar=0-3", "--array (-a)"), ("--tim=5", "--time (-t)")):
+        with pytest.raises(ConfigError, match=re.escape(f"it sets {owned}")):
+            parse_slurm_args(bad)
+    for fine in ("--account=x", "--acctg-freq=10", "--job-name=comment", "--time-min=5", "--constraint=a"):
+        assert parse_slurm_args(fine) == [fine], fine
 
 
 def test_slurm_values_with_quotes_and_dollars_reach_slurm_as_written(tmp_path, cluster):

@@ -186,16 +186,25 @@ OWNED_OPTIONS = {
                       "at once, use ARRAY_LIMIT=N"),
     "--time": ("-t", "give each job's time limit as TIME_PER_RUN (e.g. TIME_PER_RUN=4:00:00), which is checked "
                      f"against the sbatch array's requeue signal (at least {MIN_TIME_SECONDS // 60} minutes)"),
+    "--comment": (None, "the suite names each array's run list in the job's comment and reads it back to know "
+                        "which runs are queued (another comment would submit them again); tag jobs with --job-name"),
 }
+# The shortest abbreviation of each long option getopt_long accepts unambiguously from srun or sbatch ("--ar"
+# is --array); shorter ones are ambiguous there, and SLURM refuses them itself.
+SHORTEST_PREFIX = {"--array": 4, "--time": 5, "--comment": 5}
 # srun's and sbatch's short options that take no value, which may precede another in one word (``-Qt 5``).
 FLAG_LETTERS = set("EhHklOQsuvVXZ")
 
 
-def _names_option(arg: str, long: str, short: str) -> bool:
+def _names_option(arg: str, long: str, short: str | None) -> bool:
     """``arg`` (one word of SLURM_ARGS) gives the option ``long``/``short`` in any of getopt's spellings:
-    ``--time``, ``--time=5``, ``-t``, ``-t5``, ``-Qt5`` (short flags before it in one word)."""
+    ``--time``, ``--time=5``, an abbreviation (``--tim=5``, from :data:`SHORTEST_PREFIX` on), ``-t``, ``-t5``,
+    ``-Qt5`` (short flags before it in one word)."""
     if arg.startswith("--"):
-        return arg == long or arg.startswith(f"{long}=")
+        name = arg.split("=", 1)[0]
+        return long.startswith(name) and len(name) >= SHORTEST_PREFIX.get(long, len(long))
+    if short is None:
+        return False
     letters = arg[1:] if arg.startswith("-") else ""
     for letter in letters:
         if letter == short[1]:
@@ -207,14 +216,14 @@ def _names_option(arg: str, long: str, short: str) -> bool:
 
 def parse_slurm_args(text: str) -> list[str]:
     """SLURM_ARGS as options; ConfigError when malformed or when it holds an option the suite sets itself
-    (:data:`OWNED_OPTIONS`: ``--array``, ``--time``)."""
+    (:data:`OWNED_OPTIONS`: ``--array``, ``--time``, ``--comment``)."""
     try:
         args = shlex.split(text)
     except ValueError as exc:
         raise ConfigError(f"bad SLURM_ARGS {text!r}: {exc}") from None
     for long, (short, why) in OWNED_OPTIONS.items():
         if any(_names_option(a, long, short) for a in args):
-            raise ConfigError(f"bad SLURM_ARGS {text!r}: it sets {long} ({short}); {why}")
+            raise ConfigError(f"bad SLURM_ARGS {text!r}: it sets {long}{f' ({short})' if short else ''}; {why}")
     return args
 
 
