@@ -44,6 +44,7 @@ from torch import nn
 from models import response_layers
 
 from runfolder import CHECKPOINT, CONFIG, LAYER_RESPONSE_COLUMNS, LAYER_RESPONSES, MalformedError, read_config
+from .training.checkpoint import TRAINED_WITH_KEY
 
 
 class _Moments:
@@ -169,7 +170,28 @@ def load_trained_net(run_dir: Path, model_name: str, config, num_classes: int, i
     except Exception as exc:  # noqa: BLE001 - unreadable, damaged or another net's: one line, not a traceback
         raise RunError(f"{path} does not hold {model_name}'s weights ({type(exc).__name__}: "
                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''})") from None
+    _check_same_net(path, model_name, net, checkpoint.get(TRAINED_WITH_KEY) or {})
     return net, int(checkpoint.get("global_step", -1))
+
+
+def _check_same_net(path: Path, model_name: str, net: nn.Module, trained_with: dict) -> None:
+    """RunError where the net built now is not the one the checkpoint trained: another layout (format 4 on;
+    models.layout) or, for a plugin, other source files than the run recorded. Measured anyway, the weights
+    would give another net's layer responses under the run's name."""
+    from models import model_axes
+    from models.layout import layout_change, net_layout
+
+    anew = "measure it with the code it was trained with (config.yaml: git_commit, plugin)"
+    if trained_with.get("layout") is not None:
+        change = layout_change(trained_with["layout"], net_layout(net))
+        if change:
+            raise RunError(f"{path} was trained with a net built otherwise than {model_name} is now ({change}); "
+                           f"{anew}")
+    trained, plugin = trained_with.get("plugin"), model_axes(model_name)["plugin"]
+    if trained and plugin and trained.get("source_sha256") != plugin["source_sha256"]:
+        raise RunError(f"{path} was trained with other code of plugin {plugin['distribution']} (source sha256 "
+                       f"{str(trained.get('source_sha256'))[:12]}, installed now {str(plugin['source_sha256'])[:12]}); "
+                       f"{anew}")
 
 
 def measure_run(run_dir: Path, data_dir: Path, device: str = "cpu") -> list[tuple[int, str, float]]:

@@ -179,7 +179,8 @@ def _source_files(ep: metadata.EntryPoint) -> list[tuple[str, Path]]:
     """``[(name, path)]``, sorted, of the plugin's code: every file its distribution's ``RECORD`` lists
     (names relative to the installation folder), less the metadata folder, compiled ``.pyc`` files and
     anything outside the folder (scripts); for an editable install, whose RECORD lists no source, the
-    files of the entry point's top-level module or package (found, not imported)."""
+    files of every top-level module or package the distribution names (``top_level.txt``) and of the entry
+    point's own (found, not imported)."""
     dist = getattr(ep, "dist", None)
     files = []
     for f in (dist.files or ()) if dist is not None else ():
@@ -192,14 +193,22 @@ def _source_files(ep: metadata.EntryPoint) -> list[tuple[str, Path]]:
             files.append((Path(str(f)).as_posix(), path))
     if files:
         return sorted(files)
-    spec = importlib.util.find_spec(ep.module.split(".")[0])  # a top-level name: found without importing it
-    if spec is None:
-        return []
-    if spec.submodule_search_locations:
-        return sorted((str(p.relative_to(Path(loc).parent)), p)
-                      for loc in spec.submodule_search_locations for p in Path(loc).rglob("*.py"))
-    origin = Path(spec.origin) if spec.origin else None
-    return [(origin.name, origin)] if origin is not None and origin.is_file() else []
+    # Editable: every top-level module or package the distribution names (top_level.txt: a plugin of two modules,
+    # the second one's edits included), and the entry point's own.
+    names = {ep.module.split(".")[0]}
+    listed = dist.read_text("top_level.txt") if dist is not None else None
+    names |= {line.strip() for line in (listed or "").splitlines() if line.strip()}
+    found = {}
+    for name in sorted(names):
+        spec = importlib.util.find_spec(name)  # a top-level name: found without importing it
+        if spec is None:
+            continue
+        if spec.submodule_search_locations:
+            found.update((str(p.relative_to(Path(loc).parent)), p)
+                         for loc in spec.submodule_search_locations for p in Path(loc).rglob("*.py"))
+        elif spec.origin and Path(spec.origin).is_file():
+            found[Path(spec.origin).name] = Path(spec.origin)
+    return sorted(found.items())
 
 
 def provenance(ep: metadata.EntryPoint) -> dict:

@@ -373,3 +373,35 @@ def test_every_method_gets_its_analyses_and_the_paper_checks_stay_on_the_paper_n
     assert "for plain-56;" in summary and "for plain-56-nobn" not in summary
     ((_, p, r),) = gradients.gradient_pairs(analysis.gradient_table(ctx.runs)[0], ctx.runs)
     assert (p, r) == ("plain-56", "resnet-56")
+
+
+def test_responses_refuse_a_checkpoint_of_a_net_built_otherwise_since(tmp_path, capsys):
+    """The layer responses rebuild the net from today's code and load the run's weights: a net built otherwise
+    since (its layout in the checkpoint differs) once gave another net's responses under the run's name."""
+    from experiments import responses
+    from experiments.config import model_overrides
+    from experiments.data import load_tensors
+    from experiments.training.checkpoint import TRAINED_WITH_KEY
+    from models import create_model
+    from models.layout import net_layout
+
+    folder = tmp_path / "degradation" / "smoke" / "plain-8" / "seed0"
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "config.yaml").write_text("model: plain-8\nconfig: {dataset: synthetic}\n")
+    (folder / "result.json").write_text('{"status": "ok", "iterations": 6, "final": {}, "best": {}}')
+    _, config = responses.load_run_config(folder)
+    t = load_tensors(config, tmp_path)
+    net = create_model("plain-8", num_classes=t.num_classes, in_channels=t.in_channels,
+                              **model_overrides("plain-8", config))
+    layout = net_layout(net)
+    state = {"state_dict": {f"model.{k}": v for k, v in net.state_dict().items()}, "global_step": 6}
+    moved = [line.replace("stride=(2, 2)", "stride=(1, 1)", 1) for line in layout]
+    assert moved != layout
+    torch.save({**state, TRAINED_WITH_KEY: {"layout": moved}}, folder / "checkpoints" / "last.ckpt")
+    assert responses.main(["--run-dir", str(folder), "--data-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert "was trained with a net built otherwise than plain-8 is now" in err and "stride was '(1, 1)" in err, err
+    assert not (folder / "layer_responses.csv").exists()
+    torch.save({**state, TRAINED_WITH_KEY: {"layout": layout}}, folder / "checkpoints" / "last.ckpt")
+    assert responses.main(["--run-dir", str(folder), "--data-dir", str(tmp_path)]) == 0
+    assert (folder / "layer_responses.csv").exists()

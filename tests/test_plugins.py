@@ -100,6 +100,20 @@ def test_plugin_provenance_names_the_distribution_and_hashes_its_source(installe
     assert plugin["source_sha256"] == hashlib.sha256(b"mynet_plugin.py\0" + body + b"\0").hexdigest()
 
 
+def test_an_editable_plugin_of_two_modules_hashes_both(tmp_path, on_path):
+    """An editable install's RECORD lists no source, and only the entry point's own module was hashed: a run
+    resumed after an edit of the plugin's second module (its activation, say) was not refused. Every module
+    the distribution names in top_level.txt is hashed now."""
+    root = fake_dist(tmp_path, "twomod-plugin", {"twomod": "twomod_plugin:build"}, module="twomod_plugin",
+                     source="import twomod_blocks\n", top_level="twomod_plugin\ntwomod_blocks\n")
+    (root / "twomod_blocks.py").write_text("ACT = 'relu'\n")
+    on_path(root)
+    before = models.plugin_provenance("twomod")
+    assert before["source_files"] == ["twomod_blocks.py", "twomod_plugin.py"]
+    (root / "twomod_blocks.py").write_text("ACT = 'tanh'\n")
+    assert models.plugin_provenance("twomod")["source_sha256"] != before["source_sha256"]
+
+
 def test_plugin_names_parse_without_importing_torch_or_the_plugin(installed):
     code = (f"import sys; sys.path.insert(0, {str(installed)!r}); import models; "
             "from models.names import parse_name; assert parse_name('mynet-56').plugin; models.model_axes('mynet-56'); "
@@ -625,3 +639,16 @@ def test_the_report_names_plugin_versions_and_flags_seeds_of_two_versions(tmp_pa
     assert "- plugins: dropnet-20: dropnet-plugin 0.1, sha256 aaaaaaaaaaaa (2 runs); dropnet-plugin 0.1, sha256 " \
            "bbbbbbbbbbbb (1 run) -- SEEDS TRAINED BY DIFFERENT VERSIONS" in text, text
     assert "trained by 2 versions of plugin 'dropnet'" in text
+
+
+def test_layer_responses_refuse_a_plugin_net_whose_code_changed_since_its_run(installed, on_path, tmp_path):
+    """`make layer-responses` rebuilt a plugin net from the code installed now and measured the run's weights
+    in it (a ReLU changed to tanh gave new numbers under the old record): other source files are refused."""
+    from experiments.responses import RunError, _check_same_net
+
+    on_path(installed)
+    net = models.create_model("mynet-20", width=4)
+    now = models.plugin_provenance("mynet")["source_sha256"]
+    _check_same_net(tmp_path / "last.ckpt", "mynet-20", net, {"plugin": {"source_sha256": now}})  # the same code
+    with pytest.raises(RunError, match="trained with other code of plugin mynet-plugin .*installed now " + now[:12]):
+        _check_same_net(tmp_path / "last.ckpt", "mynet-20", net, {"plugin": {"source_sha256": "0" * 64}})
