@@ -49,19 +49,23 @@ the entry point's name is the method name (``[a-z][a-z0-9]*``, no ``-``), its ob
     its optimizer's groups (``optimizer_groups`` in ``config.yaml`` and ``result.json``).
   - ``weight_decay_factors()``: ``{parameter name: factor}``, weight-decay multipliers (a name absent: 1),
     as SkipInit's official optimizer, which decays neither alpha nor the biases (the suite's ``skipinit``
-    nets have one); groups are formed per (learning-rate factor, weight-decay factor).
+    nets have one); every name one of ``net.named_parameters()``, every factor a finite number >= 0;
+    groups are formed per (learning-rate factor, weight-decay factor).
   - ``declared_axes``: ``{axis: value}`` for any of the axes of :data:`models.names.AXIS_VALUES`
     (``block``, ``shortcut``, ``merge``, ``branch_scale``, ``norm``, ``init``; values as the built-in
     methods': e.g. ``{"norm": "none", "shortcut": "a"}``). Runs record the declared values and null for
     the others (the suite cannot know them); the leaderboard measures a net declaring ``"norm": "none"``
     against ``plain-<depth>-nobn``, any other plugin against ``plain-<depth>``.
+* Random numbers in training (dropout, noise) come from torch's, Python's or numpy's global generators,
+  whose states every checkpoint keeps: a net holding a ``torch.Generator`` of its own is refused, as its
+  runs could not resume exactly.
 * Taken names: a plugin's distribution must not install a top-level module or package named like one of
   the suite's (:data:`SUITE_PACKAGES`: experiments, models, reports, runfolder); both share one
   environment, where one would shadow the other.
 
 Checks. :func:`build_plugin` (every ``create_model``) checks the output shape on a ``(2, in_channels, 32,
 32)`` batch (``64`` with the ImageNet stem) in evaluation mode, the weighted-layer count against the
-depth, ``lr_factors`` and ``declared_axes``. Before a run writes anything (``experiments.run``, and
+depth, ``lr_factors``, ``weight_decay_factors`` and ``declared_axes``. Before a run writes anything (``experiments.run``, and
 ``make``'s input check), :func:`probe_plugin` also runs one training step's work on a copy of the net: a
 forward pass in training mode at the run's image size and memory format and one backward pass. Listing
 the plugins refuses a name that collides with a built-in method (built-in names are reserved: the plugin
@@ -233,22 +237,33 @@ def provenance(ep: metadata.EntryPoint) -> dict:
 def lr_factors(net) -> dict[str, float]:
     """A net's learning-rate multipliers (``net.lr_factors()``, the contract above; ``{}`` without it), checked:
     ``ValueError`` naming a name that is no parameter of the net or a factor that is not a finite number > 0."""
-    method = getattr(net, "lr_factors", None)
+    return _factors(net, "lr_factors", zero=False)
+
+
+def weight_decay_factors(net) -> dict[str, float]:
+    """A net's weight-decay multipliers (``net.weight_decay_factors()``, the contract above; ``{}`` without it),
+    checked as :func:`lr_factors`' but each a finite number >= 0 (0: no decay, as SkipInit's alpha)."""
+    return _factors(net, "weight_decay_factors", zero=True)
+
+
+def _factors(net, attr: str, zero: bool) -> dict[str, float]:
+    method = getattr(net, attr, None)
     if method is None:
         return {}
     if not callable(method):
-        raise ValueError(f"lr_factors is {type(method).__name__}, not a method returning {{parameter name: factor}}")
+        raise ValueError(f"{attr} is {type(method).__name__}, not a method returning {{parameter name: factor}}")
     table = method()
     if not isinstance(table, Mapping):
-        raise ValueError(f"lr_factors() returned {type(table).__name__}; valid: a mapping {{parameter name: factor}}")
+        raise ValueError(f"{attr}() returned {type(table).__name__}; valid: a mapping {{parameter name: factor}}")
     names = {n for n, _ in net.named_parameters()}
     for name, factor in table.items():
         if name not in names:
-            raise ValueError(f"lr_factors() names {name!r}, which is no parameter of the net; valid: names of "
+            raise ValueError(f"{attr}() names {name!r}, which is no parameter of the net; valid: names of "
                              f"net.named_parameters(), e.g. {choices(sorted(names)[:3])}")
         if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not math.isfinite(factor) \
-                or factor <= 0:
-            raise ValueError(f"lr_factors() gives {name!r} the factor {factor!r}; valid: a finite number > 0")
+                or factor < 0 or (factor == 0 and not zero):
+            raise ValueError(f"{attr}() gives {name!r} the factor {factor!r}; valid: a finite number "
+                             f"{'>= 0' if zero else '> 0'}")
     return {name: float(factor) for name, factor in table.items()}
 
 
@@ -310,9 +325,19 @@ def build_plugin(ep: metadata.EntryPoint, depth: int, *, family: str, num_classe
                           f"of {depth}, or declared_weighted naming the {depth} layers of its main path")
     try:
         lr_factors(net)
+        weight_decay_factors(net)
         declared_axes(net, axes)
     except Exception as exc:
         raise PluginError(f"{where}: {model!r}: {exc}") from exc
+    import torch
+
+    for name, module in net.named_modules():
+        for attr, value in vars(module).items():
+            if isinstance(value, torch.Generator):
+                raise PluginError(
+                    f"{where}: {model!r}: module {name or '<net>'!r} keeps its own torch.Generator ({attr!r}), "
+                    "whose state no checkpoint holds, so a resumed run would not end where an uninterrupted one "
+                    "does; draw from torch's global generator (generator=None), which every checkpoint keeps")
     return net
 
 

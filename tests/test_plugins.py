@@ -444,19 +444,36 @@ def test_a_torchvision_resnet_is_told_why_its_count_is_off_and_wraps_as_the_cont
 
 # --- lr_factors and declared axes ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("factors,expected", [
-    ("{'fc.bias': 0.0}", "gives 'fc.bias' the factor 0.0; valid: a finite number > 0"),
-    ("{'head.bias': 0.1}", "names 'head.bias', which is no parameter of the net"),
-    ("[('fc.bias', 0.1)]", "returned list; valid: a mapping"),
+@pytest.mark.parametrize("attr,factors,expected", [
+    ("lr_factors", "{'fc.bias': 0.0}", "gives 'fc.bias' the factor 0.0; valid: a finite number > 0"),
+    ("lr_factors", "{'head.bias': 0.1}", "names 'head.bias', which is no parameter of the net"),
+    ("lr_factors", "[('fc.bias', 0.1)]", "returned list; valid: a mapping"),
+    # weight-decay factors were not checked: a misspelt name failed every run with a traceback, -50 trained
+    # with negative decay, nan diverged
+    ("weight_decay_factors", "{'fc.bais': 0.0}", "weight_decay_factors() names 'fc.bais', which is no parameter"),
+    ("weight_decay_factors", "{'fc.bias': -50}", "gives 'fc.bias' the factor -50; valid: a finite number >= 0"),
+    ("weight_decay_factors", "{'fc.bias': float('nan')}", "the factor nan; valid: a finite number >= 0"),
 ])
-def test_bad_lr_factors_are_refused_when_the_plugin_is_checked(factors, expected, tmp_path, on_path):
+def test_bad_lr_factors_are_refused_when_the_plugin_is_checked(attr, factors, expected, tmp_path, on_path):
     source = (_NET.replace("FEATURES", "4") + "\n    def forward(self, x):\n        return self.fc(self.features(x).mean((2, 3)))\n"
-              f"\n    def lr_factors(self):\n        return {factors}\n"
+              f"\n    def {attr}(self):\n        return {factors}\n"
               "\ndef build(depth, *, num_classes, in_channels, **kw):\n    return Net(depth, num_classes, in_channels)\n")
     on_path(fake_dist(tmp_path, "bad-plugin", {"badnet": "badplug_lr:build"}, "badplug_lr", source))
     with pytest.raises(models.PluginError) as err:
         models.create_model("badnet-8")
     assert "\n" not in str(err.value) and expected in str(err.value), str(err.value)
+
+
+def test_a_net_with_a_generator_of_its_own_is_refused(tmp_path, on_path):
+    """A net drawing noise from its own torch.Generator resumed from step 7 on with other numbers (no
+    checkpoint holds that generator's state): refused when the plugin is checked, in one line."""
+    source = (_NET.replace("FEATURES", "4") + "\n    def forward(self, x):\n        return self.fc(self.features(x).mean((2, 3)))\n"
+              "\ndef build(depth, *, num_classes, in_channels, **kw):\n    net = Net(depth, num_classes, in_channels)\n"
+              "    net.convs[0].gen = torch.Generator().manual_seed(0)\n    return net\n")
+    on_path(fake_dist(tmp_path, "bad-plugin", {"badnet": "badplug_gen:build"}, "badplug_gen", source))
+    with pytest.raises(models.PluginError) as err:
+        models.create_model("badnet-8")
+    assert "\n" not in str(err.value) and "module 'convs.0' keeps its own torch.Generator ('gen')" in str(err.value)
 
 
 @pytest.mark.parametrize("declared,expected", [("{'norm': 'gn'}", "gives norm 'gn'; valid: bn, none"),

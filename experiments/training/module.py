@@ -25,7 +25,7 @@ from torchmetrics import MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
 from models import create_model, parse_name
-from models.plugins import lr_factors
+from models.plugins import lr_factors, weight_decay_factors
 from models.layout import net_layout
 
 from ..config import RunConfig, model_overrides
@@ -224,14 +224,6 @@ class DegradationModule(pl.LightningModule):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
         # Stepped by training_step after every optimizer step (manual optimization has no "interval").
         return {"optimizer": optimizer, "lr_scheduler": scheduler}
-
-
-def weight_decay_factors(model: nn.Module) -> dict[str, float]:
-    """The net's weight-decay multipliers by parameter name, ``model.weight_decay_factors()`` (SkipInit's
-    official optimizer: none on alpha and the biases, models/resnet.py); ``{}`` where the net declares none.
-    :func:`parameter_groups` refuses a name that is no parameter."""
-    factors = getattr(model, "weight_decay_factors", None)
-    return dict(factors()) if callable(factors) else {}
 
 
 def optimizer_groups(model: nn.Module) -> list[dict]:
