@@ -301,9 +301,9 @@ def _cost(table: pd.DataFrame, r, field: str) -> str:
 
 def depth_labels(table: pd.DataFrame) -> tuple[str, str]:
     """The leaderboard's (shallow, deep) labels: the depths when every row with two depths has the same
-    two, else "shallow"/"deep"."""
+    two, else (rows of other pairs, or none with two depths) "shallow"/"deep"."""
     two = table[table["shallow_depth"] != table["deep_depth"]]
-    pairs = set(zip(two["shallow_depth"], two["deep_depth"])) or set(zip(table["shallow_depth"], table["deep_depth"]))
+    pairs = set(zip(two["shallow_depth"], two["deep_depth"]))  # one depth only ("gap 8 − 8"): the words instead
     return tuple(map(str, pairs.pop())) if len(pairs) == 1 else ("shallow", "deep")
 
 
@@ -323,6 +323,9 @@ def rules_text(table: pd.DataFrame) -> str:
     paired = table["gap_paired"].fillna(False).astype(bool)
     rs = table.loc[paired, "gap_r"].dropna()
     r_text = f"; measured r of the two depths' errors over shared seeds: {rs.min():+.2f} to {rs.max():+.2f}" if len(rs) else ""
+    seeds = int(table["seeds_expected"].max()) if len(table) else 0
+    rank_text = (f"; with {seeds} seeds the signed-rank test cannot reach 5% (its smallest p: {2 / 2 ** seeds:.2g})"
+                 if 0 < seeds <= 5 else "")
     return (
         f"Every seed counts: a diverged seed enters at {chance_text}; a seed within {CHANCE_MARGIN:g} points of "
         "chance is \"at chance\" (both: did not train). Intervals: 95%, unadjusted; paired t over the seeds "
@@ -334,8 +337,8 @@ def rules_text(table: pd.DataFrame) -> str:
         f"\"removes it\": the gap is shown within ±{EQUIVALENCE_MARGIN:g} points (two one-sided tests, "
         f"Schuirmann 1987; margin declared before the runs). Seeds to decide: per net, the seeds at which a "
         f"new experiment would decide with {POWER:.0%} probability were the observed mean and spread the true "
-        f"ones (at level {ALPHA:g}/{max(sizes['gap'], 1)}; the spread is itself a 3-seed estimate). Rank tests (Wilcoxon "
-        "signed-rank, Mann-Whitney) are in leaderboard.csv; with 3 seeds they cannot reach 5%."
+        f"ones (at level {ALPHA:g}/{max(sizes['gap'], 1)}; the spread is itself an estimate from {seeds} "
+        f"seeds). Rank tests (Wilcoxon signed-rank, Mann-Whitney) are in leaderboard.csv{rank_text}."
         + (" \"tuned rate unstable\": the net trained at its chosen rate on the tuning seed but not on every "
            "reported seed (one tuning seed chose a rate at the edge of stability): no verdict involving it is "
            "given (the numbers: leaderboard.csv, unstable_shallow and unstable_deep)."
