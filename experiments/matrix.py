@@ -24,6 +24,7 @@ from runfolder.tuning import TUNING_SEED, parse_grid, plan, record_grid
 from runfolder.io import unwritable
 
 from .config import ConfigError, load_matrices, load_profile, parse_overrides, parse_seeds
+from .data import check_sizes
 
 
 def run_dirs(args) -> list[Path]:
@@ -57,6 +58,7 @@ def check(args, build_plugins: bool = True) -> None:
     if args.experiment not in matrices:
         raise ConfigError(f"unknown experiment {args.experiment!r}; valid: {', '.join(matrices)}")
     config = load_profile(args.profile, args.set.split() if args.set else None)
+    check_sizes(config)
     if not args.models.split():
         raise ConfigError(f"no models given (MODELS is empty); name at least one, e.g. MODELS=\"plain-20 plain-56\", "
                           f"or leave MODELS unset for {args.experiment}'s list: {' '.join(matrices[args.experiment])}")

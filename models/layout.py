@@ -17,10 +17,14 @@ import types
 
 from torch import nn
 
-# The modules whose code is torch's own: their behaviour is fixed by the pinned torch version (recorded in
-# every run's config.yaml), so only their settings (``extra_repr``) and tensors are written down.
-_TORCH_MODULES = ("torch.", "torch")
 _PRIMITIVES = (bool, int, float, str, type(None))
+
+
+def _torch_own(module_name: str | None) -> bool:
+    """Whether code comes from torch itself (not torchvision, torchmetrics or a plugin named torch-something):
+    its behaviour is fixed by the pinned torch version (recorded in every run's config.yaml), so only its
+    modules' settings (``extra_repr``) and tensors are written down."""
+    return module_name is not None and (module_name == "torch" or module_name.startswith("torch."))
 
 
 def net_layout(net: nn.Module) -> list[str]:
@@ -42,7 +46,7 @@ def net_layout(net: nn.Module) -> list[str]:
     for name, module in net.named_modules():
         cls = type(module)
         qual = f"{cls.__module__}.{cls.__qualname__}"
-        ours = not cls.__module__.startswith(_TORCH_MODULES)
+        ours = not _torch_own(cls.__module__)
         attrs = ", ".join(f"{k}={v!r}" for k, v in sorted(vars(module).items())
                           if ours and not k.startswith("_") and k != "training" and _primitive(v))
         tensors = ", ".join(f"{k}:{list(t.shape) if t is not None else None}"
@@ -103,7 +107,7 @@ def _code_digest(cls: type) -> str:
         if not isinstance(fn, types.FunctionType) or id(fn) in seen:
             continue
         seen.add(id(fn))
-        if fn.__module__ and fn.__module__.startswith(_TORCH_MODULES):
+        if _torch_own(fn.__module__):
             continue
         h.update(f"{fn.__module__}.{fn.__qualname__}\0".encode())
         _hash_code(h, fn.__code__, fn.__doc__)

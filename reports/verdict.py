@@ -5,7 +5,7 @@ Every claim is a difference of mean final errors over seeds with a 95% Welch t-i
 the interval excludes 0; with one seed no interval exists and the text says so, still giving the point
 difference. Every seed counts, as on the methods board (:mod:`reports.verdicts`): a diverged seed failed to
 train and enters at chance error (from the classes its runs record; left out and said so where none are);
-a failed run is named, not averaged.
+a failed run, or an ok one without a finite final error, is counted in the text, not averaged.
 
 Degradation is judged on the final TRAINING error (result.json ``final.train``: the mini-batch error,
 in training mode, averaged over the last logging interval), because the paper's point is that the deeper
@@ -18,8 +18,10 @@ paper's Table 3.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from . import paper
 from .groups import OPTION_LABELS, degradation_sets, eval_split, families, has_ablation, model_infos, shortcut_sets
@@ -75,20 +77,40 @@ def finals(runs: Sequence[Run], model: str, split: str) -> dict[int, float]:
     return {r.seed: v for r in runs if r.model == model and r.ok and (v := r.final(split)) is not None}
 
 
-def counted(runs: Sequence[Run], model: str, split: str) -> tuple[dict[int, float], int]:
-    """What a verdict counts of ``model``: (seed -> final ``split`` error (%) of its ok runs, and of its
-    diverged runs at chance error, :func:`reports.verdicts.chance_error`; the number of those diverged
-    seeds). Where no run records its classes, diverged seeds are left out (and not in the number)."""
+class Counted(NamedTuple):
+    """What a verdict counts of one net (:func:`counted`)."""
+
+    values: dict[int, float]  # seed -> final error (%): ok runs' own, diverged runs' at chance
+    diverged: int  # diverged seeds in values, at chance
+    uncounted: int  # diverged seeds left out: no run records its classes, so chance is unknown
+    ended: int  # runs with no training outcome: failed, malformed, or ok without a finite final error
+
+    def note(self) -> str:
+        """``", 1 diverged: at chance, 1 failed: not counted"``, or "" when every run counts as itself."""
+        parts = [f"{self.diverged} diverged: at chance" if self.diverged else "",
+                 f"{self.uncounted} diverged: not counted (no classes recorded)" if self.uncounted else "",
+                 f"{self.ended} failed: not counted" if self.ended else ""]
+        return "".join(f", {p}" for p in parts if p)
+
+
+def counted(runs: Sequence[Run], model: str, split: str) -> Counted:
+    """What a verdict counts of ``model``: the final ``split`` error (%) of its ok runs that have a finite
+    one, and its diverged runs at chance error (:func:`reports.verdicts.chance_error`), with what was left
+    out (:class:`Counted`). Where no run records its classes, diverged seeds are left out and said so."""
     chance = chance_error(runs)
-    values = finals(runs, model, split)
-    diverged = [r.seed for r in runs if r.model == model and r.status == "diverged"] if chance is not None else []
-    return {**values, **{seed: chance for seed in diverged}}, len(diverged)
+    mine = [r for r in runs if r.model == model]
+    values = {r.seed: v for r in mine if r.ok and (v := r.final(split)) is not None and math.isfinite(v)}
+    diverged = [r.seed for r in mine if r.status == "diverged"]
+    ended = sum(1 for r in mine if r.seed not in values and r.status not in ("diverged", "missing"))
+    if chance is None:
+        return Counted(values, 0, len(diverged), ended)
+    return Counted({**values, **{seed: chance for seed in diverged}}, len(diverged), 0, ended)
 
 
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:
     """The final ``split`` error of model ``a`` minus model ``b`` over every counted seed (:func:`counted`:
     diverged seeds at chance; :func:`reports.stats.difference`)."""
-    (va, _), (vb, _) = counted(runs, a, split), counted(runs, b, split)
+    va, vb = counted(runs, a, split).values, counted(runs, b, split).values
     missing = [m for m, v in ((a, va), (b, vb)) if not v]
     if missing:
         return Comparison(a, b, split, None, missing)
@@ -135,10 +157,9 @@ class Verdict:
 
 
 def _values(runs: Sequence[Run], model: str, split: str) -> str:
-    values, diverged = counted(runs, model, split)
-    m, sd, n = mean_std(list(values.values()))
-    at_chance = f", {diverged} diverged: at chance" if diverged else ""
-    return f"{model} {fmt_pm(m, sd)}" + (f" (n={n}{at_chance})" if n else " (no ok run)")
+    seen = counted(runs, model, split)
+    m, sd, n = mean_std(list(seen.values.values()))
+    return f"{model} {fmt_pm(m, sd)}" + (f" (n={n}{seen.note()})" if n else f" (no ok run{seen.note()})")
 
 
 def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> FamilyVerdict:
@@ -146,7 +167,7 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
     shallowest plain net), the shortcuts' effect (deepest plain minus the residual net of that depth), and
     the residual nets across depth (deepest minus shallowest)."""
     infos = model_infos(runs)
-    usable = {r.model for r in runs if counted(runs, r.model, "train")[0]}
+    usable = {r.model for r in runs if counted(runs, r.model, "train").values}
     plain_all, res_all = degradation_sets(infos, family)
     plain = {d: m for d, m in plain_all.items() if m in usable}
     res = {d: m for d, m in res_all.items() if m in usable}
@@ -249,7 +270,7 @@ def shortcut_verdicts(runs: Sequence[Run]) -> list[ShortcutVerdict]:
     final training error, > 0 the paper's way), and how do the options differ (B − A, C − B on the final
     test error, or val without a test split)?"""
     split = eval_split(runs)
-    usable = {r.model for r in runs if counted(runs, r.model, split)[0]}
+    usable = {r.model for r in runs if counted(runs, r.model, split).values}
     out = []
     for (family, depth), options in shortcut_sets(model_infos(runs)).items():
         present = [lab for lab in OPTION_LABELS if lab in options and options[lab] in usable]
@@ -285,8 +306,9 @@ def shortcut_verdicts(runs: Sequence[Run]) -> list[ShortcutVerdict]:
 
 
 def _mean_pm(runs: Sequence[Run], model: str, split: str) -> str:
-    values, diverged = counted(runs, model, split)
-    return fmt_pm(*mean_std(list(values.values()))[:2]) + (f" ({diverged} diverged: at chance)" if diverged else "")
+    seen = counted(runs, model, split)
+    note = seen.note()
+    return fmt_pm(*mean_std(list(seen.values.values()))[:2]) + (f" ({note[2:]})" if note else "")
 
 
 def _option_judgement(c: Comparison, hi: str, lo: str) -> str:

@@ -356,7 +356,9 @@ def seeds_needed(test: Test | None, family_size: int | None = None, margin: floa
     """Seeds per net at which a new experiment would show ``test``'s gap (two-sided t) or its equivalence
     within ±margin (TOST) with probability at least :data:`POWER`, at level ALPHA / family_size, were the
     observed mean difference and spread (``sd``) the true ones: the power of the t-test from the noncentral
-    t distribution, that of TOST exactly (:func:`_tost_power`). None when even MAX_SEEDS would not do, or
+    t distribution, that of TOST by :func:`_tost_power`; exact for the paired test (n − 1 degrees of
+    freedom), for Welch's (unpaired nets) the pooled test's 2n − 2 degrees of freedom, which assumes equal
+    spreads and overstates the power somewhat where they differ. None when even MAX_SEEDS would not do, or
     there is no spread to go by (``sd`` missing or 0)."""
     if test is None or test.sd is None or not math.isfinite(test.sd) or test.sd <= 0:
         return None
@@ -381,13 +383,16 @@ def _tost_power(d: float, se: float, df: float, level: float, margin: float) -> 
     from scipy.integrate import quad
 
     c = _st.t.ppf(1 - level, df)
-    top = df * (margin / (c * se)) ** 2  # beyond this u the window is empty
+    # Beyond the first bound the window is empty; beyond the second chi²(df) holds no mass worth counting (a
+    # limit far past it once let the integrator miss the peak and return 0 where the power is about 1).
+    top = min(df * (margin / (c * se)) ** 2, _st.chi2.isf(1e-12, df))
 
     def inside(u: float) -> float:
         half = margin - c * se * math.sqrt(u / df)
         return (_st.norm.cdf((half - d) / se) - _st.norm.cdf((-half - d) / se)) * _st.chi2.pdf(u, df)
 
-    return float(quad(inside, 0.0, top, limit=200)[0])
+    peak = max(df - 2.0, 0.0)  # chi²'s mode, a point the integrator must see
+    return float(quad(inside, 0.0, top, limit=200, points=[peak] if 0.0 < peak < top else None)[0])
 
 
 def _unjudged(x: Cell, y: Cell, test: Test | None, words: dict[str, str]) -> str | None:

@@ -61,7 +61,7 @@ def record_grid(root: str | Path, grid: tuple[float, ...]) -> None:
     from .io import atomic_write_text
 
     path = Path(root) / GRID_FILE
-    text = " ".join(f"{lr:g}" for lr in grid) + "\n"
+    text = " ".join(repr(lr) for lr in grid) + "\n"  # every digit: the folders' rates are read back from it
     if not (path.is_file() and path.read_text() == text):
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, text)

@@ -327,6 +327,22 @@ def test_verdict_counts_a_diverged_seed_at_chance(tmp_path):
     assert v.reproduced is None and v.headline == "inconclusive (an interval includes 0)"
     assert "resnet-56 42.33 ± 41.28 (n=3, 1 diverged: at chance)" in v.paragraph
     assert "a diverged seed enters at chance error" in make_verdict(discover_runs(tmp_path, EXP, PROF).runs).markdown()
+    # Without the classes, chance is unknown: the diverged seed is left out, and the text says so; a failed run
+    # and an ok run without a finite final error are counted in the text, never averaged.
+    plain = tmp_path / "b"
+    for seed in (0, 1, 2):
+        for model, v in (("plain-20", 20.0 + seed), ("plain-56", 40.0 + 2 * seed), ("resnet-20", 15.0 + seed)):
+            write_run(plain, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v))
+    write_run(plain, EXP, PROF, "resnet-56", 0, steps=STEPS, train=flat(18.0), test=flat(18.0))
+    write_run(plain, EXP, PROF, "resnet-56", 1, status="diverged", steps=[100], train=[50.0])
+    write_run(plain, EXP, PROF, "resnet-56", 2, status="failed", train=None, write_metrics=False)
+    damaged = write_run(plain, EXP, PROF, "plain-56", 3, steps=STEPS, train=flat(45.0), test=flat(45.0)) / "result.json"
+    record = json.loads(damaged.read_text())
+    record["final"]["train"] = float("nan")
+    damaged.write_text(json.dumps(record))
+    text = make_verdict(discover_runs(plain, EXP, PROF).runs).families[0].paragraph
+    assert "resnet-56 18.00 (n=1, 1 diverged: not counted (no classes recorded), 1 failed: not counted)" in text, text
+    assert "plain-56 42.00 ± 2.00 (n=3, 1 failed: not counted)" in text, text
 
 
 def test_verdict_one_seed_says_no_interval(tmp_path):

@@ -182,7 +182,7 @@ def test_a_report_without_lrs_follows_the_grid_the_runs_were_planned_with(tmp_pa
 
     from experiments import matrix
     from reports.build import main as build
-    from runfolder.tuning import GRID_FILE, recorded_grid
+    from runfolder.tuning import GRID_FILE, record_grid, recorded_grid
 
     runs, out = tmp_path / "runs", tmp_path / "out"
     args = ["--experiment", "methods", "--profile", "quick", "--models", "plain-20 plain-56", "--seeds", "0 1",
@@ -190,6 +190,8 @@ def test_a_report_without_lrs_follows_the_grid_the_runs_were_planned_with(tmp_pa
     assert matrix.main(["plan", *args]) == 0
     assert (runs / "methods" / "quick" / GRID_FILE).read_text() == "0.05 0.1\n"
     assert recorded_grid(runs / "methods" / "quick") == (0.05, 0.1)
+    record_grid(tmp_path / "other", (0.1234567, 0.2))  # every digit kept: the folders' names are read from it
+    assert recorded_grid(tmp_path / "other") == (0.1234567, 0.2)
     for model, by_rate in {"plain-20": {0.05: 25.0, 0.1: 20.0}, "plain-56": {0.05: 61.0, 0.1: 60.0}}.items():
         for lr, train in by_rate.items():
             _write(runs, model, TUNING_SEED, train, None if lr == 0.1 else lr)

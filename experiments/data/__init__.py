@@ -48,6 +48,24 @@ LOAD_FIELDS = ("dataset", "image_size", "val_size", "split_seed", "eval_limit", 
 _PRELOADED: dict[tuple, Tensors] = {}  # filled by preload() only (experiments.pool, before it forks its runs)
 
 
+def check_sizes(config) -> None:
+    """ConfigError for a ``val_size`` or ``batch_size`` no run of ``config`` can train with, from the dataset's
+    published size (:attr:`Dataset.train_split`; synthetic: ``synthetic_train``), before anything is read or
+    written; a dataset of unknown size is checked when it loads (:func:`preload`, each run)."""
+    d = dataset(config.dataset)
+    if d.name == "synthetic":
+        n = config.synthetic_train
+    elif d.train_split is not None:
+        if config.val_size >= d.train_split:
+            raise ConfigError(f"bad val_size {config.val_size}: the {d.name} training set has only "
+                              f"{d.train_split} images")
+        n = d.train_split - config.val_size
+    else:
+        return
+    if config.batch_size > n:
+        raise ConfigError(f"bad batch_size {config.batch_size}: larger than the training set ({n} images)")
+
+
 def _load_key(config, data_dir: Path) -> tuple:
     return (str(Path(data_dir).resolve()), *(getattr(config, f) for f in LOAD_FIELDS))
 

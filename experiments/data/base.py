@@ -32,13 +32,15 @@ class Dataset:
     ``load(config, data_dir)`` returns the splits as uint8 :class:`~experiments.data.tensors.Tensors`, held
     on the training device; None for a folder dataset, which DataLoader workers read image by image
     (experiments.training.datamodule). ``own_size``: why ``image_size`` cannot apply, for a dataset that sizes
-    its images itself (empty: it can).
+    its images itself (empty: it can). ``train_split``: the published training split's size, for the input
+    check (:func:`experiments.data.check_sizes`); None where it is not fixed.
     """
 
     name: str
     ensure: Callable[[Path, bool], None]
     load: Callable[["RunConfig", Path], "Tensors"] | None
     own_size: str = ""
+    train_split: int | None = None  # images in the training split as published (val_size is held out of it)
 
     @property
     def tensors(self) -> bool:

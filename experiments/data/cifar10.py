@@ -28,4 +28,4 @@ def load(config, data_dir: Path):
                             lambda ds: torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), str(data_dir))
 
 
-DATASET = Dataset("cifar10", ensure, load)
+DATASET = Dataset("cifar10", ensure, load, train_split=50000)

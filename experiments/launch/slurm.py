@@ -189,8 +189,9 @@ OWNED_OPTIONS = {
     "--comment": (None, "the suite names each array's run list in the job's comment and reads it back to know "
                         "which runs are queued (another comment would submit them again); tag jobs with --job-name"),
 }
-# The shortest abbreviation of each long option getopt_long accepts unambiguously from srun or sbatch ("--ar"
-# is --array); shorter ones are ambiguous there, and SLURM refuses them itself.
+# The shortest abbreviation of each long option refused here ("--ar" is --array to getopt_long); shorter ones
+# are ambiguous in srun and sbatch, which refuse them themselves (so are some refused here, such as "--tim",
+# which --time-min shares: refusing them too costs nothing).
 SHORTEST_PREFIX = {"--array": 4, "--time": 5, "--comment": 5}
 # srun's and sbatch's short options that take no value, which may precede another in one word (``-Qt 5``).
 FLAG_LETTERS = set("EhHklOQsuvVXZ")
