@@ -118,6 +118,15 @@ def both_boards_forest(one: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(rows, ignore_index=True)
 
 
+# Under the boards, the verdict answers other questions with other tests: said where both stand on one page.
+VERDICT_BESIDE_BOARD = (
+    "_The verdict below asks the paper's two planned questions of the four reference nets (does the deeper "
+    "plain net train worse; does the residual net of its depth train better), each with an unadjusted 95% "
+    "Welch interval. The boards above test every method's gap at once and correct for that. A gap can "
+    "therefore be \"reproduced\" here and \"not shown\" on a board: both are true, of different "
+    "questions._")
+
+
 def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
     """The first page's leaderboard and forest plot for ``ctx``'s runs (see the module's docstring)."""
     board = methods_board(ctx)
@@ -135,6 +144,7 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
                  "points; red: seeds that did not train")
         shallow, deep = depth_labels(board)
         return FrontPage(lead="\n".join([*lead, MARKER]), board=board, tuning=ctx.extras.get("tuning"),
+                         beside_verdict=VERDICT_BESIDE_BOARD,
                          panel=_panel(forest, GAP_LABEL.format(deep=deep, shallow=shallow), title,
                                       margin=EQUIVALENCE_MARGIN))
     table = verdict_forest(verdict)

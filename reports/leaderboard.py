@@ -391,17 +391,21 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
 
 def gap_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:
     """The leaderboard's depth-gap table, (header, rows): per method its gap with the 95% interval, the
-    seeds in which it is positive, the test (paired, with r, or Welch), the Holm-adjusted p, the verdict and
+    seeds in which it is positive, the test (paired, with r, or Welch), the Holm-adjusted p of the gap and of
+    its equivalence within the margin, the verdict and
     the seeds per net that would decide an undecided one; for leaderboard.md and ``python -m reports.build``."""
     lo, hi = depth_labels(table)
     rows = []
     for r in table.itertuples():
         t = _test(r, "gap")
         needed = r.seeds_needed
-        rows.append([r.label, interval_text(t), _count(r.gap_above, r.gap_seeds), _how(t), p_text(r.gap_p_holm),
+        rows.append([r.label, interval_text(t), _count(r.gap_above, r.gap_seeds), _how(t),
+                     f"{p_text(r.gap_p_holm)} / {p_text(r.gap_p_equiv_holm)}",
                      r.verdict, "–" if needed is None or pd.isna(needed) else str(int(needed))
                      if r.verdict == GAP_WORDS["open"] else "–"])
     for row, r in zip(rows, table.itertuples()):
         if r.verdict == GAP_WORDS["open"] and (r.seeds_needed is None or pd.isna(r.seeds_needed)):
             row[-1] = f"> {MAX_SEEDS}"
-    return ["method", f"gap {hi} − {lo} [95% CI]", "> 0", "test", "Holm p", "verdict", "seeds to decide"], rows
+    # Both adjusted p: "degrades" rests on the first, "removes it" on the second (its equivalence test).
+    return ["method", f"gap {hi} − {lo} [95% CI]", "> 0", "test", f"Holm p: gap / within ±{EQUIVALENCE_MARGIN:g}",
+            "verdict", "seeds to decide"], rows
