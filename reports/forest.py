@@ -311,7 +311,7 @@ def methods_curves(ctx: ReportContext):
         ax.set_visible(False)
     if top := y_upper(pd.concat(every)):
         axes[0].set_ylim(0, top)
-    fig.suptitle(figure_title(ctx, "Training curves per method (as paper Fig. 6)"), fontsize=11)
+    fig.suptitle(figure_title(ctx, "Training curves per method, one-recipe board (as paper Fig. 6)"), fontsize=11)
     fig.supxlabel(_caption(pd.concat(every)), fontsize=8, color="0.3")
     return fig
 

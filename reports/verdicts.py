@@ -68,7 +68,8 @@ GAP_WORDS = {
     "degrades": "degrades",
     "removes": "removes it (within ±{margin:g} points)",
     "better": "the deeper net trains better",
-    "open": "gap not shown, interval too wide to tell",
+    # Not "interval too wide": a Holm-adjusted decision can fail for an interval that excludes 0 unadjusted.
+    "open": f"not decided: neither a gap nor ±{EQUIVALENCE_MARGIN:g} shown",
     "no_spread": "gap not shown: every seed gives the same gap (no spread to test)",
     "one_seed": "gap not shown, one seed: no interval",
     "no_train": "does not train",
@@ -414,8 +415,8 @@ def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
     "degrades" where the Holm-adjusted test shows a positive gap (with "(by less than M points)" where the
     equivalence is shown too), else "removes it" where the equivalence is shown (a negative gap shown or
     not), else "the deeper net trains better" where a negative gap is shown, else "gap not shown: every
-    seed gives the same gap" where the seeds' gaps have no spread, else "gap not shown, interval too wide
-    to tell"."""
+    seed gives the same gap" where the seeds' gaps have no spread, else "not decided: neither a gap nor ±5
+    shown"."""
     untrained = [c.model for c in (shallow, deep) if not c.trained]
     if untrained:
         return GAP_WORDS["not_trained"].format(names=", ".join(untrained))

@@ -144,7 +144,7 @@ def test_an_equivalence_that_holds_removes_it(board):
 def test_an_equivalence_that_fails_is_too_wide_to_tell_and_says_how_many_seeds(board):
     fixup = board.loc["fixup"]
     assert fixup["gap"] == pytest.approx(2.0) and fixup["gap_low"] < 0 < fixup["gap_high"]
-    assert fixup["gap_p_equiv_holm"] >= 0.05 and fixup["verdict"] == "gap not shown, interval too wide to tell"
+    assert fixup["gap_p_equiv_holm"] >= 0.05 and fixup["verdict"] == "not decided: neither a gap nor ±5 shown"
     assert (fixup["gap_above"], fixup["gap_seeds"]) == (1, 3)
     # Seeds to decide: were the observed gap (2) and spread (5.3) the truth, 30 seeds per net would decide
     # it with well under 80% probability (by Monte Carlo, TOST at 0.05/5 decides first), so none is given
@@ -152,7 +152,7 @@ def test_an_equivalence_that_fails_is_too_wide_to_tell_and_says_how_many_seeds(b
     sd = np.std(np.array(TRAIN["fixup-56"]) - TRAIN["fixup-20"], ddof=1)
     assert _tost_decides(2.0, sd, 30, level=0.01) < 0.8
     assert pd.isna(fixup["seeds_needed"]) and pd.isna(board.loc["plain", "seeds_needed"])
-    assert "| gap not shown, interval too wide to tell | > 30 |" in leaderboard_markdown(board.reset_index(drop=True))
+    assert "| not decided: neither a gap nor ±5 shown | > 30 |" in leaderboard_markdown(board.reset_index(drop=True))
 
 
 def _tost_decides(gap: float, sd: float, n: int, level: float, reps: int = 40_000) -> float:
@@ -198,7 +198,7 @@ def test_a_failed_seed_is_left_out_and_named(board):
     md = leaderboard_markdown(board.reset_index(drop=True))
     assert "| skipinit | 13.00 ± 1.00 | 12.75 ± 0.35 (n=2) |" in md and "| 56: 1/3 failed |" in md
     assert "| plain (ref.) | +22.0 [" in md and "| 3/3 | paired, r +1.00 |" in md
-    assert "| fixup | +2.0 [" in md and "gap not shown, interval too wide to tell |" in md
+    assert "| fixup | +2.0 [" in md and "not decided: neither a gap nor ±5 shown |" in md
     assert "(1986) constraint that at most one of a net's two nulls is true (the 5 depth gaps" in md and "within ±5 points" in md
 
 
@@ -448,13 +448,13 @@ def test_methods_report_opens_with_the_leaderboard(methods):
     console = result.console
     assert console.index("Leaderboard, one-recipe board (leaderboard.md") < console.index("CIFAR family")
     fixup = next(line for line in console.splitlines() if line.startswith("fixup "))
-    assert "gap not shown, interval too wide to tell" in fixup and "paired, r +0.96" in fixup
+    assert "not decided: neither a gap nor ±5 shown" in fixup and "paired, r +0.96" in fixup
     assert "| resnet (ref.) | +-3.0" not in page and "| resnet (ref.) | -3.0 [" in page
     assert "(1986) constraint that at most one of a net's two nulls is true (the 5 depth gaps" in page  # page 1 names the correction and its count
     saved = pd.read_csv(result.out_dir / "leaderboard.csv")
     assert list(saved.columns) == COLUMNS and list(saved["verdict"]) == [
-        "degrades", "removes it (within ±5 points)", "degrades", "gap not shown, interval too wide to tell",
-        "gap not shown, interval too wide to tell"]
+        "degrades", "removes it (within ±5 points)", "degrades", "not decided: neither a gap nor ±5 shown",
+        "not decided: neither a gap nor ±5 shown"]
     assert "| skipinit |" in (result.out_dir / "leaderboard.md").read_text()
     (forest,) = result.page_one.axes  # page 1: the depth-gap forest plot among the leaderboard's lines
     assert [t.get_text() for t in forest.get_yticklabels()] == list(saved["label"])
