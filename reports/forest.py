@@ -45,7 +45,7 @@ GAP_LABEL = "depth gap: final training error, {deep} − {shallow} layers (point
 EFFECT_LABEL = "{base} − method: final training error at {deep} layers (points)"
 DECIDED = ("degrades", GAP_WORDS["better"], GAP_WORDS["removes"].split(" (")[0], "better than", "worse than",
            "as good as")  # verdicts that decide (Holm): the marker is filled
-VERDICT_LABEL = "difference of final error (points; > 0: the paper's direction)"
+VERDICT_LABEL = "difference of final error (points); the paper: > 0, but residual depth ≤ 0"
 
 
 def _row(label: str, c: Comparison, group: str) -> dict:
@@ -110,7 +110,8 @@ def effect_forest(board: pd.DataFrame, which: str = "vs_plain") -> pd.DataFrame:
 def verdict_forest(verdict: Verdict) -> pd.DataFrame:
     """The verdict's comparisons as a forest table (points of final error; > 0 is the paper's direction for
     the degradation and the shortcut rows): per family the degradation (deep − shallow plain), the
-    shortcuts' effect (deep plain − deep residual) and the residual nets across depth (paper Fig. 4, 6);
+    shortcuts' effect (deep plain − deep residual) and the residual nets across depth (paper Fig. 4, 6; its
+    paired interval, which decides the verdict's line, where the nets share seeds);
     per ablation depth each option against plain on training error and B − A, C − B on the eval split
     (Table 3)."""
     rows, seen = [], set()
@@ -123,7 +124,12 @@ def verdict_forest(verdict: Verdict) -> pd.DataFrame:
     for fam in verdict.families:
         for what, c in (("degradation", fam.plain), ("shortcuts", fam.shortcut), ("residual depth", fam.residual)):
             if c is not None and (c.a, c.b, c.split) not in seen:  # the ablation's rows already hold it
-                families.append(_row(f"{what}: {c.a} − {c.b}", c, fam.family))
+                row = _row(f"{what}: {c.a} − {c.b}", c, fam.family)
+                if what == "residual depth" and fam.residual_paired is not None:  # as the verdict decides it
+                    diff, low, high, _ = fam.residual_paired
+                    row.update(label=f"{what} (paired): {c.a} − {c.b}", diff=diff, low=low, high=high,
+                               decided=low > 0 or high < 0)
+                families.append(row)
     return _forest(families + rows)
 
 

@@ -150,7 +150,7 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
     table = verdict_forest(verdict)
     if table.empty or table["diff"].isna().all():
         return FrontPage()
-    title = "The verdict's differences, 95% Welch CI over seeds (filled: CI excludes 0)"
+    title = "The verdict's differences, 95% CI over seeds: Welch, paired for residual depth (filled: CI excludes 0)"
     fig = Figure(figsize=(8.5, forest_height(len(table)) + 0.4), layout="constrained")
     plot_forest(fig.subplots(), table, xlabel=VERDICT_LABEL)
     fig.suptitle(figure_title(ctx, "The verdict's comparisons"), fontsize=11)

@@ -130,6 +130,7 @@ class FamilyVerdict:
     residual: Comparison | None  # deepest minus shallowest residual net
     shortcut: Comparison | None  # the shortcuts' effect: deepest plain minus the residual net of that depth
     paragraph: str
+    residual_paired: tuple[float, float, float, int] | None = None  # residual's paired (mean, low, high, n)
 
     @property
     def residual_share(self) -> float | None:
@@ -196,8 +197,8 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
         judgement = _judge(shortcut, "the shortcuts lower the deep net's training error",
                            "the residual net trains worse than the plain one")
         lines.append(f"- Shortcuts, {shortcut.text()}: {judgement}.")
+    paired = _paired(runs, res_cmp) if res_cmp is not None else None
     if res_cmp is not None:
-        paired = _paired(runs, res_cmp)
         lines.append(f"- Residual nets across depth, {res_cmp.text()}"
                      + (f"; paired over the {paired[3]} seeds both have (the same batches): {paired[0]:+.2f} "
                         f"(95% CI {paired[1]:+.2f} to {paired[2]:+.2f})" if paired else "")
@@ -207,7 +208,7 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
 
     headline, reproduced = _headline(plain_cmp, shortcut, res_all.get(deep) if deep is not None else None)
     paragraph = f"**{name}: {headline}.** " + "\n".join(lines)
-    return FamilyVerdict(family, headline, reproduced, plain_cmp, res_cmp, shortcut, paragraph)
+    return FamilyVerdict(family, headline, reproduced, plain_cmp, res_cmp, shortcut, paragraph, paired)
 
 
 def _headline(degradation: Comparison | None, shortcut: Comparison | None,
@@ -257,13 +258,14 @@ def _share_text(plain: Comparison | None, res: Comparison) -> str:
 
 def _paired(runs: Sequence[Run], c: Comparison) -> tuple[float, float, float, int] | None:
     """(mean, low, high, n) of the per-seed differences ``c.a − c.b`` over the seeds both nets have (a seed
-    gives both the same batches): the paired 95% t-interval; None with fewer than two shared seeds."""
+    gives both the same batches): the paired 95% t-interval; None with fewer than two shared seeds or no spread."""
     va, vb = counted(runs, c.a, c.split).values, counted(runs, c.b, c.split).values
     shared = sorted(set(va) & set(vb))
     if len(shared) < 2:
         return None
     m, low, high, n = mean_interval([va[k] - vb[k] for k in shared])
-    return (m, low, high, n) if low is not None else None
+    # No spread (every seed the same difference) makes a point, which a few agreeing seeds do not make evidence of.
+    return (m, low, high, n) if low is not None and high > low else None
 
 
 def _residual_judgement(c: Comparison, paired: tuple[float, float, float, int] | None = None) -> str:

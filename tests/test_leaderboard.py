@@ -472,7 +472,7 @@ def test_degradation_report_page_one_holds_the_forest_plot_and_the_verdict(tmp_p
     (forest,) = result.page_one.axes
     labels = [t.get_text() for t in forest.get_yticklabels()]
     assert labels == ["degradation: plain-56 − plain-20", "shortcuts: plain-56 − resnet-56",
-                      "residual depth: resnet-56 − resnet-20"]
+                      "residual depth (paired): resnet-56 − resnet-20"]
     assert [ln.get_xdata()[0] for ln in forest.get_lines() if len(ln.get_xdata()) == 1] == pytest.approx(
         [22.0, 33.0 - np.mean(TRAIN["resnet-56"]), np.mean(TRAIN["resnet-56"]) - 10.0])
     texts = page_texts(result.page_one)

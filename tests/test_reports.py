@@ -276,6 +276,22 @@ def test_verdict_reproduced_when_both_intervals_exclude_zero(tmp_path):
     assert "> 0 in 3 of 3 seeds" in v.paragraph and "Shortcuts, plain-56 − resnet-56 = +26.00" in v.paragraph
 
 
+def test_verdict_judges_the_residual_nets_by_their_paired_interval(tmp_path):
+    """A seed gives both residual nets the same batches and their errors are correlated: Welch's interval
+    (-1.1 to +7.1 here) once read "not shown to be worse" where every seed says +2 to +4. The paired
+    interval over the shared seeds decides the line, and the forest plot shows it."""
+    from reports.forest import verdict_forest
+
+    runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(30.0, 33.0, 36.0), resnet56=(11.0, 13.0, 15.0))
+    v = make_verdict(runs, EXP).families[0]
+    assert v.residual.diff.low < 0 < v.residual.diff.high  # Welch includes 0
+    assert ("paired over the 3 seeds both have (the same batches): +3.00 (95% CI +0.52 to +5.48): the deeper "
+            "residual net trains worse too (paired interval excludes 0)") in v.paragraph, v.paragraph
+    row = verdict_forest(make_verdict(runs, EXP)).set_index("label").loc["residual depth (paired): resnet-56 − resnet-20"]
+    assert (round(row["low"], 2), round(row["high"], 2), bool(row["decided"])) == (0.52, 5.48, True)
+    assert v.headline == "reproduced"  # the headline asks the degradation and the shortcuts only
+
+
 def test_verdict_not_reproduced_either_direction(tmp_path):
     # the deeper plain net trains better
     runs = degradation_runs(tmp_path / "a", [0, 1, 2], plain56=(5.0, 6.0, 7.0))
