@@ -196,11 +196,17 @@ class GradientFacts:
     worst_step: int  # ... at this iteration,
     worst_weak: int  # where this layer is the weakest
     worst_strong: int  # and this one the strongest
+    strongest: int = 0  # the layer with the largest norm at ``step``
 
     @property
     def trend(self) -> str:
         """Where the norms go on their way back to the input at the worst iteration: "shrink" or "grow"."""
         return "shrink" if self.worst_weak < self.worst_strong else "grow"
+
+    @property
+    def last_trend(self) -> str:
+        """The same at ``step``, the last iteration the pair shares."""
+        return "shrink" if int(self.weakest.split(" ")[0]) < self.strongest else "grow"
 
 
 def gradient_facts(rows: pd.DataFrame, step: int) -> GradientFacts:
@@ -218,7 +224,7 @@ def gradient_facts(rows: pd.DataFrame, step: int) -> GradientFacts:
         rows["model"].iloc[0], int(step), float(col[0] / col[-1]), float(np.nanmin(col) / np.nanmax(col)),
         f"{weakest} ({names.get(weakest, '?')})", int(np.sum(col < VANISH_RATIO * np.nanmax(col))), len(layers),
         float(ratios[k]), int(steps[k]), int(layers[int(np.nanargmin(norms[:, k]))]),
-        int(layers[int(np.nanargmax(norms[:, k]))]))
+        int(layers[int(np.nanargmax(norms[:, k]))]), int(layers[int(np.nanargmax(col))]))
 
 
 def gradient_verdict(p: GradientFacts, r: GradientFacts) -> str:
@@ -233,7 +239,11 @@ def gradient_verdict(p: GradientFacts, r: GradientFacts) -> str:
                 f"below {VANISH_RATIO:g}.")
     else:
         text = (f"**Agrees that they do not vanish, but they are not healthy either:** {p.model}'s gradients grow "
-                f"on their way to the input ({where}, below {VANISH_RATIO:g}): they explode rather than vanish.")
+                f"on their way to the input ({where}, below {VANISH_RATIO:g}): there they explode rather than vanish.")
+    if p.worst_ratio < VANISH_RATIO and p.last_trend != p.trend and p.step != p.worst_step:
+        # The extreme is one iteration (often the first); where the norms go later can be the other way.
+        text += (f" By iteration {p.step} (the last recorded) they {p.last_trend} on their way to the input "
+                 f"instead: layer {p.weakest} is the weakest, at {p.min_over_max:.2g} of the largest.")
     return (f"{text} For comparison, {r.model}'s extreme is {r.worst_ratio:.2g} (iteration {r.worst_step}). "
             f"First-to-last ratio at iteration {p.step}: {p.first_over_last:.3g} ({p.model}) vs "
             f"{r.first_over_last:.3g} ({r.model}).")

@@ -261,7 +261,7 @@ def write_analysis_runs(runs: Path, grads: str = "healthy") -> None:
             for step in (0, 25, 50, 75):
                 for layer in range(1, n + 2):  # weighted layers: the 3x3 convs and the fc
                     norm = 0.5 + 0.01 * layer
-                    if model == "plain-56" and grads != "healthy":
+                    if model == "plain-56" and grads != "healthy" and (grads != "explode-first" or step == 0):
                         norm = 10 ** ((layer - n - 1 if grads == "vanishing" else 1 - layer) / 10)
                     rows.append((step, layer, f"l{layer}.conv", norm / (1 + step / 100)))
             pd.DataFrame(rows, columns=["step", "layer", "name", "norm"]).to_csv(folder / "grad_norms.csv", index=False)
@@ -309,6 +309,14 @@ def test_figures_and_sections_render_from_run_folders(tmp_path):
     write_analysis_runs(tmp_path / "explode", grads="exploding")
     text = gradients.gradient_section(context(tmp_path / "explode"))
     assert "plain-56's gradients grow on their way to the input" in text and "explode rather than vanish" in text
+    assert "instead" not in text  # exploding at every recorded iteration
+    # Exploding at iteration 0 only, then healthy and shrinking towards the input: the text said "explode" for
+    # the whole run, read from the first iteration alone.
+    write_analysis_runs(tmp_path / "first", grads="explode-first")
+    text = gradients.gradient_section(context(tmp_path / "first"))
+    assert "at iteration 0, layer 56's norm" in text and "there they explode rather than vanish" in text, text
+    assert ("By iteration 75 (the last recorded) they shrink on their way to the input instead: layer 1 (l1.conv) "
+            "is the weakest") in text, text
 
 
 def test_no_data_no_figures_and_damaged_files_are_named(tmp_path):
