@@ -26,17 +26,18 @@ from pathlib import Path
 
 import matplotlib
 
+import runfolder
 from runfolder import format_seconds
 from runfolder.io import unwritable
 
 from . import io
 from .frontpage import FrontPage, front_page
-from runfolder.tuning import DEFAULT_GRID, GRID_FILE, parse_grid, recorded_grid
+from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, parse_grid, recorded_grid
 
 from .leaderboard import gap_rows
 from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
 from .registry import ReportContext, figure_functions, section_functions
-from .runs import STATUSES, Run, discover_runs, plugin_versions, read_name, tidy_table
+from .runs import STATUSES, Run, discover_runs, load_run, plugin_versions, read_name, tidy_table
 from .summary import display_table, flag_text, summarize, summary_markdown, text_table
 from .verdict import Verdict, make_verdict
 
@@ -187,6 +188,30 @@ def _provenance(runs: Sequence[Run], experiment: str, profile: str, runs_dir: Pa
     return "\n".join(lines)
 
 
+def _tuning_protocol_runs(runs_dir: Path, experiment: str, profile: str, models, seeds) -> list[Run]:
+    """The run folders of the tuning protocol among ``models``: the tuning seed's at every rate, and the
+    reported seeds' at a rate other than the profile's (``seed<k>-lr<rate>``); the one-recipe board's
+    ``seed<k>`` folders are the report's own runs."""
+    out = []
+    for model in models or []:
+        folder = Path(runs_dir) / experiment / profile / model
+        for child in sorted(folder.iterdir()) if folder.is_dir() else []:
+            parsed = runfolder.seed_and_lr(child.name)
+            if parsed is None or (parsed[0] in seeds and parsed[1] is None):
+                continue
+            out.append(load_run(Path(runs_dir), experiment, profile, model, *parsed))
+    return out
+
+
+def _tuning_provenance(extra: Sequence[Run]) -> str:
+    """The provenance line of the tuning protocol's runs (:func:`_tuning_protocol_runs`)."""
+    counts = Counter(r.status for r in extra)
+    total = sum(r.number("wall_seconds") or 0.0 for r in extra if r.result)
+    return (f"- the tuning protocol's runs besides (the tuning seed {TUNING_SEED} at every rate, the reported "
+            f"seeds at their chosen rates): {len(extra)}: " + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES)
+            + f"; compute {format_seconds(total)} ({total:.0f} s)")
+
+
 def generated_stamp() -> str:
     """Now, local time in ISO 8601 with its UTC offset (``2025-03-01T14:05+05:30``), as a run's ``started``:
     a time-zone abbreviation is ambiguous (IST: India, Israel or Ireland) or made up (an invalid TZ's)."""
@@ -243,7 +268,7 @@ def _first_page(title: str, verdict_md: str, provenance: str, flagged: Sequence[
     first = [f"# {title}", "", *([front.lead, ""] if front.lead else []), "## Verdict", "",
              *([front.beside_verdict, ""] if front.beside_verdict else []), verdict_md, "", "## Provenance", "",
              provenance, "", f"## Flagged runs ({len(flagged)})", ""]
-    first += [f"- {r.model}/seed{r.seed}: {flag_text(r)}" for r in flagged] or [
+    first += [f"- {r.rel.split('/', 2)[-1]}: {flag_text(r)}" for r in flagged] or [
         "None: every expected run finished ok."]
     if errors:
         first += ["", "## Report errors", ""] + [f"- {e}" for e in errors]
@@ -314,9 +339,13 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
                 stale.unlink()
 
         flagged = [r for r in runs if r.flagged]
-        first_page = _first_page(title, verdict_md, _provenance(runs, experiment, profile, runs_dir, found.models,
-                                                                found.seeds, found.ignored), flagged, errors,
-                                  front)
+        provenance = _provenance(runs, experiment, profile, runs_dir, found.models, found.seeds, found.ignored)
+        if tuning_grid:  # the tuned board's runs: counted and flagged too, not only the one-recipe board's
+            extra = _tuning_protocol_runs(runs_dir, experiment, profile, found.models, found.seeds)
+            *head, stamp = provenance.split("\n")  # the "generated" line stays last
+            provenance = "\n".join([*head, _tuning_provenance(extra), stamp])
+            flagged += [r for r in extra if r.flagged and r.seed in found.seeds]
+        first_page = _first_page(title, verdict_md, provenance, flagged, errors, front)
         summary_pages = summary_markdown(summary, runs, title=f"Summary: {experiment} / {profile}",
                                          profile=profile, sections=sections, include_flagged=False)
         report_pdf = target / "report.pdf"

@@ -128,6 +128,9 @@ def test_the_report_holds_the_one_recipe_and_the_tuned_board_side_by_side(tmp_pa
     page = result.first_page
     assert page.index("## Leaderboard") < page.index("## Tuned board") < page.index("## Verdict")
     assert "Chosen: plain-20 0.1, fixup-20 0.05, plain-56 0.1, fixup-56 0.2" in page.replace("\n", " ")
+    # Provenance counts the tuned board's runs too (once only the one-recipe board's 12): 14 tuning runs and 6
+    # reported runs at fixup's chosen rates.
+    assert "the tuning protocol's runs besides" in page and "rates): 20: 20 ok, 0 diverged" in page, page
     assert (out / "fig-methods-lr.png").stat().st_size > 0
 
 
