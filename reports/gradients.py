@@ -142,8 +142,10 @@ def gradient_figures(ctx: ReportContext):
         plot_gradient_profiles(axes[2], pair)
         fig.suptitle(figure_title(ctx, f"Gradient norms by layer during training, "
                                        f"{FAMILY_TITLES.get(family, family)}"), fontsize=12)
+        steps = np.unique(pair["step"].to_numpy())
+        every = f"every {int(np.diff(steps).min())} iterations" if len(steps) > 1 else f"at iteration {int(steps[0])}"
         fig.supxlabel("L2 norm of each weighted layer's weight gradient (loss only, before weight decay), "
-                      "every K iterations; projection shortcuts excluded; log10 mean over ok seeds",
+                      f"{every}; projection shortcuts excluded; log10 mean over ok seeds",
                       fontsize=8, color="0.3")
         figs[f"grad-norms-{family}"] = fig
     return figs or None
