@@ -45,6 +45,7 @@ GAP_LABEL = "depth gap: final training error, {deep} − {shallow} layers (point
 EFFECT_LABEL = "{base} − method: final training error at {deep} layers (points)"
 DECIDED = ("degrades", GAP_WORDS["better"], GAP_WORDS["removes"].split(" (")[0], "better than", "worse than",
            "as good as")  # verdicts that decide (Holm): the marker is filled
+POSSIBLE = 100.0  # points: the largest difference two errors (%) can have
 VERDICT_LABEL = "difference of final error (points); the paper: > 0, but residual depth ≤ 0"
 
 
@@ -193,6 +194,9 @@ def plot_forest(ax: Axes, table: pd.DataFrame, *, xlabel: str = "difference (poi
     finite = table[["diff", "low", "high"]].to_numpy(dtype=float)
     finite = finite[np.isfinite(finite)]
     lo, hi = (min(0.0, finite.min()), max(0.0, finite.max())) if finite.size else (-1.0, 1.0)
+    # A difference of two errors (%) lies within ±100 points: a t-interval reaching beyond (a few seeds of
+    # nets at chance and at 20%) is cut at the axis there, its numbers still printed in full beside it.
+    lo, hi = max(lo, -POSSIBLE), min(hi, POSSIBLE)
     pad = 0.08 * (hi - lo or 1.0)
     ax.set_xlim(lo - pad, hi + pad)
     ax.tick_params(axis="y", length=0)
@@ -286,7 +290,7 @@ def methods_forest(ctx: ReportContext):
 
 def _forest_caption() -> str:
     return ("squares on grey: the paper's plain and residual nets (reference); bars: 95% intervals (paired where "
-            "the nets share seeds), unadjusted;\nfilled: the verdict decides (Holm over the board's column of comparisons); "
+            "the nets share seeds), unadjusted, cut at ±100 points;\nfilled: the verdict decides (Holm over the board's column of comparisons); "
             "k/n: seeds in which the difference is > 0; red: seeds that diverged or ended at chance")
 
 
