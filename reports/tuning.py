@@ -103,18 +103,20 @@ def tuned_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, 
 def plot_lr_sensitivity(ax: Axes, rows: pd.DataFrame, colours: dict[int, str], *, chance: float | None = None,
                         one_recipe: float | None = None, rates: Sequence[float] | None = None) -> Axes:
     """Final training error (%) of the tuning runs against the rate (log axis) on ``ax``, one line per depth
-    (``colours``: depth -> colour); the chosen rate ringed, a diverged run drawn as an x at the top, the
+    (``colours``: depth -> colour); the chosen rate ringed, a diverged run drawn as an x at the top (a row
+    per depth, 4 points apart), the
     one-recipe board's rate as a dotted vertical line and chance as a dashed horizontal one; ``rates``: the
     ticks (default: the rows' rates; panels sharing an axis need the same). Returns ``ax``."""
     top = 100.0
-    for depth, colour in colours.items():
+    for k, (depth, colour) in enumerate(colours.items()):
         part = rows[rows["depth"] == depth].sort_values("lr")
         done = part[part["status"] == "ok"]
         ax.plot(done["lr"], done["train"], "-o", color=colour, ms=4, lw=1.2, label=f"{depth} layers")
         diverged = part[part["status"] == "diverged"]
-        ax.plot(diverged["lr"], [top] * len(diverged), "x", color=colour, ms=7, mew=1.5)
+        row = top - 4.0 * k  # one row of x's per depth: two depths diverging at one rate both show
+        ax.plot(diverged["lr"], [row] * len(diverged), "x", color=colour, ms=7, mew=1.5)
         chosen = part[part["chosen"]]
-        ax.plot(chosen["lr"], [t if s == "ok" else top for t, s in zip(chosen["train"], chosen["status"])], "o",
+        ax.plot(chosen["lr"], [t if s == "ok" else row for t, s in zip(chosen["train"], chosen["status"])], "o",
                 mfc="none", mec=colour, ms=11, mew=1.5)
     if one_recipe is not None:
         ax.axvline(one_recipe, color="0.5", ls=":", lw=1)
