@@ -107,11 +107,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpus", default="")
     parser.add_argument("--runs-per-gpu", default="1")
     args = parser.parse_args(argv)
-    if not args.jobs.isdigit() or int(args.jobs) < 1:
-        print(f"error: bad JOBS {args.jobs!r} (runs trained at once, also -j N): a whole number >= 1",
-              file=sys.stderr)
+    from .errors import ConfigError
+    from .launch.slots import parse_jobs
+
+    try:
+        args.jobs = parse_jobs(args.jobs)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_REFUSED
-    args.jobs = int(args.jobs)
     # make's targets are the result.json files: either is accepted; each run once, in the order given.
     dirs = list(dict.fromkeys(str(Path(d).parent) if Path(d).name == RESULT else d for d in args.run_dirs))
     warm = False

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from . import cifar10, fashion_mnist, imagenet, synthetic
-from .base import OFFLINE_ENV, DataUnavailable, Dataset
+from .base import OFFLINE_ENV, DataUnavailable, Dataset, check_split
 from .imagenet import folder_classes
 from .synthetic import synthetic_tensors
 from .tensors import Tensors, check_labels, resize, split
@@ -53,17 +53,10 @@ def check_sizes(config) -> None:
     published size (:attr:`Dataset.train_split`; synthetic: ``synthetic_train``), before anything is read or
     written; a dataset of unknown size is checked when it loads (:func:`preload`, each run)."""
     d = dataset(config.dataset)
-    if d.name == "synthetic":
-        n = config.synthetic_train
+    if d.name == "synthetic":  # its validation images are made apart from its training ones
+        check_split(d.name, config.synthetic_train, batch_size=config.batch_size)
     elif d.train_split is not None:
-        if config.val_size >= d.train_split:
-            raise ConfigError(f"bad val_size {config.val_size}: the {d.name} training set has only "
-                              f"{d.train_split} images")
-        n = d.train_split - config.val_size
-    else:
-        return
-    if config.batch_size > n:
-        raise ConfigError(f"bad batch_size {config.batch_size}: larger than the training set ({n} images)")
+        check_split(d.name, d.train_split, config.val_size, config.batch_size)
 
 
 def _load_key(config, data_dir: Path) -> tuple:
@@ -89,7 +82,5 @@ def preload(config, data_dir: Path) -> None:
     the same for every run of the matrix."""
     if dataset(config.dataset).load is not None:
         tensors = dataset(config.dataset).load(config, Path(data_dir))
-        if len(tensors.train_y) < config.batch_size:  # as every run's BatchOrder would refuse it
-            raise ConfigError(f"bad batch_size {config.batch_size}: larger than the training set "
-                              f"({len(tensors.train_y)} images)")
+        check_split(config.dataset, len(tensors.train_y), batch_size=config.batch_size)  # as each run's BatchOrder
         _PRELOADED[_load_key(config, data_dir)] = tensors

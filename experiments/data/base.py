@@ -23,6 +23,19 @@ class DataUnavailable(ConfigError):
     """The dataset is not on disk and could not be fetched; the message says how to get it."""
 
 
+def check_split(name: str, images: int, val_size: int | None = None, batch_size: int | None = None) -> int:
+    """The images left to train on when ``val_size`` of a training split of ``images`` are held out (None:
+    none are, the split is the training set already); ConfigError where none are left, or fewer than
+    ``batch_size`` (one check and its words, for the input check, the pool's preload, the split and the
+    batch order alike)."""
+    if val_size is not None and val_size >= images:
+        raise ConfigError(f"bad val_size {val_size}: the {name} training set has only {images} images")
+    left = images - (val_size or 0)
+    if batch_size is not None and batch_size > left:
+        raise ConfigError(f"bad batch_size {batch_size}: larger than the training set ({left} images)")
+    return left
+
+
 @dataclass(frozen=True)
 class Dataset:
     """One dataset a profile can name (``dataset: <name>``): how its files are found or fetched, how it loads.

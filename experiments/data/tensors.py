@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
+from .base import check_split
 
 if TYPE_CHECKING:
     import torch
@@ -108,8 +109,7 @@ def split(name, full_x, full_y, test_x, test_y, num_classes, config: RunConfig) 
     """Hold ``val_size`` images out of training with the fixed ``split_seed``; apply ``eval_limit``."""
     import torch
 
-    if config.val_size >= len(full_x):
-        raise ConfigError(f"bad val_size {config.val_size}: the {name} training set has only {len(full_x)} images")
+    check_split(name, len(full_x), config.val_size)
     g = torch.Generator().manual_seed(config.split_seed)
     order = torch.randperm(len(full_x), generator=g)
     val_idx, train_idx = order[: config.val_size].sort().values, order[config.val_size :].sort().values

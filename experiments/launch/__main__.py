@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import ConfigError, refusing_bad_input
+from ..errors import refusing_bad_input
 from . import slots, slurm
 
 
@@ -21,8 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs-per-gpu", default="1", help="RUNS_PER_GPU (LAUNCHER empty)")
     parser.add_argument("--jobs", default="1", help="JOBS or make's -j N: runs trained at once")
     args = parser.parse_args(argv)
-    if not args.jobs.isdigit() or int(args.jobs) < 1:
-        raise ConfigError(f"bad JOBS {args.jobs!r} (runs trained at once, also -j N): a whole number >= 1")
+    slots.parse_jobs(args.jobs)
     slurm.check(args)
     if not args.launcher:
         slots.parse_runs_per_gpu(args.runs_per_gpu)

@@ -126,6 +126,14 @@ def parse_runs_per_gpu(text: str | int) -> int:
     return int(value)
 
 
+def parse_jobs(text: str | int) -> int:
+    """JOBS (or make's -j N): the runs trained at once, an integer >= 1; ConfigError naming the value."""
+    value = str(text).strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ConfigError(f"bad JOBS {text!r} (runs trained at once, also -j N): a whole number >= 1")
+    return int(value)
+
+
 def devices(gpus: str = "") -> list[tuple[int, str]]:
     """The devices runs may use: (torch's number, CUDA_VISIBLE_DEVICES entry); [] without GPUs.
 

@@ -19,7 +19,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from ..config import ConfigError
+from ..data.base import check_split
 
 CROP_PADDING = 4  # paper section 4.2: "4 pixels are padded on each side"
 
@@ -55,8 +55,7 @@ class BatchOrder:
     """
 
     def __init__(self, n: int, batch_size: int, seed: int, device: torch.device | str = "cpu") -> None:
-        if n < batch_size:
-            raise ConfigError(f"bad batch_size {batch_size}: larger than the training set ({n} images)")
+        check_split("training", n, batch_size=batch_size)
         self.n, self.batch_size, self.seed, self.device = n, batch_size, seed, torch.device(device)
         self.steps_per_epoch = n // batch_size
         self._epoch, self._order = -1, None
