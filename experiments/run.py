@@ -301,12 +301,12 @@ def _resume_refusal(run_dir: Path, checkpoint, record: dict, layout: list[str]) 
     The suite's own commit may differ: that is recorded (``git_commits``), not refused."""
     from models.layout import layout_change
 
-    from .training.checkpoint import CHECKPOINT_FORMAT, FORMAT_CHANGES
+    from .training.checkpoint import CHECKPOINT_FORMAT, FORMAT_CHANGES, RESUMABLE_FORMATS
 
     ckpt = run_dir / CHECKPOINT
     anew = f"delete {ckpt} to train the run from the start, or use another RUNS_DIR"
     held = f"{run_dir} holds a checkpoint (iteration {checkpoint.step})"
-    if checkpoint.format != CHECKPOINT_FORMAT:
+    if checkpoint.format not in RESUMABLE_FORMATS:
         if not isinstance(checkpoint.format, int | None) or checkpoint.format not in FORMAT_CHANGES:
             return (f"{held} of checkpoint format {checkpoint.format!r}, not this version's {CHECKPOINT_FORMAT} "
                     f"(a newer suite's?): train it with the version that wrote it, or {anew}")
@@ -346,7 +346,8 @@ def _resume_refusal(run_dir: Path, checkpoint, record: dict, layout: list[str]) 
         return (f"{held} trained with other code of plugin {record['method']!r} ({code(trained)}; installed now: "
                 f"{code(plugin)}): reinstall the code it was trained with to resume it; to train it anew with the "
                 f"new code, {anew}")
-    change = layout_change(checkpoint.trained_with.get("layout") or [], layout)
+    recorded = checkpoint.trained_with.get("layout")  # None in a format-3 checkpoint: not checked
+    change = layout_change(recorded, layout) if recorded is not None else None
     if change:
         commits = checkpoint.trained_with.get("git_commits") or []
         code = f"the suite's commit {commits[-1][:12]}" if commits else "the code it was trained with"

@@ -604,14 +604,26 @@ def test_a_checkpoint_from_before_manual_optimization_is_never_resumed(tmp_path,
     assert rc == 2
     _one_error_line(err, "(checkpoint format 2, now 4): it predates the random generators' states and the record "
                     "of what the run was trained with (the optimizer's parameter groups", "delete")
-    # format 3: before the net's layout was kept (a Fixup bottleneck's stride moved to its 3x3 convolution
-    # since some runs were checkpointed: same names and shapes, so the weights loaded into the other net)
+
+
+
+def test_a_checkpoint_from_before_the_layout_record_still_resumes_exactly(tmp_path, reference):
+    """Format 3 lacks only the net's layout record, which an exact resume does not need: a run interrupted under
+    the previous version resumes (its layout unchecked, as then) and ends as the uninterrupted run; the
+    checkpoint it writes next records the layout."""
+    folder = run_dir(tmp_path)
+    rc, out, err = inproc(folder, *TINY_ARGS, fault="raise@5")
+    assert rc == 1 and ckpt_of(folder).exists()
+    state = load_ckpt(ckpt_of(folder))
     state["degradation_format"] = 3
+    del state["degradation_trained_with"]["layout"]
     torch.save(state, ckpt_of(folder))
     rc, out, err = inproc(folder, *TINY_ARGS)
-    assert rc == 2
-    _one_error_line(err, "(checkpoint format 3, now 4): it predates the record of the net's layout", "delete")
-    assert not (folder / "result.json").exists()
+    assert rc == 0, out + err
+    assert result_of(folder)["resumed_from"] == 3
+    assert_same_run(folder, reference)
+    after = load_ckpt(ckpt_of(folder))
+    assert after["degradation_format"] == 4 and after["degradation_trained_with"]["layout"]
 
 
 def test_a_checkpoint_of_a_net_built_otherwise_is_refused(tmp_path, reference):

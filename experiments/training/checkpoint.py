@@ -27,12 +27,13 @@ from runfolder.io import atomic_open
 # suite's commits), without which a resume is not checked exact: experiments.run refuses older formats too.
 # Format 4 added the net's layout (models.layout.net_layout: its modules' settings and code) to TRAINED_WITH_KEY.
 CHECKPOINT_FORMAT_KEY, CHECKPOINT_FORMAT = "degradation_format", 4
+# The formats a run resumes from: format 3 lacks only the layout record, which an exact resume does not need,
+# so it resumes with the layout unchecked (as it did before format 4) and its next checkpoint records it.
+RESUMABLE_FORMATS = (3, CHECKPOINT_FORMAT)
 # What each older format lacks, for experiments.run's refusal (None: no mark, the automatic-optimization versions).
 FORMAT_CHANGES = {None: "manual optimization (Lightning's loop would restart it at iteration 0 with trained weights)",
                   2: "the random generators' states and the record of what the run was trained with (the "
-                     "optimizer's parameter groups, a plugin's source hash)",
-                  3: "the record of the net's layout (its modules' settings and code), without which a net built "
-                     "otherwise since (a stride moved to another convolution, say) would resume unchecked"}
+                     "optimizer's parameter groups, a plugin's source hash)"}
 RNG_KEY = "degradation_rng"
 TRAINED_WITH_KEY = "degradation_trained_with"
 
