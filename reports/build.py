@@ -276,10 +276,12 @@ def _first_page(title: str, verdict_md: str, provenance: str, flagged: Sequence[
 
 
 def _write_report_pdf(path: Path, title: str, first_page: str, figures: Sequence, summary_pages: str,
-                      footer: str, panel=None) -> list:
-    """report.pdf, atomically: the first page(s) in portrait (``panel``: page 1's forest plot), one page per
-    figure, the summary pages in landscape (:func:`reports.pages.render_pages`); returns the pages."""
-    pages = (render_pages(first_page, A4_PORTRAIT, footer=footer, panel=panel) + list(figures)
+                      footer: str, panel=None, landscape: bool = False) -> list:
+    """report.pdf, atomically: the first page(s) in portrait, or landscape (the leaderboard's boards;
+    ``panel``: the forest plot among them), one page per figure, the summary pages in landscape
+    (:func:`reports.pages.render_pages`); returns the pages."""
+    first = A4_LANDSCAPE if landscape else A4_PORTRAIT
+    pages = (render_pages(first_page, first, footer=footer, panel=panel) + list(figures)
              + render_pages(summary_pages, A4_LANDSCAPE, footer=footer))
     io.save_pdf(path, pages, metadata={"Title": title, "Creator": "reports.build (degradation suite)"})
     return pages
@@ -350,7 +352,8 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
                                          profile=profile, sections=sections, include_flagged=False)
         report_pdf = target / "report.pdf"
         pages = _write_report_pdf(report_pdf, title, first_page, [fig for _, fig in figures], summary_pages,
-                                  footer=f"{experiment} / {profile} — reports.build", panel=front.panel)
+                                  footer=f"{experiment} / {profile} — reports.build", panel=front.panel,
+                                  landscape=front.landscape)
         files.append(report_pdf)
 
     header, rows = display_table(summary, compact=True)

@@ -2,10 +2,11 @@
 benchmark the leaderboard.
 
 * Experiment ``methods`` (:data:`reports.leaderboard.METHODS_EXPERIMENT`), or any run folders holding a net
-  beyond the paper's plain and residual ones (a method, a ``-nobn`` net, a plugin): the first page opens
-  with the leaderboard (:func:`reports.leaderboard.leaderboard_markdown`) and the forest plot of each
-  method's depth gap, before the verdict; ``leaderboard.csv`` / ``leaderboard.md`` are written beside
-  summary.csv.
+  beyond the paper's plain and residual ones (a method, a ``-nobn`` net, a plugin): the first page, in
+  landscape, opens with both boards, a table each (:func:`reports.leaderboard.page_one_markdown`), then
+  the forest plot of each method's depth gap, each board in full
+  (:func:`reports.leaderboard.leaderboard_markdown`) and the verdict; ``leaderboard.csv`` /
+  ``leaderboard.md`` (the boards in full) are written beside summary.csv.
 * Otherwise (``make degradation``, ``make shortcut-ablation``, ...): the forest plot of the verdict's
   comparisons (the degradation, the shortcuts' effect, the residual nets across depth, paper Fig. 4 and 6;
   the ablation's options against plain and B − A, C − B, Table 3) sits under the "Verdict" heading,
@@ -29,7 +30,7 @@ from . import io
 from .figures import figure_title
 from .forest import (GAP_LABEL, VERDICT_LABEL, forest_height, gap_forest, methods_board, plot_forest,
                      tuned_board, verdict_forest)
-from .leaderboard import depth_labels, family_sizes, leaderboard_markdown
+from .leaderboard import depth_labels, family_sizes, leaderboard_markdown, page_one_markdown
 from runfolder import lr_token
 from runfolder.tuning import TUNING_SEED
 
@@ -39,6 +40,7 @@ from .registry import ReportContext
 from .verdict import Verdict
 
 MARKER = "[[forest plot]]"  # the markdown line the panel replaces
+LEADERBOARD_HEADING = "## Leaderboard: methods against degradation"
 TITLE_HEIGHT = 0.25  # inches above the forest plot for its caption
 
 
@@ -46,21 +48,27 @@ TITLE_HEIGHT = 0.25  # inches above the forest plot for its caption
 class FrontPage:
     """The first page's additions: ``lead`` (markdown before the "Verdict" heading), ``beside_verdict``
     (the panel's marker line after that heading, or ""), the ``panel`` to draw, the ``board`` (leaderboard
-    table, or None) and standalone ``figures`` written as ``fig-<name>.*``."""
+    table, or None), ``boards`` (its markdown in full: leaderboard.md) and standalone ``figures`` written as
+    ``fig-<name>.*``. With a board the first pages are set in landscape (``landscape``)."""
 
     lead: str = ""
+    boards: str = ""
     beside_verdict: str = ""
     panel: Panel | None = None
     board: pd.DataFrame | None = None
     tuning: pd.DataFrame | None = None  # the tuning runs (reports.tuning.tuning_table), written as tuning.csv
     figures: dict[str, Figure] = field(default_factory=dict)
 
+    @property
+    def landscape(self) -> bool:
+        return self.board is not None
+
     def write(self, out_dir: Path) -> list[Path]:
         """Write leaderboard.csv / leaderboard.md (with a board) and the standalone figures; return the paths."""
         files = []
         if self.board is not None:
             files.append(io.write_csv(out_dir / "leaderboard.csv", self.board))
-            files.append(io.write_text(out_dir / "leaderboard.md", self.lead.replace(MARKER, "").rstrip() + "\n"))
+            files.append(io.write_text(out_dir / "leaderboard.md", self.boards.rstrip() + "\n"))
         if self.tuning is not None:
             files.append(io.write_csv(out_dir / "tuning.csv", self.tuning))
         for name, fig in self.figures.items():
@@ -132,18 +140,22 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
     board = methods_board(ctx)
     if board is not None:
         tuned = tuned_board(ctx)
-        lead = ["## Leaderboard: methods against degradation", "", leaderboard_markdown(board), ""]
+        full = [LEADERBOARD_HEADING, "", leaderboard_markdown(board), ""]
         forest = gap_forest(board)
         if tuned is not None:
-            lead += ["## Tuned board: the same nets, each at its own rate from one tuning budget", "",
+            full += ["## Tuned board: the same nets, each at its own rate from one tuning budget", "",
                      tuning_text(ctx), "", leaderboard_markdown(tuned), ""]
             forest = both_boards_forest(forest, gap_forest(tuned))
             board = pd.concat([board, tuned], ignore_index=True)
+        # Page 1 holds both boards in one table each, legibly; each in full follows the forest plot.
+        lead = [LEADERBOARD_HEADING, "", page_one_markdown(board), "", MARKER, "",
+                "## Leaderboard in full: " + ("the one-recipe board" if tuned is None else "both boards"), "",
+                *full[2:]]
         title = (f"Depth gap, 95% CI; filled: decided (Holm over each board's "
                  f"{family_sizes(board[board['board'] == 'one-recipe'])['gap']} gaps, both tests); band: ±{EQUIVALENCE_MARGIN:g} "
                  "points; red: seeds that did not train")
         shallow, deep = depth_labels(board)
-        return FrontPage(lead="\n".join([*lead, MARKER]), board=board, tuning=ctx.extras.get("tuning"),
+        return FrontPage(lead="\n".join(lead), boards="\n".join(full), board=board, tuning=ctx.extras.get("tuning"),
                          beside_verdict=VERDICT_BESIDE_BOARD,
                          panel=_panel(forest, GAP_LABEL.format(deep=deep, shallow=shallow), title,
                                       margin=EQUIVALENCE_MARGIN))

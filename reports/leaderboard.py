@@ -20,7 +20,8 @@ so, and a net named without a finished run reads "not trained".
   ``resnet-<depth>`` − method, the paper's answer, which trains: :func:`reports.verdicts.effect_verdict`.
 
 :func:`leaderboard_table` is the tidy table (``leaderboard.csv``), :func:`leaderboard_markdown` its text
-tables (``leaderboard.md`` and report.pdf's first page, :mod:`reports.frontpage`).
+tables in full (``leaderboard.md``, and report.pdf after the forest plot), :func:`page_one_markdown` both boards
+on report.pdf's first page (:mod:`reports.frontpage`).
 """
 
 from __future__ import annotations
@@ -387,6 +388,70 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
         "",
         markdown_table(["method", "plain net", "plain − method", "verdict", "resnet − method", "verdict"], versus),
     ])
+
+
+def cost_text(table: pd.DataFrame) -> str:
+    """The nets whose cost differs from resnet's at their depth, in one sentence (``"highway-56: 1.48x
+    resnet-56's parameters, 1.49x its multiply-adds; every other deep net within 1% of resnet-56"``);
+    "" where none can be compared."""
+    rows = table.drop_duplicates(["family", "method"])
+    named, same = [], []
+    for r in rows.itertuples():
+        ref = rows.loc[(rows["deep_model"] == r.resnet) & (rows["family"] == r.family)]
+        if r.deep_model == r.resnet or not len(ref):
+            continue
+        ratios = [getattr(r, f"{f}_deep") / ref[f"{f}_deep"].iloc[0] for f in ("params", "multiply_adds")]
+        if any(pd.isna(x) for x in ratios):
+            continue
+        if all(f"{x:.2f}" == "1.00" for x in ratios):
+            same.append(r.deep_model)
+        else:
+            named.append(f"{r.deep_model}: {ratios[0]:.2f}x {r.resnet}'s parameters, {ratios[1]:.2f}x its "
+                         "multiply-adds")
+    if not named:
+        return f"Cost: every {depth_labels(table)[1]}-layer net within 1% of resnet's." if same else ""
+    others = "one" if len(same) == 1 else str(len(same))
+    return "Cost: " + "; ".join(named) + (f"; the other {others} within 1% of resnet's." if same else ".")
+
+
+def page_one_markdown(table: pd.DataFrame) -> str:
+    """Report.pdf's first page: each board of ``table`` (leaderboard.csv's rows) as one table, per method its
+    final training and test errors at both depths, the rates, the depth gap with its interval, the seeds
+    where it is positive and the verdict; the board in full (tests, Holm p, seeds to decide, cost, the
+    baselines) is :func:`leaderboard_markdown`'s."""
+    if table.empty:
+        return "No method named."
+    lo, hi = depth_labels(table)
+    split = table["eval_split"].iloc[0]
+    expected = int(table["seeds_expected"].max())
+    sizes = family_sizes(table[table["board"] == table["board"].iloc[0]])
+    out = [f"Final error (%), mean ± std over the counted seeds (n = {expected} unless given; a diverged seed "
+           f"counts at chance); {split} error over the ok seeds. Gap: {hi} − {lo} layers, points, unadjusted 95% "
+           f"interval; verdicts hold family-wise at {ALPHA:.0%} over each board's {sizes['gap']} gaps (Holm with "
+           f"Shaffer's constraint); \"removes it\": within ±{EQUIVALENCE_MARGIN:g} points by two one-sided tests. "
+           + (cost_text(table) + " " if cost_text(table) else "")
+           + "Each board in full (tests, Holm p, seeds to decide, cost, the baselines) follows the forest plot.", ""]
+    for name, part in table.groupby("board", sort=False):
+        tuned = name == "tuned"
+        rows = []
+        for r in part.itertuples():
+            two = r.shallow_model != r.deep_model
+            rows.append([
+                r.label, _pm(r.train_shallow_mean, r.train_shallow_std, r.train_shallow_n, r.seeds_expected)
+                if two else "–", _pm(r.train_deep_mean, r.train_deep_std, r.train_deep_n, r.seeds_expected),
+                _pm(r.test_shallow_mean, r.test_shallow_std, r.test_shallow_n, r.seeds_expected, "no ok seed")
+                if two else "–", _pm(r.test_deep_mean, r.test_deep_std, r.test_deep_n, r.seeds_expected, "no ok seed"),
+                *([f"{_rate(r.lr_shallow) if two else '–'} / {_rate(r.lr_deep)}"] if tuned else []),
+                interval_text(_test(r, "gap")), _count(r.gap_above, r.gap_seeds), r.verdict, seed_flags(r) or "–"])
+        header = ["method", f"train {lo}", f"train {hi}", f"{split} {lo}", f"{split} {hi}",
+                  *([f"lr {lo} / {hi}"] if tuned else []), f"gap {hi} − {lo} [95% CI]", "> 0", "verdict",
+                  "flagged seeds"]
+        lrs = "each net at the rate its tuning chose" if tuned else _lr_text(part).split(";")[0]
+        budget = part["iterations"].dropna()
+        out += [f"**{'Tuned' if tuned else 'One recipe'}**: {lrs}"
+                + (f"; judged at {int(budget.max())} iterations" if len(budget) else ""),
+                markdown_table(header, rows), ""]
+    return "\n".join(out)
 
 
 def gap_rows(table: pd.DataFrame) -> tuple[list[str], list[list[str]]]:

@@ -4,7 +4,8 @@ Kept this simple on purpose (issue 13: a page of text in a monospace font is eno
 summary.md's and the first page's as they are; ``**``, backticks and a paragraph's enclosing ``_`` are
 dropped, ``#`` headings set in bold, pipe tables aligned (as their ``|---:|`` row says), everything else
 wrapped with :mod:`textwrap`. One font size per call: the base size, or smaller so that the widest table
-line fits the page.
+line fits the page, but not below READABLE_SIZE while wrapping a table's cells (at their spaces, the widest
+columns first) can make it fit instead.
 """
 
 from __future__ import annotations
@@ -23,37 +24,82 @@ MARGIN = 0.6  # inches
 MONO_ADVANCE = 0.602  # DejaVu Sans Mono's advance width, in em
 LINE_HEIGHT = 1.35  # in em
 MIN_SIZE = 4.0  # points: a table wider than this allows runs off the page
+READABLE_SIZE = 7.0  # points: below this a wide table's cells wrap instead of the whole page shrinking
 # A figure drawn among the text lines (render_pages' ``panel``): (marker line, height in inches, draw(fig, rect)).
 Panel = tuple[str, float, Callable[[Figure, list[float]], None]]
 PANEL_SLOT = object()
+NUMBER = re.compile(r"[+\-−]?\d[^A-Za-z]*(\(n=\d+\))?")  # a table cell that is a number does not wrap
 
 
 def _cells(row: str) -> list[str]:
     return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", row.strip()[1:-1])]
 
 
-def _table(rows: list[str]) -> list[str]:
+def _lines(cell: str, width: int) -> list[str]:
+    return textwrap.wrap(cell, width, break_long_words=False, break_on_hyphens=False) or [""] if len(cell) > width \
+        else [cell]
+
+
+def _narrowed(body: list[list[str]], widths: list[int], width: int) -> list[int]:
+    """Column widths that fit ``width`` characters (two between columns), cells wrapping at their spaces:
+    one character at a time from the column whose narrowing adds the fewest lines to the table (the widest
+    among equals), none below its longest word; the first column (the rows' names) and a number's cell (an
+    interval, a mean ± std, a rate) kept whole; as close as those allow."""
+    floors = [max((len(c[i]) if i == 0 or NUMBER.fullmatch(c[i]) else max(map(len, c[i].split()), default=0)
+                   for c in body), default=0) for i in range(len(widths))]
+    widths = list(widths)
+    counts: dict[tuple[int, int], list[int]] = {}  # (column, width) -> its cells' line counts, per row
+
+    def count(i: int, w: int) -> list[int]:
+        if (i, w) not in counts:
+            counts[i, w] = [len(_lines(c[i], w)) for c in body]
+        return counts[i, w]
+
+    def total(ws: list[int]) -> int:
+        return sum(max(row) for row in zip(*(count(i, w) for i, w in enumerate(ws))))
+
+    while sum(widths) + 2 * (len(widths) - 1) > width:
+        candidates = [i for i, (w, f) in enumerate(zip(widths, floors)) if w > f]
+        if not candidates:
+            break
+        best = min(candidates, key=lambda i: (total(widths[:i] + [widths[i] - 1] + widths[i + 1:]), -widths[i]))
+        widths[best] -= 1
+    return widths
+
+
+def _table(rows: list[str], width: int | None = None) -> list[str]:
     """Pipe table lines -> aligned lines: columns padded, right-aligned where the ``|---:|`` row says so; that
-    row becomes a rule of dashes."""
+    row becomes a rule of dashes. ``width``: where the table is wider, cells wrap at their spaces onto more
+    lines of their row (see :func:`_narrowed`)."""
     cells = [_cells(r) for r in rows]
     rule = next((i for i, c in enumerate(cells) if all(re.fullmatch(r":?-+:?", x) for x in c)), None)
     right = [x.endswith(":") for x in cells[rule]] if rule is not None else []
     body = [c for i, c in enumerate(cells) if i != rule]
-    widths = [max(len(c[i]) for c in body if i < len(c)) for i in range(max(map(len, body)))]
-    out = ["  ".join(x.rjust(w) if i < len(right) and right[i] else x.ljust(w)
-                     for i, (x, w) in enumerate(zip(c, widths))).rstrip() for c in body]
+    columns = max(map(len, body))
+    body = [c + [""] * (columns - len(c)) for c in body]
+    widths = [max(len(c[i]) for c in body) for i in range(columns)]
+    if width is not None:
+        widths = _narrowed(body, widths, width)
+    out = []
+    for c in body:
+        parts = [_lines(x, w) for x, w in zip(c, widths)]
+        for k in range(max(map(len, parts))):
+            out.append("  ".join((p[k] if k < len(p) else "").rjust(w) if i < len(right) and right[i] else
+                                 (p[k] if k < len(p) else "").ljust(w)
+                                 for i, (p, w) in enumerate(zip(parts, widths))).rstrip())
     if rule is not None:
         out.insert(rule, "  ".join("-" * w for w in widths))
     return out
 
 
-def text_lines(markdown: str) -> list[tuple[str, bool]]:
-    """The markdown's lines, markers dropped and tables aligned, not yet wrapped: ``(line, in a table)``."""
+def text_lines(markdown: str, width: int | None = None) -> list[tuple[str, bool]]:
+    """The markdown's lines, markers dropped and tables aligned (their cells wrapped to ``width`` characters
+    where given, :func:`_table`), prose not yet wrapped: ``(line, in a table)``."""
     lines = [re.sub(r"^_(.+)_$", r"\1", line.rstrip()) for line in markdown.replace("**", "").replace("`", "")
              .split("\n")]
     out: list[tuple[str, bool]] = []
     for is_table, block in itertools.groupby(lines, key=lambda line: line.lstrip().startswith("|")):
-        out += [(line, is_table) for line in (_table(list(block)) if is_table else block)]
+        out += [(line, is_table) for line in (_table(list(block), width) if is_table else block)]
     return out
 
 
@@ -67,18 +113,24 @@ def render_pages(markdown: str, pagesize: tuple[float, float] = A4_PORTRAIT, siz
                  footer: str = "", panel: Panel | None = None) -> list[Figure]:
     """Set ``markdown`` in monospace on as many pages (Figures of ``pagesize`` inches) as it needs.
 
-    ``size``: the font size in points, lowered (not below MIN_SIZE) to fit the widest table line;
-    prose is wrapped to the page width. ``footer`` is printed at the foot of every page. ``panel``:
+    ``size``: the font size in points, lowered to fit the widest table line; not below READABLE_SIZE
+    where wrapping the tables' cells fits them there instead, and never below MIN_SIZE. Prose is wrapped to
+    the page width. ``footer`` is printed at the foot of every page. ``panel``:
     ``(marker, height, draw)``: the markdown line ``marker`` becomes a blank band ``height`` inches tall
     across the text width (on the next page when it does not fit the current one), and ``draw(fig, rect)``
     draws into it, ``rect`` = [left, bottom, width, height] in figure fraction (a figure beside the text).
     """
     w, h = pagesize
     width_pt = (w - 2 * MARGIN) * 72
+    chars = lambda points: int(width_pt / (points * MONO_ADVANCE))  # noqa: E731 (characters per line)
+    widest = lambda lines: max((len(line) for line, in_table in lines if in_table), default=0)  # noqa: E731
     lines = text_lines(markdown)
-    widest = max((len(line) for line, in_table in lines if in_table), default=0)
-    size = max(MIN_SIZE, min(size, width_pt / (widest * MONO_ADVANCE))) if widest else size
-    width = int(width_pt / (size * MONO_ADVANCE))
+    if widest(lines) > chars(size):
+        size = max(min(size, width_pt / (widest(lines) * MONO_ADVANCE)), min(size, READABLE_SIZE))
+        lines = text_lines(markdown, chars(size))
+        if widest(lines) > chars(size):  # a word too long to wrap: the page shrinks to it
+            size = max(MIN_SIZE, width_pt / (widest(lines) * MONO_ADVANCE))
+    width = chars(size)
     wrapped = [part for line, in_table in lines
                for part in (_wrap(line, width) if len(line) > width and not in_table else [line])]
     step = size * LINE_HEIGHT / 72  # inches per line
@@ -88,7 +140,8 @@ def render_pages(markdown: str, pagesize: tuple[float, float] = A4_PORTRAIT, siz
     used = 0
     for line in wrapped or [""]:
         slots = band if panel and line == panel[0] else 1
-        if used + slots > per_page and used:
+        heading_last = line.startswith("#") and used + 3 > per_page  # a heading opens the next page instead
+        if (used + slots > per_page or heading_last) and used:
             pages.append([])
             used = 0
         pages[-1].append((PANEL_SLOT, used) if slots == band and panel and line == panel[0] else (line, used))

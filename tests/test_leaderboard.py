@@ -527,3 +527,16 @@ def test_render_pages_panel_takes_its_band_and_moves_on_when_it_does_not_fit():
     drawn.clear()
     pages = render_pages("\n".join(["line"] * 60 + ["[[panel]]", "after"]), (8.27, 11.69), panel=panel)
     assert len(pages) == 2 and drawn[0][0] is pages[1]  # no room left on page 1: the band opens page 2
+
+
+def test_page_one_names_each_net_whose_cost_differs_from_resnets():
+    """Page 1's legend names highway's extra parameters and multiply-adds (issue 26: the board shows the cost)."""
+    from reports.leaderboard import cost_text
+
+    rows = [("resnet", "resnet-56", 0.853e6, 26.4e6), ("highway", "highway-56", 1.262e6, 39.3e6),
+            ("rezero", "rezero-56", 0.8531e6, 26.41e6)]
+    table = pd.DataFrame([{"family": "cifar", "method": m, "deep_model": d, "resnet": "resnet-56", "params_deep": p,
+                           "multiply_adds_deep": a, "shallow_depth": 20, "deep_depth": 56} for m, d, p, a in rows])
+    assert cost_text(table) == ("Cost: highway-56: 1.48x resnet-56's parameters, 1.49x its multiply-adds; the other one "
+                                "within 1% of resnet's.")
+    assert cost_text(table[table["method"] != "highway"]) == "Cost: every 56-layer net within 1% of resnet's."

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import re
 
-from reports.pages import A4_LANDSCAPE, A4_PORTRAIT, MARGIN, MONO_ADVANCE, render_pages, text_lines
+from reports.pages import (A4_LANDSCAPE, A4_PORTRAIT, MARGIN, MIN_SIZE, MONO_ADVANCE, READABLE_SIZE, render_pages,
+                           text_lines)
 
 MARKDOWN = """# Summary: degradation / quick
 
@@ -70,3 +71,27 @@ def test_a_wide_table_shrinks_the_font_and_long_text_continues_on_more_pages():
     for i, page in enumerate(pages):
         others = [t.get_text() for t in page.texts if t.get_fontfamily() != ["monospace"]]
         assert others == (["(continued)", "foot"] if i else ["foot"])
+
+
+def test_a_table_too_wide_to_read_wraps_its_words_instead_of_shrinking_the_page():
+    """A board whose verdicts would set the page at 5 pt: its cells wrap at their spaces, within their own
+    column, so the page stays at READABLE_SIZE; names and numbers (an interval, a mean ± std) stay whole."""
+    verdict = "not decided: neither a gap nor ±5 shown, and the seeds that would decide it are more than thirty"
+    table = "\n".join(["| method | train 56 | gap 56 − 20 [95% CI] | verdict | flagged seeds |", "|---|---:|---|---|---|",
+                       f"| resnet (ref.) | 69.64 ± 15.41 | +46.6 [+6.0, +87.2] | {verdict} | 20: 2/3 at chance; 56: 3/3 at chance |",
+                       "| rezero | 16.12 ± 1.66 | -1.4 [-2.1, -0.6] | removes it (within ±5 points) | – |"])
+    (page,) = render_pages("# Board\n\n" + table + "\n\nafter", A4_PORTRAIT, size=9.0)
+    lines = page_lines(page)
+    assert {t.get_fontsize() for t in page.texts if t.get_fontfamily() == ["monospace"]} == {READABLE_SIZE}
+    width = int((A4_PORTRAIT[0] - 2 * MARGIN) * 72 / (READABLE_SIZE * MONO_ADVANCE))
+    assert max(map(len, lines)) <= width < len(verdict) + 60
+    assert sorted(words("\n".join(lines))) == sorted(words("# Board\n\n" + table + "\n\nafter"))  # lines interleave cells
+    first = next(i for i, line in enumerate(lines) if line.startswith("resnet (ref.)"))
+    assert "69.64 ± 15.41" in lines[first] and "+46.6 [+6.0, +87.2]" in lines[first]
+    column = lines[first].index("not decided")
+    continued = lines[first + 1]
+    assert continued[:column].strip() == "" and continued[column] != " "  # under its own column, nothing left of it
+    assert lines[-3].startswith("rezero") and "removes it (within ±5 points)" in lines[-3]
+    # A word that cannot wrap (here a 150-character cell) still shrinks the page, down to MIN_SIZE at most.
+    (page,) = render_pages("| a | b |\n|---|---|\n| x | " + "y" * 150 + " |", A4_PORTRAIT, size=9.0)
+    assert MIN_SIZE <= page.texts[0].get_fontsize() < READABLE_SIZE

@@ -132,6 +132,22 @@ def test_the_report_holds_the_one_recipe_and_the_tuned_board_side_by_side(tmp_pa
     # reported runs at fixup's chosen rates.
     assert "the tuning protocol's runs besides" in page and "rates): 20: 20 ok, 0 diverged" in page, page
     assert (out / "fig-methods-lr.png").stat().st_size > 0
+    # Page 1 holds both boards, legibly (a landscape page, at 7 pt or more): each method once per board, with
+    # its errors, rates, gap and verdict; leaderboard.md keeps each board in full.
+    from reports.pages import A4_LANDSCAPE, READABLE_SIZE
+
+    page_one = result.page_one
+    texts = [t for t in page_one.texts if t.get_fontfamily() == ["monospace"]]
+    lines = [t.get_text() for t in sorted(texts, key=lambda t: -t.get_position()[1])]
+    assert tuple(page_one.get_size_inches()) == A4_LANDSCAPE and min(t.get_fontsize() for t in texts) >= READABLE_SIZE
+    one, tuned = (next(i for i, line in enumerate(lines) if line.startswith(w)) for w in ("One recipe:", "Tuned:"))
+    fixup_rows = [line for line in lines if line.startswith("fixup ")]
+    assert one < tuned and len(fixup_rows) == 2
+    assert "89.00 ± 1.00" in fixup_rows[0] and "0.05 / 0.2" not in fixup_rows[0]
+    assert "33.00 ± 2.00" in fixup_rows[1] and "0.05 / 0.2" in fixup_rows[1] and "[" in fixup_rows[1]
+    full = (out / "leaderboard.md").read_text()
+    assert full.startswith("## Leaderboard: methods against degradation") and "## Tuned board" in full
+    assert "Holm p: gap / within ±5" in full and "[[forest plot]]" not in full
 
 
 def test_a_tuned_rate_that_trains_on_the_tuning_seed_only_gets_no_verdict(tmp_path):
