@@ -181,6 +181,23 @@ def test_seeds_to_decide_give_an_80_percent_chance(gap, sd):
     assert _tost_decides(gap, test.sd, n, 0.01) >= 0.79 and _tost_decides(gap, test.sd, n - 1, 0.01) < 0.8
 
 
+def test_seeds_to_decide_a_large_gap_count_its_lower_tail_as_nothing_not_as_nan():
+    """The committed plain row (gap +46.6, sd 16.3 over 3 seeds, 9 gaps): scipy's nct.cdf returns NaN for the
+    t-test's far lower tail at n = 6, which once skipped 6, where the power is already 0.92, and said 7."""
+    from reports.verdicts import Test
+
+    test = Test("plain-56", "plain-20", 46.64, 6.0, 87.2, 2.0, True, 3, 3, 3, 3, 0.04, 1.0, 0.25, "", -0.36,
+                16.34, None, None)
+    n = seeds_needed(test, family_size=9)
+    assert n == 6
+    rng = np.random.default_rng(0)  # the paired t-test's power at n seeds, by simulation
+    for seeds, lo, hi in ((6, 0.85, 1.0), (5, 0.0, 0.8)):
+        gaps = rng.normal(46.64, 16.34, size=(20000, seeds))
+        t = gaps.mean(1) / (gaps.std(1, ddof=1) / math.sqrt(seeds))
+        power = (np.abs(t) > stats.t.ppf(1 - 0.05 / 9 / 2, seeds - 1)).mean()
+        assert lo <= power < hi, (seeds, power)
+
+
 def test_bn_free_methods_against_plain_without_bn_and_against_resnet(board):
     fixup, nobn = board.loc["fixup"], board.loc["plain-nobn"]
     assert fixup["plain"] == "plain-56-nobn" and fixup["vs_plain"] == pytest.approx(62.0 - 13.0)
