@@ -32,12 +32,13 @@ from runfolder.io import unwritable
 
 from . import io
 from .frontpage import FrontPage, front_page
-from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, parse_grid, recorded_grid
+from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, parse_grid, plan, recorded_grid
 
 from .leaderboard import gap_rows
 from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
 from .registry import ReportContext, figure_functions, section_functions
 from .runs import STATUSES, Run, discover_runs, load_run, plugin_versions, read_name, tidy_table
+from .tuning import base_lr as tuning_base_lr
 from .summary import display_table, flag_text, summarize, summary_markdown, text_table
 from .verdict import Verdict, make_verdict
 
@@ -188,19 +189,19 @@ def _provenance(runs: Sequence[Run], experiment: str, profile: str, runs_dir: Pa
     return "\n".join(lines)
 
 
-def _tuning_protocol_runs(runs_dir: Path, experiment: str, profile: str, models, seeds) -> list[Run]:
-    """The run folders of the tuning protocol among ``models``: the tuning seed's at every rate, and the
-    reported seeds' at a rate other than the profile's (``seed<k>-lr<rate>``); the one-recipe board's
-    ``seed<k>`` folders are the report's own runs."""
-    out = []
-    for model in models or []:
-        folder = Path(runs_dir) / experiment / profile / model
-        for child in sorted(folder.iterdir()) if folder.is_dir() else []:
-            parsed = runfolder.seed_and_lr(child.name)
-            if parsed is None or (parsed[0] in seeds and parsed[1] is None):
-                continue
-            out.append(load_run(Path(runs_dir), experiment, profile, model, *parsed))
-    return out
+def _tuning_protocol_runs(runs_dir: Path, experiment: str, profile: str, models, seeds, grid) -> list[Run]:
+    """The runs of the tuning protocol among ``models`` as far as its plan goes now
+    (:func:`runfolder.tuning.plan` at ``grid``): the tuning seed's at every rate, and the reported seeds' at
+    a rate other than the profile's (``seed<k>-lr<rate>``); not the one-recipe board's ``seed<k>`` folders,
+    which are the report's own runs, nor folders on disk that the plan does not name (a rate an earlier grid
+    chose)."""
+    root = Path(runs_dir) / experiment / profile
+    base = tuning_base_lr(root, list(models or []))
+    if base is None:
+        return []
+    planned = plan(root, list(models or []), tuple(grid), base, list(seeds))
+    return [load_run(Path(runs_dir), experiment, profile, model, seed, lr=lr)
+            for model, seed, lr in dict.fromkeys(planned) if not (seed in seeds and lr is None)]
 
 
 def _tuning_provenance(extra: Sequence[Run]) -> str:
@@ -343,10 +344,12 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         flagged = [r for r in runs if r.flagged]
         provenance = _provenance(runs, experiment, profile, runs_dir, found.models, found.seeds, found.ignored)
         if tuning_grid:  # the tuned board's runs: counted and flagged too, not only the one-recipe board's
-            extra = _tuning_protocol_runs(runs_dir, experiment, profile, found.models, found.seeds)
+            extra = _tuning_protocol_runs(runs_dir, experiment, profile, found.models, found.seeds, tuning_grid)
             *head, stamp = provenance.split("\n")  # the "generated" line stays last
             provenance = "\n".join([*head, _tuning_provenance(extra), stamp])
-            flagged += [r for r in extra if r.flagged and r.seed in found.seeds]
+            # The reported seeds' flags, and the tuning seed's runs that did not finish (its diverged runs are
+            # results: tuning.csv and fig-methods-lr show them).
+            flagged += [r for r in extra if r.flagged and (r.seed in found.seeds or r.status not in runfolder.DONE)]
         first_page = _first_page(title, verdict_md, provenance, flagged, errors, front)
         summary_pages = summary_markdown(summary, runs, title=f"Summary: {experiment} / {profile}",
                                          profile=profile, sections=sections, include_flagged=False)

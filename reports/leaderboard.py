@@ -127,7 +127,8 @@ def unstable_text(model: str, lr, tuning_error: float, cell: Cell) -> str:
 
 
 def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, board: str = "one-recipe",
-                      tuning_errors: Mapping[str, float | None] | None = None) -> pd.DataFrame:
+                      tuning_errors: Mapping[str, float | None] | None = None,
+                      untuned: Mapping[str, str] | None = None) -> pd.DataFrame:
     """One row per (family, method) among ``models`` (default: the models of ``runs``); columns
     :data:`COLUMNS`. ``runs``: every expected run of the board, any status; ``board``: one of
     :data:`BOARDS`. Raises ValueError for another ``board``.
@@ -147,7 +148,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     CHANCE_MARGIN) but some reported seed at the same rate diverged or ended at chance is unstable at its
     tuned rate (``unstable_*``, the reason): one tuning seed chose a rate at the edge of stability, so no
     verdict that involves the net is given (:data:`GAP_WORDS` and :data:`EFFECT_WORDS` "unstable"), whatever
-    its interval says.
+    its interval says. ``untuned`` (the tuned board): each net whose rate is not chosen yet, with why
+    (:func:`reports.tuning.untuned`); a verdict that would read "not trained" for it says "not tuned yet" and
+    why instead.
     """
     if board not in BOARDS:
         raise ValueError(f"bad board {board!r}: expected one of {', '.join(BOARDS)}")
@@ -213,6 +216,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
         shaky = [m for m in (row["shallow_model"], row["deep_model"]) if m in unstable]
         if shaky and lo.trained and hi.trained and row["shallow_model"] != row["deep_model"]:
             row["verdict"] = GAP_WORDS["unstable"].format(names=", ".join(shaky))  # why: unstable_* (csv)
+        waiting = [untuned[m] for m in dict.fromkeys((row["shallow_model"], row["deep_model"])) if m in (untuned or {})]
+        if waiting and row["verdict"].startswith(GAP_WORDS["not_trained"].split(" (")[0]):
+            row["verdict"] = GAP_WORDS["not_tuned"].format(why="; ".join(waiting))
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
         for key in ("vs_plain", "vs_resnet"):
             base = row[key[3:]]
@@ -223,6 +229,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             absent = row[f"{key}_verdict"] == EFFECT_WORDS["absent"].format(base=base)
             if shaky and base != row["deep_model"] and not absent:
                 row[f"{key}_verdict"] = EFFECT_WORDS["unstable"].format(names=", ".join(shaky))
+            waiting = [untuned[m] for m in (base, row["deep_model"]) if m in (untuned or {})]
+            if waiting and base != row["deep_model"]:
+                row[f"{key}_verdict"] = EFFECT_WORDS["not_tuned"].format(why="; ".join(waiting))
     return pd.DataFrame(rows, columns=COLUMNS)
 
 

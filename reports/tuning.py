@@ -82,17 +82,26 @@ def chosen_errors(picked: dict[str, Choice]) -> dict[str, float | None]:
     return errors
 
 
+def untuned(picked: dict[str, Choice]) -> dict[str, str]:
+    """Each net whose rate is not chosen yet, with why: ``{"highway-56": "highway-56 at lr 0.8: failed"}``
+    (a tuning run it rests on failed, is malformed, or is not done)."""
+    return {model: "; ".join(f"{model} at lr {lr_token(o.lr)}: {o.status or 'not done'}"
+                             for o in choice.outcomes if o.lr in choice.pending)
+            for model, choice in picked.items() if choice.lr is None}
+
+
 def tuned_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, Choice], base: float,
                seeds: Sequence[int]) -> list[Run]:
     """The reported ``seeds`` of every net at its chosen rate (:func:`reports.runs.load_run`); a net whose
-    choice is not made yet gets ``missing`` runs saying so."""
+    choice is not made yet gets ``missing`` runs saying why (:func:`untuned`)."""
     runs = []
+    waiting = untuned(picked)
     for model, choice in picked.items():
         for seed in seeds:
             if choice.lr is None:
                 run = load_run(runs_dir, experiment, profile, model, seed)  # a stand-in, reported as missing
                 run = Run(model, seed, run.path, run.rel, run.info, status="missing",
-                          reason="no rate chosen yet: the tuning runs it rests on are not all done")
+                          reason=f"no rate chosen yet: {waiting[model]}")
             else:
                 run = load_run(runs_dir, experiment, profile, model, seed, lr=folder_rate(choice.lr, base))
                 run.lr = choice.lr

@@ -76,6 +76,7 @@ GAP_WORDS = {
     "too_short": "does not train in {iterations} iterations at its tuned rate: too short a budget to judge it",
     "unstable": "not judged: tuned rate unstable ({names})",
     "not_trained": "not trained ({names}: no finished run)",
+    "not_tuned": "not tuned yet ({why})",
     "no_seed": "cannot be judged (no counted seed of {names})",
     "one_depth": "one depth named ({name}): no depth gap",
 }
@@ -91,6 +92,7 @@ EFFECT_WORDS = {
     "absent": "no {base} run",
     "no_seed": "cannot compare (no counted seed of {names})",
     "unstable": "not judged: tuned rate unstable ({names})",
+    "not_tuned": GAP_WORDS["not_tuned"],
 }
 
 

@@ -93,12 +93,17 @@ def extension(grid: tuple[float, ...], lr: float) -> float | None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One tuning run: its status (ok, diverged, or None when not done) and final errors (%)."""
+    """One tuning run: its status (ok, diverged; failed, running or malformed as its result.json says; None
+    where it has none yet) and final errors (%). Only a done run (ok or diverged) enters a choice."""
 
     lr: float
     status: str | None
     train: float | None = None
     val: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.status in DONE
 
     @property
     def rank(self) -> tuple:
@@ -124,13 +129,16 @@ class Choice:
 
 
 def outcome(folder: Path, lr: float) -> Outcome:
-    """The tuning run in ``folder`` as an :class:`Outcome` (status None when it is not done)."""
+    """The tuning run in ``folder`` as an :class:`Outcome` (status None where it has no result.json; a
+    failed one says so, so that a report names it rather than calling it not done)."""
+    if not (folder / RESULT).is_file():
+        return Outcome(lr, None)
     try:
         record = read_result(folder / RESULT)
     except MalformedError:
-        return Outcome(lr, None)
+        return Outcome(lr, "malformed")
     if record["status"] not in DONE:
-        return Outcome(lr, None)
+        return Outcome(lr, record["status"])
     return Outcome(lr, record["status"], record["final"].get("train"), record["final"].get("val"))
 
 
@@ -147,7 +155,7 @@ def choose(root: str | Path, model: str, grid: tuple[float, ...], base_lr: float
         return Path(root) / model / seed_folder(seed, folder_rate(lr, base_lr))
 
     seen = [outcome(folder(lr), lr) for lr in grid]
-    pending = tuple(o.lr for o in seen if o.status is None)
+    pending = tuple(o.lr for o in seen if not o.done)
     if pending:
         return Choice(None, tuple(seen), None, pending)
     best = _best(seen).lr
@@ -155,7 +163,7 @@ def choose(root: str | Path, model: str, grid: tuple[float, ...], base_lr: float
     if ext is None:
         return Choice(best, tuple(seen), None, ())
     seen.append(outcome(folder(ext), ext))
-    if seen[-1].status is None:
+    if not seen[-1].done:
         return Choice(None, tuple(seen), ext, (ext,))
     best = _best(seen).lr
     return Choice(best, tuple(sorted(seen, key=lambda o: o.lr)), ext, (), at_edge=best == ext)

@@ -193,6 +193,39 @@ def test_a_tuned_rate_that_trains_on_the_tuning_seed_only_gets_no_verdict(tmp_pa
     assert not row.decided and row.flags == "20: 3/3 diverged — tuned rate unstable"
 
 
+def test_a_failed_tuning_run_is_named_where_the_report_once_said_not_done_and_not_trained(tmp_path):
+    """fixup-56's extension at 0.4 failed (a crash, not a divergence): tuning.csv once said "not done", the
+    flagged runs left it out (the tuning seed is not a reported one), and the tuned board called fixup-56
+    "not trained (no finished run)", though five of its runs had finished. A folder at a rate the plan does
+    not name (an earlier grid's choice) is not one of the protocol's runs, and provenance does not count it."""
+    import pandas as pd
+
+    from reports.build import build_report
+
+    runs = tmp_path / "runs"
+    for model, train in (("fixup-20", 40.0), ("fixup-56", 60.0)):
+        for seed in (0, 1, 2):
+            _write(runs, model, seed, train + seed)
+    for lr, train in {0.05: 50, 0.1: 40, 0.2: 45}.items():
+        _write(runs, "fixup-20", TUNING_SEED, float(train), None if lr == 0.1 else lr)
+    for lr, train in {0.05: 70, 0.1: 65, 0.2: 30}.items():
+        _write(runs, "fixup-56", TUNING_SEED, float(train), None if lr == 0.1 else lr)
+    _write(runs, "fixup-56", TUNING_SEED, 90.0, 0.4, status="failed")
+    _write(runs, "fixup-56", 0, 33.0, 0.025)  # an earlier grid's choice, on disk, outside this plan
+    result = build_report(runs, "methods", "quick", tmp_path / "out", ["fixup-20", "fixup-56"], [0, 1, 2],
+                          tuning_grid=GRID[:3])
+    out = tmp_path / "out" / "methods" / "quick"
+    table = pd.read_csv(out / "tuning.csv").set_index(["model", "lr"])
+    assert table.loc[("fixup-56", 0.4), "status"] == "failed"
+    tuned = pd.read_csv(out / "leaderboard.csv").set_index("board").loc["tuned"]
+    assert tuned["verdict"] == "not tuned yet (fixup-56 at lr 0.4: failed)", tuned["verdict"]
+    page = result.first_page
+    assert "\n- fixup-56/seed1000-lr0.4: FAILED: " in page
+    # The plan: 3 + 4 tuning runs (fixup-56 extended to 0.4); fixup-20's reported seeds at 0.1 are the
+    # one-recipe board's; fixup-56 has no rate yet. The lr 0.025 folder is not counted.
+    assert "seeds at their chosen rates): 7: 6 ok, 0 diverged, 1 failed" in page
+
+
 def test_a_report_without_lrs_follows_the_grid_the_runs_were_planned_with(tmp_path, capsys):
     """`make report EXPERIMENT=methods` without the LRS of the `make methods` that trained the runs once
     re-rendered the tuned board at the default grid: "Chosen: none yet", its finished rates "not done".
