@@ -88,8 +88,10 @@ def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
 
     se^2 = s_a^2/n_a + s_b^2/n_b; Welch-Satterthwaite
     df = se^4 / ((s_a^2/n_a)^2/(n_a-1) + (s_b^2/n_b)^2/(n_b-1)); interval = diff +- t_{(1+c)/2, df} * se.
-    With identical values in both groups (se = 0) the interval is the point itself, df = n_a + n_b - 2.
-    Raises ValueError when either group has no finite value.
+    No interval (low, high, df None) with one value in a group, or identical values in both groups (se = 0):
+    seeds that agree exactly are no evidence of a spread of 0, so a point interval would claim what they do
+    not show (the methods board's "no spread to test", :data:`reports.verdicts.GAP_WORDS`). Raises
+    ValueError when either group has no finite value.
     """
     ma, sa, na = mean_std(a)
     mb, sb, nb = mean_std(b)
@@ -101,7 +103,7 @@ def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
     va, vb = sa * sa / na, sb * sb / nb
     se2 = va + vb
     if se2 == 0.0:
-        return Difference(diff, diff, diff, float(na + nb - 2), na, nb, ma, mb, sa, sb, confidence)
+        return Difference(diff, None, None, None, na, nb, ma, mb, sa, sb, confidence)
     df = se2 * se2 / (va * va / (na - 1) + vb * vb / (nb - 1))
     half = t_ppf(0.5 + confidence / 2.0, df) * math.sqrt(se2)
     return Difference(diff, diff - half, diff + half, df, na, nb, ma, mb, sa, sb, confidence)

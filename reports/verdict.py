@@ -68,6 +68,8 @@ class Comparison:
             return f"{head} (95% CI {d.low:+.2f} to {d.high:+.2f}, {d.method}{seeds})"
         if d.n_a == 1 and d.n_b == 1:
             return f"{head} (one seed per model: no interval can be given)"
+        if d.n_a >= 2 and d.n_b >= 2:
+            return f"{head} (every seed of both nets gives the same error: no spread to test, no interval{seeds})"
         few = [m for m, n in ((self.a, d.n_a), (self.b, d.n_b)) if n < 2]
         verb = "has" if len(few) == 1 else "have"
         return f"{head} ({' and '.join(few)} {verb} one ok seed: no interval can be given)"
@@ -229,10 +231,13 @@ def _headline(degradation: Comparison | None, shortcut: Comparison | None,
         return "reproduced", True
     if -1 in signs:
         return "not reproduced", False
-    if not (degradation.diff.has_interval and shortcut.diff.has_interval):
-        seen = degradation.diff.diff > 0 and shortcut.diff.diff > 0
-        return ("suggested by one seed (no interval)" if seen else "not seen in one seed (no interval)"), None
-    return "inconclusive (an interval includes 0)", None
+    if any(c.diff.has_interval and c.sign == 0 for c in (degradation, shortcut)):
+        return "inconclusive (an interval includes 0)", None  # whatever the other comparison's seeds say
+    if any(not c.diff.has_interval and min(c.diff.n_a, c.diff.n_b) >= 2 for c in (degradation, shortcut)):
+        return "not judged: seeds that agree exactly leave no spread to test", None
+    # Every comparison with an interval shows the paper's direction; the others rest on one seed.
+    seen = degradation.diff.diff > 0 and shortcut.diff.diff > 0
+    return ("suggested by one seed (no interval)" if seen else "not seen in one seed (no interval)"), None
 
 
 def _judge(c: Comparison, yes: str, no: str) -> str:
@@ -241,6 +246,8 @@ def _judge(c: Comparison, yes: str, no: str) -> str:
         return "not comparable"
     if d.has_interval:
         return f"{yes}, and the interval excludes 0" if d.low > 0 else f"{no}" if d.high < 0 else "the interval includes 0"
+    if min(d.n_a, d.n_b) >= 2:
+        return "not judged: no spread to test"
     return f"{yes} in this single seed" if d.diff > 0 else "not so in this single seed"
 
 

@@ -532,3 +532,27 @@ def test_seed_study_counts_each_claim_per_seed(tmp_path):
     assert "| 3 | 13.0 | 5.0 | 12.0 | 9.0 | NO | NO |" in text
     assert "plain-56 > plain-20 in 3 of 4 seeds; resnet-56 < plain-56 in 3 of 4 seeds." in text
     assert "The verdict on each of the 4 subsets of 3 seeds: reproduced: 1;" in text
+
+
+def test_a_verdict_rests_neither_on_one_seed_beside_an_inconclusive_interval_nor_on_seeds_that_agree(tmp_path):
+    """Two faults of the headline: (1) the degradation measured over 3 seeds per net with an interval that
+    includes 0, beside a shortcut comparison from one resnet-56 seed, read "suggested by one seed"; it is
+    inconclusive. (2) Seeds that agree exactly (every plain-20 at 20%, plain-56 at 70%, resnet-56 at 18%)
+    gave a point interval and "reproduced", where the methods board says "no spread to test"."""
+    for seed, (p20, p56) in enumerate(((20.0, 20.0), (21.0, 90.0), (22.0, 40.0))):
+        for model, v in (("plain-20", p20), ("plain-56", p56), ("resnet-20", 15.0)):
+            write_run(tmp_path / "a", EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v))
+    write_run(tmp_path / "a", EXP, PROF, "resnet-56", 0, steps=STEPS, train=flat(18.0), test=flat(18.0))
+    for seed in (1, 2):
+        write_run(tmp_path / "a", EXP, PROF, "resnet-56", seed, status="failed", train=None, write_metrics=False)
+    v = make_verdict(discover_runs(tmp_path / "a", EXP, PROF).runs).families[0]
+    assert v.plain.diff.has_interval and v.plain.diff.low < 0 < v.plain.diff.high
+    assert v.headline == "inconclusive (an interval includes 0)" and v.reproduced is None
+    for seed in (0, 1, 2):
+        for model, v in (("plain-20", 20.0), ("plain-56", 70.0), ("resnet-20", 15.0), ("resnet-56", 18.0)):
+            write_run(tmp_path / "b", EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v))
+    v = make_verdict(discover_runs(tmp_path / "b", EXP, PROF).runs).families[0]
+    assert not v.plain.diff.has_interval and v.reproduced is None
+    assert v.headline == "not judged: seeds that agree exactly leave no spread to test"
+    assert "every seed of both nets gives the same error: no spread to test, no interval; > 0 in 3 of 3 seeds" in v.paragraph
+    assert "reproduced" not in v.paragraph.split(":")[1]
