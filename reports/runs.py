@@ -217,6 +217,9 @@ def load_run(runs_dir: Path, experiment: str, profile: str, model: str, seed: in
         return run
     _check_name(run)
     run.status = run.result["status"]
+    if why := _not_this_runs_record(run, seed):
+        run.status, run.reason = "malformed", why
+        return run
     try:
         run.metrics, warnings = tidy_metrics(folder / runfolder.METRICS)
         run.notes += warnings
@@ -246,6 +249,22 @@ def _check_name(run: Run) -> None:
     shortcut = run.result.get("shortcut")
     if not run.info.plugin and shortcut is not None and shortcut != run.info.shortcut:
         run.notes.append(f"result.json says shortcut {shortcut!r}, the name implies {run.info.shortcut.value!r}")
+
+
+def _not_this_runs_record(run: Run, seed: int) -> str | None:
+    """Why a result.json cannot be this run's numbers, or None: it names another net or seed than its
+    folder (a copied record), or, finished ok, a final error that is not a number from 0 to 100%."""
+    named = run.result.get("model"), run.result.get("seed")
+    if named[0] is not None and named[0] != run.model:
+        return f"result.json names model {named[0]!r}, its folder {run.model!r}"
+    if named[1] is not None and named[1] != seed:
+        return f"result.json names seed {named[1]!r}, its folder seed {seed}"
+    if run.status == "ok":
+        for split, value in (run.result.get("final") or {}).items():
+            number = _as_float(value)
+            if value is not None and (number is None or not 0.0 <= number <= 100.0):
+                return f"final {split} error {value!r} is not a percentage from 0 to 100"
+    return None
 
 
 def _last_line(text: Any) -> str:

@@ -556,3 +556,26 @@ def test_a_verdict_rests_neither_on_one_seed_beside_an_inconclusive_interval_nor
     assert v.headline == "not judged: seeds that agree exactly leave no spread to test"
     assert "every seed of both nets gives the same error: no spread to test, no interval; > 0 in 3 of 3 seeds" in v.paragraph
     assert "reproduced" not in v.paragraph.split(":")[1]
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda r: r["final"].__setitem__("train", float("nan")), "final train error nan is not a percentage"),
+    (lambda r: r["final"].__setitem__("test", 150.0), "final test error 150.0 is not a percentage"),
+    (lambda r: r.__setitem__("model", "resnet-20"), "result.json names model 'resnet-20', its folder 'resnet-56'"),
+])
+def test_a_record_that_cannot_be_this_runs_is_counted_and_named_never_averaged(tmp_path, edit, reason):
+    """An ok run whose final error is NaN was left out of summary.md's mean while its row said "3/3 ok" and
+    nothing was flagged; 150% was averaged in; a record copied from another net's folder counted as this one's."""
+    for seed in (0, 1, 2):
+        write_run(tmp_path, EXP, PROF, "resnet-56", seed, steps=STEPS, train=flat(18.0 + seed), test=flat(20.0 + seed))
+    path = tmp_path / EXP / PROF / "resnet-56" / "seed1" / "result.json"
+    record = json.loads(path.read_text())
+    edit(record)
+    path.write_text(json.dumps(record))
+    (run,) = [r for r in discover_runs(tmp_path, EXP, PROF).runs if r.seed == 1]
+    assert run.status == "malformed" and run.reason.startswith(reason), run.reason
+    result = build_report(tmp_path, EXP, PROF, tmp_path / "out")
+    summary = pd.read_csv(result.out_dir / "summary.csv").set_index("model").loc["resnet-56"]
+    assert (summary["n"], summary["malformed"]) == (2, 1)
+    assert summary["final_train_mean"] == pytest.approx(19.0) and summary["final_test_mean"] == pytest.approx(21.0)
+    assert "resnet-56/seed1: MALFORMED" in result.first_page
