@@ -34,7 +34,7 @@ import pandas as pd
 from models.names import FAMILIES, METHODS, ModelName, parse_name
 
 from .groups import eval_split, method_key, model_infos
-from .runs import Run
+from .runs import Run, plugin_versions
 from .stats import mean_std
 from .summary import markdown_table
 from .verdict import FAMILY_NAMES, finals
@@ -203,6 +203,12 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             tests[key].append(versus[key])
     adjusted = {key: adjust(family_tests) for key, family_tests in tests.items()}
     unstable = {r[f"{w}_model"] for r in rows for w in ("shallow", "deep") if r[f"unstable_{w}"]}
+    mixed = {m: codes for m, codes in plugin_versions(runs).items() if len(codes) > 1}
+    for row in rows:  # the flags say it too, per depth
+        for w in ("shallow", "deep"):
+            if row[f"{w}_model"] in mixed:
+                text = f"{len(mixed[row[f'{w}_model']])} plugin versions"
+                row[f"{w}_flags"] = f"{row[f'{w}_flags']}, {text}" if row[f"{w}_flags"] else text
     for i, row in enumerate(rows):
         lo, hi = cells[row["shallow_model"]], cells[row["deep_model"]]
         gap = adjusted["gap"][i]
@@ -219,6 +225,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
         waiting = [untuned[m] for m in dict.fromkeys((row["shallow_model"], row["deep_model"])) if m in (untuned or {})]
         if waiting and row["verdict"].startswith(GAP_WORDS["not_trained"].split(" (")[0]):
             row["verdict"] = GAP_WORDS["not_tuned"].format(why="; ".join(waiting))
+        pooled = [m for m in dict.fromkeys((row["shallow_model"], row["deep_model"])) if m in mixed]
+        if pooled:  # its mean and interval pool different nets (reports.runs flags every such run)
+            row["verdict"] = GAP_WORDS["mixed"].format(names=", ".join(pooled))
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
         for key in ("vs_plain", "vs_resnet"):
             base = row[key[3:]]
@@ -229,6 +238,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             absent = row[f"{key}_verdict"] == EFFECT_WORDS["absent"].format(base=base)
             if shaky and base != row["deep_model"] and not absent:
                 row[f"{key}_verdict"] = EFFECT_WORDS["unstable"].format(names=", ".join(shaky))
+            pooled = [m for m in (base, row["deep_model"]) if m in mixed]
+            if pooled and base != row["deep_model"] and not absent:
+                row[f"{key}_verdict"] = EFFECT_WORDS["mixed"].format(names=", ".join(pooled))
             waiting = [untuned[m] for m in (base, row["deep_model"]) if m in (untuned or {})]
             if waiting and base != row["deep_model"]:
                 row[f"{key}_verdict"] = EFFECT_WORDS["not_tuned"].format(why="; ".join(waiting))

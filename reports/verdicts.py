@@ -77,6 +77,7 @@ GAP_WORDS = {
     "unstable": "not judged: tuned rate unstable ({names})",
     "not_trained": "not trained ({names}: no finished run)",
     "not_tuned": "not tuned yet ({why})",
+    "mixed": "not judged: seeds trained by different plugin code ({names})",
     "no_seed": "cannot be judged (no counted seed of {names})",
     "one_depth": "one depth named ({name}): no depth gap",
 }
@@ -93,6 +94,7 @@ EFFECT_WORDS = {
     "no_seed": "cannot compare (no counted seed of {names})",
     "unstable": "not judged: tuned rate unstable ({names})",
     "not_tuned": GAP_WORDS["not_tuned"],
+    "mixed": GAP_WORDS["mixed"],
 }
 
 

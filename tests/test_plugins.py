@@ -656,6 +656,12 @@ def test_the_report_names_plugin_versions_and_flags_seeds_of_two_versions(tmp_pa
     assert "- plugins: dropnet-20: dropnet-plugin 0.1, sha256 aaaaaaaaaaaa (2 runs); dropnet-plugin 0.1, sha256 " \
            "bbbbbbbbbbbb (1 run) -- SEEDS TRAINED BY DIFFERENT VERSIONS" in text, text
     assert "trained by 2 versions of plugin 'dropnet'" in text
+    # The board gives such a net no verdict (it gave one, its flags "–"), and its flags say why.
+    from reports.leaderboard import leaderboard_table
+
+    row = leaderboard_table(found.runs).set_index("method").loc["dropnet"]
+    assert row["verdict"] == "not judged: seeds trained by different plugin code (dropnet-20, dropnet-56)"
+    assert row["deep_flags"].endswith("2 plugin versions") and row["vs_resnet_verdict"] == "no resnet-56 run"
 
 
 def test_layer_responses_refuse_a_plugin_net_whose_code_changed_since_its_run(installed, on_path, tmp_path):
