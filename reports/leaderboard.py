@@ -347,7 +347,12 @@ def rules_text(table: pd.DataFrame) -> str:
     r_text = f"; measured r of the two depths' errors over shared seeds: {rs.min():+.2f} to {rs.max():+.2f}" if len(rs) else ""
     seeds = int(table["seeds_expected"].max()) if len(table) else 0
     rank_text = (f"; with {seeds} seeds the signed-rank test cannot reach 5% (its smallest p: {2 / 2 ** seeds:.2g})"
-                 if 0 < seeds <= 5 else "")
+                 if 1 < seeds <= 5 else "")
+    if not sizes["gap"]:  # one seed (or none with an interval): no test ran, so no correction or power to state
+        return (f"Every seed counts: a diverged seed enters at {chance_text}; a seed within {CHANCE_MARGIN:g} "
+                "points of chance is \"at chance\" (both: did not train). No gap has an interval (one seed per "
+                "net, or none that trained), so no test, correction or equivalence is decided: the board gives "
+                "each difference as measured.")
     return (
         f"Every seed counts: a diverged seed enters at {chance_text}; a seed within {CHANCE_MARGIN:g} points of "
         "chance is \"at chance\" (both: did not train). Intervals: 95%, unadjusted; paired t over the seeds "
@@ -446,10 +451,11 @@ def page_one_markdown(table: pd.DataFrame) -> str:
     split = table["eval_split"].iloc[0]
     expected = int(table["seeds_expected"].max())
     sizes = family_sizes(table[table["board"] == table["board"].iloc[0]])
+    tests = (f"unadjusted 95% interval; verdicts hold family-wise at {ALPHA:.0%} over each board's {sizes['gap']} "
+             f"gaps (Holm with Shaffer's constraint); \"removes it\": within ±{EQUIVALENCE_MARGIN:g} points by two "
+             "one-sided tests. " if sizes["gap"] else "no gap has an interval, so none is tested. ")
     out = [f"Final error (%), mean ± std over the counted seeds (n = {expected} unless given; a diverged seed "
-           f"counts at chance); {split} error over the ok seeds. Gap: {hi} − {lo} layers, points, unadjusted 95% "
-           f"interval; verdicts hold family-wise at {ALPHA:.0%} over each board's {sizes['gap']} gaps (Holm with "
-           f"Shaffer's constraint); \"removes it\": within ±{EQUIVALENCE_MARGIN:g} points by two one-sided tests. "
+           f"counts at chance); {split} error over the ok seeds. Gap: {hi} − {lo} layers, points, " + tests
            + (cost_text(table) + " " if cost_text(table) else "")
            + "Each board in full (tests, Holm p, seeds to decide, cost, the baselines) follows the forest plot.", ""]
     for name, part in table.groupby("board", sort=False):

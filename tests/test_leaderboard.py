@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from reports.depth import depth_table, plot_depth_sweep  # noqa: E402
 from reports.forest import FOREST_COLUMNS, gap_forest, methods_curves, plot_forest, verdict_forest  # noqa: E402
 from reports.registry import ReportContext  # noqa: E402
 from reports.verdicts import Cell, compare_cells, holm, holm_shaffer, points, seeds_needed  # noqa: E402
-from reports.leaderboard import COLUMNS, leaderboard_markdown, leaderboard_table  # noqa: E402
+from reports.leaderboard import COLUMNS, leaderboard_markdown, leaderboard_table, page_one_markdown  # noqa: E402
 from reports.pages import render_pages  # noqa: E402
 from reports.runs import discover_runs  # noqa: E402
 from reports.verdict import make_verdict  # noqa: E402
@@ -339,6 +340,12 @@ def test_one_seed_gives_no_interval(tmp_path):
     (row,) = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs).itertuples()
     assert row.gap == pytest.approx(20.0) and pd.isna(row.gap_low)
     assert row.verdict == "gap not shown, one seed: no interval" and row.vs_plain_verdict == "no plain-56-nobn run"
+    # The legends say that nothing was tested, where they said "the 0 depth gaps", "at level 0.05/1", "an
+    # estimate from 1 seeds" and "its smallest p: 1".
+    board = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs)
+    text = leaderboard_markdown(board) + page_one_markdown(board)
+    assert "No gap has an interval" in text and "no gap has an interval, so none is tested" in text
+    assert not re.search(r"\b0 depth gaps|\b1 seeds|0\.05/1|over each board's 0", text), text
 
 
 def test_a_plugin_is_a_method_measured_against_the_papers_plain_net(tmp_path):
