@@ -168,6 +168,7 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     for info in infos:
         groups.setdefault((info.family, method_key(info)), {})[info.depth] = info
     two_families = len({f for f, _ in groups}) > 1
+    deepest = {f: max(i.depth for i in infos if i.family == f) for f, _ in groups}  # the board's deep depth
     rows, tests = [], {"gap": [], "vs_plain": [], "vs_resnet": []}
     for (family, method), nets in sorted(groups.items(), key=lambda kv: method_order(next(iter(kv[1].values())))):
         shallow, deep = nets[min(nets)], nets[max(nets)]
@@ -175,9 +176,12 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
         plain, resnet = baseline_name(deep, deep.depth), f"resnet-{deep.depth}"
         gap = compare_cells(hi, lo) if shallow is not deep else None
         versus = {}
+        # A method named at one depth below the board's deep one: its net under the shallow columns, and no
+        # comparison with the baselines (they are measured at the deep depth only).
+        below = shallow is deep and deep.depth < deepest[family]
         for key, base in (("vs_plain", plain), ("vs_resnet", resnet)):
             other = get(base)
-            versus[key] = compare_cells(other, hi) if base != deep.name and other.trained else None
+            versus[key] = compare_cells(other, hi) if base != deep.name and other.trained and not below else None
         label = method + (" (ref.)" if is_reference(deep) else "")
         row = {"board": board, "family": family, "method": method,
                "label": f"{FAMILY_NAMES.get(family, family).split()[0]}: {label}" if two_families else label,
@@ -186,6 +190,13 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
                "deep_model": deep.name, "seeds_expected": max(lo.expected, hi.expected), "chance": chance,
                "eval_split": split, "plain": plain, "resnet": resnet, "iterations": _budget(runs)}
         for which, info, c in (("shallow", shallow, lo), ("deep", deep, hi)):
+            if shallow is deep and (which == "deep") == below:  # the side a one-depth net does not hold
+                row.update({f"train_{which}_mean": math.nan, f"train_{which}_std": math.nan, f"train_{which}_n": 0,
+                            f"{which}_diverged": 0, f"{which}_at_chance": 0, f"{which}_flags": "",
+                            f"test_{which}_mean": math.nan, f"test_{which}_std": math.nan, f"test_{which}_n": 0,
+                            f"lr_{which}": None, f"params_{which}": None, f"multiply_adds_{which}": None,
+                            f"unstable_{which}": ""})
+                continue
             mean, sd = c.mean_std()
             lr = _first(runs, info.name, lambda r: r.setting("lr"))
             tm, tsd, tn = mean_std(list(finals(runs, info.name, split).values()))
@@ -303,9 +314,17 @@ def seed_flags(r) -> str:
     """A leaderboard row's seeds that did not train or finish, per depth (``"56: 2/3 diverged"``); "" for none."""
     parts = [f"{d}: {f}" for d, f in ((r.shallow_depth, r.shallow_flags), (r.deep_depth, r.deep_flags))
              if isinstance(f, str) and f]
-    if r.shallow_model == r.deep_model:
-        parts = parts[1:]
     return "; ".join(parts)
+
+
+def _holds(r, which: str) -> bool:
+    """Whether a leaderboard row's ``which`` side ("shallow", "deep") holds a net: always with two depths; a
+    method named at one depth fills the side of its depth only (:func:`leaderboard_table`)."""
+    if r.shallow_model != r.deep_model:
+        return True
+    blank = lambda v: v is None or (isinstance(v, float) and math.isnan(v))  # noqa: E731
+    return not (int(getattr(r, f"train_{which}_n") or 0) == 0 and not getattr(r, f"{which}_flags")
+                and blank(getattr(r, f"lr_{which}")) and blank(getattr(r, f"params_{which}")))
 
 
 def _millions(value) -> str:
@@ -373,6 +392,13 @@ def rules_text(table: pd.DataFrame) -> str:
     )
 
 
+def _errors(r) -> list[str]:
+    """A row's train and test cells, shallow then deep: mean ± std, "–" for a side without a net."""
+    return [_pm(getattr(r, f"{kind}_{w}_mean"), getattr(r, f"{kind}_{w}_std"), getattr(r, f"{kind}_{w}_n"),
+                r.seeds_expected, "no counted seed" if kind == "train" else "no ok seed") if _holds(r, w) else "–"
+            for kind in ("train", "test") for w in ("shallow", "deep")]
+
+
 def leaderboard_markdown(table: pd.DataFrame) -> str:
     """The leaderboard as three pipe tables (final errors and cost; depth gap and verdict; the two
     baselines) with their legends."""
@@ -382,14 +408,10 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
     split = table["eval_split"].iloc[0]
     expected = int(table["seeds_expected"].max())
     tuned = (table["board"] == "tuned").any()  # each cell's own rate beside it
-    errors = [[r.label, _pm(r.train_shallow_mean, r.train_shallow_std, r.train_shallow_n, r.seeds_expected)
-               if r.shallow_model != r.deep_model else "–",
-               _pm(r.train_deep_mean, r.train_deep_std, r.train_deep_n, r.seeds_expected),
-               _pm(r.test_shallow_mean, r.test_shallow_std, r.test_shallow_n, r.seeds_expected, "no ok seed")
-               if r.shallow_model != r.deep_model else "–",
-               _pm(r.test_deep_mean, r.test_deep_std, r.test_deep_n, r.seeds_expected, "no ok seed"),
-               seed_flags(r) or "–", _cost(table, r, "params"), _cost(table, r, "multiply_adds")]
-              + ([_rate(r.lr_shallow) if r.shallow_model != r.deep_model else "–", _rate(r.lr_deep)] if tuned else [])
+    errors = [[r.label, *_errors(r), seed_flags(r) or "–", _cost(table, r, "params") if _holds(r, "deep") else "–",
+               _cost(table, r, "multiply_adds") if _holds(r, "deep") else "–"]
+              + ([_rate(r.lr_shallow) if _holds(r, "shallow") else "–", _rate(r.lr_deep) if _holds(r, "deep") else "–"]
+                 if tuned else [])
               for r in table.itertuples()]
     header, gaps = gap_rows(table)
     versus = [[r.label, r.plain if r.plain != r.deep_model else "–", interval_text(_test(r, "vs_plain")),
@@ -462,13 +484,10 @@ def page_one_markdown(table: pd.DataFrame) -> str:
         tuned = name == "tuned"
         rows = []
         for r in part.itertuples():
-            two = r.shallow_model != r.deep_model
+            rate = lambda w: _rate(getattr(r, f"lr_{w}")) if _holds(r, w) else "–"  # noqa: E731
             rows.append([
-                r.label, _pm(r.train_shallow_mean, r.train_shallow_std, r.train_shallow_n, r.seeds_expected)
-                if two else "–", _pm(r.train_deep_mean, r.train_deep_std, r.train_deep_n, r.seeds_expected),
-                _pm(r.test_shallow_mean, r.test_shallow_std, r.test_shallow_n, r.seeds_expected, "no ok seed")
-                if two else "–", _pm(r.test_deep_mean, r.test_deep_std, r.test_deep_n, r.seeds_expected, "no ok seed"),
-                *([f"{_rate(r.lr_shallow) if two else '–'} / {_rate(r.lr_deep)}"] if tuned else []),
+                r.label, *_errors(r),
+                *([f"{rate('shallow')} / {rate('deep')}"] if tuned else []),
                 interval_text(_test(r, "gap")), _count(r.gap_above, r.gap_seeds), r.verdict, seed_flags(r) or "–"])
         header = ["method", f"train {lo}", f"train {hi}", f"{split} {lo}", f"{split} {hi}",
                   *([f"lr {lo} / {hi}"] if tuned else []), f"gap {hi} − {lo} [95% CI]", "> 0", "verdict",

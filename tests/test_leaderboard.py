@@ -30,7 +30,7 @@ from reports.depth import depth_table, plot_depth_sweep  # noqa: E402
 from reports.forest import FOREST_COLUMNS, gap_forest, methods_curves, plot_forest, verdict_forest  # noqa: E402
 from reports.registry import ReportContext  # noqa: E402
 from reports.verdicts import Cell, compare_cells, holm, holm_shaffer, points, seeds_needed  # noqa: E402
-from reports.leaderboard import COLUMNS, leaderboard_markdown, leaderboard_table, page_one_markdown  # noqa: E402
+from reports.leaderboard import COLUMNS, family_sizes, leaderboard_markdown, leaderboard_table, page_one_markdown  # noqa: E402
 from reports.pages import render_pages  # noqa: E402
 from reports.runs import discover_runs  # noqa: E402
 from reports.verdict import make_verdict  # noqa: E402
@@ -564,3 +564,18 @@ def test_page_one_names_each_net_whose_cost_differs_from_resnets():
     assert cost_text(table) == ("Cost: highway-56: 1.48x resnet-56's parameters, 1.49x its multiply-adds; the other one "
                                 "within 1% of resnet's.")
     assert cost_text(table[table["method"] != "highway"]) == "Cost: every 56-layer net within 1% of resnet's."
+
+
+def test_a_method_named_at_the_shallow_depth_only_stays_in_its_own_columns(tmp_path):
+    """rezero named at 20 layers only, beside plain and resnet at 20 and 56: its numbers sat under "train 56"
+    and its 20-layer net was compared with plain-20 and resnet-20 under the "at 56 layers" heading, counted in
+    the 56-layer Holm families. Now its row fills the 20-layer columns and compares with no baseline."""
+    write(tmp_path, {"plain-20": [20.0, 21.0, 22.0], "plain-56": [60.0, 62.0, 64.0], "resnet-20": [15.0, 16.0, 17.0],
+                     "resnet-56": [14.0, 15.5, 16.0], "rezero-20": [16.0, 16.5, 17.5]})
+    board = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs).set_index("method", drop=False)
+    rezero = board.loc["rezero"]
+    assert rezero["train_shallow_mean"] == pytest.approx(16.6666667) and rezero["train_deep_n"] == 0
+    assert pd.isna(rezero["vs_plain"]) and pd.isna(rezero["vs_resnet"]) and rezero["verdict"].startswith("one depth named")
+    assert family_sizes(board)["vs_resnet"] == 1  # plain-56's only, not rezero-20's
+    md = leaderboard_markdown(board.reset_index(drop=True))
+    assert "| rezero | 16.67 ± 0.76 | – | 16.67 ± 0.76 | – | – | – | – |" in md, md
