@@ -153,15 +153,13 @@ def load_run_config(run_dir: Path):
 
 def load_trained_net(run_dir: Path, model_name: str, config, num_classes: int, in_channels: int) -> tuple[nn.Module, int]:
     """The net of ``checkpoints/last.ckpt`` (DegradationModule's ``model.`` keys) and its iteration."""
-    from models import create_model
-
-    from .config import model_overrides
+    from .training.module import seeded_net
 
     path = run_dir / CHECKPOINT
     if not path.is_file():
         raise RunError(f"{path} does not exist: the run has no checkpoint to measure")
-    net = create_model(model_name, num_classes=num_classes, in_channels=in_channels,
-                       **model_overrides(model_name, config))
+    seed = load_run_record(run_dir).get("seed")
+    net = seeded_net(model_name, num_classes, in_channels, config, seed if isinstance(seed, int) else 0)  # as it trained
     prefix = "model."
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=False)  # our own file; holds hparams

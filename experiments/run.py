@@ -230,7 +230,7 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
     for folder in (run_dir, run_dir / "checkpoints"):  # what a writer killed mid-write left behind
         remove_stale_temps(folder)
     num_classes, in_channels, _ = data_shape(data)
-    net = net_trained_with(spec.model, num_classes, in_channels, config)
+    net = net_trained_with(spec.model, num_classes, in_channels, config, spec.seed)
     record["optimizer_groups"] = net["optimizer_groups"]
     # The layout itself (hundreds of lines) is in the checkpoint; config.yaml names it by its digest.
     record["layout_sha256"] = hashlib.sha256("\n".join(net["layout"]).encode()).hexdigest()

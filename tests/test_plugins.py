@@ -561,6 +561,55 @@ def test_a_dropout_plugin_killed_mid_run_resumes_byte_identical(tmp_path, dropne
     assert result["axes"] == {**dict.fromkeys(models.names.AXIS_VALUES), "norm": "none"} and result["shortcut"] is None
 
 
+# A net that draws its structure when built, from the global generators (torch's, Python's, numpy's): a random
+# wiring, the same for a seed (training seeds them before it builds the net).
+WIRENET = _NET.replace("FEATURES", "4") + """
+    declared_axes = {"norm": "none"}
+
+    def forward(self, x):
+        return self.fc(self.features(x).mean((2, 3)) * self.scale)
+
+
+def build(depth, *, num_classes, in_channels, **kw):
+    import random
+
+    import numpy as np
+    import torch
+
+    net = Net(depth, num_classes, in_channels)
+    net.wiring = (int(torch.randint(0, 2, ())), random.randrange(2), int(np.random.randint(2)))
+    net.scale = 1.0 + 0.1 * sum(net.wiring)
+    return net
+"""
+
+
+def test_a_plugin_that_draws_its_wiring_when_built_resumes_exactly(tmp_path, on_path):
+    """The resume check built its comparison net before the generators were seeded, so a net whose structure is
+    drawn at build time (public attribute ``wiring``, in its layout) differed from the trained one, and every
+    resume was refused as "code changed", at the same commit; config.yaml's layout digest named a net never
+    trained. Built as training builds it, it resumes byte for byte."""
+    import hashlib
+
+    import torch
+    import yaml
+    from helpers_runs import TINY_ARGS, forked, inproc, run_dir
+
+    on_path(fake_dist(tmp_path / "site", "wirenet-plugin", {"wirenet": "badplug_wire:build"}, "badplug_wire", WIRENET))
+    reference = run_dir(tmp_path / "ref", "wirenet-8")
+    rc, out, err = inproc(reference, *TINY_ARGS)
+    assert rc == 0, out + err
+    folder = run_dir(tmp_path / "runs", "wirenet-8")
+    code, output = forked(folder, *TINY_ARGS, fault="kill@7", log=tmp_path / "killed.log")
+    assert code == -9, output
+    checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    layout = checkpoint["degradation_trained_with"]["layout"]
+    recorded = yaml.safe_load((folder / "config.yaml").read_text())["layout_sha256"]
+    assert hashlib.sha256("\n".join(layout).encode()).hexdigest() == recorded
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0, out + err
+    assert (folder / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
+
+
 def test_a_plugin_edited_between_a_kill_and_the_resume_is_refused(tmp_path, dropnet):
     """The checkpoint records the plugin's source hash: a resume under other plugin code is refused in one line
     saying what changed and what to do, the checkpoint untouched; under the same code (another suite commit

@@ -236,11 +236,21 @@ def optimizer_groups(model: nn.Module) -> list[dict]:
                                       decay_factors=weight_decay_factors(model))]
 
 
-def net_trained_with(model_name: str, num_classes: int, in_channels: int, config: RunConfig) -> dict:
-    """What a run's checkpoint records of the net a run of ``model_name`` builds (built here, for the run's
-    record and its resume check): ``{"optimizer_groups": optimizer_groups(net), "layout": net_layout(net)}``."""
-    net = create_model(model_name, num_classes=num_classes, in_channels=in_channels,
-                       **model_overrides(model_name, config))
+def seeded_net(model_name: str, num_classes: int, in_channels: int, config: RunConfig, seed: int) -> nn.Module:
+    """The net a run of ``model_name`` at ``seed`` trains, built under the seeding training builds it under
+    (``pl.seed_everything(seed)``, then the net: experiments/training/train.py), so that a net drawing its
+    structure from the global generators (a plugin's random wiring) is the same net; leaves the generators
+    seeded."""
+    pl.seed_everything(seed, workers=True, verbose=False)
+    return create_model(model_name, num_classes=num_classes, in_channels=in_channels,
+                        **model_overrides(model_name, config))
+
+
+def net_trained_with(model_name: str, num_classes: int, in_channels: int, config: RunConfig, seed: int) -> dict:
+    """What a run's checkpoint records of the net a run of ``model_name`` at ``seed`` builds (built here, as
+    training builds it: :func:`seeded_net`, for the run's record and its resume check):
+    ``{"optimizer_groups": optimizer_groups(net), "layout": net_layout(net)}``."""
+    net = seeded_net(model_name, num_classes, in_channels, config, seed)
     return {"optimizer_groups": optimizer_groups(net), "layout": net_layout(net)}
 
 
