@@ -198,13 +198,19 @@ layer-responses:
 # make runs a recipe line that holds $(MAKE) even under -n, -t or -q (a dry run, touch, question): this one would
 # train the whole matrix, so under those it lists the runs instead.
 DRY_RUN = $(strip $(foreach f,n t q,$(findstring $f,$(firstword -$(MAKEFLAGS)))))
+# The input checks (they write nothing): run first, and under make -n as well, where only the line that holds
+# $(MAKE) runs.
+MATRIX_CHECK = $(PY) -m experiments.matrix check $(MATRIX_ARGS) $(TUNING_ARGS) --tune $(call _q,TUNE) \
+	--reports-dir $(call _q,REPORTS_DIR)
+LAUNCH_CHECK = $(PY) -m experiments.launch check $(SLURM_VARS) --gpus $(call _q,GPUS) --runs-per-gpu \
+	$(call _q,RUNS_PER_GPU) --jobs $(call _q,POOL_JOBS)
 matrix: | $(STAMP)
-	@$(PY) -m experiments.matrix check $(MATRIX_ARGS) $(TUNING_ARGS) --tune $(call _q,TUNE) --reports-dir $(call _q,REPORTS_DIR)
-	@$(PY) -m experiments.launch check $(SLURM_VARS) --gpus $(call _q,GPUS) --runs-per-gpu $(call _q,RUNS_PER_GPU) \
-		--jobs $(call _q,POOL_JOBS)
+	@$(MATRIX_CHECK)
+	@$(LAUNCH_CHECK)
 	@$(PY) -m experiments.data prepare --profile $(call _q,PROFILE) --data-dir $(call _q,DATA_DIR) --set $(call _q,SET)
 	@status=0; runs=$(call _q,RUNS); \
-	 $(if $(DRY_RUN),printf '%s\n' "make -n/-t/-q: no run trained; the matrix's reported runs:" $$runs \
+	 $(if $(DRY_RUN),$(MATRIX_CHECK) || exit 2; $(LAUNCH_CHECK) || exit 2; \
+		printf '%s\n' "make -n/-t/-q: no run trained; the matrix's reported runs:" $$runs \
 		$(if $(TUNE),"and the tuning protocol's runs (known step by step)"); exit 0;) \
 	 $(if $(TUNE),runs=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) || exit 2;) \
 	 while :; do \

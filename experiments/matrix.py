@@ -41,6 +41,42 @@ def run_dirs(args) -> list[Path]:
     return list(dict.fromkeys(dirs))
 
 
+# Settings a finished run may differ in and still be this call's run: they change no number it records.
+REUSE_IGNORES = frozenset({"tensorboard"})
+
+
+def check_reuse(args) -> None:
+    """ConfigError, one line, where a finished run this matrix would reuse (make skips it) was trained with
+    other settings than this call's profile and SET ask (its config.yaml's ``config``, the keys both have,
+    less REUSE_IGNORES; a tuning folder's at its rate): the report would show the old run's numbers as the new
+    setting's, or pool the two. Reads config.yaml only; a run not done is left to experiments.run."""
+    from .config import at_lr
+
+    overrides = args.set.split() if args.set else None
+    base = load_profile(args.profile, overrides)
+    clashes = []
+    for folder in run_dirs(args):
+        if read_status(folder / RESULT) not in DONE:
+            continue
+        try:
+            recorded = runfolder.read_config(folder / runfolder.CONFIG).get("config")
+        except runfolder.MalformedError:
+            continue
+        if not isinstance(recorded, dict):
+            continue
+        lr = runfolder.seed_and_lr(folder.name)[1]
+        asked = (at_lr(base, lr, overrides) if lr is not None else base).to_dict()
+        differ = [k for k in asked if k in recorded and k not in REUSE_IGNORES and recorded[k] != asked[k]]
+        if differ:
+            clashes.append((folder, differ[0], recorded[differ[0]], asked[differ[0]]))
+    if clashes:
+        folder, key, old, new = clashes[0]
+        more = f" (and {len(clashes) - 1} more finished runs)" if len(clashes) > 1 else ""
+        raise ConfigError(f"{folder} is done, trained with {key}={old!r} (its config.yaml); this call asks "
+                          f"{key}={new!r}{more}: make would report the old run as the new one. Use another RUNS_DIR "
+                          "to keep both, or delete the run folder to train it again")
+
+
 def check_writable(name: str, folder: str) -> None:
     """ConfigError naming ``name`` if ``folder`` cannot be created or written into; nothing is created."""
     why = unwritable(folder)
@@ -142,6 +178,7 @@ def planned(argv: list[str]) -> list[Path]:
     (experiments.pool ``--plan``). ConfigError or ValueError, one line, for bad input."""
     args = _parser().parse_args(["plan", *argv])
     check(args, build_plugins=False)
+    check_reuse(args)
     return run_dirs(args)
 
 
@@ -174,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
                   f"LAYER_RESPONSES_FILE := {runfolder.LAYER_RESPONSES}")
             return 0
         check(args, build_plugins=args.command == "check")
+        if args.command in ("check", "plan"):
+            check_reuse(args)
         if args.command == "plan":
             dirs = run_dirs(args)
             if args.lrs:  # for a later `make report` without LRS (reports.build --tuned)

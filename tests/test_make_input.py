@@ -383,3 +383,35 @@ def test_layer_responses_take_models_where_given(tmp_path):
     assert "--models 'plain-20 plain-56 resnet-20 resnet-56 resnet-110'" in default.stdout, default.stdout
     assert "make -n/-t/-q: no run trained" in given.stdout and "plain-8/seed0/result.json" in given.stdout
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_finished_run_trained_with_other_settings_is_refused_not_reused(tmp_path, capsys):
+    """`make degradation SET="init=he-fan-in"` over a finished default-init run printed "1 ok" and reported the
+    old run as the new setting's (adding a seed pooled the two). The input check now names the run and the
+    setting; the same settings, or another RUNS_DIR, go on."""
+    from experiments import matrix
+
+    runs = tmp_path / "runs"
+    rc, out, err = inproc(run_dir(runs), *[a for kv in TINY_SET for a in ("--set", kv)])
+    assert rc == 0, out + err
+    args = ["check", "--experiment", "degradation", "--profile", "smoke", "--models", "plain-8", "--seeds", "0 1",
+            "--runs-dir", str(runs)]
+    assert matrix.main([*args, "--set", " ".join(TINY_SET)]) == 0
+    capsys.readouterr()
+    assert matrix.main([*args, "--set", " ".join([*TINY_SET, "init=he-fan-in"])]) == 2
+    _one_error_line(capsys.readouterr().err, "plain-8/seed0 is done, trained with init='he' (its config.yaml); this "
+                    "call asks init='he-fan-in'", "Use another RUNS_DIR to keep both")
+    assert matrix.main([*args[:-1], str(tmp_path / "other"), "--set", " ".join([*TINY_SET, "init=he-fan-in"])]) == 0
+    # tensorboard changes no number a run records: still this call's run
+    assert matrix.main([*args, "--set", " ".join([*TINY_SET, "tensorboard=true"])]) == 0
+
+
+def test_make_n_checks_the_input_before_it_lists_the_runs(tmp_path):
+    """`make -n degradation SEEDS=-1` listed .../seed-1/result.json and exited 0: a dry run looked like a
+    validation and was none. The input checks run under -n too (they write nothing)."""
+    bad = make(tmp_path, "-n", "degradation", "PROFILE=smoke", "SEEDS=-1", f"RUNS_DIR={tmp_path / 'runs'}")
+    listed = lambda p: [ln for ln in p.stdout.splitlines() if ln.endswith("/result.json") and " " not in ln]  # noqa: E731
+    assert bad.returncode != 0 and "bad seed '-1'" in bad.stderr and not listed(bad)
+    good = make(tmp_path, "-n", "degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={tmp_path / 'runs'}")
+    assert good.returncode == 0 and listed(good) == [f"{tmp_path / 'runs'}/degradation/smoke/plain-8/seed0/result.json"]
+    assert not (tmp_path / "runs").exists()
