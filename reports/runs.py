@@ -30,6 +30,8 @@ with, and the runs of a net whose seeds were trained by different plugin code ar
 
 from __future__ import annotations
 
+from collections import Counter
+
 import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -314,6 +316,7 @@ def discover_runs(runs_dir: str | Path, experiment: str, profile: str,
                if m not in models or s not in seeds]
     runs = [load_run(Path(runs_dir), experiment, profile, m, s) for m in models for s in seeds]
     _read_plugin_records(runs)
+    _flag_mixed_settings(runs)
     return Discovery(runs=runs, models=list(models), seeds=list(seeds), ignored=ignored)
 
 
@@ -335,6 +338,28 @@ def plugin_versions(runs: list[Run]) -> dict[str, dict[str, list[int]]]:
         if code is not None:
             out.setdefault(run.model, {}).setdefault(code, []).append(run.seed)
     return out
+
+
+# Settings runs of one report may differ in: the rate (the tuning protocol's folders) and what records no number.
+MIXABLE_SETTINGS = frozenset({"lr", "warmup_lr", "tensorboard"})
+
+
+def _flag_mixed_settings(runs: list[Run]) -> None:
+    """Flag every run whose recorded training settings (config.yaml's ``config``) differ from those most of the
+    report's runs share, naming the setting: a verdict across them compares runs trained otherwise (make
+    refuses to reuse such a run, experiments.matrix ``check_reuse``; a folder filled by hand or by an older
+    version can still hold one). Settings a run does not record are not compared."""
+    recorded = [(r, r.config.get("config")) for r in runs if isinstance(r.config.get("config"), dict)]
+    keys = {k for _, c in recorded for k in c} - MIXABLE_SETTINGS
+    for key in sorted(keys):
+        values = Counter(repr(c[key]) for _, c in recorded if key in c)
+        if len(values) < 2:
+            continue
+        usual = values.most_common(1)[0][0]
+        for run, c in recorded:
+            if key in c and repr(c[key]) != usual:
+                run.notes.append(f"trained with {key}={c[key]!r}, where the report's other runs have {key}={usual}: "
+                                 "its numbers are not comparable with theirs")
 
 
 def _read_plugin_records(runs: list[Run]) -> None:

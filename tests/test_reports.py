@@ -579,3 +579,22 @@ def test_a_record_that_cannot_be_this_runs_is_counted_and_named_never_averaged(t
     assert (summary["n"], summary["malformed"]) == (2, 1)
     assert summary["final_train_mean"] == pytest.approx(19.0) and summary["final_test_mean"] == pytest.approx(21.0)
     assert "resnet-56/seed1: MALFORMED" in result.first_page
+
+
+def test_runs_trained_with_other_settings_than_the_rest_are_flagged(tmp_path):
+    """A report over runs trained with max_steps 6 beside one with 12 gave its verdict with "flagged runs: none"
+    (only the provenance line's "max_steps 6 (2 runs); 12 (1 run)" told). The odd run is flagged, naming the
+    setting; a tuned rate (lr) is not a difference."""
+    import yaml
+
+    for model, seed, steps, lr in (("plain-20", 0, 6, 0.1), ("plain-56", 0, 6, 0.1), ("plain-56", 1, 12, 0.1),
+                                   ("plain-20", 1, 6, 0.05)):
+        folder = write_run(tmp_path, EXP, PROF, model, seed, steps=STEPS, train=flat(30.0), test=flat(30.0))
+        record = yaml.safe_load((folder / "config.yaml").read_text())
+        record["config"] = {"max_steps": steps, "lr": lr, "init": "he"}
+        (folder / "config.yaml").write_text(yaml.safe_dump(record))
+    runs = discover_runs(tmp_path, EXP, PROF).runs
+    flagged = {(r.model, r.seed): r.notes for r in runs if r.notes}
+    assert list(flagged) == [("plain-56", 1)]
+    assert flagged["plain-56", 1] == ["trained with max_steps=12, where the report's other runs have max_steps=6: its "
+                                      "numbers are not comparable with theirs"]
