@@ -236,7 +236,8 @@ def tuned_board(ctx: ReportContext) -> pd.DataFrame | None:
                 seeds = sorted({r.seed for r in ctx.runs})
                 runs = tuning.tuned_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base, seeds)
                 board = leaderboard_table(runs, models, board="tuned", tuning_errors=tuning.chosen_errors(picked),
-                                          untuned=tuning.untuned(picked))
+                                          untuned=tuning.untuned(picked),
+                                          diverged_grid=tuning.every_rate_diverged(picked))
                 ctx.extras["tuned_board"] = None if board.empty else board
     return ctx.extras["tuned_board"]
 

@@ -128,7 +128,7 @@ def unstable_text(model: str, lr, tuning_error: float, cell: Cell) -> str:
 
 def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, board: str = "one-recipe",
                       tuning_errors: Mapping[str, float | None] | None = None,
-                      untuned: Mapping[str, str] | None = None) -> pd.DataFrame:
+                      untuned: Mapping[str, str] | None = None, diverged_grid: set[str] | None = None) -> pd.DataFrame:
     """One row per (family, method) among ``models`` (default: the models of ``runs``); columns
     :data:`COLUMNS`. ``runs``: every expected run of the board, any status; ``board``: one of
     :data:`BOARDS`. Raises ValueError for another ``board``.
@@ -150,7 +150,8 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     verdict that involves the net is given (:data:`GAP_WORDS` and :data:`EFFECT_WORDS` "unstable"), whatever
     its interval says. ``untuned`` (the tuned board): each net whose rate is not chosen yet, with why
     (:func:`reports.tuning.untuned`); a verdict that would read "not trained" for it says "not tuned yet" and
-    why instead.
+    why instead. ``diverged_grid``: the nets whose every tuning run diverged; a tuned row that does not train
+    says so rather than blaming the budget.
     """
     if board not in BOARDS:
         raise ValueError(f"bad board {board!r}: expected one of {', '.join(BOARDS)}")
@@ -229,7 +230,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
         else:
             row["verdict"] = gap_verdict(lo, hi, gap)
         if board == "tuned" and row["verdict"] == GAP_WORDS["no_train"]:  # the best rate of the grid did not do
-            row["verdict"] = GAP_WORDS["too_short"].format(iterations=row["iterations"] or "its")
+            high = [m for m in dict.fromkeys((row["shallow_model"], row["deep_model"])) if m in (diverged_grid or ())]
+            row["verdict"] = (GAP_WORDS["grid_diverged"].format(names=", ".join(high)) if high else
+                              GAP_WORDS["too_short"].format(iterations=row["iterations"] or "its"))
         shaky = [m for m in (row["shallow_model"], row["deep_model"]) if m in unstable]
         if shaky and lo.trained and hi.trained and row["shallow_model"] != row["deep_model"]:
             row["verdict"] = GAP_WORDS["unstable"].format(names=", ".join(shaky))  # why: unstable_* (csv)

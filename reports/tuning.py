@@ -82,6 +82,12 @@ def chosen_errors(picked: dict[str, Choice]) -> dict[str, float | None]:
     return errors
 
 
+def every_rate_diverged(picked: dict[str, Choice]) -> set[str]:
+    """The nets whose every tuning run (grid and extension) diverged: the choice fell to the smallest rate by
+    the tie rule, and no rate tried trains them."""
+    return {m for m, c in picked.items() if c.outcomes and all(o.status == "diverged" for o in c.outcomes)}
+
+
 def untuned(picked: dict[str, Choice]) -> dict[str, str]:
     """Each net whose rate is not chosen yet, with why: ``{"highway-56": "highway-56 at lr 0.8: failed"}``
     (a tuning run it rests on failed, is malformed, or is not done)."""

@@ -74,6 +74,7 @@ GAP_WORDS = {
     "one_seed": "gap not shown, one seed: no interval",
     "no_train": "does not train",
     "too_short": "does not train in {iterations} iterations at its tuned rate: too short a budget to judge it",
+    "grid_diverged": "does not train: every rate tried diverged on the tuning seed ({names}), a grid too high for it",
     "unstable": "not judged: tuned rate unstable ({names})",
     "not_trained": "not trained ({names}: no finished run)",
     "not_tuned": "not tuned yet ({why})",

@@ -226,6 +226,39 @@ def test_a_failed_tuning_run_is_named_where_the_report_once_said_not_done_and_no
     assert "seeds at their chosen rates): 7: 6 ok, 0 diverged, 1 failed" in page
 
 
+def test_a_net_every_rate_of_whose_grid_diverged_is_not_blamed_on_the_budget(tmp_path):
+    """Every tuning run of fixup-56 diverged (the grid too high for it) and so did its reported seeds: the tuned
+    board said "too short a budget to judge it". It names the grid now; a net that trains at some rate on the
+    tuning seed and at none on the reported seeds keeps the budget's words."""
+    import pandas as pd
+
+    from reports.build import build_report
+
+    runs = tmp_path / "runs"
+    def write(folder, grid_trains: bool):
+        for model in ("fixup-20", "fixup-56"):  # every rate diverged: the tie rule's smallest, 0.025
+            for seed in (0, 1, 2):
+                _write(folder, model, seed, 90.0, status="diverged")
+                _write(folder, model, seed, 90.0, 0.025, status="diverged")
+            for lr in GRID + (0.025,):
+                trains = grid_trains and model == "fixup-20" and lr == 0.025
+                _write(folder, model, TUNING_SEED, 89.0 if trains else 90.0, None if lr == 0.1 else lr,
+                       status="ok" if trains else "diverged")
+
+    def verdict(folder) -> str:
+        build_report(folder, "methods", "quick", folder.parent / "out", ["fixup-20", "fixup-56"], [0, 1, 2],
+                     tuning_grid=GRID)
+        return pd.read_csv(folder.parent / "out" / "methods" / "quick" / "leaderboard.csv").set_index("board").loc[
+            "tuned", "verdict"]
+
+    write(runs, grid_trains=False)
+    assert verdict(runs) == ("does not train: every rate tried diverged on the tuning seed (fixup-20, fixup-56), "
+                             "a grid too high for it")
+    write(tmp_path / "b" / "runs", grid_trains=True)  # fixup-20 ends at chance (89%) at 0.025, not diverged
+    assert verdict(tmp_path / "b" / "runs") == ("does not train: every rate tried diverged on the tuning seed "
+                                                "(fixup-56), a grid too high for it")
+
+
 def test_a_report_without_lrs_follows_the_grid_the_runs_were_planned_with(tmp_path, capsys):
     """`make report EXPERIMENT=methods` without the LRS of the `make methods` that trained the runs once
     re-rendered the tuned board at the default grid: "Chosen: none yet", its finished rates "not done".
