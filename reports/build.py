@@ -28,7 +28,7 @@ import matplotlib
 
 import runfolder
 from runfolder import format_seconds
-from runfolder.io import unwritable
+from runfolder.io import remove_stale_temps, unwritable
 
 from . import io
 from .frontpage import FrontPage, front_page
@@ -189,6 +189,9 @@ def _provenance(runs: Sequence[Run], experiment: str, profile: str, runs_dir: Pa
     return "\n".join(lines)
 
 
+STALE_TEMP_SECONDS = 600  # a report's temporary file older than this is a killed build's: a build writes in seconds
+
+
 def _tuning_protocol_runs(runs_dir: Path, experiment: str, profile: str, models, seeds, grid) -> list[Run]:
     """The runs of the tuning protocol among ``models`` as far as its plan goes now
     (:func:`runfolder.tuning.plan` at ``grid``): the tuning seed's at every rate, and the reported seeds' at
@@ -339,7 +342,8 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
             written.add(name)
         for stale in sorted(target.glob("fig-*")):  # figures of an earlier build that no longer apply
             if stale.suffix in (".png", ".pdf") and stale.stem[4:] not in written:
-                stale.unlink()
+                stale.unlink(missing_ok=True)  # a build beside this one (two makes on one folder) may beat it to it
+        remove_stale_temps(target, older_than=STALE_TEMP_SECONDS)  # what a killed build left behind
 
         flagged = [r for r in runs if r.flagged]
         provenance = _provenance(runs, experiment, profile, runs_dir, found.models, found.seeds, found.ignored)

@@ -17,6 +17,7 @@ import fcntl
 import json
 import os
 import tempfile
+import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Iterator
@@ -90,12 +91,16 @@ def unwritable(folder: Path | str) -> str | None:
     return None
 
 
-def remove_stale_temps(folder: Path | str) -> list[Path]:
-    """Delete the temporary files a killed writer left in ``folder`` (call it holding the folder's lock)."""
+def remove_stale_temps(folder: Path | str, older_than: float | None = None) -> list[Path]:
+    """Delete the temporary files a killed writer left in ``folder``: every one (call it holding the folder's
+    lock), or, where no lock guards the folder (a report's), those last written more than ``older_than``
+    seconds ago, which no live writer still holds."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
-    stale = [p for p in folder.glob(f".*{TEMP_SUFFIX}") if p.is_file()]
+    now = time.time()
+    stale = [p for p in folder.glob(f".*{TEMP_SUFFIX}")
+             if p.is_file() and (older_than is None or now - p.stat().st_mtime > older_than)]
     for p in stale:
         p.unlink(missing_ok=True)
     return stale

@@ -598,3 +598,20 @@ def test_runs_trained_with_other_settings_than_the_rest_are_flagged(tmp_path):
     assert list(flagged) == [("plain-56", 1)]
     assert flagged["plain-56", 1] == ["trained with max_steps=12, where the report's other runs have max_steps=6: its "
                                       "numbers are not comparable with theirs"]
+
+
+def test_a_killed_builds_temporary_files_are_removed_and_a_live_ones_kept(tmp_path):
+    """A report build killed mid-write left `.report.pdf.*.tmp` files in the reports folder for ever (only run
+    folders were cleaned). The next build removes those older than STALE_TEMP_SECONDS; a fresh one may be a
+    build running beside it, and stays."""
+    from reports.build import STALE_TEMP_SECONDS
+
+    degradation_runs(tmp_path / "runs", [0, 1], plain56=(30.0, 33.0))
+    out = tmp_path / "out" / EXP / PROF
+    out.mkdir(parents=True)
+    old, fresh = out / ".report.pdf.abc123.tmp", out / ".fig-x.pdf.def456.tmp"
+    for p in (old, fresh):
+        p.write_bytes(b"partial")
+    os.utime(old, (old.stat().st_atime, old.stat().st_mtime - STALE_TEMP_SECONDS - 60))
+    build_report(tmp_path / "runs", EXP, PROF, tmp_path / "out")
+    assert not old.exists() and fresh.exists()
