@@ -224,9 +224,11 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
         print(f"{tag}{spec}: already done ({previous}); to train it again, with other settings say, use another "
               "RUNS_DIR or delete the folder")
         return 0
-    if previous is None and result_path.exists():
-        print(f"warning: {result_path} is damaged (not a complete result record); training the run again",
-              file=sys.stderr)
+    if previous is None and result_path.exists():  # kept for a look, as a damaged checkpoint is
+        aside = result_path.with_name(f"{RESULT}.damaged-{int(time.time())}")
+        result_path.rename(aside)
+        print(f"warning: {result_path} is damaged (not a complete result record); set aside as {aside.name}, "
+              "training the run again", file=sys.stderr)
     for folder in (run_dir, run_dir / "checkpoints"):  # what a writer killed mid-write left behind
         remove_stale_temps(folder)
     num_classes, in_channels, _ = data_shape(data)
@@ -250,7 +252,7 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
                     "plugin": {k: record["plugin"][k] for k in ("distribution", "version", "source_sha256")}
                     if record["plugin"] else None}
     placement, where = _place(spec, tag, devices or [], runs_per_gpu)
-    result_path.unlink(missing_ok=True)  # a failed or damaged result is being retried
+    result_path.unlink(missing_ok=True)  # a failed result is being retried (its error.txt stays)
     atomic_write_yaml(run_dir / CONFIG,
                       {**record, **suite, **placement, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
     print(f"{tag}{spec}{where} ...", flush=True)

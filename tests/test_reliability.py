@@ -520,6 +520,8 @@ def test_damaged_result_json_is_not_done_and_the_run_finishes_again(tmp_path, re
     assert rc == 0 and "damaged" in err, err
     assert result_of(folder)["resumed_from"] == 12  # nothing left to train: the checkpoint is the last one
     assert_same_run(folder, reference)
+    (aside,) = folder.glob("result.json.damaged-*")  # set aside for a look, as a damaged checkpoint is (it was deleted)
+    assert aside.read_text() == damage and aside.name in err
 
 
 def test_the_trainer_writes_what_the_readers_read(tmp_path, reference):
