@@ -157,6 +157,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.run_dir:
         parser.error("--run-dir is required")
+    if args.slurm_requeue:  # the requeue signal may come while the run is still loading
+        from .launch import slurm
+
+        slurm.listen_early()
 
     from runfolder.io import exclusive_lock
 

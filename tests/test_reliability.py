@@ -123,6 +123,31 @@ def test_the_requeue_signal_checkpoints_where_the_run_is_and_it_resumes_exactly(
     assert_same_run(folder, reference)
 
 
+def test_a_requeue_signal_while_the_run_is_still_loading_is_answered_at_its_first_step(tmp_path, reference):
+    """``scancel --signal=USR1`` in a run's first seconds (imports, data) reached it before training installed
+    its handler: USR1's default action ended the task, with no checkpoint, no requeue and no word. The run now
+    listens from its start and answers at its first step boundary."""
+    import signal
+    import subprocess
+    import time
+
+    from helpers_runs import PY, ROOT, env
+
+    folder = run_dir(tmp_path)
+    proc = subprocess.Popen([str(PY), "-m", "experiments.run", "--run-dir", str(folder), *TINY_ARGS,
+                             "--slurm-requeue"], cwd=ROOT, env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    time.sleep(1.0)  # past the interpreter's start, long before torch is imported and the run trains
+    proc.send_signal(signal.SIGUSR1)
+    output, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 143, output
+    assert ("SLURM's requeue signal: checkpoint written at iteration 1; SLURM refused the requeue (not in a SLURM "
+            "job step): the next `make` resumes it from iteration 1") in output, output
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0 and result_of(folder)["resumed_from"] == 1, out + err
+    assert_same_run(folder, reference)
+
+
 # --- 2. progress files are replaced atomically: old or new, never half ----------------------------------------
 class Crash(Exception):
     pass

@@ -106,6 +106,21 @@ def cluster_environment():
     return LightningEnvironment()
 
 
+_EARLY_SIGNAL: list[bool] = []  # the requeue signal came before training answered it (listen_early)
+
+
+def listen_early() -> None:
+    """Note SLURM's requeue signal from the run's first moments (experiments.run's main, before its imports and
+    data): its default action would end the task silently, neither checkpointed nor requeued. Training's own
+    handler (experiments/training/callbacks.py RequeueOnSignal) takes over and answers it at its first step."""
+    signal.signal(REQUEUE_SIGNAL, lambda signum, frame: _EARLY_SIGNAL.append(True))
+
+
+def signalled_early() -> bool:
+    """Whether the requeue signal came while :func:`listen_early`'s handler held it."""
+    return bool(_EARLY_SIGNAL)
+
+
 def requeue() -> str | None:
     """Requeue the job this process is a step of (``scontrol requeue``, as Lightning's auto-requeue does):
     None when SLURM took it, else SLURM's reason (a job submitted with ``--no-requeue``, say)."""

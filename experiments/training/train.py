@@ -156,6 +156,7 @@ def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None 
     if requeue:
         on_signal = RequeueOnSignal(ckpt, slurm.REQUEUE_SIGNAL, config.eval_every)
         on_signal.install()
+        on_signal.signalled = on_signal.signalled or slurm.signalled_early()  # before it: at the first step
         callbacks.append(on_signal)
     show_bar = sys.stderr.isatty()
     if show_bar:
