@@ -189,4 +189,6 @@ def _step(dirs: list[str], args: argparse.Namespace, warm: bool) -> tuple[int, b
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runfolder.io import run_main
+
+    run_main(main)

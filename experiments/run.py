@@ -412,4 +412,6 @@ def _disk_hint(run_dir: Path) -> str:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runfolder.io import run_main
+
+    run_main(main)

@@ -434,4 +434,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from runfolder.io import run_main
+
+    run_main(main)

@@ -16,11 +16,14 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import signal
+import sys
 import tempfile
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Iterator, NoReturn
 
 import yaml
 
@@ -125,3 +128,17 @@ def exclusive_lock(path: Path | str, on_wait=None):
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def run_main(main: Callable[[], int]) -> NoReturn:
+    """``sys.exit(main())`` for a command's ``__main__``: Ctrl-C where the command does not handle it (its
+    imports, say) is one line rather than a traceback, and the process then ends by SIGINT itself, so that the
+    shell running make's recipe stops too (it takes a child that exits 130 for one that handled Ctrl-C)."""
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C)", file=sys.stderr, flush=True)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+        sys.exit(130)  # not reached: SIGINT's default action ends the process
+    sys.exit(code)

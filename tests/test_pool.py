@@ -115,3 +115,21 @@ def test_the_pool_steps_through_the_tuning_protocol_in_one_process(tmp_path):
     assert done == {"seed0", f"seed0{rate}", f"seed{TUNING_SEED}", f"seed{TUNING_SEED}-lr0.05",
                     f"seed{TUNING_SEED}-lr{runfolder.lr_token(choice.extended)}"}
     assert set(planned(plan_args)) == {root / "plain-8" / name for name in done}  # the plan has stopped growing
+
+
+def test_ctrl_c_while_the_pool_imports_is_one_line_and_ends_by_the_signal(tmp_path):
+    """Ctrl-C in the pool's first seconds (importing torch and Lightning) printed a 40-60 line KeyboardInterrupt
+    traceback. It is one line now, and the pool still ends by SIGINT, so that make's recipe stops too."""
+    import signal
+    import subprocess
+    import time
+
+    from helpers_runs import PY, ROOT, env, run_dir
+
+    proc = subprocess.Popen([str(PY), "-m", "experiments.pool", "--jobs", "1", str(run_dir(tmp_path))], cwd=ROOT,
+                            env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)  # importing torch, long before any run starts
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGINT, (proc.returncode, err)
+    assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted (Ctrl-C)", err
