@@ -31,7 +31,7 @@ from runfolder import format_seconds
 from runfolder.io import remove_stale_temps, unwritable
 
 from . import io
-from .frontpage import FrontPage, front_page
+from .frontpage import VERDICT_BESIDE_BOARD, FrontPage, front_page
 from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, parse_grid, plan, recorded_grid
 
 from .leaderboard import gap_rows
@@ -333,7 +333,9 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         files.append(io.write_text(target / "summary.md", summary_markdown(
             summary, runs, title=f"Summary: {experiment} / {profile}", profile=profile, sections=sections)))
         verdict_md = verdict.markdown()
-        files.append(io.write_text(target / "verdict.md", f"# Verdict: {experiment} / {profile}\n\n{verdict_md}"))
+        # Read alone, verdict.md says as page 1 does why it and the leaderboard's boards may differ.
+        beside = VERDICT_BESIDE_BOARD.format(where="of leaderboard.md") + "\n\n" if front.board is not None else ""
+        files.append(io.write_text(target / "verdict.md", f"# Verdict: {experiment} / {profile}\n\n{beside}{verdict_md}"))
 
         files += front.write(target)
         written = set(front.figures)

@@ -130,7 +130,7 @@ def both_boards_forest(one: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
 VERDICT_BESIDE_BOARD = (
     "_The verdict below asks the paper's two planned questions of the four reference nets (does the deeper "
     "plain net train worse; does the residual net of its depth train better), each with an unadjusted 95% "
-    "Welch interval. The boards above test every method's gap at once and correct for that. A gap can "
+    "Welch interval. The boards {where} test every method's gap at once and correct for that. A gap can "
     "therefore be \"reproduced\" here and \"not shown\" on a board: both are true, of different "
     "questions._")
 
@@ -156,7 +156,7 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
                  "points; red: seeds that did not train")
         shallow, deep = depth_labels(board)
         return FrontPage(lead="\n".join(lead), boards="\n".join(full), board=board, tuning=ctx.extras.get("tuning"),
-                         beside_verdict=VERDICT_BESIDE_BOARD,
+                         beside_verdict=VERDICT_BESIDE_BOARD.format(where="above"),
                          panel=_panel(forest, GAP_LABEL.format(deep=deep, shallow=shallow), title,
                                       margin=EQUIVALENCE_MARGIN))
     table = verdict_forest(verdict)

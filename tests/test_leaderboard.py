@@ -480,6 +480,9 @@ def test_methods_report_opens_with_the_leaderboard(methods):
         "degrades", "removes it (within ±5 points)", "degrades", "not decided: neither a gap nor ±5 shown",
         "not decided: neither a gap nor ±5 shown"]
     assert "| skipinit |" in (result.out_dir / "leaderboard.md").read_text()
+    # verdict.md read alone says why it and the boards may differ (only report.pdf's page 1 said it)
+    verdict_md = (result.out_dir / "verdict.md").read_text()
+    assert "The boards of leaderboard.md test every method's gap at once" in verdict_md.replace("\n", " ")
     (forest,) = result.page_one.axes  # page 1: the depth-gap forest plot among the leaderboard's lines
     assert [t.get_text() for t in forest.get_yticklabels()] == list(saved["label"])
     texts = page_texts(result.page_one)
