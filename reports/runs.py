@@ -340,8 +340,9 @@ def plugin_versions(runs: list[Run]) -> dict[str, dict[str, list[int]]]:
     return out
 
 
-# Settings runs of one report may differ in: the rate (the tuning protocol's folders) and what records no number.
-MIXABLE_SETTINGS = frozenset({"lr", "warmup_lr", "tensorboard"})
+# Settings runs of one report may differ in: what records no number. (Its runs are the seed<k> folders, all at the
+# profile's rate; the tuning protocol's rates live in seed<k>-lr<rate> folders, reports.tuning.)
+MIXABLE_SETTINGS = frozenset({"tensorboard"})
 
 
 def _flag_mixed_settings(runs: list[Run]) -> None:

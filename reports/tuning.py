@@ -14,6 +14,7 @@ anything itself (the choice is :func:`runfolder.tuning.choose`, the one make use
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -34,8 +35,11 @@ TUNING_COLUMNS = ["model", "method", "depth", "lr", "status", "train", "val", "c
 
 
 def base_lr(root: Path, models: Sequence[str]) -> float | None:
-    """The profile's own learning rate, as the runs at it recorded it (config.yaml ``config.lr`` of a
-    ``seed<k>`` folder, the tuning seed's included); None when no such run has a readable config."""
+    """The profile's own learning rate, as the runs at it recorded it (config.yaml ``config.lr`` of the
+    ``seed<k>`` folders, the tuning seed's included): the rate most of them record (the first folder's once
+    decided, and a ``seed0`` trained under ``SET="lr=..."`` named the whole protocol's base; such a run is
+    flagged, reports.runs); None when no such run has a readable config."""
+    rates: Counter[float] = Counter()
     for model in models:
         folder = root / model
         for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
@@ -49,8 +53,8 @@ def base_lr(root: Path, models: Sequence[str]) -> float | None:
             nested = config.get("config") if isinstance(config.get("config"), dict) else {}
             lr = nested.get("lr", config.get("lr"))  # as reports.runs.Run.setting reads it
             if isinstance(lr, (int, float)) and not isinstance(lr, bool):
-                return float(lr)
-    return None
+                rates[float(lr)] += 1
+    return rates.most_common(1)[0][0] if rates else None
 
 
 def choices(root: Path, models: Sequence[str], grid: tuple[float, ...], base: float) -> dict[str, Choice]:

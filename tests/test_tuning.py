@@ -289,3 +289,23 @@ def test_a_report_without_lrs_follows_the_grid_the_runs_were_planned_with(tmp_pa
     assert sorted(table[table["model"] == "plain-56"]["lr"]) == [0.05, 0.1, 0.2]  # 0.2: the extension's, waited for
     assert not ({0.025, 0.4} & set(table["lr"]))  # the default grid's other rates are not asked for
     capsys.readouterr()
+
+
+def test_the_base_rate_is_the_one_most_runs_at_it_record(tmp_path):
+    """A seed0 trained under SET="lr=0.05" named the whole protocol's base rate (the first folder decided), and
+    the tuned board then read the tuning seed's 0.1 run as its 0.05 one. The rate most seed<k> folders record
+    is the base; the odd run is flagged (tests/test_reports.py)."""
+    import yaml
+
+    from reports.tuning import base_lr
+
+    runs = tmp_path / "runs"
+    for seed in (0, 1, 2):
+        _write(runs, "plain-20", seed, 20.0)
+    _write(runs, "plain-20", TUNING_SEED, 20.0)
+    for seed, lr in ((0, 0.05), (1, 0.1), (2, 0.1), (TUNING_SEED, 0.1)):
+        path = run_dir(runs, "methods", "quick", "plain-20", seed) / "config.yaml"
+        record = yaml.safe_load(path.read_text())
+        record["config"] = {"lr": lr}
+        path.write_text(yaml.safe_dump(record))
+    assert base_lr(runs / "methods" / "quick", ["plain-20"]) == 0.1
