@@ -156,9 +156,15 @@ def plot_forest(ax: Axes, table: pd.DataFrame, *, xlabel: str = "difference (poi
         if r.reference:
             ax.axhspan(y - 0.5, y + 0.5, color=REFERENCE_SHADE, lw=0, zorder=0)
         has_ci = pd.notna(r.low) and pd.notna(r.high)
-        if has_ci:
-            ax.plot([r.low, r.high], [y, y], color=colour, lw=1.8, solid_capstyle="butt", zorder=2)
-            ax.plot([r.low, r.high], [y, y], ls="", marker="|", ms=7, color=colour, zorder=2)
+        if has_ci:  # cut at ±POSSIBLE, where an arrowhead says the interval goes on (its numbers: at the right)
+            low, high = max(r.low, -POSSIBLE), min(r.high, POSSIBLE)
+            ax.plot([low, high], [y, y], color=colour, lw=1.8, solid_capstyle="butt", zorder=2)
+            ends = [(end, head) for end, head, cut in ((low, "<", r.low < -POSSIBLE), (high, ">", r.high > POSSIBLE))
+                    if cut]
+            capped = [x for x in (low, high) if x not in [e for e, _ in ends]]
+            ax.plot(capped, [y] * len(capped), ls="", marker="|", ms=7, color=colour, zorder=2)
+            for end, head in ends:
+                ax.plot([end, end], [y, y], ls="", marker=head, ms=6, color=colour, zorder=2)
         if pd.notna(r.diff):
             filled = bool(r.decided)
             ax.plot([r.diff], [y], ls="", marker=marker, ms=7, mec=colour, mew=1.4,

@@ -582,3 +582,16 @@ def test_a_method_named_at_the_shallow_depth_only_stays_in_its_own_columns(tmp_p
     assert family_sizes(board)["vs_resnet"] == 1  # plain-56's only, not rezero-20's
     md = leaderboard_markdown(board.reset_index(drop=True))
     assert "| rezero | 16.67 ± 0.76 | – | 16.67 ± 0.76 | – | – | – | – |" in md, md
+
+
+def test_an_interval_beyond_what_two_errors_allow_is_cut_with_an_arrowhead(ax):
+    """[-179.5, +186.5] (a few seeds at chance and at 20%) ran to the axis' edge at about ±115 with nothing to
+    say it was cut, where the caption says "cut at ±100": the bar now ends at ±100 with an arrowhead."""
+    frame = forest_frame()
+    frame.loc[2, ["low", "high"]] = [-179.5, 186.5]
+    plot_forest(ax, frame)
+    row = [ln for ln in ax.get_lines() if len(ln.get_ydata()) and ln.get_ydata()[0] == 2]
+    bar = [list(ln.get_xdata()) for ln in row if len(ln.get_xdata()) == 2]
+    heads = {ln.get_marker(): ln.get_xdata()[0] for ln in row if ln.get_marker() in ("<", ">")}
+    assert [-100.0, 100.0] in bar and heads == {"<": -100.0, ">": 100.0}
+    assert "+2.0 [-179.5, +186.5]  1/3" in [t.get_text() for t in ax.texts]  # the numbers in full
