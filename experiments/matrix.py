@@ -47,11 +47,12 @@ REUSE_IGNORES = frozenset({"tensorboard"})
 
 def check_reuse(args) -> None:
     """ConfigError, one line, where a finished run this matrix would reuse (make skips it) was trained with
-    other settings than this call's profile and SET ask (its config.yaml's ``config``, the keys both have,
-    less REUSE_IGNORES; a tuning folder's at its rate): the report would show the old run's numbers as the new
+    other settings than this call's profile and SET ask (its config.yaml's ``config``, a key it does not record
+    read as RunConfig's default, less REUSE_IGNORES; a tuning folder's at its rate): the report would show the old run's numbers as the new
     setting's, or pool the two. Reads config.yaml only; a run not done is left to experiments.run."""
-    from .config import at_lr
+    from .config import RunConfig, at_lr
 
+    defaults = RunConfig().to_dict()
     overrides = args.set.split() if args.set else None
     base = load_profile(args.profile, overrides)
     clashes = []
@@ -66,9 +67,10 @@ def check_reuse(args) -> None:
             continue
         lr = runfolder.seed_and_lr(folder.name)[1]
         asked = (at_lr(base, lr, overrides) if lr is not None else base).to_dict()
-        differ = [k for k in asked if k in recorded and k not in REUSE_IGNORES and recorded[k] != asked[k]]
+        had = {**defaults, **recorded}  # a key it does not record: the default it trained with (as a resume reads it)
+        differ = [k for k in asked if k not in REUSE_IGNORES and had.get(k) != asked[k]]
         if differ:
-            clashes.append((folder, differ[0], recorded[differ[0]], asked[differ[0]]))
+            clashes.append((folder, differ[0], had.get(differ[0]), asked[differ[0]]))
     if clashes:
         folder, key, old, new = clashes[0]
         more = f" (and {len(clashes) - 1} more finished runs)" if len(clashes) > 1 else ""

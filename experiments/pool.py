@@ -182,6 +182,7 @@ def _step(dirs: list[str], args: argparse.Namespace, warm: bool) -> tuple[int, b
                 pass
         # End by the signal itself, not an exit status: the shell running make's recipe then stops too (it
         # takes a child that exits 130 for one that handled Ctrl-C and goes on with the next command).
+        sys.stdout.flush()  # ending by the signal skips the interpreter's own flush
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
         return EXIT_SIGINT, True

@@ -30,7 +30,7 @@ from . import io
 from .figures import figure_title
 from .forest import (GAP_LABEL, VERDICT_LABEL, forest_height, gap_forest, methods_board, plot_forest,
                      tuned_board, verdict_forest)
-from .leaderboard import depth_labels, family_sizes, leaderboard_markdown, page_one_markdown
+from .leaderboard import depth_labels, gap_counts, leaderboard_markdown, page_one_markdown
 from runfolder import lr_token
 from runfolder.tuning import TUNING_SEED
 
@@ -152,7 +152,7 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
                 "## Leaderboard in full: " + ("the one-recipe board" if tuned is None else "both boards"), "",
                 *full[2:]]
         title = (f"Depth gap, 95% CI; filled: decided (Holm over each board's "
-                 f"{family_sizes(board[board['board'] == 'one-recipe'])['gap']} gaps, both tests); band: ±{EQUIVALENCE_MARGIN:g} "
+                 f"{gap_counts(board)} gaps, both tests); band: ±{EQUIVALENCE_MARGIN:g} "
                  "points; red: seeds that did not train")
         shallow, deep = depth_labels(board)
         return FrontPage(lead="\n".join(lead), boards="\n".join(full), board=board, tuning=ctx.extras.get("tuning"),

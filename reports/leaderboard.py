@@ -169,7 +169,11 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     for info in infos:
         groups.setdefault((info.family, method_key(info)), {})[info.depth] = info
     two_families = len({f for f, _ in groups}) > 1
-    deepest = {f: max(i.depth for i in infos if i.family == f) for f, _ in groups}  # the board's deep depth
+    # The board's two depths, per family: a method named at one depth fills the columns of that depth only,
+    # and neither where it is neither (highway-32 on a 20/56 board).
+    ends = {f: (min(i.depth for i in infos if i.family == f), max(i.depth for i in infos if i.family == f))
+            for f, _ in groups}
+    held: list[tuple[str, ...]] = []  # per row, the sides that hold a net
     rows, tests = [], {"gap": [], "vs_plain": [], "vs_resnet": []}
     for (family, method), nets in sorted(groups.items(), key=lambda kv: method_order(next(iter(kv[1].values())))):
         shallow, deep = nets[min(nets)], nets[max(nets)]
@@ -177,12 +181,16 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
         plain, resnet = baseline_name(deep, deep.depth), f"resnet-{deep.depth}"
         gap = compare_cells(hi, lo) if shallow is not deep else None
         versus = {}
-        # A method named at one depth below the board's deep one: its net under the shallow columns, and no
-        # comparison with the baselines (they are measured at the deep depth only).
-        below = shallow is deep and deep.depth < deepest[family]
+        sides = (("shallow", "deep") if shallow is not deep else
+                 tuple(w for w, d in zip(("shallow", "deep"), ends[family]) if d == deep.depth and
+                       (w == "deep" or d != ends[family][1])))
+        # The baselines are measured at the board's deep depth: a one-depth net elsewhere meets none.
+        compared = "deep" in sides
+        if not compared:
+            plain = resnet = ""
         for key, base in (("vs_plain", plain), ("vs_resnet", resnet)):
-            other = get(base)
-            versus[key] = compare_cells(other, hi) if base != deep.name and other.trained and not below else None
+            other = get(base) if base else None
+            versus[key] = (compare_cells(other, hi) if compared and base != deep.name and other.trained else None)
         label = method + (" (ref.)" if is_reference(deep) else "")
         row = {"board": board, "family": family, "method": method,
                "label": f"{FAMILY_NAMES.get(family, family).split()[0]}: {label}" if two_families else label,
@@ -190,8 +198,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
                "shallow_depth": shallow.depth, "deep_depth": deep.depth, "shallow_model": shallow.name,
                "deep_model": deep.name, "seeds_expected": max(lo.expected, hi.expected), "chance": chance,
                "eval_split": split, "plain": plain, "resnet": resnet, "iterations": _budget(runs)}
+        held.append(sides)
         for which, info, c in (("shallow", shallow, lo), ("deep", deep, hi)):
-            if shallow is deep and (which == "deep") == below:  # the side a one-depth net does not hold
+            if which not in sides:  # the side a one-depth net does not hold
                 row.update({f"train_{which}_mean": math.nan, f"train_{which}_std": math.nan, f"train_{which}_n": 0,
                             f"{which}_diverged": 0, f"{which}_at_chance": 0, f"{which}_flags": "",
                             f"test_{which}_mean": math.nan, f"test_{which}_std": math.nan, f"test_{which}_n": 0,
@@ -216,8 +225,8 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     adjusted = {key: adjust(family_tests) for key, family_tests in tests.items()}
     unstable = {r[f"{w}_model"] for r in rows for w in ("shallow", "deep") if r[f"unstable_{w}"]}
     mixed = {m: codes for m, codes in plugin_versions(runs).items() if len(codes) > 1}
-    for row in rows:  # the flags say it too, per depth
-        for w in ("shallow", "deep"):
+    for row, sides in zip(rows, held):  # the flags say it too, per depth
+        for w in sides:
             if row[f"{w}_model"] in mixed:
                 text = f"{len(mixed[row[f'{w}_model']])} plugin versions"
                 row[f"{w}_flags"] = f"{row[f'{w}_flags']}, {text}" if row[f"{w}_flags"] else text
@@ -247,6 +256,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             base = row[key[3:]]
             test = adjusted[key][i]
             row.update(_test_columns(key, test))
+            if not base:  # a one-depth net off the board's deep depth
+                row[f"{key}_verdict"] = EFFECT_WORDS["off_depth"].format(name=row["deep_model"])
+                continue
             row[f"{key}_verdict"] = effect_verdict(cells.get(base), hi, test, base)
             shaky = [m for m in (base, row["deep_model"]) if m in unstable]  # each trained: a seed failed there
             absent = row[f"{key}_verdict"] == EFFECT_WORDS["absent"].format(base=base)
@@ -269,6 +281,15 @@ def _unstable(model: str, lr, c: Cell, tuning_errors: Mapping[str, float | None]
     if error is None or chance is None or not math.isfinite(error) or at_chance(error, chance):
         return ""
     return unstable_text(model, lr, error, c) if c.failed_to_train > 0 else ""
+
+
+def gap_counts(table: pd.DataFrame) -> str:
+    """How many depth gaps each board's Holm family holds, in words: ``"9"``, or ``"9 (one recipe), 6
+    (tuned)"`` where the boards differ (a net not tuned yet or unstable leaves the tuned board's family)."""
+    counts = {name: family_sizes(part)["gap"] for name, part in table.groupby("board", sort=False)}
+    if len(set(counts.values())) <= 1:
+        return str(next(iter(counts.values()), 0))
+    return ", ".join(f"{n} ({name.replace('-', ' ')})" for name, n in counts.items())
 
 
 def family_sizes(table: pd.DataFrame) -> dict[str, int]:
@@ -417,7 +438,8 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
                  if tuned else [])
               for r in table.itertuples()]
     header, gaps = gap_rows(table)
-    versus = [[r.label, r.plain if r.plain != r.deep_model else "–", interval_text(_test(r, "vs_plain")),
+    versus = [[r.label, r.plain if isinstance(r.plain, str) and r.plain and r.plain != r.deep_model else "–",
+               interval_text(_test(r, "vs_plain")),
                r.vs_plain_verdict, interval_text(_test(r, "vs_resnet")), r.vs_resnet_verdict]
               for r in table.itertuples()]
     return "\n".join([
@@ -475,10 +497,10 @@ def page_one_markdown(table: pd.DataFrame) -> str:
     lo, hi = depth_labels(table)
     split = table["eval_split"].iloc[0]
     expected = int(table["seeds_expected"].max())
-    sizes = family_sizes(table[table["board"] == table["board"].iloc[0]])
-    tests = (f"unadjusted 95% interval; verdicts hold family-wise at {ALPHA:.0%} over each board's {sizes['gap']} "
-             f"gaps (Holm with Shaffer's constraint); \"removes it\": within ±{EQUIVALENCE_MARGIN:g} points by two "
-             "one-sided tests. " if sizes["gap"] else "no gap has an interval, so none is tested. ")
+    tests = (f"unadjusted 95% interval; verdicts hold family-wise at {ALPHA:.0%} over each board's gaps "
+             f"({gap_counts(table)}; Holm with Shaffer's constraint); \"removes it\": within ±{EQUIVALENCE_MARGIN:g} "
+             "points by two one-sided tests. " if family_sizes(table)["gap"] else
+             "no gap has an interval, so none is tested. ")
     out = [f"Final error (%), mean ± std over the counted seeds (n = {expected} unless given; a diverged seed "
            f"counts at chance); {split} error over the ok seeds. Gap: {hi} − {lo} layers, points, " + tests
            + (cost_text(table) + " " if cost_text(table) else "")

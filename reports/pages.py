@@ -122,7 +122,8 @@ def render_pages(markdown: str, pagesize: tuple[float, float] = A4_PORTRAIT, siz
     """
     w, h = pagesize
     width_pt = (w - 2 * MARGIN) * 72
-    chars = lambda points: int(width_pt / (points * MONO_ADVANCE))  # noqa: E731 (characters per line)
+    # characters per line (the epsilon: a size computed to fit n characters must give n, not n - 1)
+    chars = lambda points: int(width_pt / (points * MONO_ADVANCE) + 1e-9)  # noqa: E731
     widest = lambda lines: max((len(line) for line, in_table in lines if in_table), default=0)  # noqa: E731
     lines = text_lines(markdown)
     if widest(lines) > chars(size):

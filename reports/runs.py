@@ -264,7 +264,7 @@ def _not_this_runs_record(run: Run, seed: int) -> str | None:
     if run.status == "ok":
         for split, value in (run.result.get("final") or {}).items():
             number = _as_float(value)
-            if value is not None and (number is None or not 0.0 <= number <= 100.0):
+            if value is not None and (number is None or not -1e-6 <= number <= 100.0 + 1e-6):  # float rounding
                 return f"final {split} error {value!r} is not a percentage from 0 to 100"
     return None
 

@@ -36,10 +36,11 @@ TUNING_COLUMNS = ["model", "method", "depth", "lr", "status", "train", "val", "c
 
 def base_lr(root: Path, models: Sequence[str]) -> float | None:
     """The profile's own learning rate, as the runs at it recorded it (config.yaml ``config.lr`` of the
-    ``seed<k>`` folders, the tuning seed's included): the rate most of them record (the first folder's once
-    decided, and a ``seed0`` trained under ``SET="lr=..."`` named the whole protocol's base; such a run is
-    flagged, reports.runs); None when no such run has a readable config."""
+    ``seed<k>`` folders, the tuning seed's included): the rate most of them record, on a tie the tuning seed's
+    (the first folder's once decided, and a ``seed0`` trained under ``SET="lr=..."`` named the whole
+    protocol's base; such a run is flagged, reports.runs); None when no such run has a readable config."""
     rates: Counter[float] = Counter()
+    own = None
     for model in models:
         folder = root / model
         for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
@@ -54,7 +55,9 @@ def base_lr(root: Path, models: Sequence[str]) -> float | None:
             lr = nested.get("lr", config.get("lr"))  # as reports.runs.Run.setting reads it
             if isinstance(lr, (int, float)) and not isinstance(lr, bool):
                 rates[float(lr)] += 1
-    return rates.most_common(1)[0][0] if rates else None
+                own = float(lr) if parsed[0] == TUNING_SEED else own  # the protocol's own run at the base rate
+    # the most recorded rate; on a tie, the tuning seed's own
+    return max(rates, key=lambda r: (rates[r], r == own)) if rates else None
 
 
 def choices(root: Path, models: Sequence[str], grid: tuple[float, ...], base: float) -> dict[str, Choice]:

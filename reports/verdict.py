@@ -240,6 +240,10 @@ def _headline(degradation: Comparison | None, shortcut: Comparison | None,
     return ("suggested by one seed (no interval)" if seen else "not seen in one seed (no interval)"), None
 
 
+# Two or more seeds a side that all agree (every seed diverged, say, each at chance): no interval, no judgement.
+NO_SPREAD = "not judged: the seeds agree exactly, no spread to test"
+
+
 def _judge(c: Comparison, yes: str, no: str) -> str:
     d = c.diff
     if d is None:
@@ -247,7 +251,7 @@ def _judge(c: Comparison, yes: str, no: str) -> str:
     if d.has_interval:
         return f"{yes}, and the interval excludes 0" if d.low > 0 else f"{no}" if d.high < 0 else "the interval includes 0"
     if min(d.n_a, d.n_b) >= 2:
-        return "not judged: no spread to test"
+        return NO_SPREAD
     return f"{yes} in this single seed" if d.diff > 0 else "not so in this single seed"
 
 
@@ -294,6 +298,8 @@ def _residual_judgement(c: Comparison, paired: tuple[float, float, float, int] |
         if d.high < 0:
             return "the deeper residual net trains better, as in the paper"
         return "the interval includes 0, so the deeper residual net is not shown to be worse"
+    if min(d.n_a, d.n_b) >= 2:
+        return NO_SPREAD
     return ("the deeper residual net is worse in this single run" if d.diff > 0
             else "the deeper residual net is not worse in this single run")
 
@@ -354,6 +360,8 @@ def _option_judgement(c: Comparison, hi: str, lo: str) -> str:
         if d.low > 0:
             return f"{hi} is worse"
         return "the interval includes 0: no difference shown"
+    if min(d.n_a, d.n_b) >= 2:
+        return NO_SPREAD
     return f"{hi} lower in this single seed" if d.diff < 0 else f"{hi} not lower in this single seed"
 
 

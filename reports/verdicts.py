@@ -96,6 +96,7 @@ EFFECT_WORDS = {
     "unstable": "not judged: tuned rate unstable ({names})",
     "not_tuned": GAP_WORDS["not_tuned"],
     "mixed": GAP_WORDS["mixed"],
+    "off_depth": "not compared: {name} is not at the board's deep depth",
 }
 
 

@@ -138,6 +138,7 @@ def run_main(main: Callable[[], int]) -> NoReturn:
         code = main()
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C)", file=sys.stderr, flush=True)
+        sys.stdout.flush()  # ending by the signal skips the interpreter's own flush
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
         sys.exit(130)  # not reached: SIGINT's default action ends the process

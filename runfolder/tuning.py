@@ -93,8 +93,8 @@ def extension(grid: tuple[float, ...], lr: float) -> float | None:
 
 @dataclass(frozen=True)
 class Outcome:
-    """One tuning run: its status (ok, diverged; failed, running or malformed as its result.json says; None
-    where it has none yet) and final errors (%). Only a done run (ok or diverged) enters a choice."""
+    """One tuning run: its status (ok, diverged; failed, or malformed where its result.json cannot be read;
+    None where it has none yet) and final errors (%). Only a done run (ok or diverged) enters a choice."""
 
     lr: float
     status: str | None

@@ -574,14 +574,18 @@ def test_a_method_named_at_the_shallow_depth_only_stays_in_its_own_columns(tmp_p
     and its 20-layer net was compared with plain-20 and resnet-20 under the "at 56 layers" heading, counted in
     the 56-layer Holm families. Now its row fills the 20-layer columns and compares with no baseline."""
     write(tmp_path, {"plain-20": [20.0, 21.0, 22.0], "plain-56": [60.0, 62.0, 64.0], "resnet-20": [15.0, 16.0, 17.0],
-                     "resnet-56": [14.0, 15.5, 16.0], "rezero-20": [16.0, 16.5, 17.5]})
+                     "resnet-56": [14.0, 15.5, 16.0], "rezero-20": [16.0, 16.5, 17.5], "highway-32": [18.0, 19.0, 20.0]})
     board = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs).set_index("method", drop=False)
-    rezero = board.loc["rezero"]
+    rezero, highway = board.loc["rezero"], board.loc["highway"]
     assert rezero["train_shallow_mean"] == pytest.approx(16.6666667) and rezero["train_deep_n"] == 0
     assert pd.isna(rezero["vs_plain"]) and pd.isna(rezero["vs_resnet"]) and rezero["verdict"].startswith("one depth named")
+    assert rezero["vs_resnet_verdict"] == "not compared: rezero-20 is not at the board's deep depth"  # not "of )"
     assert family_sizes(board)["vs_resnet"] == 1  # plain-56's only, not rezero-20's
+    # at neither of the board's depths: in no column, compared with nothing
+    assert highway["train_shallow_n"] == highway["train_deep_n"] == 0 and pd.isna(highway["vs_plain"])
     md = leaderboard_markdown(board.reset_index(drop=True))
     assert "| rezero | 16.67 ± 0.76 | – | 16.67 ± 0.76 | – | – | – | – |" in md, md
+    assert "| highway | – | – | – | – | – | – | – |" in md and "| rezero | – | – | not compared" in md
 
 
 def test_an_interval_beyond_what_two_errors_allow_is_cut_with_an_arrowhead(ax):
@@ -595,3 +599,14 @@ def test_an_interval_beyond_what_two_errors_allow_is_cut_with_an_arrowhead(ax):
     heads = {ln.get_marker(): ln.get_xdata()[0] for ln in row if ln.get_marker() in ("<", ">")}
     assert [-100.0, 100.0] in bar and heads == {"<": -100.0, ">": 100.0}
     assert "+2.0 [-179.5, +186.5]  1/3" in [t.get_text() for t in ax.texts]  # the numbers in full
+
+
+def test_page_one_counts_each_boards_own_gaps():
+    """Page 1 and the forest's title said "each board's N gaps" with N the one-recipe board's, where the tuned
+    board can hold fewer (a net whose rate is not chosen yet has no interval there)."""
+    from reports.leaderboard import gap_counts
+
+    table = pd.DataFrame({"board": ["one-recipe"] * 3 + ["tuned"] * 3, "gap_p": [0.1, 0.2, 0.3, 0.1, np.nan, 0.2],
+                          "vs_plain_p": np.nan, "vs_resnet_p": np.nan})
+    assert gap_counts(table) == "3 (one recipe), 2 (tuned)"
+    assert gap_counts(table[table["board"] == "tuned"]) == "2"

@@ -95,3 +95,13 @@ def test_a_table_too_wide_to_read_wraps_its_words_instead_of_shrinking_the_page(
     # A word that cannot wrap (here a 150-character cell) still shrinks the page, down to MIN_SIZE at most.
     (page,) = render_pages("| a | b |\n|---|---|\n| x | " + "y" * 150 + " |", A4_PORTRAIT, size=9.0)
     assert MIN_SIZE <= page.texts[0].get_fontsize() < READABLE_SIZE
+
+
+def test_a_table_shrunk_to_fit_the_page_is_not_also_wrapped():
+    """A portrait table 103 characters wide is set at the size that fits 103 characters: the width computed
+    back from that size came out 102 by rounding, and a cell wrapped needlessly."""
+    row = "| " + "x" * 39 + " | " + "word " * 10 + "endxxxxxxxxx |"
+    lines = [line for line, _ in text_lines(row + "\n|---|---|\n" + row)]
+    assert max(map(len, lines)) == 103
+    (page,) = render_pages(row + "\n|---|---|\n" + row, A4_PORTRAIT, size=9.0)
+    assert len([t for t in page.texts if t.get_fontfamily() == ["monospace"]]) == 3  # two rows and the rule

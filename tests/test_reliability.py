@@ -137,7 +137,19 @@ def test_a_requeue_signal_while_the_run_is_still_loading_is_answered_at_its_firs
     proc = subprocess.Popen([str(PY), "-m", "experiments.run", "--run-dir", str(folder), *TINY_ARGS,
                              "--slurm-requeue"], cwd=ROOT, env=env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
-    time.sleep(1.0)  # past the interpreter's start, long before torch is imported and the run trains
+    # Wait until the run answers USR1 (its caught-signal mask in /proc says so), which must be before it has
+    # loaded torch's library; then signal it, still loading. (A fixed sleep could land before main on a loaded
+    # machine; the old code listened only once training began, long after torch was loaded.)
+    status, maps = Path(f"/proc/{proc.pid}/status"), Path(f"/proc/{proc.pid}/maps")
+    deadline = time.monotonic() + 60
+    while True:
+        caught = int(next(ln for ln in status.read_text().splitlines() if ln.startswith("SigCgt:")).split()[1], 16)
+        if caught & (1 << (signal.SIGUSR1 - 1)):
+            break
+        assert "libtorch" not in maps.read_text(), "torch loaded before the run listened for USR1"
+        assert time.monotonic() < deadline and proc.poll() is None, "the run never listened for USR1"
+        time.sleep(0.01)
+    assert "libtorch" not in maps.read_text()
     proc.send_signal(signal.SIGUSR1)
     output, _ = proc.communicate(timeout=120)
     assert proc.returncode == 143, output
