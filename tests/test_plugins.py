@@ -535,18 +535,26 @@ def dropnet(tmp_path, on_path) -> Path:
     return site / "badplug_drop.py"
 
 
+def _trained_and_killed(tmp_path: Path, model: str) -> tuple[Path, Path]:
+    """``model`` trained once uninterrupted (the reference) and once killed after iteration 7: both folders."""
+    from helpers_runs import TINY_ARGS, forked, inproc, run_dir
+
+    reference = run_dir(tmp_path / "ref", model)
+    rc, out, err = inproc(reference, *TINY_ARGS)
+    assert rc == 0, out + err
+    folder = run_dir(tmp_path / "runs", model)
+    code, output = forked(folder, *TINY_ARGS, fault="kill@7", log=tmp_path / "killed.log")
+    assert code == -9, output
+    return reference, folder
+
+
 def test_a_dropout_plugin_killed_mid_run_resumes_byte_identical(tmp_path, dropnet):
     """The checkpoint holds the random generators' states (torch, Python, numpy; CUDA where used): a net that
     draws random numbers in training resumes exactly, metrics.csv byte for byte (it once differed in every row
     after the resume point)."""
-    from helpers_runs import TINY_ARGS, assert_same_state, forked, inproc, load_ckpt, run_dir
+    from helpers_runs import TINY_ARGS, assert_same_state, inproc, load_ckpt
 
-    reference = run_dir(tmp_path / "ref", "dropnet-8")
-    rc, out, err = inproc(reference, *TINY_ARGS)
-    assert rc == 0, out + err
-    folder = run_dir(tmp_path / "runs", "dropnet-8")
-    code, output = forked(folder, *TINY_ARGS, fault="kill@7", log=tmp_path / "killed.log")
-    assert code == -9, output
+    reference, folder = _trained_and_killed(tmp_path, "dropnet-8")
     rc, out, err = inproc(folder, *TINY_ARGS)
     assert rc == 0, out + err
     import json
@@ -592,15 +600,10 @@ def test_a_plugin_that_draws_its_wiring_when_built_resumes_exactly(tmp_path, on_
 
     import torch
     import yaml
-    from helpers_runs import TINY_ARGS, forked, inproc, run_dir
+    from helpers_runs import TINY_ARGS, inproc
 
     on_path(fake_dist(tmp_path / "site", "wirenet-plugin", {"wirenet": "badplug_wire:build"}, "badplug_wire", WIRENET))
-    reference = run_dir(tmp_path / "ref", "wirenet-8")
-    rc, out, err = inproc(reference, *TINY_ARGS)
-    assert rc == 0, out + err
-    folder = run_dir(tmp_path / "runs", "wirenet-8")
-    code, output = forked(folder, *TINY_ARGS, fault="kill@7", log=tmp_path / "killed.log")
-    assert code == -9, output
+    reference, folder = _trained_and_killed(tmp_path, "wirenet-8")
     checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
     layout = checkpoint["degradation_trained_with"]["layout"]
     recorded = yaml.safe_load((folder / "config.yaml").read_text())["layout_sha256"]
