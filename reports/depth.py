@@ -69,7 +69,8 @@ def method_styles(methods: Sequence[str]) -> dict[str, dict]:
 def plot_depth_sweep(ax: Axes, table: pd.DataFrame, ylabel: str = "final training error (%)") -> Axes:
     """Draw ``depth_table``'s rows on ``ax``: one line per method (``method`` column, else ``kind``; plain red
     squares, residual blue circles, others in turn, :func:`method_styles`), the mean error (%) against
-    depth with its 95% interval as error bars and each seed as a small dot beside it, y from 0; with more
+    depth with its 95% interval as error bars (cut at 0 and 100%) and each seed as a small dot beside it, y
+    from 0; with more
     than two methods the lines are shifted apart by up to +-2 layers. Returns ``ax``. Paper Fig. 6 / Table
     6's nets, drawn against depth."""
     by = "method" if "method" in table.columns else "kind"
@@ -79,8 +80,9 @@ def plot_depth_sweep(ax: Axes, table: pd.DataFrame, ylabel: str = "final trainin
         style = styles[method]
         rows = table[table[by] == method].sort_values("depth")
         shift = (i - (len(methods) - 1) / 2) * 4.0 / len(methods) if len(methods) > 2 else 0.0
-        low = (rows["mean"] - rows["low"]).fillna(0).clip(lower=0)
-        high = (rows["high"] - rows["mean"]).fillna(0).clip(lower=0)
+        # An error lies within 0-100%: a t-interval of three seeds (one at chance) reaching past it is cut there.
+        low = (rows["mean"] - rows["low"].clip(lower=0.0)).fillna(0).clip(lower=0)
+        high = (rows["high"].clip(upper=100.0) - rows["mean"]).fillna(0).clip(lower=0)
         ax.errorbar(rows["depth"] + shift, rows["mean"], yerr=[low, high], color=style["color"],
                     marker=style["marker"], ms=6, lw=1.8, capsize=4, label=f"{style['label']} (mean, 95% CI over seeds)")
         for depth, seeds in zip(rows["depth"], rows["seeds"]):

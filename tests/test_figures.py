@@ -220,3 +220,16 @@ def test_registered_figure_draws_the_context_tidy_table_also_in_a_hand_made_cont
     assert [t.get_text() for t in plain_ax.get_legend().get_texts()] == ["plain-20 train / test (n=2)"]
     assert not residual_ax.get_lines() and residual_ax.texts[0].get_text() == "no ok residual runs"
     assert residual_ax.get_title() == "residual networks (shortcut A)"
+
+
+def test_depth_sweep_bars_end_where_an_error_can(ax):
+    """plain-56's interval over three seeds (one near chance) reached 107% in the committed sweep: the bar ends
+    at 100% now, and at 0 below."""
+    table = pd.DataFrame([
+        {"kind": "plain", "depth": 56, "model": "plain-56", "mean": 69.6, "low": 31.4, "high": 107.9, "n": 3,
+         "seeds": [53.8, 70.5, 84.6]},
+        {"kind": "resnet", "depth": 56, "model": "resnet-56", "mean": 2.0, "low": -3.0, "high": 7.0, "n": 3,
+         "seeds": [1.0, 2.0, 3.0]}])
+    plot_depth_sweep(ax, table)
+    ends = [sorted(np.concatenate([seg[:, 1] for seg in c.lines[2][0].get_segments()])) for c in ax.containers]
+    assert ends[0] == pytest.approx([31.4, 100.0]) and ends[1] == pytest.approx([0.0, 7.0])
