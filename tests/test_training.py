@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import re
 import struct
 from pathlib import Path
 
@@ -157,6 +158,35 @@ def test_cifar10_split_and_per_pixel_mean(cifar):
     x = (t.train_x.float() / 255 - t.pixel_mean()) / t.channel_std()
     assert t.channel_std().shape == (3, 1, 1)
     assert torch.allclose(x.transpose(0, 1).reshape(3, -1).std(dim=1), torch.ones(3), atol=1e-4)
+
+
+@pytest.mark.parametrize("damage", ["missing batch", "no labels", "not a pickle"])
+def test_a_dataset_whose_files_cannot_be_read_is_one_line_naming_its_folder(cifar, damage, capsys):
+    """A CIFAR-10 folder with a batch file missing, a pickle without labels or a file that is no pickle gave each
+    run a raw traceback (torchvision's "Dataset not found or corrupted. You can use download=True ...", a
+    KeyError, an UnpicklingError). The load is refused in one line naming the folder and what to do, for the
+    pool's preload (said once for the matrix) and for each run."""
+    from experiments import run
+    from experiments.data import preload
+    from experiments.errors import ConfigError
+
+    root, _ = cifar
+    batch = root / "cifar-10-batches-py" / "data_batch_3"
+    if damage == "missing batch":
+        batch.unlink()
+    elif damage == "no labels":
+        with open(batch, "wb") as f:
+            pickle.dump({"data": np.zeros((20, 3072), dtype=np.uint8)}, f)
+    else:
+        batch.write_bytes(b"not a pickle at all")
+    with pytest.raises(ConfigError, match=rf"^cifar10 in {re.escape(str(root))} cannot be read \(.*\): its files are "
+                                          "damaged or incomplete; delete them and run again to fetch them afresh$"):
+        preload(load_profile("paper", ["val_size=10"]), root)
+    folder = root / "runs" / "degradation" / "paper" / "plain-8" / "seed0"
+    assert run.main(["--run-dir", str(folder), "--data-dir", str(root), "--set", "val_size=10"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: cifar10 in ") and "Traceback" not in err[0]
+    assert not folder.exists()
 
 
 def test_unit_variance_leaves_the_papers_bn_nets_logits_unchanged_up_to_bn_eps():

@@ -71,7 +71,22 @@ def load_tensors(config, data_dir: Path) -> Tensors:
         raise ValueError(f"{config.dataset} is not a tensor dataset")
     if (done := _PRELOADED.get(_load_key(config, data_dir))) is not None:
         return done
-    return d.load(config, Path(data_dir))
+    return _read(d, config, Path(data_dir))
+
+
+def _read(d, config, data_dir: Path) -> Tensors:
+    """``d.load``, with a dataset whose files are there but cannot be read (a truncated download, a missing
+    batch file, a pickle or idx file of another shape) refused in one line, ConfigError naming the folder: the
+    libraries' own errors (torchvision's "Dataset not found or corrupted. You can use download=True", a
+    reshape's RuntimeError, an IndexError deep in the split) say neither which files nor what to do."""
+    try:
+        return d.load(config, data_dir)
+    except ConfigError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to read the files is the same advice
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise ConfigError(f"{d.name} in {data_dir} cannot be read ({type(exc).__name__}: {first}): its files are "
+                          "damaged or incomplete; delete them and run again to fetch them afresh") from None
 
 
 def preload(config, data_dir: Path) -> None:
@@ -81,6 +96,6 @@ def preload(config, data_dir: Path) -> None:
     profile's data settings cannot make a dataset (val_size beyond the training set, a batch larger than it):
     the same for every run of the matrix."""
     if dataset(config.dataset).load is not None:
-        tensors = dataset(config.dataset).load(config, Path(data_dir))
+        tensors = _read(dataset(config.dataset), config, Path(data_dir))
         check_split(config.dataset, len(tensors.train_y), batch_size=config.batch_size)  # as each run's BatchOrder
         _PRELOADED[_load_key(config, data_dir)] = tensors
