@@ -189,6 +189,25 @@ def test_a_dataset_whose_files_cannot_be_read_is_one_line_naming_its_folder(cifa
     assert not folder.exists()
 
 
+def test_the_paper_profile_on_a_cpu_says_it_trains_in_fp32_and_records_it(cifar, capsys):
+    """The paper profile asks bf16, torch.compile and a CUDA graph; on a CPU none applies, silently, and the
+    report's provenance read "device: cpu ...; precision: bf16-mixed". The run now says so when it starts and
+    result.json records the precision it trained with (config.yaml keeps what was asked)."""
+    import yaml
+
+    from experiments import run
+
+    root, _ = cifar
+    folder = root / "runs" / "degradation" / "paper" / "plain-8" / "seed0"
+    tiny = ["val_size=10", "max_steps=2", "milestones=[1]", "eval_every=2", "log_every=1", "batch_size=16",
+            "eval_batch_size=10", "warmup_steps=0"]
+    assert run.main(["--run-dir", str(folder), "--data-dir", str(root), *[a for kv in tiny for a in ("--set", kv)]]) == 0
+    err = capsys.readouterr().err
+    assert "on the CPU, so precision bf16-mixed, compile True, cuda_graph True do not apply: it trains in fp32" in err
+    assert json.loads((folder / "result.json").read_text())["precision"] == "32-true"
+    assert yaml.safe_load((folder / "config.yaml").read_text())["config"]["precision"] == "bf16-mixed"
+
+
 def test_unit_variance_leaves_the_papers_bn_nets_logits_unchanged_up_to_bn_eps():
     """The paper's nets (BN after every conv) compute the same logits at initialisation on mean-subtracted
     inputs and on the same inputs divided by their std: BN divides by the batch's std, up to its eps (1e-5)."""

@@ -141,6 +141,11 @@ def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None 
     torch.set_num_threads(threads)
     accelerator = "gpu" if config.accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available() else "cpu"
     precision = config.precision if accelerator == "gpu" else "32-true"
+    gpu_only = [f"{k} {v}" for k, v, plain in (("precision", config.precision, "32-true"), ("compile", config.compile, False),
+                                               ("cuda_graph", config.cuda_graph, False)) if v != plain]
+    if accelerator == "cpu" and gpu_only:  # a GPU profile (paper) on a CPU: said, and recorded as trained
+        print(f"note: {spec}: on the CPU, so {', '.join(gpu_only)} do not apply: it trains in fp32, eagerly, "
+              "without a CUDA graph (result.json's precision says so)", file=sys.stderr)
     ckpt = run_dir / CHECKPOINT
     resume_step = _resume_point(run_dir, config, resume_step)
 
@@ -183,7 +188,7 @@ def train(spec: RunPath, config: RunConfig, data_dir: Path, fault: Fault | None 
         raise Interrupted(EXIT_SIGINT)
     before_result(fault)
     return _result(spec, config, module, trainer.global_step, clock, image_shape,
-                   device_description(accelerator, threads), resume_step or 0)
+                   device_description(accelerator, threads), resume_step or 0, precision)
 
 
 def _requeue(step: int) -> str:
@@ -199,7 +204,7 @@ def _requeue(step: int) -> str:
 
 
 def _result(spec: RunPath, config: RunConfig, module, iterations: int, clock: RunClock,
-            image_shape: tuple[int, int, int], device: str, start_step: int) -> dict:
+            image_shape: tuple[int, int, int], device: str, start_step: int, precision: str) -> dict:
     """The result record of a finished (ok or diverged) run."""
     from models import count_multiply_adds, count_params, parse_name
 
@@ -229,4 +234,5 @@ def _result(spec: RunPath, config: RunConfig, module, iterations: int, clock: Ru
            if module.diverged_at is not None else {}),
         "resumed_from": start_step or None,
         "device": device,
+        "precision": precision,  # as trained: a CPU trains in fp32 whatever the profile asks (config.yaml)
     }
