@@ -346,10 +346,11 @@ MIXABLE_SETTINGS = frozenset({"tensorboard"})
 
 
 def _flag_mixed_settings(runs: list[Run]) -> None:
-    """Flag every run whose recorded training settings (config.yaml's ``config``) differ from those most of the
-    report's runs share, naming the setting: a verdict across them compares runs trained otherwise (make
-    refuses to reuse such a run, experiments.matrix ``check_reuse``; a folder filled by hand or by an older
-    version can still hold one). Settings a run does not record are not compared."""
+    """Mark every finished run whose recorded training settings (config.yaml's ``config``) differ from those
+    most of the report's runs share ``malformed``, naming the setting: like a record naming another net, its
+    numbers are not this matrix's, so it is counted and named, never averaged (the verdict pooled it once,
+    only flagged). make refuses to reuse such a run (experiments.matrix ``check_reuse``); a folder filled by
+    hand or by an older version can still hold one. Settings a run does not record are not compared."""
     recorded = [(r, r.config.get("config")) for r in runs if isinstance(r.config.get("config"), dict)]
     keys = {k for _, c in recorded for k in c} - MIXABLE_SETTINGS
     for key in sorted(keys):
@@ -358,9 +359,9 @@ def _flag_mixed_settings(runs: list[Run]) -> None:
             continue
         usual = values.most_common(1)[0][0]
         for run, c in recorded:
-            if key in c and repr(c[key]) != usual:
-                run.notes.append(f"trained with {key}={c[key]!r}, where the report's other runs have {key}={usual}: "
-                                 "its numbers are not comparable with theirs")
+            if key in c and repr(c[key]) != usual and run.status in runfolder.DONE:
+                run.status, run.reason = "malformed", (f"trained with {key}={c[key]!r}, where the report's other "
+                                                       f"runs have {key}={usual}: not comparable with theirs")
 
 
 def _read_plugin_records(runs: list[Run]) -> None:

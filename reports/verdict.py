@@ -87,12 +87,15 @@ class Counted(NamedTuple):
     diverged: int  # diverged seeds in values, at chance
     uncounted: int  # diverged seeds left out: no run records its classes, so chance is unknown
     ended: int  # runs with no training outcome: failed, malformed, or ok without a finite final error
+    malformed: int = 0  # of those, malformed: a record that cannot be the run's (reports.runs)
 
     def note(self) -> str:
         """``", 1 diverged: at chance, 1 failed: not counted"``, or "" when every run counts as itself."""
+        failed = self.ended - self.malformed
         parts = [f"{self.diverged} diverged: at chance" if self.diverged else "",
                  f"{self.uncounted} diverged: not counted (no classes recorded)" if self.uncounted else "",
-                 f"{self.ended} failed: not counted" if self.ended else ""]
+                 f"{failed} failed: not counted" if failed else "",
+                 f"{self.malformed} malformed: not counted" if self.malformed else ""]
         return "".join(f", {p}" for p in parts if p)
 
 
@@ -105,9 +108,10 @@ def counted(runs: Sequence[Run], model: str, split: str) -> Counted:
     values = {r.seed: v for r in mine if r.ok and (v := r.final(split)) is not None and math.isfinite(v)}
     diverged = [r.seed for r in mine if r.status == "diverged"]
     ended = sum(1 for r in mine if r.seed not in values and r.status not in ("diverged", "missing"))
+    malformed = sum(1 for r in mine if r.status == "malformed")
     if chance is None:
-        return Counted(values, 0, len(diverged), ended)
-    return Counted({**values, **{seed: chance for seed in diverged}}, len(diverged), 0, ended)
+        return Counted(values, 0, len(diverged), ended, malformed)
+    return Counted({**values, **{seed: chance for seed in diverged}}, len(diverged), 0, ended, malformed)
 
 
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:

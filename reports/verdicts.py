@@ -127,6 +127,7 @@ class Cell:
     missing: int
     uncounted: int
     chance: float | None
+    malformed: int = 0  # of ``ended``: records that cannot be the run's (reports.runs)
 
     @property
     def trained(self) -> bool:
@@ -156,7 +157,8 @@ class Cell:
     def flags(self) -> str:
         """``"2/3 diverged, 1/3 at chance"``: the seeds that did not train or did not finish; "" for none."""
         parts = [f"{k}/{self.expected} {word}" for k, word in (
-            (self.diverged, "diverged"), (self.at_chance, "at chance"), (self.ended, "failed"),
+            (self.diverged, "diverged"), (self.at_chance, "at chance"), (self.ended - self.malformed, "failed"),
+            (self.malformed, "malformed"),
             (self.missing if self.trained else 0, "not finished")) if k]
         if self.uncounted:
             parts.append(f"{self.uncounted} diverged not counted (no classes recorded)")
@@ -172,7 +174,7 @@ def at_chance(error: float, chance: float | None) -> bool:
 def cell(runs: Sequence[Run], model: str, chance: float | None) -> Cell:
     """The :class:`Cell` of ``model`` among ``runs`` (its expected seeds, any status)."""
     mine = [r for r in runs if r.model == model]
-    values, ok, diverged, near_chance, ended, missing, uncounted = {}, 0, 0, 0, 0, 0, 0
+    values, ok, diverged, near_chance, ended, missing, uncounted, malformed = {}, 0, 0, 0, 0, 0, 0, 0
     for r in mine:
         v = r.final("train")
         if r.ok and v is not None and math.isfinite(v):
@@ -187,9 +189,10 @@ def cell(runs: Sequence[Run], model: str, chance: float | None) -> Cell:
                 values[r.seed] = chance
         elif r.status == "missing":
             missing += 1
-        else:  # failed, malformed, or an ok record without a finite training error (a damaged file)
+        else:  # failed, or malformed (a record that cannot be this run's: reports.runs)
             ended += 1
-    return Cell(model, values, len(mine), ok, diverged, near_chance, ended, missing, uncounted, chance)
+            malformed += r.status == "malformed"
+    return Cell(model, values, len(mine), ok, diverged, near_chance, ended, missing, uncounted, chance, malformed)
 
 
 @dataclass(frozen=True)

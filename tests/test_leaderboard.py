@@ -293,7 +293,7 @@ def test_an_ok_run_with_a_non_finite_final_error_is_named_not_averaged(tmp_path)
     record["final"]["train"] = float("nan")
     damaged.write_text(json.dumps(record))
     (row,) = leaderboard_table(discover_runs(tmp_path, "methods", PROF).runs).itertuples()
-    assert row.deep_flags == "1/3 failed" and row.train_deep_n == 2 and math.isfinite(row.gap_p_holm)
+    assert row.deep_flags == "1/3 malformed" and row.train_deep_n == 2 and math.isfinite(row.gap_p_holm)
 
 
 def test_a_seed_at_chance_is_flagged_and_neither_depth_trains(tmp_path):

@@ -358,7 +358,7 @@ def test_verdict_counts_a_diverged_seed_at_chance(tmp_path):
     damaged.write_text(json.dumps(record))
     text = make_verdict(discover_runs(plain, EXP, PROF).runs).families[0].paragraph
     assert "resnet-56 18.00 (n=1, 1 diverged: not counted (no classes recorded), 1 failed: not counted)" in text, text
-    assert "plain-56 42.00 ± 2.00 (n=3, 1 failed: not counted)" in text, text
+    assert "plain-56 42.00 ± 2.00 (n=3, 1 malformed: not counted)" in text, text  # its NaN record: not "failed"
 
 
 def test_verdict_one_seed_says_no_interval(tmp_path):
@@ -586,8 +586,9 @@ def test_a_record_that_cannot_be_this_runs_is_counted_and_named_never_averaged(t
 
 def test_runs_trained_with_other_settings_than_the_rest_are_flagged(tmp_path):
     """A report over runs trained with max_steps 6 beside one with 12 gave its verdict with "flagged runs: none"
-    (only the provenance line's "max_steps 6 (2 runs); 12 (1 run)" told). The odd run is flagged, naming the
-    setting, the rate included (a report's runs are its seed<k> folders, all at the profile's rate)."""
+    (only the provenance line's "max_steps 6 (2 runs); 12 (1 run)" told), and pooled it. The odd run is
+    malformed (its numbers are not this matrix's), naming the setting, the rate included (a report's runs are
+    its seed<k> folders, all at the profile's rate): counted and named, never averaged."""
     import yaml
 
     for model, seed, steps, lr in (("plain-20", 0, 6, 0.1), ("plain-56", 0, 6, 0.1), ("plain-56", 1, 12, 0.1),
@@ -597,12 +598,12 @@ def test_runs_trained_with_other_settings_than_the_rest_are_flagged(tmp_path):
         record["config"] = {"max_steps": steps, "lr": lr, "init": "he"}
         (folder / "config.yaml").write_text(yaml.safe_dump(record))
     runs = discover_runs(tmp_path, EXP, PROF).runs
-    flagged = {(r.model, r.seed): r.notes for r in runs if r.notes}
-    assert list(flagged) == [("plain-56", 1), ("plain-20", 1)] or list(flagged) == [("plain-20", 1), ("plain-56", 1)]
-    assert flagged["plain-20", 1] == ["trained with lr=0.05, where the report's other runs have lr=0.1: its numbers "
-                                      "are not comparable with theirs"]
-    assert flagged["plain-56", 1] == ["trained with max_steps=12, where the report's other runs have max_steps=6: its "
-                                      "numbers are not comparable with theirs"]
+    odd = {(r.model, r.seed): r.reason for r in runs if r.status == "malformed"}
+    assert odd == {("plain-20", 1): "trained with lr=0.05, where the report's other runs have lr=0.1: not comparable "
+                                    "with theirs",
+                   ("plain-56", 1): "trained with max_steps=12, where the report's other runs have max_steps=6: not "
+                                    "comparable with theirs"}
+    assert "plain-56 30.00 (n=1, 1 malformed: not counted)" in make_verdict(runs).families[0].paragraph
 
 
 def test_a_killed_builds_temporary_files_are_removed_and_a_live_ones_kept(tmp_path):
