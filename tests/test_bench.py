@@ -85,3 +85,13 @@ def test_the_gpu_graph_check_script_runs_its_comparison_on_a_cpu(monkeypatch, ca
     out = capsys.readouterr()
     assert exited.value.code == 0, out.out + out.err
     assert "max |loss diff| 0, max |weight diff| 0" in out.out
+
+
+def test_the_cpu_bench_measures_the_shape_the_quick_profile_trains():
+    """The CPU bench timed 1x28x28 images after the quick profile had moved to 14x14: its speed and memory
+    described a shape no quick run uses."""
+    from bench.run import PLANS
+    from experiments.config import load_profile
+
+    size = load_profile("quick").image_size
+    assert size and PLANS["cpu"].shape == PLANS["smoke"].shape == (1, size, size)
