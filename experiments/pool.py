@@ -49,8 +49,9 @@ def _warm(run_dir: str, args: argparse.Namespace) -> str | None:
     loading the tensors do neither, as long as torch computes here on one thread: an OpenMP pool started
     before a fork hangs the forked child at its first parallel region (libgomp is not fork-safe), so this
     process never leaves torch's one-thread mode. A run whose folder or settings are bad is left to say so
-    itself; a data setting no run can train with (SET="val_size=70000", a batch larger than the training set)
-    is returned, once for the matrix, as the error's text (None otherwise)."""
+    itself; a data setting or an accelerator no run can train with (SET="val_size=70000", a batch larger
+    than the training set, accelerator=cuda without a GPU; damaged data files) is returned, once for the
+    matrix, as the error's text (None otherwise)."""
     import pytorch_lightning  # noqa: F401
     import torch
     import torchvision  # noqa: F401
@@ -71,6 +72,10 @@ def _warm(run_dir: str, args: argparse.Namespace) -> str | None:
         ensure_available(config.dataset, Path(args.data_dir), fetch=False)
     except Exception:  # noqa: BLE001 - the run itself checks the same and says what is wrong, in one line
         return None
+    try:  # an accelerator this machine lacks (SET="accelerator=cuda"): every run would refuse the same
+        run.run_devices(config, args.gpus)
+    except ConfigError as exc:
+        return str(exc)
     try:
         preload(config, Path(args.data_dir))
     except ConfigError as exc:  # the profile's data settings (SET): every run would refuse the same

@@ -117,15 +117,24 @@ def _check_input(args: argparse.Namespace):
     from .launch import slots
 
     slots.parse_runs_per_gpu(args.runs_per_gpu)
-    # A device slot for runs that may train on a GPU, unless SLURM placed the run.
-    devices = [] if slots.placed_by_slurm() or config.accelerator == "cpu" else slots.devices(args.gpus)
-    # Counted without initialising CUDA here (slots.visible_devices): the run's slot sets CUDA_VISIBLE_DEVICES later.
-    if config.accelerator in ("gpu", "cuda") and not (devices or (slots.placed_by_slurm() and slots.visible_devices())):
-        raise ConfigError(f"bad accelerator {config.accelerator!r}: this machine has no GPU torch can use; valid "
-                          "here: auto (a GPU where there is one, else the CPU), cpu")
+    devices = run_devices(config, args.gpus)
     data = prepared_data(config, data_dir, spec.seed)
     declared = _check_plugin_net(spec.model, config, data)
     return fault, spec, config, data_dir, data, devices, declared
+
+
+def run_devices(config: RunConfig, gpus: str) -> list:
+    """The GPU slots a run may take (experiments.launch.slots.devices): none where SLURM placed the run or it
+    trains on the CPU. ConfigError for ``accelerator`` gpu or cuda on a machine with no GPU (counted without
+    initialising CUDA, slots.visible_devices: the run's slot sets CUDA_VISIBLE_DEVICES later); the pool asks it
+    once for the matrix, each run again."""
+    from .launch import slots
+
+    devices = [] if slots.placed_by_slurm() or config.accelerator == "cpu" else slots.devices(gpus)
+    if config.accelerator in ("gpu", "cuda") and not (devices or (slots.placed_by_slurm() and slots.visible_devices())):
+        raise ConfigError(f"bad accelerator {config.accelerator!r}: this machine has no GPU torch can use; valid "
+                          "here: auto (a GPU where there is one, else the CPU), cpu")
+    return devices
 
 
 def _check_plugin_net(model: str, config: RunConfig, data) -> dict | None:

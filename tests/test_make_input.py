@@ -338,9 +338,16 @@ def test_tuning_variables_and_settings_are_checked_before_anything_trains(tmp_pa
 def test_settings_no_run_can_train_with_are_one_line_for_the_whole_matrix(tmp_path):
     """A bad JOBS once printed argparse's usage and a misleading report error; a batch larger than the training
     set failed inside every run, leaving failed run folders and a report. Now one line, exit 2, nothing written."""
+    import torch
+
     runs, reports = tmp_path / "runs", tmp_path / "reports"
     make(tmp_path, "-q", "--version")  # the install stamp
+    # accelerator=cuda without a GPU: each run refused it in one line, and make then failed a second time on
+    # a report of no runs; the pool now says it once for the matrix
+    no_gpu = [] if torch.cuda.is_available() else [
+        ("degradation", [f"SET={' '.join(TINY_SET)} accelerator=cuda"], "bad accelerator 'cuda': this machine has no GPU")]
     for goal, extra, fragment in (
+            *no_gpu,
             ("degradation", ["JOBS=abc"], "bad JOBS 'abc'"), ("degradation", ["JOBS=0"], "bad JOBS '0'"),
             ("degradation", [f"SET={' '.join(TINY_SET)} batch_size=100000"], "bad batch_size 100000: larger than "
                                                                              "the training set"),
