@@ -101,6 +101,9 @@ def _check_input(args: argparse.Namespace):
     if why := unwritable(spec.dir):
         raise ConfigError(f"run folder {str(spec.dir)!r} cannot be written: {why}; point RUNS_DIR at a writable folder")
     config = run_config(spec, args.set)
+    from .data import check_sizes
+
+    check_sizes(config)  # as make's input check does, for a run started by hand
     from .training.faults import FAULT_ENV, parse_fault
 
     fault = parse_fault(os.environ.get(FAULT_ENV))

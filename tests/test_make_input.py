@@ -422,3 +422,15 @@ def test_make_n_checks_the_input_before_it_lists_the_runs(tmp_path):
     good = make(tmp_path, "-n", "degradation", "PROFILE=smoke", "MODELS=plain-8", f"RUNS_DIR={tmp_path / 'runs'}")
     assert good.returncode == 0 and listed(good) == [f"{tmp_path / 'runs'}/degradation/smoke/plain-8/seed0/result.json"]
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("setting", ["eval_limit=2", "val_size=7"])
+def test_a_split_setting_the_folder_dataset_ignores_is_refused(setting, capsys):
+    """The imagenet profile's folder dataset evaluates its whole val folder: eval_limit and val_size were
+    recorded in config.yaml and did nothing. Refused before anything runs, naming the datasets they apply to."""
+    from experiments import matrix
+
+    assert matrix.main(["check", "--experiment", "degradation", "--profile", "imagenet", "--models", "plain-18",
+                        "--seeds", "0", "--set", setting]) == 2
+    _one_error_line(capsys.readouterr().err, f"bad {setting.replace('=', ' ')}: imagenet evaluates every image of "
+                    "its val folder", "it applies to the tensor datasets (fashion-mnist, cifar10, synthetic)")

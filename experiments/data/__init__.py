@@ -51,8 +51,17 @@ _PRELOADED: dict[tuple, Tensors] = {}  # filled by preload() only (experiments.p
 def check_sizes(config) -> None:
     """ConfigError for a ``val_size`` or ``batch_size`` no run of ``config`` can train with, from the dataset's
     published size (:attr:`Dataset.train_split`; synthetic: ``synthetic_train``), before anything is read or
-    written; a dataset of unknown size is checked when it loads (:func:`preload`, each run)."""
+    written; a dataset of unknown size is checked when it loads (:func:`preload`, each run). For a folder
+    dataset (imagenet), ConfigError for an ``eval_limit`` or ``val_size`` that would be recorded but do nothing."""
     d = dataset(config.dataset)
+    if not d.tensors:  # a folder dataset evaluates its whole val folder: the tensor datasets' split settings do nothing
+        from ..config import RunConfig
+
+        for field, unused in (("eval_limit", 0), ("val_size", RunConfig.val_size)):
+            if getattr(config, field) != unused:
+                raise ConfigError(f"bad {field} {getattr(config, field)}: {d.name} evaluates every image of its val "
+                                  f"folder, so {field} would do nothing; it applies to the tensor datasets "
+                                  f"({', '.join(n for n, x in DATASETS.items() if x.tensors)}): leave it out of SET")
     if d.name == "synthetic":  # its validation images are made apart from its training ones
         check_split(d.name, config.synthetic_train, batch_size=config.batch_size)
     elif d.train_split is not None:
