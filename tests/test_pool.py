@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from pathlib import Path
 
 import pytest
 import yaml
@@ -128,7 +129,13 @@ def test_ctrl_c_while_the_pool_imports_is_one_line_and_ends_by_the_signal(tmp_pa
 
     proc = subprocess.Popen([str(PY), "-m", "experiments.pool", "--jobs", "1", str(run_dir(tmp_path))], cwd=ROOT,
                             env=env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    time.sleep(0.5)  # past the interpreter's start (0.1 s), importing torch (seconds), before any run starts
+    # Signal it while it imports torch: once torch's library is mapped (inside the pool's main, seconds before
+    # a run is forked). A fixed sleep could land in the interpreter's start on a loaded machine, or after the
+    # imports on a fast one.
+    maps, deadline = Path(f"/proc/{proc.pid}/maps"), time.monotonic() + 60
+    while "libtorch" not in maps.read_text():
+        assert time.monotonic() < deadline and proc.poll() is None, "the pool never loaded torch"
+        time.sleep(0.01)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGINT, (proc.returncode, err)
