@@ -119,6 +119,13 @@ def check(args, build_plugins: bool = True) -> None:
             raise ConfigError(f"bad SET {clash[0]}=...: under the tuning protocol each run's folder names its "
                               f"learning rate (the grid LRS, the profile's rate for the one-recipe board); leave "
                               f"{clash[0]} out of SET, or turn tuning off with TUNE=")
+    if runfolder.LAYER_RESPONSES in args.outputs.split():
+        from .data import DATASETS, dataset
+
+        if not dataset(config.dataset).tensors:  # make layer-responses: refused before it trains anything
+            raise ConfigError(f"bad dataset {config.dataset!r} for make layer-responses: layer responses need a "
+                              f"tensor dataset ({', '.join(n for n, d in DATASETS.items() if d.tensors)}); use a profile "
+                              "or SET=dataset=... with one")
     check_plugins([i.name for i in infos if i.plugin], config, build=build_plugins)
     if args.data_dir_given and not Path(args.data_dir).is_dir():
         raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
@@ -198,6 +205,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", default="", help="space-separated key=value overrides")
     parser.add_argument("--lrs", default="", help="LRS: the tuning protocol's learning-rate grid (empty: no tuning)")
     parser.add_argument("--tune", default="", help="TUNE as make has it (check): 1 or empty; 1 needs a grid in --lrs")
+    parser.add_argument("--outputs", default="", help="files make measures on each run besides result.json "
+                        "(check): layer_responses.csv needs a tensor dataset")
     return parser
 
 

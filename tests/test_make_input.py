@@ -434,3 +434,12 @@ def test_a_split_setting_the_folder_dataset_ignores_is_refused(setting, capsys):
                         "--seeds", "0", "--set", setting]) == 2
     _one_error_line(capsys.readouterr().err, f"bad {setting.replace('=', ' ')}: imagenet evaluates every image of "
                     "its val folder", "it applies to the tensor datasets (fashion-mnist, cifar10, synthetic)")
+
+
+def test_layer_responses_on_a_folder_dataset_are_refused_before_anything_trains(tmp_path):
+    """`make layer-responses PROFILE=imagenet` trained (or reused) every run first, then failed on each: layer
+    responses need a tensor dataset. Refused by the input check, in one line, nothing written."""
+    p = make(tmp_path, "-n", "layer-responses", "PROFILE=imagenet", f"RUNS_DIR={tmp_path / 'runs'}")
+    assert p.returncode != 0
+    _one_error_line(p.stderr, "bad dataset 'imagenet' for make layer-responses: layer responses need a tensor dataset")
+    assert not (tmp_path / "runs").exists()
