@@ -108,7 +108,9 @@ def tuning_text(ctx: ReportContext) -> str:
     table = ctx.extras.get("tuning")
     grid = ctx.extras.get("tuning_grid") or ()
     chosen = table[table["chosen"]] if table is not None else pd.DataFrame()
-    rates = ", ".join(f"{m} {lr_token(lr)}" for m, lr in zip(chosen["model"], chosen["lr"])) if len(chosen) else "none yet"
+    # A choice at the extension's rate is still an end of the rates tried: the grid did not bracket it.
+    rates = ", ".join(f"{m} {lr_token(lr)}" + (" (an end of the rates tried: not bracketed)" if edge else "")
+                      for m, lr, edge in zip(chosen["model"], chosen["lr"], chosen["extension"])) if len(chosen) else "none yet"
     return (f"Every net, baselines and plugins alike, trained once at each rate of the grid "
             f"{' '.join(lr_token(g) for g in grid)} on the tuning seed {TUNING_SEED} (never reported), with its "
             "warm-up scaled to the rate; the rate with the lowest final training error among its runs that did "
