@@ -426,6 +426,31 @@ def test_a_run_pending_for_a_reason_that_never_clears_is_named(tmp_path, cluster
         wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
 
 
+def test_a_run_that_failed_in_its_last_sbatch_attempt_is_named_at_the_next_make(tmp_path, cluster):
+    """A run that failed in its array task was resubmitted by every make, which ended 0 and named nothing: the
+    error was only in .slurm/<job>_<task>.out. The next make names it, its error and its log, submits it again
+    (as a local make retries a failed run) and fails."""
+    runs = tmp_path / "runs"
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "MODELS=plain-8", "SET=max_steps=12 eval_every=6 log_every=3 threads=1",
+               cluster=cluster, env_extra={"DEGRADATION_FAULT": "raise@3"}, timeout=300)
+    assert p.returncode == 0, p.stdout + p.stderr
+    job = re.search(r"SLURM job array (\d+)", p.stdout).group(1)
+    assert wait_for(lambda: not cluster.queue(), timeout=240, interval=0.2), cluster.queue()
+    assert json.loads((folders(runs)["plain-8"] / "result.json").read_text())["status"] == "failed"
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "MODELS=plain-8", "SET=max_steps=12 eval_every=6 log_every=3 threads=1",
+               cluster=cluster, timeout=300)
+    try:
+        assert p.returncode != 0, p.stdout + p.stderr
+        failed = [ln for ln in p.stderr.splitlines() if ln.startswith("FAILED: ")]
+        assert len(failed) == 1 and "plain-8/seed0: " in failed[0] and "injected fault" in failed[0], p.stderr
+        assert failed[0].endswith(f"(log: {(runs / '.slurm').resolve()}/{job}_0.out)"), failed[0]
+        assert "1 run(s) failed in their last SLURM attempt (above); submitted again" in p.stderr
+        assert re.search(r"submitted 1 run\(s\) as SLURM job array \d+", p.stdout), p.stdout
+    finally:
+        cluster.run("scancel", "-u", "root", check=False)
+        wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
+
+
 def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local, example_plugin):
     """Each run one SLURM job, with the metrics of the same run trained here. A researcher's net (the example
     plugin) trains beside a built-in one: the job, started by SLURM on the node, finds the entry point (the

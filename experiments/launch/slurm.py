@@ -324,11 +324,55 @@ def queued(runs_dir: Path) -> dict[Path, tuple[str, str]]:
     return found
 
 
+JOB_SUFFIX = ".job"  # beside an array's run list: the array's job id, once sbatch took it
+
+
+def _last_logs(slurm_dir: Path, folders: set[Path]) -> dict[Path, Path]:
+    """Each of ``folders`` (resolved run folders) -> the log of the latest array task that trained it (the run
+    lists whose job id is known, oldest first)."""
+    out: dict[Path, Path] = {}
+    for listing in sorted(slurm_dir.glob("*.runs"), key=lambda p: p.stat().st_mtime):
+        job = listing.with_suffix(JOB_SUFFIX)
+        if not job.is_file():
+            continue
+        job_id = job.read_text().strip()
+        for i, line in enumerate(listing.read_text().splitlines()):
+            folder = Path(line.split("\t")[0]).resolve()
+            if folder in folders:
+                out[folder] = slurm_dir / f"{job_id}_{i}.out"
+    return out
+
+
+def _failures(slurm_dir: Path, todo: list[Path]) -> list[str]:
+    """The runs of ``todo`` (result.json paths, neither done nor queued) whose last attempt failed, in one line
+    each: a result.json of status failed (its error.txt's last line), or a task whose log's last ``error:``
+    line says the run refused to start. A run cancelled, killed or interrupted is not a failure: it resumes."""
+    from runfolder import ERROR, read_status
+
+    logs = _last_logs(slurm_dir, {r.parent.resolve() for r in todo})
+    lines = []
+    for r in todo:
+        folder = r.parent.resolve()
+        log = logs.get(folder)
+        where = f" (log: {log})" if log is not None else ""
+        if read_status(r) == "failed":
+            error = folder / ERROR
+            text = error.read_text(errors="replace").strip().splitlines() if error.is_file() else []
+            lines.append(f"FAILED: {folder}: {text[-1] if text else 'failed'}{where}")
+        elif log is not None and log.is_file():
+            said = [ln for ln in log.read_text(errors="replace").splitlines() if ln.startswith("error: ")]
+            if said:
+                lines.append(f"FAILED: {folder}: refused to start: {said[-1][len('error: '):]}{where}")
+    return lines
+
+
 def submit(args) -> int:
     """Submit the runs of ``args.runs`` (result.json paths) that are neither done nor queued as one array.
 
     Returns 0 when every run is done (make renders the report), EXIT_PENDING when runs are queued or
-    running, 1 when sbatch refused the array or a run pends for a reason that will never clear.
+    running, 1 when sbatch refused the array, a run pends for a reason that will never clear, or a run failed
+    in its last attempt (named, with its error and log; submitted again with the others, as a local make
+    retries a failed run, so that every make says it until it trains).
     """
     from runfolder import DONE, read_status
 
@@ -359,8 +403,11 @@ def submit(args) -> int:
     if waiting:
         print(f"==> {label}: {len(not_done) - len(todo)} run(s) queued or running in SLURM job(s) "
               f"{', '.join(job for job, _ in waiting)}; not submitted again")
+    slurm_dir = _slurm_dir(runs_dir)
+    failures = _failures(slurm_dir, todo) if slurm_dir.is_dir() else []
+    for line in failures:
+        print(line, file=sys.stderr)
     if todo:
-        slurm_dir = _slurm_dir(runs_dir)
         slurm_dir.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
         listing = (slurm_dir / f"{args.experiment}-{args.profile}-{stamp}-{os.getpid()}.runs").resolve()
@@ -379,6 +426,7 @@ def submit(args) -> int:
                   f"    command: {shlex.join(sbatch)}", file=sys.stderr)
             return 1
         job_id = out.stdout.strip().split(";")[0]
+        listing.with_suffix(JOB_SUFFIX).write_text(job_id + "\n")  # for the next make: which task trained which run
         print(f"==> {label}: submitted {len(todo)} run(s) as SLURM job array {job_id} (tasks 0-{len(todo) - 1}"
               f"{f', at most {limit} at once' if limit else ''}; "
               f"list {listing})\n"
@@ -388,6 +436,10 @@ def submit(args) -> int:
               f"report once every run is done")
     elif waiting:
         print("    run the same make command again when they are done: it writes the report then")
+    if failures:
+        print(f"error: {label}: {len(failures)} run(s) failed in their last SLURM attempt (above); submitted again "
+              "with the others: fix what they say, or this repeats at every make", file=sys.stderr)
+        return 1
     return EXIT_PENDING
 
 
