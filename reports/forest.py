@@ -241,8 +241,10 @@ def tuned_board(ctx: ReportContext) -> pd.DataFrame | None:
                 ctx.extras["tuning_base_lr"] = base
                 seeds = sorted({r.seed for r in ctx.runs})
                 runs = tuning.tuned_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base, seeds)
+                # the tuning runs' plugin code counts too: a rate chosen by other code than trained the seeds
+                behind = tuning.tuning_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base)
                 board = leaderboard_table(runs, models, board="tuned", tuning_errors=tuning.chosen_errors(picked),
-                                          untuned=tuning.untuned(picked),
+                                          untuned=tuning.untuned(picked), code_runs=behind,
                                           diverged_grid=tuning.every_rate_diverged(picked))
                 ctx.extras["tuned_board"] = None if board.empty else board
     return ctx.extras["tuned_board"]

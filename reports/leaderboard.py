@@ -31,10 +31,10 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from models.names import FAMILIES, METHODS, ModelName, parse_name
+from models.names import FAMILIES, METHODS, ModelName
 
 from .groups import eval_split, method_key, model_infos
-from .runs import Run, plugin_versions
+from .runs import Run, plugin_versions, read_name
 from .stats import mean_std
 from .summary import markdown_table
 from .verdict import FAMILY_NAMES, finals
@@ -118,7 +118,7 @@ def _named(runs: Sequence[Run], models: Sequence[str] | None) -> list[ModelName]
     if not models:
         return model_infos(runs)
     seen = {r.model: r.info for r in runs}
-    return [seen.get(m) or parse_name(m) for m in dict.fromkeys(models)]
+    return [seen.get(m) or read_name(m) for m in dict.fromkeys(models)]  # a plugin's too, installed or not
 
 
 def unstable_text(model: str, lr, tuning_error: float, cell: Cell) -> str:
@@ -128,7 +128,8 @@ def unstable_text(model: str, lr, tuning_error: float, cell: Cell) -> str:
 
 def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, board: str = "one-recipe",
                       tuning_errors: Mapping[str, float | None] | None = None,
-                      untuned: Mapping[str, str] | None = None, diverged_grid: set[str] | None = None) -> pd.DataFrame:
+                      untuned: Mapping[str, str] | None = None, diverged_grid: set[str] | None = None,
+                      code_runs: Sequence[Run] = ()) -> pd.DataFrame:
     """One row per (family, method) among ``models`` (default: the models of ``runs``); columns
     :data:`COLUMNS`. ``runs``: every expected run of the board, any status; ``board``: one of
     :data:`BOARDS`. Raises ValueError for another ``board``.
@@ -151,7 +152,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     its interval says. ``untuned`` (the tuned board): each net whose rate is not chosen yet, with why
     (:func:`reports.tuning.untuned`); a verdict that would read "not trained" for it says "not tuned yet" and
     why instead. ``diverged_grid``: the nets whose every tuning run diverged; a tuned row that does not train
-    says so rather than blaming the budget.
+    says so rather than blaming the budget. ``code_runs``: more runs whose plugin code counts (the tuning runs
+    behind a rate): a plugin net trained by more than one version of its code, among ``runs`` and these, gets
+    no verdict ("not judged: seeds trained by different plugin code").
     """
     if board not in BOARDS:
         raise ValueError(f"bad board {board!r}: expected one of {', '.join(BOARDS)}")
@@ -224,7 +227,7 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             tests[key].append(versus[key])
     adjusted = {key: adjust(family_tests) for key, family_tests in tests.items()}
     unstable = {r[f"{w}_model"] for r in rows for w in ("shallow", "deep") if r[f"unstable_{w}"]}
-    mixed = {m: codes for m, codes in plugin_versions(runs).items() if len(codes) > 1}
+    mixed = {m: codes for m, codes in plugin_versions([*runs, *code_runs]).items() if len(codes) > 1}
     for row, sides in zip(rows, held):  # the flags say it too, per depth
         for w in sides:
             if row[f"{w}_model"] in mixed:

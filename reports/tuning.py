@@ -23,13 +23,12 @@ import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from models.names import parse_name
 from runfolder import lr_token, read_config, seed_and_lr
 from runfolder.files import MalformedError
 from runfolder.tuning import TUNING_SEED, Choice, choose, folder_rate
 
 from .groups import method_key
-from .runs import Run, load_run
+from .runs import Run, load_run, read_name
 
 TUNING_COLUMNS = ["model", "method", "depth", "lr", "status", "train", "val", "chosen", "extension"]
 
@@ -71,7 +70,7 @@ def tuning_table(picked: dict[str, Choice]) -> pd.DataFrame:
     extension beyond an end of the grid."""
     rows = []
     for model, choice in picked.items():
-        info = parse_name(model)
+        info = read_name(model)  # a plugin's name as its records say, whether or not the plugin is installed
         for o in choice.outcomes:
             rows.append({"model": model, "method": method_key(info), "depth": info.depth, "lr": o.lr,
                          "status": o.status or "not done", "train": o.train, "val": o.val,
@@ -87,6 +86,13 @@ def chosen_errors(picked: dict[str, Choice]) -> dict[str, float | None]:
         at = [o for o in choice.outcomes if choice.lr is not None and o.lr == choice.lr and o.status == "ok"]
         errors[model] = at[0].train if at else None
     return errors
+
+
+def tuning_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, Choice], base: float) -> list[Run]:
+    """Every tuning run the choices rest on, as :class:`reports.runs.Run` (for what they record beside their
+    errors: the plugin code they were trained by)."""
+    return [load_run(runs_dir, experiment, profile, model, TUNING_SEED, lr=folder_rate(o.lr, base))
+            for model, choice in picked.items() for o in choice.outcomes]
 
 
 def every_rate_diverged(picked: dict[str, Choice]) -> set[str]:

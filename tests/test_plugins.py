@@ -727,3 +727,34 @@ def test_layer_responses_refuse_a_plugin_net_whose_code_changed_since_its_run(in
     _check_same_net(tmp_path / "last.ckpt", "mynet-20", net, {"plugin": {"source_sha256": now}})  # the same code
     with pytest.raises(RunError, match="trained with other code of plugin mynet-plugin .*installed now " + now[:12]):
         _check_same_net(tmp_path / "last.ckpt", "mynet-20", net, {"plugin": {"source_sha256": "0" * 64}})
+
+
+def test_a_tuned_rate_chosen_by_other_plugin_code_than_trained_the_seeds_is_not_judged(tmp_path):
+    """A plugin edited in the middle of the tuning protocol: the rate was chosen by runs of one version of its
+    code and the reported seeds trained by another, and the tuned board gave a verdict with nothing flagged
+    (the mixed-code check looked at the reported seeds only)."""
+    import shutil
+
+    import pandas as pd
+
+    import runfolder
+    from reports.build import build_report
+    from runfolders import write_run
+
+    runs = tmp_path / "runs"
+    _plugin_runs(runs, {0: "a" * 64, 1: "a" * 64, 2: "a" * 64})
+    for model in ("dropnet-20", "dropnet-56"):
+        for lr, v in ((0.05, 20.0), (0.1, 10.0), (0.2, 15.0)):  # 0.1 chosen: the reported seeds are seed<k>'s
+            plugin = {"distribution": "dropnet-plugin", "version": "0.2", "source_sha256": "b" * 64,
+                      "entry_point": "dropnet = badplug_drop:build"}
+            folder = write_run(tmp_path / "scratch" / str(lr), "methods", "quick", model, 1000, steps=[100, 200],
+                               train=lambda s, v=v: v, plugin=plugin)
+            target = runfolder.run_dir(runs, "methods", "quick", model, 1000, None if lr == 0.1 else lr)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(folder, target)
+    result = build_report(runs, "methods", "quick", tmp_path / "out", ["dropnet-20", "dropnet-56"], [0, 1, 2],
+                          tuning_grid=(0.05, 0.1, 0.2))
+    assert not result.errors, result.errors
+    board = pd.read_csv(result.out_dir / "leaderboard.csv").set_index("board")
+    assert board.loc["tuned", "verdict"] == "not judged: seeds trained by different plugin code (dropnet-20, dropnet-56)"
+    assert board.loc["one-recipe", "verdict"] != board.loc["tuned", "verdict"]  # one version there: judged

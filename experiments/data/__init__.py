@@ -55,9 +55,10 @@ def check_sizes(config) -> None:
     dataset (imagenet), ConfigError for an ``eval_limit`` or ``val_size`` that would be recorded but do nothing."""
     d = dataset(config.dataset)
     if not d.tensors:  # a folder dataset evaluates its whole val folder: the tensor datasets' split settings do nothing
-        from ..config import RunConfig
+        import dataclasses
 
-        for field, unused in (("eval_limit", 0), ("val_size", RunConfig.val_size)):
+        defaults = {f.name: f.default for f in dataclasses.fields(config)}  # RunConfig's (no import: a circle)
+        for field, unused in (("eval_limit", 0), ("val_size", defaults["val_size"])):
             if getattr(config, field) != unused:
                 raise ConfigError(f"bad {field} {getattr(config, field)}: {d.name} evaluates every image of its val "
                                   f"folder, so {field} would do nothing; it applies to the tensor datasets "
