@@ -246,8 +246,8 @@ def test_a_net_every_rate_of_whose_grid_diverged_is_not_blamed_on_the_budget(tmp
                        status="ok" if trains else "diverged")
 
     def verdict(folder) -> str:
-        build_report(folder, "methods", "quick", folder.parent / "out", ["fixup-20", "fixup-56"], [0, 1, 2],
-                     tuning_grid=GRID)
+        verdict.page = build_report(folder, "methods", "quick", folder.parent / "out", ["fixup-20", "fixup-56"],
+                                    [0, 1, 2], tuning_grid=GRID).first_page.replace("\n", " ")
         return pd.read_csv(folder.parent / "out" / "methods" / "quick" / "leaderboard.csv").set_index("board").loc[
             "tuned", "verdict"]
 
@@ -255,9 +255,7 @@ def test_a_net_every_rate_of_whose_grid_diverged_is_not_blamed_on_the_budget(tmp
     assert verdict(runs) == ("does not train: every rate tried diverged on the tuning seed (fixup-20, fixup-56), "
                              "a grid too high for it")
     # "Chosen:" said 0.025 as an ordinary choice: it is the extension's rate, still an end of the rates tried
-    page = build_report(runs, "methods", "quick", tmp_path / "out2", ["fixup-20", "fixup-56"], [0, 1, 2],
-                        tuning_grid=GRID).first_page.replace("\n", " ")
-    assert "fixup-56 0.025 (an end of the rates tried: not bracketed)" in page
+    assert "fixup-56 0.025 (an end of the rates tried: not bracketed)" in verdict.page
     write(tmp_path / "b" / "runs", grid_trains=True)  # fixup-20 ends at chance (89%) at 0.025, not diverged
     assert verdict(tmp_path / "b" / "runs") == ("does not train: every rate tried diverged on the tuning seed "
                                                 "(fixup-56), a grid too high for it")
