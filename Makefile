@@ -165,7 +165,8 @@ LAUNCH = $(if $(filter srun,$(LAUNCHER)),$(SRUN))
 ifdef RESULT_FILE  # the run rules exist for the goals that read build/matrices.mk
 $(RUNS_DIR)/%/$(RESULT_FILE): | $(STAMP)
 	@$(LAUNCH) $(PY) -m experiments.run --run-dir $(call _q,@D) --data-dir $(call _q,DATA_DIR) $(foreach s,$(SET),--set $(call _q,s)) \
-		--progress $(call _index,$@,$(RUNS))/$(words $(RUNS)) --gpus $(call _q,GPUS) --runs-per-gpu $(call _q,RUNS_PER_GPU)
+		--progress $(call _index,$@,$(RUNS))/$(words $(RUNS)) --gpus $(call _q,GPUS) --runs-per-gpu $(call _q,RUNS_PER_GPU) \
+		$(if $(filter srun,$(LAUNCHER)),--slurm-requeue)
 
 # Files measured on a finished run's checkpoint, without training (RUN_OUTPUTS asks the matrix for them).
 $(RUNS_DIR)/%/$(LAYER_RESPONSES_FILE): $(RUNS_DIR)/%/$(RESULT_FILE) | $(STAMP)

@@ -81,8 +81,9 @@ def _parser() -> argparse.ArgumentParser:
                                                    "sees; experiments/launch/slots.py)")
     parser.add_argument("--runs-per-gpu", default="1", help="RUNS_PER_GPU: runs that may share one GPU (default 1)")
     parser.add_argument("--slurm-requeue", action="store_true",
-                        help="in a SLURM batch job: answer the requeue signal by requeueing the job (LAUNCHER=sbatch; "
-                             "experiments/launch/slurm.py)")
+                        help="in a SLURM job (LAUNCHER=sbatch or srun): answer the requeue signal with a checkpoint "
+                             "where the run is, then requeue the job where SLURM allows it (a batch job; an srun job's "
+                             "next make resumes it); experiments/launch/slurm.py")
     parser.add_argument("--not-done", nargs="*", metavar="RESULT_JSON",
                         help="print those of the given result.json files that are not finished runs (failed, "
                              "damaged), for make to retry; train nothing")

@@ -451,6 +451,31 @@ def test_a_run_that_failed_in_its_last_sbatch_attempt_is_named_at_the_next_make(
         wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
 
 
+def test_an_srun_job_sent_the_requeue_signal_checkpoints_where_it_is(tmp_path, cluster):
+    """`scancel --signal=USR1` on an srun job (a site's preemption notice) killed the run: only sbatch runs
+    listened, so it lost what it trained since its last evaluation's checkpoint. It now checkpoints where it
+    is; SLURM does not requeue an srun job, so the next make resumes it from there."""
+    runs = tmp_path / "runs"
+    folder = folders(runs)["plain-8"]
+    p = matrix(tmp_path, runs, "LAUNCHER=srun", "MODELS=plain-8", "SLURM_ARGS=--partition=debug", cluster=cluster,
+               wait=False, timeout=300)
+    try:
+        assert wait_for(lambda: (folder / "checkpoints" / "last.ckpt").exists(), timeout=240, interval=0.05, proc=p)
+        (job,) = [line.split()[0] for line in cluster.queue()]
+        cluster.run("scancel", "--signal=USR1", job)
+        out, err = p.communicate(timeout=240)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        cluster.run("scancel", "-u", "root", check=False)
+        wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
+    said = re.search(r"SLURM's requeue signal: checkpoint written at iteration (\d+); SLURM refused the requeue "
+                     r"\(.*\): the next `make` resumes it from iteration \1", out + err)
+    assert said, out + err
+    assert load_ckpt(folder / "checkpoints" / "last.ckpt")["global_step"] == int(said.group(1))
+    assert not (folder / "result.json").exists()
+
+
 def test_srun_trains_each_run_as_a_job_with_the_local_results(tmp_path, cluster, local, example_plugin):
     """Each run one SLURM job, with the metrics of the same run trained here. A researcher's net (the example
     plugin) trains beside a built-in one: the job, started by SLURM on the node, finds the entry point (the
