@@ -107,7 +107,8 @@ def plot_gradient_profiles(ax: Axes, table: pd.DataFrame) -> Axes:
         kind = rows["kind"].iloc[0]
         style = PLAIN_STYLE if kind == "plain" else RESIDUAL_STYLE
         steps, layers, values = _wide(rows)
-        for j, alpha, lw in ((0, 0.45, 1.0), (len(steps) - 1, 1.0, style["lw"] + 0.4)):
+        # one record: it is drawn once, bold (first and last are the same iteration)
+        for j, alpha, lw in (((0, 0.45, 1.0),) if len(steps) > 1 else ()) + ((len(steps) - 1, 1.0, style["lw"] + 0.4),):
             ax.plot(layers, 10 ** values[:, j], color=KIND_COLOURS[kind], ls=style["ls"], lw=lw, alpha=alpha)
         firsts.append(int(steps[0]))
         lasts += [int(steps[-1])] if int(steps[-1]) not in lasts else []
@@ -117,8 +118,9 @@ def plot_gradient_profiles(ax: Axes, table: pd.DataFrame) -> Axes:
     ax.set_ylabel("‖∂L/∂W‖₂ (log scale)")
     ax.grid(True, which="major", alpha=0.3, lw=0.5)
     if handles:
-        handles += [Line2D([], [], color="0.4", alpha=0.45, lw=1.0, label=f"iteration {firsts[0]}"),
-                    Line2D([], [], color="0.4", lw=2.0, label="iteration " + " / ".join(map(str, lasts)))]
+        if any(first not in lasts for first in firsts):  # an earlier record than the last, drawn faint
+            handles.append(Line2D([], [], color="0.4", alpha=0.45, lw=1.0, label=f"iteration {firsts[0]}"))
+        handles.append(Line2D([], [], color="0.4", lw=2.0, label="iteration " + " / ".join(map(str, lasts))))
         ax.legend(handles=handles, fontsize=8, loc="best", framealpha=0.85)
     ax.set_title("norm by layer, first and last record", fontsize=10)
     return ax

@@ -192,6 +192,12 @@ def test_plot_gradient_heatmap_and_profiles(ax):
     assert [t.get_text() for t in prof.get_legend().get_texts()] == [
         "plain-20", "resnet-20", "iteration 0", "iteration 50"]
     plt.close(fig)
+    # One record per net: drawn once, and the legend names its iteration once (it said "iteration 0" twice)
+    fig, prof = plt.subplots()
+    plot_gradient_profiles(prof, table[table["step"] == 0])
+    assert len(prof.get_lines()) == 2
+    assert [t.get_text() for t in prof.get_legend().get_texts()] == ["plain-20", "resnet-20", "iteration 0"]
+    plt.close(fig)
 
 
 def test_registered_figure_draws_the_context_tidy_table_also_in_a_hand_made_context(tmp_path):
