@@ -160,7 +160,7 @@ def test_cifar10_split_and_per_pixel_mean(cifar):
     assert torch.allclose(x.transpose(0, 1).reshape(3, -1).std(dim=1), torch.ones(3), atol=1e-4)
 
 
-@pytest.mark.parametrize("damage", ["missing batch", "no labels", "not a pickle"])
+@pytest.mark.parametrize("damage", ["missing batch", "no labels", "not a pickle", "another image size"])
 def test_a_dataset_whose_files_cannot_be_read_is_one_line_naming_its_folder(cifar, damage, capsys):
     """A CIFAR-10 folder with a batch file missing, a pickle without labels or a file that is no pickle gave each
     run a raw traceback (torchvision's "Dataset not found or corrupted. You can use download=True ...", a
@@ -174,6 +174,10 @@ def test_a_dataset_whose_files_cannot_be_read_is_one_line_naming_its_folder(cifa
     batch = root / "cifar-10-batches-py" / "data_batch_3"
     if damage == "missing batch":
         batch.unlink()
+    elif damage == "another image size":  # 32x32 grey images read as RGB: 150 labels beside 50 images
+        for i in range(1, 6):
+            with open(root / "cifar-10-batches-py" / f"data_batch_{i}", "wb") as f:
+                pickle.dump({"data": np.zeros((30, 1024), dtype=np.uint8), "labels": [0] * 30}, f)
     elif damage == "no labels":
         with open(batch, "wb") as f:
             pickle.dump({"data": np.zeros((20, 3072), dtype=np.uint8)}, f)
