@@ -137,11 +137,13 @@ class FamilyVerdict:
     shortcut: Comparison | None  # the shortcuts' effect: deepest plain minus the residual net of that depth
     paragraph: str
     residual_paired: tuple[float, float, float, int] | None = None  # residual's paired (mean, low, high, n)
+    same_span: bool = True  # the residual comparison spans the plain one's depths
 
     @property
     def residual_share(self) -> float | None:
-        """The residual nets' depth difference as a fraction of the plain nets' (the paper: <= 0)."""
-        return _share(self.plain, self.residual)
+        """The residual nets' depth difference as a fraction of the plain nets' (the paper: <= 0); None where
+        the two span other depths."""
+        return _share(self.plain, self.residual) if self.same_span else None
 
 
 @dataclass
@@ -182,7 +184,12 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
     name = FAMILY_NAMES.get(family, f"{family} family") + (f" ({dataset})" if dataset else "")
 
     plain_cmp = compare(runs, plain[max(plain)], plain[min(plain)], "train") if len(plain) >= 2 else None
-    res_cmp = compare(runs, res[max(res)], res[min(res)], "train") if len(res) >= 2 else None
+    # The residual nets across the plain nets' depths where both have ok runs, else across their own: then the
+    # two changes span other depths, and the share of the degradation is not given.
+    span = (min(plain), max(plain)) if len(plain) >= 2 and min(plain) in res and max(plain) in res else \
+        ((min(res), max(res)) if len(res) >= 2 else None)
+    res_cmp = compare(runs, res[span[1]], res[span[0]], "train") if span else None
+    same_span = plain_cmp is not None and span == (min(plain), max(plain))
     deep = max(plain) if plain else None
     shortcut = compare(runs, plain[deep], res[deep], "train") if deep is not None and deep in res else None
 
@@ -208,13 +215,16 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
         lines.append(f"- Residual nets across depth, {res_cmp.text()}"
                      + (f"; paired over the {paired[3]} seeds both have (the same batches): {paired[0]:+.2f} "
                         f"(95% CI {paired[1]:+.2f} to {paired[2]:+.2f})" if paired else "")
-                     + f": {_residual_judgement(res_cmp, paired)}" + _share_text(plain_cmp, res_cmp) + ".")
+                     + f": {_residual_judgement(res_cmp, paired)}"
+                     + (_share_text(plain_cmp, res_cmp) if same_span else
+                        f"; not set against the plain nets' change, which spans {min(plain)} to {max(plain)} layers"
+                        if plain_cmp is not None else "") + ".")
     elif res and plain_cmp is not None:
         lines.append(f"- Only one residual depth has ok runs ({', '.join(res.values())}).")
 
     headline, reproduced = _headline(plain_cmp, shortcut, res_all.get(deep) if deep is not None else None)
     paragraph = f"**{name}: {headline}.** " + "\n".join(lines)
-    return FamilyVerdict(family, headline, reproduced, plain_cmp, res_cmp, shortcut, paragraph, paired)
+    return FamilyVerdict(family, headline, reproduced, plain_cmp, res_cmp, shortcut, paragraph, paired, same_span)
 
 
 def _headline(degradation: Comparison | None, shortcut: Comparison | None,

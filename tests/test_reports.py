@@ -621,3 +621,21 @@ def test_a_killed_builds_temporary_files_are_removed_and_a_live_ones_kept(tmp_pa
     os.utime(old, (old.stat().st_atime, old.stat().st_mtime - STALE_TEMP_SECONDS - 60))
     build_report(tmp_path / "runs", EXP, PROF, tmp_path / "out")
     assert not old.exists() and fresh.exists()
+
+
+def test_the_residual_change_is_set_against_the_plain_one_only_over_the_same_depths(tmp_path):
+    """A depth sweep without resnet-110: "resnet-56 − resnet-20 ... +6% of the plain nets' degradation", the
+    plain one spanning 20 to 110 layers. Over other depths the two are not comparable; the share is not given."""
+    for seed in (0, 1, 2):
+        for model, v in (("plain-20", 20.0), ("plain-56", 60.0), ("plain-110", 88.0), ("resnet-20", 15.0),
+                         ("resnet-56", 17.0)):
+            write_run(tmp_path, "depth-sweep", PROF, model, seed, steps=STEPS, train=flat(v + seed * (1 + v / 50)),
+                      test=flat(v))
+    v = make_verdict(discover_runs(tmp_path, "depth-sweep", PROF).runs).families[0]
+    assert "plain-110 − plain-20" in v.paragraph and "resnet-56 − resnet-20" in v.paragraph
+    assert "of the plain nets' degradation" not in v.paragraph and v.residual_share is None
+    assert "not set against the plain nets' change, which spans 20 to 110 layers" in v.paragraph
+    for seed in (0, 1, 2):  # with resnet-110 the residual change spans the same depths, and the share is given
+        write_run(tmp_path, "depth-sweep", PROF, "resnet-110", seed, steps=STEPS, train=flat(19.0 + seed), test=flat(19.0))
+    v = make_verdict(discover_runs(tmp_path, "depth-sweep", PROF).runs).families[0]
+    assert "resnet-110 − resnet-20" in v.paragraph and "of the plain nets' degradation" in v.paragraph
