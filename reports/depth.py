@@ -36,20 +36,29 @@ def depth_table(runs: Sequence[Run], family: str = "cifar", split: str = "train"
     """One row per (method, depth) of ``family`` with an ok run, from :func:`reports.plotdata.finals_table`:
     columns method (the name without its depth, :func:`reports.leaderboard.method_key`: "plain", "resnet",
     "fixup", "plain-nobn", ...), kind (the name's method, :class:`models.names.ModelName`), depth, model,
-    mean, low, high (95% t-interval of the mean; NaN with one seed), n (ok seeds), seeds (the per-seed
-    values); errors are final ``split`` errors in %. Methods in the leaderboard's order (plain, resnet
-    first), depths ascending."""
+    mean, low, high (95% t-interval of the mean; NaN with one seed), n (counted seeds), seeds (the per-seed
+    values), diverged (the seeds among them that diverged); errors are final ``split`` errors in %. Training
+    error counts seeds as the verdict does (:func:`reports.verdict.counted`: a diverged seed at chance), so
+    the figure and the verdict show the same nets; other splits the ok seeds'. Methods in the leaderboard's
+    order (plain, resnet first), depths ascending."""
+    from .verdict import counted
+
     finals = finals_table(runs, split)
     rows = []
     infos = [i for i in model_infos(runs) if i.family == family]
     for info in sorted(infos, key=lambda i: (method_order(i), i.depth)):
-        values = finals.loc[finals["model"] == info.name, "error"].dropna().to_list()
+        if split == "train":
+            c = counted(runs, info.name, split)
+            values, diverged = list(c.values.values()), c.diverged
+        else:
+            values, diverged = finals.loc[finals["model"] == info.name, "error"].dropna().to_list(), 0
         if not values:
             continue
         m, lo, hi, n = mean_interval(values)
         rows.append({"method": method_key(info), "kind": info.kind, "depth": info.depth, "model": info.name,
-                     "mean": m, "low": lo, "high": hi, "n": n, "seeds": values})
-    return pd.DataFrame(rows, columns=["method", "kind", "depth", "model", "mean", "low", "high", "n", "seeds"])
+                     "mean": m, "low": lo, "high": hi, "n": n, "seeds": values, "diverged": diverged})
+    return pd.DataFrame(rows, columns=["method", "kind", "depth", "model", "mean", "low", "high", "n", "seeds",
+                                       "diverged"])
 
 
 def method_styles(methods: Sequence[str]) -> dict[str, dict]:
@@ -85,9 +94,13 @@ def plot_depth_sweep(ax: Axes, table: pd.DataFrame, ylabel: str = "final trainin
         high = (rows["high"].clip(upper=100.0) - rows["mean"]).fillna(0).clip(lower=0)
         ax.errorbar(rows["depth"] + shift, rows["mean"], yerr=[low, high], color=style["color"],
                     marker=style["marker"], ms=6, lw=1.8, capsize=4, label=f"{style['label']} (mean, 95% CI over seeds)")
-        for depth, seeds in zip(rows["depth"], rows["seeds"]):
+        for depth, seeds, mean, diverged in zip(rows["depth"], rows["seeds"], rows["mean"],
+                                                rows.get("diverged", [0] * len(rows))):
             ax.scatter([depth + shift + style["dx"]] * len(seeds), seeds, s=12, color=style["color"], alpha=0.5,
                        lw=0, zorder=3)
+            if diverged:  # counted at chance: the reader must see that the mean holds them
+                ax.annotate(f"{diverged} diverged", (depth + shift, mean), xytext=(6, -10),
+                            textcoords="offset points", fontsize=7, color=style["color"])
     depths = sorted(table["depth"].unique()) if not table.empty else []
     ax.set_xticks(depths, [str(d) for d in depths])
     ax.set_xlabel("depth (weighted layers)")
@@ -109,5 +122,6 @@ def depth_sweep_figure(ctx: ReportContext):
     plot_depth_sweep(fig.subplots(), table)
     fig.suptitle(figure_title(ctx, "Final training error against depth, CIFAR family"), fontsize=11)
     fig.supxlabel("training error: mini-batch error in training mode, averaged over the last logging interval; "
-                  "dots: seeds", fontsize=8, color="0.3")
+                  "dots: seeds" + ("; a diverged seed counts at chance, as in the verdict (n diverged marked)"
+                                   if table["diverged"].sum() else ""), fontsize=8, color="0.3")
     return fig

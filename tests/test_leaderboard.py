@@ -543,6 +543,20 @@ def test_depth_sweep_one_line_per_method(tmp_path, ax):
     assert lines[2].get_ydata() == pytest.approx([12.5] * 3)
 
 
+def test_the_depth_sweep_counts_a_diverged_seed_as_the_verdict_does(tmp_path, ax):
+    """resnet-56 diverged in 2 of 3 seeds: the verdict counted them at chance ("inconclusive"), while the
+    depth figure drew resnet-56 at its one ok seed, a healthy net. The figure counts them as the verdict does
+    and says so beside the point."""
+    write(tmp_path, {"plain-20": [20.0, 21.0, 22.0], "plain-32": [30.0, 31.0, 32.0], "plain-56": [60.0, 62.0, 64.0],
+                     "resnet-20": [15.0, 16.0, 17.0], "resnet-32": [16.0, 17.0, 18.0],
+                     "resnet-56": ["div", "div", 18.0]}, experiment="depth-sweep")
+    table = depth_table(discover_runs(tmp_path, "depth-sweep", PROF).runs).set_index("model")
+    assert table.loc["resnet-56", "mean"] == pytest.approx((90 + 90 + 18) / 3) and table.loc["resnet-56", "n"] == 3
+    assert table.loc["resnet-56", "diverged"] == 2 and table.loc["resnet-20", "diverged"] == 0
+    plot_depth_sweep(ax, table.reset_index())
+    assert "2 diverged" in [t.get_text() for t in ax.texts]
+
+
 def test_render_pages_panel_takes_its_band_and_moves_on_when_it_does_not_fit():
     drawn = []
     panel = ("[[panel]]", 3.0, lambda fig, rect: drawn.append((fig, rect)))
