@@ -196,7 +196,10 @@ def plot_shortcut_points(ax: Axes, finals: pd.DataFrame, rng: np.random.Generato
         ref = rows["paper"].iloc[0]
         if pd.notna(ref):
             ax.scatter([x], [ref], marker="D", s=30, facecolors="none", edgecolors="k", zorder=4)
-        ticks.append(f"{lab}\n{rows['model'].iloc[0]}\nn={int((rows['status'] == 'ok').sum())}/{len(rows)}")
+        # a diverged seed is named: the verdict counts it at chance where this chart of the ok seeds cannot
+        diverged = int((rows["status"] == "diverged").sum())
+        ticks.append(f"{lab}\n{rows['model'].iloc[0]}\nn={int((rows['status'] == 'ok').sum())}/{len(rows)}"
+                     + (f"\n{diverged} diverged" if diverged else ""))
     ax.set_xticks(range(len(labels)), ticks, fontsize=8)
     ax.set_xlim(-0.6, len(labels) - 0.4)
     ax.grid(True, axis="y", alpha=0.3, lw=0.5)

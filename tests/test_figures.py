@@ -239,3 +239,12 @@ def test_depth_sweep_bars_end_where_an_error_can(ax):
     plot_depth_sweep(ax, table)
     ends = [sorted(np.concatenate([seg[:, 1] for seg in c.lines[2][0].get_segments()])) for c in ax.containers]
     assert ends[0] == pytest.approx([31.4, 100.0]) and ends[1] == pytest.approx([0.0, 7.0])
+
+
+def test_the_shortcut_chart_names_a_diverged_seed_the_verdict_counts(ax):
+    """B at 16.85 over its 4 ok seeds, "n=4/5", beside a verdict that counts its fifth, diverged, seed at chance
+    and shows no difference from plain: the tick now says the seed diverged."""
+    frame = finals_frame()
+    frame.loc[frame["option"] == "A", "status"] = ["ok", "ok", "diverged"]
+    plot_shortcut_points(ax, frame)
+    assert [t.get_text() for t in ax.get_xticklabels()][1] == "A\nresnet-34-a\nn=2/3\n1 diverged"
