@@ -27,7 +27,7 @@ from . import paper
 from .groups import OPTION_LABELS, degradation_sets, eval_split, families, has_ablation, model_infos, shortcut_sets
 from .runs import Run
 from .stats import Difference, difference, mean_interval, mean_std
-from .verdicts import chance_error
+from .verdicts import at_chance, chance_error
 from .summary import fmt_pm
 
 FAMILY_NAMES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
@@ -88,11 +88,13 @@ class Counted(NamedTuple):
     uncounted: int  # diverged seeds left out: no run records its classes, so chance is unknown
     ended: int  # runs with no training outcome: failed, malformed, or ok without a finite final error
     malformed: int = 0  # of those, malformed: a record that cannot be the run's (reports.runs)
+    near_chance: int = 0  # ok seeds whose error is within CHANCE_MARGIN of chance: they did not train
 
     def note(self) -> str:
         """``", 1 diverged: at chance, 1 failed: not counted"``, or "" when every run counts as itself."""
         failed = self.ended - self.malformed
-        parts = [f"{self.diverged} diverged: at chance" if self.diverged else "",
+        parts = [f"{self.near_chance} at chance: did not train" if self.near_chance else "",
+                 f"{self.diverged} diverged: at chance" if self.diverged else "",
                  f"{self.uncounted} diverged: not counted (no classes recorded)" if self.uncounted else "",
                  f"{failed} failed: not counted" if failed else "",
                  f"{self.malformed} malformed: not counted" if self.malformed else ""]
@@ -109,9 +111,10 @@ def counted(runs: Sequence[Run], model: str, split: str) -> Counted:
     diverged = [r.seed for r in mine if r.status == "diverged"]
     ended = sum(1 for r in mine if r.seed not in values and r.status not in ("diverged", "missing"))
     malformed = sum(1 for r in mine if r.status == "malformed")
+    near = sum(at_chance(v, chance) for v in values.values()) if chance is not None else 0
     if chance is None:
-        return Counted(values, 0, len(diverged), ended, malformed)
-    return Counted({**values, **{seed: chance for seed in diverged}}, len(diverged), 0, ended, malformed)
+        return Counted(values, 0, len(diverged), ended, malformed, near)
+    return Counted({**values, **{seed: chance for seed in diverged}}, len(diverged), 0, ended, malformed, near)
 
 
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:

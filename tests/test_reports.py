@@ -639,3 +639,16 @@ def test_the_residual_change_is_set_against_the_plain_one_only_over_the_same_dep
         write_run(tmp_path, "depth-sweep", PROF, "resnet-110", seed, steps=STEPS, train=flat(19.0 + seed), test=flat(19.0))
     v = make_verdict(discover_runs(tmp_path, "depth-sweep", PROF).runs).families[0]
     assert "resnet-110 − resnet-20" in v.paragraph and "of the plain nets' degradation" in v.paragraph
+
+
+def test_the_verdict_says_which_ok_seeds_ended_at_chance(tmp_path):
+    """An option whose every ok seed sits at chance (90%, ten classes) was reported as "90.00 ± 0.00" and "B is
+    better" without a word that A did not train; the methods board flags it, the verdict now says so too."""
+    ten = [str(i) for i in range(10)]
+    for seed in (0, 1, 2):
+        for model, v in (("plain-20", 20.0 + seed), ("plain-56", 88.0 + seed / 2), ("resnet-20", 15.0 + seed),
+                         ("resnet-56", 17.0 + seed)):
+            write_run(tmp_path, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=ten)
+    text = make_verdict(discover_runs(tmp_path, EXP, PROF).runs).families[0].paragraph
+    assert "plain-56 88.50 ± 0.50 (n=3, 3 at chance: did not train)" in text, text
+    assert "plain-20 21.00 ± 1.00 (n=3)" in text
