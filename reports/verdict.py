@@ -18,7 +18,6 @@ paper's Table 3.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -27,7 +26,7 @@ from . import paper
 from .groups import OPTION_LABELS, degradation_sets, eval_split, families, has_ablation, model_infos, shortcut_sets
 from .runs import Run
 from .stats import Difference, difference, mean_interval, mean_std
-from .verdicts import at_chance, chance_error
+from .verdicts import cell, chance_error
 from .summary import fmt_pm
 
 FAMILY_NAMES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
@@ -104,17 +103,10 @@ class Counted(NamedTuple):
 def counted(runs: Sequence[Run], model: str, split: str) -> Counted:
     """What a verdict counts of ``model``: the final ``split`` error (%) of its ok runs that have a finite
     one, and its diverged runs at chance error (:func:`reports.verdicts.chance_error`), with what was left
-    out (:class:`Counted`). Where no run records its classes, diverged seeds are left out and said so."""
-    chance = chance_error(runs)
-    mine = [r for r in runs if r.model == model]
-    values = {r.seed: v for r in mine if r.ok and (v := r.final(split)) is not None and math.isfinite(v)}
-    diverged = [r.seed for r in mine if r.status == "diverged"]
-    ended = sum(1 for r in mine if r.seed not in values and r.status not in ("diverged", "missing"))
-    malformed = sum(1 for r in mine if r.status == "malformed")
-    near = sum(at_chance(v, chance) for v in values.values()) if chance is not None else 0
-    if chance is None:
-        return Counted(values, 0, len(diverged), ended, malformed, near)
-    return Counted({**values, **{seed: chance for seed in diverged}}, len(diverged), 0, ended, malformed, near)
+    out (:class:`Counted`): the board's count of a net (:func:`reports.verdicts.cell`), on ``split``. Where no
+    run records its classes, diverged seeds are left out and said so."""
+    c = cell(runs, model, chance_error(runs), split)
+    return Counted(c.values, c.diverged - c.uncounted, c.uncounted, c.ended, c.malformed, c.at_chance)
 
 
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:

@@ -171,12 +171,13 @@ def at_chance(error: float, chance: float | None) -> bool:
     return chance is not None and error >= chance - CHANCE_MARGIN
 
 
-def cell(runs: Sequence[Run], model: str, chance: float | None) -> Cell:
-    """The :class:`Cell` of ``model`` among ``runs`` (its expected seeds, any status)."""
+def cell(runs: Sequence[Run], model: str, chance: float | None, split: str = "train") -> Cell:
+    """The :class:`Cell` of ``model`` among ``runs`` (its expected seeds, any status), on its final ``split``
+    error (the board's: training; the degradation verdict's counts too, reports.verdict.counted)."""
     mine = [r for r in runs if r.model == model]
     values, ok, diverged, near_chance, ended, missing, uncounted, malformed = {}, 0, 0, 0, 0, 0, 0, 0
     for r in mine:
-        v = r.final("train")
+        v = r.final(split)
         if r.ok and v is not None and math.isfinite(v):
             ok += 1
             values[r.seed] = v
