@@ -184,9 +184,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
         plain, resnet = baseline_name(deep, deep.depth), f"resnet-{deep.depth}"
         gap = compare_cells(hi, lo) if shallow is not deep else None
         versus = {}
-        sides = (("shallow", "deep") if shallow is not deep else
-                 tuple(w for w, d in zip(("shallow", "deep"), ends[family]) if d == deep.depth and
-                       (w == "deep" or d != ends[family][1])))
+        low_end, high_end = ends[family]
+        sides = (("shallow", "deep") if shallow is not deep else ("deep",) if deep.depth == high_end else
+                 ("shallow",) if deep.depth == low_end else ())
         # The baselines are measured at the board's deep depth: a one-depth net elsewhere meets none.
         compared = "deep" in sides
         if not compared:
@@ -241,18 +241,17 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             row["verdict"] = GAP_WORDS["one_depth"].format(name=row["deep_model"])
         else:
             row["verdict"] = gap_verdict(lo, hi, gap)
+        nets, two = (row["shallow_model"], row["deep_model"]), row["shallow_model"] != row["deep_model"]
         if board == "tuned" and row["verdict"] == GAP_WORDS["no_train"]:  # the best rate of the grid did not do
-            high = [m for m in dict.fromkeys((row["shallow_model"], row["deep_model"])) if m in (diverged_grid or ())]
+            high = _among(nets, diverged_grid or ())
             row["verdict"] = (GAP_WORDS["grid_diverged"].format(names=", ".join(high)) if high else
                               GAP_WORDS["too_short"].format(iterations=row["iterations"] or "its"))
-        shaky = [m for m in (row["shallow_model"], row["deep_model"]) if m in unstable]
-        if shaky and lo.trained and hi.trained and row["shallow_model"] != row["deep_model"]:
+        if (shaky := _among(nets, unstable)) and lo.trained and hi.trained and two:
             row["verdict"] = GAP_WORDS["unstable"].format(names=", ".join(shaky))  # why: unstable_* (csv)
-        waiting = [untuned[m] for m in dict.fromkeys((row["shallow_model"], row["deep_model"])) if m in (untuned or {})]
-        if waiting and row["verdict"].startswith(GAP_WORDS["not_trained"].split(" (")[0]):
-            row["verdict"] = GAP_WORDS["not_tuned"].format(why="; ".join(waiting))
-        pooled = [m for m in dict.fromkeys((row["shallow_model"], row["deep_model"])) if m in mixed]
-        if pooled:  # its mean and interval pool different nets (reports.runs flags every such run)
+        waiting = _among(nets, untuned or {})
+        if waiting and two and not (lo.trained and hi.trained):  # what gap_verdict calls "not trained"
+            row["verdict"] = GAP_WORDS["not_tuned"].format(why="; ".join(untuned[m] for m in waiting))
+        if pooled := _among(nets, mixed):  # its mean and interval pool different nets (reports.runs flags them)
             row["verdict"] = GAP_WORDS["mixed"].format(names=", ".join(pooled))
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
         for key in ("vs_plain", "vs_resnet"):
@@ -263,17 +262,22 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
                 row[f"{key}_verdict"] = EFFECT_WORDS["off_depth"].format(name=row["deep_model"])
                 continue
             row[f"{key}_verdict"] = effect_verdict(cells.get(base), hi, test, base)
-            shaky = [m for m in (base, row["deep_model"]) if m in unstable]  # each trained: a seed failed there
+            if base == row["deep_model"]:  # the baseline itself
+                continue
+            pair = (base, row["deep_model"])
             absent = row[f"{key}_verdict"] == EFFECT_WORDS["absent"].format(base=base)
-            if shaky and base != row["deep_model"] and not absent:
+            if (shaky := _among(pair, unstable)) and not absent:  # each trained: a seed failed there
                 row[f"{key}_verdict"] = EFFECT_WORDS["unstable"].format(names=", ".join(shaky))
-            pooled = [m for m in (base, row["deep_model"]) if m in mixed]
-            if pooled and base != row["deep_model"] and not absent:
+            if (pooled := _among(pair, mixed)) and not absent:
                 row[f"{key}_verdict"] = EFFECT_WORDS["mixed"].format(names=", ".join(pooled))
-            waiting = [untuned[m] for m in (base, row["deep_model"]) if m in (untuned or {})]
-            if waiting and base != row["deep_model"]:
-                row[f"{key}_verdict"] = EFFECT_WORDS["not_tuned"].format(why="; ".join(waiting))
+            if waiting := _among(pair, untuned or {}):
+                row[f"{key}_verdict"] = EFFECT_WORDS["not_tuned"].format(why="; ".join(untuned[m] for m in waiting))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _among(models: Sequence[str], names) -> list[str]:
+    """Those of ``models`` (each once, in order) that ``names`` holds."""
+    return [m for m in dict.fromkeys(models) if m in names]
 
 
 def _unstable(model: str, lr, c: Cell, tuning_errors: Mapping[str, float | None] | None,
@@ -504,9 +508,10 @@ def page_one_markdown(table: pd.DataFrame) -> str:
              f"({gap_counts(table)}; Holm with Shaffer's constraint); \"removes it\": within ±{EQUIVALENCE_MARGIN:g} "
              "points by two one-sided tests. " if family_sizes(table)["gap"] else
              "no gap has an interval, so none is tested. ")
+    cost = cost_text(table)
     out = [f"Final error (%), mean ± std over the counted seeds (n = {expected} unless given; a diverged seed "
            f"counts at chance); {split} error over the ok seeds. Gap: {hi} − {lo} layers, points, " + tests
-           + (cost_text(table) + " " if cost_text(table) else "")
+           + (cost + " " if cost else "")
            + "Each board in full (tests, Holm p, seeds to decide, cost, the baselines) follows the forest plot.", ""]
     for name, part in table.groupby("board", sort=False):
         tuned = name == "tuned"
