@@ -45,18 +45,19 @@ def run_dirs(args) -> list[Path]:
 REUSE_IGNORES = frozenset({"tensorboard"})
 
 
-def check_reuse(args) -> None:
-    """ConfigError, one line, where a finished run this matrix would reuse (make skips it) was trained with
-    other settings than this call's profile and SET ask (its config.yaml's ``config``, a key it does not record
-    read as RunConfig's default, less REUSE_IGNORES; a tuning folder's at its rate): the report would show the old run's numbers as the new
-    setting's, or pool the two. Reads config.yaml only; a run not done is left to experiments.run."""
+def check_reuse(args, dirs: list[Path]) -> None:
+    """ConfigError, one line, where a finished run of ``dirs`` (:func:`run_dirs`: those this matrix would
+    reuse, make skipping them) was trained with other settings than this call's profile and SET ask (its
+    config.yaml's ``config``, a key it does not record read as RunConfig's default, less REUSE_IGNORES; a
+    tuning folder's at its rate): the report would show the old run's numbers as the new setting's, or pool
+    the two. Reads config.yaml only; a run not done is left to experiments.run."""
     from .config import RunConfig, at_lr
 
     defaults = RunConfig().to_dict()
     overrides = args.set.split() if args.set else None
     base = load_profile(args.profile, overrides)
     clashes = []
-    for folder in run_dirs(args):
+    for folder in dirs:
         if read_status(folder / RESULT) not in DONE:
             continue
         try:
@@ -120,12 +121,11 @@ def check(args, build_plugins: bool = True) -> None:
                               f"learning rate (the grid LRS, the profile's rate for the one-recipe board); leave "
                               f"{clash[0]} out of SET, or turn tuning off with TUNE=")
     if runfolder.LAYER_RESPONSES in args.outputs.split():
-        from .data import DATASETS, dataset
+        from .data import dataset, tensor_datasets
 
         if not dataset(config.dataset).tensors:  # make layer-responses: refused before it trains anything
             raise ConfigError(f"bad dataset {config.dataset!r} for make layer-responses: layer responses need a "
-                              f"tensor dataset ({', '.join(n for n, d in DATASETS.items() if d.tensors)}); use a profile "
-                              "or SET=dataset=... with one")
+                              f"tensor dataset ({tensor_datasets()}); use a profile or SET=dataset=... with one")
     check_plugins([i.name for i in infos if i.plugin], config, build=build_plugins)
     if args.data_dir_given and not Path(args.data_dir).is_dir():
         raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
@@ -187,8 +187,9 @@ def planned(argv: list[str]) -> list[Path]:
     (experiments.pool ``--plan``). ConfigError or ValueError, one line, for bad input."""
     args = _parser().parse_args(["plan", *argv])
     check(args, build_plugins=False)
-    check_reuse(args)
-    return run_dirs(args)
+    dirs = run_dirs(args)
+    check_reuse(args, dirs)
+    return dirs
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -223,9 +224,9 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         check(args, build_plugins=args.command == "check")
         if args.command in ("check", "plan"):
-            check_reuse(args)
+            dirs = run_dirs(args)  # the tuning plan reads every tuning run's result: once
+            check_reuse(args, dirs)
         if args.command == "plan":
-            dirs = run_dirs(args)
             if args.lrs:  # for a later `make report` without LRS (reports.build --tuned)
                 record_grid(Path(args.runs_dir) / args.experiment / args.profile, parse_grid(args.lrs))
             print(" ".join(str(d / RESULT) for d in dirs))

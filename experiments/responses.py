@@ -195,7 +195,7 @@ def _check_same_net(path: Path, model_name: str, net: nn.Module, trained_with: d
 def measure_run(run_dir: Path, data_dir: Path, device: str = "cpu") -> list[tuple[int, str, float]]:
     """The layer responses of a finished run, measured on its test images."""
     from .training.batches import EvalBatches
-    from .data import DATASETS, dataset, load_tensors
+    from .data import dataset, load_tensors, tensor_datasets
     from runfolder import RESULT, read_result
 
     try:
@@ -209,8 +209,7 @@ def measure_run(run_dir: Path, data_dir: Path, device: str = "cpu") -> list[tupl
         raise RunError(f"{run_dir} is a {status} run: its weights are not a trained net's")
     model_name, config = load_run_config(run_dir)
     if not dataset(config.dataset).tensors:
-        tensor_sets = ", ".join(name for name, d in DATASETS.items() if d.tensors)
-        raise RunError(f"layer responses need a tensor dataset ({tensor_sets}), not {config.dataset}")
+        raise RunError(f"layer responses need a tensor dataset ({tensor_datasets()}), not {config.dataset}")
     tensors = load_tensors(config, data_dir)
     net, step = load_trained_net(run_dir, model_name, config, tensors.num_classes, tensors.in_channels)
     if step != result["iterations"]:

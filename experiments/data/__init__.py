@@ -48,6 +48,12 @@ LOAD_FIELDS = ("dataset", "image_size", "val_size", "split_seed", "eval_limit", 
 _PRELOADED: dict[tuple, Tensors] = {}  # filled by preload() only (experiments.pool, before it forks its runs)
 
 
+def tensor_datasets() -> str:
+    """The datasets loaded as tensors (what layer responses and the split settings need), for messages:
+    ``"fashion-mnist, cifar10, synthetic"``."""
+    return ", ".join(name for name, d in DATASETS.items() if d.tensors)
+
+
 def check_sizes(config) -> None:
     """ConfigError for a ``val_size`` or ``batch_size`` no run of ``config`` can train with, from the dataset's
     published size (:attr:`Dataset.train_split`; synthetic: ``synthetic_train``), before anything is read or
@@ -62,7 +68,7 @@ def check_sizes(config) -> None:
             if getattr(config, field) != unused:
                 raise ConfigError(f"bad {field} {getattr(config, field)}: {d.name} evaluates every image of its val "
                                   f"folder, so {field} would do nothing; it applies to the tensor datasets "
-                                  f"({', '.join(n for n, x in DATASETS.items() if x.tensors)}): leave it out of SET")
+                                  f"({tensor_datasets()}): leave it out of SET")
     if d.name == "synthetic":  # its validation images are made apart from its training ones
         check_split(d.name, config.synthetic_train, batch_size=config.batch_size)
     elif d.train_split is not None:
