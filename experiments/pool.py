@@ -28,12 +28,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import traceback
 from pathlib import Path
 
 from runfolder import DONE, RESULT, read_status
+from runfolder.io import end_by_sigint
 
 EXIT_SIGINT = 130
 # Nothing trained, because no run could: a bad --jobs, or data settings every run would refuse. make's matrix
@@ -185,12 +185,7 @@ def _step(dirs: list[str], args: argparse.Namespace, warm: bool) -> tuple[int, b
                 os.waitpid(pid, 0)
             except (ChildProcessError, KeyboardInterrupt):
                 pass
-        # End by the signal itself, not an exit status: the shell running make's recipe then stops too (it
-        # takes a child that exits 130 for one that handled Ctrl-C and goes on with the next command).
-        sys.stdout.flush()  # ending by the signal skips the interpreter's own flush
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        return EXIT_SIGINT, True
+        end_by_sigint()
     return status, True
 
 

@@ -138,8 +138,14 @@ def run_main(main: Callable[[], int]) -> NoReturn:
         code = main()
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C)", file=sys.stderr, flush=True)
-        sys.stdout.flush()  # ending by the signal skips the interpreter's own flush
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
-        sys.exit(130)  # not reached: SIGINT's default action ends the process
+        end_by_sigint()
     sys.exit(code)
+
+
+def end_by_sigint() -> NoReturn:
+    """End this process by SIGINT itself, not an exit status: the shell running make's recipe then stops too
+    (it takes a child that exits 130 for one that handled Ctrl-C and goes on with the next command)."""
+    sys.stdout.flush()  # ending by the signal skips the interpreter's own flush
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+    sys.exit(130)  # not reached: SIGINT's default action ends the process
