@@ -30,9 +30,8 @@ with, and the runs of a net whose seeds were trained by different plugin code ar
 
 from __future__ import annotations
 
-from collections import Counter
-
 import math
+from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
