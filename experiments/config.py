@@ -223,6 +223,22 @@ def load_profile(profile: str, overrides: list[str] | None = None) -> RunConfig:
     return config
 
 
+# Settings that decide how a run is computed, placed or logged, not the recipe it trains (data, net, optimisation,
+# schedule): a run that sets one of them otherwise than its profile has not left the profile's recipe.
+NOT_RECIPE = frozenset({"workers", "eval_every", "log_every", "eval_batch_size", "grad_norm_every", "tensorboard",
+                        "accelerator", "precision", "channels_last", "compile", "compile_mode", "cuda_graph",
+                        "threads"})
+
+
+def departures(config: RunConfig, profile: str) -> dict[str, list]:
+    """Where ``config``'s recipe differs from ``profile``'s own (a SET, or a tuning folder's rate):
+    ``{setting: [this run's value, the profile's]}`` in RunConfig's order, NOT_RECIPE left out; ``{}`` for
+    none. config.yaml records it, so a report can say a run did not train the recipe its profile stands for
+    (the paper's, for ``paper``). ConfigError as :func:`load_profile`."""
+    own = load_profile(profile).to_dict()
+    return {k: [v, own[k]] for k, v in config.to_dict().items() if k not in NOT_RECIPE and v != own[k]}
+
+
 def at_lr(config: RunConfig, lr: float, overrides: list[str] | None = None) -> RunConfig:
     """``config`` at learning rate ``lr`` (a run folder ``seed<k>-lr<rate>``, :mod:`runfolder.tuning`), the
     warm-up scaled with it (it starts at the same fraction of the rate: a tenth under the quick profile).

@@ -47,7 +47,7 @@ from pathlib import Path
 from runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, RESULT, MalformedError, RunPath, format_seconds, read_config,
                        read_status, write_result)
 
-from .config import ConfigError, RunConfig, at_lr, check_seed, load_matrices, load_profile
+from .config import ConfigError, RunConfig, at_lr, check_seed, departures, load_matrices, load_profile
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1  # and 130/143 for Ctrl-C/SIGTERM (experiments.training.train)
 
@@ -234,6 +234,7 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
     record = {"experiment": spec.experiment, "profile": spec.profile, "model": spec.model, "seed": spec.seed,
               "method": what["method"], "axes": what["axes"], "source": what["source"], "plugin": what["plugin"],
               "data_dir": str(data_dir), "config": config.to_dict(),
+              "departures": departures(config, spec.profile),  # from the profile's recipe: SET, a tuning rate
               "classes": list(data.classes),  # label i is classes[i], in every split
               "inputs": data.input_record()}  # unit variance: per-pixel mean, per-channel std
     previous = read_status(result_path)

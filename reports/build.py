@@ -30,7 +30,7 @@ import runfolder
 from runfolder import format_seconds
 from runfolder.io import remove_stale_temps, unwritable
 
-from . import io
+from . import io, paper
 from .frontpage import VERDICT_BESIDE_BOARD, FrontPage, front_page
 from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, parse_grid, plan, recorded_grid
 
@@ -375,7 +375,8 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
     console = "\n".join([
         f"{experiment} / {profile}: {len(runs)} runs, "
         + ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in runs).most_common()),
-        "", text_table(header, rows), "", *board, verdict_md.rstrip(), "",
+        "", text_table(header, rows), *filter(None, [paper.departure_text(runs, profile)]), "", *board,
+        verdict_md.rstrip(), "",
         *(f"warning: {e}" for e in errors),
         f"flagged runs: {len(flagged)} (listed on the report's first page)" if flagged else "flagged runs: none",
         f"report: {report_pdf}",

@@ -265,5 +265,5 @@ def shortcut_section(ctx: ReportContext):
             "B: projection where the shape changes, C: projection everywhere.\n\n" + markdown_table(header, rows))
     note = paper.describe(ctx.profile)
     if note and "paper" in header:
-        text += "\n\n" + note
+        text += "\n\n" + " ".join(filter(None, [note, paper.departure_text(ctx.runs, ctx.profile)]))
     return text

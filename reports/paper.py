@@ -65,6 +65,28 @@ def describe(profile: str) -> str:
     return ""
 
 
+def departure_text(runs, profile: str) -> str:
+    """One sentence naming the settings in which the runs that have a paper number under ``profile`` left that
+    profile's recipe (config.yaml's ``departures``, written by experiments.run: a SET of max_steps, say); ''
+    where none did, or none records it (runs written before it was recorded). ``runs``: reports.runs.Run."""
+    if profile not in PROFILE_FAMILY:
+        return ""
+    seen: dict[str, tuple[list, object]] = {}  # setting -> (the runs' values, the profile's)
+    for run in runs:
+        recorded = run.setting("departures") if paper_number(run.info, profile) else None
+        for key, pair in (recorded.items() if isinstance(recorded, dict) else ()):
+            if isinstance(pair, list) and len(pair) == 2:
+                values = seen.setdefault(key, ([], pair[1]))[0]
+                values.extend([] if pair[0] in values else [pair[0]])
+    if not seen:
+        return ""
+    changed = ", ".join(f"{key} {' or '.join(map(str, values))} (the profile's {own})"
+                        for key, (values, own) in seen.items())
+    return (f"These runs did not train the {profile} profile's recipe, which stands for the paper's: {changed} "
+            "(config.yaml's departures). The paper's number is for its full recipe, so Δ paper measures these "
+            "changes as well as the nets; it is not a reproduction's gap.")
+
+
 def table3_text() -> str:
     """The paper's Table 3 shortcut options (ResNet-34, ImageNet top-1 %), as one sentence from ``_TABLE``."""
     plain = _TABLE[("imagenet", "plain", 34, "none")].error

@@ -204,7 +204,7 @@ def summary_markdown(summary: pd.DataFrame, runs: Sequence[Run], *, title: str, 
              markdown_table(header, rows)]
     note = paper.describe(profile)
     if note and summary["paper_error"].notna().any():
-        parts += ["", note + " Δ paper = ours − paper."]
+        parts += ["", " ".join(filter(None, [note, "Δ paper = ours − paper.", paper.departure_text(runs, profile)]))]
     if include_flagged:
         parts += ["", "## Flagged runs", ""]
         parts += [f"- `{r.rel}`: {flag_text(r)}" for r in runs if r.flagged] or ["None."]

@@ -103,14 +103,18 @@ def test_tensor_labels_outside_the_training_classes_are_refused(tmp_path):
     assert not runs.exists()
 
 
-def test_config_yaml_records_the_class_list(tmp_path):
+def test_config_yaml_records_the_class_list_and_departures(tmp_path):
     import yaml
 
     root = make_folder(tmp_path / "data", {"train": ["c0", "c1", "c2"], "val": ["c0", "c2"]}, per_class=2)
     folder = run_dir(tmp_path / "runs", profile="imagenet")
     rc, out, err = inproc(folder, "--data-dir", str(root), *args_of({**TINY, "max_steps": 2, "augment": False}))
     assert rc == 0, out + err
-    assert yaml.safe_load((folder / "config.yaml").read_text())["classes"] == ["c0", "c1", "c2"]
+    record = yaml.safe_load((folder / "config.yaml").read_text())
+    assert record["classes"] == ["c0", "c1", "c2"]
+    # ...with where the run left its profile's recipe (SET), and nothing of how it was computed or logged:
+    assert record["departures"] == {"augment": [False, True], "imagenet_width": [4, 64], "cifar_width": [4, 0],
+                                    "batch_size": [4, 256], "max_steps": [2, 600000]}
     # ...and val/ was evaluated once per evaluation, reported as val (no copy of it posing as a test set).
     result = json.loads((folder / "result.json").read_text())
     assert result["final"]["val"] is not None and result["final"].get("test") is None

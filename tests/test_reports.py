@@ -478,6 +478,38 @@ def test_cli_renders_ablation_one_seed_without_lightning(tmp_path):
     assert result["status"] == "ok"  # reports never write into run folders
 
 
+def test_runs_that_left_the_paper_recipe_say_so_beside_the_paper_column(tmp_path):
+    """A paper-profile run shortened by SET (config.yaml's departures) is still compared with the paper's number,
+    and the summary, the Table 3 section and the console say the comparison is not a reproduction's."""
+    import yaml
+
+    runs = tmp_path / "runs"
+    for model, tr, te in [("plain-20", 12.0, 10.0), ("plain-56", 30.0, 25.0), ("resnet-56-a", 8.0, 7.5),
+                          ("resnet-56-b", 7.8, 7.2)]:
+        folder = write_run(runs, "shortcut-ablation", "paper", model, 0, steps=STEPS, train=flat(tr), test=flat(te),
+                           dataset="cifar10")
+    result = build_report(runs, "shortcut-ablation", "paper", tmp_path / "out")
+    for text in ((result.out_dir / "summary.md").read_text(), result.console):
+        assert "Δ paper" in text and "did not train" not in text  # no departure recorded: none said
+    for model in ("plain-20", "plain-56", "resnet-56-a", "resnet-56-b"):
+        path = runs / "shortcut-ablation" / "paper" / model / "seed0" / "config.yaml"
+        record = yaml.safe_load(path.read_text())
+        record["departures"] = {"max_steps": [300, 64000], "milestones": [[150, 225], [32000, 48000]]}
+        path.write_text(yaml.safe_dump(record, sort_keys=False))
+    result = build_report(runs, "shortcut-ablation", "paper", tmp_path / "out")
+    summary_md = (result.out_dir / "summary.md").read_text()
+    said = ("These runs did not train the paper profile's recipe, which stands for the paper's: max_steps 300 (the "
+            "profile's 64000), milestones [150, 225] (the profile's [32000, 48000])")
+    assert summary_md.count(said) == 2  # under the summary table and under Table 3's
+    assert said in result.console and "it is not a reproduction's gap" in result.console
+    # The quick profile has no paper column, and says nothing of its departures.
+    write_run(runs, "shortcut-ablation", "quick", "plain-20", 0, steps=STEPS, train=flat(12.0))
+    path = runs / "shortcut-ablation" / "quick" / "plain-20" / "seed0" / "config.yaml"
+    path.write_text(path.read_text() + "departures: {max_steps: [300, 200]}\n")
+    quick = build_report(runs, "shortcut-ablation", "quick", tmp_path / "out")
+    assert "did not train" not in (quick.out_dir / "summary.md").read_text() + quick.console
+
+
 # --- depth sweep -----------------------------------------------------------------------------------
 
 
