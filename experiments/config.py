@@ -35,7 +35,9 @@ class RunConfig:
     # --- data ---
     dataset: str = "fashion-mnist"  # one of DATASETS
     augment: bool = False  # pad-4 random crop + horizontal flip (paper section 4.2), training batches only
-    val_size: int = 5000  # held out of the training set, as the paper's 45k/5k CIFAR split
+    # held out of the training set, as the 45k/5k CIFAR split on which the paper chose its schedule (its Table 6
+    # nets trained on all 50k: val_size=0)
+    val_size: int = 5000
     split_seed: int = 0  # the validation split is the same for every run and seed
     eval_limit: int = 0  # evaluate on the first N validation / a fixed N-subset of test images; 0 = all
     # Side of the square images the nets see; 0 = the dataset's own (synthetic data: 16). Fashion-MNIST and
@@ -47,7 +49,9 @@ class RunConfig:
     workers: int = 0  # DataLoader workers, for the ImageNet folder only (tensor datasets need none)
     # --- model ---
     init: str = "he"  # "he" (the paper's, fan-out), "he-fan-in", "xavier" (the seed's): INITS in models/names.py
-    stem: str = "cifar"  # stem of the ImageNet-family nets: "cifar" (3x3/1) for small images, "imagenet"
+    # stem of the ImageNet-family nets: "cifar" (3x3/1, no max-pool) for small images, "imagenet" (the paper's
+    # 7x7/2 and a 3x3/2 max-pool, Table 1) for 224x224 ones
+    stem: str = "cifar"
     imagenet_width: int = 0  # first-stage channels of ImageNet-family nets; 0 = 64, the paper's
     cifar_width: int = 0  # first-stage channels of CIFAR-family nets; 0 = 16, the paper's
     # --- optimisation (paper section 3.4 and 4.2) ---

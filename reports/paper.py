@@ -2,8 +2,10 @@
 
 CIFAR-10 test error (%), Table 6 (option A); the plain nets are read off Fig. 6 (left), not published as
 numbers, hence "approximate". ImageNet top-1 validation error (%), 10-crop testing, Tables 2 and 3.
-They are shown only where the profile trains what the paper trained: ``paper`` (CIFAR-10) for the CIFAR
-family and ``imagenet`` for the ImageNet family; a quick Fashion-MNIST run has no paper number.
+They are shown only where the profile stands for the paper's setting: ``paper`` (CIFAR-10) for the CIFAR
+family and ``imagenet`` for the ImageNet family; a quick Fashion-MNIST run has no paper number. Even there the
+profile departs in ways the README lists (a 45k training split, bf16; one centre crop, not 10), and a run
+can depart further (:func:`departure_text`), so a difference from the paper is not a reproduction's error alone.
 """
 
 from __future__ import annotations
