@@ -143,7 +143,8 @@ def make_shortcut(option: Shortcut, in_channels: int, out_channels: int, stride:
 # Highway's transform-gate bias at initialisation (Srivastava et al. 2015, arXiv 1507.06228, section 2.2:
 # "b_T can be initialized with a negative value (e.g. -1, -3 etc.) such that the network is initially
 # biased towards carry behavior"). -3, the more negative of the paper's two examples, because the suite's
-# nets are 20 to 1202 layers deep: sigmoid(-3) = 0.047, each layer starts carrying 95% of its input.
+# nets are 20 to 1202 layers deep: sigmoid(-3) = 0.047, each layer starts carrying 95% of its input. The
+# authors' CIFAR code (highway-networks, cifar10_network.prototxt, transform_bias_filler) uses -2 (0.12).
 HIGHWAY_GATE_BIAS = -3.0
 
 BASIC = (3, 3)  # paper Fig. 5 left
@@ -212,7 +213,11 @@ class PostBlock(_Block):
       field as H's first layer, section 3.1's convolutional highway layers; stride as the block's), its bias
       at :data:`HIGHWAY_GATE_BIAS`; ``c`` is the shortcut (identity, or option A or B where the shape
       changes). No ReLU after the sum (the paper has none). Departures: H is the suite's two-convolution
-      branch with BN (the paper's H is one convolution, no BN), so depth counts the same layers as resnet's.
+      branch with BN (the paper's H is one convolution, no BN), so depth counts the same layers as resnet's;
+      against the authors' CIFAR code (highway-networks, ``cifar10_network.prototxt``): the gate bias starts
+      at -3, not -2; the weights take the run's init, not Caffe's ``xavier``; the biases train at the run's
+      rate with weight decay, not at twice it without; the shape changes inside gated blocks, not in plain
+      convolutions and max-pooling; no dropout.
 
     ``relu`` is in place: a response hook reads its tensor before the nonlinearity overwrites it.
     """
