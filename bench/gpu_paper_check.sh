@@ -4,6 +4,8 @@
 #
 #   OUT=<folder> bash bench/gpu_paper_check.sh [BUDGET_S] [SECTIONS]
 #   CPU_TINY=1 OUT=/tmp/x bash bench/gpu_paper_check.sh 1500      # every stage, tiny, on a CPU
+#   CPU_TINY=1 DEGRADATION_FAKE_GPUS=1 OUT=/tmp/x bash bench/gpu_paper_check.sh 1500   # as if on one GPU:
+#                                                   # its runs lease the one device slot, as on the device
 #
 # SECTIONS (default "resume fig6 throughput"), run in this order, each under `timeout` within BUDGET_S
 # seconds (default 500) shared out 24/50/26; a stage that fails or runs out of time is named in the log
@@ -88,13 +90,16 @@ stage_resume() {
   rm -rf "$R"
   mapfile -t args < <(sets "$RESUME_SET")
   echo "resume: $RESUME_MODEL, ${args[*]}; the killed copy dies after iteration $KILL_AT"
-  DEGRADATION_FAULT=kill@$KILL_AT $PYTHON -m experiments.run --run-dir "$R/a/$P" --data-dir "$DATA_DIR" "${args[@]}" &
+  # --runs-per-gpu 2: the two copies share the one GPU at once (a run leases a device slot, one per GPU by default)
+  DEGRADATION_FAULT=kill@$KILL_AT $PYTHON -m experiments.run --run-dir "$R/a/$P" --data-dir "$DATA_DIR" \
+    --runs-per-gpu 2 "${args[@]}" &
   local ka=$!
-  $PYTHON -m experiments.run --run-dir "$R/b/$P" --data-dir "$DATA_DIR" "${args[@]}" &
+  $PYTHON -m experiments.run --run-dir "$R/b/$P" --data-dir "$DATA_DIR" --runs-per-gpu 2 "${args[@]}" &
   local kb=$!
   wait $ka; echo "resume: killed run exit $? (137 = killed as planned)"
   ls "$R/a/$P" "$R/a/$P/checkpoints"
-  $PYTHON -m experiments.run --run-dir "$R/a/$P" --data-dir "$DATA_DIR" "${args[@]}"; echo "resume: resumed run exit $?"
+  $PYTHON -m experiments.run --run-dir "$R/a/$P" --data-dir "$DATA_DIR" --runs-per-gpu 2 "${args[@]}"
+  echo "resume: resumed run exit $?"
   wait $kb; echo "resume: uninterrupted run exit $?"
 }
 
@@ -107,8 +112,8 @@ stage_fig6() {
   chmod +x "$F/venv/bin/python"
   touch "$F/venv/.installed"
   if command -v make >/dev/null; then
-    echo "fig6: make degradation PROFILE=paper MODELS='$FIG6_MODELS' SEEDS=0 JOBS=4 SET='$FIG6_SET'"
-    make --no-print-directory degradation VENV="$F/venv" PROFILE=paper MODELS="$FIG6_MODELS" SEEDS=0 JOBS=4 \
+    echo "fig6: make degradation PROFILE=paper MODELS='$FIG6_MODELS' SEEDS=0 JOBS=4 RUNS_PER_GPU=4 SET='$FIG6_SET'"
+    make --no-print-directory degradation VENV="$F/venv" PROFILE=paper MODELS="$FIG6_MODELS" SEEDS=0 JOBS=4 RUNS_PER_GPU=4 \
       RUNS_DIR="$F/runs" DATA_DIR="$DATA_DIR" REPORTS_DIR="$F/reports" SET="$FIG6_SET"
     echo "fig6: make exit $?"
   else  # no make on this machine: the same four runs as processes, then the report
@@ -116,7 +121,8 @@ stage_fig6() {
     mapfile -t args < <(sets "$FIG6_SET")
     echo "fig6: no make here; experiments.run for $FIG6_MODELS at once, ${args[*]}"
     for m in $FIG6_MODELS; do
-      $PYTHON -m experiments.run --run-dir "$F/runs/degradation/paper/$m/seed0" --data-dir "$DATA_DIR" "${args[@]}" &
+      $PYTHON -m experiments.run --run-dir "$F/runs/degradation/paper/$m/seed0" --data-dir "$DATA_DIR" \
+        --runs-per-gpu 4 "${args[@]}" &
       pids+=($!)
     done
     for m in "${pids[@]}"; do wait "$m"; echo "fig6: pid $m exit $?"; done
@@ -149,7 +155,8 @@ stage_methods() {
   echo "methods: $METHOD_MODELS, $METHOD_JOBS at once, ${args[*]}"
   for m in $METHOD_MODELS; do
     while [ "$(jobs -rp | wc -l)" -ge "$METHOD_JOBS" ]; do wait -n; done
-    $PYTHON -m experiments.run --run-dir "$M/runs/methods/paper/$m/seed0" --data-dir "$DATA_DIR" "${args[@]}" &
+    $PYTHON -m experiments.run --run-dir "$M/runs/methods/paper/$m/seed0" --data-dir "$DATA_DIR" \
+      --runs-per-gpu "$METHOD_JOBS" "${args[@]}" &
   done
   wait
 }

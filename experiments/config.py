@@ -234,13 +234,27 @@ NOT_RECIPE = frozenset({"workers", "eval_every", "log_every", "eval_batch_size",
                         "threads"})
 
 
-def departures(config: RunConfig, profile: str) -> dict[str, list]:
-    """Where ``config``'s recipe differs from ``profile``'s own (a SET, or a tuning folder's rate):
-    ``{setting: [this run's value, the profile's]}`` in RunConfig's order, NOT_RECIPE left out; ``{}`` for
-    none. config.yaml records it, so a report can say a run did not train the recipe its profile stands for
-    (the paper's, for ``paper``). ConfigError as :func:`load_profile`."""
-    own = load_profile(profile).to_dict()
-    return {k: [v, own[k]] for k, v in config.to_dict().items() if k not in NOT_RECIPE and v != own[k]}
+WARMUP_SETTINGS = ("warmup_steps", "warmup_lr", "warmup", "warmup_min_depth")
+
+
+def departures(config: RunConfig, profile: str, model: str) -> dict[str, list]:
+    """Where the recipe ``config`` trains ``model`` with differs from ``profile``'s own (a SET, or a tuning
+    folder's rate): ``{setting: [this run's value, the profile's]}`` in RunConfig's order; ``{}`` for none.
+    Left out: NOT_RECIPE, and settings that do not reach this net under either config (the other family's
+    width and stem; the warm-up where the net is shallower than ``warmup_min_depth`` or it has no steps).
+    config.yaml records it, so a report can say a run did not train the recipe its profile stands for (the
+    paper's, for ``paper``). ConfigError as :func:`load_profile`; ValueError for a bad ``model``."""
+    name = parse_name(model)
+    own = load_profile(profile)
+
+    def warms_up(c: RunConfig) -> bool:  # as experiments.training.module decides it
+        return c.warmup_steps > 0 and name.depth >= c.warmup_min_depth
+
+    unused = set(NOT_RECIPE) | ({"cifar_width"} if name.family == "imagenet" else {"imagenet_width", "stem"})
+    if not (warms_up(config) or warms_up(own)):
+        unused |= set(WARMUP_SETTINGS)
+    mine, theirs = config.to_dict(), own.to_dict()
+    return {k: [v, theirs[k]] for k, v in mine.items() if k not in unused and v != theirs[k]}
 
 
 def at_lr(config: RunConfig, lr: float, overrides: list[str] | None = None) -> RunConfig:

@@ -234,7 +234,7 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
     record = {"experiment": spec.experiment, "profile": spec.profile, "model": spec.model, "seed": spec.seed,
               "method": what["method"], "axes": what["axes"], "source": what["source"], "plugin": what["plugin"],
               "data_dir": str(data_dir), "config": config.to_dict(),
-              "departures": departures(config, spec.profile),  # from the profile's recipe: SET, a tuning rate
+              "departures": departures(config, spec.profile, spec.model),  # from the profile's recipe: SET, a tuning rate
               "classes": list(data.classes),  # label i is classes[i], in every split
               "inputs": data.input_record()}  # unit variance: per-pixel mean, per-channel std
     previous = read_status(result_path)

@@ -158,7 +158,7 @@ def shortcut_finals(ctx: ReportContext, split: str) -> pd.DataFrame:
     parts = []
     for options in _ablation_groups(ctx).values():
         for option, model in options.items():
-            ref = paper.paper_number(infos[model], ctx.profile)
+            ref = paper.paper_number(infos[model], ctx.profile, ctx.runs)
             parts.append(finals[finals["model"] == model].assign(option=option,
                                                                  paper=ref.error if ref else np.nan))
     if not parts:

@@ -49,11 +49,25 @@ _TABLE: dict[tuple[str, str, int, str], PaperNumber] = {
 PROFILE_FAMILY = {"paper": "cifar", "imagenet": "imagenet"}
 
 
-def paper_number(info: ModelName, profile: str | None = None) -> PaperNumber | None:
-    """The paper's error for this model; with ``profile``, only if that profile reproduces its setting."""
+def paper_number(info: ModelName, profile: str | None = None, runs=()) -> PaperNumber | None:
+    """The paper's error for this model; with ``profile``, only if that profile stands for its setting, and
+    none where ``runs`` (reports.runs.Run) trained another dataset than the profile's (:func:`other_dataset`)."""
     if profile is not None and PROFILE_FAMILY.get(profile) != info.family:
         return None
+    if other_dataset(runs):
+        return None
     return _TABLE.get((info.family, info.kind, info.depth, info.shortcut.value))
+
+
+def other_dataset(runs) -> str:
+    """The dataset runs trained where a SET moved them off their profile's (config.yaml's ``departures``),
+    '' where none did: the paper's numbers are for the profile's dataset, so a report shows none beside them."""
+    for run in runs:
+        recorded = run.setting("departures")
+        moved = recorded.get("dataset") if isinstance(recorded, dict) else None
+        if isinstance(moved, list) and moved:
+            return str(moved[0])
+    return ""
 
 
 def describe(profile: str) -> str:
@@ -73,6 +87,9 @@ def departure_text(runs, profile: str) -> str:
     where none did, or none records it (runs written before it was recorded). ``runs``: reports.runs.Run."""
     if profile not in PROFILE_FAMILY:
         return ""
+    if other_dataset(runs):
+        return (f"No paper column: these runs trained {other_dataset(runs)}, not the {profile} profile's dataset, "
+                "which the paper's numbers are for (config.yaml's departures).")
     seen: dict[str, tuple[list, object]] = {}  # setting -> (the runs' values, the profile's)
     for run in runs:
         recorded = run.setting("departures") if paper_number(run.info, profile) else None

@@ -46,7 +46,7 @@ def summarize(runs: Sequence[Run], profile: str = "") -> pd.DataFrame:
         row["wall_seconds_mean"] = mean_std([r.number("wall_seconds") for r in ok])[0]
         row["wall_seconds_total"] = sum(r.number("wall_seconds") or 0.0 for r in mine)
         row["images_per_second_mean"] = mean_std([r.number("images_per_second") for r in ok])[0]
-        ref = paper.paper_number(info, profile)
+        ref = paper.paper_number(info, profile, runs)
         row["paper_error"] = ref.error if ref else math.nan
         row["paper_source"] = ref.source if ref else ""
         ours = row[f"final_{split}_mean"]
@@ -175,7 +175,7 @@ def shortcut_table(runs: Sequence[Run], profile: str = "") -> tuple[list[str], l
     split = eval_split(runs)
     infos = {i.name: i for i in model_infos(runs)}
     header = ["depth", "option", "model", f"final {split} error (%)", "seeds"]
-    show_paper = any(paper.paper_number(i, profile) for i in infos.values())
+    show_paper = any(paper.paper_number(i, profile, runs) for i in infos.values())
     if show_paper:
         header.append("paper")
     rows = []
@@ -189,7 +189,7 @@ def shortcut_table(runs: Sequence[Run], profile: str = "") -> tuple[list[str], l
             m, sd, _ = mean_std([r.final(split) for r in ok])
             row = [f"{depth} ({family})", label, name, fmt_pm(m, sd), f"{len(ok)}/{len(total)}"]
             if show_paper:
-                ref = paper.paper_number(infos[name], profile)
+                ref = paper.paper_number(infos[name], profile, runs)
                 row.append(ref.label() if ref else "–")
             rows.append(row)
     return header, rows
@@ -205,6 +205,8 @@ def summary_markdown(summary: pd.DataFrame, runs: Sequence[Run], *, title: str, 
     note = paper.describe(profile)
     if note and summary["paper_error"].notna().any():
         parts += ["", " ".join(filter(None, [note, "Δ paper = ours − paper.", paper.departure_text(runs, profile)]))]
+    elif paper.other_dataset(runs):
+        parts += ["", paper.departure_text(runs, profile)]
     if include_flagged:
         parts += ["", "## Flagged runs", ""]
         parts += [f"- `{r.rel}`: {flag_text(r)}" for r in runs if r.flagged] or ["None."]

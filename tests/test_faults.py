@@ -113,8 +113,9 @@ def test_config_yaml_records_the_class_list_and_departures(tmp_path):
     record = yaml.safe_load((folder / "config.yaml").read_text())
     assert record["classes"] == ["c0", "c1", "c2"]
     # ...with where the run left its profile's recipe (SET), and nothing of how it was computed or logged:
-    assert record["departures"] == {"augment": [False, True], "imagenet_width": [4, 64], "cifar_width": [4, 0],
-                                    "batch_size": [4, 256], "max_steps": [2, 600000]}
+    # (plain-8 is a CIFAR-family net: imagenet_width does not reach it; the warm-up is off in both configs)
+    assert record["departures"] == {"augment": [False, True], "cifar_width": [4, 0], "batch_size": [4, 256],
+                                    "max_steps": [2, 600000]}
     # ...and val/ was evaluated once per evaluation, reported as val (no copy of it posing as a test set).
     result = json.loads((folder / "result.json").read_text())
     assert result["final"]["val"] is not None and result["final"].get("test") is None
@@ -123,7 +124,28 @@ def test_config_yaml_records_the_class_list_and_departures(tmp_path):
     assert not any(r.split(",")[cols.index("test_error")] for r in rows)
 
 
+def test_departures_name_only_what_reaches_the_net():
+    """config.yaml's departures (experiments.config.departures): a SET of the other family's width or stem, or of
+    a warm-up the net is too shallow for under both configs, is no departure for that net; a tuning rate is."""
+    from experiments.config import at_lr, departures, load_profile
+
+    shortened = ["max_steps=2000", "milestones=[1000,1500]", "warmup_steps=100", "imagenet_width=8",
+                 "eval_every=1000", "threads=2"]
+    config = load_profile("paper", shortened)
+    assert departures(config, "paper", "resnet-20") == {"max_steps": [2000, 64000],
+                                                       "milestones": [[1000, 1500], [32000, 48000]]}
+    assert departures(config, "paper", "resnet-110") == {"max_steps": [2000, 64000],
+                                                        "milestones": [[1000, 1500], [32000, 48000]],
+                                                        "warmup_steps": [100, 400]}
+    assert departures(config, "paper", "resnet-18")["imagenet_width"] == [8, 64]
+    assert departures(load_profile("paper"), "paper", "resnet-56") == {}
+    assert departures(at_lr(load_profile("quick"), 0.05), "quick", "resnet-56") == {
+        "lr": [0.05, 0.1], "warmup_lr": [0.005, 0.01]}
+
+
 # --- 2. exact resume on every data path ----------------------------------------------------------------------
+
+
 def _data_for(kind: str, root: Path) -> tuple[str, dict]:
     """(profile, extra settings) for a dataset kind, its files made under ``root``."""
     from test_training import make_cifar10, make_fashion_mnist

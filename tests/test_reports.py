@@ -502,6 +502,18 @@ def test_runs_that_left_the_paper_recipe_say_so_beside_the_paper_column(tmp_path
             "profile's 64000), milestones [150, 225] (the profile's [32000, 48000])")
     assert summary_md.count(said) == 2  # under the summary table and under Table 3's
     assert said in result.console and "it is not a reproduction's gap" in result.console
+    # Another dataset than the profile's: no paper column at all, and the summary says why.
+    for model in ("plain-20", "plain-56", "resnet-56-a", "resnet-56-b"):
+        path = runs / "shortcut-ablation" / "paper" / model / "seed0" / "config.yaml"
+        record = yaml.safe_load(path.read_text())
+        record["departures"]["dataset"] = ["fashion-mnist", "cifar10"]
+        path.write_text(yaml.safe_dump(record, sort_keys=False))
+    result = build_report(runs, "shortcut-ablation", "paper", tmp_path / "out")
+    summary_md = (result.out_dir / "summary.md").read_text()
+    assert "Δ paper" not in summary_md and "~13.50" not in summary_md and "| paper |" not in summary_md
+    assert result.summary["paper_error"].isna().all()
+    assert ("No paper column: these runs trained fashion-mnist, not the paper profile's dataset, which the paper's "
+            "numbers are for") in summary_md
     # The quick profile has no paper column, and says nothing of its departures.
     write_run(runs, "shortcut-ablation", "quick", "plain-20", 0, steps=STEPS, train=flat(12.0))
     path = runs / "shortcut-ablation" / "quick" / "plain-20" / "seed0" / "config.yaml"
