@@ -47,10 +47,12 @@ REUSE_IGNORES = frozenset({"tensorboard"})
 
 def check_reuse(args, dirs: list[Path]) -> None:
     """ConfigError, one line, where a finished run of ``dirs`` (:func:`run_dirs`: those this matrix would
-    reuse, make skipping them) was trained with other settings than this call's profile and SET ask (its
-    config.yaml's ``config``, a key it does not record read as RunConfig's default, less REUSE_IGNORES; a
-    tuning folder's at its rate): the report would show the old run's numbers as the new setting's, or pool
-    the two. Reads config.yaml only; a run not done is left to experiments.run."""
+    reuse, make skipping them), or one begun that holds a checkpoint (it would be refused at its resume, after
+    the others had trained with this call's settings beside it), was trained with other settings than this
+    call's profile and SET ask (its config.yaml's ``config``, a key it does not record read as RunConfig's
+    default, less REUSE_IGNORES; a tuning folder's at its rate): the report would show the old run's numbers
+    as the new setting's, or pool the two. Reads config.yaml only; a run begun without a checkpoint trains
+    anew with this call's settings."""
     from .config import RunConfig, at_lr
 
     defaults = RunConfig().to_dict()
@@ -58,8 +60,9 @@ def check_reuse(args, dirs: list[Path]) -> None:
     base = load_profile(args.profile, overrides)
     clashes = []
     for folder in dirs:
-        if read_status(folder / RESULT) not in DONE:
-            continue
+        done = read_status(folder / RESULT) in DONE
+        if not done and not (folder / runfolder.CHECKPOINT).exists():
+            continue  # not started, or started without a checkpoint yet: it trains with this call's settings
         try:
             recorded = runfolder.read_config(folder / runfolder.CONFIG).get("config")
         except runfolder.MalformedError:
@@ -71,13 +74,18 @@ def check_reuse(args, dirs: list[Path]) -> None:
         had = {**defaults, **recorded}  # a key it does not record: the default it trained with (as a resume reads it)
         differ = [k for k in asked if k not in REUSE_IGNORES and had.get(k) != asked[k]]
         if differ:
-            clashes.append((folder, differ[0], had.get(differ[0]), asked[differ[0]]))
+            clashes.append((folder, done, differ[0], had.get(differ[0]), asked[differ[0]]))
     if clashes:
-        folder, key, old, new = clashes[0]
-        more = f" (and {len(clashes) - 1} more finished runs)" if len(clashes) > 1 else ""
-        raise ConfigError(f"{folder} is done, trained with {key}={old!r} (its config.yaml); this call asks "
-                          f"{key}={new!r}{more}: make would report the old run as the new one. Use another RUNS_DIR "
-                          "to keep both, or delete the run folder to train it again")
+        folder, done, key, old, new = clashes[0]
+        more = f" (and {len(clashes) - 1} more runs, done or begun)" if len(clashes) > 1 else ""
+        if done:
+            raise ConfigError(f"{folder} is done, trained with {key}={old!r} (its config.yaml); this call asks "
+                              f"{key}={new!r}{more}: make would report the old run as the new one. Use another "
+                              "RUNS_DIR to keep both, or delete the run folder to train it again")
+        raise ConfigError(f"{folder} holds a checkpoint of a run begun with {key}={old!r} (its config.yaml); this call "
+                          f"asks {key}={new!r}{more}: make would train the other runs with these settings beside it. "
+                          f"Give it its settings back (SET) to finish it, use another RUNS_DIR, or delete the run "
+                          "folder to train it anew")
 
 
 def check_writable(name: str, folder: str) -> None:

@@ -411,6 +411,17 @@ def test_a_finished_run_trained_with_other_settings_is_refused_not_reused(tmp_pa
     assert matrix.main([*args[:-1], str(tmp_path / "other"), "--set", " ".join([*TINY_SET, "init=he-fan-in"])]) == 0
     # tensorboard changes no number a run records: still this call's run
     assert matrix.main([*args, "--set", " ".join([*TINY_SET, "tensorboard=true"])]) == 0
+    # A run begun (interrupted) with other settings, its checkpoint kept: refused up front too, before make
+    # trains the other runs with the new settings beside it (its resume alone would refuse, run by run).
+    (run_dir(runs) / "result.json").unlink()
+    assert (run_dir(runs) / "checkpoints" / "last.ckpt").exists()
+    capsys.readouterr()
+    assert matrix.main([*args, "--set", " ".join([*TINY_SET, "init=he-fan-in"])]) == 2
+    _one_error_line(capsys.readouterr().err, "plain-8/seed0 holds a checkpoint of a run begun with init='he' (its "
+                    "config.yaml); this call asks init='he-fan-in'", "Give it its settings back (SET)")
+    # ...and one begun without a checkpoint yet trains anew with this call's settings: not refused.
+    (run_dir(runs) / "checkpoints" / "last.ckpt").unlink()
+    assert matrix.main([*args, "--set", " ".join([*TINY_SET, "init=he-fan-in"])]) == 0
 
 
 def test_make_n_checks_the_input_before_it_lists_the_runs(tmp_path):
