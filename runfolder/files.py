@@ -33,6 +33,7 @@ older version or a hand edit; readers say so rather than fail.
 from __future__ import annotations
 
 import csv
+import decimal
 import io
 import json
 import math
@@ -78,8 +79,8 @@ def lr_token(lr: float) -> str:
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"bad learning rate {lr!r}: a positive number, e.g. 0.05")
     text = repr(float(lr))
-    if "e" in text:  # 1e-05: spell it out
-        text = f"{float(lr):.20f}".rstrip("0")
+    if "e" in text:  # 1e-05: spell its shortest repr out, every digit of it (1e-25, 1.2345678e-15 too)
+        text = format(decimal.Decimal(text), "f")
     return text[:-2] if text.endswith(".0") else text
 
 
