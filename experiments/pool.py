@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -173,8 +174,13 @@ def _step(dirs: list[str], args: argparse.Namespace, warm: bool) -> tuple[int, b
                         os._exit(code)
                 running[pid] = run_dir
             pid, wait_status = os.wait()
-            running.pop(pid, None)
+            ended = running.pop(pid, None)
             code = os.waitstatus_to_exitcode(wait_status)
+            if code < 0 and ended is not None:  # killed: it wrote nothing to say so (the OOM killer's SIGKILL)
+                name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
+                print(f"error: {ended}: the run's process was killed by {name}"
+                      + (" (out of memory? the kernel's log says)" if -code == signal.SIGKILL else "")
+                      + "; its last checkpoint is kept, the next make resumes it", file=sys.stderr, flush=True)
             if code == 2 and status in (0, 1):
                 status = 2
             elif code != 0 and status == 0:

@@ -65,6 +65,21 @@ def test_a_tuning_run_killed_mid_run_resumes_exactly(tmp_path):
     assert (killed / "metrics.csv").read_bytes() == (reference / "metrics.csv").read_bytes()
 
 
+def test_a_pool_run_killed_by_a_signal_is_named_and_resumed(tmp_path):
+    """A run whose process the kernel kills (the OOM killer's SIGKILL) wrote nothing to say so: the pool said
+    only NOT DONE at make's end. Now it names the run and the signal at once; the next call resumes it."""
+    target = str(folder(tmp_path, seed=TUNING_SEED, lr=0.2) / "result.json")
+    p = subprocess.run([str(PY), "-m", "experiments.pool", *TINY_ARGS, target], cwd=ROOT,
+                       env=env(DEGRADATION_FAULT="kill@7"), capture_output=True, text=True, timeout=300)
+    assert p.returncode == 1, p.stderr
+    assert (f"error: {Path(target).parent}: the run's process was killed by SIGKILL (out of memory? the kernel's log "
+            "says); its last checkpoint is kept, the next make resumes it") in p.stderr
+    again = subprocess.run([str(PY), "-m", "experiments.pool", *TINY_ARGS, target], cwd=ROOT, env=env(),
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(Path(target).read_text())["resumed_from"] == 6
+
+
 def test_a_rate_named_twice_is_refused_in_one_line(tmp_path):
     """The profile's own rate has one folder (seed<k>); a folder that names it, or a SET lr beside a folder
     rate, is refused before anything is written."""
