@@ -7,6 +7,7 @@ clear error, not a silently ignored setting.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import math
 import os
 import re
@@ -232,6 +233,17 @@ def load_profile(profile: str, overrides: list[str] | None = None) -> RunConfig:
 NOT_RECIPE = frozenset({"workers", "eval_every", "log_every", "eval_batch_size", "grad_norm_every", "tensorboard",
                         "accelerator", "precision", "channels_last", "compile", "compile_mode", "cuda_graph",
                         "threads"})
+
+
+TENSORBOARD_MODULES = ("tensorboard", "tensorboardX")  # either serves Lightning's TensorBoardLogger
+
+
+def check_extras(config: RunConfig) -> None:
+    """ConfigError, one line, where ``config`` needs an optional package this Python lacks (``tensorboard``):
+    make's input check says it once, before any run starts, rather than each run failing on it."""
+    if config.tensorboard and not any(importlib.util.find_spec(m) for m in TENSORBOARD_MODULES):
+        raise ConfigError("bad tensorboard true: the tensorboard package is not installed; "
+                          "pip install '.[tensorboard]', or set tensorboard=false")
 
 
 WARMUP_SETTINGS = ("warmup_steps", "warmup_lr", "warmup", "warmup_min_depth")

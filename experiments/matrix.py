@@ -23,7 +23,7 @@ from runfolder import DONE, RESULT, read_status, run_dir
 from runfolder.tuning import TUNING_SEED, parse_grid, plan, record_grid
 from runfolder.io import unwritable
 
-from .config import ConfigError, load_matrices, load_profile, parse_overrides, parse_seeds
+from .config import ConfigError, check_extras, load_matrices, load_profile, parse_overrides, parse_seeds
 from .data import check_sizes
 
 
@@ -106,6 +106,7 @@ def check(args, build_plugins: bool = True) -> None:
         raise ConfigError(f"unknown experiment {args.experiment!r}; valid: {', '.join(matrices)}")
     config = load_profile(args.profile, args.set.split() if args.set else None)
     check_sizes(config)
+    check_extras(config)
     if not args.models.split():
         raise ConfigError(f"no models given (MODELS is empty); name at least one, e.g. MODELS=\"plain-20 plain-56\", "
                           f"or leave MODELS unset for {args.experiment}'s list: {' '.join(matrices[args.experiment])}")

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import os
 import sys
@@ -47,7 +46,8 @@ from pathlib import Path
 from runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, RESULT, MalformedError, RunPath, format_seconds, read_config,
                        read_status, write_result)
 
-from .config import ConfigError, RunConfig, at_lr, check_seed, departures, load_matrices, load_profile
+from .config import (ConfigError, RunConfig, at_lr, check_extras, check_seed, departures, load_matrices,
+                     load_profile)
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1  # and 130/143 for Ctrl-C/SIGTERM (experiments.training.train)
 
@@ -111,9 +111,7 @@ def _check_input(args: argparse.Namespace):
     data_dir = Path(args.data_dir)
     if args.data_dir != "data" and not data_dir.is_dir():
         raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
-    if config.tensorboard and not any(importlib.util.find_spec(m) for m in ("tensorboard", "tensorboardX")):
-        raise ConfigError("bad tensorboard true: the tensorboard package is not installed; "
-                          "pip install '.[tensorboard]', or set tensorboard=false")
+    check_extras(config)
     from .data import ensure_available
     from .training.datamodule import prepared_data
 

@@ -392,7 +392,7 @@ def test_layer_responses_take_models_where_given(tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_a_finished_run_trained_with_other_settings_is_refused_not_reused(tmp_path, capsys):
+def test_a_finished_run_trained_with_other_settings_is_refused_not_reused(tmp_path, capsys, monkeypatch):
     """`make degradation SET="init=he-fan-in"` over a finished default-init run printed "1 ok" and reported the
     old run as the new setting's (adding a seed pooled the two). The input check now names the run and the
     setting; the same settings, or another RUNS_DIR, go on."""
@@ -409,7 +409,14 @@ def test_a_finished_run_trained_with_other_settings_is_refused_not_reused(tmp_pa
     _one_error_line(capsys.readouterr().err, "plain-8/seed0 is done, trained with init='he' (its config.yaml); this "
                     "call asks init='he-fan-in'", "Use another RUNS_DIR to keep both")
     assert matrix.main([*args[:-1], str(tmp_path / "other"), "--set", " ".join([*TINY_SET, "init=he-fan-in"])]) == 0
-    # tensorboard changes no number a run records: still this call's run
+    # tensorboard changes no number a run records: still this call's run where the package is installed; without
+    # it, the input check refuses tensorboard=true in one line before any run (each run had failed on it)
+    import experiments.config
+
+    monkeypatch.setattr(experiments.config, "TENSORBOARD_MODULES", ("no_such_module_here",))  # as if not installed
+    assert matrix.main([*args, "--set", " ".join([*TINY_SET, "tensorboard=true"])]) == 2
+    _one_error_line(capsys.readouterr().err, "bad tensorboard true: the tensorboard package is not installed")
+    monkeypatch.setattr(experiments.config, "TENSORBOARD_MODULES", ("json",))  # as if installed
     assert matrix.main([*args, "--set", " ".join([*TINY_SET, "tensorboard=true"])]) == 0
     # A run begun (interrupted) with other settings, its checkpoint kept: refused up front too, before make
     # trains the other runs with the new settings beside it (its resume alone would refuse, run by run).
