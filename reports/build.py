@@ -439,4 +439,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 if __name__ == "__main__":
     from runfolder.io import run_main
 
-    run_main(main)
+    run_main(main, sigterm=True)

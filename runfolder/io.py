@@ -130,16 +130,25 @@ def exclusive_lock(path: Path | str, on_wait=None):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def run_main(main: Callable[[], int]) -> NoReturn:
+def run_main(main: Callable[[], int], sigterm: bool = False) -> NoReturn:
     """``sys.exit(main())`` for a command's ``__main__``: Ctrl-C where the command does not handle it (its
     imports, say) is one line rather than a traceback, and the process then ends by SIGINT itself, so that the
-    shell running make's recipe stops too (it takes a child that exits 130 for one that handled Ctrl-C)."""
+    shell running make's recipe stops too (it takes a child that exits 130 for one that handled Ctrl-C).
+    ``sigterm``: SIGTERM (make's or SLURM's stop) is one line and exit 143 by way of SystemExit, so that what
+    the command was writing is cleaned up as on Ctrl-C (:func:`atomic_open` removes its temporary file)."""
+    if sigterm:
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         code = main()
     except KeyboardInterrupt:
         print("interrupted (Ctrl-C)", file=sys.stderr, flush=True)
         end_by_sigint()
     sys.exit(code)
+
+
+def _exit_on_sigterm(signum, frame) -> NoReturn:
+    print("stopped (SIGTERM)", file=sys.stderr, flush=True)
+    sys.exit(128 + signal.SIGTERM)
 
 
 def end_by_sigint() -> NoReturn:

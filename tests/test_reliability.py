@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers_runs import (ROOT, TINY_ARGS, TINY_SET, Forked, assert_same_state, cli, env, forked, inproc, load_ckpt,
+from helpers_runs import (PY, ROOT, TINY_ARGS, TINY_SET, Forked, assert_same_state, cli, env, forked, inproc, load_ckpt,
                           make, run_dir, wait_for)
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -163,6 +163,23 @@ def test_a_requeue_signal_while_the_run_is_still_loading_is_answered_at_its_firs
 # --- 2. progress files are replaced atomically: old or new, never half ----------------------------------------
 class Crash(Exception):
     pass
+
+
+def test_sigterm_mid_write_leaves_no_temporary_file(tmp_path):
+    """`kill -TERM` of reports.build mid-figure left `.report.pdf.<x>.tmp` beside the report (only a build 10
+    minutes later removed it); Ctrl-C left nothing. A command run by run_main(sigterm=True) now ends on SIGTERM
+    through SystemExit: the writer's cleanup runs, one line says why, exit 143."""
+    code = ("import os, signal, sys; from runfolder.io import atomic_open, run_main\n"
+            "def main():\n"
+            "    with atomic_open(sys.argv[1]) as f:\n"
+            "        f.write(b'half a figure'); f.flush(); os.kill(os.getpid(), signal.SIGTERM)\n"
+            "    return 0\n"
+            "run_main(main, sigterm=True)\n")
+    target = tmp_path / "report.pdf"
+    p = subprocess.run([str(PY), "-c", code, str(target)], cwd=ROOT, env=env(), capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 143 and p.stderr == "stopped (SIGTERM)\n", p.stderr
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_crash_mid_write_leaves_the_old_file_whole(tmp_path, monkeypatch):
