@@ -27,13 +27,13 @@ from pathlib import Path
 import matplotlib
 
 import runfolder
+from models.names import METHODS
 from runfolder import format_seconds
 from runfolder.io import remove_stale_temps, unwritable
+from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, parse_grid, plan, recorded_grid
 
 from . import io, paper
 from .frontpage import VERDICT_BESIDE_BOARD, FrontPage, front_page
-from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, parse_grid, plan, recorded_grid
-
 from .leaderboard import gap_rows
 from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
 from .registry import ReportContext, figure_functions, section_functions
@@ -109,12 +109,18 @@ def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds, o
             raise InputError(f"{label} {value!r}: no folder {str(parent / value)!r}{hint}")
     for m in models or []:
         try:
-            read_name(m)
+            info = read_name(m)
         except ValueError as exc:
             raise InputError(f"bad model name {m!r} in --models: {exc}") from None
+        if info.plugin and not (runs_dir / experiment / profile / m).is_dir():  # a typo reads as a plugin's name
+            raise InputError(f"bad model name {m!r} in --models: {info.kind!r} is no built-in method ({', '.join(METHODS)}) "
+                             f"and no run folder {str(runs_dir / experiment / profile / m)!r} holds a plugin's runs")
     for s in seeds or []:
         if not isinstance(s, int) or s < 0:
             raise InputError(f"bad seed {s!r} in --seeds (expected non-negative integers)")
+        if s == TUNING_SEED:
+            raise InputError(f"bad seed {s} in --seeds: it is the tuning protocol's seed, never reported "
+                             "(runfolder/tuning.py); choose other seeds")
 
 
 def _value(run: Run, key: str):

@@ -15,6 +15,7 @@ import argparse
 import itertools
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .groups import degradation_sets, families, model_infos
 from .runs import Run, discover_runs
@@ -65,6 +66,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", default="quick")
     parser.add_argument("--subset", type=int, default=3, help="seeds per subset for the verdict count (default 3)")
     args = parser.parse_args(argv)
+    root = Path(args.runs_dir) / args.experiment / args.profile
+    if not root.is_dir():  # a typo in any of the three read as an empty study
+        print(f"error: no folder {str(root)!r}: check --runs-dir, --experiment and --profile", file=sys.stderr)
+        return 2
+    if args.subset < 1:
+        print(f"error: bad --subset {args.subset}: seeds per subset, an integer >= 1", file=sys.stderr)
+        return 2
     try:
         runs = discover_runs(args.runs_dir, args.experiment, args.profile).runs
     except ValueError as exc:

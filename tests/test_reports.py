@@ -447,6 +447,28 @@ def test_cli_bad_input_exits_2_and_writes_nothing(tmp_path):
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and "'nosuch'" in lines[0] and "found: quick" in lines[0]
     assert not out.exists()
+    # A misspelt net (it reads as a plugin's name) and the tuning seed were counted as missing runs, exit 0,
+    # over a good report; refused now, in-process (the command's own check) to spare an interpreter.
+    from reports.build import main
+
+    for args, said in ((("--models", "reznet-20 plain-20"), "bad model name 'reznet-20' in --models: 'reznet' is "
+                        "no built-in method"), (("--seeds", "0 1000"), "bad seed 1000 in --seeds: it is the tuning "
+                        "protocol's seed")):
+        assert main(["--experiment", EXP, "--profile", PROF, "--runs-dir", str(runs), "--out-dir", str(out),
+                     *args]) == 2, said
+        assert not out.exists()
+
+
+def test_seed_study_refuses_a_folder_that_is_not_there(tmp_path, capsys):
+    """`python -m reports.study --runs-dir <typo>` printed an empty study and exited 0."""
+    from reports.study import main
+
+    write_run(tmp_path / "runs", EXP, PROF, "plain-20", 0, steps=STEPS)
+    assert main(["--runs-dir", str(tmp_path / "runs"), "--profile", "quik"]) == 2
+    assert "error: no folder" in capsys.readouterr().err
+    assert main(["--runs-dir", str(tmp_path / "runs"), "--subset", "0"]) == 2
+    assert "bad --subset 0" in capsys.readouterr().err
+    assert main(["--runs-dir", str(tmp_path / "runs")]) == 0
 
 
 def test_cli_renders_ablation_one_seed_without_lightning(tmp_path):
