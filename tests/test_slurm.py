@@ -250,7 +250,10 @@ def test_launcher_options_and_bad_launcher_values(tmp_path):
         "--ntasks=1", "--cpus-per-task=8", "--mem=32G", "--time=6:00:00", "--gres=gpu:1"]
     assert resources(load_profile("smoke"), "1", "", "") == ["--ntasks=1", "--cpus-per-task=1"]
     for bad, message in ((["--launcher", "slurm"], "unknown LAUNCHER 'slurm'; valid: srun, sbatch (empty: train here)"),
-                         (["--launcher", "srun", "--cpus", "two"], "bad CPUS_PER_RUN 'two'")):
+                         (["--launcher", "srun", "--cpus", "two"], "bad CPUS_PER_RUN 'two'"),
+                         # a SLURM variable without LAUNCHER trained here, on the login node, exit 0
+                         (["--time", "6:00:00"], "TIME_PER_RUN='6:00:00' is set but LAUNCHER is empty: the runs "
+                          "would train here, not under SLURM")):
         p = subprocess.run([str(PY), "-m", "experiments.launch", "check", *bad], cwd=ROOT, capture_output=True,
                            text=True, timeout=120)
         assert p.returncode == 2 and p.stderr.count("error:") == 1 and message in p.stderr, p.stderr

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 
-from ..errors import refusing_bad_input
+from ..errors import ConfigError, refusing_bad_input
 from . import slots, slurm
 
 
@@ -24,6 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     slots.parse_jobs(args.jobs)
     slurm.check(args)
     if not args.launcher:
+        # A SLURM variable without LAUNCHER: the runs would train on this machine (a login node, say).
+        given = [f"{name}={value!r}" for name, value in (("CPUS_PER_RUN", args.cpus), ("MEM_PER_RUN", args.mem),
+                 ("TIME_PER_RUN", args.time), ("SLURM_ARGS", args.slurm_args), ("ARRAY_LIMIT", args.array_limit))
+                 if value.strip()]
+        if given:
+            raise ConfigError(f"{given[0]} is set but LAUNCHER is empty: the runs would train here, not under SLURM; "
+                              "set LAUNCHER=sbatch or LAUNCHER=srun, or leave the SLURM variables unset")
         slots.parse_runs_per_gpu(args.runs_per_gpu)
         if slots.parse_gpus(args.gpus) is not None:
             slots.devices(args.gpus)  # each one named exists
