@@ -51,7 +51,8 @@ import torch
 
 from experiments.config import ConfigError, RunConfig, load_profile
 from experiments.data import Tensors
-from runfolder.io import atomic_write_json, atomic_write_text
+from models.names import parse_name
+from runfolder.io import atomic_write_json, atomic_write_text, unwritable
 from experiments.training.provenance import provenance
 
 from .matrix import section_matrix
@@ -177,6 +178,21 @@ def check_args(args) -> None:
     base = RunConfig()
     for token in variants:
         variant_config(base, token)
+    if args.profile is not None:
+        load_profile(args.profile)  # ConfigError naming the profiles
+    for name in [args.model or "", *(args.models or "").split()]:
+        if name:
+            try:
+                parse_name(name)
+            except ValueError as exc:
+                raise ConfigError(f"bad model {name!r}: {exc}") from None
+    items = [t.strip() for t in args.items.split(",") if t.strip()]
+    if not items or any(t not in ("1", "2", "3", "4", "5", "6") for t in items):
+        raise ConfigError(f"bad --items {args.items!r}: a comma list of 1 to 6 (5 is --with-matrix's)")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("bad --device cuda: torch sees no GPU here; valid: auto, cpu")
+    if why := unwritable(args.out_dir):
+        raise ConfigError(f"--out-dir {args.out_dir!r} cannot be written: {why}")
 
 
 @dataclass

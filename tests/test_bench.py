@@ -57,6 +57,11 @@ def test_bench_variants_name_what_they_run():
     (["--profile-mode", "eager/grap"], ["'eager/grap'"]),
     (["--order", "arms,speed"], ["'speed'", "arms, classic, profile, models, matrix"]),
     (["--order", "compile:default+turbo"], ["'turbo'"]),
+    # each once a traceback, or exit 0 over a bench-cpu.csv of FAILED rows
+    (["--model", "reznet-20"], ["bad model 'reznet-20'", "unknown method 'reznet'"]),
+    (["--models", "resnet-20 plain-7"], ["bad model 'plain-7'"]),
+    (["--profile", "smok"], ["unknown profile 'smok'", "quick"]),
+    (["--items", "1,9"], ["bad --items '1,9'"]),
 ])
 def test_bad_bench_arguments_are_one_line_and_write_nothing(tmp_path, capsys, args, fragments):
     out = tmp_path / "bench"
