@@ -296,7 +296,9 @@ def parse_overrides(items: list[str]) -> dict:
         try:
             values[key.strip()] = read_yaml(raw)
         except yaml.YAMLError:
-            raise ConfigError(f"bad override {item!r}: the value is not valid YAML") from None
+            hint = ("; SET splits at spaces, so a list takes none, e.g. milestones=[100,150]"
+                    if "[" in raw and "]" not in raw else "")
+            raise ConfigError(f"bad override {item!r}: the value is not valid YAML{hint}") from None
     return values
 
 

@@ -219,6 +219,10 @@ def test_every_integer_field_takes_decimal_digits_only(tmp_path, monkeypatch):
     for text in ("6_0", "1:00", "6_0.5"):
         with pytest.raises(config.ConfigError, match=repr(text)):
             config.load_profile("smoke", [f"lr={text}"])
+    # SET="milestones=[3, 6]" splits at the space: the message says so.
+    with pytest.raises(config.ConfigError, match=r"'milestones=\[3,': the value is not valid YAML; SET splits at "
+                                                 r"spaces, so a list takes none"):
+        config.load_profile("smoke", "milestones=[3, 6]".split())
 
 
 def test_the_profiles_read_the_same_under_the_strict_reader():
