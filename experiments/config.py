@@ -228,6 +228,9 @@ def load_profile(profile: str, overrides: list[str] | None = None) -> RunConfig:
     return config
 
 
+# Settings a run may change and still be the same run (a finished one reused, a checkpoint resumed): they change
+# no number it records (reports.runs' MIXABLE_SETTINGS says the same for a report, which cannot import this).
+NUMBERLESS = frozenset({"tensorboard"})
 # Settings that decide how a run is computed, placed or logged, not the recipe it trains (data, net, optimisation,
 # schedule): a run that sets one of them otherwise than its profile has not left the profile's recipe.
 NOT_RECIPE = frozenset({"workers", "eval_every", "log_every", "eval_batch_size", "grad_norm_every", "tensorboard",

@@ -23,7 +23,8 @@ from runfolder import DONE, RESULT, read_status, run_dir
 from runfolder.tuning import TUNING_SEED, parse_grid, plan, record_grid
 from runfolder.io import unwritable
 
-from .config import ConfigError, check_extras, load_matrices, load_profile, parse_overrides, parse_seeds
+from .config import (NUMBERLESS, ConfigError, check_extras, load_matrices, load_profile, parse_overrides,
+                     parse_seeds)
 from .data import check_sizes
 
 
@@ -41,8 +42,6 @@ def run_dirs(args) -> list[Path]:
     return list(dict.fromkeys(dirs))
 
 
-# Settings a finished run may differ in and still be this call's run: they change no number it records.
-REUSE_IGNORES = frozenset({"tensorboard"})
 
 
 def check_reuse(args, dirs: list[Path]) -> None:
@@ -50,7 +49,7 @@ def check_reuse(args, dirs: list[Path]) -> None:
     reuse, make skipping them), or one begun that holds a checkpoint (it would be refused at its resume, after
     the others had trained with this call's settings beside it), was trained with other settings than this
     call's profile and SET ask (its config.yaml's ``config``, a key it does not record read as RunConfig's
-    default, less REUSE_IGNORES; a tuning folder's at its rate): the report would show the old run's numbers
+    default, less NUMBERLESS; a tuning folder's at its rate): the report would show the old run's numbers
     as the new setting's, or pool the two. Reads config.yaml only; a run begun without a checkpoint trains
     anew with this call's settings."""
     from .config import RunConfig, at_lr
@@ -72,7 +71,7 @@ def check_reuse(args, dirs: list[Path]) -> None:
         lr = runfolder.seed_and_lr(folder.name)[1]
         asked = (at_lr(base, lr, overrides) if lr is not None else base).to_dict()
         had = {**defaults, **recorded}  # a key it does not record: the default it trained with (as a resume reads it)
-        differ = [k for k in asked if k not in REUSE_IGNORES and had.get(k) != asked[k]]
+        differ = [k for k in asked if k not in NUMBERLESS and had.get(k) != asked[k]]
         if differ:
             clashes.append((folder, done, differ[0], had.get(differ[0]), asked[differ[0]]))
     if clashes:

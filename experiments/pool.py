@@ -33,7 +33,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from runfolder import DONE, RESULT, read_status
+from runfolder import CHECKPOINT, DONE, RESULT, read_status
 from runfolder.io import end_by_sigint
 
 EXIT_SIGINT = 130
@@ -177,10 +177,16 @@ def _step(dirs: list[str], args: argparse.Namespace, warm: bool) -> tuple[int, b
             ended = running.pop(pid, None)
             code = os.waitstatus_to_exitcode(wait_status)
             if code < 0 and ended is not None:  # killed: it wrote nothing to say so (the OOM killer's SIGKILL)
-                name = signal.Signals(-code).name if -code in signal.valid_signals() else f"signal {-code}"
+                try:
+                    name = signal.Signals(-code).name
+                except ValueError:  # a real-time signal has no name
+                    name = f"signal {-code}"
+                kept = (Path(ended) / CHECKPOINT).exists()
                 print(f"error: {ended}: the run's process was killed by {name}"
                       + (" (out of memory? the kernel's log says)" if -code == signal.SIGKILL else "")
-                      + "; its last checkpoint is kept, the next make resumes it", file=sys.stderr, flush=True)
+                      + ("; its last checkpoint is kept, the next make resumes it" if kept else
+                         "; it had no checkpoint yet, the next make trains it from the start"),
+                      file=sys.stderr, flush=True)
             if code == 2 and status in (0, 1):
                 status = 2
             elif code != 0 and status == 0:

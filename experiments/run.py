@@ -46,7 +46,7 @@ from pathlib import Path
 from runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, RESULT, MalformedError, RunPath, format_seconds, read_config,
                        read_status, write_result)
 
-from .config import (ConfigError, RunConfig, at_lr, check_extras, check_seed, departures, load_matrices,
+from .config import (NUMBERLESS, ConfigError, RunConfig, at_lr, check_extras, check_seed, departures, load_matrices,
                      load_profile)
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1  # and 130/143 for Ctrl-C/SIGTERM (experiments.training.train)
@@ -340,7 +340,7 @@ def _resume_refusal(run_dir: Path, checkpoint, record: dict, layout: list[str]) 
             before = None
     if isinstance(before, dict):
         before = {**RunConfig().to_dict(), **before}  # a field an older version did not have: its default
-        changed = sorted(k for k in now if before.get(k) != now[k])
+        changed = sorted(k for k in now if k not in NUMBERLESS and before.get(k) != now[k])
         if changed:
             what = "; ".join(f"{k} {_setting(before.get(k))}, now {_setting(now[k])}" for k in changed)
             sets = " ".join(f"{k}={_setting(before.get(k))}" for k in changed)

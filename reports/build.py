@@ -27,7 +27,7 @@ from pathlib import Path
 import matplotlib
 
 import runfolder
-from models.names import METHODS
+from models.names import METHODS, plugin_names
 from runfolder import format_seconds
 from runfolder.io import remove_stale_temps, unwritable
 from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, parse_grid, plan, recorded_grid
@@ -112,9 +112,11 @@ def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds, o
             info = read_name(m)
         except ValueError as exc:
             raise InputError(f"bad model name {m!r} in --models: {exc}") from None
-        if info.plugin and not (runs_dir / experiment / profile / m).is_dir():  # a typo reads as a plugin's name
-            raise InputError(f"bad model name {m!r} in --models: {info.kind!r} is no built-in method ({', '.join(METHODS)}) "
-                             f"and no run folder {str(runs_dir / experiment / profile / m)!r} holds a plugin's runs")
+        if info.plugin and info.kind not in plugin_names() and not (runs_dir / experiment / profile / m).is_dir():
+            # a typo reads as a plugin's name: neither installed nor trained here
+            raise InputError(f"bad model name {m!r} in --models: {info.kind!r} is no built-in method ({', '.join(METHODS)}), "
+                             f"no installed plugin, and no run folder {str(runs_dir / experiment / profile / m)!r} "
+                             "holds a plugin's runs")
     for s in seeds or []:
         if not isinstance(s, int) or s < 0:
             raise InputError(f"bad seed {s!r} in --seeds (expected non-negative integers)")

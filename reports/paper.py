@@ -101,8 +101,8 @@ def departure_text(runs, profile: str) -> str:
         return ""
     changed = ", ".join(f"{key} {' or '.join(map(str, values))} (the profile's {own})"
                         for key, (values, own) in seen.items())
-    return (f"These runs did not train the {profile} profile's recipe, which stands for the paper's: {changed} "
-            "(config.yaml's departures). The paper's number is for its full recipe, so Δ paper measures these "
+    return (f"These runs left the {profile} profile's settings: {changed} (config.yaml's departures). The paper's "
+            "number is for its own recipe, from which the profile departs too (README), so Δ paper measures these "
             "changes as well as the nets; it is not a reproduction's gap.")
 
 

@@ -205,8 +205,8 @@ def summary_markdown(summary: pd.DataFrame, runs: Sequence[Run], *, title: str, 
     note = paper.describe(profile)
     if note and summary["paper_error"].notna().any():
         parts += ["", " ".join(filter(None, [note, "Δ paper = ours − paper.", paper.departure_text(runs, profile)]))]
-    elif paper.other_dataset(runs):
-        parts += ["", paper.departure_text(runs, profile)]
+    elif paper.other_dataset(runs) and (said := paper.departure_text(runs, profile)):
+        parts += ["", said]
     if include_flagged:
         parts += ["", "## Flagged runs", ""]
         parts += [f"- `{r.rel}`: {flag_text(r)}" for r in runs if r.flagged] or ["None."]

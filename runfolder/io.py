@@ -147,6 +147,7 @@ def run_main(main: Callable[[], int], sigterm: bool = False) -> NoReturn:
 
 
 def _exit_on_sigterm(signum, frame) -> NoReturn:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second one must not cut short the cleanup this one starts
     print("stopped (SIGTERM)", file=sys.stderr, flush=True)
     sys.exit(128 + signal.SIGTERM)
 

@@ -43,7 +43,9 @@ def parse_grid(text: str) -> tuple[float, ...]:
             lr = float(token)
         except ValueError:
             raise ValueError(f"bad learning rate {token!r} in LRS: positive numbers, e.g. LRS=\"0.05 0.1 0.2\"") from None
-        lr_token(lr)  # ValueError for zero, negative, inf, nan
+        if len(lr_token(lr)) > 40:  # ValueError above for zero, negative, inf, nan
+            raise ValueError(f"bad learning rate {token!r} in LRS: too small to name a run folder (seed1000-lr0.000...); "
+                             "rates from about 1e-30 up")
         rates.append(lr)
     grid = tuple(sorted(set(rates)))
     if len(grid) < 2:

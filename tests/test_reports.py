@@ -512,7 +512,7 @@ def test_runs_that_left_the_paper_recipe_say_so_beside_the_paper_column(tmp_path
                            dataset="cifar10")
     result = build_report(runs, "shortcut-ablation", "paper", tmp_path / "out")
     for text in ((result.out_dir / "summary.md").read_text(), result.console):
-        assert "Δ paper" in text and "did not train" not in text  # no departure recorded: none said
+        assert "Δ paper" in text and "left the paper profile" not in text  # no departure recorded: none said
     for model in ("plain-20", "plain-56", "resnet-56-a", "resnet-56-b"):
         path = runs / "shortcut-ablation" / "paper" / model / "seed0" / "config.yaml"
         record = yaml.safe_load(path.read_text())
@@ -520,8 +520,8 @@ def test_runs_that_left_the_paper_recipe_say_so_beside_the_paper_column(tmp_path
         path.write_text(yaml.safe_dump(record, sort_keys=False))
     result = build_report(runs, "shortcut-ablation", "paper", tmp_path / "out")
     summary_md = (result.out_dir / "summary.md").read_text()
-    said = ("These runs did not train the paper profile's recipe, which stands for the paper's: max_steps 300 (the "
-            "profile's 64000), milestones [150, 225] (the profile's [32000, 48000])")
+    said = ("These runs left the paper profile's settings: max_steps 300 (the profile's 64000), milestones [150, 225] "
+            "(the profile's [32000, 48000])")
     assert summary_md.count(said) == 2  # under the summary table and under Table 3's
     assert said in result.console and "it is not a reproduction's gap" in result.console
     # Another dataset than the profile's: no paper column at all, and the summary says why.
@@ -541,7 +541,7 @@ def test_runs_that_left_the_paper_recipe_say_so_beside_the_paper_column(tmp_path
     path = runs / "shortcut-ablation" / "quick" / "plain-20" / "seed0" / "config.yaml"
     path.write_text(path.read_text() + "departures: {max_steps: [300, 200]}\n")
     quick = build_report(runs, "shortcut-ablation", "quick", tmp_path / "out")
-    assert "did not train" not in (quick.out_dir / "summary.md").read_text() + quick.console
+    assert "profile's settings" not in (quick.out_dir / "summary.md").read_text() + quick.console
 
 
 # --- depth sweep -----------------------------------------------------------------------------------

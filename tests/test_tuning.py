@@ -17,6 +17,8 @@ def test_a_learning_rate_has_one_folder_name():
     # Every digit of a tiny rate (LRS="1e-25 0.1" once named a folder seed1000-lr0., which its run refused):
     for tiny in (1e-25, 1.2345678e-15, 3e-7):
         assert seed_and_lr(f"seed1000-lr{lr_token(tiny)}") == (1000, tiny)
+    with pytest.raises(ValueError, match="bad learning rate '1e-300' in LRS: too small to name a run folder"):
+        parse_grid("1e-300 0.1")  # its folder name would pass the file system's 255 bytes
     assert seed_and_lr("seed1000-lr0.05") == (1000, 0.05)
     assert seed_and_lr("seed3") == (3, None)
     for other in ("seed1000-lr0.050", "seed1000-lr.05", "seed1000-lr05", "seed1000-lr0", "seed1000-lr1e-5", "seed01"):
