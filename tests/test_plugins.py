@@ -71,6 +71,20 @@ def fake_dist(root: Path, dist: str, entry_points: dict[str, str], module: str =
     return root
 
 
+def test_a_report_names_an_installed_plugins_net_before_its_runs_exist(installed, on_path, tmp_path):
+    """The report refuses a misspelt net with no run folder (it reads as a plugin's name), but not an installed
+    plugin's net whose runs have not started (make stopped before it, say): those are counted as missing."""
+    from reports.build import InputError, build_report
+    from runfolders import write_run
+
+    write_run(tmp_path, "degradation", "quick", "plain-20", 0, steps=[100, 200])
+    with pytest.raises(InputError, match="'mynet' is no built-in method"):
+        build_report(tmp_path, "degradation", "quick", tmp_path / "out", models=["plain-20", "mynet-20"])
+    on_path(installed)
+    result = build_report(tmp_path, "degradation", "quick", tmp_path / "out", models=["plain-20", "mynet-20"])
+    assert result.summary.set_index("model").loc["mynet-20", "missing"] == 1
+
+
 def test_the_example_plugin_builds_through_create_model(installed, on_path):
     on_path(installed)
     assert "mynet" in models.plugin_names() and models.list_methods()[-1] == "mynet"
