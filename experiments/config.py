@@ -233,9 +233,17 @@ def load_profile(profile: str, overrides: list[str] | None = None) -> RunConfig:
 NUMBERLESS = frozenset({"tensorboard"})
 # Settings that decide how a run is computed, placed or logged, not the recipe it trains (data, net, optimisation,
 # schedule): a run that sets one of them otherwise than its profile has not left the profile's recipe.
-NOT_RECIPE = frozenset({"workers", "eval_every", "log_every", "eval_batch_size", "grad_norm_every", "tensorboard",
-                        "accelerator", "precision", "channels_last", "compile", "compile_mode", "cuda_graph",
-                        "threads"})
+NOT_RECIPE = NUMBERLESS | {"workers", "eval_every", "log_every", "eval_batch_size", "grad_norm_every", "accelerator",
+                           "precision", "channels_last", "compile", "compile_mode", "cuda_graph", "threads"}
+
+
+def changed_settings(recorded: dict, asked: dict) -> dict[str, tuple]:
+    """The settings of ``asked`` (a RunConfig's dict) that a run recorded otherwise (its config.yaml's or its
+    checkpoint's ``config``; a key it does not record read as RunConfig's default, which an older version
+    trained with), less NUMBERLESS: ``{setting: (recorded, asked)}`` in RunConfig's order. What a finished
+    run's reuse (experiments.matrix ``check_reuse``) and a checkpoint's resume (experiments.run) both refuse."""
+    had = {**RunConfig().to_dict(), **recorded}
+    return {k: (had.get(k), v) for k, v in asked.items() if k not in NUMBERLESS and had.get(k) != v}
 
 
 TENSORBOARD_MODULES = ("tensorboard", "tensorboardX")  # either serves Lightning's TensorBoardLogger

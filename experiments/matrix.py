@@ -23,7 +23,7 @@ from runfolder import DONE, RESULT, read_status, run_dir
 from runfolder.tuning import TUNING_SEED, parse_grid, plan, record_grid
 from runfolder.io import unwritable
 
-from .config import (NUMBERLESS, ConfigError, check_extras, load_matrices, load_profile, parse_overrides,
+from .config import (ConfigError, changed_settings, check_extras, load_matrices, load_profile, parse_overrides,
                      parse_seeds)
 from .data import check_sizes
 
@@ -42,19 +42,16 @@ def run_dirs(args) -> list[Path]:
     return list(dict.fromkeys(dirs))
 
 
-
-
 def check_reuse(args, dirs: list[Path]) -> None:
     """ConfigError, one line, where a finished run of ``dirs`` (:func:`run_dirs`: those this matrix would
     reuse, make skipping them), or one begun that holds a checkpoint (it would be refused at its resume, after
     the others had trained with this call's settings beside it), was trained with other settings than this
-    call's profile and SET ask (its config.yaml's ``config``, a key it does not record read as RunConfig's
-    default, less NUMBERLESS; a tuning folder's at its rate): the report would show the old run's numbers
-    as the new setting's, or pool the two. Reads config.yaml only; a run begun without a checkpoint trains
-    anew with this call's settings."""
-    from .config import RunConfig, at_lr
+    call's profile and SET ask (its config.yaml's ``config`` against them, a tuning folder's at its rate:
+    :func:`experiments.config.changed_settings`): the report would show the old run's numbers as the new
+    setting's, or pool the two. Reads config.yaml only; a run begun without a checkpoint trains anew with
+    this call's settings."""
+    from .config import at_lr
 
-    defaults = RunConfig().to_dict()
     overrides = args.set.split() if args.set else None
     base = load_profile(args.profile, overrides)
     clashes = []
@@ -70,10 +67,10 @@ def check_reuse(args, dirs: list[Path]) -> None:
             continue
         lr = runfolder.seed_and_lr(folder.name)[1]
         asked = (at_lr(base, lr, overrides) if lr is not None else base).to_dict()
-        had = {**defaults, **recorded}  # a key it does not record: the default it trained with (as a resume reads it)
-        differ = [k for k in asked if k not in NUMBERLESS and had.get(k) != asked[k]]
+        differ = changed_settings(recorded, asked)  # as a resume reads it
         if differ:
-            clashes.append((folder, done, differ[0], had.get(differ[0]), asked[differ[0]]))
+            key, (old, new) = next(iter(differ.items()))
+            clashes.append((folder, done, key, old, new))
     if clashes:
         folder, done, key, old, new = clashes[0]
         more = f" (and {len(clashes) - 1} more runs, done or begun)" if len(clashes) > 1 else ""

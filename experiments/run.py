@@ -46,8 +46,8 @@ from pathlib import Path
 from runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, RESULT, MalformedError, RunPath, format_seconds, read_config,
                        read_status, write_result)
 
-from .config import (NUMBERLESS, ConfigError, RunConfig, at_lr, check_extras, check_seed, departures, load_matrices,
-                     load_profile)
+from .config import (ConfigError, RunConfig, at_lr, changed_settings, check_extras, check_seed, departures,
+                     load_matrices, load_profile)
 
 EXIT_BAD_INPUT, EXIT_FAILED = 2, 1  # and 130/143 for Ctrl-C/SIGTERM (experiments.training.train)
 
@@ -339,11 +339,10 @@ def _resume_refusal(run_dir: Path, checkpoint, record: dict, layout: list[str]) 
         except MalformedError:
             before = None
     if isinstance(before, dict):
-        before = {**RunConfig().to_dict(), **before}  # a field an older version did not have: its default
-        changed = sorted(k for k in now if k not in NUMBERLESS and before.get(k) != now[k])
+        changed = sorted(changed_settings(before, now).items())
         if changed:
-            what = "; ".join(f"{k} {_setting(before.get(k))}, now {_setting(now[k])}" for k in changed)
-            sets = " ".join(f"{k}={_setting(before.get(k))}" for k in changed)
+            what = "; ".join(f"{k} {_setting(old)}, now {_setting(new)}" for k, (old, new) in changed)
+            sets = " ".join(f"{k}={_setting(old)}" for k, (old, _) in changed)
             return (f"{held} trained with other settings ({what}); to resume it, give it its settings back: "
                     f"SET=\"{sets}\" (make) or --set {' --set '.join(sets.split())} (python -m experiments.run); "
                     f"to train it anew with these, {anew}")
