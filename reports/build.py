@@ -112,11 +112,12 @@ def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds, o
             info = read_name(m)
         except ValueError as exc:
             raise InputError(f"bad model name {m!r} in --models: {exc}") from None
-        if info.plugin and info.kind not in plugin_names() and not (runs_dir / experiment / profile / m).is_dir():
+        folder = runs_dir / experiment / profile / m
+        if info.plugin and info.kind not in plugin_names() and not folder.is_dir():
             # a typo reads as a plugin's name: neither installed nor trained here
-            raise InputError(f"bad model name {m!r} in --models: {info.kind!r} is no built-in method ({', '.join(METHODS)}), "
-                             f"no installed plugin, and no run folder {str(runs_dir / experiment / profile / m)!r} "
-                             "holds a plugin's runs")
+            raise InputError(f"bad model name {m!r} in --models: {info.kind!r} is no built-in method "
+                             f"({', '.join(METHODS)}), no installed plugin, and no run folder {str(folder)!r} holds "
+                             "a plugin's runs")
     for s in seeds or []:
         if not isinstance(s, int) or s < 0:
             raise InputError(f"bad seed {s!r} in --seeds (expected non-negative integers)")

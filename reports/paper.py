@@ -87,9 +87,9 @@ def departure_text(runs, profile: str) -> str:
     where none did, or none records it (runs written before it was recorded). ``runs``: reports.runs.Run."""
     if profile not in PROFILE_FAMILY:
         return ""
-    if other_dataset(runs):
-        return (f"No paper column: these runs trained {other_dataset(runs)}, not the {profile} profile's dataset, "
-                "which the paper's numbers are for (config.yaml's departures).")
+    if moved := other_dataset(runs):
+        return (f"No paper column: these runs trained {moved}, not the {profile} profile's dataset, which the "
+                "paper's numbers are for (config.yaml's departures).")
     seen: dict[str, tuple[list, object]] = {}  # setting -> (the runs' values, the profile's)
     for run in runs:
         recorded = run.setting("departures") if paper_number(run.info, profile) else None

@@ -205,7 +205,7 @@ def summary_markdown(summary: pd.DataFrame, runs: Sequence[Run], *, title: str, 
     note = paper.describe(profile)
     if note and summary["paper_error"].notna().any():
         parts += ["", " ".join(filter(None, [note, "Δ paper = ours − paper.", paper.departure_text(runs, profile)]))]
-    elif paper.other_dataset(runs) and (said := paper.departure_text(runs, profile)):
+    elif said := paper.departure_text(runs, profile):  # no paper column: the runs trained another dataset
         parts += ["", said]
     if include_flagged:
         parts += ["", "## Flagged runs", ""]
