@@ -85,7 +85,8 @@ class Plan:
 
 # The quick profile's image shape, as it trains: Fashion-MNIST's one channel at its image_size (14x14 since the
 # profile halved the images; the bench once kept 28x28, a shape no quick run uses).
-QUICK_SHAPE = (1, load_profile("quick").image_size or 28, load_profile("quick").image_size or 28)
+_QUICK_SIZE = load_profile("quick").image_size or 28
+QUICK_SHAPE = (1, _QUICK_SIZE, _QUICK_SIZE)
 
 PLANS = {
     # 2 CPU cores: about 1 minute. The quick profile's shape (QUICK_SHAPE) for items 1, 2, 4, 6.
