@@ -60,12 +60,14 @@ if [ "$TINY" = 1 ]; then
   : "${TP_STEPS:=40}" "${TP_LOG:=10}" "${TP_SKIP:=10}" "${TP_EVERY:=5}"
   : "${METHOD_STEPS:=20}"
   EXTRA="batch_size=32 cifar_width=4 eval_limit=200"
+  TP_LIMIT=""  # EXTRA's eval_limit (SET takes each key once)
 else
   : "${RESUME_STEPS:=2000}" "${RESUME_EVAL:=400}" "${RESUME_LOG:=100}"
   : "${FIG6_STEPS:=10000}" "${FIG6_EVAL:=1000}" "${FIG6_LOG:=200}" "${FIG6_GRAD:=500}"
   : "${TP_STEPS:=1200}" "${TP_LOG:=100}" "${TP_SKIP:=200}" "${TP_EVERY:=50}"
   : "${METHOD_STEPS:=500}"
   EXTRA=""
+  TP_LIMIT="eval_limit=1000"
 fi
 RESUME_MODEL=${RESUME_MODEL:-resnet-20}
 TP_MODEL=${TP_MODEL:-resnet-56}
@@ -79,7 +81,7 @@ KILL_AT=$((2 * RESUME_EVAL + RESUME_LOG))  # after the second evaluation, before
 RESUME_SET="$DATA_SET max_steps=$RESUME_STEPS milestones=[$((RESUME_STEPS / 2)),$((RESUME_STEPS * 3 / 4))] eval_every=$RESUME_EVAL log_every=$RESUME_LOG grad_norm_every=$((RESUME_EVAL / 2)) threads=$(( NPROC / 2 > 0 ? NPROC / 2 : 1 )) $EXTRA"
 FIG6_SET="$DATA_SET max_steps=$FIG6_STEPS milestones=[$((FIG6_STEPS / 2)),$((FIG6_STEPS * 3 / 4))] eval_every=$FIG6_EVAL log_every=$FIG6_LOG grad_norm_every=$FIG6_GRAD threads=$(( NPROC / 4 > 0 ? NPROC / 4 : 1 )) $EXTRA"
 METHOD_SET="$DATA_SET max_steps=$METHOD_STEPS milestones=[$((METHOD_STEPS / 2)),$((METHOD_STEPS * 3 / 4))] eval_every=$METHOD_STEPS log_every=$((METHOD_STEPS / 10)) grad_norm_every=0 $EXTRA"
-TP_SET="$DATA_SET max_steps=$TP_STEPS eval_every=$TP_STEPS log_every=$TP_LOG eval_limit=1000 $EXTRA"
+TP_SET="$DATA_SET max_steps=$TP_STEPS eval_every=$TP_STEPS log_every=$TP_LOG $TP_LIMIT $EXTRA"
 CHECK="$PYTHON -m bench.gpu_paper_check"
 
 sets() { for s in $1; do printf -- '--set\n%s\n' "$s"; done; }  # "a=1 b=2" -> --set a=1 --set b=2

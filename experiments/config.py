@@ -299,11 +299,19 @@ def at_lr(config: RunConfig, lr: float, overrides: list[str] | None = None) -> R
 
 
 def parse_overrides(items: list[str]) -> dict:
-    values = {}
+    """``key=value`` items (SET, ``--set``) as a mapping, each value read as YAML; ConfigError naming an item
+    that is not ``key=value``, whose value is not YAML, or whose key an earlier item already set (which of two
+    values was meant is the user's to say, not ours to guess)."""
+    values: dict = {}
+    given: dict[str, str] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ConfigError(f"bad override {item!r}: expected key=value, e.g. batch_size=64")
+        if key.strip() in given:
+            raise ConfigError(f"bad override {item!r}: {key.strip()} is already set by {given[key.strip()]!r}; "
+                              "give each key once")
+        given[key.strip()] = item
         try:
             values[key.strip()] = read_yaml(raw)
         except yaml.YAMLError:

@@ -29,6 +29,16 @@ TINY_SET = [f"{k}={v}" for k, v in TINY.items()]
 TINY_ARGS = [a for kv in TINY_SET for a in ("--set", kv)]
 
 
+def tiny_set(**changes) -> list[str]:
+    """TINY_SET with ``changes`` in place of (or beside) its settings: SET takes each key once."""
+    return [f"{k}={v}" for k, v in {**TINY, **changes}.items()]
+
+
+def tiny_args(**changes) -> list[str]:
+    """TINY_ARGS with ``changes``, as ``--set`` pairs."""
+    return [a for kv in tiny_set(**changes) for a in ("--set", kv)]
+
+
 def run_dir(root: Path, model: str = "plain-8", seed: int = 0, experiment: str = "degradation",
             profile: str = "smoke") -> Path:
     return runfolder.run_dir(root, experiment, profile, model, seed)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers_runs import ROOT, TINY_SET, cli, env, inproc, make, run_dir
+from helpers_runs import ROOT, TINY_SET, cli, env, inproc, make, run_dir, tiny_set
 from runfolders import write_run
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -219,6 +219,10 @@ def test_every_integer_field_takes_decimal_digits_only(tmp_path, monkeypatch):
     for text in ("6_0", "1:00", "6_0.5"):
         with pytest.raises(config.ConfigError, match=repr(text)):
             config.load_profile("smoke", [f"lr={text}"])
+    # A key twice: refused whichever value comes last (the last one had silently won).
+    for items in (["lr=0.1", "lr=0.2"], ["lr=0.2", "batch_size=8", "lr=0.1"], [" lr=0.1", "lr =0.1"]):
+        with pytest.raises(config.ConfigError, match=r"is already set by .*; give each key once"):
+            config.load_profile("smoke", items)
     # SET="milestones=[3, 6]" splits at the space: the message says so.
     with pytest.raises(config.ConfigError, match=r"'milestones=\[3,': the value is not valid YAML; SET splits at "
                                                  r"spaces, so a list takes none"):
@@ -328,6 +332,9 @@ def test_tuning_variables_and_settings_are_checked_before_anything_trains(tmp_pa
         (["--tune", "1", "--lrs", ""], ["LRS is empty", "at least two learning rates", "TUNE= turns it off"]),
         (["--tune", "1", "--lrs", "0.05 0.1", "--set", "lr=0.05"], ["bad SET lr=...", "leave lr out of SET"]),
         (["--tune", "1", "--lrs", "0.05 0.1", "--set", "warmup_lr=0.01"], ["bad SET warmup_lr=..."]),
+        # A key given twice in SET: the last one had silently won.
+        (["--set", "max_steps=5 eval_every=5 max_steps=6"],
+         ["bad override 'max_steps=6'", "already set by 'max_steps=5'", "give each key once"]),
     ):
         err = io.StringIO()
         with contextlib.redirect_stderr(err):
@@ -353,7 +360,7 @@ def test_settings_no_run_can_train_with_are_one_line_for_the_whole_matrix(tmp_pa
     for goal, extra, fragment in (
             *no_gpu,
             ("degradation", ["JOBS=abc"], "bad JOBS 'abc'"), ("degradation", ["JOBS=0"], "bad JOBS '0'"),
-            ("degradation", [f"SET={' '.join(TINY_SET)} batch_size=100000"], "bad batch_size 100000: larger than "
+            ("degradation", [f"SET={' '.join(tiny_set(batch_size=100000))}"], "bad batch_size 100000: larger than "
                                                                              "the training set"),
             # the tuning protocol records its grid beside the runs: not before the input is known good
             ("methods", ["LRS=0.05 0.1", "SET=batch_size=100000"], "bad batch_size 100000"),

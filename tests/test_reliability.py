@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from helpers_runs import (PY, ROOT, TINY_ARGS, TINY_SET, Forked, assert_same_state, cli, env, forked, inproc, load_ckpt,
+from helpers_runs import (PY, ROOT, TINY_ARGS, TINY_SET, Forked, tiny_args, assert_same_state, cli, env, forked, inproc, load_ckpt,
                           make, run_dir, wait_for)
 
 pytestmark = pytest.mark.filterwarnings("ignore")
@@ -627,12 +627,12 @@ def test_a_checkpoint_trained_with_other_settings_is_never_resumed(tmp_path, ref
     (folder / "result.json").unlink()
     (folder / "config.yaml").write_text("config: [damaged\n")  # the checkpoint's own record still says
     before = ckpt_of(folder).read_bytes()
-    rc, out, err = inproc(folder, *TINY_ARGS, "--set", "lr=0.05", "--set", "threads=2")
+    rc, out, err = inproc(folder, *tiny_args(lr=0.05, threads=2))
     assert rc == 2
     _one_error_line(err, "other settings (lr 0.1, now 0.05; threads 1, now 2)", 'SET="lr=0.1 threads=1" (make)',
                     "--set lr=0.1 --set threads=1 (python -m experiments.run)", "another RUNS_DIR")
     assert ckpt_of(folder).read_bytes() == before and not (folder / "result.json").exists()
-    rc, out, err = inproc(folder, *TINY_ARGS, "--set", "lr=0.1", "--set", "threads=1")
+    rc, out, err = inproc(folder, *tiny_args(lr=0.1, threads=1))
     assert rc == 0, out + err
     assert result_of(folder)["resumed_from"] == 12
     assert_same_run(folder, reference)
