@@ -13,7 +13,7 @@ marked; and the methods benchmark's training curves (issue 21, ``make methods``)
 
 The methods' rows carry the leaderboard's numbers and words (:mod:`reports.verdicts`: 95% intervals, paired
 where the nets share seeds; filled where the Holm-corrected decision is made; each cell's seeds that did
-not train); the degradation verdict's rows its 95% Welch t-intervals (:func:`reports.stats.difference`).
+not train); the degradation verdict's rows its 95% intervals (:func:`reports.stats.difference`: paired by the same rule).
 Nothing here computes one.
 """
 
@@ -111,8 +111,7 @@ def effect_forest(board: pd.DataFrame, which: str = "vs_plain") -> pd.DataFrame:
 def verdict_forest(verdict: Verdict) -> pd.DataFrame:
     """The verdict's comparisons as a forest table (points of final error; > 0 is the paper's direction for
     the degradation and the shortcut rows): per family the degradation (deep − shallow plain), the
-    shortcuts' effect (deep plain − deep residual) and the residual nets across depth (paper Fig. 4, 6; its
-    paired interval, which decides the verdict's line, where the nets share seeds);
+    shortcuts' effect (deep plain − deep residual) and the residual nets across depth (paper Fig. 4, 6);
     per ablation depth each option against plain on training error and B − A, C − B on the eval split
     (Table 3)."""
     rows, seen = [], set()
@@ -125,12 +124,7 @@ def verdict_forest(verdict: Verdict) -> pd.DataFrame:
     for fam in verdict.families:
         for what, c in (("degradation", fam.plain), ("shortcuts", fam.shortcut), ("residual depth", fam.residual)):
             if c is not None and (c.a, c.b, c.split) not in seen:  # the ablation's rows already hold it
-                row = _row(f"{what}: {c.a} − {c.b}", c, fam.family)
-                if what == "residual depth" and fam.residual_paired is not None:  # as the verdict decides it
-                    diff, low, high, _ = fam.residual_paired
-                    row.update(label=f"{what} (paired): {c.a} − {c.b}", diff=diff, low=low, high=high,
-                               decided=low > 0 or high < 0)
-                families.append(row)
+                families.append(_row(f"{what}: {c.a} − {c.b}", c, fam.family))
     return _forest(families + rows)
 
 
@@ -300,7 +294,7 @@ def methods_forest(ctx: ReportContext):
 
 def _forest_caption() -> str:
     return ("squares on grey: the paper's plain and residual nets (reference); bars: 95% intervals (paired where "
-            "the nets share seeds), unadjusted, cut at ±100 points;\nfilled: the verdict decides (Holm over the board's column of comparisons); "
+            "the nets hold the same seeds), unadjusted, cut at ±100 points;\nfilled: the verdict decides (Holm over the board's column of comparisons); "
             "k/n: seeds in which the difference is > 0; red: seeds that diverged or ended at chance")
 
 

@@ -292,7 +292,8 @@ def _unstable(model: str, lr, c: Cell, tuning_errors: Mapping[str, float | None]
 
 def gap_counts(table: pd.DataFrame) -> str:
     """How many depth gaps each board's Holm family holds, in words: ``"9"``, or ``"9 (one recipe), 6
-    (tuned)"`` where the boards differ (a net not tuned yet or unstable leaves the tuned board's family)."""
+    (tuned)"`` where the boards differ (a net not tuned yet has no test on the tuned board; an unstable one
+    keeps its test there, and only its words are withheld)."""
     counts = {name: family_sizes(part)["gap"] for name, part in table.groupby("board", sort=False)}
     if len(set(counts.values())) <= 1:
         return str(next(iter(counts.values()), 0))

@@ -1,13 +1,13 @@
 """Statistics over seeds: mean/std, and t-intervals for a difference of two models' mean errors.
 
-:func:`difference` gives Welch's t-interval for the difference of means, and counts, over the seeds both
-models have, in how many the difference has each sign ("in every seed"). The degradation verdict
-(:mod:`reports.verdict`) uses it unpaired: over the quick profile's ten-seed study (RESULTS.md) the final
-training errors of the paper's plain and residual nets sharing a seed came out uncorrelated (r from -0.41
-to +0.20), where pairing would cost degrees of freedom (n - 1 instead of about 2n - 2) and remove no
-variance. That is a measurement of those pairs, not a rule: a seed gives two nets the same batches, and
-other pairs correlate strongly, so the methods board (:mod:`reports.verdicts`) pairs and reports the
-measured r. t quantiles come from ``scipy.stats``.
+:func:`difference` gives the interval for ``mean(a) - mean(b)`` by the one pairing rule of the suite
+(:func:`same_seeds`): a seed gives every net the same batches in the same order, so two nets that hold the
+same seeds are compared seed by seed, with the paired t-interval of the per-seed differences (valid whatever
+the two nets' correlation across a seed, which differs from pair to pair and is estimated from a few seeds);
+nets whose seeds
+differ (a run that failed on one side) get Welch's t-interval over every seed each has, so that no counted
+seed drops out. The degradation verdict (:mod:`reports.verdict`) and the methods board
+(:mod:`reports.verdicts`) both pair by :func:`same_seeds`. t quantiles come from ``scipy.stats``.
 """
 
 from __future__ import annotations
@@ -41,6 +41,18 @@ def t_ppf(p: float, df: float) -> float:
     return float(_scipy_stats.t.ppf(p, df))
 
 
+# Points of error: a spread below this is float rounding (a test error of 69.9999988 against 70.0), not seeds
+# that differ: one image in 10,000 is 0.01 points.
+SPREAD_FLOOR = 1e-6
+
+
+def same_seeds(a: Mapping[int, float], b: Mapping[int, float]) -> bool:
+    """Whether two nets' counted values (seed -> error, %) are compared seed by seed: they hold the same seeds,
+    at least two. Pairing over the seeds they share when the sets differ would drop a counted seed (a diverged
+    one, say) from the test; Welch's interval over every seed keeps it."""
+    return len(a) >= 2 and set(a) == set(b)
+
+
 @dataclass(frozen=True)
 class Difference:
     """``mean(a) - mean(b)`` (points of error, %) with a t-interval; ``low``/``high``/``df`` are None
@@ -62,6 +74,7 @@ class Difference:
     common: int = 0  # seeds both models have
     above: int = 0  # of those, seeds where a > b
     below: int = 0  # and where a < b
+    paired: bool = False  # the paired interval over the ``common`` seeds (same_seeds), else Welch's
 
     @property
     def has_interval(self) -> bool:
@@ -80,7 +93,9 @@ class Difference:
 
     @property
     def method(self) -> str:
-        return f"Welch t, df {self.df:.1f}" if self.has_interval else "no interval"
+        if not self.has_interval:
+            return "no interval"
+        return f"paired t, {self.common} seeds" if self.paired else f"Welch t, df {self.df:.1f}"
 
 
 def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Difference:
@@ -102,7 +117,7 @@ def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
         return Difference(diff, None, None, None, na, nb, ma, mb, sa, sb, confidence)
     va, vb = sa * sa / na, sb * sb / nb
     se2 = va + vb
-    if se2 == 0.0:
+    if math.sqrt(se2) < SPREAD_FLOOR:
         return Difference(diff, None, None, None, na, nb, ma, mb, sa, sb, confidence)
     df = se2 * se2 / (va * va / (na - 1) + vb * vb / (nb - 1))
     half = t_ppf(0.5 + confidence / 2.0, df) * math.sqrt(se2)
@@ -110,16 +125,29 @@ def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
 
 
 def difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> Difference:
-    """Welch's interval for ``mean(a) - mean(b)`` of two models' per-seed values (seed -> error, %), with
-    ``above``/``below``: the seeds both have where a - b > 0 / < 0. Raises ValueError when a side is empty."""
+    """``mean(a) - mean(b)`` of two models' per-seed values (seed -> error, %) with its t-interval: paired
+    (t over the per-seed differences, n - 1 degrees of freedom) where :func:`same_seeds`, else Welch's over
+    every value (:func:`welch_interval`); with ``above``/``below``: the seeds both have where a - b > 0 / < 0.
+    No interval where the differences (paired) or both sides (Welch) have no spread (below
+    :data:`SPREAD_FLOOR`): seeds that agree are no evidence of a spread of 0. Raises ValueError when a side
+    is empty."""
     a = {s: float(v) for s, v in a.items() if _finite(v)}
     b = {s: float(v) for s, v in b.items() if _finite(v)}
     if not a or not b:
         raise ValueError("difference needs at least one finite value on each side")
-    d = welch_interval(list(a.values()), list(b.values()), confidence)
-    common = set(a) & set(b)
-    return dataclasses.replace(d, common=len(common), above=sum(a[s] > b[s] for s in common),
-                               below=sum(a[s] < b[s] for s in common))
+    common = sorted(set(a) & set(b))
+    signs = {"common": len(common), "above": sum(a[s] > b[s] for s in common),
+             "below": sum(a[s] < b[s] for s in common)}
+    if not same_seeds(a, b):
+        return dataclasses.replace(welch_interval(list(a.values()), list(b.values()), confidence), **signs)
+    ma, sa, na = mean_std(list(a.values()))
+    mb, sb, nb = mean_std(list(b.values()))
+    m, sd, n = mean_std([a[s] - b[s] for s in common])
+    if sd < SPREAD_FLOOR:
+        return Difference(m, None, None, None, na, nb, ma, mb, sa, sb, confidence, paired=True, **signs)
+    half = t_ppf(0.5 + confidence / 2.0, n - 1) * sd / math.sqrt(n)
+    return Difference(m, m - half, m + half, float(n - 1), na, nb, ma, mb, sa, sb, confidence, paired=True,
+                      **signs)
 
 
 def _finite(v) -> bool:

@@ -1,7 +1,8 @@
 """The verdict: is degradation reproduced, do the shortcuts remove it, and how do options A/B/C compare.
 
-Every claim is a difference of mean final errors over seeds with a 95% Welch t-interval
-(:func:`reports.stats.difference`), and the number of seeds in which it holds. A claim is made only when
+Every claim is a difference of mean final errors over seeds with a 95% t-interval, paired where the two
+nets hold the same seeds and Welch's otherwise (:func:`reports.stats.difference`), and the number of seeds
+in which it holds. A claim is made only when
 the interval excludes 0; with one seed no interval exists and the text says so, still giving the point
 difference. Every seed counts, as on the methods board (:mod:`reports.verdicts`): a diverged seed failed to
 train and enters at chance error (from the classes its runs record; left out and said so where none are);
@@ -25,17 +26,16 @@ from typing import NamedTuple
 from . import paper
 from .groups import OPTION_LABELS, degradation_sets, eval_split, families, has_ablation, model_infos, shortcut_sets
 from .runs import Run
-from .stats import Difference, difference, mean_interval, mean_std
+from .stats import Difference, difference, mean_std
 from .verdicts import cell, chance_error
 from .summary import fmt_pm
 
 FAMILY_NAMES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
 METHOD_NOTE = (
-    "Intervals: 95% Welch t-intervals for a difference of mean final errors over seeds, not paired (in the "
-    "quick profile's ten-seed study the errors of the degradation's and the shortcuts' pairs were uncorrelated "
-    "across a shared seed, RESULTS.md); the residual nets across depth, whose errors are correlated, are "
-    "judged by the paired interval over the seeds they share. Every seed counts: a diverged seed enters at chance error (the error of "
-    "guessing); one seed gives a point difference and no interval."
+    "Intervals: 95% paired t-intervals over the seeds both nets have (a seed gives both the same batches; the "
+    "paired interval holds whatever the two nets' errors' correlation), Welch t-intervals where their seeds "
+    "differ. Every seed counts: a diverged seed enters at chance error (the error of guessing); one seed gives "
+    "a point difference and no interval."
 )
 
 
@@ -54,7 +54,7 @@ class Comparison:
         return self.diff.sign if self.diff else 0
 
     def text(self, label: str | None = None) -> str:
-        """``plain-56 − plain-20 = +21.90 points (95% CI +18.21 to +25.59, Welch t, df 3.4; > 0 in 3 of 3 seeds)``.
+        """``plain-56 − plain-20 = +21.90 points (95% CI +18.21 to +25.59, paired t, 3 seeds; > 0 in 3 of 3 seeds)``.
 
         ``label`` replaces the ``a − b`` part (e.g. ``B − A``)."""
         label = label or f"{self.a} − {self.b}"
@@ -67,6 +67,8 @@ class Comparison:
             return f"{head} (95% CI {d.low:+.2f} to {d.high:+.2f}, {d.method}{seeds})"
         if d.n_a == 1 and d.n_b == 1:
             return f"{head} (one seed per model: no interval can be given)"
+        if d.paired:
+            return f"{head} (every seed gives the same difference: no spread to test, no interval{seeds})"
         if d.n_a >= 2 and d.n_b >= 2:
             return f"{head} (every seed of both nets gives the same error: no spread to test, no interval{seeds})"
         few = [m for m, n in ((self.a, d.n_a), (self.b, d.n_b)) if n < 2]
@@ -131,7 +133,6 @@ class FamilyVerdict:
     residual: Comparison | None  # deepest minus shallowest residual net
     shortcut: Comparison | None  # the shortcuts' effect: deepest plain minus the residual net of that depth
     paragraph: str
-    residual_paired: tuple[float, float, float, int] | None = None  # residual's paired (mean, low, high, n)
     same_span: bool = True  # the residual comparison spans the plain one's depths
 
     @property
@@ -205,12 +206,8 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
         judgement = _judge(shortcut, "the shortcuts lower the deep net's training error",
                            "the residual net trains worse than the plain one")
         lines.append(f"- Shortcuts, {shortcut.text()}: {judgement}.")
-    paired = _paired(runs, res_cmp) if res_cmp is not None else None
     if res_cmp is not None:
-        lines.append(f"- Residual nets across depth, {res_cmp.text()}"
-                     + (f"; paired over the {paired[3]} seeds both have (the same batches): {paired[0]:+.2f} "
-                        f"(95% CI {paired[1]:+.2f} to {paired[2]:+.2f})" if paired else "")
-                     + f": {_residual_judgement(res_cmp, paired)}"
+        lines.append(f"- Residual nets across depth, {res_cmp.text()}: {_residual_judgement(res_cmp)}"
                      + (_share_text(plain_cmp, res_cmp) if same_span else
                         f"; not set against the plain nets' change, which spans {min(plain)} to {max(plain)} layers"
                         if plain_cmp is not None else "") + ".")
@@ -219,7 +216,7 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
 
     headline, reproduced = _headline(plain_cmp, shortcut, res_all.get(deep) if deep is not None else None)
     paragraph = f"**{name}: {headline}.** " + "\n".join(lines)
-    return FamilyVerdict(family, headline, reproduced, plain_cmp, res_cmp, shortcut, paragraph, paired, same_span)
+    return FamilyVerdict(family, headline, reproduced, plain_cmp, res_cmp, shortcut, paragraph, same_span)
 
 
 def _headline(degradation: Comparison | None, shortcut: Comparison | None,
@@ -276,31 +273,12 @@ def _share_text(plain: Comparison | None, res: Comparison) -> str:
     return "" if share is None else f"; {share:+.0%} of the plain nets' degradation"
 
 
-def _paired(runs: Sequence[Run], c: Comparison) -> tuple[float, float, float, int] | None:
-    """(mean, low, high, n) of the per-seed differences ``c.a − c.b`` over the seeds both nets have (a seed
-    gives both the same batches): the paired 95% t-interval; None with fewer than two shared seeds or no spread."""
-    va, vb = counted(runs, c.a, c.split).values, counted(runs, c.b, c.split).values
-    shared = sorted(set(va) & set(vb))
-    if len(shared) < 2:
-        return None
-    m, low, high, n = mean_interval([va[k] - vb[k] for k in shared])
-    # No spread (every seed the same difference) makes a point, which a few agreeing seeds do not make evidence of.
-    return (m, low, high, n) if low is not None and high > low else None
-
-
-def _residual_judgement(c: Comparison, paired: tuple[float, float, float, int] | None = None) -> str:
-    """The residual nets' line, decided by the paired interval where the nets share seeds (their errors are
-    correlated across a seed: the methods board measured r +0.71 for resnet-56 and resnet-20), else Welch's."""
+def _residual_judgement(c: Comparison) -> str:
+    """The residual nets' line: the deeper residual net trains worse, better (the paper's Fig. 6), or neither
+    is shown."""
     d = c.diff
     if d is None:
         return "not comparable"
-    if paired is not None:
-        _, low, high, _ = paired
-        if low > 0:
-            return "the deeper residual net trains worse too (paired interval excludes 0)"
-        if high < 0:
-            return "the deeper residual net trains better, as in the paper (paired interval excludes 0)"
-        return "the paired interval includes 0, so the deeper residual net is not shown to be worse"
     if d.has_interval:
         if d.low > 0:
             return "the deeper residual net trains worse too"

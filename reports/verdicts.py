@@ -14,11 +14,14 @@ comparison also gives a rank test, which only uses the seeds' order.
 
 **Comparisons** (:func:`compare_cells`: ``a − b``, points of final training error). A seed gives every net
 the same batches in the same order, so two nets that share seeds are compared seed by seed: the paired
-t-interval of the per-seed differences (Student 1908) over the seeds both have, with Wilcoxon's signed-rank
-test beside it (Wilcoxon 1945) and the measured Pearson correlation ``r`` of the two nets' values (the
-pairing helps where r > 0 and costs degrees of freedom, n - 1 instead of about 2n - 2, where it is not).
-Nets without two shared seeds get Welch's t-interval (Welch 1947) with the Mann-Whitney U test (Mann &
-Whitney 1947). The Welch interval is also kept beside a paired one. Intervals are 95%, unadjusted.
+t-interval of the per-seed differences (Student 1908), with Wilcoxon's signed-rank test beside it (Wilcoxon
+1945) and the measured Pearson correlation ``r`` of the two nets' values (the pairing helps where r > 0 and
+costs degrees of freedom, n - 1 instead of about 2n - 2, where it is not). That needs both nets to hold the
+same seeds (:func:`reports.stats.same_seeds`, the degradation verdict's rule too): where they differ (a run
+that failed on one side), pairing over the seeds they share would drop the other net's counted seeds, a
+diverged one among them, so the nets get Welch's t-interval (Welch 1947) over every counted seed, with the
+Mann-Whitney U test (Mann & Whitney 1947). The Welch interval is also kept beside a paired one. Intervals
+are 95%, unadjusted.
 
 **Equivalence** ("removes it"): two one-sided t-tests of H0 ``|a − b| >= margin`` (Schuirmann 1987, TOST),
 with the margin :data:`EQUIVALENCE_MARGIN` points, declared before the data and printed on the page.
@@ -56,6 +59,7 @@ import numpy as np
 from scipy import stats as _st
 
 from .runs import Run
+from .stats import SPREAD_FLOOR, same_seeds
 
 ALPHA = 0.05  # family-wise error rate of the board's decisions (Holm)
 CONFIDENCE = 0.95  # the intervals printed (unadjusted)
@@ -73,6 +77,8 @@ GAP_WORDS = {
     "no_spread": "gap not shown: every seed gives the same gap (no spread to test)",
     "one_seed": "gap not shown, one seed: no interval",
     "no_train": "does not train",
+    "no_train_most": "does not train in most seeds",
+    "seldom": "not judged: within ±{margin:g} points, but most seeds of {names} did not train",
     "too_short": "does not train in {iterations} iterations at its tuned rate: too short a budget to judge it",
     "grid_diverged": "does not train: every rate tried diverged on the tuning seed ({names}), a grid too high for it",
     "unstable": "not judged: tuned rate unstable ({names})",
@@ -87,6 +93,8 @@ EFFECT_WORDS = {
     "worse": "worse than {base}",
     "same": "as good as {base} (within ±{margin:g})",
     "no_train": "neither trains",
+    "no_train_most": "neither trains in most seeds",
+    "seldom": "not judged: within ±{margin:g}, but most seeds of {names} did not train",
     "open": "difference not shown",
     "no_spread": "difference not shown: every seed gives the same difference (no spread to test)",
     "one_seed": "one seed: no interval",
@@ -146,6 +154,12 @@ class Cell:
     def trains_none(self) -> bool:
         """Every counted seed diverged or ended at chance (a diverged seed left uncounted is not in ``n``)."""
         return self.n > 0 and self.diverged - self.uncounted + self.at_chance >= self.n
+
+    @property
+    def trains_seldom(self) -> bool:
+        """Most counted seeds diverged or ended at chance: an equivalence with such a net says that both fail
+        alike, not that a method removes the degradation."""
+        return self.n > 0 and 2 * (self.diverged - self.uncounted + self.at_chance) > self.n
 
     def mean_std(self) -> tuple[float, float]:
         """Mean and std (ddof=1) of the counted values (%); nan where undefined."""
@@ -232,10 +246,15 @@ class Test:
         return self.low is not None
 
     @property
+    def no_spread(self) -> bool:
+        """Every seed gives the same difference (to :data:`reports.stats.SPREAD_FLOOR`): nothing to test."""
+        return self.sd is not None and self.sd < SPREAD_FLOOR
+
+    @property
     def shown(self) -> int:
         """+1 / −1 where the difference is shown (Holm-adjusted p < ALPHA) above / below 0, else 0."""
         p = self.p_holm if self.p_holm is not None else self.p
-        return 0 if p is None or p >= ALPHA else (1 if self.diff > 0 else -1)
+        return 0 if p is None or not p < ALPHA else (1 if self.diff > 0 else -1)  # NaN: not shown
 
     @property
     def equivalent(self) -> bool:
@@ -280,25 +299,28 @@ def _t_tests_loud(x: np.ndarray, y: np.ndarray | None, margin: float) -> tuple[f
 
 
 def compare_cells(a: Cell, b: Cell, margin: float = EQUIVALENCE_MARGIN) -> Test | None:
-    """``a − b`` (points of final training error) over the cells' counted seeds, paired where they share at
-    least two seeds (see the module's docstring); None when a side has no counted seed."""
+    """``a − b`` (points of final training error) over the cells' counted seeds, paired where they hold the
+    same seeds (:func:`reports.stats.same_seeds`, see the module's docstring), else Welch's over every counted
+    seed; None when a side has no counted seed."""
     if not a.values or not b.values:
         return None
     common = sorted(set(a.values) & set(b.values))
     xa, xb = np.array(list(a.values.values())), np.array(list(b.values.values()))
     pa, pb = np.array([a.values[s] for s in common]), np.array([b.values[s] for s in common])
     above = int((pa > pb).sum())
-    paired = len(common) >= 2
+    paired = same_seeds(a.values, b.values)
     welch = (None, None)
     if len(xa) >= 2 and len(xb) >= 2:
-        welch = _interval_or_point(xa, xb, margin)[:2] if (xa.std() + xb.std()) == 0 else _t_tests(xa, xb, margin)[:2]
+        welch = (_interval_or_point(xa, xb, margin)[:2] if xa.std() + xb.std() < SPREAD_FLOOR
+                 else _t_tests(xa, xb, margin)[:2])
     r = None
     if len(common) >= 3 and pa.std() > 0 and pb.std() > 0:
         r = float(np.corrcoef(pa, pb)[0, 1])
     if paired:
         d = pa - pb
         diff, sd = float(d.mean()), float(d.std(ddof=1))
-        low, high, df, p, p_equiv = _interval_or_point(d, None, margin) if sd == 0 else _t_tests(d, None, margin)
+        low, high, df, p, p_equiv = (_interval_or_point(d, None, margin) if sd < SPREAD_FLOOR
+                                     else _t_tests(d, None, margin))
         rank = _quiet(_st.wilcoxon, pa, pb)
         rank_test = "Wilcoxon signed-rank"
     else:
@@ -306,7 +328,7 @@ def compare_cells(a: Cell, b: Cell, margin: float = EQUIVALENCE_MARGIN) -> Test 
         sd = float(math.sqrt(xa.var(ddof=1) + xb.var(ddof=1))) if len(xa) >= 2 and len(xb) >= 2 else None
         low = high = df = p = p_equiv = None
         if sd is not None:
-            low, high, df, p, p_equiv = (_interval_or_point(xa, xb, margin) if sd == 0
+            low, high, df, p, p_equiv = (_interval_or_point(xa, xb, margin) if sd < SPREAD_FLOOR
                                          else _t_tests(xa, xb, margin))
         rank = _quiet(_st.mannwhitneyu, xa, xb) if len(xa) >= 2 and len(xb) >= 2 else None
         rank_test = "Mann-Whitney U"
@@ -371,7 +393,7 @@ def seeds_needed(test: Test | None, family_size: int | None = None, margin: floa
     freedom), for Welch's (unpaired nets) the pooled test's 2n − 2 degrees of freedom, which assumes equal
     spreads and overstates the power somewhat where they differ. None when even MAX_SEEDS would not do, or
     there is no spread to go by (``sd`` missing or 0)."""
-    if test is None or test.sd is None or not math.isfinite(test.sd) or test.sd <= 0:
+    if test is None or test.sd is None or not math.isfinite(test.sd) or test.no_spread:
         return None
     m = family_size or test.family_size
     margin = test.margin if margin is None else margin
@@ -415,13 +437,15 @@ def _tost_power(d: float, se: float, df: float, level: float, margin: float) -> 
 
 
 def _unjudged(x: Cell, y: Cell, test: Test | None, words: dict[str, str]) -> str | None:
-    """The words that come before any test (a side with no counted seed, neither net trains in any seed, no
-    interval), or None when the tests decide."""
+    """The words that come before any test (a side with no counted seed, neither net trains in any seed or
+    in most seeds, no interval), or None when the tests decide."""
     empty = [c.model for c in (x, y) if not c.values]
     if empty or test is None:
         return words["no_seed"].format(names=", ".join(empty))
     if x.trains_none and y.trains_none:
         return words["no_train"]
+    if x.trains_seldom and y.trains_seldom:  # a gap between two nets that mostly fail says nothing of depth
+        return words["no_train_most"]
     if not test.has_interval:
         return words["one_seed"]
     return None
@@ -429,10 +453,12 @@ def _unjudged(x: Cell, y: Cell, test: Test | None, words: dict[str, str]) -> str
 
 def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
     """The words for deep − shallow final training error (:data:`GAP_WORDS`), in this order: a net not
-    trained, a net with no counted seed, neither net trains in any seed ("does not train"), no interval,
+    trained, a net with no counted seed, neither net trains in any seed ("does not train") or in most
+    seeds ("does not train in most seeds"), no interval,
     "degrades" where the Holm-adjusted test shows a positive gap (with "(by less than M points)" where the
     equivalence is shown too), else "removes it" where the equivalence is shown (a negative gap shown or
-    not), else "the deeper net trains better" where a negative gap is shown, else "gap not shown: every
+    not) and most seeds of each net trained ("not judged: ... most seeds of <net> did not train" where not:
+    two nets that fail alike are within the margin of each other), else "the deeper net trains better" where a negative gap is shown, else "gap not shown: every
     seed gives the same gap" where the seeds' gaps have no spread, else "not decided: neither a gap nor ±5
     shown"."""
     untrained = [c.model for c in (shallow, deep) if not c.trained]
@@ -443,16 +469,19 @@ def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
     if test.shown > 0:
         return GAP_WORDS["degrades"] + (f" (by less than {test.margin:g} points)" if test.equivalent else "")
     if test.equivalent:
+        if seldom := [c.model for c in (shallow, deep) if c.trains_seldom]:
+            return GAP_WORDS["seldom"].format(margin=test.margin, names=", ".join(seldom))
         return GAP_WORDS["removes"].format(margin=test.margin)
     if test.shown < 0:
         return GAP_WORDS["better"]
-    return GAP_WORDS["no_spread" if test.sd == 0 else "open"]
+    return GAP_WORDS["no_spread" if test.no_spread else "open"]
 
 
 def effect_verdict(base: Cell | None, method: Cell, test: Test | None, base_name: str) -> str:
     """The words for base − method at one depth (> 0: the method trains better; :data:`EFFECT_WORDS`): no
     baseline run, the baseline itself, no counted seed, neither net trains in any seed, no interval, then as
-    :func:`gap_verdict` by the Holm-adjusted tests ("as good as" only where no difference is shown)."""
+    :func:`gap_verdict` by the Holm-adjusted tests ("as good as" only where no difference is shown and most
+    seeds of each net trained)."""
     if base is None or not base.trained:
         return EFFECT_WORDS["absent"].format(base=base_name)
     if base.model == method.model:
@@ -460,8 +489,10 @@ def effect_verdict(base: Cell | None, method: Cell, test: Test | None, base_name
     if words := _unjudged(base, method, test, EFFECT_WORDS):
         return words
     if test.equivalent and test.shown == 0:
+        if seldom := [c.model for c in (base, method) if c.trains_seldom]:
+            return EFFECT_WORDS["seldom"].format(margin=test.margin, names=", ".join(seldom))
         return EFFECT_WORDS["same"].format(base=base_name, margin=test.margin)
-    if test.shown == 0 and test.sd == 0:
+    if test.shown == 0 and test.no_spread:
         return EFFECT_WORDS["no_spread"]
     return EFFECT_WORDS[{1: "better", -1: "worse", 0: "open"}[test.shown]].format(base=base_name)
 

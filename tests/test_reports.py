@@ -241,14 +241,26 @@ def test_welch_interval_by_hand():
     assert single.diff == pytest.approx(3.5) and not single.has_interval
 
 
-def test_difference_is_welch_with_per_seed_counts():
-    d = difference({0: 30.0, 1: 33.0, 2: 36.0}, {0: 10.0, 1: 11.0, 2: 12.0})
-    w = welch_interval([30.0, 33.0, 36.0], [10.0, 11.0, 12.0])
-    assert (d.diff, d.low, d.high, d.df) == (w.diff, w.low, w.high, w.df) and d.diff == pytest.approx(22.0)
+def test_difference_pairs_nets_that_hold_the_same_seeds_else_welch_over_every_seed():
+    """The pairing rule (stats.same_seeds), by hand: the same seeds -> the paired t-interval of the per-seed
+    differences, n - 1 degrees of freedom; other seeds -> Welch over every seed, none dropped."""
+    d = difference({0: 30.0, 1: 33.0, 2: 37.0}, {0: 10.0, 1: 11.0, 2: 12.0})
+    diffs = [20.0, 22.0, 25.0]
+    m = sum(diffs) / 3
+    sd = (sum((x - m) ** 2 for x in diffs) / 2) ** 0.5
+    half = 4.302652729911275 * sd / 3 ** 0.5  # t(0.975, 2)
+    assert d.paired and d.df == 2 and d.method == "paired t, 3 seeds"
+    assert (d.diff, d.low, d.high) == pytest.approx((m, m - half, m + half))
     assert (d.common, d.above, d.below) == (3, 3, 0)
-    # a seed on one side only: in the means, not in the per-seed counts
+    # a seed on one side only: Welch over every seed (the seed is in the means), per-seed counts over the shared
     d = difference({0: 30.0, 1: 5.0, 2: 36.0}, {0: 10.0, 1: 11.0})
+    w = welch_interval([30.0, 5.0, 36.0], [10.0, 11.0])
+    assert not d.paired and (d.diff, d.low, d.high, d.df) == (w.diff, w.low, w.high, w.df)
     assert d.diff == pytest.approx(71 / 3 - 10.5) and (d.common, d.above, d.below) == (2, 1, 1)
+    # every seed the same difference: no spread, no interval (nor below rounding noise)
+    for b in ({0: 10.0, 1: 11.0, 2: 12.0}, {0: 10.0 + 1e-9, 1: 11.0, 2: 12.0 - 1e-9}):
+        d = difference({0: 30.0, 1: 31.0, 2: 32.0}, b)
+        assert d.paired and not d.has_interval and d.diff == pytest.approx(20.0)
     with pytest.raises(ValueError):
         difference({}, {0: 1.0})
 
@@ -282,19 +294,19 @@ def test_verdict_judges_the_residual_nets_by_their_paired_interval(tmp_path):
     interval over the shared seeds decides the line, and the forest plot shows it."""
     from reports.forest import verdict_forest
 
-    runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(30.0, 33.0, 36.0), resnet56=(11.0, 13.0, 15.0))
+    runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(30.0, 33.0, 37.0), resnet56=(11.0, 13.0, 15.0))
     v = make_verdict(runs, EXP).families[0]
-    assert v.residual.diff.low < 0 < v.residual.diff.high  # Welch includes 0
-    assert ("paired over the 3 seeds both have (the same batches): +3.00 (95% CI +0.52 to +5.48): the deeper "
-            "residual net trains worse too (paired interval excludes 0)") in v.paragraph, v.paragraph
-    row = verdict_forest(make_verdict(runs, EXP)).set_index("label").loc["residual depth (paired): resnet-56 − resnet-20"]
+    assert welch_interval([11.0, 13.0, 15.0], [9.0, 10.0, 11.0]).low < 0  # Welch would include 0
+    assert ("resnet-56 − resnet-20 = +3.00 points (95% CI +0.52 to +5.48, paired t, 3 seeds; > 0 in 3 of 3 "
+            "seeds): the deeper residual net trains worse too") in v.paragraph, v.paragraph
+    row = verdict_forest(make_verdict(runs, EXP)).set_index("label").loc["residual depth: resnet-56 − resnet-20"]
     assert (round(row["low"], 2), round(row["high"], 2), bool(row["decided"])) == (0.52, 5.48, True)
     assert v.headline == "reproduced"  # the headline asks the degradation and the shortcuts only
 
 
 def test_verdict_not_reproduced_either_direction(tmp_path):
     # the deeper plain net trains better
-    runs = degradation_runs(tmp_path / "a", [0, 1, 2], plain56=(5.0, 6.0, 7.0))
+    runs = degradation_runs(tmp_path / "a", [0, 1, 2], plain56=(5.0, 6.5, 7.0))
     v = make_verdict(runs).families[0]
     assert v.reproduced is False and v.headline == "not reproduced" and v.plain.sign == -1
     # degradation holds, but the residual net trains worse than the plain one
@@ -574,7 +586,7 @@ def test_depth_table_and_figure(tmp_path):
 
 def test_shortcut_verdict_all_options_train_better_than_plain(tmp_path):
     for seed in (0, 1, 2):
-        write_run(tmp_path, "shortcut-ablation", PROF, "plain-34", seed, steps=STEPS, train=flat(30.0 + seed),
+        write_run(tmp_path, "shortcut-ablation", PROF, "plain-34", seed, steps=STEPS, train=flat(30.0 + 1.5 * seed),
                   test=flat(29.0))
         for opt, err in (("a", 16.0), ("b", 15.0), ("c", 40.0 if seed == 1 else 15.0)):
             write_run(tmp_path, "shortcut-ablation", PROF, f"resnet-34-{opt}", seed, steps=STEPS,
@@ -584,7 +596,7 @@ def test_shortcut_verdict_all_options_train_better_than_plain(tmp_path):
     assert (v.family, v.depth) == ("imagenet", 34)
     # C is worse than plain in seed 1: its interval includes 0, so only 2 of 3 are shown
     assert "2 of 3 options shown to train better than plain" in v.paragraph
-    assert "Training error, plain − A = +14.00 points (95% CI +" in v.paragraph and "> 0 in 3 of 3 seeds" in v.paragraph
+    assert "Training error, plain − A = +14.50 points (95% CI +" in v.paragraph and "> 0 in 3 of 3 seeds" in v.paragraph
     assert "The paper (Table 3, ImageNet top-1, 34 layers): plain 28.54; A 25.03, B 24.52, C 24.19" in v.paragraph
 
 
@@ -620,7 +632,7 @@ def test_a_verdict_rests_neither_on_one_seed_beside_an_inconclusive_interval_nor
     v = make_verdict(discover_runs(tmp_path / "b", EXP, PROF).runs).families[0]
     assert not v.plain.diff.has_interval and v.reproduced is None
     assert v.headline == "not judged: seeds that agree exactly leave no spread to test"
-    assert "every seed of both nets gives the same error: no spread to test, no interval; > 0 in 3 of 3 seeds" in v.paragraph
+    assert "every seed gives the same difference: no spread to test, no interval; > 0 in 3 of 3 seeds" in v.paragraph
     assert not v.headline.startswith("reproduced") and "reproduced" not in v.paragraph
     # The residual nets' line too (it read "worse in this single run"): resnet-20 at 15%, resnet-56 at 18%, always
     assert "resnet-56 − resnet-20 = +3.00 points" in v.paragraph and "single run" not in v.paragraph
