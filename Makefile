@@ -247,7 +247,7 @@ POOL_PLAN = $(if $(and $(TUNE),$(if $(LAUNCHER)$(RUN_OUTPUTS),,1)),--plan $(MATR
 report: | $(STAMP)
 	@$(PY) -m reports.build --experiment $(call _q,EXPERIMENT) --profile $(call _q,PROFILE) \
 		--runs-dir $(call _q,RUNS_DIR) --out-dir $(call _q,REPORTS_DIR) --models $(call _q,MODEL_LIST) $(REPORT_SEEDS) \
-		$(if $(TUNE),$(if $(filter command line environment,$(origin LRS)),$(TUNING_ARGS),--tuned))
+		--tune $(call _q,TUNE) $(if $(TUNE),$(if $(filter command line environment,$(origin LRS)),$(TUNING_ARGS)))
 
 # Runs of the given seeds are expected (missing ones are counted); by default, the seeds found on disk.
 REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds $(call _q,SEED_LIST))

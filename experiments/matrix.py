@@ -20,7 +20,7 @@ from pathlib import Path
 
 import runfolder
 from runfolder import DONE, RESULT, read_status, run_dir
-from runfolder.tuning import TUNING_SEED, parse_grid, plan, record_grid
+from runfolder.tuning import TUNING_SEED, check_tune, parse_grid, plan, record_grid
 from runfolder.io import unwritable
 
 from .config import (ConfigError, changed_settings, check_extras, load_matrices, load_profile, parse_overrides,
@@ -113,8 +113,7 @@ def check(args, build_plugins: bool = True) -> None:
     if TUNING_SEED in seeds:  # reserved in every experiment: the reports never count its runs
         raise ConfigError(f"bad seed {TUNING_SEED} in SEEDS: it is the tuning protocol's seed, never reported "
                           "(runfolder/tuning.py); choose other seeds")
-    if args.tune not in ("", "1"):
-        raise ConfigError(f"bad TUNE {args.tune!r}: TUNE=1 turns the tuning protocol on, TUNE= (empty) turns it off")
+    check_tune(args.tune)
     if args.tune and not args.lrs.split():
         raise ConfigError("LRS is empty: the tuning protocol needs at least two learning rates, e.g. LRS=\"0.05 0.1 "
                           "0.2\"; TUNE= turns it off")

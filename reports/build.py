@@ -30,7 +30,7 @@ import runfolder
 from models.names import METHODS, plugin_names
 from runfolder import format_seconds
 from runfolder.io import remove_stale_temps, unwritable
-from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, parse_grid, plan, recorded_grid
+from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, check_tune, parse_grid, plan, recorded_grid
 
 from . import io, paper
 from .frontpage import VERDICT_BESIDE_BOARD, FrontPage, front_page
@@ -416,6 +416,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--tuned", action="store_true",
                    help="add the tuned board at the grid the runs were planned with (the runs folder's "
                         f"{GRID_FILE}; the default grid where there is none)")
+    p.add_argument("--tune", default=None, metavar="TUNE",
+                   help="TUNE as make has it, checked: 1 is --tuned, empty is neither")
     return p.parse_args(argv)
 
 
@@ -429,6 +431,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise InputError(f"bad seed {bad[0]!r} in --seeds (expected non-negative integers)")
             seeds = [int(s) for s in seed_items]
         grid = None
+        if args.tune is not None:
+            try:
+                args.tuned = check_tune(args.tune) and not args.lrs
+            except ValueError as exc:
+                raise InputError(str(exc)) from None
         if args.lrs:
             try:
                 grid = parse_grid(args.lrs)

@@ -34,6 +34,14 @@ DEFAULT_GRID = (0.025, 0.05, 0.1, 0.2, 0.4)  # learning rates, a log grid (facto
 TUNING_SEED = 1000  # the tuning runs' seed: never a reported seed (make refuses it in SEEDS)
 
 
+def check_tune(value: str) -> bool:
+    """Whether ``TUNE`` (as make has it) turns the tuning protocol on: "1" yes, "" (empty) no; ValueError
+    naming any other value (``TUNE=0`` had meant on, being non-empty to make)."""
+    if value not in ("", "1"):
+        raise ValueError(f"bad TUNE {value!r}: TUNE=1 turns the tuning protocol on, TUNE= (empty) turns it off")
+    return value == "1"
+
+
 def parse_grid(text: str) -> tuple[float, ...]:
     """``LRS`` ("0.025 0.05 0.1", spaces or commas) as rates, sorted, each once; ``ValueError`` naming a bad
     rate, or a grid of fewer than two rates (an end needs a step to extend by)."""

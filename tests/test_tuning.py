@@ -296,6 +296,21 @@ def test_a_report_without_lrs_follows_the_grid_the_runs_were_planned_with(tmp_pa
     assert sorted(table[table["model"] == "plain-56"]["lr"]) == [0.05, 0.1, 0.2]  # 0.2: the extension's, waited for
     assert not ({0.025, 0.4} & set(table["lr"]))  # the default grid's other rates are not asked for
     capsys.readouterr()
+    # TUNE as make hands it: 1 is --tuned; anything but 1 or empty refused in one line, nothing written
+    # (`make report TUNE=x` had rendered the tuned board, as if TUNE were 1)
+    base = ["--experiment", "methods", "--profile", "quick", "--runs-dir", str(runs), "--models", "plain-20 plain-56"]
+    assert build([*base, "--out-dir", str(tmp_path / "one"), "--tune", "1"]) == 0
+    assert (tmp_path / "one" / "methods" / "quick" / "tuning.csv").read_bytes() == \
+        (out / "methods" / "quick" / "tuning.csv").read_bytes()
+    assert build([*base, "--out-dir", str(tmp_path / "off"), "--tune", ""]) == 0
+    assert not (tmp_path / "off" / "methods" / "quick" / "tuning.csv").exists()
+    capsys.readouterr()
+    for bad in ("x", "0", "yes"):
+        assert build([*base, "--out-dir", str(tmp_path / "bad"), "--tune", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"reports.build: error: bad TUNE {bad!r}: TUNE=1 turns the tuning protocol on, TUNE= "
+                       "(empty) turns it off"]
+    assert not (tmp_path / "bad").exists()
 
 
 def test_the_base_rate_is_the_one_most_runs_at_it_record(tmp_path):
