@@ -144,8 +144,10 @@ def make_shortcut(option: Shortcut, in_channels: int, out_channels: int, stride:
 # "b_T can be initialized with a negative value (e.g. -1, -3 etc.) such that the network is initially
 # biased towards carry behavior"). -3, the more negative of the paper's two examples, because the suite's
 # nets are 20 to 1202 layers deep: sigmoid(-3) = 0.047, each layer starts carrying 95% of its input. The
-# authors' CIFAR code (highway-networks, cifar10_network.prototxt, transform_bias_filler) uses -2 (0.12).
+# authors' CIFAR code (highway-networks, cifar10_network.prototxt, transform_bias_filler) uses -2 (0.12): the
+# variant ``bias2`` (``highway-<d>-bias2``).
 HIGHWAY_GATE_BIAS = -3.0
+HIGHWAY_GATE_BIAS_AUTHORS = -2.0
 
 BASIC = (3, 3)  # paper Fig. 5 left
 BOTTLENECK = (1, 3, 1)  # paper Fig. 5 right, x4 expansion
@@ -215,14 +217,14 @@ class PostBlock(_Block):
       changes). No ReLU after the sum (the paper has none). Departures: H is the suite's two-convolution
       branch with BN (the paper's H is one convolution, no BN), so depth counts the same layers as resnet's;
       against the authors' CIFAR code (highway-networks, ``cifar10_network.prototxt``): the gate bias starts
-      at -3, not -2; the weights take the run's init, not Caffe's ``xavier``; the biases train at the run's
+      at -3, not -2 (the variant ``bias2``, ``highway-<d>-bias2``, starts it at -2); the weights take the run's init, not Caffe's ``xavier``; the biases train at the run's
       rate with weight decay, not at twice it without; the shape changes inside gated blocks, not in plain
       convolutions and max-pooling; no dropout.
 
     ``relu`` is in place: a response hook reads its tensor before the nonlinearity overwrites it.
     """
 
-    forms = ("scale", "gate", "sumrelu")
+    forms = ("scale", "gate", "sumrelu", "bias2")
 
     def __init__(self, in_channels: int, width: int, stride: int, shortcut: Shortcut, layers: LayerConfig,
                  scale: str = "none", gate: bool = False, preact: bool = True, variants: tuple[str, ...] = (),
@@ -240,6 +242,9 @@ class PostBlock(_Block):
             raise ValueError(f"PostBlock takes branch scale 'none' or 'zero', got {scale!r}")
         if "sumrelu" in variants and self.alpha is None:
             raise ValueError("the variant 'sumrelu' places ReZero's scale; valid only with branch scale 'zero'")
+        if "bias2" in variants and not gate:
+            raise ValueError("the variant 'bias2' sets Highway's gate bias; valid only with a gate")
+        self.gate_bias = HIGHWAY_GATE_BIAS_AUTHORS if "bias2" in variants else HIGHWAY_GATE_BIAS
         # ReZero as its authors: the branch's ReLU before the scale, none after the sum.
         self.relu_before_scale = self.alpha is not None and "sumrelu" not in variants
         responses = {i: f"bn{i}" if getattr(self, f"bn{i}") is not None else f"conv{i}" for i in range(1, n + 1)}
@@ -256,7 +261,7 @@ class PostBlock(_Block):
 
     def init_method(self, num_branches: int) -> None:
         if self.gate is not None:
-            nn.init.constant_(self.gate.bias, HIGHWAY_GATE_BIAS)
+            nn.init.constant_(self.gate.bias, self.gate_bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = x

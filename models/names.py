@@ -54,6 +54,8 @@ VARIANTS = {
     "raw": "the shortcut where the shape changes takes the block's raw input, not its shared BN-ReLU's output",
     "sumrelu": "ReZero's scaled branch added before the block's ReLU, relu(x + alpha BN(conv(..))), as He 2015's "
                "block, instead of its authors' x + alpha relu(BN(conv(..)))",
+    "bias2": "Highway's transform-gate bias starting at -2, as its authors' CIFAR code (highway-networks "
+             "cifar10_network.prototxt), instead of the suite's -3",
 }
 PROJECTION_VARIANTS = ("projbn",)  # variants that change a projection: they need option b or c
 # create_model's choices, also checked by the run configuration (experiments/config.py) before anything runs.
@@ -121,7 +123,7 @@ METHODS: dict[str, Method] = {m.name: m for m in (
     Method("highway", "post", True, "gate", "none", "bn", "he",
            "Srivastava et al. 2015, arXiv 1507.06228, section 2, y = H(x) T(x) + x (1 - T(x)), "
            "T(x) = sigmoid(W_T x + b_T); b_T negative (section 2.2)", options=("a", "b"),
-           imagenet_depths=(18, 34)),
+           imagenet_depths=(18, 34), variants=("bias2",)),
 )}
 
 

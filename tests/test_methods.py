@@ -30,7 +30,7 @@ STRUCTURE = [n for n in NEW_NAMES if not n.startswith(tuple(f"{m}-1202-" for m i
 # One net of every method and token, both families (the ImageNet family with the quick profile's 3x3 stem).
 SMALL = ["plain-8-nobn", "resnet-8-nobn", "resnet-8-b-nobn", *[f"{m}-8" for m in NEW_METHODS],
          "preresnet-8-a", "preresnet-8-c", "fixup-8-b", "skipinit-8-a", "rezero-8-b", "highway-8-b",
-         "preresnet-8-raw", "preresnet-8-projbn", "preresnet-8-a-raw", "rezero-8-sumrelu",
+         "preresnet-8-raw", "preresnet-8-projbn", "preresnet-8-a-raw", "rezero-8-sumrelu", "highway-8-bias2",
          *[f"{m}-18" for m in NEW_METHODS], *[f"{m}-50" for m in NEW_METHODS if m != "highway"],
          "plain-50-nobn", "resnet-50-nobn"]
 
@@ -421,6 +421,19 @@ def test_highway_gate_bias_starts_negative_so_the_layer_starts_near_carrying():
         assert float((y - carry).norm() / carry.norm()) < 0.3
         block.gate.bias.fill_(3.0)  # the test can fail: a positive bias transforms instead
         assert float((block(x) - carry).norm() / carry.norm()) > 0.5
+    # The variant bias2: the authors' CIFAR code's -2 (cifar10_network.prototxt), the rest of the net alike
+    # (the bias is a constant, not a draw: same seed, same weights elsewhere)
+    authors, ours = build("highway-14-bias2", width=16), build("highway-14", width=16)
+    for a, b in zip(blocks_of(authors), blocks_of(ours)):
+        assert torch.equal(a.gate.bias, torch.full_like(a.gate.bias, -2.0))
+        assert torch.equal(a.gate.weight, b.gate.weight) and torch.equal(a.conv1.weight, b.conv1.weight)
+    x = torch.relu(torch.randn(8, 16, 16, 16))
+    with torch.no_grad():  # T = sigmoid(W x - 2): more of the transform than at -3, by exactly the bias
+        zero = authors.layer1[1].gate.weight.clone().zero_()
+        authors.layer1[1].gate.weight.copy_(zero)
+        assert torch.allclose(torch.sigmoid(authors.layer1[1].gate(x)), torch.full((8, 16, 16, 16), 0.11920292))
+    with pytest.raises(ValueError, match="unknown token 'bias2' in 'rezero-14-bias2' for rezero"):
+        build("rezero-14-bias2")
 
 
 def test_nobn_nets_have_no_bn_and_biased_convolutions_starting_at_zero():
