@@ -47,22 +47,28 @@ def check_reuse(args, dirs: list[Path]) -> None:
     reuse, make skipping them), or one begun that holds a checkpoint (it would be refused at its resume, after
     the others had trained with this call's settings beside it), was trained with other settings than this
     call's profile and SET ask (its config.yaml's ``config`` against them, a tuning folder's at its rate:
-    :func:`experiments.config.changed_settings`): the report would show the old run's numbers as the new
-    setting's, or pool the two. Reads config.yaml only; a run begun without a checkpoint trains anew with
-    this call's settings."""
+    :func:`experiments.config.changed_settings`), or by other code of a plugin than the installed one (the
+    ``source_sha256`` its config.yaml records, :func:`models.plugins.provenance`): the report would show the
+    old run's numbers as the new setting's or code's, or pool the two. Reads config.yaml only; a run begun
+    without a checkpoint trains anew with this call's settings."""
+    from models import parse_name
+    from models.names import plugin_provenance
+
     from .config import at_lr
 
     overrides = args.set.split() if args.set else None
     base = load_profile(args.profile, overrides)
+    installed: dict[str, str | None] = {}  # plugin -> its source's sha256 now, read once
     clashes = []
     for folder in dirs:
         done = read_status(folder / RESULT) in DONE
         if not done and not (folder / runfolder.CHECKPOINT).exists():
             continue  # not started, or started without a checkpoint yet: it trains with this call's settings
         try:
-            recorded = runfolder.read_config(folder / runfolder.CONFIG).get("config")
+            record = runfolder.read_config(folder / runfolder.CONFIG)
         except runfolder.MalformedError:
             continue
+        recorded = record.get("config")
         if not isinstance(recorded, dict):
             continue
         lr = runfolder.seed_and_lr(folder.name)[1]
@@ -71,17 +77,29 @@ def check_reuse(args, dirs: list[Path]) -> None:
         if differ:
             key, (old, new) = next(iter(differ.items()))
             clashes.append((folder, done, key, old, new))
+            continue
+        trained = record.get("plugin")
+        info = parse_name(folder.parent.name)
+        if info.plugin and isinstance(trained, dict):
+            if info.method not in installed:
+                installed[info.method] = plugin_provenance(info.method)["source_sha256"]
+            if trained.get("source_sha256") != installed[info.method]:
+                clashes.append((folder, done, f"the code of plugin {info.method!r}",
+                                f"source sha256 {str(trained.get('source_sha256'))[:12]}",
+                                f"source sha256 {str(installed[info.method])[:12]} (the installed code)"))
     if clashes:
         folder, done, key, old, new = clashes[0]
         more = f" (and {len(clashes) - 1} more runs, done or begun)" if len(clashes) > 1 else ""
+        code = key.startswith("the code of plugin ")
+        was, now = (f"{key}: {old}", new) if code else (f"{key}={old!r}", f"{key}={new!r}")
         if done:
-            raise ConfigError(f"{folder} is done, trained with {key}={old!r} (its config.yaml); this call asks "
-                              f"{key}={new!r}{more}: make would report the old run as the new one. Use another "
-                              "RUNS_DIR to keep both, or delete the run folder to train it again")
-        raise ConfigError(f"{folder} holds a checkpoint of a run begun with {key}={old!r} (its config.yaml); this call "
-                          f"asks {key}={new!r}{more}: make would train the other runs with these settings beside it. "
-                          f"Give it its settings back (SET) to finish it, use another RUNS_DIR, or delete the run "
-                          "folder to train it anew")
+            raise ConfigError(f"{folder} is done, trained with {was} (its config.yaml); this call asks {now}{more}: "
+                              "make would report the old run as the new one. Use another RUNS_DIR to keep both, or "
+                              "delete the run folder to train it again")
+        back = "Reinstall the code it was trained with to finish it" if code else "Give it its settings back (SET) to finish it"
+        raise ConfigError(f"{folder} holds a checkpoint of a run begun with {was} (its config.yaml); this call "
+                          f"asks {now}{more}: make would train the other runs with these settings beside it. "
+                          f"{back}, use another RUNS_DIR, or delete the run folder to train it anew")
 
 
 def check_writable(name: str, folder: str) -> None:

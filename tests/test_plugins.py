@@ -666,6 +666,32 @@ def test_a_plugin_edited_between_a_kill_and_the_resume_is_refused(tmp_path, drop
     assert config["git_commit"] is None or result["git_commits"] == ["f" * 40, config["git_commit"]]
 
 
+def test_a_finished_plugin_run_trained_by_other_code_is_refused_not_reused(tmp_path, dropnet, capsys):
+    """Found by a fault hunt: with the plugin's code edited, `make` skipped its finished runs without a word and
+    reported the old code's numbers as the new code's (the resume check compared the code; the reuse check
+    did not). Refused in one line naming both hashes; under the code it was trained with, reused."""
+    from experiments import matrix
+    from helpers_runs import TINY_ARGS, TINY_SET, inproc, run_dir
+
+    runs = tmp_path / "runs"
+    folder = run_dir(runs, "dropnet-8")
+    rc, out, err = inproc(folder, *TINY_ARGS)
+    assert rc == 0, out + err
+    args = ["check", "--experiment", "degradation", "--profile", "smoke", "--models", "dropnet-8", "--seeds", "0",
+            "--runs-dir", str(runs), "--set", " ".join(TINY_SET)]
+    assert matrix.main(args) == 0  # the same code: the run is reused
+    original = dropnet.read_text()
+    dropnet.write_text(original + "\n# an edit after the run\n")
+    capsys.readouterr()
+    assert matrix.main(args) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {folder} is done, trained with the code of plugin "
+                                                   "'dropnet': source sha256 "), lines
+    assert "(the installed code): make would report the old run as the new one" in lines[0]
+    dropnet.write_text(original)
+    assert matrix.main(args) == 0
+
+
 # --- reports: what the run folders record -------------------------------------------------------------------
 
 def _plugin_runs(runs: Path, versions: dict[int, str], axes: dict | None = None) -> None:
