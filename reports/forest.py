@@ -56,8 +56,8 @@ def _row(label: str, c: Comparison, group: str) -> dict:
                 "reference": False, "note": "cannot compare", "group": group, "decided": False, "flags": ""}
     return {"label": label, "diff": d.diff, "low": np.nan if d.low is None else d.low,
             "high": np.nan if d.high is None else d.high, "above": d.above, "seeds": d.common,
-            "reference": False, "note": "" if d.has_interval else "no interval", "group": group,
-            "decided": d.excludes_zero, "flags": ""}
+            "reference": False, "note": "neither trains" if c.untrained else "" if d.has_interval else "no interval",
+            "group": group, "decided": c.sign != 0, "flags": ""}
 
 
 def _forest(rows: list[dict]) -> pd.DataFrame:

@@ -48,10 +48,13 @@ class Comparison:
     split: str
     diff: Difference | None  # None when either model has no ok run with that error
     missing: list[str] = field(default_factory=list)  # models without a usable ok run
+    untrained: bool = False  # most counted seeds of both nets diverged or ended at chance: nothing to judge
 
     @property
     def sign(self) -> int:
-        return self.diff.sign if self.diff else 0
+        """+1 / −1 where the interval lies above / below 0; 0 where it holds 0, there is none, or neither net
+        trains in most seeds (two nets that fail alike differ by noise, whatever the interval)."""
+        return self.diff.sign if self.diff and not self.untrained else 0
 
     def text(self, label: str | None = None) -> str:
         """``plain-56 − plain-20 = +21.90 points (95% CI +18.21 to +25.59, paired t, 3 seeds; > 0 in 3 of 3 seeds)``.
@@ -91,6 +94,11 @@ class Counted(NamedTuple):
     malformed: int = 0  # of those, malformed: a record that cannot be the run's (reports.runs)
     near_chance: int = 0  # ok seeds whose error is within CHANCE_MARGIN of chance: they did not train
 
+    @property
+    def seldom(self) -> bool:
+        """Most counted seeds diverged or ended at chance (the board's ``Cell.trains_seldom``)."""
+        return bool(self.values) and 2 * (self.diverged + self.near_chance) > len(self.values)
+
     def note(self) -> str:
         """``", 1 diverged: at chance, 1 failed: not counted"``, or "" when every run counts as itself."""
         failed = self.ended - self.malformed
@@ -114,11 +122,11 @@ def counted(runs: Sequence[Run], model: str, split: str) -> Counted:
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:
     """The final ``split`` error of model ``a`` minus model ``b`` over every counted seed (:func:`counted`:
     diverged seeds at chance; :func:`reports.stats.difference`)."""
-    va, vb = counted(runs, a, split).values, counted(runs, b, split).values
-    missing = [m for m, v in ((a, va), (b, vb)) if not v]
+    ca, cb = counted(runs, a, split), counted(runs, b, split)
+    missing = [m for m, c in ((a, ca), (b, cb)) if not c.values]
     if missing:
         return Comparison(a, b, split, None, missing)
-    return Comparison(a, b, split, difference(va, vb))
+    return Comparison(a, b, split, difference(ca.values, cb.values), untrained=ca.seldom and cb.seldom)
 
 
 @dataclass
@@ -221,8 +229,9 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
 
 def _headline(degradation: Comparison | None, shortcut: Comparison | None,
               deep_residual: str | None = None) -> tuple[str, bool | None]:
-    """"reproduced" only when both intervals exclude 0 in the paper's direction (both differences > 0);
-    "cannot be judged" names what is missing (``deep_residual``: the residual net of the deep plain net's
+    """"reproduced" only when both intervals exclude 0 in the paper's direction (both differences > 0) and
+    in each comparison a net trains in most seeds (else :data:`NOT_TRAINED`); "cannot be judged" names what
+    is missing (``deep_residual``: the residual net of the deep plain net's
     depth among the runs, ok or not)."""
     if degradation is None:
         return "degradation cannot be judged (it needs ok runs of two plain depths)", None
@@ -232,6 +241,8 @@ def _headline(degradation: Comparison | None, shortcut: Comparison | None,
         missing = sorted({m for c in (degradation, shortcut) if c is not None for m in c.missing}
                          | ({deep_residual} if shortcut is None else set()))
         return f"cannot be judged (no ok run of {', '.join(missing)})", None
+    if degradation.untrained or shortcut.untrained:
+        return NOT_TRAINED, None
     signs = (degradation.sign, shortcut.sign)
     if signs == (1, 1):
         return "reproduced", True
@@ -248,12 +259,16 @@ def _headline(degradation: Comparison | None, shortcut: Comparison | None,
 
 # Two or more seeds a side that all agree (every seed diverged, say, each at chance): no interval, no judgement.
 NO_SPREAD = "not judged: the seeds agree exactly, no spread to test"
+# Most seeds of both nets diverged or ended at chance (the board's "does not train in most seeds").
+NOT_TRAINED = "not judged: neither net trains in most seeds"
 
 
 def _judge(c: Comparison, yes: str, no: str) -> str:
     d = c.diff
     if d is None:
         return "not comparable"
+    if c.untrained:
+        return NOT_TRAINED
     if d.has_interval:
         return f"{yes}, and the interval excludes 0" if d.low > 0 else f"{no}" if d.high < 0 else "the interval includes 0"
     if min(d.n_a, d.n_b) >= 2:
@@ -279,6 +294,8 @@ def _residual_judgement(c: Comparison) -> str:
     d = c.diff
     if d is None:
         return "not comparable"
+    if c.untrained:
+        return NOT_TRAINED
     if d.has_interval:
         if d.low > 0:
             return "the deeper residual net trains worse too"

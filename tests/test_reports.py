@@ -316,6 +316,23 @@ def test_verdict_not_reproduced_either_direction(tmp_path):
     assert "the residual net trains worse than the plain one" in v.paragraph
 
 
+def test_a_verdict_judges_no_difference_between_nets_that_mostly_did_not_train(tmp_path):
+    """Found by a fault hunt: verdict.md read "the shortcuts lower the deep net's training error, and the
+    interval excludes 0" between plain-56 and resnet-56 both at chance, which it said did not train; the
+    board said "neither trains". The degradation (plain-20 trains, plain-56 does not) is still judged."""
+    classes = [f"c{i}" for i in range(10)]  # chance: 90%
+    for seed, (p56, r56) in enumerate(((88.0, 86.0), (89.0, 87.5), (89.5, 87.0))):
+        for model, v in (("plain-20", 10.0 + seed), ("plain-56", p56), ("resnet-20", 9.0 + 0.5 * seed),
+                         ("resnet-56", r56)):
+            write_run(tmp_path, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=classes)
+    v = make_verdict(discover_runs(tmp_path, EXP, PROF).runs).families[0]
+    assert v.plain.sign == 1 and "- Degradation, plain-56 − plain-20" in v.paragraph
+    assert v.shortcut.untrained and v.shortcut.sign == 0 and v.shortcut.diff.low > 0  # the interval alone would say so
+    assert "- Shortcuts, plain-56 − resnet-56 = +2.00 points" in v.paragraph
+    assert ": not judged: neither net trains in most seeds." in v.paragraph and "lower the deep net's" not in v.paragraph
+    assert v.headline == "not judged: neither net trains in most seeds" and v.reproduced is None
+
+
 def test_verdict_inconclusive_when_an_interval_includes_zero(tmp_path):
     # differences -2, 0, +8 around a mean of +2: the degradation interval includes 0
     runs = degradation_runs(tmp_path, [0, 1, 2], plain56=(8.0, 11.0, 20.0))
