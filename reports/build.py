@@ -337,10 +337,21 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         figures = _figures(ctx, errors)
         sections = _sections(ctx, errors)
 
+        flagged = [r for r in runs if r.flagged]
+        provenance = _provenance(runs, experiment, profile, runs_dir, found.models, found.seeds, found.ignored)
+        if tuning_grid:  # the tuned board's runs: counted and flagged too, not only the one-recipe board's
+            extra = _tuning_protocol_runs(runs_dir, experiment, profile, found.models, found.seeds, tuning_grid)
+            *head, stamp = provenance.split("\n")  # the "generated" line stays last
+            provenance = "\n".join([*head, _tuning_provenance(extra), stamp])
+            # The reported seeds' flags, and the tuning seed's runs that did not finish (its diverged runs are
+            # results: tuning.csv and fig-methods-lr show them).
+            flagged += [r for r in extra if r.flagged and (r.seed in found.seeds or r.status not in runfolder.DONE)]
+
         files.append(io.write_csv(target / "runs.csv", tidy))
         files.append(io.write_csv(target / "summary.csv", summary))
         files.append(io.write_text(target / "summary.md", summary_markdown(
-            summary, runs, title=f"Summary: {experiment} / {profile}", profile=profile, sections=sections)))
+            summary, runs, title=f"Summary: {experiment} / {profile}", profile=profile, sections=sections,
+            flagged=flagged)))
         verdict_md = verdict.markdown()
         # Read alone, verdict.md says as page 1 does why it and the leaderboard's boards may differ.
         beside = VERDICT_BESIDE_BOARD.format(where="of leaderboard.md") + "\n\n" if front.board is not None else ""
@@ -356,15 +367,6 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
                 stale.unlink(missing_ok=True)  # a build beside this one (two makes on one folder) may beat it to it
         remove_stale_temps(target, older_than=STALE_TEMP_SECONDS)  # what a killed build left behind
 
-        flagged = [r for r in runs if r.flagged]
-        provenance = _provenance(runs, experiment, profile, runs_dir, found.models, found.seeds, found.ignored)
-        if tuning_grid:  # the tuned board's runs: counted and flagged too, not only the one-recipe board's
-            extra = _tuning_protocol_runs(runs_dir, experiment, profile, found.models, found.seeds, tuning_grid)
-            *head, stamp = provenance.split("\n")  # the "generated" line stays last
-            provenance = "\n".join([*head, _tuning_provenance(extra), stamp])
-            # The reported seeds' flags, and the tuning seed's runs that did not finish (its diverged runs are
-            # results: tuning.csv and fig-methods-lr show them).
-            flagged += [r for r in extra if r.flagged and (r.seed in found.seeds or r.status not in runfolder.DONE)]
         first_page = _first_page(title, verdict_md, provenance, flagged, errors, front)
         summary_pages = summary_markdown(summary, runs, title=f"Summary: {experiment} / {profile}",
                                          profile=profile, sections=sections, include_flagged=False)
@@ -394,6 +396,12 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
                        first_page, len(pages), pages[0])
 
 
+def _tuning_seed_runs(root: Path) -> bool:
+    """Whether any net under ``root`` has a run of the tuning seed (``--tuned`` without a recorded grid: a
+    matrix that was never tuned, ``make methods TUNE=``, gets no tuned board of nets "not tuned yet")."""
+    return any(root.glob(f"*/{runfolder.SEED_PREFIX}{TUNING_SEED}*"))
+
+
 def _split_list(text: str | None) -> list[str] | None:
     if text is None:
         return None
@@ -415,7 +423,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help='the tuning protocol\'s learning-rate grid (make methods: LRS): adds the tuned board')
     p.add_argument("--tuned", action="store_true",
                    help="add the tuned board at the grid the runs were planned with (the runs folder's "
-                        f"{GRID_FILE}; the default grid where there is none)")
+                        f"{GRID_FILE}; the default grid where there is none but tuning runs are; none else)")
     p.add_argument("--tune", default=None, metavar="TUNE",
                    help="TUNE as make has it, checked: 1 is --tuned, empty is neither")
     return p.parse_args(argv)
@@ -441,8 +449,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 grid = parse_grid(args.lrs)
             except ValueError as exc:
                 raise InputError(str(exc)) from None
-        elif args.tuned:
-            grid = recorded_grid(Path(args.runs_dir) / args.experiment / args.profile) or DEFAULT_GRID
+        elif args.tuned:  # the grid the runs were planned with; the default for runs older than its record
+            root = Path(args.runs_dir) / args.experiment / args.profile
+            grid = recorded_grid(root) or (DEFAULT_GRID if _tuning_seed_runs(root) else None)
         result = build_report(args.runs_dir, args.experiment, args.profile, args.out_dir,
                               _split_list(args.models), seeds, grid)
     except InputError as exc:

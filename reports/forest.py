@@ -207,11 +207,12 @@ def plot_forest(ax: Axes, table: pd.DataFrame, *, xlabel: str = "difference (poi
 
 def methods_board(ctx: ReportContext) -> pd.DataFrame | None:
     """The leaderboard of ``ctx``'s runs over the models asked for (``ctx.models``; experiment ``methods``,
-    or any net beyond the paper's), None when there is none or it has no rows; computed once per report
-    (kept in ``ctx.extras``) for the first page and the figures that draw it."""
+    any net beyond the paper's, or any experiment with a tuning grid: ``TUNE=1`` promises both boards), None
+    when there is none or it has no rows; computed once per report (kept in ``ctx.extras``) for the first
+    page and the figures that draw it."""
     if "leaderboard" not in ctx.extras:
         board = None
-        if ctx.experiment == METHODS_EXPERIMENT or methods_present(ctx.runs):
+        if ctx.experiment == METHODS_EXPERIMENT or methods_present(ctx.runs) or ctx.extras.get("tuning_grid"):
             board = leaderboard_table(ctx.runs, ctx.models)
         ctx.extras["leaderboard"] = None if board is None or board.empty else board
     return ctx.extras["leaderboard"]

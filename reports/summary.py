@@ -196,8 +196,10 @@ def shortcut_table(runs: Sequence[Run], profile: str = "") -> tuple[list[str], l
 
 
 def summary_markdown(summary: pd.DataFrame, runs: Sequence[Run], *, title: str, profile: str,
-                     sections: Sequence[tuple[str, str]] = (), include_flagged: bool = True) -> str:
-    """``summary.md``: the summary table, the paper's source line, flagged runs, and extra sections."""
+                     sections: Sequence[tuple[str, str]] = (), include_flagged: bool = True,
+                     flagged: Sequence[Run] | None = None) -> str:
+    """``summary.md``: the summary table, the paper's source line, flagged runs (``flagged``; by default those
+    of ``runs``), and extra sections."""
     header, rows = display_table(summary)
     parts = [f"# {title}", "", "Errors in %, mean ± std over ok seeds (std with ddof=1; no std for one seed). "
              "Diverged, failed, missing and malformed runs are counted, never averaged in.", "",
@@ -209,7 +211,8 @@ def summary_markdown(summary: pd.DataFrame, runs: Sequence[Run], *, title: str, 
         parts += ["", said]
     if include_flagged:
         parts += ["", "## Flagged runs", ""]
-        parts += [f"- `{r.rel}`: {flag_text(r)}" for r in runs if r.flagged] or ["None."]
+        listed = [r for r in runs if r.flagged] if flagged is None else flagged
+        parts += [f"- `{r.rel}`: {flag_text(r)}" for r in listed] or ["None."]
     for heading, body in sections:
         parts += ["", f"## {heading}", "", body.rstrip()]
     return "\n".join(parts) + "\n"

@@ -75,19 +75,19 @@ def test_a_choice_at_the_profiles_rate_reuses_the_one_recipe_runs_and_ties_go_to
     assert plan(tmp_path, ["resnet-20"], GRID, 0.1, [0])[-1] == ("resnet-20", 0, None)  # seed0: no second run
 
 
-def _write(runs, model, seed, train, lr=None, status="ok"):
-    """A finished run of the methods experiment, at ``lr`` (None: the profile's 0.1), config.yaml saying so."""
+def _write(runs, model, seed, train, lr=None, status="ok", experiment="methods"):
+    """A finished run of ``experiment``, at ``lr`` (None: the profile's 0.1), config.yaml saying so."""
     import shutil
 
     import yaml
     from runfolders import write_run
 
     scratch = runs.parent / "scratch" if lr is not None else runs  # not over the seed<k> run beside it
-    folder = write_run(scratch, "methods", "quick", model, seed, train=lambda s: train, status=status,
+    folder = write_run(scratch, experiment, "quick", model, seed, train=lambda s: train, status=status,
                        classes=[str(i) for i in range(10)])
     if lr is not None:
-        run_dir(runs, "methods", "quick", model, seed, lr).parent.mkdir(parents=True, exist_ok=True)
-        target = run_dir(runs, "methods", "quick", model, seed, lr)
+        run_dir(runs, experiment, "quick", model, seed, lr).parent.mkdir(parents=True, exist_ok=True)
+        target = run_dir(runs, experiment, "quick", model, seed, lr)
         shutil.move(folder, target)
         config = yaml.safe_load((target / "config.yaml").read_text())
         config["lr"] = lr
@@ -336,3 +336,42 @@ def test_the_base_rate_is_the_one_most_runs_at_it_record(tmp_path):
     for seed in (1, 2):  # a tie, one run each: the tuning seed's own run at the base rate decides
         shutil.rmtree(run_dir(runs, "methods", "quick", "plain-20", seed))
     assert base_lr(runs / "methods" / "quick", ["plain-20"]) == 0.1
+
+
+def test_tune_1_on_any_experiment_reports_both_boards_and_summary_flags_the_tuned_runs(tmp_path, capsys):
+    """Found by a fault hunt: (1) `make degradation TUNE=1` trained the tuning protocol but its report showed
+    neither the tuned board nor tuning.csv; (2) summary.md said "Flagged runs: None." while a reported seed at
+    a tuned rate had failed (the console and page 1 counted it); (3) `make report` after `make methods TUNE=`
+    rendered a tuned board of 18 nets "not tuned yet", at the default grid, for runs never meant to be tuned."""
+    import pandas as pd
+
+    from reports.build import build_report
+    from reports.build import main as build
+
+    runs = tmp_path / "runs"
+    for model, by_rate in {"plain-20": {0.025: 25.0, 0.05: 15.0, 0.1: 20.0, 0.2: 30.0},
+                           "plain-56": {0.025: 65.0, 0.05: 61.0, 0.1: 60.0, 0.2: 70.0}}.items():
+        for lr, train in by_rate.items():
+            _write(runs, model, TUNING_SEED, train, None if lr == 0.1 else lr, experiment="degradation")
+        for seed in (0, 1):
+            _write(runs, model, seed, by_rate[0.1] + seed, experiment="degradation")
+    _write(runs, "plain-20", 0, 16.0, 0.05, experiment="degradation")  # plain-20's tuned rate: seed 1 failed
+    _write(runs, "plain-20", 1, 17.0, 0.05, status="failed", experiment="degradation")
+    result = build_report(runs, "degradation", "quick", tmp_path / "out", ["plain-20", "plain-56"], None,
+                          (0.025, 0.05, 0.1, 0.2))
+    board = pd.read_csv(result.out_dir / "leaderboard.csv")
+    assert list(board["board"]) == ["one-recipe", "tuned"] and list(board["lr_shallow"]) == [0.1, 0.05]
+    assert (result.out_dir / "tuning.csv").exists() and "methods-lr" in result.figures
+    summary = (result.out_dir / "summary.md").read_text()
+    assert "- `degradation/quick/plain-20/seed1-lr0.05`: FAILED" in summary and "None." not in summary
+
+    methods = tmp_path / "never-tuned"  # `make methods TUNE=`: no grid recorded, no tuning seed's run
+    for model in ("plain-20", "plain-56"):
+        for seed in (0, 1):
+            _write(methods, model, seed, 20.0 + seed)
+    out = tmp_path / "out-never"
+    assert build(["--experiment", "methods", "--profile", "quick", "--runs-dir", str(methods), "--out-dir",
+                  str(out), "--models", "plain-20 plain-56", "--tune", "1"]) == 0
+    capsys.readouterr()
+    assert set(pd.read_csv(out / "methods" / "quick" / "leaderboard.csv")["board"]) == {"one-recipe"}
+    assert not (out / "methods" / "quick" / "tuning.csv").exists()
