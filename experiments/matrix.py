@@ -159,7 +159,7 @@ def check_plugins(names: list[str], config, build: bool = True) -> None:
     before anything trains: PluginError (a ValueError), one line naming the plugin. A refused plugin the
     matrix does not name is a warning, not an error (it changes no built-in net: built-in names never
     resolve to a plugin). Building imports torch: only for a matrix that names a plugin (and ``build``). The
-    nets are built for 10 classes and 3 input channels, and where the profile sets its ``image_size`` put
+    nets are built for 10 classes and the dataset's channels, and where the profile sets its ``image_size`` put
     through one training step's work at that size and memory format (models.check_plugin_net); each run checks
     its own again for its data (experiments.run)."""
     from models.names import check_plugins as check_installed
@@ -176,12 +176,15 @@ def check_plugins(names: list[str], config, build: bool = True) -> None:
 
         from .config import model_overrides
 
+        from .data import dataset
+
+        channels = dataset(config.dataset).channels
         for name in names:
             if config.image_size:
-                check_plugin_net(name, num_classes=10, in_channels=3, image_size=config.image_size,
+                check_plugin_net(name, num_classes=10, in_channels=channels, image_size=config.image_size,
                                  channels_last=config.channels_last, **model_overrides(name, config))
             else:
-                create_model(name, num_classes=10, in_channels=3, **model_overrides(name, config))
+                create_model(name, num_classes=10, in_channels=channels, **model_overrides(name, config))
 
 
 def status(args) -> int:

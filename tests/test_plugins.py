@@ -367,6 +367,25 @@ def test_a_net_that_fails_at_the_runs_image_size_is_refused_before_anything_is_w
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_input_check_builds_a_plugin_for_the_datasets_channels(tmp_path, on_path, capsys):
+    """Found by a fault hunt: make's input check built every plugin for 3 input channels, so a net that ignores
+    ``in_channels`` passed it on Fashion-MNIST (1 channel), and every one of its runs then failed, one error
+    line each, beside the other nets' training. Now the check refuses it once, before anything trains."""
+    from experiments import matrix
+
+    source = (_NET.replace("FEATURES", "4") + "\n    def forward(self, x):\n"
+              "        return self.fc(self.features(x).mean((2, 3)))\n"
+              "\ndef build(depth, *, num_classes, in_channels, **kw):\n    return Net(depth, num_classes, 3)\n")
+    on_path(fake_dist(tmp_path / "site", "rgb-plugin", {"rgbonly": "badplug_rgb:build"}, "badplug_rgb", source))
+    args = ["check", "--profile", "smoke", "--models", "plain-8 rgbonly-8", "--runs-dir", str(tmp_path / "runs")]
+    assert matrix.main(args) == 0  # the smoke profile's synthetic data: 3 channels, as the net assumes
+    capsys.readouterr()
+    assert matrix.main([*args, "--set", "dataset=fashion-mnist"]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and "plugin 'rgbonly'" in lines[0] and "on a (2, 1, " in lines[0], lines
+    assert not (tmp_path / "runs").exists()
+
+
 # --- the distribution: its files, its name, its top-level packages ------------------------------------------
 
 def test_the_source_hash_covers_the_plugins_own_distribution_only(tmp_path, on_path):

@@ -54,6 +54,7 @@ class Dataset:
     load: Callable[["RunConfig", Path], "Tensors"] | None
     own_size: str = ""
     train_split: int | None = None  # images in the training split as published (val_size is held out of it)
+    channels: int = 3  # the images' channels as loaded (the input check builds the nets for them)
 
     @property
     def tensors(self) -> bool:

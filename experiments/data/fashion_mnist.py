@@ -58,4 +58,4 @@ def load(config, data_dir: Path):
                             lambda ds: ds.data.unsqueeze(1), str(data_dir))
 
 
-DATASET = Dataset("fashion-mnist", ensure, load, train_split=60000)
+DATASET = Dataset("fashion-mnist", ensure, load, train_split=60000, channels=1)
