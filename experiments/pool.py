@@ -161,18 +161,28 @@ def _step(dirs: list[str], args: argparse.Namespace, warm: bool) -> tuple[int, b
                 i, run_dir = todo.pop(0)
                 sys.stdout.flush()
                 sys.stderr.flush()
-                pid = os.fork()
-                if pid == 0:  # the run: exactly experiments.run's main, then out without the parent's cleanup
-                    code = 1
-                    try:
-                        code = _child(run_dir, f"{i}/{total}", args)
-                    except BaseException:  # noqa: BLE001 - said before os._exit, which would swallow it
-                        traceback.print_exc()
-                    finally:
-                        sys.stdout.flush()
-                        sys.stderr.flush()
-                        os._exit(code)
-                running[pid] = run_dir
+                # SIGINT held over the fork: one arriving inside it (in CPython's after-fork callbacks, where a
+                # KeyboardInterrupt is printed and dropped) would let the pool train on; held, it is raised
+                # below, once the run is in ``running`` to be waited for.
+                mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+                try:
+                    pid = os.fork()
+                    if pid == 0:  # the run: exactly experiments.run's main, then out without the parent's cleanup
+                        code = 1
+                        try:
+                            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+                            code = _child(run_dir, f"{i}/{total}", args)
+                        except KeyboardInterrupt:  # before the run began: nothing to stop
+                            code = EXIT_SIGINT
+                        except BaseException:  # noqa: BLE001 - said before os._exit, which would swallow it
+                            traceback.print_exc()
+                        finally:
+                            sys.stdout.flush()
+                            sys.stderr.flush()
+                            os._exit(code)
+                    running[pid] = run_dir
+                finally:
+                    signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             pid, wait_status = os.wait()
             ended = running.pop(pid, None)
             code = os.waitstatus_to_exitcode(wait_status)

@@ -155,3 +155,23 @@ def test_ctrl_c_while_the_pool_imports_is_one_line_and_ends_by_the_signal(tmp_pa
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == -signal.SIGINT, (proc.returncode, err)
     assert "Traceback" not in err and err.strip().splitlines()[-1] == "interrupted (Ctrl-C)", err
+
+
+def test_ctrl_c_during_a_fork_stops_the_pool(tmp_path):
+    """Found by a fault hunt: a SIGINT landing inside os.fork() (CPython's after-fork callbacks, where a
+    KeyboardInterrupt is printed as "Exception ignored" and dropped) let the pool go on to train every other
+    run, 2 times in 18. Here every fork is hit: an after-fork hook in the pool's process sends the process
+    group SIGINT. The pool now stops at the first run, ends by SIGINT, and trains no other."""
+    import signal
+
+    from helpers_runs import run_dir
+
+    dirs = [run_dir(tmp_path, "plain-8", seed) for seed in (0, 1, 2)]
+    code = ("import os, signal, sys; from experiments import pool; "
+            "os.register_at_fork(after_in_parent=lambda: os.killpg(0, signal.SIGINT)); "
+            "sys.exit(pool.main(sys.argv[1:]))")
+    proc = subprocess.run([str(PY), "-c", code, "--jobs", "1", *map(str, dirs), *TINY_ARGS], cwd=ROOT, env=env(),
+                          capture_output=True, text=True, timeout=300, start_new_session=True)
+    assert proc.returncode == -signal.SIGINT, (proc.returncode, proc.stderr[-2000:])
+    assert "Exception ignored" not in proc.stderr, proc.stderr[-2000:]
+    assert not any((d / "result.json").exists() for d in dirs[1:]) and not dirs[2].exists(), proc.stderr[-2000:]
