@@ -12,7 +12,7 @@ marked; and the methods benchmark's training curves (issue 21, ``make methods``)
   training error against the learning rate, from the tuning runs).
 
 The methods' rows carry the leaderboard's numbers and words (:mod:`reports.verdicts`: 95% intervals, paired
-where the nets share seeds; filled where the Holm-corrected decision is made; each cell's seeds that did
+where the nets hold the same seeds; filled where the Holm-corrected decision is made; each cell's seeds that did
 not train); the degradation verdict's rows its 95% intervals (:func:`reports.stats.difference`: paired by the same rule).
 Nothing here computes one.
 """
@@ -56,7 +56,7 @@ def _row(label: str, c: Comparison, group: str) -> dict:
                 "reference": False, "note": "cannot compare", "group": group, "decided": False, "flags": ""}
     return {"label": label, "diff": d.diff, "low": np.nan if d.low is None else d.low,
             "high": np.nan if d.high is None else d.high, "above": d.above, "seeds": d.common,
-            "reference": False, "note": "neither trains" if c.untrained else "" if d.has_interval else "no interval",
+            "reference": False, "note": "neither trains in most seeds" if c.untrained else "" if d.has_interval else "no interval",
             "group": group, "decided": c.sign != 0, "flags": ""}
 
 

@@ -132,7 +132,7 @@ def both_boards_forest(one: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
 VERDICT_BESIDE_BOARD = (
     "_The verdict below asks the paper's two planned questions of the four reference nets (does the deeper "
     "plain net train worse; does the residual net of its depth train better), each with an unadjusted 95% "
-    "Welch interval. The boards {where} test every method's gap at once and correct for that. A gap can "
+    "interval, paired as on the boards. The boards {where} test every method's gap at once and correct for that. A gap can "
     "therefore be \"reproduced\" here and \"not shown\" on a board: both are true, of different "
     "questions._")
 
@@ -164,7 +164,7 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
     table = verdict_forest(verdict)
     if table.empty or table["diff"].isna().all():
         return FrontPage()
-    title = "The verdict's differences, 95% CI over seeds: Welch, paired for residual depth (filled: CI excludes 0)"
+    title = "The verdict's differences: 95% CI over seeds, paired (Welch where seeds differ); filled: decided"
     fig = Figure(figsize=(8.5, forest_height(len(table)) + 0.4), layout="constrained")
     plot_forest(fig.subplots(), table, xlabel=VERDICT_LABEL)
     fig.suptitle(figure_title(ctx, "The verdict's comparisons"), fontsize=11)

@@ -35,7 +35,7 @@ from models.names import FAMILIES, METHODS, ModelName
 
 from .groups import eval_split, method_key, model_infos
 from .runs import Run, plugin_versions, read_name
-from .stats import mean_std
+from .stats import PAIRING, mean_std
 from .summary import markdown_table
 from .verdict import FAMILY_NAMES, finals
 from .verdicts import (ALPHA, CHANCE_MARGIN, EFFECT_WORDS, EQUIVALENCE_MARGIN, GAP_WORDS, Cell, Test, adjust,
@@ -406,9 +406,8 @@ def rules_text(table: pd.DataFrame) -> str:
                 "each difference as measured.")
     return (
         f"Every seed counts: a diverged seed enters at {chance_text}; a seed within {CHANCE_MARGIN:g} points of "
-        "chance is \"at chance\" (both: did not train). Intervals: 95%, unadjusted; paired t over the seeds "
-        "both nets share (a seed gives every net the same batches in the same order), Welch's t where nets "
-        f"share fewer than two{r_text}. Each verdict column holds family-wise at {ALPHA:.0%}, each board "
+        f"chance is \"at chance\" (both: did not train). Intervals: 95%, unadjusted; {PAIRING}{r_text}. "
+        f"Each verdict column holds family-wise at {ALPHA:.0%}, each board "
         f"apart: Holm (1979) over the column's difference and equivalence tests together, with Shaffer's "
         f"(1986) constraint that at most one of a net's two nulls is true (the {sizes['gap']} depth gaps; "
         f"apart, the {sizes['vs_plain']} comparisons with plain and the {sizes['vs_resnet']} with resnet). "

@@ -41,9 +41,23 @@ def t_ppf(p: float, df: float) -> float:
     return float(_scipy_stats.t.ppf(p, df))
 
 
-# Points of error: a spread below this is float rounding (a test error of 69.9999988 against 70.0), not seeds
-# that differ: one image in 10,000 is 0.01 points.
+# Points of error: the spread of one seed's difference (paired: the differences' sd; unpaired: sqrt(sa² + sb²))
+# below which it is float rounding (a test error of 69.9999988 against 70.0), not seeds that differ: one image
+# in 10,000 is 0.01 points. Below it there is no spread to test (the board's and the verdict's "no spread").
 SPREAD_FLOOR = 1e-6
+
+
+# The pairing rule in words, for every page that states it (the board's, the verdict's, the console's).
+PAIRING = ("paired t where both nets hold the same seeds (a seed gives every net the same batches in the same "
+           "order), else Welch's t over every counted seed")
+
+
+def interval_method(paired: bool, seeds: int, df: float | None) -> str:
+    """``"paired t, 3 seeds"`` / ``"Welch t, df 3.4"`` / ``"no interval"`` (``df`` None): how an interval
+    was computed, as the verdict and the board print it."""
+    if df is None:
+        return "no interval"
+    return f"paired t, {seeds} seeds" if paired else f"Welch t, df {df:.1f}"
 
 
 def same_seeds(a: Mapping[int, float], b: Mapping[int, float]) -> bool:
@@ -93,9 +107,7 @@ class Difference:
 
     @property
     def method(self) -> str:
-        if not self.has_interval:
-            return "no interval"
-        return f"paired t, {self.common} seeds" if self.paired else f"Welch t, df {self.df:.1f}"
+        return interval_method(self.paired, self.common, self.df if self.has_interval else None)
 
 
 def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0.95) -> Difference:
@@ -117,7 +129,7 @@ def welch_interval(a: Sequence[float], b: Sequence[float], confidence: float = 0
         return Difference(diff, None, None, None, na, nb, ma, mb, sa, sb, confidence)
     va, vb = sa * sa / na, sb * sb / nb
     se2 = va + vb
-    if math.sqrt(se2) < SPREAD_FLOOR:
+    if math.hypot(sa, sb) < SPREAD_FLOOR:  # a seed's difference has no spread (no_spread)
         return Difference(diff, None, None, None, na, nb, ma, mb, sa, sb, confidence)
     df = se2 * se2 / (va * va / (na - 1) + vb * vb / (nb - 1))
     half = t_ppf(0.5 + confidence / 2.0, df) * math.sqrt(se2)
@@ -142,12 +154,11 @@ def difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float
         return dataclasses.replace(welch_interval(list(a.values()), list(b.values()), confidence), **signs)
     ma, sa, na = mean_std(list(a.values()))
     mb, sb, nb = mean_std(list(b.values()))
-    m, sd, n = mean_std([a[s] - b[s] for s in common])
-    if sd < SPREAD_FLOOR:
+    diffs = [a[s] - b[s] for s in common]
+    m, low, high, n = mean_interval(diffs, confidence)
+    if mean_std(diffs)[1] < SPREAD_FLOOR:
         return Difference(m, None, None, None, na, nb, ma, mb, sa, sb, confidence, paired=True, **signs)
-    half = t_ppf(0.5 + confidence / 2.0, n - 1) * sd / math.sqrt(n)
-    return Difference(m, m - half, m + half, float(n - 1), na, nb, ma, mb, sa, sb, confidence, paired=True,
-                      **signs)
+    return Difference(m, low, high, float(n - 1), na, nb, ma, mb, sa, sb, confidence, paired=True, **signs)
 
 
 def _finite(v) -> bool:

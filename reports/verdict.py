@@ -26,16 +26,15 @@ from typing import NamedTuple
 from . import paper
 from .groups import OPTION_LABELS, degradation_sets, eval_split, families, has_ablation, model_infos, shortcut_sets
 from .runs import Run
-from .stats import Difference, difference, mean_std
+from .stats import PAIRING, Difference, difference, mean_std
 from .verdicts import cell, chance_error
 from .summary import fmt_pm
 
 FAMILY_NAMES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
 METHOD_NOTE = (
-    "Intervals: 95% paired t-intervals over the seeds both nets have (a seed gives both the same batches; the "
-    "paired interval holds whatever the two nets' errors' correlation), Welch t-intervals where their seeds "
-    "differ. Every seed counts: a diverged seed enters at chance error (the error of guessing); one seed gives "
-    "a point difference and no interval."
+    f"Intervals: 95%, {PAIRING} (the paired interval holds whatever the two nets' errors' correlation). Every "
+    "seed counts: a diverged seed enters at chance error (the error of guessing); one seed gives a point "
+    "difference and no interval."
 )
 
 
@@ -93,11 +92,7 @@ class Counted(NamedTuple):
     ended: int  # runs with no training outcome: failed, malformed, or ok without a finite final error
     malformed: int = 0  # of those, malformed: a record that cannot be the run's (reports.runs)
     near_chance: int = 0  # ok seeds whose error is within CHANCE_MARGIN of chance: they did not train
-
-    @property
-    def seldom(self) -> bool:
-        """Most counted seeds diverged or ended at chance (the board's ``Cell.trains_seldom``)."""
-        return bool(self.values) and 2 * (self.diverged + self.near_chance) > len(self.values)
+    seldom: bool = False  # most counted seeds diverged or ended at chance (the board's Cell.trains_seldom)
 
     def note(self) -> str:
         """``", 1 diverged: at chance, 1 failed: not counted"``, or "" when every run counts as itself."""
@@ -116,7 +111,7 @@ def counted(runs: Sequence[Run], model: str, split: str) -> Counted:
     out (:class:`Counted`): the board's count of a net (:func:`reports.verdicts.cell`), on ``split``. Where no
     run records its classes, diverged seeds are left out and said so."""
     c = cell(runs, model, chance_error(runs), split)
-    return Counted(c.values, c.diverged - c.uncounted, c.uncounted, c.ended, c.malformed, c.at_chance)
+    return Counted(c.values, c.diverged - c.uncounted, c.uncounted, c.ended, c.malformed, c.at_chance, c.trains_seldom)
 
 
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:

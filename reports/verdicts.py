@@ -59,7 +59,7 @@ import numpy as np
 from scipy import stats as _st
 
 from .runs import Run
-from .stats import SPREAD_FLOOR, same_seeds
+from .stats import SPREAD_FLOOR, interval_method, same_seeds
 
 ALPHA = 0.05  # family-wise error rate of the board's decisions (Holm)
 CONFIDENCE = 0.95  # the intervals printed (unadjusted)
@@ -266,7 +266,7 @@ class Test:
     def method(self) -> str:
         if not self.has_interval:
             return "no interval"
-        return f"paired t, {self.common} seeds" if self.paired else f"Welch t, df {self.df:.1f}"
+        return interval_method(self.paired, self.common, self.df)
 
 
 def _quiet(fn, *args, **kwargs):
@@ -311,7 +311,7 @@ def compare_cells(a: Cell, b: Cell, margin: float = EQUIVALENCE_MARGIN) -> Test 
     paired = same_seeds(a.values, b.values)
     welch = (None, None)
     if len(xa) >= 2 and len(xb) >= 2:
-        welch = (_interval_or_point(xa, xb, margin)[:2] if xa.std() + xb.std() < SPREAD_FLOOR
+        welch = (_interval_or_point(xa, xb, margin)[:2] if math.hypot(xa.std(ddof=1), xb.std(ddof=1)) < SPREAD_FLOOR
                  else _t_tests(xa, xb, margin)[:2])
     r = None
     if len(common) >= 3 and pa.std() > 0 and pb.std() > 0:

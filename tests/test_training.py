@@ -391,3 +391,17 @@ def test_linear_warmup_ramps_to_lr_then_steps_down():
     assert [s(i) for i in (0, 25, 50, 99, 100, 150)] == pytest.approx([0.1, 0.55, 1.0, 1.0, 0.1, 0.01])
     constant = StepSchedule([100], 0.1, warmup_steps=50, warmup_factor=0.1)
     assert [constant(i) for i in (0, 49, 50)] == pytest.approx([0.1, 0.1, 1.0])
+
+
+def test_each_tensor_datasets_declared_channels_are_its_loaded_images(cifar, tmp_path):
+    """make's input check builds a plugin net for ``Dataset.channels`` without loading the data; the runs see
+    the loaded tensors' channels. The two must agree for every tensor dataset."""
+    from experiments.data import DATASETS, dataset
+
+    make_fashion_mnist(tmp_path / "fm")
+    roots = {"fashion-mnist": tmp_path / "fm", "cifar10": cifar[0], "synthetic": tmp_path}
+    assert set(roots) == {name for name, d in DATASETS.items() if d.tensors}  # a new tensor dataset joins here
+    for name, root in roots.items():
+        config = RunConfig(dataset=name, val_size=10, synthetic_train=64, synthetic_eval=16)
+        assert load_tensors(config, root).train_x.shape[1] == dataset(name).channels, name
+
