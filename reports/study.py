@@ -19,17 +19,25 @@ from pathlib import Path
 
 from .groups import degradation_sets, families, model_infos
 from .runs import Run, discover_runs
-from .verdict import FAMILY_NAMES, family_verdict, finals
+from .verdict import FAMILY_NAMES, counted, family_verdict
 
 
 def family_study(runs: Sequence[Run], family: str, subset: int = 3) -> str:
-    """Markdown: a per-seed table of final training errors (%) and the counts of each claim."""
+    """Markdown: a per-seed table of final training errors (%) and the counts of each claim. Seeds count as
+    the verdict counts them (:func:`reports.verdict.counted`): a diverged seed at chance error, marked ``*``;
+    a seed without a counted value for each of the four nets (failed, malformed, missing) is named, not used."""
     plain, res = degradation_sets(model_infos(runs), family)
     if len(plain) < 2 or len(res) < 2:
         return f"{FAMILY_NAMES.get(family, family)}: needs two depths of plain and of residual nets.\n"
     p_lo, p_hi, r_lo, r_hi = plain[min(plain)], plain[max(plain)], res[min(res)], res[max(res)]
-    vals = {m: finals(runs, m, "train") for m in (p_lo, p_hi, r_lo, r_hi)}
+    vals = {m: counted(runs, m, "train").values for m in (p_lo, p_hi, r_lo, r_hi)}
     seeds = sorted(set.intersection(*(set(v) for v in vals.values())))
+    left_out = sorted({r.seed for r in runs if r.model in vals} - set(seeds))
+    diverged = {(r.model, r.seed) for r in runs if r.status == "diverged"}
+
+    def cell(m: str, s: int) -> str:
+        return f"{vals[m][s]:.1f}" + ("*" if (m, s) in diverged else "")
+
     lines = [f"### {FAMILY_NAMES.get(family, family)}", "",
              f"| seed | {p_lo} | {p_hi} | {r_lo} | {r_hi} | {p_hi} > {p_lo} | {r_hi} < {p_hi} |",
              "|---:|---:|---:|---:|---:|:---:|:---:|"]
@@ -38,11 +46,16 @@ def family_study(runs: Sequence[Run], family: str, subset: int = 3) -> str:
         a, b, c, d = (vals[m][s] for m in (p_lo, p_hi, r_lo, r_hi))
         degrade += b > a
         shortcut += d < b
-        lines.append(f"| {s} | {a:.1f} | {b:.1f} | {c:.1f} | {d:.1f} | {'yes' if b > a else 'NO'} | "
-                     f"{'yes' if d < b else 'NO'} |")
+        lines.append(f"| {s} | {' | '.join(cell(m, s) for m in (p_lo, p_hi, r_lo, r_hi))} | "
+                     f"{'yes' if b > a else 'NO'} | {'yes' if d < b else 'NO'} |")
     n = len(seeds)
     mean = {m: sum(vals[m][s] for s in seeds) / n for m in vals} if n else {}
     lines.append("")
+    if any(m_s[1] in seeds for m_s in diverged if m_s[0] in vals):
+        lines.append("- `*`: diverged, entered at chance error (as the verdict counts it).")
+    if left_out:
+        lines.append(f"- Left out (no counted value for each of the four nets: failed, malformed or missing): seed"
+                     f"{'s' if len(left_out) > 1 else ''} {', '.join(map(str, left_out))}.")
     lines.append(f"- {p_hi} > {p_lo} in {degrade} of {n} seeds; {r_hi} < {p_hi} in {shortcut} of {n} seeds.")
     if n:
         gap_p, gap_r = mean[p_hi] - mean[p_lo], mean[r_hi] - mean[r_lo]

@@ -629,6 +629,31 @@ def test_seed_study_counts_each_claim_per_seed(tmp_path):
     assert "The verdict on each of the 4 subsets of 3 seeds: reproduced: 1;" in text
 
 
+def test_seed_study_counts_a_diverged_seed_as_the_verdict_does_and_names_a_seed_it_leaves_out(tmp_path):
+    """Found by a fault hunt: the study kept ok runs only, so a diverged plain-56 seed (at chance in the
+    verdict) vanished from its table, its counts and its subsets without a word."""
+    from reports.study import family_study
+
+    classes = [f"c{i}" for i in range(10)]
+    for seed in range(5):
+        for model, v in (("plain-20", 10.0 + seed), ("plain-56", 30.0 + 2 * seed), ("resnet-20", 9.0 + seed),
+                         ("resnet-56", 8.0 + 1.5 * seed)):
+            if (model, seed) == ("plain-56", 3):
+                write_run(tmp_path, EXP, PROF, model, seed, status="diverged", steps=[100], train=[50.0],
+                          classes=classes)
+            elif (model, seed) == ("resnet-20", 4):
+                write_run(tmp_path, EXP, PROF, model, seed, status="failed", train=None, write_metrics=False,
+                          classes=classes)
+            else:
+                write_run(tmp_path, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v),
+                          classes=classes)
+    text = family_study(discover_runs(tmp_path, EXP, PROF).runs, "cifar", subset=3)
+    assert "| 3 | 13.0 | 90.0* | 12.0 | 12.5 | yes | yes |" in text, text
+    assert "plain-56 > plain-20 in 4 of 4 seeds" in text and "`*`: diverged, entered at chance error" in text
+    assert "Left out (no counted value for each of the four nets: failed, malformed or missing): seed 4." in text
+    assert "The verdict on each of the 4 subsets of 3 seeds" in text
+
+
 def test_a_verdict_rests_neither_on_one_seed_beside_an_inconclusive_interval_nor_on_seeds_that_agree(tmp_path):
     """Two faults of the headline: (1) the degradation measured over 3 seeds per net with an interval that
     includes 0, beside a shortcut comparison from one resnet-56 seed, read "suggested by one seed"; it is
