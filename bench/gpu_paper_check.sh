@@ -9,7 +9,9 @@
 #
 # SECTIONS (default "resume fig6 throughput"), run in this order, each under `timeout` within BUDGET_S
 # seconds (default 500) shared out 24/50/26; a stage that fails or runs out of time is named in the log
-# and the next one still runs. Settings are the paper profile's (bf16, channels_last, compile, the step
+# and the next one still runs. A stage whose runs or make exit otherwise than planned is a FAIL line in
+# checks.txt; one whose input was refused before anything trained (fig6 over runs of other settings, say)
+# gets no checks and copies no figure: what is on disk is not this call's. Settings are the paper profile's (bf16, channels_last, compile, the step
 # recorded as a CUDA graph, pad-4 crop + flip, batch 128, lr 0.1, momentum 0.9, weight decay 1e-4) on
 # Fashion-MNIST padded with zeros to 32x32 (`--set dataset=fashion-mnist --set image_size=32`):
 #   resume      RESUME_MODEL (resnet-20) for RESUME_STEPS (2000) iterations, evaluated every RESUME_EVAL
@@ -98,11 +100,13 @@ stage_resume() {
   local ka=$!
   $PYTHON -m experiments.run --run-dir "$R/b/$P" --data-dir "$DATA_DIR" --runs-per-gpu 2 "${args[@]}" &
   local kb=$!
-  wait $ka; echo "resume: killed run exit $? (137 = killed as planned)"
+  local rc bad=0
+  wait $ka; rc=$?; echo "resume: killed run exit $rc (137 = killed as planned)"; [ $rc = 137 ] || bad=1
   ls "$R/a/$P" "$R/a/$P/checkpoints"
   $PYTHON -m experiments.run --run-dir "$R/a/$P" --data-dir "$DATA_DIR" --runs-per-gpu 2 "${args[@]}"
-  echo "resume: resumed run exit $?"
-  wait $kb; echo "resume: uninterrupted run exit $?"
+  rc=$?; echo "resume: resumed run exit $rc"; [ $rc = 0 ] || bad=1
+  wait $kb; rc=$?; echo "resume: uninterrupted run exit $rc"; [ $rc = 0 ] || bad=1
+  return $bad
 }
 
 stage_fig6() {
@@ -115,9 +119,15 @@ stage_fig6() {
   touch "$F/venv/.installed"
   if command -v make >/dev/null; then
     echo "fig6: make degradation PROFILE=paper MODELS='$FIG6_MODELS' SEEDS=0 JOBS=4 RUNS_PER_GPU=4 SET='$FIG6_SET'"
+    # make's input check first, by itself: a refusal (runs on disk from another call's settings, say) is told
+    # apart from a run that failed, for both of which make exits 2
+    $PYTHON -m experiments.matrix check --experiment degradation --profile paper --models "$FIG6_MODELS" --seeds 0 \
+      --runs-dir "$F/runs" --data-dir "$DATA_DIR" --set "$FIG6_SET" || { echo "fig6: input refused"; return 2; }
     make --no-print-directory degradation VENV="$F/venv" PROFILE=paper MODELS="$FIG6_MODELS" SEEDS=0 JOBS=4 RUNS_PER_GPU=4 \
       RUNS_DIR="$F/runs" DATA_DIR="$DATA_DIR" REPORTS_DIR="$F/reports" SET="$FIG6_SET"
-    echo "fig6: make exit $?"
+    local rc=$?
+    echo "fig6: make exit $rc"
+    [ $rc = 0 ] || return 1
   else  # no make on this machine: the same four runs as processes, then the report
     local m args pids=()
     mapfile -t args < <(sets "$FIG6_SET")
@@ -127,14 +137,16 @@ stage_fig6() {
         --runs-per-gpu 4 "${args[@]}" &
       pids+=($!)
     done
-    for m in "${pids[@]}"; do wait "$m"; echo "fig6: pid $m exit $?"; done
+    local rc bad=0
+    for m in "${pids[@]}"; do wait "$m"; rc=$?; echo "fig6: pid $m exit $rc"; [ $rc = 0 ] || bad=1; done
     $PYTHON -m reports.build --experiment degradation --profile paper --runs-dir "$F/runs" --out-dir "$F/reports" \
-      --models "$FIG6_MODELS" --seeds 0
+      --models "$FIG6_MODELS" --seeds 0 || bad=1
+    return $bad
   fi
 }
 
 stage_throughput() {
-  local T=$WORK/tp n k pids set
+  local T=$WORK/tp n k pids set rc bad=0
   rm -rf "$T"
   for n in $TP_COUNTS; do
     set="$TP_SET threads=$(( NPROC / n > 0 ? NPROC / n : 1 ))"
@@ -146,21 +158,23 @@ stage_throughput() {
         --every "$TP_EVERY" --set $set &
       pids+=($!)
     done
-    for k in "${pids[@]}"; do wait "$k"; echo "throughput: n=$n pid $k exit $?"; done
+    for k in "${pids[@]}"; do wait "$k"; rc=$?; echo "throughput: n=$n pid $k exit $rc"; [ $rc = 0 ] || bad=1; done
   done
+  return $bad
 }
 
 stage_methods() {
-  local M=$WORK/methods m args pids=()
+  local M=$WORK/methods m args rc bad=0
   rm -rf "$M"
   mapfile -t args < <(sets "$METHOD_SET")
   echo "methods: $METHOD_MODELS, $METHOD_JOBS at once, ${args[*]}"
-  for m in $METHOD_MODELS; do
-    while [ "$(jobs -rp | wc -l)" -ge "$METHOD_JOBS" ]; do wait -n; done
+  for m in $METHOD_MODELS; do  # a diverged run exits 0 too (the checks read its reason)
+    while [ "$(jobs -rp | wc -l)" -ge "$METHOD_JOBS" ]; do wait -n || bad=1; done
     $PYTHON -m experiments.run --run-dir "$M/runs/methods/paper/$m/seed0" --data-dir "$DATA_DIR" \
       --runs-per-gpu "$METHOD_JOBS" "${args[@]}" &
   done
-  wait
+  while [ -n "$(jobs -rp)" ]; do wait -n || bad=1; done
+  return $bad
 }
 
 if [ "${1:-}" = --stage ]; then
@@ -170,6 +184,9 @@ fi
 
 # --- the call -------------------------------------------------------------------------------------------
 BUDGET=${1:-500}
+if [ $# -ge 2 ] && [ -z "${2// /}" ]; then
+  echo "no sections given; valid: resume fig6 throughput methods (leave the argument out for the default)" >&2; exit 2
+fi
 SECTIONS=${2:-resume fig6 throughput}
 for s in $SECTIONS; do
   case $s in resume|fig6|throughput|methods) ;; *) echo "unknown section '$s'; valid: resume fig6 throughput methods" >&2; exit 2 ;; esac
@@ -260,7 +277,15 @@ while [ $# -gt 0 ]; do
   rc=$?
   for _ in $(seq 15); do kill -0 -- "-$tpid" 2>/dev/null || break; sleep 1; done
   kill -KILL -- "-$tpid" 2>/dev/null && echo "$s: killed what was left of it" >> "$LOG"
-  [ $rc = 124 ] || [ $rc = 137 ] && { note "$s: TIMED OUT after ${T}s"; failed="$failed $s(timeout)"; }
+  if [ $rc = 124 ] || [ $rc = 137 ]; then
+    note "$s: TIMED OUT after ${T}s"; failed="$failed $s(timeout)"
+  elif [ $rc = 2 ]; then  # input refused before anything trained: what is on disk is not this call's
+    echo "FAIL $s: refused before training (exit 2, log.txt says why); no checks of runs this call did not train" \
+      | tee -a "$LOG" "$CHECKS"
+    failed="$failed $s(refused)"; pack; continue
+  elif [ $rc != 0 ]; then
+    echo "FAIL $s: a run or make exited $rc (log.txt)" | tee -a "$LOG" "$CHECKS"; failed="$failed $s(exit $rc)"
+  fi
   note "$s: training done (exit $rc); checks:"
   case $s in
     resume)
