@@ -84,6 +84,38 @@ def test_a_split_with_a_class_training_lacks_is_refused_before_anything_is_writt
     assert not runs.exists()
 
 
+@pytest.mark.parametrize("case, fragments", [
+    ("one class", ["one class ('c0')", "at least two class subfolders"]),
+    ("empty class", ["c2", "no image file", "every training class needs at least one"]),
+    ("hidden folder", ["'.ipynb_checkpoints' would be read as a class"]),
+    ("empty val", ["no image in any class subfolder", "checkpoints after each evaluation"]),
+])
+def test_an_image_folder_a_run_cannot_train_or_resume_from_is_refused_before_anything_is_written(
+        case, fragments, tmp_path):
+    """Found by a fault hunt: one class trained 8 "ok" runs at 0% error; an empty class folder (or a hidden
+    .ipynb_checkpoints) passed `experiments.data prepare` and then failed every run with a traceback; an
+    empty val/ trained "ok" without ever writing a checkpoint, so an interrupted run started over."""
+    from experiments.data import ensure_available
+
+    root = tmp_path / "data"
+    make_folder(root, {"train": ["c0"] if case == "one class" else ["c0", "c1"], "val": ["c0", "c1"]}, per_class=1)
+    if case == "empty class":
+        (root / "train" / "c2").mkdir()
+        (root / "train" / "c2" / "notes.txt").write_text("no image here")
+    elif case == "hidden folder":
+        (root / "train" / ".ipynb_checkpoints").mkdir()
+    elif case == "empty val":
+        for f in (root / "val").glob("*/*.png"):
+            f.unlink()
+    runs = tmp_path / "runs"
+    rc, out, err = inproc(run_dir(runs, profile="imagenet"), "--data-dir", str(root), *args_of(TINY))
+    assert rc == 2, out + err
+    one_error_line(err, *fragments)
+    assert not runs.exists()
+    with pytest.raises(Exception, match="bad dataset folder"):  # make's `experiments.data prepare` says the same
+        ensure_available("imagenet", root, fetch=False)
+
+
 def test_tensor_labels_outside_the_training_classes_are_refused(tmp_path):
     from experiments.config import ConfigError, RunConfig
     from experiments.data import load_tensors

@@ -31,24 +31,50 @@ def folder_classes(data_dir: Path) -> list[str]:
     Every split is labelled with this list (class ``classes[i]`` is label ``i``), never with its own: a
     ``val/`` lacking one of train/'s classes would otherwise number the rest differently. Raises
     ``ConfigError`` naming the class and the folder when a split has a class ``train/`` lacks (the net has
-    no output for it), or when ``train/`` has no class folder.
+    no output for it), when ``train/`` has fewer than two class folders (one class is learnt at 0% error),
+    a hidden one (``.ipynb_checkpoints``: torchvision would read it as a class) or one without an image
+    (torchvision fails on it in every run), or when ``val/`` holds no image at all (a run would evaluate
+    nothing, and a checkpoint follows an evaluation: an interrupted run could not resume). Reads one
+    directory entry per class folder up to its first image: cheap on ImageNet's 1,000 classes.
     """
-    from torchvision.datasets.folder import find_classes
+    from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes
 
     data_dir = Path(data_dir)
+    train = data_dir / FOLDER_SPLITS[0]
     try:
-        classes = find_classes(data_dir / FOLDER_SPLITS[0])[0]
+        classes = find_classes(train)[0]
     except FileNotFoundError:
-        raise ConfigError(f"bad dataset folder {data_dir / FOLDER_SPLITS[0]}: no class subfolders "
+        raise ConfigError(f"bad dataset folder {train}: no class subfolders "
                           "(torchvision's ImageFolder layout: one subfolder per class)") from None
+    hidden = [c for c in classes if c.startswith(".")]
+    if hidden:
+        raise ConfigError(f"bad dataset folder {train}: {hidden[0]!r} would be read as a class (torchvision reads "
+                          "every subfolder as one); move it out of the dataset folder")
+    if len(classes) < 2:
+        raise ConfigError(f"bad dataset folder {train}: one class ({classes[0]!r}); a classifier needs at least two "
+                          "class subfolders")
+
+    def has_image(folder: Path) -> bool:
+        with os.scandir(folder) as entries:
+            return any(e.is_file() and e.name.lower().endswith(IMG_EXTENSIONS) for e in entries)
+
+    empty = [c for c in classes if not has_image(train / c)]
+    if empty:
+        more = f" (and {len(empty) - 1} more)" if len(empty) > 1 else ""
+        raise ConfigError(f"bad dataset folder {train / empty[0]}{more}: no image file ({', '.join(IMG_EXTENSIONS)}) "
+                          "in it; every training class needs at least one")
     for split_name in FOLDER_SPLITS[1:]:
         folder = data_dir / split_name
-        extra = sorted({e.name for e in os.scandir(folder) if e.is_dir()} - set(classes))
+        present = {e.name for e in os.scandir(folder) if e.is_dir()}
+        extra = sorted(present - set(classes))
         if extra:
             more = f" (and {len(extra) - 1} more)" if len(extra) > 1 else ""
             raise ConfigError(f"bad dataset folder {folder}: class {extra[0]!r}{more} is not among the "
-                              f"{len(classes)} classes of {data_dir / FOLDER_SPLITS[0]}; every split is labelled "
+                              f"{len(classes)} classes of {train}; every split is labelled "
                               "with the training split's classes")
+        if not any(has_image(folder / c) for c in sorted(present)):
+            raise ConfigError(f"bad dataset folder {folder}: no image in any class subfolder; a run evaluates on it "
+                              "(and checkpoints after each evaluation)")
     return classes
 
 
