@@ -62,6 +62,14 @@ def test_bench_variants_name_what_they_run():
     (["--models", "resnet-20 plain-7"], ["bad model 'plain-7'"]),
     (["--profile", "smok"], ["unknown profile 'smok'", "quick"]),
     (["--items", "1,9"], ["bad --items '1,9'"]),
+    # found by a fault hunt: a traceback, a section FAILED under exit 0, or every item "skipped" under exit 0
+    (["--steps", "-5"], ["bad --steps -5: at least 1"]),
+    (["--repeats", "0"], ["bad --repeats 0: at least 1"]),
+    (["--threads", "-1"], ["bad --threads -1: at least 0 (0: all cores)"]),
+    (["--workers", "-3"], ["bad --workers -3: at least 0"]),
+    (["--budget-s", "-1"], ["bad --budget-s -1.0: at least 0 (0: no budget)"]),
+    (["--budget-s", "nan"], ["bad --budget-s nan"]),
+    (["--items", "5"], ["bad --items 5 without --with-matrix"]),
 ])
 def test_bad_bench_arguments_are_one_line_and_write_nothing(tmp_path, capsys, args, fragments):
     out = tmp_path / "bench"
@@ -100,3 +108,20 @@ def test_the_cpu_bench_measures_the_shape_the_quick_profile_trains():
 
     size = load_profile("quick").image_size
     assert size and PLANS["cpu"].shape == PLANS["smoke"].shape == (1, size, size)
+
+
+def test_a_failed_section_is_recorded_and_the_bench_exits_1(tmp_path, capsys, monkeypatch):
+    """A section that raised was a FAILED row under exit 0: `make bench` looked like a success."""
+    import bench.run
+
+    def broken(session):
+        raise RuntimeError("no such kernel")
+
+    monkeypatch.setitem(bench.run.SECTIONS, "classic", broken)
+    out = tmp_path / "bench"
+    assert bench_main(["--smoke", "--device", "cpu", "--out-dir", str(out), "--order", "classic",
+                       "--threads", "1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "error: 1 failed: section classic FAILED (the notes say why)", err
+    rows = list(csv.DictReader(open(out / "bench-cpu.csv")))
+    assert rows[-1]["measure"] == "section classic FAILED" and "no such kernel" in rows[-1]["note"]
