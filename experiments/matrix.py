@@ -149,8 +149,10 @@ def check(args, build_plugins: bool = True) -> None:
             raise ConfigError(f"bad dataset {config.dataset!r} for make layer-responses: layer responses need a "
                               f"tensor dataset ({tensor_datasets()}); use a profile or SET=dataset=... with one")
     check_plugins([i.name for i in infos if i.plugin], config, build=build_plugins)
-    if args.data_dir_given and not Path(args.data_dir).is_dir():
-        raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
+    if args.data_dir_given or Path(args.data_dir).exists():
+        from .data import check_data_dir
+
+        check_data_dir(args.data_dir)
 
 
 def check_plugins(names: list[str], config, build: bool = True) -> None:

@@ -109,8 +109,10 @@ def _check_input(args: argparse.Namespace):
 
     fault = parse_fault(os.environ.get(FAULT_ENV))
     data_dir = Path(args.data_dir)
-    if args.data_dir != "data" and not data_dir.is_dir():
-        raise ConfigError(f"DATA_DIR {args.data_dir!r} does not exist; create it or point DATA_DIR at your datasets")
+    if args.data_dir != "data" or data_dir.exists():
+        from .data import check_data_dir
+
+        check_data_dir(args.data_dir)
     check_extras(config)
     from .data import ensure_available
     from .training.datamodule import prepared_data

@@ -472,3 +472,22 @@ def test_layer_responses_on_a_folder_dataset_are_refused_before_anything_trains(
     assert p.returncode != 0
     _one_error_line(p.stderr, "bad dataset 'imagenet' for make layer-responses: layer responses need a tensor dataset")
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_data_dir_that_is_a_file_is_one_line_everywhere(tmp_path, capsys):
+    """Found by a fault hunt: `experiments.data prepare` gave a NotADirectoryError traceback, and make said the
+    DATA_DIR "does not exist" (it does, as a file)."""
+    from experiments import matrix
+    from experiments.data.__main__ import main as prepare
+
+    data = tmp_path / "data.txt"
+    data.write_text("not a folder")
+    expected = f"DATA_DIR {str(data)!r} is a file, not a folder"
+    assert prepare(["prepare", "--profile", "quick", "--data-dir", str(data)]) == 2
+    assert matrix.main(["check", "--profile", "smoke", "--models", "plain-8", "--runs-dir", str(tmp_path / "runs"),
+                        "--data-dir", str(data), "--data-dir-given"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and all(expected in line for line in err), err
+    rc, out, err = inproc(run_dir(tmp_path / "runs"), "--data-dir", str(data))
+    assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "runs").exists()

@@ -37,9 +37,20 @@ def dataset(name: str) -> Dataset:
     return DATASETS[name]
 
 
+def check_data_dir(data_dir: str | Path) -> None:
+    """ConfigError, one line, where ``data_dir`` (DATA_DIR as given) is not a folder: a file, or missing."""
+    path = Path(data_dir)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"DATA_DIR {str(data_dir)!r} is a file, not a folder; point DATA_DIR at your datasets' folder")
+    if not path.is_dir():
+        raise ConfigError(f"DATA_DIR {str(data_dir)!r} does not exist; create it or point DATA_DIR at your datasets")
+
+
 def ensure_available(name: str, data_dir: Path, fetch: bool = True) -> None:
     """Make sure the dataset's files are under ``data_dir``, fetching them if allowed; else raise
-    :class:`DataUnavailable` saying how to get them."""
+    :class:`DataUnavailable` saying how to get them (ConfigError where ``data_dir`` is a file)."""
+    if Path(data_dir).exists():
+        check_data_dir(data_dir)
     dataset(name).ensure(Path(data_dir), fetch)
 
 
