@@ -117,12 +117,12 @@ stage_fig6() {
   printf '#!/bin/sh\nexec %s "$@"\n' "$PYTHON" > "$F/venv/bin/python"
   chmod +x "$F/venv/bin/python"
   touch "$F/venv/.installed"
+  # make's input check first, by itself, with make or without: a refusal (runs on disk from another call's
+  # settings, say) is told apart from a run that failed, for both of which make exits 2
+  $PYTHON -m experiments.matrix check --experiment degradation --profile paper --models "$FIG6_MODELS" --seeds 0 \
+    --runs-dir "$F/runs" --data-dir "$DATA_DIR" --set "$FIG6_SET" || { echo "fig6: input refused"; return 2; }
   if command -v make >/dev/null; then
     echo "fig6: make degradation PROFILE=paper MODELS='$FIG6_MODELS' SEEDS=0 JOBS=4 RUNS_PER_GPU=4 SET='$FIG6_SET'"
-    # make's input check first, by itself: a refusal (runs on disk from another call's settings, say) is told
-    # apart from a run that failed, for both of which make exits 2
-    $PYTHON -m experiments.matrix check --experiment degradation --profile paper --models "$FIG6_MODELS" --seeds 0 \
-      --runs-dir "$F/runs" --data-dir "$DATA_DIR" --set "$FIG6_SET" || { echo "fig6: input refused"; return 2; }
     make --no-print-directory degradation VENV="$F/venv" PROFILE=paper MODELS="$FIG6_MODELS" SEEDS=0 JOBS=4 RUNS_PER_GPU=4 \
       RUNS_DIR="$F/runs" DATA_DIR="$DATA_DIR" REPORTS_DIR="$F/reports" SET="$FIG6_SET"
     local rc=$?
@@ -164,16 +164,17 @@ stage_throughput() {
 }
 
 stage_methods() {
-  local M=$WORK/methods m args rc bad=0
+  local M=$WORK/methods m p args pids=() bad=0
   rm -rf "$M"
   mapfile -t args < <(sets "$METHOD_SET")
   echo "methods: $METHOD_MODELS, $METHOD_JOBS at once, ${args[*]}"
   for m in $METHOD_MODELS; do  # a diverged run exits 0 too (the checks read its reason)
-    while [ "$(jobs -rp | wc -l)" -ge "$METHOD_JOBS" ]; do wait -n || bad=1; done
+    while [ "$(jobs -rp | wc -l)" -ge "$METHOD_JOBS" ]; do wait -n; done  # at most METHOD_JOBS at once
     $PYTHON -m experiments.run --run-dir "$M/runs/methods/paper/$m/seed0" --data-dir "$DATA_DIR" \
       --runs-per-gpu "$METHOD_JOBS" "${args[@]}" &
+    pids+=($!)
   done
-  while [ -n "$(jobs -rp)" ]; do wait -n || bad=1; done
+  for p in "${pids[@]}"; do wait "$p" || bad=1; done  # each run's status, also of one `wait -n` collected
   return $bad
 }
 
@@ -184,7 +185,7 @@ fi
 
 # --- the call -------------------------------------------------------------------------------------------
 BUDGET=${1:-500}
-if [ $# -ge 2 ] && [ -z "${2// /}" ]; then
+if [ $# -ge 2 ] && [ -z "${2//[[:space:]]/}" ]; then
   echo "no sections given; valid: resume fig6 throughput methods (leave the argument out for the default)" >&2; exit 2
 fi
 SECTIONS=${2:-resume fig6 throughput}

@@ -35,4 +35,6 @@ def time_matrix(matrix_args: str, tmp: Path) -> dict:
 
 
 def section_matrix(s: Session) -> None:
-    s.table.add(5, "make degradation (quick), wall s", **time_matrix(s.args.matrix_args, s.tmp))
+    outcome = time_matrix(s.args.matrix_args, s.tmp)
+    ok = outcome["note"].startswith("exit 0;")
+    s.table.add(5, "make degradation (quick), wall s" + ("" if ok else " FAILED"), **outcome)

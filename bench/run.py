@@ -190,9 +190,10 @@ def check_args(args) -> None:
     items = [t.strip() for t in args.items.split(",") if t.strip()]
     if not items or any(t not in ("1", "2", "3", "4", "5", "6") for t in items):
         raise ConfigError(f"bad --items {args.items!r}: a comma list of 1 to 6 (5 is --with-matrix's)")
-    if items == ["5"] and not args.with_matrix:
-        raise ConfigError("bad --items 5 without --with-matrix: item 5 is the matrix, which runs only with "
-                          "--with-matrix; give both, or other items")
+    order = [n.strip() for n in args.order.split(",") if n.strip()]
+    if set(items) == {"5"} and not args.with_matrix and "matrix" not in order:
+        raise ConfigError("bad --items 5 alone: item 5 is the matrix, which runs with --with-matrix (or 'matrix' "
+                          "in --order); give one of them, or other items")
     for flag, value, least in (("--steps", args.steps, 1), ("--repeats", args.repeats, 1),
                                ("--threads", args.threads, 0), ("--workers", args.workers, 0),
                                ("--grad-every", args.grad_every, 1), ("--profile-steps", args.profile_steps, 0),
@@ -341,7 +342,7 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(s.table.render())
     print(f"\n==> {s.table.path} ({settings['elapsed_s']:.0f}s)")
-    failed = [r["measure"] for r in s.table.rows if str(r["measure"]).endswith(" FAILED")]
+    failed = [f"{r['measure']} {r['model']}".strip() for r in s.table.rows if "FAILED" in str(r["measure"])]
     if failed:  # the table holds what ran; the exit status says not everything did
         print(f"error: {len(failed)} failed: {', '.join(failed)} (the notes say why)", file=sys.stderr)
         return 1

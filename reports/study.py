@@ -24,7 +24,8 @@ from .verdict import FAMILY_NAMES, counted, family_verdict
 
 def family_study(runs: Sequence[Run], family: str, subset: int = 3) -> str:
     """Markdown: a per-seed table of final training errors (%) and the counts of each claim. Seeds count as
-    the verdict counts them (:func:`reports.verdict.counted`): a diverged seed at chance error, marked ``*``;
+    the verdict counts them (:func:`reports.verdict.counted`): a diverged seed at chance error, marked ``*``
+    (left out and said so where no run records its classes, so that chance is unknown);
     a seed without a counted value for each of the four nets (failed, malformed, missing) is named, not used."""
     plain, res = degradation_sets(model_infos(runs), family)
     if len(plain) < 2 or len(res) < 2:
@@ -32,8 +33,9 @@ def family_study(runs: Sequence[Run], family: str, subset: int = 3) -> str:
     p_lo, p_hi, r_lo, r_hi = plain[min(plain)], plain[max(plain)], res[min(res)], res[max(res)]
     vals = {m: counted(runs, m, "train").values for m in (p_lo, p_hi, r_lo, r_hi)}
     seeds = sorted(set.intersection(*(set(v) for v in vals.values())))
-    left_out = sorted({r.seed for r in runs if r.model in vals} - set(seeds))
     diverged = {(r.model, r.seed) for r in runs if r.status == "diverged"}
+    left_out = sorted({r.seed for r in runs if r.model in vals} - set(seeds))
+    uncounted = sorted({s for m, s in diverged if m in vals and s not in vals[m]})  # no classes recorded
 
     def cell(m: str, s: int) -> str:
         return f"{vals[m][s]:.1f}" + ("*" if (m, s) in diverged else "")
@@ -53,9 +55,12 @@ def family_study(runs: Sequence[Run], family: str, subset: int = 3) -> str:
     lines.append("")
     if any(m_s[1] in seeds for m_s in diverged if m_s[0] in vals):
         lines.append("- `*`: diverged, entered at chance error (as the verdict counts it).")
-    if left_out:
+    if uncounted:
+        lines.append(f"- Left out: diverged seed{'s' if len(uncounted) > 1 else ''} {', '.join(map(str, uncounted))}"
+                     ", no chance error known (no run records its classes).")
+    if other := [s for s in left_out if s not in uncounted]:
         lines.append(f"- Left out (no counted value for each of the four nets: failed, malformed or missing): seed"
-                     f"{'s' if len(left_out) > 1 else ''} {', '.join(map(str, left_out))}.")
+                     f"{'s' if len(other) > 1 else ''} {', '.join(map(str, other))}.")
     lines.append(f"- {p_hi} > {p_lo} in {degrade} of {n} seeds; {r_hi} < {p_hi} in {shortcut} of {n} seeds.")
     if n:
         gap_p, gap_r = mean[p_hi] - mean[p_lo], mean[r_hi] - mean[r_lo]

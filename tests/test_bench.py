@@ -69,7 +69,8 @@ def test_bench_variants_name_what_they_run():
     (["--workers", "-3"], ["bad --workers -3: at least 0"]),
     (["--budget-s", "-1"], ["bad --budget-s -1.0: at least 0 (0: no budget)"]),
     (["--budget-s", "nan"], ["bad --budget-s nan"]),
-    (["--items", "5"], ["bad --items 5 without --with-matrix"]),
+    (["--items", "5"], ["bad --items 5 alone", "--with-matrix (or 'matrix' in --order)"]),
+    (["--items", "5,5"], ["bad --items 5 alone"]),
 ])
 def test_bad_bench_arguments_are_one_line_and_write_nothing(tmp_path, capsys, args, fragments):
     out = tmp_path / "bench"
@@ -123,5 +124,8 @@ def test_a_failed_section_is_recorded_and_the_bench_exits_1(tmp_path, capsys, mo
                        "--threads", "1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "error: 1 failed: section classic FAILED (the notes say why)", err
+    from bench.run import check_args, parser
+
+    check_args(parser().parse_args(["--items", "5", "--order", "matrix", "--out-dir", str(out)]))  # valid: no error
     rows = list(csv.DictReader(open(out / "bench-cpu.csv")))
     assert rows[-1]["measure"] == "section classic FAILED" and "no such kernel" in rows[-1]["note"]

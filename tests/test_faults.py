@@ -116,6 +116,19 @@ def test_an_image_folder_a_run_cannot_train_or_resume_from_is_refused_before_any
         ensure_available("imagenet", root, fetch=False)
 
 
+def test_an_image_folder_with_images_in_subfolders_of_a_class_is_accepted(tmp_path):
+    """ImageFolder reads a class folder's whole tree: images one level down are a valid dataset (the first
+    version of the empty-class check refused it)."""
+    from experiments.data import ensure_available, folder_classes
+
+    root = make_folder(tmp_path / "data", {"train": ["c0", "c1"], "val": ["c0", "c1"]}, per_class=1)
+    for f in root.glob("*/*/*.png"):
+        (f.parent / "part1").mkdir()
+        f.rename(f.parent / "part1" / f.name.upper())  # and an uppercase extension
+    ensure_available("imagenet", root, fetch=False)
+    assert folder_classes(root) == ["c0", "c1"]
+
+
 def test_tensor_labels_outside_the_training_classes_are_refused(tmp_path):
     from experiments.config import ConfigError, RunConfig
     from experiments.data import load_tensors

@@ -652,6 +652,15 @@ def test_seed_study_counts_a_diverged_seed_as_the_verdict_does_and_names_a_seed_
     assert "plain-56 > plain-20 in 4 of 4 seeds" in text and "`*`: diverged, entered at chance error" in text
     assert "Left out (no counted value for each of the four nets: failed, malformed or missing): seed 4." in text
     assert "The verdict on each of the 4 subsets of 3 seeds" in text
+    # no run records its classes: chance is unknown, so the diverged seed is left out, and said so as such
+    for seed in range(3):
+        for model in ("plain-20", "plain-56", "resnet-20", "resnet-56"):
+            write_run(tmp_path / "b", EXP, PROF, model, seed, steps=STEPS, train=flat(10.0 + seed + (20 if
+                      model == "plain-56" else 0)), test=flat(10.0))
+    write_run(tmp_path / "b", EXP, PROF, "plain-56", 1, status="diverged", steps=[100], train=[50.0])
+    text = family_study(discover_runs(tmp_path / "b", EXP, PROF).runs, "cifar", subset=2)
+    assert "- Left out: diverged seed 1, no chance error known (no run records its classes)." in text, text
+    assert "failed, malformed or missing" not in text
 
 
 def test_a_verdict_rests_neither_on_one_seed_beside_an_inconclusive_interval_nor_on_seeds_that_agree(tmp_path):

@@ -34,8 +34,8 @@ def folder_classes(data_dir: Path) -> list[str]:
     no output for it), when ``train/`` has fewer than two class folders (one class is learnt at 0% error),
     a hidden one (``.ipynb_checkpoints``: torchvision would read it as a class) or one without an image
     (torchvision fails on it in every run), or when ``val/`` holds no image at all (a run would evaluate
-    nothing, and a checkpoint follows an evaluation: an interrupted run could not resume). Reads one
-    directory entry per class folder up to its first image: cheap on ImageNet's 1,000 classes.
+    nothing, and a checkpoint follows an evaluation: an interrupted run could not resume). Reads each
+    class folder's tree (ImageFolder's reading) only up to its first image: cheap on ImageNet's 1,000 classes.
     """
     from torchvision.datasets.folder import IMG_EXTENSIONS, find_classes
 
@@ -54,9 +54,9 @@ def folder_classes(data_dir: Path) -> list[str]:
         raise ConfigError(f"bad dataset folder {train}: one class ({classes[0]!r}); a classifier needs at least two "
                           "class subfolders")
 
-    def has_image(folder: Path) -> bool:
-        with os.scandir(folder) as entries:
-            return any(e.is_file() and e.name.lower().endswith(IMG_EXTENSIONS) for e in entries)
+    def has_image(folder: Path) -> bool:  # as ImageFolder reads a class: its whole tree, links followed
+        return any(name.lower().endswith(IMG_EXTENSIONS)
+                   for _, _, files in os.walk(folder, followlinks=True) for name in files)
 
     empty = [c for c in classes if not has_image(train / c)]
     if empty:
