@@ -129,3 +129,35 @@ def test_a_failed_section_is_recorded_and_the_bench_exits_1(tmp_path, capsys, mo
     check_args(parser().parse_args(["--items", "5", "--order", "matrix", "--out-dir", str(out)]))  # valid: no error
     rows = list(csv.DictReader(open(out / "bench-cpu.csv")))
     assert rows[-1]["measure"] == "section classic FAILED" and "no such kernel" in rows[-1]["note"]
+
+
+def test_the_gpu_check_names_a_refused_stage_and_checks_none_of_the_runs_it_did_not_train(tmp_path):
+    """Found by a fault hunt: bench/gpu_paper_check.sh counted every stage "exit 0"; a fig6 whose make refused
+    the runs on disk (trained with other settings by an earlier call) was then checked on those old runs and
+    its old figure copied to OUT. Now the stage is a FAIL line, with no checks and no figure; an empty
+    SECTIONS argument is refused."""
+    import subprocess
+
+    import yaml
+    from helpers_runs import ROOT, env
+    from runfolders import write_run
+
+    work, out = tmp_path / "work", tmp_path / "out"
+    folder = write_run(work / "fig6" / "runs", "degradation", "paper", "plain-20", 0, steps=[10, 20])
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    config["config"] = {"max_steps": 999}  # an earlier call's settings
+    (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    (work / "fig6" / "reports" / "degradation" / "paper").mkdir(parents=True)
+    (work / "fig6" / "reports" / "degradation" / "paper" / "fig-degradation-cifar.png").write_bytes(b"old")
+    script = str(ROOT / "bench" / "gpu_paper_check.sh")
+    call = {**env(), "CPU_TINY": "1", "OUT": str(out), "WORK": str(work), "DATA_DIR": str(tmp_path / "data")}
+    p = subprocess.run(["bash", script, "120", "fig6"], cwd=ROOT, env=call, capture_output=True, text=True,
+                       timeout=300)
+    checks = (out / "checks.txt").read_text()
+    assert p.returncode == 1, p.stdout[-2000:] + p.stderr[-2000:]
+    assert "FAIL fig6: refused before training" in checks and "stages with a failure: fig6(refused)" in checks
+    assert "done: 0 PASS, 1 FAIL" in checks and not (out / "fig-degradation-cifar.png").exists()
+    for empty in ("", " ", "\n"):
+        p = subprocess.run(["bash", script, "120", empty], cwd=ROOT, env=call, capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 2 and "no sections given" in p.stderr, (empty, p.stderr)
