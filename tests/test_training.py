@@ -405,3 +405,30 @@ def test_each_tensor_datasets_declared_channels_are_its_loaded_images(cifar, tmp
         config = RunConfig(dataset=name, val_size=10, synthetic_train=64, synthetic_eval=16)
         assert load_tensors(config, root).train_x.shape[1] == dataset(name).channels, name
 
+
+
+def test_a_failed_download_leaves_nothing_it_wrote(tmp_path, monkeypatch):
+    """Found by a fault hunt: `experiments.data prepare --profile paper` without a network left an empty
+    DATA_DIR (and torchvision's partial files) behind. What was there before stays."""
+    import torchvision.datasets as tvd
+
+    from experiments.data import DataUnavailable, base
+
+    def failing(root, train, download):
+        folder = Path(root) / "cifar-10-batches-py"
+        folder.mkdir(parents=True, exist_ok=True)
+        (Path(root) / "cifar-10-python.tar.gz").write_bytes(b"partial")
+        raise OSError("network is unreachable")
+
+    monkeypatch.setattr(tvd, "CIFAR10", failing)
+    monkeypatch.delenv(base.OFFLINE_ENV, raising=False)
+    fresh = tmp_path / "fresh"
+    with pytest.raises(DataUnavailable, match="the download failed .OSError: network is unreachable."):
+        base.download("CIFAR10", fresh, True, how="get it by hand")
+    assert not fresh.exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("the user's")
+    with pytest.raises(DataUnavailable):
+        base.download("CIFAR10", kept, True, how="get it by hand")
+    assert sorted(p.name for p in kept.iterdir()) == ["mine.txt"]

@@ -63,10 +63,14 @@ class Dataset:
 
 
 def download(cls_name: str, data_dir: Path, fetch: bool, how: str) -> None:
+    """torchvision's download of ``cls_name`` into ``data_dir``; DataUnavailable saying ``how`` to get the
+    files where downloads are off or it fails. A failed download leaves nothing it wrote: its partial files
+    and the folders it made (``data_dir`` itself included) are removed, what was there before is kept."""
     import torchvision.datasets as tvd
 
     reason = "downloads are off" if not fetch or os.environ.get(OFFLINE_ENV) == "1" else None
     if reason is None:
+        before = _tree(data_dir)
         previous = socket.getdefaulttimeout()
         socket.setdefaulttimeout(30)
         try:
@@ -76,6 +80,17 @@ def download(cls_name: str, data_dir: Path, fetch: bool, how: str) -> None:
             return
         except Exception as exc:  # noqa: BLE001 - any failure to download means: tell the user how
             reason = f"the download failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
+            for path in sorted(_tree(data_dir) - before, key=lambda p: len(p.parts), reverse=True):
+                if path.is_dir() and not path.is_symlink():
+                    if not any(path.iterdir()):
+                        path.rmdir()
+                else:
+                    path.unlink(missing_ok=True)
         finally:
             socket.setdefaulttimeout(previous)
     raise DataUnavailable(f"{cls_name} not found under {data_dir} and {reason}: {how}")
+
+
+def _tree(folder: Path) -> set[Path]:
+    """``folder`` and everything under it, as paths; empty where it does not exist."""
+    return {folder, *folder.rglob("*")} if folder.exists() else set()
