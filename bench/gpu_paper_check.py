@@ -154,19 +154,24 @@ def resume(args) -> int:
         ok &= say(abs(x - y) <= tol, f"final {split} error, resumed {x:.2f}% vs uninterrupted {y:.2f}%: "
                                      f"difference {abs(x - y):.2f} <= {tol:.2f} points (3 sampling SDs of the "
                                      f"difference over {n_eval[split]} images, at least {args.tol})")
-    same = _identical_prefix(a, b, resume_at)
     print(f"  metrics.csv rows up to the kill's checkpoint (iteration {resume_at}): "
-          f"{'identical' if same else 'differ'} (a GPU run is not bit-reproducible: cuDNN's algorithm choice)")
+          f"{_prefix_state(a, b, resume_at)} (a GPU run is not bit-reproducible: cuDNN's algorithm choice)")
     return 0 if ok else 1
 
 
-def _identical_prefix(a: Path, b: Path, step: int) -> bool:
+def _prefix_state(a: Path, b: Path, step: int) -> str:
+    """Whether the two runs' metrics.csv rows up to ``step`` are identical: "identical (N rows)", "differ", or
+    why they were not compared (a file missing, or a run that did not get past ``step``: a stage that timed
+    out before its kill)."""
     try:
         la, lb = ((p / "metrics.csv").read_text().splitlines() for p in (a, b))
     except OSError:
-        return False
+        return "not compared (a metrics.csv is missing)"
+    steps = lambda lines: [float(ln.split(",")[0]) for ln in lines[1:] if ln]  # noqa: E731
+    if not all(any(x > step for x in steps(lines)) for lines in (la, lb)):
+        return f"not compared (a run has no row past iteration {step})"
     keep = lambda lines: [ln for ln in lines[1:] if ln and float(ln.split(",")[0]) <= step]  # noqa: E731
-    return keep(la) == keep(lb)
+    return f"identical ({len(keep(la))} rows)" if keep(la) == keep(lb) else "differ"
 
 
 # --- 2. Fig. 6 --------------------------------------------------------------------------------------------
