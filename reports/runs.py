@@ -126,15 +126,15 @@ class Run:
 
     def final(self, split: str) -> float | None:
         """Final error (%) of ``split``: result.json's ``final`` (the last logged point); None if none."""
-        return _as_float(self.result.get("final", {}).get(split))
+        return _json_number(self.result.get("final", {}).get(split))
 
     def best(self, split: str) -> float | None:
         """Best (lowest) error (%) of ``split``: result.json's ``best``; None if none."""
-        return _as_float(self.result.get("best", {}).get(split))
+        return _json_number(self.result.get("best", {}).get(split))
 
     def number(self, key: str) -> float | None:
         """A numeric field of result.json (``wall_seconds``, ``params``, ...), or None."""
-        return _as_float(self.result.get(key))
+        return _json_number(self.result.get(key))
 
     def setting(self, key: str) -> Any:
         """A value of the run's config.yaml (``lr``, ``dataset``, ...): at its top level, else under its
@@ -144,6 +144,12 @@ class Run:
         nested = self.config.get("config")
         return nested.get(key) if isinstance(nested, dict) else None
 
+
+
+def _json_number(value: Any) -> float | None:
+    """A number of result.json (JSON's int or float) as a float; None for anything else, a string "12"
+    included (a record edited by hand: its run is malformed, not averaged in)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _as_float(value: Any) -> float | None:
@@ -262,7 +268,7 @@ def _not_this_runs_record(run: Run, seed: int) -> str | None:
         return f"result.json names seed {named[1]!r}, its folder seed {seed}"
     if run.status == "ok":
         for split, value in (run.result.get("final") or {}).items():
-            number = _as_float(value)
+            number = _json_number(value)
             if value is not None and (number is None or not -1e-6 <= number <= 100.0 + 1e-6):  # float rounding
                 return f"final {split} error {value!r} is not a percentage from 0 to 100"
     return None

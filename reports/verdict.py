@@ -198,7 +198,8 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
             _values(runs, m, "train") for m in [*plain.values(), *res.values()]) + ".")
     if plain_cmp is None:
         have = ", ".join(plain.values()) or "none"
-        lines.append(f"The degradation needs ok runs of two plain depths; plain nets with an ok run: {have}.")
+        lines.append(f"The degradation needs counted seeds of two plain depths; plain nets with one (ok, or diverged "
+                     f"at chance): {have}.")
     else:
         judgement = _judge(plain_cmp, "the deeper plain net trains worse", "the deeper plain net trains better")
         lines.append(f"- Degradation, {plain_cmp.text()}: {judgement}.")
@@ -210,7 +211,7 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
                            "the residual net trains worse than the plain one")
         lines.append(f"- Shortcuts, {shortcut.text()}: {judgement}.")
     if res_cmp is not None:
-        lines.append(f"- Residual nets across depth, {res_cmp.text()}: {_residual_judgement(res_cmp)}"
+        lines.append(f"- Residual nets across depth, {res_cmp.text()}: {_residual_judgement(res_cmp, plain_cmp)}"
                      + (_share_text(plain_cmp, res_cmp) if same_span else
                         f"; not set against the plain nets' change, which spans {min(plain)} to {max(plain)} layers"
                         if plain_cmp is not None else "") + ".")
@@ -229,7 +230,7 @@ def _headline(degradation: Comparison | None, shortcut: Comparison | None,
     is missing (``deep_residual``: the residual net of the deep plain net's
     depth among the runs, ok or not)."""
     if degradation is None:
-        return "degradation cannot be judged (it needs ok runs of two plain depths)", None
+        return "degradation cannot be judged (it needs counted seeds of two plain depths)", None
     if shortcut is None and deep_residual is None:
         return "cannot be judged (no residual net of the deeper plain net's depth)", None
     if shortcut is None or degradation.diff is None or shortcut.diff is None:
@@ -272,8 +273,9 @@ def _judge(c: Comparison, yes: str, no: str) -> str:
 
 
 def _share(plain: Comparison | None, res: Comparison | None) -> float | None:
-    """res's mean difference over plain's, when plain's is > 0 (else None)."""
-    if plain is None or res is None or plain.diff is None or res.diff is None or plain.diff.diff <= 0:
+    """res's mean difference over plain's, where the plain nets' degradation is shown (its interval above 0;
+    a share of a degradation not shown, +5400% of +0.10 say, means nothing), else None."""
+    if plain is None or res is None or plain.diff is None or res.diff is None or plain.sign <= 0:
         return None
     return res.diff.diff / plain.diff.diff
 
@@ -283,9 +285,9 @@ def _share_text(plain: Comparison | None, res: Comparison) -> str:
     return "" if share is None else f"; {share:+.0%} of the plain nets' degradation"
 
 
-def _residual_judgement(c: Comparison) -> str:
-    """The residual nets' line: the deeper residual net trains worse, better (the paper's Fig. 6), or neither
-    is shown."""
+def _residual_judgement(c: Comparison, plain: Comparison | None = None) -> str:
+    """The residual nets' line: the deeper residual net trains worse ("too" where the plain nets' degradation
+    is shown), better (the paper's Fig. 6), or neither is shown."""
     d = c.diff
     if d is None:
         return "not comparable"
@@ -293,7 +295,7 @@ def _residual_judgement(c: Comparison) -> str:
         return NOT_TRAINED
     if d.has_interval:
         if d.low > 0:
-            return "the deeper residual net trains worse too"
+            return "the deeper residual net trains worse" + (" too" if plain is not None and plain.sign > 0 else "")
         if d.high < 0:
             return "the deeper residual net trains better, as in the paper"
         return "the interval includes 0, so the deeper residual net is not shown to be worse"
@@ -353,6 +355,8 @@ def _option_judgement(c: Comparison, hi: str, lo: str) -> str:
     d = c.diff
     if d is None:
         return "not comparable"
+    if c.untrained:
+        return NOT_TRAINED
     if d.has_interval:
         if d.high < 0:
             return f"{hi} is better"

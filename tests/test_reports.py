@@ -617,6 +617,27 @@ def test_shortcut_verdict_all_options_train_better_than_plain(tmp_path):
     assert "The paper (Table 3, ImageNet top-1, 34 layers): plain 28.54; A 25.03, B 24.52, C 24.19" in v.paragraph
 
 
+def test_no_option_difference_between_nets_at_chance_and_no_share_of_a_degradation_not_shown(tmp_path):
+    """Found by a fault hunt: B − A read "B is better" between two nets at chance in every seed; the residual
+    line gave "+5400% of the plain nets' degradation" of a degradation whose interval held 0, and said "too"."""
+    classes = [f"c{i}" for i in range(10)]
+    for seed in (0, 1, 2):
+        write_run(tmp_path / "a", "shortcut-ablation", PROF, "plain-34", seed, steps=STEPS, train=flat(88.0 + seed),
+                  test=flat(88.0), classes=classes)
+        for opt, train, test in (("a", 89.0, 92.0 + seed), ("b", 88.5, 88.0 + seed * 0.9), ("c", 20.0, 20.0)):
+            write_run(tmp_path / "a", "shortcut-ablation", PROF, f"resnet-34-{opt}", seed, steps=STEPS,
+                      train=flat(train + 0.1 * seed), test=flat(test), classes=classes)
+    (v,) = make_verdict(discover_runs(tmp_path / "a", "shortcut-ablation", PROF).runs, "shortcut-ablation").shortcuts
+    assert "Test error, B − A = " in v.paragraph and "B is better" not in v.paragraph, v.paragraph
+    assert v.paragraph.count("not judged: neither net trains in most seeds") >= 3, v.paragraph  # plain−A, plain−B, B−A
+
+    runs = degradation_runs(tmp_path / "b", [0, 1, 2], plain56=(10.5, 12.0, 11.8), resnet56=(13.0, 14.5, 16.0))
+    v = make_verdict(runs, EXP).families[0]
+    assert v.plain.sign == 0 and v.residual_share is None
+    line = next(ln for ln in v.paragraph.splitlines() if ln.startswith("- Residual nets across depth"))
+    assert line.endswith(": the deeper residual net trains worse."), line  # no "too", no share
+
+
 def test_seed_study_counts_each_claim_per_seed(tmp_path):
     from reports.study import family_study
 
@@ -693,6 +714,8 @@ def test_a_verdict_rests_neither_on_one_seed_beside_an_inconclusive_interval_nor
 @pytest.mark.parametrize("edit, reason", [
     (lambda r: r["final"].__setitem__("train", float("nan")), "final train error nan is not a percentage"),
     (lambda r: r["final"].__setitem__("test", 150.0), "final test error 150.0 is not a percentage"),
+    # a string edited in by hand was averaged in as a number
+    (lambda r: r["final"].__setitem__("train", "12"), "final train error '12' is not a percentage"),
     (lambda r: r.__setitem__("model", "resnet-20"), "result.json names model 'resnet-20', its folder 'resnet-56'"),
 ])
 def test_a_record_that_cannot_be_this_runs_is_counted_and_named_never_averaged(tmp_path, edit, reason):
