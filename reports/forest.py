@@ -46,7 +46,9 @@ EFFECT_LABEL = "{base} − method: final training error at {deep} layers (points
 DECIDED = ("degrades", GAP_WORDS["better"], GAP_WORDS["removes"].split(" (")[0], "better than", "worse than",
            "as good as")  # verdicts that decide (Holm): the marker is filled
 POSSIBLE = 100.0  # points: the largest difference two errors (%) can have
-VERDICT_LABEL = "difference of final error (points); the paper: > 0, but residual depth ≤ 0"
+# Neutral: the paper's direction differs by row (> 0 for the degradation and the shortcuts, ≤ 0 for residual
+# depth, < 0 for B − A and C − B in Table 3); each row's verdict says it.
+VERDICT_LABEL = "difference of final error (points): the row's first net minus its second"
 
 
 def _row(label: str, c: Comparison, group: str) -> dict:
@@ -57,7 +59,8 @@ def _row(label: str, c: Comparison, group: str) -> dict:
     return {"label": label, "diff": d.diff, "low": np.nan if d.low is None else d.low,
             "high": np.nan if d.high is None else d.high, "above": d.above, "seeds": d.common,
             "reference": False, "note": "neither trains in most seeds" if c.untrained else "" if d.has_interval else "no interval",
-            "group": group, "decided": c.sign != 0, "flags": ""}
+            "group": group, "decided": c.sign != 0,
+            "flags": "not judged: neither net trains in most seeds" if c.untrained else ""}
 
 
 def _forest(rows: list[dict]) -> pd.DataFrame:
