@@ -202,6 +202,7 @@ DRY_RUN = $(strip $(foreach f,n t q,$(findstring $f,$(firstword -$(MAKEFLAGS))))
 # The input checks (they write nothing): run first, and under make -n as well, where only the line that holds
 # $(MAKE) runs.
 MATRIX_CHECK = $(PY) -m experiments.matrix check $(MATRIX_ARGS) $(TUNING_ARGS) --tune $(call _q,TUNE) \
+	$(if $(filter command line,$(origin LRS)),--lrs-given) \
 	--reports-dir $(call _q,REPORTS_DIR) $(if $(RUN_OUTPUTS),--outputs $(call _q,RUN_OUTPUTS))
 LAUNCH_CHECK = $(PY) -m experiments.launch check $(SLURM_VARS) --gpus $(call _q,GPUS) --runs-per-gpu \
 	$(call _q,RUNS_PER_GPU) --jobs $(call _q,POOL_JOBS)

@@ -132,6 +132,9 @@ def check(args, build_plugins: bool = True) -> None:
         raise ConfigError(f"bad seed {TUNING_SEED} in SEEDS: it is the tuning protocol's seed, never reported "
                           "(runfolder/tuning.py); choose other seeds")
     check_tune(args.tune)
+    if args.lrs_given and not args.tune:
+        raise ConfigError("LRS is given but the tuning protocol is off (TUNE is empty): its grid would be ignored; "
+                          "add TUNE=1 (make methods has it on), or leave LRS out")
     if args.tune and not args.lrs.split():
         raise ConfigError("LRS is empty: the tuning protocol needs at least two learning rates, e.g. LRS=\"0.05 0.1 "
                           "0.2\"; TUNE= turns it off")
@@ -233,6 +236,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--set", default="", help="space-separated key=value overrides")
     parser.add_argument("--lrs", default="", help="LRS: the tuning protocol's learning-rate grid (empty: no tuning)")
     parser.add_argument("--tune", default="", help="TUNE as make has it (check): 1 or empty; 1 needs a grid in --lrs")
+    parser.add_argument("--lrs-given", action="store_true", help="LRS was set by the user (check): TUNE must be on")
     parser.add_argument("--outputs", default="", help="files make measures on each run besides result.json "
                         "(check): layer_responses.csv needs a tensor dataset")
     return parser

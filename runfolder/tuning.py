@@ -57,7 +57,8 @@ def parse_grid(text: str) -> tuple[float, ...]:
         rates.append(lr)
     grid = tuple(sorted(set(rates)))
     if len(grid) < 2:
-        raise ValueError(f"bad LRS {text!r}: at least two learning rates, e.g. LRS=\"0.05 0.1 0.2\"")
+        same = " (its rates are one rate written twice)" if len(rates) > 1 else ""
+        raise ValueError(f"bad LRS {text!r}: at least two learning rates{same}, e.g. LRS=\"0.05 0.1 0.2\"")
     return grid
 
 

@@ -332,6 +332,10 @@ def test_tuning_variables_and_settings_are_checked_before_anything_trains(tmp_pa
         (["--tune", "1", "--lrs", ""], ["LRS is empty", "at least two learning rates", "TUNE= turns it off"]),
         (["--tune", "1", "--lrs", "0.05 0.1", "--set", "lr=0.05"], ["bad SET lr=...", "leave lr out of SET"]),
         (["--tune", "1", "--lrs", "0.05 0.1", "--set", "warmup_lr=0.01"], ["bad SET warmup_lr=..."]),
+        # Found by a fault hunt: LRS without TUNE (make degradation) was ignored without a word, and a grid of one
+        # rate written twice was "at least two learning rates" without saying why.
+        (["--lrs-given", "--tune", ""], ["LRS is given but the tuning protocol is off", "add TUNE=1"]),
+        (["--tune", "1", "--lrs", "0.10 0.1"], ["bad LRS '0.10 0.1'", "one rate written twice"]),
         # A key given twice in SET: the last one had silently won.
         (["--set", "max_steps=5 eval_every=5 max_steps=6"],
          ["bad override 'max_steps=6'", "already set by 'max_steps=5'", "give each key once"]),
