@@ -40,6 +40,20 @@ CAPTION = ("dashed, thin: training error (training mini-batches, in training mod
            "bands: ±1 std over seeds")
 
 
+LONGEST_NAME = 28  # characters of a net's name in a figure: a plugin's long name must not push a panel apart
+
+
+def short_name(name: str, most: int = LONGEST_NAME) -> str:
+    """``name`` as a figure shows it: whole up to ``most`` characters, else its start and its depth joined by
+    an ellipsis (``"supercalifragilisti…-56"``), so that a label or a legend keeps its panel's width. The
+    report's tables keep the whole name."""
+    if len(name) <= most:
+        return name
+    head, _, tail = name.rpartition("-")
+    keep = f"-{tail}" if head and len(tail) < 10 else ""
+    return name[: most - len(keep) - 1] + "…" + keep
+
+
 def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str], *,
                       names: Mapping[str, str] | None = None, seeds: Mapping[str, tuple[int, int]] | None = None,
                       ylabel: str | None = "error (%)", ylim: bool = True, empty_text: str = "no ok runs",
@@ -74,7 +88,7 @@ def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str]
         if handles:
             n_ok, n_all = (seeds or {}).get(model, (int(rows["n"].max()),) * 2)
             count = f" (n={n_ok})" if n_ok == n_all else f" ({n_ok} of {n_all} seeds ok)"
-            legend.append((tuple(handles), f"{(names or {}).get(model, model)} {' / '.join(kinds)}{count}"))
+            legend.append((tuple(handles), f"{short_name((names or {}).get(model, model))} {' / '.join(kinds)}{count}"))
     if legend:
         handles, labels = zip(*legend)
         ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.6)}, loc=legend_loc,

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from . import tuning
-from .figures import PALETTE, _caption, figure_title, plot_error_curves
+from .figures import PALETTE, _caption, figure_title, plot_error_curves, short_name
 from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present, seed_flags
 from .verdicts import EQUIVALENCE_MARGIN, GAP_WORDS, points
 from .plotdata import curve_table, seed_counts, y_upper
@@ -77,7 +77,7 @@ def gap_forest(board: pd.DataFrame) -> pd.DataFrame:
     verdict decides (Holm), ``flags`` each depth's seeds that did not train (and "tuned rate unstable" where
     the tuned board gives no verdict for that reason: its interval may sit far from 0), ``note``
     the verdict where there is no interval."""
-    return _forest([{"label": r.label, "diff": r.gap, "low": r.gap_low, "high": r.gap_high,
+    return _forest([{"label": short_name(r.label), "diff": r.gap, "low": r.gap_low, "high": r.gap_high,
                      "above": r.gap_above or 0, "seeds": r.gap_seeds or 0, "reference": bool(r.reference),
                      "note": "" if pd.notna(r.gap_low) else r.verdict, "group": _group(r),
                      "decided": _decided(r.verdict), "flags": _gap_flags(r)}
@@ -103,7 +103,7 @@ def effect_forest(board: pd.DataFrame, which: str = "vs_plain") -> pd.DataFrame:
     """The leaderboard's comparisons with a baseline at the deep depth (``which``: "vs_plain", the plain net
     with the method's normalisation, or "vs_resnet"; baseline − method, points) as a forest table, rows as
     :func:`gap_forest`'s (the baseline's own row is empty, noted)."""
-    return _forest([{"label": r.label, "diff": getattr(r, which), "low": getattr(r, f"{which}_low"),
+    return _forest([{"label": short_name(r.label), "diff": getattr(r, which), "low": getattr(r, f"{which}_low"),
                      "high": getattr(r, f"{which}_high"), "above": getattr(r, f"{which}_above") or 0,
                      "seeds": getattr(r, f"{which}_seeds") or 0, "reference": bool(r.reference),
                      "note": "" if pd.notna(getattr(r, f"{which}_low")) else getattr(r, f"{which}_verdict"),
@@ -318,7 +318,7 @@ def methods_curves(ctx: ReportContext):
         curves = curve_table(ctx.tidy, [r.shallow_model, r.deep_model])
         plot_error_curves(ax, curves, {r.shallow_model: PALETTE[0], r.deep_model: PALETTE[1]}, seeds=counts,
                           ylabel="error (%)" if ax in axes[::cols] else None, ylim=False, legend_loc="best")
-        ax.set_title(f"{r.label}\n{r.verdict}", fontsize=9, fontweight="bold" if r.reference else "normal")
+        ax.set_title(f"{short_name(r.label)}\n{r.verdict}", fontsize=9, fontweight="bold" if r.reference else "normal")
         if flags := seed_flags(r):  # seeds with no curve (diverged) or a flat one (at chance): said, not hidden
             ax.text(0.02, 0.03, flags, transform=ax.transAxes, fontsize=7.5, color="#b22222", va="bottom",
                     ha="left", wrap=True)

@@ -248,3 +248,14 @@ def test_the_shortcut_chart_names_a_diverged_seed_the_verdict_counts(ax):
     frame.loc[frame["option"] == "A", "status"] = ["ok", "ok", "diverged"]
     plot_shortcut_points(ax, frame)
     assert [t.get_text() for t in ax.get_xticklabels()][1] == "A\nresnet-34-a\nn=2/3\n1 diverged"
+
+
+def test_a_long_plugin_name_is_shortened_in_figures_keeping_its_depth():
+    """Found by a fault hunt: a 60-character plugin name pushed the methods forest's panel titles into each
+    other and cut the curves' panel title at the page's edge. Figures show at most 28 characters of a name."""
+    from reports.figures import LONGEST_NAME, short_name
+
+    long = "supercalifragilisticexpialidociousresidualnetworkwithgates-56"
+    assert short_name(long) == "supercalifragilisticexpi…-56" and len(short_name(long)) == LONGEST_NAME
+    assert short_name("resnet-56-nobn") == "resnet-56-nobn"  # short names whole
+    assert short_name("x" * 40) == "x" * 27 + "…"  # no depth to keep
