@@ -76,7 +76,7 @@ def check_reuse(args, dirs: list[Path]) -> None:
         differ = changed_settings(recorded, asked)  # as a resume reads it
         if differ:
             key, (old, new) = next(iter(differ.items()))
-            clashes.append((folder, done, key, old, new))
+            clashes.append((folder, done, f"{key}={old!r}", f"{key}={new!r}", "Give it its settings back (SET)"))
             continue
         trained = record.get("plugin")
         info = parse_name(folder.parent.name)
@@ -84,22 +84,20 @@ def check_reuse(args, dirs: list[Path]) -> None:
             if info.method not in installed:
                 installed[info.method] = plugin_provenance(info.method)["source_sha256"]
             if trained.get("source_sha256") != installed[info.method]:
-                clashes.append((folder, done, f"the code of plugin {info.method!r}",
-                                f"source sha256 {str(trained.get('source_sha256'))[:12]}",
-                                f"source sha256 {str(installed[info.method])[:12]} (the installed code)"))
+                clashes.append((folder, done, f"the code of plugin {info.method!r}: source sha256 "
+                                f"{str(trained.get('source_sha256'))[:12]}",
+                                f"source sha256 {str(installed[info.method])[:12]} (the installed code)",
+                                "Reinstall the code it was trained with"))
     if clashes:
-        folder, done, key, old, new = clashes[0]
+        folder, done, was, now, back = clashes[0]
         more = f" (and {len(clashes) - 1} more runs, done or begun)" if len(clashes) > 1 else ""
-        code = key.startswith("the code of plugin ")
-        was, now = (f"{key}: {old}", new) if code else (f"{key}={old!r}", f"{key}={new!r}")
         if done:
             raise ConfigError(f"{folder} is done, trained with {was} (its config.yaml); this call asks {now}{more}: "
                               "make would report the old run as the new one. Use another RUNS_DIR to keep both, or "
                               "delete the run folder to train it again")
-        back = "Reinstall the code it was trained with to finish it" if code else "Give it its settings back (SET) to finish it"
         raise ConfigError(f"{folder} holds a checkpoint of a run begun with {was} (its config.yaml); this call "
                           f"asks {now}{more}: make would train the other runs with these settings beside it. "
-                          f"{back}, use another RUNS_DIR, or delete the run folder to train it anew")
+                          f"{back} to finish it, use another RUNS_DIR, or delete the run folder to train it anew")
 
 
 def check_writable(name: str, folder: str) -> None:
@@ -131,11 +129,11 @@ def check(args, build_plugins: bool = True) -> None:
     if TUNING_SEED in seeds:  # reserved in every experiment: the reports never count its runs
         raise ConfigError(f"bad seed {TUNING_SEED} in SEEDS: it is the tuning protocol's seed, never reported "
                           "(runfolder/tuning.py); choose other seeds")
-    check_tune(args.tune)
-    if args.lrs_given and not args.tune:
+    tune = check_tune(args.tune)
+    if args.lrs_given and not tune:
         raise ConfigError("LRS is given but the tuning protocol is off (TUNE is empty): its grid would be ignored; "
                           "add TUNE=1 (make methods has it on), or leave LRS out")
-    if args.tune and not args.lrs.split():
+    if tune and not args.lrs.split():
         raise ConfigError("LRS is empty: the tuning protocol needs at least two learning rates, e.g. LRS=\"0.05 0.1 "
                           "0.2\"; TUNE= turns it off")
     if args.lrs:
