@@ -25,7 +25,7 @@ from runfolder.io import unwritable
 
 from .config import (ConfigError, changed_settings, check_extras, load_matrices, load_profile, parse_overrides,
                      parse_seeds)
-from .data import check_sizes
+from .data import check_data_dir, check_sizes
 
 
 def run_dirs(args) -> list[Path]:
@@ -150,10 +150,7 @@ def check(args, build_plugins: bool = True) -> None:
             raise ConfigError(f"bad dataset {config.dataset!r} for make layer-responses: layer responses need a "
                               f"tensor dataset ({tensor_datasets()}); use a profile or SET=dataset=... with one")
     check_plugins([i.name for i in infos if i.plugin], config, build=build_plugins)
-    if args.data_dir_given or Path(args.data_dir).exists():
-        from .data import check_data_dir
-
-        check_data_dir(args.data_dir)
+    check_data_dir(args.data_dir, required=args.data_dir_given)
 
 
 def check_plugins(names: list[str], config, build: bool = True) -> None:

@@ -109,12 +109,10 @@ def _check_input(args: argparse.Namespace):
 
     fault = parse_fault(os.environ.get(FAULT_ENV))
     data_dir = Path(args.data_dir)
-    if args.data_dir != "data" or data_dir.exists():
-        from .data import check_data_dir
+    from .data import check_data_dir, ensure_available
 
-        check_data_dir(args.data_dir)
+    check_data_dir(args.data_dir, required=args.data_dir != "data")  # the default folder is made on demand
     check_extras(config)
-    from .data import ensure_available
     from .training.datamodule import prepared_data
 
     ensure_available(config.dataset, data_dir, fetch=True)

@@ -37,20 +37,21 @@ def dataset(name: str) -> Dataset:
     return DATASETS[name]
 
 
-def check_data_dir(data_dir: str | Path) -> None:
-    """ConfigError, one line, where ``data_dir`` (DATA_DIR as given) is not a folder: a file, or missing."""
+def check_data_dir(data_dir: str | Path, required: bool) -> None:
+    """ConfigError, one line, where ``data_dir`` (DATA_DIR) is a file, or, when ``required`` (a DATA_DIR the
+    user gave must exist; the default one is made on demand), missing."""
     path = Path(data_dir)
     if path.exists() and not path.is_dir():
-        raise ConfigError(f"DATA_DIR {str(data_dir)!r} is a file, not a folder; point DATA_DIR at your datasets' folder")
-    if not path.is_dir():
+        raise ConfigError(f"DATA_DIR {str(data_dir)!r} is a file, not a folder; point DATA_DIR at your datasets' "
+                          "folder")
+    if required and not path.exists():
         raise ConfigError(f"DATA_DIR {str(data_dir)!r} does not exist; create it or point DATA_DIR at your datasets")
 
 
 def ensure_available(name: str, data_dir: Path, fetch: bool = True) -> None:
     """Make sure the dataset's files are under ``data_dir``, fetching them if allowed; else raise
     :class:`DataUnavailable` saying how to get them (ConfigError where ``data_dir`` is a file)."""
-    if Path(data_dir).exists():
-        check_data_dir(data_dir)
+    check_data_dir(data_dir, required=False)
     dataset(name).ensure(Path(data_dir), fetch)
 
 
