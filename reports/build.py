@@ -381,8 +381,9 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
     if front.board is not None and not front.board.empty:  # the methods' verdicts, as on page 1
         for name, part in front.board.groupby("board", sort=False):
             board += [f"Leaderboard, {name} board (leaderboard.md; page 1 of report.pdf): depth gap in final "
-                      "training error, 95% CI (paired where the nets hold the same seeds, else Welch), Holm-adjusted p over the board's "
-                      "gaps and their equivalence tests", "", text_table(*gap_rows(part), left=(3, 5)), ""]
+                      "training error, 95% CI (paired where the nets hold the same seeds, else Welch), Holm-adjusted "
+                      "p over the board's gaps and their equivalence tests", "", text_table(*gap_rows(part), left=(3, 5)),
+                      ""]
     console = "\n".join([
         f"{experiment} / {profile}: {len(runs)} runs, "
         + ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in runs).most_common()),
@@ -438,10 +439,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if bad:
                 raise InputError(f"bad seed {bad[0]!r} in --seeds (expected non-negative integers)")
             seeds = [int(s) for s in seed_items]
-        grid = None
-        if args.tune is not None:
+        grid, tuned = None, args.tuned
+        if args.tune is not None:  # TUNE as make has it decides, checked
             try:
-                args.tuned = check_tune(args.tune) and not args.lrs
+                tuned = check_tune(args.tune)
             except ValueError as exc:
                 raise InputError(str(exc)) from None
         if args.lrs:
@@ -449,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 grid = parse_grid(args.lrs)
             except ValueError as exc:
                 raise InputError(str(exc)) from None
-        elif args.tuned:  # the grid the runs were planned with; the default for runs older than its record
+        elif tuned:  # the grid the runs were planned with; the default for runs older than its record
             root = Path(args.runs_dir) / args.experiment / args.profile
             grid = recorded_grid(root) or (DEFAULT_GRID if _tuning_seed_runs(root) else None)
         result = build_report(args.runs_dir, args.experiment, args.profile, args.out_dir,

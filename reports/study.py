@@ -53,7 +53,7 @@ def family_study(runs: Sequence[Run], family: str, subset: int = 3) -> str:
     n = len(seeds)
     mean = {m: sum(vals[m][s] for s in seeds) / n for m in vals} if n else {}
     lines.append("")
-    if any(m_s[1] in seeds for m_s in diverged if m_s[0] in vals):
+    if any(m in vals and s in seeds for m, s in diverged):
         lines.append("- `*`: diverged, entered at chance error (as the verdict counts it).")
     if uncounted:
         lines.append(f"- Left out: diverged seed{'s' if len(uncounted) > 1 else ''} {', '.join(map(str, uncounted))}"

@@ -151,15 +151,21 @@ class Cell:
         return self.diverged + self.at_chance
 
     @property
+    def untrained_seeds(self) -> int:
+        """Counted seeds that diverged (at chance) or ended at chance (a diverged seed left uncounted is not
+        among them)."""
+        return self.diverged - self.uncounted + self.at_chance
+
+    @property
     def trains_none(self) -> bool:
-        """Every counted seed diverged or ended at chance (a diverged seed left uncounted is not in ``n``)."""
-        return self.n > 0 and self.diverged - self.uncounted + self.at_chance >= self.n
+        """Every counted seed diverged or ended at chance."""
+        return self.n > 0 and self.untrained_seeds >= self.n
 
     @property
     def trains_seldom(self) -> bool:
         """Most counted seeds diverged or ended at chance: an equivalence with such a net says that both fail
         alike, not that a method removes the degradation."""
-        return self.n > 0 and 2 * (self.diverged - self.uncounted + self.at_chance) > self.n
+        return self.n > 0 and 2 * self.untrained_seeds > self.n
 
     def mean_std(self) -> tuple[float, float]:
         """Mean and std (ddof=1) of the counted values (%); nan where undefined."""
@@ -458,9 +464,9 @@ def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
     "degrades" where the Holm-adjusted test shows a positive gap (with "(by less than M points)" where the
     equivalence is shown too), else "removes it" where the equivalence is shown (a negative gap shown or
     not) and most seeds of each net trained ("not judged: ... most seeds of <net> did not train" where not:
-    two nets that fail alike are within the margin of each other), else "the deeper net trains better" where a negative gap is shown, else "gap not shown: every
-    seed gives the same gap" where the seeds' gaps have no spread, else "not decided: neither a gap nor ±5
-    shown"."""
+    two nets that fail alike are within the margin of each other), else "the deeper net trains better" where
+    a negative gap is shown, else "gap not shown: every seed gives the same gap" where the seeds' gaps have
+    no spread, else "not decided: neither a gap nor ±5 shown"."""
     untrained = [c.model for c in (shallow, deep) if not c.trained]
     if untrained:
         return GAP_WORDS["not_trained"].format(names=", ".join(untrained))
