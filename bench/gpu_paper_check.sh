@@ -11,8 +11,9 @@
 # seconds (default 500) shared out 24/50/26; a stage that fails or runs out of time is named in the log
 # and the next one still runs. A stage whose runs or make exit otherwise than planned is a FAIL line in
 # checks.txt; one whose input was refused before anything trained (fig6 over runs of other settings, say)
-# gets no checks and copies no figure: what is on disk is not this call's. Settings are the paper profile's (bf16, channels_last, compile, the step
-# recorded as a CUDA graph, pad-4 crop + flip, batch 128, lr 0.1, momentum 0.9, weight decay 1e-4) on
+# gets no checks and copies no figure: what is on disk is not this call's. Settings are the paper profile's
+# (bf16, channels_last, compile, the step recorded as a CUDA graph, pad-4 crop + flip, batch 128, lr 0.1,
+# momentum 0.9, weight decay 1e-4) on
 # Fashion-MNIST padded with zeros to 32x32 (`--set dataset=fashion-mnist --set image_size=32`):
 #   resume      RESUME_MODEL (resnet-20) for RESUME_STEPS (2000) iterations, evaluated every RESUME_EVAL
 #               (400), lr /10 at 50% and 75%; one copy killed (DEGRADATION_FAULT=kill) after its second

@@ -217,9 +217,9 @@ class PostBlock(_Block):
       changes). No ReLU after the sum (the paper has none). Departures: H is the suite's two-convolution
       branch with BN (the paper's H is one convolution, no BN), so depth counts the same layers as resnet's;
       against the authors' CIFAR code (highway-networks, ``cifar10_network.prototxt``): the gate bias starts
-      at -3, not -2 (the variant ``bias2``, ``highway-<d>-bias2``, starts it at -2); the weights take the run's init, not Caffe's ``xavier``; the biases train at the run's
-      rate with weight decay, not at twice it without; the shape changes inside gated blocks, not in plain
-      convolutions and max-pooling; no dropout.
+      at -3, not -2 (the variant ``bias2``, ``highway-<d>-bias2``, starts it at -2); the weights take the
+      run's init, not Caffe's ``xavier``; the biases train at the run's rate with weight decay, not at twice
+      it without; the shape changes inside gated blocks, not in plain convolutions and max-pooling; no dropout.
 
     ``relu`` is in place: a response hook reads its tensor before the nonlinearity overwrites it.
     """

@@ -382,8 +382,8 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         for name, part in front.board.groupby("board", sort=False):
             board += [f"Leaderboard, {name} board (leaderboard.md; page 1 of report.pdf): depth gap in final "
                       "training error, 95% CI (paired where the nets hold the same seeds, else Welch), Holm-adjusted "
-                      "p over the board's gaps and their equivalence tests", "", text_table(*gap_rows(part), left=(3, 5)),
-                      ""]
+                      "p over the board's gaps and their equivalence tests", "",
+                      text_table(*gap_rows(part), left=(3, 5)), ""]
     console = "\n".join([
         f"{experiment} / {profile}: {len(runs)} runs, "
         + ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in runs).most_common()),

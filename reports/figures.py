@@ -88,7 +88,8 @@ def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str]
         if handles:
             n_ok, n_all = (seeds or {}).get(model, (int(rows["n"].max()),) * 2)
             count = f" (n={n_ok})" if n_ok == n_all else f" ({n_ok} of {n_all} seeds ok)"
-            legend.append((tuple(handles), f"{short_name((names or {}).get(model, model))} {' / '.join(kinds)}{count}"))
+            name = short_name((names or {}).get(model, model))
+            legend.append((tuple(handles), f"{name} {' / '.join(kinds)}{count}"))
     if legend:
         handles, labels = zip(*legend)
         ax.legend(handles, labels, handler_map={tuple: HandlerTuple(ndivide=None, pad=0.6)}, loc=legend_loc,

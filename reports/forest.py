@@ -12,9 +12,9 @@ marked; and the methods benchmark's training curves (issue 21, ``make methods``)
   training error against the learning rate, from the tuning runs).
 
 The methods' rows carry the leaderboard's numbers and words (:mod:`reports.verdicts`: 95% intervals, paired
-where the nets hold the same seeds; filled where the Holm-corrected decision is made; each cell's seeds that did
-not train); the degradation verdict's rows its 95% intervals (:func:`reports.stats.difference`: paired by the same rule).
-Nothing here computes one.
+where the nets hold the same seeds; filled where the Holm-corrected decision is made; each cell's seeds that
+did not train); the degradation verdict's rows its 95% intervals (:func:`reports.stats.difference`: paired by
+the same rule). Nothing here computes one.
 """
 
 from __future__ import annotations
@@ -58,7 +58,8 @@ def _row(label: str, c: Comparison, group: str) -> dict:
                 "reference": False, "note": "cannot compare", "group": group, "decided": False, "flags": ""}
     return {"label": label, "diff": d.diff, "low": np.nan if d.low is None else d.low,
             "high": np.nan if d.high is None else d.high, "above": d.above, "seeds": d.common,
-            "reference": False, "note": "neither trains in most seeds" if c.untrained else "" if d.has_interval else "no interval",
+            "reference": False,
+            "note": "neither trains in most seeds" if c.untrained else "" if d.has_interval else "no interval",
             "group": group, "decided": c.sign != 0,
             "flags": "not judged: neither net trains in most seeds" if c.untrained else ""}
 
@@ -298,8 +299,9 @@ def methods_forest(ctx: ReportContext):
 
 def _forest_caption() -> str:
     return ("squares on grey: the paper's plain and residual nets (reference); bars: 95% intervals (paired where "
-            "the nets hold the same seeds), unadjusted, cut at ±100 points;\nfilled: the verdict decides (Holm over the board's column of comparisons); "
-            "k/n: seeds in which the difference is > 0; red: seeds that diverged or ended at chance")
+            "the nets hold the same seeds), unadjusted, cut at ±100 points;\nfilled: the verdict decides (Holm over "
+            "the board's column of comparisons); k/n: seeds in which the difference is > 0; red: seeds that diverged "
+            "or ended at chance")
 
 
 @register_figure("methods-curves", order=6)
@@ -318,7 +320,8 @@ def methods_curves(ctx: ReportContext):
         curves = curve_table(ctx.tidy, [r.shallow_model, r.deep_model])
         plot_error_curves(ax, curves, {r.shallow_model: PALETTE[0], r.deep_model: PALETTE[1]}, seeds=counts,
                           ylabel="error (%)" if ax in axes[::cols] else None, ylim=False, legend_loc="best")
-        ax.set_title(f"{short_name(r.label)}\n{r.verdict}", fontsize=9, fontweight="bold" if r.reference else "normal")
+        ax.set_title(f"{short_name(r.label)}\n{r.verdict}", fontsize=9,
+                     fontweight="bold" if r.reference else "normal")
         if flags := seed_flags(r):  # seeds with no curve (diverged) or a flat one (at chance): said, not hidden
             ax.text(0.02, 0.03, flags, transform=ax.transAxes, fontsize=7.5, color="#b22222", va="bottom",
                     ha="left", wrap=True)

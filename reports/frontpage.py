@@ -132,9 +132,9 @@ def both_boards_forest(one: pd.DataFrame, tuned: pd.DataFrame) -> pd.DataFrame:
 VERDICT_BESIDE_BOARD = (
     "_The verdict below asks the paper's two planned questions of the four reference nets (does the deeper "
     "plain net train worse; does the residual net of its depth train better), each with an unadjusted 95% "
-    "interval, paired as on the boards. The boards {where} test every method's gap at once and correct for that. A gap can "
-    "therefore be \"reproduced\" here and \"not shown\" on a board: both are true, of different "
-    "questions._")
+    "interval, paired as on the boards. The boards {where} test every method's gap at once and correct for "
+    "that. A gap can therefore be \"reproduced\" here and \"not shown\" on a board: both are true, of "
+    "different questions._")
 
 
 def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
