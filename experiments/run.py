@@ -234,7 +234,8 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
               "data_dir": str(data_dir), "config": config.to_dict(),
               "departures": departures(config, spec.profile, spec.model),  # from the profile's recipe: SET, a tuning rate
               "classes": list(data.classes),  # label i is classes[i], in every split
-              "inputs": data.input_record()}  # unit variance: per-pixel mean, per-channel std
+              "inputs": data.input_record(),  # unit variance: per-pixel mean, per-channel std
+              "data": data.data_record()}  # each split's images and their digest: a resume needs the same
     previous = read_status(result_path)
     if previous in DONE:
         print(f"{tag}{spec}: already done ({previous}); to train it again, with other settings say, use another "
@@ -264,7 +265,7 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
     # flags such a run.
     earlier = checkpoint.trained_with.get("git_commits", []) if checkpoint is not None else []
     record["git_commits"] = list(dict.fromkeys([*earlier, *([suite["git_commit"]] if suite["git_commit"] else [])]))
-    trained_with = {"git_commits": record["git_commits"],
+    trained_with = {"git_commits": record["git_commits"], "data": record["data"],
                     "plugin": {k: record["plugin"][k] for k in ("distribution", "version", "source_sha256")}
                     if record["plugin"] else None}
     placement, where = _place(spec, tag, devices or [], runs_per_gpu)
@@ -315,7 +316,8 @@ def _resume_refusal(run_dir: Path, checkpoint, record: dict, layout: list[str]) 
     Refused: a checkpoint of an older format (it lacks what an exact resume needs), one trained with other
     settings (its own record of them, else config.yaml's), with other optimizer parameter groups (a net whose
     ``lr_factors`` changed since), with another net layout (a module's settings or its code changed since:
-    a stride moved, a ReLU placed elsewhere) or with other code of its plugin (a source hash that differs).
+    a stride moved, a ReLU placed elsewhere), with other code of its plugin (a source hash that differs) or on
+    other data (a split's number of images or their digest, the data modules' ``data_record``).
     The suite's own commit may differ: that is recorded (``git_commits``), not refused."""
     from models.layout import layout_change
 
@@ -363,6 +365,16 @@ def _resume_refusal(run_dir: Path, checkpoint, record: dict, layout: list[str]) 
         return (f"{held} trained with other code of plugin {record['method']!r} ({code(trained)}; installed now: "
                 f"{code(plugin)}): reinstall the code it was trained with to resume it; to train it anew with the "
                 f"new code, {anew}")
+    data_then, data_now = checkpoint.trained_with.get("data"), record["data"]  # None in an older checkpoint: not checked
+    if data_then is not None and data_then != data_now:
+        changed = [f"{split_name}: {then.get('images')} images, now {data_now[split_name]['images']}"
+                   + (" (the same number, other files or labels)" if then.get("images") == data_now[split_name]["images"]
+                      else "")
+                   for split_name, then in data_then.items()
+                   if split_name in data_now and then != data_now[split_name]]
+        return (f"{held} trained on other data than {record['data_dir']} holds now ({'; '.join(changed) or 'other splits'}): "
+                f"the batches after its checkpoint would not be the ones it started with; put the dataset back as "
+                f"it was to resume it; to train it anew on this data, {anew}")
     recorded = checkpoint.trained_with.get("layout")  # None in a format-3 checkpoint: not checked
     change = layout_change(recorded, layout) if recorded is not None else None
     if change:

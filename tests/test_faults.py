@@ -249,6 +249,52 @@ def test_a_killed_run_resumes_exactly_on_every_data_path(tmp_path, monkeypatch, 
     assert_same_state(load_ckpt(folder / "checkpoints" / "last.ckpt"), load_ckpt(reference / "checkpoints" / "last.ckpt"))
 
 
+@pytest.mark.parametrize("change", ["removed", "renamed", "replaced"])
+def test_a_run_resumes_only_onto_the_image_folder_it_started_on(change, tmp_path):
+    """Found in the ninth session: an image deleted (or renamed) between a failed run and its resume renumbered
+    the folder's images, and the run resumed without a word onto other batches. Now that is refused in one
+    line; an unreadable image replaced by a readable one under the same name resumes (README)."""
+    root = make_folder(tmp_path / "data", {"train": ["c0", "c1"], "val": ["c0", "c1"]}, per_class=4)
+    folder = run_dir(tmp_path / "runs", profile="imagenet")
+    args = ["--data-dir", str(root), *args_of({**TINY, "workers": 0})]
+    rc, out, err = inproc(folder, *args, fault="raise@6")
+    assert rc != 0 and load_ckpt(folder / "checkpoints" / "last.ckpt")["global_step"] == 4, out + err
+    image = root / "train" / "c1" / "2.png"
+    if change == "removed":
+        image.unlink()
+    elif change == "renamed":
+        image.rename(root / "train" / "c0" / "9.png")  # the same number of images, one in another class
+    else:
+        image.write_bytes((root / "train" / "c1" / "1.png").read_bytes())
+    config_before = (folder / "config.yaml").read_text()
+    rc, out, err = inproc(folder, *args)
+    if change == "replaced":
+        assert rc == 0 and json.loads((folder / "result.json").read_text())["resumed_from"] == 4, out + err
+        return
+    assert rc == 2, out + err
+    line = one_error_line(err, "holds a checkpoint (iteration 4) trained on other data", str(root),
+                          "put the dataset back as it was")
+    assert ("train: 8 images, now 7" if change == "removed" else "train: 8 images, now 8 (the same number") in line
+    assert (folder / "config.yaml").read_text() == config_before  # nothing written: the failed attempt's record stays
+    assert json.loads((folder / "result.json").read_text())["status"] == "failed"
+
+
+def test_a_tensor_datasets_record_changes_with_one_pixel_or_label():
+    """The tensor datasets' data record (config.yaml, the checkpoint) is a digest of what the run reads."""
+    from experiments.config import load_profile
+    from experiments.data import load_tensors
+
+    t = load_tensors(load_profile("smoke"), ROOT / "data")
+    record = dict(t.data_record())
+    assert {k: v["images"] for k, v in record.items()} == {k: len(getattr(t, f"{k}_x")) for k in record}
+    for split_name, damage in (("train", lambda: t.train_x[0, 0, 0].add_(1)), ("test", lambda: t.test_y[-1].add_(1))):
+        damage()
+        t._data_record = None
+        now = t.data_record()
+        assert now[split_name] != record[split_name] and now["val"] == record["val"]
+        record = dict(now)
+
+
 def test_folder_batches_are_a_function_of_seed_and_iteration(tmp_path):
     """The sampler starts at the restored iteration; augmentation does not depend on the worker or on
     what was loaded before."""

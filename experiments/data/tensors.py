@@ -32,6 +32,7 @@ class Tensors:
     test_y: torch.Tensor
     num_classes: int
     classes: tuple[str, ...] = ()  # the class names, label i is classes[i] (recorded in config.yaml)
+    _data_record: dict | None = dataclasses.field(default=None, repr=False, compare=False)
 
     @property
     def in_channels(self) -> int:
@@ -55,6 +56,21 @@ class Tensors:
         """
         x = self.train_x.float().div_(255).sub_(self.pixel_mean())
         return x.transpose(0, 1).reshape(x.shape[1], -1).std(dim=1).clamp_min_(1e-6)[:, None, None]
+
+    def data_record(self) -> dict:
+        """What the run trains and evaluates on, for config.yaml and the checkpoint: each split's number of images
+        and the sha256 of its uint8 images (as resized) and labels. A run resumes only onto the same record."""
+        import hashlib
+
+        if self._data_record is None:  # the pool's runs share one Tensors: digested once
+            record = {}
+            for split_name in ("train", "val", "test"):
+                x, y = getattr(self, f"{split_name}_x"), getattr(self, f"{split_name}_y")
+                digest = hashlib.sha256(x.contiguous().numpy().tobytes())
+                digest.update(y.numpy().astype("<i8").tobytes())
+                record[split_name] = {"images": len(x), "sha256": digest.hexdigest()}
+            self._data_record = record
+        return self._data_record
 
     def input_record(self) -> dict:
         """What the inputs were normalised with, for config.yaml: the per-pixel mean's range and the per-channel std."""

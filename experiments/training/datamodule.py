@@ -44,6 +44,10 @@ class TensorDataModule(pl.LightningDataModule):
         """How the inputs are normalised, for config.yaml (:meth:`experiments.data.Tensors.input_record`)."""
         return self.prepare().input_record()
 
+    def data_record(self) -> dict:
+        """Each split's images and their digest (:meth:`experiments.data.Tensors.data_record`)."""
+        return self.prepare().data_record()
+
     def _device_tensors(self) -> dict[str, torch.Tensor]:
         if self._on_device is None:
             t, device = self.prepare(), self.trainer.strategy.root_device
@@ -98,6 +102,21 @@ class FolderDataModule(pl.LightningDataModule):
     def input_record(self) -> dict:
         """How the inputs are normalised, for config.yaml: torchvision's ImageNet mean and std per channel."""
         return {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+
+    def data_record(self) -> dict:
+        """What the run reads, for config.yaml and the checkpoint: each split's number of images and the sha256
+        of its list of (path relative to the split's folder, label). The batch of iteration ``s`` indexes that
+        list, so a file added, removed or renamed between a checkpoint and its resume would change every later
+        batch: a run resumes only onto the same record. The files' contents are not read (a replaced image
+        under the same name keeps the record)."""
+        import hashlib
+
+        record = {}
+        for split_name, samples in (("train", self.train_set.samples), ("val", self.val_set.samples)):
+            root = self.data_dir / split_name
+            listing = "\n".join(f"{Path(path).relative_to(root).as_posix()}\t{label}" for path, label in samples)
+            record[split_name] = {"images": len(samples), "sha256": hashlib.sha256(listing.encode()).hexdigest()}
+        return record
 
     def setup(self, stage: str) -> None:
         import torchvision.transforms as T
