@@ -72,8 +72,8 @@ class LayerConfig:
 
     def conv(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
              bias: bool | None = None) -> nn.Conv2d:
-        """A convolution without bias where BN follows, whose shift makes a bias redundant (paper section
-        3.4); with one in a net without BN (``bias=None``: the config's ``conv_bias``). Padding ``k // 2`` on
+        """A convolution without bias where BN follows, whose shift makes a bias redundant (the paper's released
+        Caffe models, ``bias_term: false``; section 3.4 puts BN right after each convolution); with one in a net without BN (``bias=None``: the config's ``conv_bias``). Padding ``k // 2`` on
         both sides; TF's "SAME" where that differs from it, i.e. with stride > 1 and kernel > 1, if ``tf_same``."""
         bias = self.conv_bias if bias is None else bias
         if self.tf_same and stride > 1 and kernel_size > 1:
@@ -381,6 +381,14 @@ class PreActBasicBlock(PreActBlock):
 
 
 class PreActBottleneck(PreActBlock):
+    """:class:`PreActBlock` with the 1x1-3x3-1x1 bottleneck (4x expansion) of ``preresnet-50/101/152``.
+
+    A choice between two sources, named: the stride sits on the first 1x1 convolution, as in the suite's
+    post-activation :class:`Bottleneck` (the paper's released models), while the ImageNet stem and first block
+    follow fb.resnet.torch's ``preresnet.lua``, whose bottleneck strides its 3x3 convolution instead (as
+    torchvision's v1.5); ``resnet-pre-act.lua`` holds no ImageNet net to follow.
+    """
+
     kernels, expansion = BOTTLENECK, 4
 
 
