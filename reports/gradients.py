@@ -36,6 +36,7 @@ from .groups import degradation_sets, families, model_infos
 from .registry import ReportContext, register_figure, register_section
 from .runs import Run
 from .summary import markdown_table
+from .verdicts import cell, chance_error
 
 VANISH_RATIO = 1e-3  # a layer whose gradient norm is below this fraction of the largest layer's "vanishes"
 
@@ -231,11 +232,23 @@ def gradient_facts(rows: pd.DataFrame, step: int) -> GradientFacts:
         int(layers[int(np.nanargmax(norms[:, k]))]), int(layers[int(np.nanargmax(col))]))
 
 
-def gradient_verdict(p: GradientFacts, r: GradientFacts) -> str:
-    """Do the plain net's norms agree with the paper's "healthy norms", vanish, or explode? And the residual's."""
+def gradient_verdict(p: GradientFacts, r: GradientFacts, untrained: str = "",
+                     start: GradientFacts | None = None) -> str:
+    """Do the plain net's norms agree with the paper's "healthy norms", vanish, or explode? And the residual's.
+
+    ``untrained``: how the plain net failed to train (its seeds at chance or diverged), "" where it trained.
+    Section 4.1's sentence is about plain nets that train, so such a net's norms are described (``start``: its
+    facts at the first recorded iteration), not held against the paper."""
     where = (f"at iteration {p.worst_step}, layer {p.worst_weak}'s norm is {p.worst_ratio:.2g} of layer "
              f"{p.worst_strong}'s")
-    if p.worst_ratio >= VANISH_RATIO:
+    if untrained:
+        text = (f"**Not a test of the paper's claim:** {p.model} {untrained}, and the paper's \"healthy norms\" are "
+                "those of plain nets that train. Its norms describe a net that failed:")
+        if start is not None and start.step != p.worst_step:
+            text += (f" at iteration {start.step} (the first recorded) they {start.last_trend} on their way to the "
+                     f"input (first / last {start.first_over_last:.2g});")
+        text += f" the extreme is {where}."
+    elif p.worst_ratio >= VANISH_RATIO:
         text = (f"**Agrees with the paper:** {p.model}'s gradients do not vanish: no layer's norm falls below "
                 f"{VANISH_RATIO:g} of the largest at any recorded iteration (the extreme: {where}).")
     elif p.trend == "shrink":
@@ -244,7 +257,7 @@ def gradient_verdict(p: GradientFacts, r: GradientFacts) -> str:
     else:
         text = (f"**Agrees that they do not vanish, but they are not healthy either:** {p.model}'s gradients grow "
                 f"on their way to the input ({where}, below {VANISH_RATIO:g}): there they explode rather than vanish.")
-    if p.worst_ratio < VANISH_RATIO and p.last_trend != p.trend and p.step != p.worst_step:
+    if not untrained and p.worst_ratio < VANISH_RATIO and p.last_trend != p.trend and p.step != p.worst_step:
         # The extreme is one iteration (often the first); where the norms go later can be the other way.
         text += (f" By iteration {p.step} (the last recorded) they {p.last_trend} on their way to the input "
                  f"instead: layer {p.weakest} is the weakest, at {p.min_over_max:.2g} of the largest.")
@@ -273,12 +286,15 @@ def gradient_section(ctx: ReportContext):
             parts += ["", f"{plain} and {res} share no recorded iteration."]
             continue
         facts = [gradient_facts(rows, common[-1]) for rows in (p_rows, r_rows)]
+        plain_cell = cell(ctx.runs, plain, chance_error(ctx.runs))
+        untrained = (f"did not train in {plain_cell.untrained_seeds} of {plain_cell.n} seeds (diverged or at chance)"
+                     if plain_cell.trains_seldom else "")
         rows = [[f.model, str(f.step), f"{f.first_over_last:.3g}", f"{f.min_over_max:.3g}", f.weakest,
                  f"{f.below} of {f.layers}", f"{f.worst_ratio:.3g} (it. {f.worst_step})"] for f in facts]
         parts += ["", f"**{FAMILY_TITLES.get(family, family)}.**", "",
                   markdown_table(["net", "iteration", "first / last", "min / max", "weakest layer",
                                   f"< {VANISH_RATIO:g} max", "worst min / max"], rows), "",
-                  gradient_verdict(*facts)]
+                  gradient_verdict(*facts, untrained=untrained, start=gradient_facts(p_rows, common[0]))]
     if bad:
         parts += ["", f"Unreadable {GRAD_NORMS} (left out): " + ", ".join(f"`{b}`" for b in bad) + "."]
     return "\n".join(parts)

@@ -132,7 +132,7 @@ class FamilyVerdict:
     headline: str  # "reproduced" | "not reproduced" | "inconclusive" | "... (one seed, no interval)" | ...
     reproduced: bool | None  # True when both intervals exclude 0 the paper's way, False when one excludes 0 the
     # other way, None otherwise (an interval includes 0, one seed, or a net missing)
-    plain: Comparison | None  # degradation: deepest minus shallowest plain net
+    plain: Comparison | None  # degradation: deepest plain net that trains (family_verdict) minus shallowest
     residual: Comparison | None  # deepest minus shallowest residual net
     shortcut: Comparison | None  # the shortcuts' effect: deepest plain minus the residual net of that depth
     paragraph: str
@@ -174,13 +174,24 @@ def _values(runs: Sequence[Run], model: str, split: str) -> str:
 def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> FamilyVerdict:
     """Degradation verdict for one family, on final training error: the degradation (deepest minus
     shallowest plain net), the shortcuts' effect (deepest plain minus the residual net of that depth), and
-    the residual nets across depth (deepest minus shallowest)."""
+    the residual nets across depth (deepest minus shallowest).
+
+    "Deepest" is the deepest plain net that trains in most seeds, where a shallower one than the deepest does:
+    a deeper plain net that mostly diverged or ended at chance is named on a line of its own, its gap given
+    as a failure to train. The paper's degradation is of plain nets that train (section 4.1: its 34-layer plain net
+    still reaches competitive accuracy, and deep plain nets "may have exponentially low convergence rates"), so
+    a gap to a net that never left chance does not decide it."""
     infos = model_infos(runs)
     usable = {r.model for r in runs if counted(runs, r.model, "train").values}
     plain_all, res_all = degradation_sets(infos, family)
     plain = {d: m for d, m in plain_all.items() if m in usable}
     res = {d: m for d, m in res_all.items() if m in usable}
     name = FAMILY_NAMES.get(family, f"{family} family") + (f" ({dataset})" if dataset else "")
+    failing = {d: m for d, m in plain.items() if counted(runs, m, "train").seldom}
+    if len(plain) >= 2 and any(d not in failing for d in plain if d > min(plain)):
+        while max(plain) in failing:  # the deepest that trains stands for the degradation; the others are named
+            del plain[max(plain)]
+    left_out = {d: m for d, m in failing.items() if d not in plain}
 
     plain_cmp = compare(runs, plain[max(plain)], plain[min(plain)], "train") if len(plain) >= 2 else None
     # The residual nets across the plain nets' depths where both have ok runs, else across their own: then the
@@ -194,8 +205,9 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
 
     lines = []
     if plain:
+        listed = [m for _, m in sorted({**plain, **left_out}.items())]
         lines.append("Final training error (%): " + "; ".join(
-            _values(runs, m, "train") for m in [*plain.values(), *res.values()]) + ".")
+            _values(runs, m, "train") for m in [*listed, *res.values()]) + ".")
     if plain_cmp is None:
         have = ", ".join(plain.values()) or "none"
         lines.append(f"The degradation needs counted seeds of two plain depths; plain nets with one (ok, or diverged "
@@ -203,6 +215,13 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
     else:
         judgement = _judge(plain_cmp, "the deeper plain net trains worse", "the deeper plain net trains better")
         lines.append(f"- Degradation, {plain_cmp.text()}: {judgement}.")
+        for d, m in sorted(left_out.items()):
+            c = counted(runs, m, "train")
+            gap = compare(runs, m, plain[min(plain)], "train")
+            lines.append(f"- {m} did not train in {c.diverged + c.near_chance} of {len(c.values)} seeds (diverged "
+                         f"or at chance): its gap, {gap.text()}, is a failure to train, not the paper's degradation "
+                         f"of plain nets that train; the degradation is judged at {plain[max(plain)]}, the deepest "
+                         "plain net that trains in most seeds.")
     if shortcut is None:
         if plain_cmp is not None:
             lines.append(f"- The shortcuts' effect needs an ok residual net of depth {deep}.")

@@ -246,12 +246,14 @@ EXP, PROF = "degradation", "quick"
 DEPTHS = {"plain-20": 19, "resnet-20": 19, "plain-56": 55, "resnet-56": 55, "resnet-110": 109}
 
 
-def write_analysis_runs(runs: Path, grads: str = "healthy") -> None:
+def write_analysis_runs(runs: Path, grads: str = "healthy", plain56_error: float = 50.0) -> None:
     """Run folders with responses (plain larger than residual) and gradient norms: healthy, or in plain-56
     vanishing (10^((layer - 56) / 10): the first layer's norm is 10^-5.5 of the last's) or exploding (the
     mirror image: largest at the input)."""
     for model, n in DEPTHS.items():
-        folder = write_run(runs, EXP, PROF, model, 0, steps=[50, 100], train=lambda s: 50.0, test=lambda s: 55.0)
+        error = plain56_error if model == "plain-56" else 50.0
+        folder = write_run(runs, EXP, PROF, model, 0, steps=[50, 100], train=lambda s: error, test=lambda s: 55.0,
+                           classes=[f"c{i}" for i in range(10)])
         level = 2.0 if model.startswith("plain") else 1.0 / (1 + n / 50)
         layers = np.arange(1, n + 1)
         pd.DataFrame({"layer": layers, "name": [f"l{i}.bn" for i in layers],
@@ -317,6 +319,14 @@ def test_figures_and_sections_render_from_run_folders(tmp_path):
     assert "at iteration 0, layer 56's norm" in text and "there they explode rather than vanish" in text, text
     assert ("By iteration 75 (the last recorded) they shrink on their way to the input instead: layer 1 (l1.conv) "
             "is the weakest") in text, text
+    # A plain net at chance is no test of section 4.1 (its "healthy norms" are those of plain nets that train):
+    # the depth sweep's plain-110 had read "Disagrees with the paper", its norms vanishing only after it failed.
+    write_analysis_runs(tmp_path / "chance", grads="vanishing", plain56_error=89.5)
+    text = gradients.gradient_section(context(tmp_path / "chance"))
+    assert "Agrees" not in text and "Disagrees" not in text, text
+    assert ("**Not a test of the paper's claim:** plain-56 did not train in 1 of 1 seeds (diverged or at chance), "
+            "and the paper's \"healthy norms\" are those of plain nets that train.") in text, text
+    assert "the extreme is at iteration" in text, text
 
 
 def test_no_data_no_figures_and_damaged_files_are_named(tmp_path):

@@ -804,3 +804,34 @@ def test_the_verdict_says_which_ok_seeds_ended_at_chance(tmp_path):
     text = make_verdict(discover_runs(tmp_path, EXP, PROF).runs).families[0].paragraph
     assert "plain-56 88.50 ± 0.50 (n=3, 3 at chance: did not train)" in text, text
     assert "plain-20 21.00 ± 1.00 (n=3)" in text
+
+
+def test_the_degradation_is_judged_at_the_deepest_plain_net_that_trains(tmp_path):
+    """Found by a reviewer: the depth sweep read "reproduced" from plain-110 − plain-20 = +67 points, with
+    plain-110 at chance in every seed: a failure to train, which is not the paper's degradation of plain nets
+    that train. The degradation is now judged at the deepest plain net that trains in most seeds; the deeper
+    one is named with its gap. With two plain depths only, a deep net at chance is still the one compared."""
+    ten = [str(i) for i in range(10)]
+    nets = {"plain-20": 20.0, "plain-56": 40.0, "plain-110": 89.0, "resnet-20": 15.0, "resnet-56": 16.0,
+            "resnet-110": 17.0}
+    for seed in (0, 1, 2):
+        for model, v in nets.items():
+            v = v + seed / 2 if model != "plain-56" else v + 3 * seed
+            write_run(tmp_path, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=ten)
+    family = make_verdict(discover_runs(tmp_path, EXP, PROF).runs).families[0]
+    text = family.paragraph
+    assert family.plain.a == "plain-56" and family.shortcut.a == "plain-56" and family.shortcut.b == "resnet-56"
+    assert "- Degradation, plain-56 − plain-20 = +22.50 points" in text, text
+    assert ("- plain-110 did not train in 3 of 3 seeds (diverged or at chance): its gap, plain-110 − plain-20 = "
+            "+69.00 points") in text, text
+    assert "is a failure to train, not the paper's degradation" in text and "judged at plain-56" in text
+    assert "plain-110 89.50 ± 0.50 (n=3, 3 at chance: did not train)" in text  # still listed with its values
+    assert family.headline == "reproduced"
+    # Two plain depths, the deeper at chance: compared as before (no shallower deep net to stand for it).
+    two = tmp_path / "two"
+    for seed in (0, 1, 2):
+        for model in ("plain-20", "plain-110", "resnet-20", "resnet-110"):
+            v = nets[model] + seed / 2
+            write_run(two, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=ten)
+    family = make_verdict(discover_runs(two, EXP, PROF).runs).families[0]
+    assert family.plain.a == "plain-110" and "did not train in 3 of 3 seeds (diverged" not in family.paragraph
