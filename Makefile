@@ -79,8 +79,9 @@ endif
 # reads ('a$b' becomes 'a', silently; paths are not among LITERAL_VARS); ' is refused with $, as it always was.
 # So a folder make turns into targets (RUNS_DIR, and EXPERIMENT, PROFILE, each of MODELS and SEEDS below it)
 # holds none of them, and a folder only handed to commands (REPORTS_DIR when given, DATA_DIR) neither ' nor $.
-# A symbolic link to a folder whose path holds them works.
-TARGET_CHARS := : ; | % ' $$
+# A symbolic link to a folder whose path holds them works. The shell reads * ? [ in the run paths a recipe hands
+# it as patterns, and trained the runs of another folder that matched: refused in a target's path too.
+TARGET_CHARS := : ; | % ' $$ * ? [
 QUOTED_CHARS := ' $$
 # $(call _refuse,VAR,characters,kind): stop, naming VAR, if its value as given holds one of the characters, or
 # whitespace (kind path: a target's path), or is empty (kinds path and folder); kind list: whitespace separates items.
@@ -90,7 +91,12 @@ _flaw = $(or $(if $(filter list,$3),,$(if $(value $1),,is empty)),$(if $(filter 
 _refuse = $(if $(call _flaw,$1,$2,$3),$(error $1 '$(value $1)' $(call _flaw,$1,$2,$3): $(if $(filter empty,$(call \
 	_flaw,$1,$2,$3)),name a folder,make cannot hold that in a path; use $(if $(filter list,$3),names,a folder) \
 	without $(if $(filter path,$3),whitespace or )$2)))
+# A leading ~ that no shell expanded (quoted, or from the environment): make expands it in targets, Python does
+# not, so the runs went to a folder named ~ in the checkout and make looked for them under $HOME.
+_tilde = $(if $(filter ~%,$(value $1)),$(error $1 '$(value $1)' starts with a ~ that no shell expanded (it was \
+	quoted?): write the folder's full path ($$HOME/... for ~/...)))
 ifneq ($(filter-out help install test clean-build,$(or $(MAKECMDGOALS),$(.DEFAULT_GOAL))),)
+$(foreach v,RUNS_DIR DATA_DIR REPORTS_DIR,$(call _tilde,$v))
 $(foreach v,RUNS_DIR EXPERIMENT PROFILE,$(call _refuse,$v,$(TARGET_CHARS),path))
 $(foreach v,DATA_DIR $(if $(filter command line environment,$(origin REPORTS_DIR)),REPORTS_DIR),$(call \
 	_refuse,$v,$(QUOTED_CHARS),folder))
