@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import sys
@@ -161,6 +162,9 @@ def _check_plugin_net(model: str, config: RunConfig, data) -> dict | None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    for stream in (sys.stdout, sys.stderr):  # a line in one write: two runs at once (-j) print whole lines
+        if isinstance(stream, io.TextIOWrapper):  # unbuffered (PYTHONUNBUFFERED), print wrote text, then "\n"
+            stream.reconfigure(line_buffering=True, write_through=False)
     parser = _parser()
     args = parser.parse_args(argv)
     if args.not_done is not None:

@@ -6,6 +6,7 @@ ImageNet-style folders of tiny PNGs, Fashion-MNIST IDX files, CIFAR-10 pickles, 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import os
@@ -19,6 +20,7 @@ import pytest
 import torch
 
 from helpers_runs import ROOT, assert_same_state, env, forked, inproc, load_ckpt, run_dir
+from runfolders import write_run
 
 pytestmark = pytest.mark.filterwarnings("ignore")
 
@@ -519,3 +521,30 @@ def test_weight_decay_covers_batch_norm_parameters():
     optimizer = module.configure_optimizers()["optimizer"]
     decayed = {id(p) for g in optimizer.param_groups if g["weight_decay"] == 1e-4 for p in g["params"]}
     assert {id(p) for p in module.model.parameters()} == decayed  # BN's weight and bias included
+
+
+def test_a_progress_line_reaches_the_terminal_in_one_write(tmp_path, monkeypatch):
+    """Found by a fault hunt: under PYTHONUNBUFFERED=1 (Docker, CI) print wrote a line's text and its newline
+    in two writes, and two runs at once (make -j2) printed "[6/6] ... seed 2 ...[5/6] ... seed 1 ..." on one
+    line. Each line is now one write to the file descriptor."""
+    from experiments import run
+
+    class Recorder(io.RawIOBase):
+        def __init__(self):
+            self.chunks: list[bytes] = []
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.chunks.append(bytes(b))
+            return len(b)
+
+    raw = Recorder()
+    unbuffered = io.TextIOWrapper(raw, encoding="utf-8", write_through=True)  # what -u / PYTHONUNBUFFERED gives
+    folder = write_run(tmp_path, "degradation", "smoke", "plain-8", 0)
+    monkeypatch.setattr(sys, "stdout", unbuffered)
+    assert run.main(["--run-dir", str(folder), "--progress", "3/4"]) == 0
+    unbuffered.flush()
+    assert raw.chunks and all(c.endswith(b"\n") for c in raw.chunks), raw.chunks
+    assert b"[3/4] plain-8 seed 0: already done (ok)" in raw.chunks[0]
