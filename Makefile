@@ -79,9 +79,8 @@ endif
 # reads ('a$b' becomes 'a', silently; paths are not among LITERAL_VARS); ' is refused with $, as it always was.
 # So a folder make turns into targets (RUNS_DIR, and EXPERIMENT, PROFILE, each of MODELS and SEEDS below it)
 # holds none of them, and a folder only handed to commands (REPORTS_DIR when given, DATA_DIR) neither ' nor $.
-# A symbolic link to a folder whose path holds them works. The shell reads * ? [ in the run paths a recipe hands
-# it as patterns, and trained the runs of another folder that matched: refused in a target's path too.
-TARGET_CHARS := : ; | % ' $$ * ? [
+# A symbolic link to a folder whose path holds them works.
+TARGET_CHARS := : ; | % ' $$
 QUOTED_CHARS := ' $$
 # $(call _refuse,VAR,characters,kind): stop, naming VAR, if its value as given holds one of the characters, or
 # whitespace (kind path: a target's path), or is empty (kinds path and folder); kind list: whitespace separates items.
@@ -212,11 +211,12 @@ MATRIX_CHECK = $(PY) -m experiments.matrix check $(MATRIX_ARGS) $(TUNING_ARGS) -
 	--reports-dir $(call _q,REPORTS_DIR) $(if $(RUN_OUTPUTS),--outputs $(call _q,RUN_OUTPUTS))
 LAUNCH_CHECK = $(PY) -m experiments.launch check $(SLURM_VARS) --gpus $(call _q,GPUS) --runs-per-gpu \
 	$(call _q,RUNS_PER_GPU) --jobs $(call _q,POOL_JOBS)
+# set -f: the run paths in $$runs are words, never patterns (RUNS_DIR=/tmp/r? had trained the runs of /tmp/rX).
 matrix: | $(STAMP)
 	@$(MATRIX_CHECK)
 	@$(LAUNCH_CHECK)
 	@$(PY) -m experiments.data prepare --profile $(call _q,PROFILE) --data-dir $(call _q,DATA_DIR) --set $(call _q,SET)
-	@status=0; runs=$(call _q,RUNS); \
+	@set -f; status=0; runs=$(call _q,RUNS); \
 	 $(if $(DRY_RUN),$(MATRIX_CHECK) || exit 2; $(LAUNCH_CHECK) || exit 2; \
 		printf '%s\n' "make -n/-t/-q: no run trained; the matrix's reported runs:" $$runs \
 		$(if $(TUNE),"and the tuning protocol's runs (known step by step)"); exit 0;) \

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import io
 import shutil
 import re
@@ -25,9 +26,7 @@ pytestmark = pytest.mark.filterwarnings("ignore")
 
 # --- paths make cannot hold ------------------------------------------------------------------------------
 # Make splits targets at whitespace, reads : ; | % in them as rule syntax, and expands $; the recipes quote with '.
-# The shell reads * ? [ in the run paths a recipe hands it as patterns (a fault hunt: RUNS_DIR=/tmp/r? trained
-# the runs of /tmp/rX, which matched).
-TARGET_BAD = [" ", ":", ";", "|", "%", "'", "$", "*", "?", "["]
+TARGET_BAD = [" ", ":", ";", "|", "%", "'", "$"]
 # variable -> (characters refused, kind): a path make turns into targets refuses whitespace and empty too, a
 # folder only handed to commands refuses empty, a list (whitespace separates its items) neither.
 PATH_VARIABLES = {
@@ -305,6 +304,20 @@ def test_a_runs_dir_make_reads_as_a_pattern_or_spells_with_dot_slash_is_retried_
     assert len(commands) == 2 and "seed0" in commands[0] and "seed2" in commands[1], p.stdout
     progress = [ln.split("--progress ")[1].split()[0] for ln in p.stdout.splitlines() if "--progress" in ln]
     assert progress == ["1/3", "3/3"], p.stdout
+
+
+def test_a_runs_dir_the_shell_would_read_as_a_pattern_trains_its_own_runs(tmp_path):
+    """Found by a fault hunt: the matrix's recipe handed the run paths to the shell unquoted, so RUNS_DIR=<tmp>/r?
+    trained the failed run of <tmp>/rX, which matched, and then reported <tmp>/r?'s runs missing."""
+    other = write_run(tmp_path / "rX", "degradation", "smoke", "plain-8", 0, status="failed")
+    before = (other / "result.json").read_text()
+    p = make(tmp_path, "matrix", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", "SEEDS=0",
+             f"RUNS_DIR={tmp_path}/r?", f"REPORTS_DIR={tmp_path / 'rep'}", f"SET={' '.join(TINY_SET)}", timeout=180)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert (other / "result.json").read_text() == before  # the other folder's run is left alone
+    assert json.loads((tmp_path / "r?" / "degradation" / "smoke" / "plain-8" / "seed0" / "result.json")
+                      .read_text())["status"] == "ok"
+    assert "==> degradation (smoke): 1 ok" in p.stdout, p.stdout
 
 
 def test_a_report_follows_its_runs_folder_unless_told_otherwise(tmp_path):
