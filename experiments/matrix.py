@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import runfolder
-from runfolder import DONE, RESULT, read_status, run_dir
+from runfolder import DONE, RESULT, MalformedError, done_status, read_result, record_problem, run_dir
 from runfolder.tuning import TUNING_SEED, check_tune, parse_grid, plan, record_grid
 from runfolder.io import unwritable
 
@@ -61,7 +61,7 @@ def check_reuse(args, dirs: list[Path]) -> None:
     installed: dict[str, str | None] = {}  # plugin -> its source's sha256 now, read once
     clashes = []
     for folder in dirs:
-        done = read_status(folder / RESULT) in DONE
+        done = done_status(folder) is not None
         if not done and not (folder / runfolder.CHECKPOINT).exists():
             continue  # not started, or started without a checkpoint yet: it trains with this call's settings
         try:
@@ -188,22 +188,32 @@ def check_plugins(names: list[str], config, build: bool = True) -> None:
 
 
 def status(args) -> int:
-    failed, missing, counts = [], [], {}
+    failed, missing, malformed, counts = [], [], [], {}
     for d in run_dirs(args):
-        # The same reader make's retry list uses: a damaged result.json is not a finished run.
-        state = read_status(d / RESULT) or ("damaged" if (d / RESULT).exists() else "missing")
+        # The same reading as make's retry list (runfolder.done_status): a damaged result.json, or one that
+        # cannot stand for its folder's run, is not a finished run.
+        try:
+            record = read_result(d / RESULT)
+            state = record["status"]
+        except MalformedError:
+            record, state = None, ("damaged" if (d / RESULT).exists() else "missing")
+        if state in DONE and (why := record_problem(d, record)):
+            state = "malformed"
+            malformed.append((d, why))
         counts[state] = counts.get(state, 0) + 1
         if state == "failed":
             failed.append(d)
-        elif state not in DONE:
+        elif state not in DONE and state != "malformed":
             missing.append(d)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     print(f"==> {args.experiment} ({args.profile}): {summary}")
     for d in failed:
         print(f"    FAILED: {d} (see {d / 'error.txt'}; the next `make` retries it)", file=sys.stderr)
+    for d, why in malformed:
+        print(f"    MALFORMED: {d} ({why}; the next `make` trains it again)", file=sys.stderr)
     for d in missing:
         print(f"    NOT DONE: {d}", file=sys.stderr)
-    return 1 if failed or missing else 0
+    return 1 if failed or missing or malformed else 0
 
 
 def planned(argv: list[str]) -> list[Path]:

@@ -33,7 +33,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from runfolder import CHECKPOINT, DONE, RESULT, read_status
+from runfolder import CHECKPOINT, RESULT, done_status
 from runfolder.io import end_by_sigint
 
 EXIT_SIGINT = 130
@@ -145,7 +145,7 @@ def _step(dirs: list[str], args: argparse.Namespace, warm: bool) -> tuple[int, b
     """Train the runs of ``dirs`` not done, ``args.jobs`` at once: (exit status, whether this process is now
     warm, :func:`_warm`)."""
     total = len(dirs)
-    todo = [(i, d) for i, d in enumerate(dirs, 1) if read_status(Path(d) / RESULT) not in DONE]
+    todo = [(i, d) for i, d in enumerate(dirs, 1) if done_status(d) is None]
     if not todo:
         return 0, warm
     if not warm:

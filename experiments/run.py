@@ -44,8 +44,8 @@ import time
 import traceback
 from pathlib import Path
 
-from runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, RESULT, MalformedError, RunPath, format_seconds, read_config,
-                       read_status, write_result)
+from runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, METRICS, RESULT, MalformedError, RunPath, format_seconds,
+                       done_status, read_config, read_result, read_status, record_problem, write_result)
 
 from .config import (ConfigError, RunConfig, at_lr, changed_settings, check_extras, check_seed, departures,
                      load_matrices, load_profile)
@@ -168,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.not_done is not None:
-        print(" ".join(p for p in args.not_done if read_status(Path(p)) not in DONE))
+        print(" ".join(p for p in args.not_done
+                       if done_status(Path(p).parent if Path(p).name == RESULT else Path(p)) is None))
         return 0
     if not args.run_dir:
         parser.error("--run-dir is required")
@@ -241,6 +242,18 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
               "inputs": data.input_record(),  # unit variance: per-pixel mean, per-channel std
               "data": data.data_record()}  # each split's images and their digest: a resume needs the same
     previous = read_status(result_path)
+    if previous in DONE and (why := record_problem(run_dir, read_result(result_path))):
+        # Not this run's record, or a folder missing its settings or curves: a resume from its checkpoint could
+        # not give them back, so the run trains from the start; what was there is kept for a look.
+        stamp = int(time.time())
+        kept = []
+        for name in (RESULT, METRICS, CHECKPOINT):
+            if (run_dir / name).exists():
+                (run_dir / name).rename(run_dir / f"{name}.malformed-{stamp}")
+                kept.append(f"{name}.malformed-{stamp}")
+        print(f"warning: {run_dir} holds a finished run's record that cannot stand for it ({why}); set aside as "
+              f"{', '.join(kept)}, training the run from the start", file=sys.stderr)
+        previous = None
     if previous in DONE:
         print(f"{tag}{spec}: already done ({previous}); to train it again, with other settings say, use another "
               "RUNS_DIR or delete the folder")

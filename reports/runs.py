@@ -259,13 +259,12 @@ def _check_name(run: Run) -> None:
 
 
 def _not_this_runs_record(run: Run, seed: int) -> str | None:
-    """Why a result.json cannot be this run's numbers, or None: it names another net or seed than its
-    folder (a copied record), or, finished ok, a final error that is not a number from 0 to 100%."""
-    named = run.result.get("model"), run.result.get("seed")
-    if named[0] is not None and named[0] != run.model:
-        return f"result.json names model {named[0]!r}, its folder {run.model!r}"
-    if named[1] is not None and named[1] != seed:
-        return f"result.json names seed {named[1]!r}, its folder seed {seed}"
+    """Why a result.json cannot be this run's numbers, or None: what make and the runs ask too
+    (:func:`runfolder.record_problem`: another experiment, profile, net or seed than its folder, a finished run
+    without its config.yaml, an ok one without usable metrics.csv), or, finished ok, a final error that is not a
+    number from 0 to 100%."""
+    if why := runfolder.record_problem(run.path, run.result):
+        return why
     if run.status == "ok":
         for split, value in (run.result.get("final") or {}).items():
             number = _json_number(value)

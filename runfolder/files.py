@@ -227,6 +227,48 @@ def read_status(path: str | Path) -> str | None:
         return None
 
 
+def record_problem(folder: str | Path, record: dict[str, Any]) -> str:
+    """Why a complete result record of a finished run cannot stand for the run in ``folder``, in a few words;
+    '' where it can. Not this folder's run: the record names another experiment, profile, model or seed than
+    the folder's path (a record copied in). Not whole: no readable ``config.yaml`` (the settings every reuse
+    and resume check reads), or an ok run without a usable ``metrics.csv`` (its curves). Make, the pool, a run
+    and the reports all ask this one function (:func:`done_status`; reports.runs calls such a run malformed)."""
+    folder = Path(folder)
+    try:
+        path = RunPath.parse(folder)
+    except ValueError:
+        path = None
+    if path is not None:
+        for key, here in (("experiment", path.experiment), ("profile", path.profile), ("model", path.model),
+                          ("seed", path.seed)):
+            named = record.get(key)
+            if named is not None and named != here:
+                return f"result.json names {key} {named!r}, its folder {here!r}"
+    if record.get("status") in DONE:
+        if not (folder / CONFIG).is_file():
+            return "no config.yaml (the record of its settings)"
+        try:
+            read_config(folder / CONFIG)
+        except MalformedError as exc:
+            return str(exc)
+    if record.get("status") == "ok" and (problem := read_metrics(folder / METRICS).problem):
+        return f"metrics.csv {problem}"
+    return ""
+
+
+def done_status(folder: str | Path) -> str | None:
+    """The status of the finished run in ``folder`` (one of :data:`DONE`), or None where it is not done: no
+    result.json, a damaged one, a failed run, or a record that cannot stand for the folder's run
+    (:func:`record_problem`). What make retries, the pool trains and the matrix's closing line counts."""
+    try:
+        record = read_result(Path(folder) / RESULT)
+    except MalformedError:
+        return None
+    if record["status"] not in DONE or record_problem(folder, record):
+        return None
+    return record["status"]
+
+
 def write_result(path: str | Path, record: dict[str, Any]) -> None:
     """Write ``record`` as ``result.json`` atomically, after :func:`check_result` (so no writer can make a
     record its readers call damaged)."""

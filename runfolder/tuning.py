@@ -28,7 +28,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from .files import DONE, RESULT, MalformedError, lr_token, read_result, seed_folder
+from .files import DONE, RESULT, MalformedError, lr_token, read_result, record_problem, seed_folder
 
 DEFAULT_GRID = (0.025, 0.05, 0.1, 0.2, 0.4)  # learning rates, a log grid (factor 2) around the paper's 0.1
 TUNING_SEED = 1000  # the tuning runs' seed: never a reported seed (make refuses it in SEEDS)
@@ -150,6 +150,8 @@ def outcome(folder: Path, lr: float) -> Outcome:
         return Outcome(lr, "malformed")
     if record["status"] not in DONE:
         return Outcome(lr, record["status"])
+    if record_problem(folder, record):  # a record copied in, or a folder missing its settings or curves
+        return Outcome(lr, "malformed")
     return Outcome(lr, record["status"], record["final"].get("train"), record["final"].get("val"))
 
 

@@ -512,3 +512,37 @@ def test_a_data_dir_that_is_a_file_is_one_line_everywhere(tmp_path, capsys):
     rc, out, err = inproc(run_dir(tmp_path / "runs"), "--data-dir", str(data))
     assert rc == 2 and expected in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_finished_run_whose_record_cannot_stand_for_it_is_trained_again(tmp_path):
+    """Found by a fault hunt: the report called a run malformed (its metrics.csv gone, a result.json copied in
+    from another seed, no config.yaml) while make said "4 ok" on every call and never trained it again.
+    Make, the pool and the closing line now read runfolder.done_status, as the report does."""
+    runs = tmp_path / "runs"
+    folders = [write_run(runs, "degradation", "smoke", "plain-8", s) for s in range(4)]
+    kept = (folders[0] / "result.json").read_text()
+    (folders[1] / "metrics.csv").unlink()
+    (folders[2] / "config.yaml").unlink()
+    (folders[3] / "result.json").write_text(kept)  # names seed 0
+    base = ["EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", "SEEDS=0 1 2 3", f"RUNS_DIR={runs}",
+            f"REPORTS_DIR={tmp_path / 'rep'}", f"SET={' '.join(TINY_SET)}"]
+    from experiments import matrix
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        rc = matrix.main(["status", "--experiment", "degradation", "--profile", "smoke", "--models", "plain-8",
+                          "--seeds", "0 1 2 3", "--runs-dir", str(runs)])
+    assert rc == 1 and "3 malformed, 1 ok" in out.getvalue(), out.getvalue()
+    for folder, why in zip(folders[1:], ("metrics.csv missing", "no config.yaml", "result.json names seed 0")):
+        assert f"MALFORMED: {folder} ({why}" in err.getvalue(), err.getvalue()
+
+    p = make(tmp_path, "matrix", *base, timeout=240)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "==> degradation (smoke): 4 ok" in p.stdout, p.stdout
+    assert (folders[0] / "result.json").read_text() == kept  # the whole one is not touched
+    for folder in folders[1:]:
+        record = json.loads((folder / "result.json").read_text())
+        assert record["seed"] == int(folder.name[4:]) and record["wall_seconds"] != 60.0  # trained, not the fixture
+        assert (folder / "config.yaml").is_file() and (folder / "metrics.csv").is_file()
+        assert list(folder.glob("result.json.malformed-*")), list(folder.iterdir())  # kept for a look
+    assert "training the run from the start" in p.stderr, p.stderr

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from runfolder import RunPath, lr_token, run_dir, seed_and_lr, seed_of
+from runfolder import METRICS_HEADER, RunPath, lr_token, run_dir, seed_and_lr, seed_of
 from runfolder.tuning import TUNING_SEED, choose, extension, parse_grid, plan
 
 GRID = (0.05, 0.1, 0.2)
@@ -48,6 +48,8 @@ def _done(root, model, lr, train, status="ok", seed=TUNING_SEED, base=0.1):
     folder.mkdir(parents=True)
     record = {"status": status, "final": {"train": train, "val": train + 1}, "best": {}, "iterations": 10}
     (folder / "result.json").write_text(json.dumps(record))
+    (folder / "config.yaml").write_text(f"model: {model}\n")  # a finished run's folder is whole (record_problem)
+    (folder / "metrics.csv").write_text(f"{METRICS_HEADER}\n10,{lr},1.0,{train},,,,\n")
 
 
 def test_the_choice_waits_for_its_runs_then_extends_at_an_edge_once(tmp_path):

@@ -374,7 +374,7 @@ def submit(args) -> int:
     in its last attempt (named, with its error and log; submitted again with the others, as a local make
     retries a failed run, so that every make says it until it trains).
     """
-    from runfolder import DONE, read_status
+    from runfolder import done_status
 
     config = load_profile(args.profile, args.set.split() if args.set else None)
     slurm_args = parse_slurm_args(args.slurm_args)
@@ -384,7 +384,7 @@ def submit(args) -> int:
     _need("sbatch", "sbatch"), _need("squeue", "sbatch")
     runs = [Path(r) for r in args.runs.split()]
     position = {r: i + 1 for i, r in enumerate(runs)}
-    not_done = [r for r in runs if read_status(r) not in DONE]
+    not_done = [r for r in runs if done_status(r.parent) is None]
     if not not_done:
         return 0
     runs_dir = Path(args.runs_dir)
