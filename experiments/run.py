@@ -255,6 +255,16 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
               f"{', '.join(kept)}, training the run from the start", file=sys.stderr)
         previous = None
     if previous in DONE:
+        try:
+            recorded = read_config(run_dir / CONFIG).get("config")
+        except MalformedError:
+            recorded = None
+        differ = changed_settings(recorded, record["config"]) if isinstance(recorded, dict) else {}
+        if differ:  # as make's check_reuse: the old run is not this call's
+            what = "; ".join(f"{k} {_setting(old)}, now {_setting(new)}" for k, (old, new) in differ.items())
+            print(f"error: {run_dir} is done ({previous}), trained with other settings than this call's ({what}); "
+                  "use another RUNS_DIR to keep both, or delete the run folder to train it again", file=sys.stderr)
+            return EXIT_BAD_INPUT
         print(f"{tag}{spec}: already done ({previous}); to train it again, with other settings say, use another "
               "RUNS_DIR or delete the folder")
         return 0

@@ -548,3 +548,19 @@ def test_a_progress_line_reaches_the_terminal_in_one_write(tmp_path, monkeypatch
     unbuffered.flush()
     assert raw.chunks and all(c.endswith(b"\n") for c in raw.chunks), raw.chunks
     assert b"[3/4] plain-8 seed 0: already done (ok)" in raw.chunks[0]
+
+
+def test_a_finished_run_asked_with_other_settings_is_refused_not_called_done(tmp_path):
+    """Found by a fault hunt: `experiments.run --run-dir <done run> --set lr=0.2` printed "already done" and
+    exited 0, so a script went on with the lr 0.1 run as the lr 0.2 one (make refused it; the run did not)."""
+    folder = run_dir(tmp_path / "runs")
+    args = args_of({**TINY, "threads": 1})
+    assert inproc(folder, *args)[0] == 0
+    result = (folder / "result.json").read_text()
+    rc, out, err = inproc(folder, *args)
+    assert rc == 0 and "already done (ok)" in out, out + err
+    rc, out, err = inproc(folder, *args, "--set", "lr=0.2")
+    assert rc == 2, out + err
+    one_error_line(err, "is done (ok), trained with other settings than this call's (lr 0.1, now 0.2)",
+                   "use another RUNS_DIR")
+    assert (folder / "result.json").read_text() == result
