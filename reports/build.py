@@ -16,7 +16,9 @@ import argparse
 import contextlib
 import datetime as _dt
 import importlib
+import os
 import re
+import shutil
 import sys
 import traceback
 from collections import Counter
@@ -76,6 +78,12 @@ def report_style() -> Iterator[None]:
 
 class InputError(ValueError):
     """Bad input to the builder: the message names the bad value. Nothing has been written."""
+
+
+class WriteError(OSError):
+    """The report could not be written (a full disk, say): the message says where and why. The report folder
+    holds the last complete report, untouched: a build writes into a staging folder beside it and moves its
+    files in only once every one of them is written."""
 
 
 @dataclass
@@ -347,34 +355,20 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
             # results: tuning.csv and fig-methods-lr show them).
             flagged += [r for r in extra if r.flagged and (r.seed in found.seeds or r.status not in runfolder.DONE)]
 
-        files.append(io.write_csv(target / "runs.csv", tidy))
-        files.append(io.write_csv(target / "summary.csv", summary))
-        files.append(io.write_text(target / "summary.md", summary_markdown(
-            summary, runs, title=f"Summary: {experiment} / {profile}", profile=profile, sections=sections,
-            flagged=flagged)))
-        verdict_md = verdict.markdown()
-        # Read alone, verdict.md says as page 1 does why it and the leaderboard's boards may differ.
-        beside = VERDICT_BESIDE_BOARD.format(where="of leaderboard.md") + "\n\n" if front.board is not None else ""
-        files.append(io.write_text(target / "verdict.md", f"# Verdict: {experiment} / {profile}\n\n{beside}{verdict_md}"))
-
-        files += front.write(target)
-        written = set(front.figures)
-        for name, fig in figures:
-            files += io.save_figure(fig, target, name)
-            written.add(name)
-        for stale in sorted(target.glob("fig-*")):  # figures of an earlier build that no longer apply
-            if stale.suffix in (".png", ".pdf") and stale.stem[4:] not in written:
-                stale.unlink(missing_ok=True)  # a build beside this one (two makes on one folder) may beat it to it
-        remove_stale_temps(target, older_than=STALE_TEMP_SECONDS)  # what a killed build left behind
-
-        first_page = _first_page(title, verdict_md, provenance, flagged, errors, front)
-        summary_pages = summary_markdown(summary, runs, title=f"Summary: {experiment} / {profile}",
-                                         profile=profile, sections=sections, include_flagged=False)
-        report_pdf = target / "report.pdf"
-        pages = _write_report_pdf(report_pdf, title, first_page, [fig for _, fig in figures], summary_pages,
-                                  footer=f"{experiment} / {profile} — reports.build", panel=front.panel,
-                                  landscape=front.landscape)
-        files.append(report_pdf)
+        had_report = (target / "report.pdf").is_file()
+        stage = None
+        try:
+            stage = _stage(target)
+            report_pdf, pages, files, verdict_md, first_page = _write_all(
+                stage, front, figures, tidy, summary, runs, sections, flagged, verdict, title, provenance, errors,
+                experiment, profile)
+        except OSError as exc:
+            if stage is not None:
+                shutil.rmtree(stage, ignore_errors=True)
+            kept = f"{target} still holds the last complete report" if had_report else "nothing was written"
+            raise WriteError(f"the report could not be written ({exc.strerror or exc}){_full_disk(target)}; "
+                             f"{kept}") from None
+        files, report_pdf = _publish(stage, target, front, figures, files, report_pdf)
 
     header, rows = display_table(summary, compact=True)
     board = []
@@ -395,6 +389,76 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
     ])
     return BuildResult(target, report_pdf, files, runs, verdict, summary, [*front.figures, *(n for n, _ in figures)], errors, console,
                        first_page, len(pages), pages[0])
+
+
+def _write_all(stage: Path, front: FrontPage, figures, tidy, summary, runs, sections, flagged, verdict, title: str,
+               provenance: str, errors: list[str], experiment: str, profile: str):
+    """Write every file of the report into ``stage``: (report.pdf's path, its pages, the files written,
+    verdict.md's verdict, page 1's markdown). OSError as the file system raises it (a full disk)."""
+    files = [io.write_csv(stage / "runs.csv", tidy), io.write_csv(stage / "summary.csv", summary),
+             io.write_text(stage / "summary.md", summary_markdown(
+                 summary, runs, title=f"Summary: {experiment} / {profile}", profile=profile, sections=sections,
+                 flagged=flagged))]
+    verdict_md = verdict.markdown()
+    # Read alone, verdict.md says as page 1 does why it and the leaderboard's boards may differ.
+    beside = VERDICT_BESIDE_BOARD.format(where="of leaderboard.md") + "\n\n" if front.board is not None else ""
+    files.append(io.write_text(stage / "verdict.md", f"# Verdict: {experiment} / {profile}\n\n{beside}{verdict_md}"))
+    files += front.write(stage)
+    for name, fig in figures:
+        files += io.save_figure(fig, stage, name)
+    first_page = _first_page(title, verdict_md, provenance, flagged, errors, front)
+    summary_pages = summary_markdown(summary, runs, title=f"Summary: {experiment} / {profile}",
+                                     profile=profile, sections=sections, include_flagged=False)
+    report_pdf = stage / "report.pdf"
+    pages = _write_report_pdf(report_pdf, title, first_page, [fig for _, fig in figures], summary_pages,
+                              footer=f"{experiment} / {profile} — reports.build", panel=front.panel,
+                              landscape=front.landscape)
+    files.append(report_pdf)
+    return report_pdf, pages, files, verdict_md, first_page
+
+
+STAGE_PREFIX = ".building-"  # <target>/../.<profile>.building-<pid>: a report being written
+
+
+def _stage(target: Path) -> Path:
+    """A new, empty staging folder beside ``target`` (same file system: its files move in by rename); those of
+    killed builds (older than STALE_TEMP_SECONDS) are removed."""
+    import time
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for old in target.parent.glob(f".{target.name}{STAGE_PREFIX}*"):
+        with contextlib.suppress(OSError):
+            if time.time() - old.stat().st_mtime > STALE_TEMP_SECONDS:
+                shutil.rmtree(old, ignore_errors=True)
+    stage = target.parent / f".{target.name}{STAGE_PREFIX}{os.getpid()}"
+    shutil.rmtree(stage, ignore_errors=True)
+    stage.mkdir()
+    return stage
+
+
+def _publish(stage: Path, target: Path, front: FrontPage, figures, files: list[Path], report_pdf: Path):
+    """Move every file of ``stage`` into ``target`` (one rename each, no space needed), remove the figures of
+    an earlier build that no longer apply, and return the files' and report.pdf's paths in ``target``."""
+    target.mkdir(parents=True, exist_ok=True)
+    for f in files:
+        os.replace(f, target / f.name)
+    shutil.rmtree(stage, ignore_errors=True)
+    written = set(front.figures) | {name for name, _ in figures}
+    for stale in sorted(target.glob("fig-*")):  # figures of an earlier build that no longer apply
+        if stale.suffix in (".png", ".pdf") and stale.stem[4:] not in written:
+            stale.unlink(missing_ok=True)  # a build beside this one (two makes on one folder) may beat it to it
+    remove_stale_temps(target, older_than=STALE_TEMP_SECONDS)  # what a killed build left behind
+    return [target / f.name for f in files], target / report_pdf.name
+
+
+def _full_disk(target: Path) -> str:
+    """", the disk holding <folder> has <n> KiB free" where that disk is nearly full (under 1 MiB), else ""."""
+    folder = next((p for p in (target, *target.parents) if p.exists()), None)
+    try:
+        free = shutil.disk_usage(folder).free if folder is not None else None
+    except OSError:
+        return ""
+    return f"; the disk holding {folder} has {free // 1024} KiB free" if free is not None and free < (1 << 20) else ""
 
 
 def _tuning_seed_runs(root: Path) -> bool:
@@ -458,6 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"reports.build: error: {exc}", file=sys.stderr)
         return 2
+    except WriteError as exc:
+        print(f"reports.build: error: {exc}", file=sys.stderr)
+        return 1
     print(result.console)
     return 0
 

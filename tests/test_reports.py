@@ -835,3 +835,44 @@ def test_the_degradation_is_judged_at_the_deepest_plain_net_that_trains(tmp_path
             write_run(two, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=ten)
     family = make_verdict(discover_runs(two, EXP, PROF).runs).families[0]
     assert family.plain.a == "plain-110" and "did not train in 3 of 3 seeds (diverged" not in family.paragraph
+
+
+def test_a_report_that_cannot_be_written_leaves_the_last_one_whole(tmp_path, monkeypatch, capsys):
+    """Found by a fault hunt: a full disk stopped a build midway with a 45-line PIL traceback, leaving the new
+    verdict.md and summary.md (with plain-56) beside the old report.pdf and figures (without it). A build now
+    writes into a staging folder and moves its files in only once all are written; a failure is one line."""
+    import errno
+
+    from reports import build, io as report_io
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for seed in (0, 1):
+        for model in ("plain-20", "resnet-20"):
+            write_run(runs, EXP, PROF, model, seed, steps=STEPS)
+    assert build.main(["--experiment", EXP, "--profile", PROF, "--runs-dir", str(runs), "--out-dir", str(out)]) == 0
+    target = out / EXP / PROF
+    before = {p.name: p.read_bytes() for p in target.iterdir()}
+    assert "report.pdf" in before and "verdict.md" in before
+    for seed in (0, 1):
+        write_run(runs, EXP, PROF, "plain-56", seed, steps=STEPS)
+    saved = report_io.save_figure
+    calls = []
+
+    def full(fig, out_dir, name):
+        calls.append(name)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return saved(fig, out_dir, name)
+
+    monkeypatch.setattr(report_io, "save_figure", full)
+    capsys.readouterr()
+    args = ["--experiment", EXP, "--profile", PROF, "--runs-dir", str(runs), "--out-dir", str(out)]
+    assert build.main(args) == 1
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and err[0].startswith("reports.build: error: the report could not be written (No space "
+                                               "left on device)"), err
+    assert err[0].endswith(f"{target} still holds the last complete report"), err
+    assert {p.name: p.read_bytes() for p in target.iterdir()} == before  # not one file of the failed build
+    assert [p.name for p in target.parent.iterdir()] == [PROF]  # no staging folder left behind
+    monkeypatch.setattr(report_io, "save_figure", saved)
+    assert build.main(args) == 0 and b"plain-56" in (target / "verdict.md").read_bytes()
