@@ -231,7 +231,8 @@ def record_problem(folder: str | Path, record: dict[str, Any]) -> str:
     """Why a complete result record of a finished run cannot stand for the run in ``folder``, in a few words;
     '' where it can. Not this folder's run: the record names another experiment, profile, model or seed than
     the folder's path (a record copied in). Not whole: no readable ``config.yaml`` (the settings every reuse
-    and resume check reads), or an ok run without a usable ``metrics.csv`` (its curves). Make, the pool, a run
+    and resume check reads), or an ok run without a usable ``metrics.csv`` (its curves), or with one whose
+    training rows end before the run's last iteration (cut short: the trainer always logs the last). Make, the pool, a run
     and the reports all ask this one function (:func:`done_status`; reports.runs calls such a run malformed)."""
     folder = Path(folder)
     try:
@@ -251,8 +252,13 @@ def record_problem(folder: str | Path, record: dict[str, Any]) -> str:
             read_config(folder / CONFIG)
         except MalformedError as exc:
             return str(exc)
-    if record.get("status") == "ok" and (problem := read_metrics(folder / METRICS).problem):
-        return f"metrics.csv {problem}"
+    if record.get("status") == "ok":
+        metrics = read_metrics(folder / METRICS)
+        if metrics.problem:
+            return f"metrics.csv {metrics.problem}"
+        trained = [int(row["step"]) for row in metrics.rows if row.get("train_error") is not None]
+        if trained and isinstance(record.get("iterations"), int) and max(trained) < record["iterations"]:
+            return f"metrics.csv ends at iteration {max(trained)}, the run at {record['iterations']} (cut short)"
     return ""
 
 

@@ -519,26 +519,29 @@ def test_a_finished_run_whose_record_cannot_stand_for_it_is_trained_again(tmp_pa
     from another seed, no config.yaml) while make said "4 ok" on every call and never trained it again.
     Make, the pool and the closing line now read runfolder.done_status, as the report does."""
     runs = tmp_path / "runs"
-    folders = [write_run(runs, "degradation", "smoke", "plain-8", s) for s in range(4)]
+    folders = [write_run(runs, "degradation", "smoke", "plain-8", s) for s in range(5)]
     kept = (folders[0] / "result.json").read_text()
     (folders[1] / "metrics.csv").unlink()
     (folders[2] / "config.yaml").unlink()
     (folders[3] / "result.json").write_text(kept)  # names seed 0
-    base = ["EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", "SEEDS=0 1 2 3", f"RUNS_DIR={runs}",
+    lines = (folders[4] / "metrics.csv").read_text().splitlines(keepends=True)
+    (folders[4] / "metrics.csv").write_text("".join(ln for ln in lines if not ln.startswith("600,")))  # cut short
+    base = ["EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", "SEEDS=0 1 2 3 4", f"RUNS_DIR={runs}",
             f"REPORTS_DIR={tmp_path / 'rep'}", f"SET={' '.join(TINY_SET)}"]
     from experiments import matrix
 
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         rc = matrix.main(["status", "--experiment", "degradation", "--profile", "smoke", "--models", "plain-8",
-                          "--seeds", "0 1 2 3", "--runs-dir", str(runs)])
-    assert rc == 1 and "3 malformed, 1 ok" in out.getvalue(), out.getvalue()
-    for folder, why in zip(folders[1:], ("metrics.csv missing", "no config.yaml", "result.json names seed 0")):
+                          "--seeds", "0 1 2 3 4", "--runs-dir", str(runs)])
+    assert rc == 1 and "4 malformed, 1 ok" in out.getvalue(), out.getvalue()
+    for folder, why in zip(folders[1:], ("metrics.csv missing", "no config.yaml", "result.json names seed 0",
+                                         "metrics.csv ends at iteration 500, the run at 600 (cut short)")):
         assert f"MALFORMED: {folder} ({why}" in err.getvalue(), err.getvalue()
 
     p = make(tmp_path, "matrix", *base, timeout=240)
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "==> degradation (smoke): 4 ok" in p.stdout, p.stdout
+    assert "==> degradation (smoke): 5 ok" in p.stdout, p.stdout
     assert (folders[0] / "result.json").read_text() == kept  # the whole one is not touched
     for folder in folders[1:]:
         record = json.loads((folder / "result.json").read_text())
