@@ -168,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.not_done is not None:
+        if args.run_dir:  # two commands in one: which one was meant cannot be guessed
+            parser.error("--not-done lists the runs of its RESULT_JSON paths that are not done; it takes no --run-dir")
         print(" ".join(p for p in args.not_done
                        if done_status(Path(p).parent if Path(p).name == RESULT else Path(p)) is None))
         return 0

@@ -107,6 +107,10 @@ def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds, o
         raise InputError(f"runs dir {str(runs_dir)!r} does not exist")
     if why := unwritable(out_dir):
         raise InputError(f"out dir {str(out_dir)!r} cannot be written: {why}")
+    reported = (runs_dir / experiment).resolve()
+    if out_dir.resolve() == reported or reported in out_dir.resolve().parents:
+        raise InputError(f"out dir {str(out_dir)!r} is inside the runs it reports ({str(runs_dir / experiment)!r}); "
+                         "point it elsewhere, e.g. the default reports/generated")
     for label, value, parent in (("experiment", experiment, runs_dir), ("profile", profile, runs_dir / experiment)):
         if not value or "/" in value or value in (".", ".."):
             raise InputError(f"bad {label} {value!r}")

@@ -564,3 +564,12 @@ def test_a_finished_run_asked_with_other_settings_is_refused_not_called_done(tmp
     one_error_line(err, "is done (ok), trained with other settings than this call's (lr 0.1, now 0.2)",
                    "use another RUNS_DIR")
     assert (folder / "result.json").read_text() == result
+
+
+def test_not_done_with_a_run_dir_is_refused(capsys):
+    """Found by a fault hunt: `--run-dir X --not-done` listed nothing, exited 0 and never looked at X."""
+    from experiments import run
+
+    with pytest.raises(SystemExit) as exit_:
+        run.main(["--run-dir", "runs/degradation/smoke/plain-8/seed0", "--not-done", "a/result.json"])
+    assert exit_.value.code == 2 and "it takes no --run-dir" in capsys.readouterr().err

@@ -876,3 +876,22 @@ def test_a_report_that_cannot_be_written_leaves_the_last_one_whole(tmp_path, mon
     assert [p.name for p in target.parent.iterdir()] == [PROF]  # no staging folder left behind
     monkeypatch.setattr(report_io, "save_figure", saved)
     assert build.main(args) == 0 and b"plain-56" in (target / "verdict.md").read_bytes()
+
+
+def test_an_out_dir_inside_the_runs_it_reports_is_refused(tmp_path, capsys):
+    """Found by a fault hunt: --out-dir <runs>/degradation/smoke/plain-20 wrote a report tree into a model's
+    folder. Refused in one line before anything is written; <runs>/reports (make's default for a RUNS_DIR)
+    still works."""
+    from reports import build
+
+    runs = tmp_path / "runs"
+    for model in ("plain-20", "resnet-20"):
+        write_run(runs, EXP, PROF, model, 0, steps=STEPS)
+    inside = runs / EXP / PROF / "plain-20"
+    before = sorted(p.name for p in inside.iterdir())
+    args = ["--experiment", EXP, "--profile", PROF, "--runs-dir", str(runs), "--out-dir"]
+    assert build.main([*args, str(inside)]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "is inside the runs it reports" in err[0], err
+    assert sorted(p.name for p in inside.iterdir()) == before
+    assert build.main([*args, str(runs / "reports")]) == 0
