@@ -317,8 +317,9 @@ class PreActBlock(_Block):
     projection); ``raw`` feeds the shortcut the block's raw input instead, as some PyTorch CIFAR versions do.
     ``preact=False`` drops the first BN-ReLU for a block whose input has just been through one (the first
     block after the ImageNet stem's conv-BN-ReLU-max-pool, as fb.resnet.torch's ``preresnet.lua`` does).
-    Departures: the authors' CIFAR nets are bottleneck nets of 9n+2 layers (164, 1001); here the suite's
-    6n+2 basic-block nets, whose first stage keeps the stem's width (no projection there).
+    Departures: the authors' code builds bottleneck nets of 9n+2 layers (164, 1001; the paper also trains
+    110-layer basic-block nets); here the suite's 6n+2 basic-block nets, whose first stage keeps the stem's
+    width (no projection there).
 
     ``alpha`` (SkipInit, De and Smith 2020, arXiv 2002.10444): ``y = x + alpha * f(x)``, ``alpha`` a
     learnable scalar at 0: with ``norm=False`` layers the BN slots are ``None`` and each convolution
