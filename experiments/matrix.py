@@ -273,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
         check_writable("RUNS_DIR", args.runs_dir)
         if args.reports_dir:
             check_writable("REPORTS_DIR", args.reports_dir)
+            if runfolder.inside_runs(args.reports_dir, args.runs_dir, args.experiment):
+                raise ConfigError(f"REPORTS_DIR {args.reports_dir!r} is inside the runs it would report "
+                                  f"({str(Path(args.runs_dir) / args.experiment)!r}); point it elsewhere")
         return 0
     except (ConfigError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -107,8 +107,7 @@ def _check_input(runs_dir: Path, experiment: str, profile: str, models, seeds, o
         raise InputError(f"runs dir {str(runs_dir)!r} does not exist")
     if why := unwritable(out_dir):
         raise InputError(f"out dir {str(out_dir)!r} cannot be written: {why}")
-    reported = (runs_dir / experiment).resolve()
-    if out_dir.resolve() == reported or reported in out_dir.resolve().parents:
+    if runfolder.inside_runs(out_dir, runs_dir, experiment):
         raise InputError(f"out dir {str(out_dir)!r} is inside the runs it reports ({str(runs_dir / experiment)!r}); "
                          "point it elsewhere, e.g. the default reports/generated")
     for label, value, parent in (("experiment", experiment, runs_dir), ("profile", profile, runs_dir / experiment)):
@@ -366,13 +365,13 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
             report_pdf, pages, files, verdict_md, first_page = _write_all(
                 stage, front, figures, tidy, summary, runs, sections, flagged, verdict, title, provenance, errors,
                 experiment, profile)
+            files, report_pdf = _publish(stage, target, front, figures, files, report_pdf)
         except OSError as exc:
             if stage is not None:
                 shutil.rmtree(stage, ignore_errors=True)
-            kept = f"{target} still holds the last complete report" if had_report else "nothing was written"
+            kept = f"{target} still holds the last complete report" if had_report else "no report was written"
             raise WriteError(f"the report could not be written ({exc.strerror or exc}){_full_disk(target)}; "
                              f"{kept}") from None
-        files, report_pdf = _publish(stage, target, front, figures, files, report_pdf)
 
     header, rows = display_table(summary, compact=True)
     board = []
@@ -421,20 +420,20 @@ def _write_all(stage: Path, front: FrontPage, figures, tidy, summary, runs, sect
     return report_pdf, pages, files, verdict_md, first_page
 
 
-STAGE_PREFIX = ".building-"  # <target>/../.<profile>.building-<pid>: a report being written
+STAGE_PREFIX = ".building-"  # <target>/.building-<pid>: a report being written
 
 
 def _stage(target: Path) -> Path:
-    """A new, empty staging folder beside ``target`` (same file system: its files move in by rename); those of
-    killed builds (older than STALE_TEMP_SECONDS) are removed."""
+    """A new, empty staging folder inside ``target`` (on its file system, whatever link or mount it is: the
+    files move out of it by rename); those of killed builds (older than STALE_TEMP_SECONDS) are removed."""
     import time
 
-    target.parent.mkdir(parents=True, exist_ok=True)
-    for old in target.parent.glob(f".{target.name}{STAGE_PREFIX}*"):
+    target.mkdir(parents=True, exist_ok=True)
+    for old in target.glob(f"{STAGE_PREFIX}*"):
         with contextlib.suppress(OSError):
             if time.time() - old.stat().st_mtime > STALE_TEMP_SECONDS:
                 shutil.rmtree(old, ignore_errors=True)
-    stage = target.parent / f".{target.name}{STAGE_PREFIX}{os.getpid()}"
+    stage = target / f"{STAGE_PREFIX}{os.getpid()}"
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir()
     return stage
@@ -443,7 +442,6 @@ def _stage(target: Path) -> Path:
 def _publish(stage: Path, target: Path, front: FrontPage, figures, files: list[Path], report_pdf: Path):
     """Move every file of ``stage`` into ``target`` (one rename each, no space needed), remove the figures of
     an earlier build that no longer apply, and return the files' and report.pdf's paths in ``target``."""
-    target.mkdir(parents=True, exist_ok=True)
     for f in files:
         os.replace(f, target / f.name)
     shutil.rmtree(stage, ignore_errors=True)

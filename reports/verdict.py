@@ -188,7 +188,7 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
     res = {d: m for d, m in res_all.items() if m in usable}
     name = FAMILY_NAMES.get(family, f"{family} family") + (f" ({dataset})" if dataset else "")
     failing = {d: m for d, m in plain.items() if counted(runs, m, "train").seldom}
-    if len(plain) >= 2 and any(d not in failing for d in plain if d > min(plain)):
+    if len(plain) >= 2 and min(plain) not in failing and any(d not in failing for d in plain if d > min(plain)):
         while max(plain) in failing:  # the deepest that trains stands for the degradation; the others are named
             del plain[max(plain)]
     left_out = {d: m for d, m in failing.items() if d not in plain}

@@ -95,6 +95,14 @@ def run_dir(runs_dir: str | Path, experiment: str, profile: str, model: str, see
     return Path(runs_dir) / experiment / profile / model / seed_folder(seed, lr)
 
 
+def inside_runs(reports_dir: str | Path, runs_dir: str | Path, experiment: str) -> bool:
+    """Whether a report of ``experiment`` written under ``reports_dir`` would land inside the runs it reports
+    (``<runs_dir>/<experiment>`` or below: a model's folder, say). ``reports_dir`` equal to ``runs_dir`` is not
+    inside: its reports go to ``<runs_dir>/<experiment>/<profile>``, beside the model folders, and read none."""
+    reported, out = (Path(runs_dir) / experiment).resolve(), Path(reports_dir).resolve()
+    return out == reported or reported in out.parents
+
+
 @dataclass(frozen=True)
 class RunPath:
     """What a run folder's path says, ``<runs>/<experiment>/<profile>/<model>/seed<k>``, each part checked.
@@ -257,7 +265,9 @@ def record_problem(folder: str | Path, record: dict[str, Any]) -> str:
         if metrics.problem:
             return f"metrics.csv {metrics.problem}"
         trained = [int(row["step"]) for row in metrics.rows if row.get("train_error") is not None]
-        if trained and isinstance(record.get("iterations"), int) and max(trained) < record["iterations"]:
+        if not trained:
+            return "metrics.csv holds no training points"
+        if isinstance(record.get("iterations"), int) and max(trained) < record["iterations"]:
             return f"metrics.csv ends at iteration {max(trained)}, the run at {record['iterations']} (cut short)"
     return ""
 

@@ -549,3 +549,14 @@ def test_a_finished_run_whose_record_cannot_stand_for_it_is_trained_again(tmp_pa
         assert (folder / "config.yaml").is_file() and (folder / "metrics.csv").is_file()
         assert list(folder.glob("result.json.malformed-*")), list(folder.iterdir())  # kept for a look
     assert "training the run from the start" in p.stderr, p.stderr
+
+
+def test_a_reports_dir_inside_the_runs_is_refused_before_anything_trains(tmp_path):
+    """Found by a code review: REPORTS_DIR=<runs>/degradation trained the whole matrix, then the report refused
+    its folder. make's input check now says it first, in one line."""
+    runs = tmp_path / "runs"
+    p = make(tmp_path, "matrix", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=plain-8", "SEEDS=0",
+             f"RUNS_DIR={runs}", f"REPORTS_DIR={runs / 'degradation'}", timeout=120)
+    lines = _make_lines(p)
+    assert p.returncode == 2 and any("is inside the runs it would report" in ln for ln in lines), lines
+    assert not list(runs.rglob("result.json")) and "Traceback" not in p.stderr

@@ -873,7 +873,7 @@ def test_a_report_that_cannot_be_written_leaves_the_last_one_whole(tmp_path, mon
                                                "left on device)"), err
     assert err[0].endswith(f"{target} still holds the last complete report"), err
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before  # not one file of the failed build
-    assert [p.name for p in target.parent.iterdir()] == [PROF]  # no staging folder left behind
+    assert not list(target.glob(".building-*")) and [p.name for p in target.parent.iterdir()] == [PROF]  # none left
     monkeypatch.setattr(report_io, "save_figure", saved)
     assert build.main(args) == 0 and b"plain-56" in (target / "verdict.md").read_bytes()
 
@@ -895,3 +895,29 @@ def test_an_out_dir_inside_the_runs_it_reports_is_refused(tmp_path, capsys):
     assert len(err) == 1 and "is inside the runs it reports" in err[0], err
     assert sorted(p.name for p in inside.iterdir()) == before
     assert build.main([*args, str(runs / "reports")]) == 0
+
+
+def test_make_and_the_report_agree_on_an_ok_run_with_a_header_only_metrics_csv(tmp_path):
+    """Found by a code review: done_status read an ok run whose metrics.csv held only its header as done (make
+    never trained it again) while the report called it malformed."""
+    from runfolder import done_status
+
+    folder = write_run(tmp_path, EXP, PROF, "plain-20", 0, steps=STEPS)
+    (folder / "metrics.csv").write_text((folder / "metrics.csv").read_text().splitlines()[0] + "\n")
+    assert done_status(folder) is None
+    (run,) = discover_runs(tmp_path, EXP, PROF).runs
+    assert run.status == "malformed", (run.status, run.reason)
+
+
+def test_a_shallow_plain_net_at_chance_is_not_judged_against(tmp_path):
+    """Found by a code review: with plain-20 and plain-110 at chance and plain-56 training, dropping plain-110
+    turned "not judged" into "not reproduced" (plain-56 − plain-20 = −56.5). A failing deep net is set aside
+    only where the shallowest trains."""
+    ten = [str(i) for i in range(10)]
+    for seed in (0, 1, 2):
+        for model, v in (("plain-20", 89.0), ("plain-56", 30.0), ("plain-110", 89.0), ("resnet-20", 15.0),
+                         ("resnet-56", 16.0), ("resnet-110", 17.0)):
+            write_run(tmp_path, EXP, PROF, model, seed, steps=STEPS, train=flat(v + seed / 2),
+                      test=flat(v + seed / 2), classes=ten)
+    family = make_verdict(discover_runs(tmp_path, EXP, PROF).runs).families[0]
+    assert family.plain.a == "plain-110" and family.headline.startswith("not judged"), family.paragraph
