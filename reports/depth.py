@@ -24,6 +24,7 @@ from .plotdata import finals_table
 from .registry import ReportContext, register_figure
 from .runs import Run
 from .stats import mean_interval
+from .verdicts import chance_error
 
 KIND_STYLE = {"plain": dict(color="#d62728", marker="s", label="plain", dx=-1.5),
               "resnet": dict(color="#1f77b4", marker="o", label="residual", dx=1.5)}  # dx: seed dots beside the bar
@@ -37,7 +38,8 @@ def depth_table(runs: Sequence[Run], family: str = "cifar", split: str = "train"
     columns method (the name without its depth, :func:`reports.leaderboard.method_key`: "plain", "resnet",
     "fixup", "plain-nobn", ...), kind (the name's method, :class:`models.names.ModelName`), depth, model,
     mean, low, high (95% t-interval of the mean; NaN with one seed), n (counted seeds), seeds (the per-seed
-    values), diverged (the seeds among them that diverged); errors are final ``split`` errors in %. Training
+    values), diverged (the seeds among them that diverged), at_chance (ok seeds within the chance margin: they
+    did not train); errors are final ``split`` errors in %. Training
     error counts seeds as the verdict does (:func:`reports.verdict.counted`: a diverged seed at chance), so
     the figure and the verdict show the same nets; other splits the ok seeds'. Methods in the leaderboard's
     order (plain, resnet first), depths ascending."""
@@ -49,16 +51,17 @@ def depth_table(runs: Sequence[Run], family: str = "cifar", split: str = "train"
     for info in sorted(infos, key=lambda i: (method_order(i), i.depth)):
         if split == "train":
             c = counted(runs, info.name, split)
-            values, diverged = list(c.values.values()), c.diverged
+            values, diverged, at_chance = list(c.values.values()), c.diverged, c.near_chance
         else:
-            values, diverged = finals.loc[finals["model"] == info.name, "error"].dropna().to_list(), 0
+            values, diverged, at_chance = finals.loc[finals["model"] == info.name, "error"].dropna().to_list(), 0, 0
         if not values:
             continue
         m, lo, hi, n = mean_interval(values)
         rows.append({"method": method_key(info), "kind": info.kind, "depth": info.depth, "model": info.name,
-                     "mean": m, "low": lo, "high": hi, "n": n, "seeds": values, "diverged": diverged})
+                     "mean": m, "low": lo, "high": hi, "n": n, "seeds": values, "diverged": diverged,
+                     "at_chance": at_chance})
     return pd.DataFrame(rows, columns=["method", "kind", "depth", "model", "mean", "low", "high", "n", "seeds",
-                                       "diverged"])
+                                       "diverged", "at_chance"])
 
 
 def method_styles(methods: Sequence[str]) -> dict[str, dict]:
@@ -75,12 +78,15 @@ def method_styles(methods: Sequence[str]) -> dict[str, dict]:
     return styles
 
 
-def plot_depth_sweep(ax: Axes, table: pd.DataFrame, ylabel: str = "final training error (%)") -> Axes:
+def plot_depth_sweep(ax: Axes, table: pd.DataFrame, ylabel: str = "final training error (%)",
+                     chance: float | None = None) -> Axes:
     """Draw ``depth_table``'s rows on ``ax``: one line per method (``method`` column, else ``kind``; plain red
     squares, residual blue circles, others in turn, :func:`method_styles`), the mean error (%) against
     depth with its 95% interval as error bars (cut at 0 and 100%) and each seed as a small dot beside it, y
     from 0; with more
-    than two methods the lines are shifted apart by up to +-2 layers. Returns ``ax``. Paper Fig. 6 / Table
+    than two methods the lines are shifted apart by up to +-2 layers. A depth whose seeds diverged or ended at
+    chance says so beside its point, an interval cut at 100% says where it reached, and ``chance`` (%, the
+    error of guessing) is drawn as a dotted line. Returns ``ax``. Paper Fig. 6 / Table
     6's nets, drawn against depth."""
     by = "method" if "method" in table.columns else "kind"
     methods = list(dict.fromkeys(table[by]))
@@ -94,13 +100,22 @@ def plot_depth_sweep(ax: Axes, table: pd.DataFrame, ylabel: str = "final trainin
         high = (rows["high"].clip(upper=100.0) - rows["mean"]).fillna(0).clip(lower=0)
         ax.errorbar(rows["depth"] + shift, rows["mean"], yerr=[low, high], color=style["color"],
                     marker=style["marker"], ms=6, lw=1.8, capsize=4, label=f"{style['label']} (mean, 95% CI over seeds)")
-        for depth, seeds, mean, diverged in zip(rows["depth"], rows["seeds"], rows["mean"],
-                                                rows.get("diverged", [0] * len(rows))):
+        for depth, seeds, mean, top, diverged, flat in zip(
+                rows["depth"], rows["seeds"], rows["mean"], rows["high"], rows.get("diverged", [0] * len(rows)),
+                rows.get("at_chance", [0] * len(rows))):
             ax.scatter([depth + shift + style["dx"]] * len(seeds), seeds, s=12, color=style["color"], alpha=0.5,
                        lw=0, zorder=3)
-            if diverged:  # counted at chance: the reader must see that the mean holds them
-                ax.annotate(f"{diverged} diverged", (depth + shift, mean), xytext=(6, -10),
-                            textcoords="offset points", fontsize=7, color=style["color"])
+            # Counted at chance, or stuck there: the reader must see that the point is a net that did not train.
+            notes = [f"{diverged} of {len(seeds)} diverged" if diverged else "",
+                     f"{flat} of {len(seeds)} at chance" if flat else ""]
+            if any(notes):
+                ax.annotate(", ".join(n for n in notes if n), (depth + shift, mean), xytext=(0, 8),
+                            textcoords="offset points", fontsize=7, color=style["color"], ha="center")
+            if top > 100.0:
+                ax.annotate(f"CI cut at 100 (to {top:.0f})", (depth + shift, 100.0), xytext=(6, -10),
+                            textcoords="offset points", fontsize=7, color=style["color"], ha="left")
+    if chance is not None:
+        ax.axhline(chance, ls=":", lw=1, color="0.45", label=f"chance ({chance:g}%, guessing)", zorder=1)
     depths = sorted(table["depth"].unique()) if not table.empty else []
     ax.set_xticks(depths, [str(d) for d in depths])
     ax.set_xlabel("depth (weighted layers)")
@@ -119,9 +134,10 @@ def depth_sweep_figure(ctx: ReportContext):
     if table.empty or table.groupby("method")["depth"].nunique().max() < MIN_DEPTHS:
         return None
     fig = Figure(figsize=(7.5, 4.8), layout="constrained")
-    plot_depth_sweep(fig.subplots(), table)
+    plot_depth_sweep(fig.subplots(), table, chance=chance_error(ctx.runs))
     fig.suptitle(figure_title(ctx, "Final training error against depth, CIFAR family"), fontsize=11)
-    fig.supxlabel("training error: mini-batch error in training mode, averaged over the last logging interval; "
-                  "dots: seeds" + ("; a diverged seed counts at chance, as in the verdict (n diverged marked)"
-                                   if table["diverged"].sum() else ""), fontsize=8, color="0.3")
+    fig.supxlabel("training error: mini-batch error in training mode, averaged over the last logging interval;\n"
+                  "dots: seeds" + ("; a diverged seed counts at chance, as in the verdict" if table["diverged"].sum()
+                                   else "") + ("; a seed at chance did not train" if table["at_chance"].sum() else ""),
+                  fontsize=8, color="0.3")
     return fig

@@ -602,8 +602,23 @@ def test_the_depth_sweep_counts_a_diverged_seed_as_the_verdict_does(tmp_path, ax
     table = depth_table(discover_runs(tmp_path, "depth-sweep", PROF).runs).set_index("model")
     assert table.loc["resnet-56", "mean"] == pytest.approx((90 + 90 + 18) / 3) and table.loc["resnet-56", "n"] == 3
     assert table.loc["resnet-56", "diverged"] == 2 and table.loc["resnet-20", "diverged"] == 0
-    plot_depth_sweep(ax, table.reset_index())
-    assert "2 diverged" in [t.get_text() for t in ax.texts]
+    plot_depth_sweep(ax, table.reset_index(), chance=90.0)
+    texts = [t.get_text() for t in ax.texts]
+    assert "2 of 3 diverged" in texts
+    # Its interval reaches past 100%: cut there, and said (a reviewer found the cut silent).
+    assert any(t.startswith("CI cut at 100 (to ") for t in texts), texts
+    assert "chance (90%, guessing)" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_the_depth_sweep_says_which_depth_sat_at_chance(tmp_path, ax):
+    """A reviewer: plain-110 at chance in every seed was joined to the degradation line without a word."""
+    write(tmp_path, {"plain-20": [20.0, 21.0, 22.0], "plain-56": [60.0, 62.0, 64.0], "plain-110": [89.0, 89.5, 90.0],
+                     "resnet-20": [15.0, 16.0, 17.0], "resnet-56": [16.0, 17.0, 18.0], "resnet-110": [17.0, 18.0, 19.0]},
+          experiment="depth-sweep")
+    table = depth_table(discover_runs(tmp_path, "depth-sweep", PROF).runs)
+    assert table.set_index("model").loc["plain-110", "at_chance"] == 3
+    plot_depth_sweep(ax, table, chance=90.0)
+    assert "3 of 3 at chance" in [t.get_text() for t in ax.texts]
 
 
 def test_render_pages_panel_takes_its_band_and_moves_on_when_it_does_not_fit():
