@@ -48,7 +48,8 @@ DECIDED = ("degrades", GAP_WORDS["better"], GAP_WORDS["removes"].split(" (")[0],
 POSSIBLE = 100.0  # points: the largest difference two errors (%) can have
 # Neutral: the paper's direction differs by row (> 0 for the degradation and the shortcuts, ≤ 0 for residual
 # depth, < 0 for B − A and C − B in Table 3); each row's verdict says it.
-VERDICT_LABEL = "difference of final error (points): the row's first net minus its second"
+VERDICT_LABEL = ("difference of final training error (points; a row marked (test): test error), the row's first net "
+                 "minus its second")
 
 
 def _row(label: str, c: Comparison, group: str) -> dict:
@@ -333,6 +334,8 @@ def methods_curves(ctx: ReportContext):
     if top := y_upper(pd.concat(every)):
         axes[0].set_ylim(0, top)
     fig.suptitle(figure_title(ctx, "Training curves per method, one-recipe board (as paper Fig. 6)"), fontsize=11)
-    fig.supxlabel(_caption(pd.concat(every)), fontsize=8, color="0.3")
+    fig.supxlabel(_caption(pd.concat(every)) + "\ntitles: the one-recipe board's depth-gap verdicts (leaderboard.md), "
+                  "Holm-corrected over the board's gaps; verdict.md's two planned questions are not corrected",
+                  fontsize=8, color="0.3")
     return fig
 
