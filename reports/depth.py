@@ -111,7 +111,7 @@ def plot_depth_sweep(ax: Axes, table: pd.DataFrame, ylabel: str = "final trainin
             if any(notes):
                 ax.annotate(", ".join(n for n in notes if n), (depth + shift, mean), xytext=(0, 8),
                             textcoords="offset points", fontsize=7, color=style["color"], ha="center")
-            if top > 100.0:
+            if pd.notna(top) and top > 100.0:
                 ax.annotate(f"CI cut at 100 (to {top:.0f})", (depth + shift, 100.0), xytext=(6, -10),
                             textcoords="offset points", fontsize=7, color=style["color"], ha="left")
     if chance is not None:
