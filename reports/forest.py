@@ -48,8 +48,8 @@ DECIDED = ("degrades", GAP_WORDS["better"], GAP_WORDS["removes"].split(" (")[0],
 POSSIBLE = 100.0  # points: the largest difference two errors (%) can have
 # Neutral: the paper's direction differs by row (> 0 for the degradation and the shortcuts, ≤ 0 for residual
 # depth, < 0 for B − A and C − B in Table 3); each row's verdict says it.
-VERDICT_LABEL = ("difference of final training error (points; a row marked (test): test error), the row's first net "
-                 "minus its second")
+VERDICT_LABEL = ("difference of final training error (points): the row's first net minus its second"
+                 "\n(a row marked (test): of test error)")
 
 
 def _row(label: str, c: Comparison, group: str) -> dict:

@@ -155,8 +155,9 @@ def render_pages(markdown: str, pagesize: tuple[float, float] = A4_PORTRAIT, siz
             if line is PANEL_SLOT:
                 panel[2](fig, [MARGIN / w, top - band * step / h, (w - 2 * MARGIN) / w, band * step / h])
                 continue
-            fig.text(MARGIN / w, top, line, family="monospace", fontsize=size,
-                     fontweight="bold" if line.startswith("#") else "normal", va="top", ha="left")
+            heading = line.startswith("#")  # markdown's heading marks: bold on the page, not printed
+            fig.text(MARGIN / w, top, line.lstrip("#").lstrip() if heading else line, family="monospace",
+                     fontsize=size, fontweight="bold" if heading else "normal", va="top", ha="left")
         if number:
             fig.text(MARGIN / w, 1 - (MARGIN - 0.3) / h, "(continued)", fontsize=7, color="0.5", va="top")
         if footer:

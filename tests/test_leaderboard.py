@@ -535,7 +535,7 @@ def test_methods_report_opens_with_the_leaderboard(methods):
     (forest,) = result.page_one.axes  # page 1: the depth-gap forest plot among the leaderboard's lines
     assert [t.get_text() for t in forest.get_yticklabels()] == list(saved["label"])
     texts = page_texts(result.page_one)
-    heading = next(y for y, t in texts if t.startswith("## Leaderboard"))
+    heading = next(y for y, t in texts if t.startswith("Leaderboard"))
     assert heading > forest.get_position().y1
     fig = (result.out_dir / "fig-methods-forest.png")
     assert fig.is_file() and fig.stat().st_size > 1000
@@ -552,7 +552,7 @@ def test_degradation_report_page_one_holds_the_forest_plot_and_the_verdict(tmp_p
     assert [ln.get_xdata()[0] for ln in forest.get_lines() if len(ln.get_xdata()) == 1] == pytest.approx(
         [22.0, 33.0 - np.mean(TRAIN["resnet-56"]), np.mean(TRAIN["resnet-56"]) - 10.0])
     texts = page_texts(result.page_one)
-    verdict_y = next(y for y, t in texts if t == "## Verdict")
+    verdict_y = next(y for y, t in texts if t == "Verdict")
     first_claim = next(y for y, t in texts if t.startswith("CIFAR family (fashion-mnist): reproduced."))
     box = forest.get_tightbbox(result.page_one.canvas.get_renderer()).transformed(
         result.page_one.transFigure.inverted())
@@ -628,7 +628,7 @@ def test_render_pages_panel_takes_its_band_and_moves_on_when_it_does_not_fit():
     (fig, rect), = drawn
     assert fig is page and rect[3] * 11.69 >= 3.0
     ys = dict((t, y) for y, t in page_texts(page))
-    assert "[[panel]]" not in ys and ys["# title"] > rect[1] + rect[3] and ys["after"] < rect[1]
+    assert "[[panel]]" not in ys and ys["title"] > rect[1] + rect[3] and ys["after"] < rect[1]
     drawn.clear()
     pages = render_pages("\n".join(["line"] * 60 + ["[[panel]]", "after"]), (8.27, 11.69), panel=panel)
     assert len(pages) == 2 and drawn[0][0] is pages[1]  # no room left on page 1: the band opens page 2
