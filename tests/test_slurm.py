@@ -371,8 +371,9 @@ def test_slurm_values_with_quotes_and_dollars_reach_slurm_as_written(tmp_path, c
     not exist), whose output goes to the file named; a quote or a $ in TIME_PER_RUN or MEM_PER_RUN is one line
     naming it."""
     runs, data = tmp_path / "runs", tmp_path / "data"
-    args = f"--partition=debug --constraint='a100|h100' --output={tmp_path}/$HOME.out"
-    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "MODELS=plain-8", f"SLURM_ARGS={args} --hold", cluster=cluster,
+    args = f"--partition=debug --constraint='a100|h100' --output={tmp_path}/$HOME.out"  # srun's: its own output
+    held = "--partition=debug --constraint='a100|h100' --job-name=x$HOME --hold"  # the array's log is the suite's
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "MODELS=plain-8", f"SLURM_ARGS={held}", cluster=cluster,
                timeout=120)
     assert p.returncode == 0, p.stdout + p.stderr
     job = re.search(r"submitted 1 run\(s\) as SLURM job array (\d+)", p.stdout).group(1)
@@ -380,7 +381,7 @@ def test_slurm_values_with_quotes_and_dollars_reach_slurm_as_written(tmp_path, c
         shown = cluster.run("scontrol", "show", "job", job)
     finally:
         cluster.run("scancel", job, check=False)
-    assert "Features=a100|h100" in shown and f"StdOut={tmp_path}/$HOME.out" in shown, shown
+    assert "Features=a100|h100" in shown and "JobName=x$HOME" in shown, shown
     p = make(tmp_path, "runs", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=resnet-8", f"RUNS_DIR={runs}",
              f"DATA_DIR={data}/absent", "LAUNCHER=srun", f"SLURM_ARGS={args}", env_extra=cluster.env, timeout=120)
     assert p.returncode != 0 and "Error 127" not in p.stderr, p.stderr
@@ -632,3 +633,54 @@ def test_a_machine_without_a_reachable_cluster_is_named_as_such(tmp_path):
             lines = p.stderr.strip().splitlines()
             assert p.returncode == 2 and len(lines) == 1, p.stderr
             assert "SLURM is not reachable from here" in lines[0] and "CPUS_PER_RUN" not in lines[0], lines[0]
+
+
+def test_the_arrays_own_signal_logs_and_submission_are_refused_in_slurm_args_for_sbatch_only():
+    """A fault hunt: SLURM_ARGS=--signal=USR2@120 ended a run at its time limit without a checkpoint; --output hid
+    the logs make reads back; --test-only made make report a submission with an empty job id on every call."""
+    from experiments.config import ConfigError
+    from experiments.launch.slurm import parse_slurm_args
+
+    for bad, owned in (("--signal=USR2@120", "--signal;"), ("--sig=USR2", "--signal;"), ("--no-requeue", "--no-requeue;"),
+                       ("-o /tmp/x.out", "--output (-o)"), ("--output=x", "--output (-o)"), ("-e x", "--error (-e)"),
+                       ("--open-mode=truncate", "--open-mode;"), ("--test-only", "--test-only;")):
+        with pytest.raises(ConfigError, match=re.escape(f"it sets {owned}")):
+            parse_slurm_args(bad)
+        if bad not in ("--no-requeue",):  # srun runs in the foreground: its output and signals are the user's
+            assert parse_slurm_args(bad, "srun") == bad.split()
+    for fine in ("--qos=high", "--job-name=out", "--exclusive"):
+        assert parse_slurm_args(fine) == [fine]
+
+
+def test_counts_take_ascii_digits_only():
+    """A fault hunt: ARRAY_LIMIT=² (str.isdigit takes it, int() does not) gave a traceback, and ARRAY_LIMIT=１ (a
+    full-width one) reached sbatch as '%１', which set no throttle."""
+    from experiments.config import ConfigError
+    from experiments.launch.slots import parse_jobs, parse_runs_per_gpu
+    from experiments.launch.slurm import parse_array_limit, time_seconds
+
+    for parse, value in ((parse_array_limit, "²"), (parse_array_limit, "１"), (parse_jobs, "²"),
+                         (parse_runs_per_gpu, "１"), (time_seconds, "²0")):
+        with pytest.raises(ConfigError, match="bad "):
+            parse(value)
+    assert parse_array_limit("2") == "2" and parse_jobs("2") == 2
+
+
+def test_two_makes_at_once_submit_one_array(tmp_path, cluster):
+    """A fault hunt: two `make LAUNCHER=sbatch` started together both read an empty queue and both submitted the
+    runs; one array's task then held its allocation waiting on the other's lock. Submitting now holds a lock
+    from reading the queue to sbatch: the second make sees the first's array."""
+    runs = tmp_path / "runs"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        calls = [pool.submit(matrix, tmp_path, runs, "LAUNCHER=sbatch", "SLURM_ARGS=--hold", cluster=cluster,
+                             timeout=120) for _ in range(2)]
+        outs = [c.result() for c in calls]
+    try:
+        assert all(p.returncode == 0 for p in outs), [p.stdout + p.stderr for p in outs]
+        said = "".join(p.stdout for p in outs)
+        assert said.count("as SLURM job array") == 1 and "not submitted again" in said, said
+        assert len({line.split()[0].split("_")[0] for line in cluster.queue()}) == 1, cluster.queue()
+    finally:
+        for line in cluster.queue():
+            cluster.run("scancel", line.split()[0].split("_")[0], check=False)
+        wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)

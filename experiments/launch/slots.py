@@ -33,6 +33,13 @@ from typing import IO, Callable
 
 from ..config import ConfigError
 
+
+def ascii_digits(text: str) -> bool:
+    """``text`` is a whole number in ASCII digits: str.isdigit also takes '²' (which int() refuses, a traceback)
+    and '１' (which int() reads, but SLURM does not)."""
+    return text.isascii() and text.isdigit()
+
+
 FAKE_ENV = "DEGRADATION_FAKE_GPUS"
 POLL_SECONDS = 0.5
 _HELD: list["Slot"] = []  # leased slots: referenced here, their files stay open (and locked) until release()
@@ -93,7 +100,7 @@ def visible_devices() -> list[str]:
     """
     fake = os.environ.get(FAKE_ENV)
     if fake is not None:
-        if not fake.isdigit():
+        if not ascii_digits(fake):
             raise ConfigError(f"bad {FAKE_ENV} {fake!r}: expected a number of devices, e.g. 2")
         return [str(i) for i in range(int(fake))]
     if not (Path("/proc/driver/nvidia/version").exists() or Path("/dev/nvidiactl").exists()):
@@ -114,14 +121,14 @@ def parse_gpus(text: str) -> list[int] | None:
     tokens = text.replace(",", " ").split()
     if not tokens:
         return None
-    if not all(t.isdigit() for t in tokens) or len(set(tokens)) != len(tokens):
+    if not all(ascii_digits(t) for t in tokens) or len(set(tokens)) != len(tokens):
         raise ConfigError(f"bad GPUS {text!r}: expected distinct device numbers, e.g. GPUS=0,1 (empty: every GPU)")
     return [int(t) for t in tokens]
 
 
 def parse_runs_per_gpu(text: str | int) -> int:
     value = str(text).strip()
-    if not value.isdigit() or int(value) < 1:
+    if not ascii_digits(value) or int(value) < 1:
         raise ConfigError(f"bad RUNS_PER_GPU {text!r}: expected an integer >= 1 (runs sharing one GPU)")
     return int(value)
 
@@ -129,7 +136,7 @@ def parse_runs_per_gpu(text: str | int) -> int:
 def parse_jobs(text: str | int) -> int:
     """JOBS (or make's -j N): the runs trained at once, an integer >= 1; ConfigError naming the value."""
     value = str(text).strip()
-    if not value.isdigit() or int(value) < 1:
+    if not ascii_digits(value) or int(value) < 1:
         raise ConfigError(f"bad JOBS {text!r} (runs trained at once, also -j N): a whole number >= 1")
     return int(value)
 

@@ -23,8 +23,8 @@ shorter than the signal's lead plus SLURM's minute of slack and some training is
 from __future__ import annotations
 
 import argparse
-import getpass
 import os
+import pwd
 import shlex
 import shutil
 import signal
@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from ..config import ConfigError, RunConfig, load_profile
+from .slots import ascii_digits
 from .threads import cpus_per_run
 
 REQUEUE_SIGNAL = signal.SIGUSR1  # sbatch --signal and SLURMEnvironment(requeue_signal=...) both use this
@@ -73,7 +74,7 @@ def job() -> dict | None:
     return {
         "job_id": f"{array}_{task}" if array and task else env["SLURM_JOB_ID"],
         "array_job_id": array,
-        "array_task_id": int(task) if task and task.isdigit() else None,
+        "array_task_id": int(task) if task and ascii_digits(task) else None,
         "restart_count": int(env.get("SLURM_RESTART_COUNT") or 0),
         "node": env.get("SLURMD_NODENAME"),
         "gpus": env.get("SLURM_STEP_GPUS") or env.get("SLURM_JOB_GPUS"),
@@ -149,7 +150,7 @@ def resources(config: RunConfig, cpus: str, mem: str, time_limit: str) -> list[s
     Empty ``cpus``: what the run uses (its ``threads`` and DataLoader ``workers``: 1 on the CPU profiles);
     empty ``mem``/``time_limit``: the partition's defaults. ConfigError on a malformed value."""
     cpus = cpus or str(cpus_per_run(config))
-    if not cpus.isdigit() or int(cpus) < 1:
+    if not ascii_digits(cpus) or int(cpus) < 1:
         raise ConfigError(f"bad CPUS_PER_RUN {cpus!r}: expected an integer >= 1 (srun/sbatch --cpus-per-task)")
     for name, value in (("MEM_PER_RUN", mem), ("TIME_PER_RUN", time_limit)):
         if value and (value.startswith("-") or any(c.isspace() for c in value)):
@@ -170,7 +171,7 @@ def time_seconds(text: str) -> int | None:
         return None
     days, _, rest = text.rpartition("-")
     parts = rest.split(":")
-    if len(parts) > 3 or not all(p.isdigit() for p in parts) or (_ and not days.isdigit()):
+    if len(parts) > 3 or not all(ascii_digits(p) for p in parts) or (_ and not ascii_digits(days)):
         raise ConfigError(f"bad TIME_PER_RUN {text!r}: expected SLURM's minutes, minutes:seconds, hours:minutes:seconds, "
                           "days-hours, days-hours:minutes or days-hours:minutes:seconds")
     n = [int(p) for p in parts]
@@ -204,10 +205,24 @@ OWNED_OPTIONS = {
     "--comment": (None, "the suite names each array's run list in the job's comment and reads it back to know "
                         "which runs are queued (another comment would submit them again); tag jobs with --job-name"),
 }
+# Options the sbatch array sets itself (srun runs in the foreground: there they are the user's).
+SBATCH_OWNED_OPTIONS = {
+    "--signal": (None, f"the suite asks for SIGUSR1 {SIGNAL_LEAD_SECONDS} s before a time limit or preemption, on "
+                       "which a run checkpoints and requeues itself; another signal would end it without a checkpoint"),
+    "--requeue": (None, "the suite submits every array with --requeue, which a run's requeue depends on"),
+    "--no-requeue": (None, "a run requeues itself on SLURM's warning signal, which --no-requeue forbids"),
+    "--output": ("-o", "the suite writes each task's log where make reads it back to name a run that failed"),
+    "--error": ("-e", "the suite keeps each task's errors in its log, where make reads them back"),
+    "--open-mode": (None, "a requeued task appends to its log (--open-mode=append), so that no attempt's lines "
+                          "are lost"),
+    "--test-only": (None, "sbatch then submits nothing, and make would wait for an array that never runs; "
+                          "`make -n` shows what would be submitted"),
+}
 # The shortest abbreviation of each long option refused here ("--ar" is --array to getopt_long); shorter ones
 # are ambiguous in srun and sbatch, which refuse them themselves (so are some refused here, such as "--tim",
 # which --time-min shares: refusing them too costs nothing).
-SHORTEST_PREFIX = {"--array": 4, "--time": 5, "--comment": 5}
+SHORTEST_PREFIX = {"--array": 4, "--time": 5, "--comment": 5, "--signal": 5, "--requeue": 6, "--no-requeue": 6,
+                   "--output": 5, "--error": 5, "--open-mode": 6, "--test-only": 6}
 # srun's and sbatch's short options that take no value, which may precede another in one word (``-Qt 5``).
 FLAG_LETTERS = set("EhHklOQsuvVXZ")
 
@@ -230,14 +245,16 @@ def _names_option(arg: str, long: str, short: str | None) -> bool:
     return False
 
 
-def parse_slurm_args(text: str) -> list[str]:
+def parse_slurm_args(text: str, launcher: str = "sbatch") -> list[str]:
     """SLURM_ARGS as options; ConfigError when malformed or when it holds an option the suite sets itself
-    (:data:`OWNED_OPTIONS`: ``--array``, ``--time``, ``--comment``)."""
+    (:data:`OWNED_OPTIONS`: ``--array``, ``--time``, ``--comment``; for ``launcher`` sbatch also
+    :data:`SBATCH_OWNED_OPTIONS`: the requeue signal, the logs make reads, ``--test-only``)."""
     try:
         args = shlex.split(text)
     except ValueError as exc:
         raise ConfigError(f"bad SLURM_ARGS {text!r}: {exc}") from None
-    for long, (short, why) in OWNED_OPTIONS.items():
+    owned = {**OWNED_OPTIONS, **(SBATCH_OWNED_OPTIONS if launcher == "sbatch" else {})}
+    for long, (short, why) in owned.items():
         if any(_names_option(a, long, short) for a in args):
             raise ConfigError(f"bad SLURM_ARGS {text!r}: it sets {long}{f' ({short})' if short else ''}; {why}")
     return args
@@ -245,7 +262,7 @@ def parse_slurm_args(text: str) -> list[str]:
 
 def parse_array_limit(text: str) -> str:
     """ARRAY_LIMIT: empty (no limit) or the most array tasks running at once (sbatch ``--array=...%N``)."""
-    if text and (not text.isdigit() or int(text) < 1):
+    if text and (not ascii_digits(text) or int(text) < 1):
         raise ConfigError(f"bad ARRAY_LIMIT {text!r}: expected an integer >= 1, the most array tasks running at once "
                           "(empty: no limit)")
     return text
@@ -304,7 +321,8 @@ def queued(runs_dir: Path) -> dict[Path, tuple[str, str]]:
 
     squeue lists every task (``-r``) with its job's comment, the list file the array was submitted with.
     """
-    out = subprocess.run(["squeue", "-h", "-r", "-u", getpass.getuser(), "-o", "%i|%K|%T|%r|%k"],
+    # The account SLURM records for this process (its real uid), not $USER/$LOGNAME, which sudo -E keeps.
+    out = subprocess.run(["squeue", "-h", "-r", "-u", pwd.getpwuid(os.getuid()).pw_name, "-o", "%i|%K|%T|%r|%k"],
                          capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
         raise RuntimeError(f"squeue failed: {out.stderr.strip()}")
@@ -314,7 +332,7 @@ def queued(runs_dir: Path) -> dict[Path, tuple[str, str]]:
     for line in out.stdout.splitlines():
         job_id, task, state, reason, comment = (line.split("|", 4) + [""] * 4)[:5]
         path = Path(comment)
-        if not task.isdigit() or path.parent != slurm_dir or not path.is_file():
+        if not ascii_digits(task) or path.parent != slurm_dir or not path.is_file():
             continue
         if comment not in lists:
             lists[comment] = path.read_text().splitlines()
@@ -375,6 +393,7 @@ def submit(args) -> int:
     retries a failed run, so that every make says it until it trains).
     """
     from runfolder import done_status
+    from runfolder.io import exclusive_lock
 
     config = load_profile(args.profile, args.set.split() if args.set else None)
     slurm_args = parse_slurm_args(args.slurm_args)
@@ -388,59 +407,63 @@ def submit(args) -> int:
     if not not_done:
         return 0
     runs_dir = Path(args.runs_dir)
-    in_queue = queued(runs_dir)
-    waiting = sorted({in_queue[r.parent.resolve()] for r in not_done if r.parent.resolve() in in_queue})
-    todo = [r for r in not_done if r.parent.resolve() not in in_queue]
-    label = f"{args.experiment} ({args.profile})"
-    stuck = [(job, reason) for job, reason in waiting if reason in NEVER_CLEARS]
-    if stuck:
-        reasons = sorted({reason for _, reason in stuck})
-        print(f"error: {label}: {len(stuck)} run(s) pending in SLURM job(s) {', '.join(j for j, _ in stuck)} for a "
-              f"reason that never clears ({'; '.join(f'{r}: {NEVER_CLEARS[r]}' for r in reasons)}); cancel them "
-              f"(scancel {' '.join(sorted({j.split('_')[0] for j, _ in stuck}))}) and run make again with what the "
-              "partition has (CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN, SLURM_ARGS)", file=sys.stderr)
-        return 1
-    if waiting:
-        print(f"==> {label}: {len(not_done) - len(todo)} run(s) queued or running in SLURM job(s) "
-              f"{', '.join(job for job, _ in waiting)}; not submitted again")
-    slurm_dir = _slurm_dir(runs_dir)
-    failures = _failures(slurm_dir, todo) if slurm_dir.is_dir() else []
-    for line in failures:
-        print(line, file=sys.stderr)
-    if todo:
-        slurm_dir.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        listing = (slurm_dir / f"{args.experiment}-{args.profile}-{stamp}-{os.getpid()}.runs").resolve()
-        listing.write_text("".join(f"{r.parent.resolve()}\t{position[r]}/{len(runs)}\n" for r in todo))
-        command = [str(Path(args.python).absolute()), "-m", "experiments.run", "--data-dir", args.data_dir,
-                   *[a for kv in (args.set.split() if args.set else []) for a in ("--set", kv)], "--slurm-requeue"]
-        sbatch = ["sbatch", "--parsable", f"--job-name={args.experiment}-{args.profile}",
-                  f"--array=0-{len(todo) - 1}{f'%{limit}' if limit else ''}", *sbatch_resources, "--requeue",
-                  f"--signal={REQUEUE_SIGNAL.name[3:]}@{SIGNAL_LEAD_SECONDS}", "--open-mode=append",
-                  f"--output={slurm_dir.resolve()}/%A_%a.out", f"--comment={listing}", *slurm_args,
-                  str(ARRAY_SCRIPT), str(listing), *command]
-        out = subprocess.run(sbatch, capture_output=True, text=True, timeout=120)
-        if out.returncode != 0:
-            listing.unlink(missing_ok=True)
-            print(f"error: sbatch refused the array: {out.stderr.strip() or out.stdout.strip()}\n"
-                  f"    command: {shlex.join(sbatch)}", file=sys.stderr)
+    _slurm_dir(runs_dir).mkdir(parents=True, exist_ok=True)
+    # One make at a time reads the queue and submits: two at once had both submitted the same runs.
+    with exclusive_lock(_slurm_dir(runs_dir) / "submit.lock",
+                        on_wait=lambda: print(f"==> waiting for another make submitting runs of {runs_dir}")):
+        in_queue = queued(runs_dir)
+        waiting = sorted({in_queue[r.parent.resolve()] for r in not_done if r.parent.resolve() in in_queue})
+        todo = [r for r in not_done if r.parent.resolve() not in in_queue]
+        label = f"{args.experiment} ({args.profile})"
+        stuck = [(job, reason) for job, reason in waiting if reason in NEVER_CLEARS]
+        if stuck:
+            reasons = sorted({reason for _, reason in stuck})
+            print(f"error: {label}: {len(stuck)} run(s) pending in SLURM job(s) {', '.join(j for j, _ in stuck)} for a "
+                  f"reason that never clears ({'; '.join(f'{r}: {NEVER_CLEARS[r]}' for r in reasons)}); cancel them "
+                  f"(scancel {' '.join(sorted({j.split('_')[0] for j, _ in stuck}))}) and run make again with what the "
+                  "partition has (CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN, SLURM_ARGS)", file=sys.stderr)
             return 1
-        job_id = out.stdout.strip().split(";")[0]
-        listing.with_suffix(JOB_SUFFIX).write_text(job_id + "\n")  # for the next make: which task trained which run
-        print(f"==> {label}: submitted {len(todo)} run(s) as SLURM job array {job_id} (tasks 0-{len(todo) - 1}"
-              f"{f', at most {limit} at once' if limit else ''}; "
-              f"list {listing})\n"
-              f"    follow it: squeue -j {job_id}   |   sacct -j {job_id} -X   |   "
-              f"tail -f {slurm_dir}/{job_id}_*.out\n"
-              f"    then run the same make command again: it submits nothing running or done, and writes the "
-              f"report once every run is done")
-    elif waiting:
-        print("    run the same make command again when they are done: it writes the report then")
-    if failures:
-        print(f"error: {label}: {len(failures)} run(s) failed in their last SLURM attempt (above); submitted again "
-              "with the others: fix what they say, or this repeats at every make", file=sys.stderr)
-        return 1
-    return EXIT_PENDING
+        if waiting:
+            print(f"==> {label}: {len(not_done) - len(todo)} run(s) queued or running in SLURM job(s) "
+                  f"{', '.join(job for job, _ in waiting)}; not submitted again")
+        slurm_dir = _slurm_dir(runs_dir)
+        failures = _failures(slurm_dir, todo) if slurm_dir.is_dir() else []
+        for line in failures:
+            print(line, file=sys.stderr)
+        if todo:
+            slurm_dir.mkdir(parents=True, exist_ok=True)
+            stamp = time.strftime("%Y%m%d-%H%M%S")
+            listing = (slurm_dir / f"{args.experiment}-{args.profile}-{stamp}-{os.getpid()}.runs").resolve()
+            listing.write_text("".join(f"{r.parent.resolve()}\t{position[r]}/{len(runs)}\n" for r in todo))
+            command = [str(Path(args.python).absolute()), "-m", "experiments.run", "--data-dir", args.data_dir,
+                       *[a for kv in (args.set.split() if args.set else []) for a in ("--set", kv)], "--slurm-requeue"]
+            sbatch = ["sbatch", "--parsable", f"--job-name={args.experiment}-{args.profile}",
+                      f"--array=0-{len(todo) - 1}{f'%{limit}' if limit else ''}", *sbatch_resources, "--requeue",
+                      f"--signal={REQUEUE_SIGNAL.name[3:]}@{SIGNAL_LEAD_SECONDS}", "--open-mode=append",
+                      f"--output={slurm_dir.resolve()}/%A_%a.out", f"--comment={listing}", *slurm_args,
+                      str(ARRAY_SCRIPT), str(listing), *command]
+            out = subprocess.run(sbatch, capture_output=True, text=True, timeout=120)
+            if out.returncode != 0:
+                listing.unlink(missing_ok=True)
+                print(f"error: sbatch refused the array: {out.stderr.strip() or out.stdout.strip()}\n"
+                      f"    command: {shlex.join(sbatch)}", file=sys.stderr)
+                return 1
+            job_id = out.stdout.strip().split(";")[0]
+            listing.with_suffix(JOB_SUFFIX).write_text(job_id + "\n")  # for the next make: which task trained which run
+            print(f"==> {label}: submitted {len(todo)} run(s) as SLURM job array {job_id} (tasks 0-{len(todo) - 1}"
+                  f"{f', at most {limit} at once' if limit else ''}; "
+                  f"list {listing})\n"
+                  f"    follow it: squeue -j {job_id}   |   sacct -j {job_id} -X   |   "
+                  f"tail -f {slurm_dir}/{job_id}_*.out\n"
+                  f"    then run the same make command again: it submits nothing running or done, and writes the "
+                  f"report once every run is done")
+        elif waiting:
+            print("    run the same make command again when they are done: it writes the report then")
+        if failures:
+            print(f"error: {label}: {len(failures)} run(s) failed in their last SLURM attempt (above); submitted again "
+                  "with the others: fix what they say, or this repeats at every make", file=sys.stderr)
+            return 1
+        return EXIT_PENDING
 
 
 def parser(prog: str = "python -m experiments.launch.slurm") -> argparse.ArgumentParser:
@@ -464,7 +487,7 @@ def check(args: argparse.Namespace) -> None:
         raise ConfigError(f"unknown LAUNCHER {args.launcher!r}; valid: srun, sbatch (empty: train here)")
     if args.launcher:
         options = resources(load_profile(args.profile, args.set.split() if args.set else None), args.cpus,
-                            args.mem, args.time) + parse_slurm_args(args.slurm_args)
+                            args.mem, args.time) + parse_slurm_args(args.slurm_args, args.launcher)
         _need(args.launcher, args.launcher)
         if args.launcher == "sbatch":
             check_signal_lead(args.time)
@@ -486,7 +509,7 @@ def main(argv: list[str] | None = None) -> int:
             config = load_profile(args.profile, args.set.split() if args.set else None)
             print(shlex.join([f"--job-name={args.experiment}-{args.profile}", "--quit-on-interrupt",
                               *resources(config, args.cpus, args.mem, args.time),
-                              *parse_slurm_args(args.slurm_args)]))
+                              *parse_slurm_args(args.slurm_args, "srun")]))
             return 0
         return submit(args)
     except ConfigError as exc:
