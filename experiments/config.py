@@ -237,6 +237,12 @@ NOT_RECIPE = NUMBERLESS | {"workers", "eval_every", "log_every", "eval_batch_siz
                            "precision", "channels_last", "compile", "compile_mode", "cuda_graph", "threads"}
 
 
+def ascii_digits(text: str) -> bool:
+    """``text`` is a whole number in ASCII digits: str.isdigit also takes '²' (which int() refuses, a traceback)
+    and '１' (which int() reads, but SLURM does not)."""
+    return text.isascii() and text.isdigit()
+
+
 def changed_settings(recorded: dict, asked: dict) -> dict[str, tuple]:
     """The settings of ``asked`` (a RunConfig's dict) that a run recorded otherwise (its config.yaml's or its
     checkpoint's ``config``; a key it does not record read as RunConfig's default, which an older version

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import yaml
 
 from helpers_runs import ROOT, assert_same_state, env, forked, inproc, load_ckpt, run_dir
 from runfolders import write_run
@@ -557,6 +558,7 @@ def test_a_finished_run_asked_with_other_settings_is_refused_not_called_done(tmp
     args = args_of({**TINY, "threads": 1})
     assert inproc(folder, *args)[0] == 0
     result = (folder / "result.json").read_text()
+    assert json.loads(result)["lr"] == yaml.safe_load((folder / "config.yaml").read_text())["config"]["lr"]
     rc, out, err = inproc(folder, *args)
     assert rc == 0 and "already done (ok)" in out, out + err
     rc, out, err = inproc(folder, *args, "--set", "lr=0.2")

@@ -921,3 +921,22 @@ def test_a_shallow_plain_net_at_chance_is_not_judged_against(tmp_path):
                       test=flat(v + seed / 2), classes=ten)
     family = make_verdict(discover_runs(tmp_path, EXP, PROF).runs).families[0]
     assert family.plain.a == "plain-110" and family.headline.startswith("not judged"), family.paragraph
+
+
+def test_a_result_copied_from_another_rate_is_malformed(tmp_path):
+    """A fault hunt: the lr 0.1 tuning run's result.json copied into its seed1000-lr0.05 folder was read as the
+    0.05 run's, and the chosen rate changed without a flag. A record now names its rate, matched to config.yaml's."""
+    import yaml
+
+    from runfolder import done_status
+
+    folder = write_run(tmp_path, EXP, PROF, "plain-20", 0, steps=STEPS)
+    config = yaml.safe_load((folder / "config.yaml").read_text())
+    (folder / "config.yaml").write_text(yaml.safe_dump({**config, "config": {"lr": 0.05}}))
+    record = json.loads((folder / "result.json").read_text())
+    (folder / "result.json").write_text(json.dumps({**record, "lr": 0.1}))
+    assert done_status(folder) is None
+    (run,) = discover_runs(tmp_path, EXP, PROF).runs
+    assert run.status == "malformed" and "trained at lr 0.1, its folder's config.yaml at 0.05" in run.reason
+    (folder / "result.json").write_text(json.dumps({**record, "lr": 0.05}))
+    assert done_status(folder) == "ok"

@@ -31,13 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Callable
 
-from ..config import ConfigError
-
-
-def ascii_digits(text: str) -> bool:
-    """``text`` is a whole number in ASCII digits: str.isdigit also takes '²' (which int() refuses, a traceback)
-    and '１' (which int() reads, but SLURM does not)."""
-    return text.isascii() and text.isdigit()
+from ..config import ConfigError, ascii_digits
 
 
 FAKE_ENV = "DEGRADATION_FAKE_GPUS"

@@ -33,8 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import ConfigError, RunConfig, load_profile
-from .slots import ascii_digits
+from ..config import ConfigError, RunConfig, ascii_digits, load_profile
 from .threads import cpus_per_run
 
 REQUEUE_SIGNAL = signal.SIGUSR1  # sbatch --signal and SLURMEnvironment(requeue_signal=...) both use this

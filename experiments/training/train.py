@@ -220,6 +220,7 @@ def _result(spec: RunPath, config: RunConfig, module, iterations: int, clock: Ru
         "depth": name.depth,
         "shortcut": None if name.plugin else name.shortcut.value,  # a plugin's: what it declares (experiments.run)
         "seed": spec.seed,
+        "lr": config.lr,  # the run's rate (a tuning folder's): runfolder.record_problem matches it to config.yaml
         "final": final,
         "best": best,
         "iterations": iterations,
