@@ -684,3 +684,20 @@ def test_two_makes_at_once_submit_one_array(tmp_path, cluster):
         for line in cluster.queue():
             cluster.run("scancel", line.split()[0].split("_")[0], check=False)
         wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
+
+
+def test_what_would_override_the_arrays_settings_from_outside_is_refused(tmp_path):
+    """A fault hunt: SBATCH_TIMELIMIT=1 in the environment bypassed TIME_PER_RUN's 5-minute check (sbatch reads
+    it where the command line gives no --time), and CPUS_PER_RUN=1 with SET threads=2 was accepted without a
+    word. Each is one line before anything is submitted."""
+    from experiments.config import ConfigError, load_profile
+    from experiments.launch.slurm import resources
+
+    runs = tmp_path / "runs"
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", env_extra={"SBATCH_TIMELIMIT": "1"}, timeout=60)
+    assert p.returncode == 2 and p.stderr.count("error:") == 1, p.stdout + p.stderr
+    assert "SBATCH_TIMELIMIT='1' is set in the environment" in p.stderr and "TIME_PER_RUN" in p.stderr, p.stderr
+    assert not runs.exists()
+    with pytest.raises(ConfigError, match=r"bad CPUS_PER_RUN '1': a run computes with 2"):
+        resources(load_profile("smoke", ["threads=2"]), "1", "", "")
+    assert "--cpus-per-task=2" in resources(load_profile("smoke", ["threads=2"]), "", "", "")

@@ -147,10 +147,14 @@ def wants_gpu(config: RunConfig) -> bool:
 def resources(config: RunConfig, cpus: str, mem: str, time_limit: str) -> list[str]:
     """srun/sbatch options for one run: one task, its CPUs, memory and time, one GPU if the profile wants one.
     Empty ``cpus``: what the run uses (its ``threads`` and DataLoader ``workers``: 1 on the CPU profiles);
-    empty ``mem``/``time_limit``: the partition's defaults. ConfigError on a malformed value."""
+    empty ``mem``/``time_limit``: the partition's defaults. ConfigError on a malformed value, or on fewer CPUs
+    than the run computes with (its threads would share them, and a run's numbers do not depend on its CPUs)."""
     cpus = cpus or str(cpus_per_run(config))
     if not ascii_digits(cpus) or int(cpus) < 1:
         raise ConfigError(f"bad CPUS_PER_RUN {cpus!r}: expected an integer >= 1 (srun/sbatch --cpus-per-task)")
+    if int(cpus) < cpus_per_run(config):
+        raise ConfigError(f"bad CPUS_PER_RUN {cpus!r}: a run computes with {cpus_per_run(config)} (its threads and "
+                          f"DataLoader workers); ask for at least that, or lower SET threads=")
     for name, value in (("MEM_PER_RUN", mem), ("TIME_PER_RUN", time_limit)):
         if value and (value.startswith("-") or any(c.isspace() for c in value)):
             raise ConfigError(f"bad {name} {value!r}: expected one SLURM value, e.g. MEM_PER_RUN=16G, "
@@ -480,6 +484,13 @@ def parser(prog: str = "python -m experiments.launch.slurm") -> argparse.Argumen
     return parser
 
 
+# sbatch reads these from the environment where its command line does not give the option: each would set
+# what the suite sets or checks itself (SLURM_ARGS refuses the same options).
+SBATCH_ENV_OWNED = {"SBATCH_TIMELIMIT": "TIME_PER_RUN", "SBATCH_SIGNAL": None, "SBATCH_REQUEUE": None,
+                    "SBATCH_NO_REQUEUE": None, "SBATCH_OUTPUT": None, "SBATCH_ERROR": None, "SBATCH_OPEN_MODE": None,
+                    "SBATCH_ARRAY_INX": "ARRAY_LIMIT", "SBATCH_TEST_ONLY": None}
+
+
 def check(args: argparse.Namespace) -> None:
     """LAUNCHER and, for SLURM, the resources and options each job would ask for; ConfigError naming the bad one."""
     if args.launcher not in ("", "srun", "sbatch"):
@@ -489,6 +500,11 @@ def check(args: argparse.Namespace) -> None:
                             args.mem, args.time) + parse_slurm_args(args.slurm_args, args.launcher)
         _need(args.launcher, args.launcher)
         if args.launcher == "sbatch":
+            for name, instead in SBATCH_ENV_OWNED.items():
+                if name in os.environ:
+                    raise ConfigError(f"{name}={os.environ[name]!r} is set in the environment: sbatch would take it "
+                                      "over the suite's own setting" + (f"; give it as {instead}, which is checked"
+                                      if instead else "") + f"; unset {name}")
             check_signal_lead(args.time)
             parse_array_limit(args.array_limit)
         probe(args.launcher, options)
