@@ -17,6 +17,7 @@ Registered here:
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,7 +33,7 @@ from runfolder import GRAD_NORMS
 from .analysis import (KIND_COLOURS, PLAIN_STYLE, RESIDUAL_STYLE, by_method, depth_colours, gradient_table,
                        method_panels, net_label, nets)
 from .figures import FAMILY_TITLES, figure_title
-from .groups import degradation_sets, families, model_infos
+from .groups import degradation_sets, families, method_key, model_infos
 from .registry import ReportContext, register_figure, register_section
 from .runs import Run
 from .summary import markdown_table
@@ -173,6 +174,19 @@ def gradient_method_figures(ctx: ReportContext):
                 ax.plot(layers, 10 ** values[:, -1], color=colour[net["depth"].iloc[0]], lw=1.4,
                         label=f"{net_label(net)}, it. {int(steps[-1])}")
             ax.set_title(method, fontsize=10)
+            # A net of this method with no ok seed has no curve: said, not left out without a word.
+            drawn = set(these["model"])
+            absent = sorted({r.model: r.info.depth for r in ctx.runs if r.info.family == family
+                             and method_key(r.info) == method and r.model not in drawn}.items(), key=lambda m: m[1])
+            if absent:
+                words = []
+                for model, depth in absent:
+                    mine = [r for r in ctx.runs if r.model == model]
+                    counts = Counter(r.status for r in mine)
+                    words.append(f"{depth}: no ok seed (" + ", ".join(f"{k}/{len(mine)} {s}" for s, k in
+                                                                     sorted(counts.items())) + ")")
+                ax.text(0.02, 0.03, "; ".join(words), transform=ax.transAxes, fontsize=7.5, color="#b22222",
+                        va="bottom", ha="left", wrap=True)
             ax.set_xlabel("weighted layer", fontsize=8)
             ax.grid(True, which="major", alpha=0.3, lw=0.5)
             ax.legend(fontsize=7, loc="best", framealpha=0.85)

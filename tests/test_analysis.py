@@ -391,6 +391,12 @@ def test_every_method_gets_its_analyses_and_the_paper_checks_stay_on_the_paper_n
     assert "for plain-56;" in summary and "for plain-56-nobn" not in summary
     ((_, p, r),) = gradients.gradient_pairs(analysis.gradient_table(ctx.runs)[0], ctx.runs)
     assert (p, r) == ("plain-56", "resnet-56")
+    # A net with no ok seed has no curve: its panel says so (a reader found resnet-56-nobn, 3/3 diverged, missing
+    # from its panel without a word).
+    write_run(runs, EXP, PROF, "fixup-20", 0, status="diverged", steps=[50, 100])
+    fig = gradients.gradient_method_figures(context(runs))["grad-norms-methods-cifar"]
+    fixup = next(ax for ax in fig.axes if ax.get_title() == "fixup")
+    assert [t.get_text() for t in fixup.texts] == ["20: no ok seed (1/1 diverged)"]
 
 
 def test_responses_refuse_a_checkpoint_of_a_net_built_otherwise_since(tmp_path, capsys):
