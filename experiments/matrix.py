@@ -112,6 +112,7 @@ def check(args, build_plugins: bool = True) -> None:
     ``build_plugins=False`` (``plan``, ``status``: make ran ``check`` before them) leaves out building the plugin
     nets the matrix names, which imports torch: about 2 s a call."""
     from models import parse_name
+    from models.names import model_axes
 
     matrices = load_matrices()
     if args.experiment not in matrices:
@@ -122,9 +123,19 @@ def check(args, build_plugins: bool = True) -> None:
     if not args.models.split():
         raise ConfigError(f"no models given (MODELS is empty); name at least one, e.g. MODELS=\"plain-20 plain-56\", "
                           f"or leave MODELS unset for {args.experiment}'s list: {' '.join(matrices[args.experiment])}")
-    infos = [parse_name(model) for model in args.models.split()]
+    infos = [parse_name(model) for model in dict.fromkeys(args.models.split())]
     for info in infos:  # what each run would refuse when it builds its net (a plugin's: check_plugins)
         info.check_init(config.init)
+    seen: dict[tuple, str] = {}  # one net under two names (resnet-20, resnet-20-a) would train twice
+    for info in infos:
+        if info.plugin:
+            continue
+        what = model_axes(info.name, init=config.init)  # its method and every axis: the net it builds
+        key = (info.family, info.depth, what["method"], repr(sorted(what["axes"].items())))
+        if key in seen:
+            raise ConfigError(f"MODELS names one net twice: {seen[key]} and {info.name} build the same net "
+                              f"({what['method']}, shortcut {what['axes']['shortcut']}); name it once")
+        seen[key] = info.name
     seeds = parse_seeds(args.seeds)
     if TUNING_SEED in seeds:  # reserved in every experiment: the reports never count its runs
         raise ConfigError(f"bad seed {TUNING_SEED} in SEEDS: it is the tuning protocol's seed, never reported "

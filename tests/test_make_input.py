@@ -560,3 +560,20 @@ def test_a_reports_dir_inside_the_runs_is_refused_before_anything_trains(tmp_pat
     lines = _make_lines(p)
     assert p.returncode == 2 and any("is inside the runs it would report" in ln for ln in lines), lines
     assert not list(runs.rglob("result.json")) and "Traceback" not in p.stderr
+
+
+def test_one_net_under_two_names_is_refused(tmp_path):
+    """A fault hunt: MODELS="resnet-20 resnet-20-a" trained the same net twice (byte-identical metrics.csv) and
+    reported it as two. Refused in one line, before anything trains; nets that differ in any axis are not."""
+    runs = tmp_path / "runs"
+    p = make(tmp_path, "matrix", "EXPERIMENT=degradation", "PROFILE=smoke", "MODELS=resnet-8 plain-8 resnet-8-a",
+             "SEEDS=0", f"RUNS_DIR={runs}", timeout=120)
+    lines = _make_lines(p)
+    assert p.returncode == 2 and any("MODELS names one net twice: resnet-8 and resnet-8-a build the same net" in ln
+                                     for ln in lines), lines
+    assert not runs.exists()
+    from experiments import matrix
+
+    for models in ("resnet-8 resnet-8-b resnet-8-nobn plain-8 plain-8-nobn highway-8 highway-8-bias2",):
+        assert matrix.main(["check", "--experiment", "degradation", "--profile", "smoke", "--models", models,
+                            "--seeds", "0", "--runs-dir", str(runs)]) == 0
