@@ -410,9 +410,10 @@ def submit(args) -> int:
     if not not_done:
         return 0
     runs_dir = Path(args.runs_dir)
-    _slurm_dir(runs_dir).mkdir(parents=True, exist_ok=True)
+    slurm_dir = _slurm_dir(runs_dir)
+    slurm_dir.mkdir(parents=True, exist_ok=True)
     # One make at a time reads the queue and submits: two at once had both submitted the same runs.
-    with exclusive_lock(_slurm_dir(runs_dir) / "submit.lock",
+    with exclusive_lock(slurm_dir / "submit.lock",
                         on_wait=lambda: print(f"==> waiting for another make submitting runs of {runs_dir}")):
         in_queue = queued(runs_dir)
         waiting = sorted({in_queue[r.parent.resolve()] for r in not_done if r.parent.resolve() in in_queue})
@@ -421,25 +422,24 @@ def submit(args) -> int:
         stuck = [(job, reason) for job, reason in waiting if reason in NEVER_CLEARS]
         if stuck:
             reasons = sorted({reason for _, reason in stuck})
-            print(f"error: {label}: {len(stuck)} run(s) pending in SLURM job(s) {', '.join(j for j, _ in stuck)} for a "
-                  f"reason that never clears ({'; '.join(f'{r}: {NEVER_CLEARS[r]}' for r in reasons)}); cancel them "
-                  f"(scancel {' '.join(sorted({j.split('_')[0] for j, _ in stuck}))}) and run make again with what the "
-                  "partition has (CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN, SLURM_ARGS)", file=sys.stderr)
+            print(f"error: {label}: {len(stuck)} run(s) pending in SLURM job(s) {', '.join(j for j, _ in stuck)} "
+                  f"for a reason that never clears ({'; '.join(f'{r}: {NEVER_CLEARS[r]}' for r in reasons)}); "
+                  f"cancel them (scancel {' '.join(sorted({j.split('_')[0] for j, _ in stuck}))}) and run make again "
+                  "with what the partition has (CPUS_PER_RUN, MEM_PER_RUN, TIME_PER_RUN, SLURM_ARGS)", file=sys.stderr)
             return 1
         if waiting:
             print(f"==> {label}: {len(not_done) - len(todo)} run(s) queued or running in SLURM job(s) "
                   f"{', '.join(job for job, _ in waiting)}; not submitted again")
-        slurm_dir = _slurm_dir(runs_dir)
-        failures = _failures(slurm_dir, todo) if slurm_dir.is_dir() else []
+        failures = _failures(slurm_dir, todo)
         for line in failures:
             print(line, file=sys.stderr)
         if todo:
-            slurm_dir.mkdir(parents=True, exist_ok=True)
             stamp = time.strftime("%Y%m%d-%H%M%S")
             listing = (slurm_dir / f"{args.experiment}-{args.profile}-{stamp}-{os.getpid()}.runs").resolve()
             listing.write_text("".join(f"{r.parent.resolve()}\t{position[r]}/{len(runs)}\n" for r in todo))
             command = [str(Path(args.python).absolute()), "-m", "experiments.run", "--data-dir", args.data_dir,
-                       *[a for kv in (args.set.split() if args.set else []) for a in ("--set", kv)], "--slurm-requeue"]
+                       *[a for kv in (args.set.split() if args.set else []) for a in ("--set", kv)],
+                       "--slurm-requeue"]
             sbatch = ["sbatch", "--parsable", f"--job-name={args.experiment}-{args.profile}",
                       f"--array=0-{len(todo) - 1}{f'%{limit}' if limit else ''}", *sbatch_resources, "--requeue",
                       f"--signal={REQUEUE_SIGNAL.name[3:]}@{SIGNAL_LEAD_SECONDS}", "--open-mode=append",
@@ -452,7 +452,7 @@ def submit(args) -> int:
                       f"    command: {shlex.join(sbatch)}", file=sys.stderr)
                 return 1
             job_id = out.stdout.strip().split(";")[0]
-            listing.with_suffix(JOB_SUFFIX).write_text(job_id + "\n")  # for the next make: which task trained which run
+            listing.with_suffix(JOB_SUFFIX).write_text(job_id + "\n")  # the next make: which task trained which run
             print(f"==> {label}: submitted {len(todo)} run(s) as SLURM job array {job_id} (tasks 0-{len(todo) - 1}"
                   f"{f', at most {limit} at once' if limit else ''}; "
                   f"list {listing})\n"
@@ -463,8 +463,8 @@ def submit(args) -> int:
         elif waiting:
             print("    run the same make command again when they are done: it writes the report then")
         if failures:
-            print(f"error: {label}: {len(failures)} run(s) failed in their last SLURM attempt (above); submitted again "
-                  "with the others: fix what they say, or this repeats at every make", file=sys.stderr)
+            print(f"error: {label}: {len(failures)} run(s) failed in their last SLURM attempt (above); submitted "
+                  "again with the others: fix what they say, or this repeats at every make", file=sys.stderr)
             return 1
         return EXIT_PENDING
 
