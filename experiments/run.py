@@ -45,7 +45,7 @@ import traceback
 from pathlib import Path
 
 from runfolder import (CHECKPOINT, CONFIG, DONE, ERROR, METRICS, RESULT, MalformedError, RunPath, format_seconds,
-                       done_status, read_config, read_result, read_status, record_problem, write_result)
+                       done_status, read_config, read_result, record_problem, write_result)
 
 from .config import (ConfigError, RunConfig, at_lr, changed_settings, check_extras, check_seed, departures,
                      load_matrices, load_profile)
@@ -243,8 +243,12 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
               "classes": list(data.classes),  # label i is classes[i], in every split
               "inputs": data.input_record(),  # unit variance: per-pixel mean, per-channel std
               "data": data.data_record()}  # each split's images and their digest: a resume needs the same
-    previous = read_status(result_path)
-    if previous in DONE and (why := record_problem(run_dir, read_result(result_path))):
+    try:  # no result.json, or a damaged one: no previous status (runfolder.read_status's reading)
+        previous_record = read_result(result_path)
+    except MalformedError:
+        previous_record = None
+    previous = previous_record["status"] if previous_record is not None else None
+    if previous in DONE and (why := record_problem(run_dir, previous_record)):
         # Not this run's record, or a folder missing its settings or curves: a resume from its checkpoint could
         # not give them back, so the run trains from the start; what was there is kept for a look.
         stamp = int(time.time())
@@ -394,16 +398,16 @@ def _resume_refusal(run_dir: Path, checkpoint, record: dict, layout: list[str]) 
         return (f"{held} trained with other code of plugin {record['method']!r} ({code(trained)}; installed now: "
                 f"{code(plugin)}): reinstall the code it was trained with to resume it; to train it anew with the "
                 f"new code, {anew}")
-    data_then, data_now = checkpoint.trained_with.get("data"), record["data"]  # None in an older checkpoint: not checked
+    data_then, data_now = checkpoint.trained_with.get("data"), record["data"]  # None in an older checkpoint
     if data_then is not None and data_then != data_now:
         changed = [f"{split_name}: {then.get('images')} images, now {data_now[split_name]['images']}"
-                   + (" (the same number, other files or labels)" if then.get("images") == data_now[split_name]["images"]
-                      else "")
+                   + (" (the same number, other files or labels)"
+                      if then.get("images") == data_now[split_name]["images"] else "")
                    for split_name, then in data_then.items()
                    if split_name in data_now and then != data_now[split_name]]
-        return (f"{held} trained on other data than {record['data_dir']} holds now ({'; '.join(changed) or 'other splits'}): "
-                f"the batches after its checkpoint would not be the ones it started with; put the dataset back as "
-                f"it was to resume it; to train it anew on this data, {anew}")
+        return (f"{held} trained on other data than {record['data_dir']} holds now "
+                f"({'; '.join(changed) or 'other splits'}): the batches after its checkpoint would not be the ones "
+                f"it started with; put the dataset back as it was to resume it; to train it anew on this data, {anew}")
     recorded = checkpoint.trained_with.get("layout")  # None in a format-3 checkpoint: not checked
     change = layout_change(recorded, layout) if recorded is not None else None
     if change:

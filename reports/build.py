@@ -82,8 +82,8 @@ class InputError(ValueError):
 
 class WriteError(OSError):
     """The report could not be written (a full disk, say): the message says where and why. The report folder
-    holds the last complete report, untouched: a build writes into a staging folder beside it and moves its
-    files in only once every one of them is written."""
+    holds the last complete report, untouched: a build writes into a staging folder inside it and moves its
+    files out into it only once every one of them is written."""
 
 
 @dataclass
