@@ -49,7 +49,9 @@ class RunConfig:
     synthetic_eval: int = 512  # synthetic data only: validation and test images each
     workers: int = 0  # DataLoader workers, for the ImageNet folder only (tensor datasets need none)
     # --- model ---
-    init: str = "he"  # "he" (fan-out, fb.resnet.torch's; the paper cites [13], which allows either), "he-fan-in", "xavier" (the seed's): INITS in models/names.py
+    # "he" (fan-out, fb.resnet.torch's; the paper cites [13], which allows either), "he-fan-in", "xavier" (the
+    # seed's): INITS in models/names.py
+    init: str = "he"
     # stem of the ImageNet-family nets: "cifar" (3x3/1, no max-pool) for small images, "imagenet" (the paper's
     # 7x7/2 and a 3x3/2 max-pool, Table 1) for 224x224 ones
     stem: str = "cifar"

@@ -73,8 +73,9 @@ class LayerConfig:
     def conv(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
              bias: bool | None = None) -> nn.Conv2d:
         """A convolution without bias where BN follows, whose shift makes a bias redundant (the paper's released
-        Caffe models, ``bias_term: false``; section 3.4 puts BN right after each convolution); with one in a net without BN (``bias=None``: the config's ``conv_bias``). Padding ``k // 2`` on
-        both sides; TF's "SAME" where that differs from it, i.e. with stride > 1 and kernel > 1, if ``tf_same``."""
+        Caffe models, ``bias_term: false``; section 3.4 puts BN right after each convolution); with one in a net
+        without BN (``bias=None``: the config's ``conv_bias``). Padding ``k // 2`` on both sides; TF's "SAME"
+        where that differs from it, i.e. with stride > 1 and kernel > 1, if ``tf_same``."""
         bias = self.conv_bias if bias is None else bias
         if self.tf_same and stride > 1 and kernel_size > 1:
             return Conv2dSame(in_channels, out_channels, kernel_size, stride=stride, bias=bias)

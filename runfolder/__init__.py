@@ -18,15 +18,14 @@ torch-free name grammar. Both sides import it; it imports neither.
 
 from .files import (CHECKPOINT, CONFIG, DONE, ERROR, GRAD_NORM_COLUMNS, GRAD_NORMS, LAYER_RESPONSE_COLUMNS,
                     LAYER_RESPONSES, LR_PREFIX, METRICS, METRICS_COLUMNS, METRICS_HEADER, RESULT, SEED_PREFIX, SPLITS,
-                    STATUSES, MalformedError, Metrics, RunPath, check_result, final_and_best, format_seconds,
-                    inside_runs, lr_token, metrics_text, read_config, read_metrics, read_result, read_status, record_problem, run_dir,
-                    seed_and_lr, seed_folder, seed_of, write_result, done_status)
+                    STATUSES, MalformedError, Metrics, RunPath, check_result, done_status, final_and_best,
+                    format_seconds, inside_runs, lr_token, metrics_text, read_config, read_metrics, read_result,
+                    read_status, record_problem, run_dir, seed_and_lr, seed_folder, seed_of, write_result)
 
 __all__ = [
     "CHECKPOINT", "CONFIG", "DONE", "ERROR", "GRAD_NORM_COLUMNS", "GRAD_NORMS", "LAYER_RESPONSE_COLUMNS",
     "LAYER_RESPONSES", "LR_PREFIX", "METRICS", "METRICS_COLUMNS", "METRICS_HEADER", "RESULT", "SEED_PREFIX", "SPLITS",
-    "STATUSES", "MalformedError", "Metrics", "RunPath", "check_result", "final_and_best", "format_seconds",
-    "inside_runs", "lr_token", "metrics_text", "read_config", "read_metrics", "read_result", "read_status", "record_problem",
-    "done_status", "run_dir",
-    "seed_and_lr", "seed_folder", "seed_of", "write_result",
+    "STATUSES", "MalformedError", "Metrics", "RunPath", "check_result", "done_status", "final_and_best",
+    "format_seconds", "inside_runs", "lr_token", "metrics_text", "read_config", "read_metrics", "read_result",
+    "read_status", "record_problem", "run_dir", "seed_and_lr", "seed_folder", "seed_of", "write_result",
 ]

@@ -238,10 +238,11 @@ def read_status(path: str | Path) -> str | None:
 def record_problem(folder: str | Path, record: dict[str, Any]) -> str:
     """Why a complete result record of a finished run cannot stand for the run in ``folder``, in a few words;
     '' where it can. Not this folder's run: the record names another experiment, profile, model or seed than
-    the folder's path, or another learning rate than its ``config.yaml`` (a record copied in). Not whole: no readable ``config.yaml`` (the settings every reuse
-    and resume check reads), or an ok run without a usable ``metrics.csv`` (its curves), or with one whose
-    training rows end before the run's last iteration (cut short: the trainer always logs the last). Make, the pool, a run
-    and the reports all ask this one function (:func:`done_status`; reports.runs calls such a run malformed)."""
+    the folder's path, or another learning rate than its ``config.yaml`` (a record copied in). Not whole: no
+    readable ``config.yaml`` (the settings every reuse and resume check reads), or an ok run without a usable
+    ``metrics.csv`` (its curves), or with one whose training rows end before the run's last iteration (cut
+    short: the trainer always logs the last). Make, the pool, a run and the reports all ask this one function
+    (:func:`done_status`; reports.runs calls such a run malformed)."""
     folder = Path(folder)
     try:
         path = RunPath.parse(folder)
@@ -261,8 +262,8 @@ def record_problem(folder: str | Path, record: dict[str, Any]) -> str:
         except MalformedError as exc:
             return str(exc)
         rate = settings.get("lr") if isinstance(settings, dict) else None
-        if record.get("lr") is not None and rate is not None and record["lr"] != rate:  # a record copied from
-            return f"result.json was trained at lr {record['lr']!r}, its folder's config.yaml at {rate!r}"  # another rate
+        if record.get("lr") is not None and rate is not None and record["lr"] != rate:  # copied from another rate
+            return f"result.json was trained at lr {record['lr']!r}, its folder's config.yaml at {rate!r}"
     if record.get("status") == "ok":
         metrics = read_metrics(folder / METRICS)
         if metrics.problem:

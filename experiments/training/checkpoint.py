@@ -44,7 +44,8 @@ class Checkpoint(NamedTuple):
     step: int  # the iteration it holds
     config: dict | None  # the run's settings (RunConfig.to_dict()) it was trained with
     format: object  # CHECKPOINT_FORMAT's value in it; None before the mark
-    trained_with: dict  # TRAINED_WITH_KEY: {"optimizer_groups", "layout", "plugin", "git_commits", "data"}; {} before format 3
+    # TRAINED_WITH_KEY: {"optimizer_groups", "layout", "plugin", "git_commits", "data"}; {} before format 3
+    trained_with: dict
 
 
 def rng_states() -> dict:
