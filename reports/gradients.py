@@ -17,7 +17,6 @@ Registered here:
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -167,7 +166,7 @@ def gradient_method_figures(ctx: ReportContext):
             continue
         methods = by_method(rows)
         fig = Figure(figsize=(3.4 * min(4, len(methods)), 2.9 * -(-len(methods) // 4) + 0.8), layout="constrained")
-        colour = depth_colours(rows["depth"])
+        colour, chance = depth_colours(rows["depth"]), chance_error(ctx.runs)
         for ax, (method, these) in zip(method_panels(fig, len(methods)), methods):
             for _, net in nets(these):
                 steps, layers, values = _wide(net)
@@ -179,12 +178,9 @@ def gradient_method_figures(ctx: ReportContext):
             absent = sorted({r.model: r.info.depth for r in ctx.runs if r.info.family == family
                              and method_key(r.info) == method and r.model not in drawn}.items(), key=lambda m: m[1])
             if absent:
-                words = []
-                for model, depth in absent:
-                    mine = [r for r in ctx.runs if r.model == model]
-                    counts = Counter(r.status for r in mine)
-                    words.append(f"{depth}: no ok seed (" + ", ".join(f"{k}/{len(mine)} {s}" for s, k in
-                                                                     sorted(counts.items())) + ")")
+                cells = [(depth, cell(ctx.runs, model, chance)) for model, depth in absent]
+                words = [f"{depth}: no ok seed ({c.flags()})" if not c.ok else f"{depth}: no gradient norms recorded"
+                         for depth, c in cells]
                 ax.text(0.02, 0.03, "; ".join(words), transform=ax.transAxes, fontsize=7.5, color="#b22222",
                         va="bottom", ha="left", wrap=True)
             ax.set_xlabel("weighted layer", fontsize=8)
@@ -301,8 +297,7 @@ def gradient_section(ctx: ReportContext):
             continue
         facts = [gradient_facts(rows, common[-1]) for rows in (p_rows, r_rows)]
         plain_cell = cell(ctx.runs, plain, chance_error(ctx.runs))
-        untrained = (f"did not train in {plain_cell.untrained_seeds} of {plain_cell.n} seeds (diverged or at chance)"
-                     if plain_cell.trains_seldom else "")
+        untrained = plain_cell.untrained_text() if plain_cell.trains_seldom else ""
         rows = [[f.model, str(f.step), f"{f.first_over_last:.3g}", f"{f.min_over_max:.3g}", f.weakest,
                  f"{f.below} of {f.layers}", f"{f.worst_ratio:.3g} (it. {f.worst_step})"] for f in facts]
         parts += ["", f"**{FAMILY_TITLES.get(family, family)}.**", "",

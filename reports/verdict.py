@@ -216,12 +216,10 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
         judgement = _judge(plain_cmp, "the deeper plain net trains worse", "the deeper plain net trains better")
         lines.append(f"- Degradation, {plain_cmp.text()}: {judgement}.")
         for d, m in sorted(left_out.items()):
-            c = counted(runs, m, "train")
             gap = compare(runs, m, plain[min(plain)], "train")
-            lines.append(f"- {m} did not train in {c.diverged + c.near_chance} of {len(c.values)} seeds (diverged "
-                         f"or at chance): its gap, {gap.text()}, is a failure to train, not the paper's degradation "
-                         f"of plain nets that train; the degradation is judged at {plain[max(plain)]}, the deepest "
-                         "plain net that trains in most seeds.")
+            lines.append(f"- {m} {cell(runs, m, chance_error(runs)).untrained_text()}: its gap, {gap.text()}, is a "
+                         "failure to train, not the paper's degradation of plain nets that train; the degradation is "
+                         f"judged at {plain[max(plain)]}, the deepest plain net that trains in most seeds.")
     if shortcut is None:
         if plain_cmp is not None:
             lines.append(f"- The shortcuts' effect needs an ok residual net of depth {deep}.")

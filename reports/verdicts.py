@@ -167,6 +167,10 @@ class Cell:
         alike, not that a method removes the degradation."""
         return self.n > 0 and 2 * self.untrained_seeds > self.n
 
+    def untrained_text(self) -> str:
+        """``"did not train in 3 of 3 seeds (diverged or at chance)"``: the words for :attr:`trains_seldom`."""
+        return f"did not train in {self.untrained_seeds} of {self.n} seeds (diverged or at chance)"
+
     def mean_std(self) -> tuple[float, float]:
         """Mean and std (ddof=1) of the counted values (%); nan where undefined."""
         xs = np.array(list(self.values.values()), dtype=float)
