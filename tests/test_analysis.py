@@ -397,6 +397,10 @@ def test_every_method_gets_its_analyses_and_the_paper_checks_stay_on_the_paper_n
     fig = gradients.gradient_method_figures(context(runs))["grad-norms-methods-cifar"]
     fixup = next(ax for ax in fig.axes if ax.get_title() == "fixup")
     assert [t.get_text() for t in fixup.texts] == ["20: no ok seed (1/1 diverged)"]
+    write_run(runs, EXP, PROF, "highway-56", 0, steps=[50, 100])  # ok, but no grad_norms.csv
+    fig = gradients.gradient_method_figures(context(runs))["grad-norms-methods-cifar"]
+    highway = next(ax for ax in fig.axes if ax.get_title() == "highway")
+    assert [t.get_text() for t in highway.texts] == ["56: no gradient norms recorded"]
 
 
 def test_responses_refuse_a_checkpoint_of_a_net_built_otherwise_since(tmp_path, capsys):
