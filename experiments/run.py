@@ -455,16 +455,15 @@ def _outcome(result: dict) -> str:
 
 
 def _disk_hint(run_dir: Path) -> str:
-    """A note when the run folder's disk is (nearly) full: torch reports a full disk cryptically."""
-    import shutil
+    """A note when the run folder's disk is (nearly) full: less room than two of its checkpoints, or 1 MiB."""
+    from runfolder.io import full_disk
 
+    ckpt = run_dir / CHECKPOINT
     try:
-        free = shutil.disk_usage(run_dir).free
-        ckpt = run_dir / CHECKPOINT
         need = max(2 * ckpt.stat().st_size if ckpt.is_file() else 0, 1 << 20)
     except OSError:
-        return ""
-    return f"; the disk holding {run_dir} is full ({free // 1024} KiB free)" if free < need else ""
+        need = 1 << 20
+    return full_disk(run_dir, need)
 
 
 if __name__ == "__main__":

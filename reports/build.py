@@ -31,7 +31,7 @@ import matplotlib
 import runfolder
 from models.names import METHODS, plugin_names
 from runfolder import format_seconds
-from runfolder.io import remove_stale_temps, unwritable
+from runfolder.io import full_disk, remove_stale_temps, unwritable
 from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, check_tune, parse_grid, plan, recorded_grid
 
 from . import io, paper
@@ -370,7 +370,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
             if stage is not None:
                 shutil.rmtree(stage, ignore_errors=True)
             kept = f"{target} still holds the last complete report" if had_report else "no report was written"
-            raise WriteError(f"the report could not be written ({exc.strerror or exc}){_full_disk(target)}; "
+            raise WriteError(f"the report could not be written ({exc.strerror or exc}){full_disk(target)}; "
                              f"{kept}") from None
 
     header, rows = display_table(summary, compact=True)
@@ -451,16 +451,6 @@ def _publish(stage: Path, target: Path, front: FrontPage, figures, files: list[P
             stale.unlink(missing_ok=True)  # a build beside this one (two makes on one folder) may beat it to it
     remove_stale_temps(target, older_than=STALE_TEMP_SECONDS)  # what a killed build left behind
     return [target / f.name for f in files], target / report_pdf.name
-
-
-def _full_disk(target: Path) -> str:
-    """", the disk holding <folder> has <n> KiB free" where that disk is nearly full (under 1 MiB), else ""."""
-    folder = next((p for p in (target, *target.parents) if p.exists()), None)
-    try:
-        free = shutil.disk_usage(folder).free if folder is not None else None
-    except OSError:
-        return ""
-    return f"; the disk holding {folder} has {free // 1024} KiB free" if free is not None and free < (1 << 20) else ""
 
 
 def _tuning_seed_runs(root: Path) -> bool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -92,6 +93,19 @@ def unwritable(folder: Path | str) -> str | None:
     if not os.access(existing, os.W_OK | os.X_OK):
         return f"{existing} is not writable by this user"
     return None
+
+
+def full_disk(path: Path | str, need: int = 1 << 20) -> str:
+    """``"; the disk holding <folder> is full (<n> KiB free)"`` where the first existing folder on ``path``'s
+    way has less than ``need`` bytes free, else "": a write error's hint (torch and PIL report a full disk
+    cryptically)."""
+    path = Path(path)
+    folder = next((p for p in (path, *path.parents) if p.exists()), None)
+    try:
+        free = shutil.disk_usage(folder).free if folder is not None else None
+    except OSError:
+        return ""
+    return f"; the disk holding {folder} is full ({free // 1024} KiB free)" if free is not None and free < need else ""
 
 
 def remove_stale_temps(folder: Path | str, older_than: float | None = None) -> list[Path]:
