@@ -109,6 +109,36 @@ def _wrap(line: str, width: int) -> list[str]:
                          break_on_hyphens=False) or [""]
 
 
+def _table_spans(lines: list[tuple[str, bool]]) -> dict[int, tuple[int, list[str]]]:
+    """Each table among ``lines`` (``(line, in a table)``): its first line's index -> (the index after its last
+    line, its header: the lines down to its rule of dashes; none where it has no rule)."""
+    spans = {}
+    k = 0
+    while k < len(lines):
+        if not lines[k][1]:
+            k += 1
+            continue
+        end = next((j for j in range(k, len(lines)) if not lines[j][1]), len(lines))
+        rule = next((j for j in range(k, end) if re.fullmatch(r"-+( +-+)*", lines[j][0])), None)
+        spans[k] = (end, [line for line, _ in lines[k:rule + 1]] if rule is not None else [])
+        k = end
+    return spans
+
+
+def _lead_in(lines: list[tuple[str, bool]], k: int, most: int = 12) -> int:
+    """Where the table starting at line ``k`` begins with what introduces it: the paragraph just above it (at
+    most ``most`` lines, one blank line between) and a heading just above that; ``k`` where there is none."""
+    j = k - 1 if k and lines[k - 1][0] == "" else k
+    top = j
+    while top > 0 and lines[top - 1][0] != "" and not lines[top - 1][1] and j - top < most:
+        top -= 1
+    if top == j or (top > 0 and lines[top - 1][0] != ""):  # no paragraph, or one longer than ``most`` lines
+        return k
+    if top >= 2 and lines[top - 1][0] == "" and lines[top - 2][0].startswith("#"):
+        top -= 2
+    return top
+
+
 def render_pages(markdown: str, pagesize: tuple[float, float] = A4_PORTRAIT, size: float = 9.0,
                  footer: str = "", panel: Panel | None = None) -> list[Figure]:
     """Set ``markdown`` in monospace on as many pages (Figures of ``pagesize`` inches) as it needs.
@@ -132,19 +162,36 @@ def render_pages(markdown: str, pagesize: tuple[float, float] = A4_PORTRAIT, siz
         if widest(lines) > chars(size):  # a word too long to wrap: the page shrinks to it
             size = max(MIN_SIZE, width_pt / (widest(lines) * MONO_ADVANCE))
     width = chars(size)
-    wrapped = [part for line, in_table in lines
-               for part in (_wrap(line, width) if len(line) > width and not in_table else [line])]
+    wrapped = [(part, in_table) for line, in_table in lines
+               for part in (_wrap(line, width) if len(line) > width and not in_table else [line])] or [("", False)]
     step = size * LINE_HEIGHT / 72  # inches per line
     per_page = int((h - 2 * MARGIN - 0.25) / step)
     band = min(per_page, math.ceil(panel[1] / step)) if panel else 0  # the panel's height in lines
+    tables = _table_spans(wrapped)  # first line -> (its last line + 1, the header's lines)
+    kept = {_lead_in(wrapped, k): end for k, (end, _) in tables.items()}  # a table with its caption and heading
     pages: list[list] = [[]]  # per page: its lines, and the panel as (PANEL_SLOT, line index)
     used = 0
-    for line in wrapped or [""]:
+    header: list[str] = []  # the header of the table being set, repeated atop a page it continues on
+    start = end = 0  # where that table starts and ends
+    for k, (line, _) in enumerate(wrapped):
+        if k in tables:
+            start, (end, header) = k, tables[k]
+        # a table that fits a page is not split: it starts the next page, with the caption above it, where this
+        # page cannot hold it
+        if k in kept and used and used + (kept[k] - k) > per_page and kept[k] - k <= per_page:
+            pages.append([])
+            used = 0
         slots = band if panel and line == panel[0] else 1
         heading_last = line.startswith("#") and used + 3 > per_page  # a heading opens the next page instead
         if (used + slots > per_page or heading_last) and used:
             pages.append([])
             used = 0
+            if start + len(header) <= k < end and len(header) < per_page // 2:
+                for repeated in header:  # its column names and rule, again
+                    pages[-1].append((repeated, used))
+                    used += 1
+        if not line and not used and len(pages) > 1:
+            continue  # a blank line does not open a page
         pages[-1].append((PANEL_SLOT, used) if slots == band and panel and line == panel[0] else (line, used))
         used += slots
     figures = []

@@ -107,3 +107,26 @@ def test_a_table_shrunk_to_fit_the_page_is_not_also_wrapped():
     assert max(map(len, lines)) == 103
     (page,) = render_pages(row + "\n|---|---|\n" + row, A4_PORTRAIT, size=9.0)
     assert len([t for t in page.texts if t.get_fontfamily() == ["monospace"]]) == 3  # two rows and the rule
+
+
+def test_a_table_is_not_split_from_its_caption_and_a_long_one_repeats_its_header():
+    """A reader found the boards split across pages, their rows on a page without their column names: a table
+    that fits a page starts the next one, with the paragraph and heading that introduce it, where the page it
+    would start on cannot hold it; one longer than a page repeats its column names and rule on each page."""
+    filler = "\n".join(f"- note {i}" for i in range(60))
+    table = "| method | train |\n|---|---:|\n" + "\n".join(f"| m{i} | {i}.0 |" for i in range(20))
+    pages = render_pages(f"{filler}\n\n## Board\n\nThe board's caption.\n\n{table}", A4_PORTRAIT, size=9.0)
+    assert len(pages) == 2
+    second = page_lines(pages[1])
+    assert second[:4] == ["Board", "", "The board's caption.", ""]  # the heading prints without its "##"
+    assert [line.split()[0] for line in second[6:]] == [f"m{i}" for i in range(20)]  # every row, with its caption
+    assert "Board" not in page_lines(pages[0])
+    long = "| method | train |\n|---|---:|\n" + "\n".join(f"| m{i} | {i}.0 |" for i in range(150))
+    pages = render_pages(long, A4_PORTRAIT, size=9.0)
+    assert len(pages) >= 2
+    rows = []
+    for page in pages:
+        lines = page_lines(page)
+        assert lines[0].split() == ["method", "train"] and set(lines[1].replace(" ", "")) == {"-"}
+        rows += [line.split()[0] for line in lines[2:]]
+    assert rows == [f"m{i}" for i in range(150)]  # each row once, in order
