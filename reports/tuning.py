@@ -128,24 +128,32 @@ def tuned_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, 
     return runs
 
 
+DODGE = 0.025  # decades between the depths' points at one rate
+MARKERS = "osD^"  # per depth: filled circle, hollow square, ...
+
+
 def plot_lr_sensitivity(ax: Axes, rows: pd.DataFrame, colours: dict[int, str], *, chance: float | None = None,
                         one_recipe: float | None = None, rates: Sequence[float] | None = None) -> Axes:
     """Final training error (%) of the tuning runs against the rate (log axis) on ``ax``, one line per depth
-    (``colours``: depth -> colour); the chosen rate ringed, a diverged run drawn as an x at the top (a row
-    per depth, 4 points apart), the
-    one-recipe board's rate as a dotted vertical line and chance as a dashed horizontal one; ``rates``: the
+    (``colours``: depth -> colour, each depth in its own marker and :data:`DODGE` decades apart along the rate,
+    so that equal points both show); the chosen rate ringed, a diverged run drawn as an x at the top (a row
+    per depth, 4 points apart), the one-recipe board's rate as a dotted vertical line and chance as a dashed horizontal one; ``rates``: the
     ticks (default: the rows' rates; panels sharing an axis need the same). Returns ``ax``."""
     top = 100.0
     for k, (depth, colour) in enumerate(colours.items()):
         part = rows[rows["depth"] == depth].sort_values("lr")
+        # each depth a little apart along the rate (a twentieth of a decade between neighbours) and in its own
+        # marker, so that two depths ending at one error at one rate both show
+        apart = 10 ** (DODGE * (k - (len(colours) - 1) / 2))
         done = part[part["status"] == "ok"]
-        ax.plot(done["lr"], done["train"], "-o", color=colour, ms=4, lw=1.2, label=f"{depth} layers")
+        ax.plot(done["lr"] * apart, done["train"], "-", marker=MARKERS[k % len(MARKERS)], color=colour, ms=4.5,
+                lw=1.2, mfc=colour if k % 2 == 0 else "white", label=f"{depth} layers")
         diverged = part[part["status"] == "diverged"]
         row = top - 4.0 * k  # one row of x's per depth: two depths diverging at one rate both show
-        ax.plot(diverged["lr"], [row] * len(diverged), "x", color=colour, ms=7, mew=1.5)
+        ax.plot(diverged["lr"] * apart, [row] * len(diverged), "x", color=colour, ms=7, mew=1.5)
         chosen = part[part["chosen"]]
-        ax.plot(chosen["lr"], [t if s == "ok" else row for t, s in zip(chosen["train"], chosen["status"])], "o",
-                mfc="none", mec=colour, ms=11, mew=1.5)
+        ax.plot(chosen["lr"] * apart, [t if s == "ok" else row for t, s in zip(chosen["train"], chosen["status"])],
+                "o", mfc="none", mec=colour, ms=11, mew=1.5)
     if one_recipe is not None:
         ax.axvline(one_recipe, color="0.5", ls=":", lw=1)
     if chance is not None:
@@ -181,6 +189,7 @@ def lr_sensitivity_figure(table: pd.DataFrame, title: str, *, chance: float | No
         ax.set_ylabel("final training error (%)", fontsize=8)
     axes[0].legend(fontsize=7, loc="lower left")
     fig.suptitle(title, fontsize=11)
-    fig.supxlabel(f"learning rate (log scale), tuning seed {TUNING_SEED} (never reported)\nringed: the rate chosen; "
-                  "x at the top: diverged; dotted: the one-recipe rate; dashed: chance", fontsize=8, color="0.3")
+    fig.supxlabel(f"learning rate (log scale), tuning seed {TUNING_SEED} (never reported); the depths drawn a little "
+                  "apart along it\nringed: the rate chosen; x at the top: diverged; dotted: the one-recipe rate; "
+                  "dashed: chance", fontsize=8, color="0.3")
     return fig

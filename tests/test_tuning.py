@@ -377,3 +377,25 @@ def test_tune_1_on_any_experiment_reports_both_boards_and_summary_flags_the_tune
     capsys.readouterr()
     assert set(pd.read_csv(out / "methods" / "quick" / "leaderboard.csv")["board"]) == {"one-recipe"}
     assert not (out / "methods" / "quick" / "tuning.csv").exists()
+
+
+def test_two_depths_at_one_error_and_rate_both_show_in_the_sensitivity_figure():
+    """A reader could not see rezero-20's points under rezero-56's where both ended at one error: each depth has
+    its own marker and sits a little apart along the rate, the ring on its own point."""
+    import pandas as pd
+
+    from reports.tuning import DODGE, lr_sensitivity_figure
+
+    rows = [{"model": f"rezero-{d}", "method": "rezero", "depth": d, "lr": lr, "status": "ok", "train": 16.0,
+             "val": 16.0, "chosen": lr == 0.1, "extension": False} for d in (20, 56) for lr in (0.05, 0.1, 0.2)]
+    fig = lr_sensitivity_figure(pd.DataFrame(rows), "t", chance=90.0, one_recipe=0.1)
+    ax = fig.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines()}
+    shallow, deep = lines["20 layers"], lines["56 layers"]
+    assert shallow.get_marker() != deep.get_marker()
+    assert list(shallow.get_ydata()) == list(deep.get_ydata()) == [16.0] * 3
+    ratio = [d / s for s, d in zip(shallow.get_xdata(), deep.get_xdata())]
+    assert ratio == pytest.approx([10 ** DODGE] * 3) and 10 ** DODGE > 1.05  # apart, by a visible step
+    rings = [line for line in ax.get_lines() if line.get_markersize() == 11]
+    assert sorted(x for ring in rings for x in ring.get_xdata()) == pytest.approx(
+        sorted([shallow.get_xdata()[1], deep.get_xdata()[1]]))
