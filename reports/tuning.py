@@ -142,7 +142,7 @@ def plot_lr_sensitivity(ax: Axes, rows: pd.DataFrame, colours: dict[int, str], *
     top = 100.0
     for k, (depth, colour) in enumerate(colours.items()):
         part = rows[rows["depth"] == depth].sort_values("lr")
-        # each depth a little apart along the rate (a twentieth of a decade between neighbours) and in its own
+        # each depth a little apart along the rate (a fortieth of a decade between neighbours) and in its own
         # marker, so that two depths ending at one error at one rate both show
         apart = 10 ** (DODGE * (k - (len(colours) - 1) / 2))
         done = part[part["status"] == "ok"]
