@@ -34,7 +34,8 @@ FAMILY_NAMES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
 METHOD_NOTE = (
     f"Intervals: 95%, {PAIRING} (the paired interval holds whatever the two nets' errors' correlation). Every "
     "seed counts: a diverged seed enters at chance error (the error of guessing); one seed gives a point "
-    "difference and no interval."
+    "difference and no interval. The headline rests on the degradation and the shortcuts; the residual nets' "
+    "line across depth describes, a third interval, not judged with them."
 )
 
 
@@ -48,6 +49,13 @@ class Comparison:
     diff: Difference | None  # None when either model has no ok run with that error
     missing: list[str] = field(default_factory=list)  # models without a usable ok run
     untrained: bool = False  # most counted seeds of both nets diverged or ended at chance: nothing to judge
+    seldom: tuple[str, ...] = ()  # the nets (a, b) most of whose counted seeds diverged or ended at chance
+
+    @property
+    def one_fails(self) -> str | None:
+        """The one net of the two that does not train in most seeds, the other training: a gap to a net that
+        never left chance is a failure to train, not a difference between nets that train; else None."""
+        return self.seldom[0] if len(self.seldom) == 1 else None
 
     @property
     def sign(self) -> int:
@@ -121,7 +129,8 @@ def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:
     missing = [m for m, c in ((a, ca), (b, cb)) if not c.values]
     if missing:
         return Comparison(a, b, split, None, missing)
-    return Comparison(a, b, split, difference(ca.values, cb.values), untrained=ca.seldom and cb.seldom)
+    return Comparison(a, b, split, difference(ca.values, cb.values), untrained=ca.seldom and cb.seldom,
+                      seldom=tuple(m for m, c in ((a, ca), (b, cb)) if c.seldom))
 
 
 @dataclass
@@ -180,7 +189,8 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
     a deeper plain net that mostly diverged or ended at chance is named on a line of its own, its gap given
     as a failure to train. The paper's degradation is of plain nets that train (section 4.1: its 34-layer plain net
     still reaches competitive accuracy, and deep plain nets "may have exponentially low convergence rates"), so
-    a gap to a net that never left chance does not decide it."""
+    a gap to a net that never left chance does not decide it: where one of the two plain nets compared does not
+    train in most seeds (the deeper one of only two depths, say), the degradation is "not judged"."""
     infos = model_infos(runs)
     usable = {r.model for r in runs if counted(runs, r.model, "train").values}
     plain_all, res_all = degradation_sets(infos, family)
@@ -194,6 +204,7 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
     left_out = {d: m for d, m in failing.items() if d not in plain}
 
     plain_cmp = compare(runs, plain[max(plain)], plain[min(plain)], "train") if len(plain) >= 2 else None
+    one_fails = plain_cmp.one_fails if plain_cmp is not None else None  # no degradation to judge
     # The residual nets across the plain nets' depths where both have ok runs, else across their own: then the
     # two changes span other depths, and the share of the degradation is not given.
     span = (min(plain), max(plain)) if len(plain) >= 2 and min(plain) in res and max(plain) in res else \
@@ -212,6 +223,10 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
         have = ", ".join(plain.values()) or "none"
         lines.append(f"The degradation needs counted seeds of two plain depths; plain nets with one (ok, or diverged "
                      f"at chance): {have}.")
+    elif one_fails:
+        lines.append(f"- Degradation, {plain_cmp.text()}: not judged: {one_fails} "
+                     f"{cell(runs, one_fails, chance_error(runs)).untrained_text()}, a failure to train, not the "
+                     "paper's degradation of plain nets that train.")
     else:
         judgement = _judge(plain_cmp, "the deeper plain net trains worse", "the deeper plain net trains better")
         lines.append(f"- Degradation, {plain_cmp.text()}: {judgement}.")
@@ -228,14 +243,16 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
                            "the residual net trains worse than the plain one")
         lines.append(f"- Shortcuts, {shortcut.text()}: {judgement}.")
     if res_cmp is not None:
-        lines.append(f"- Residual nets across depth, {res_cmp.text()}: {_residual_judgement(res_cmp, plain_cmp)}"
-                     + (_share_text(plain_cmp, res_cmp) if same_span else
+        lines.append(f"- Residual nets across depth, {res_cmp.text()}: {_residual_judgement(res_cmp, plain_cmp, runs)}"
+                     + ("" if one_fails or res_cmp.one_fails else _share_text(plain_cmp, res_cmp) if same_span else
                         f"; not set against the plain nets' change, which spans {min(plain)} to {max(plain)} layers"
                         if plain_cmp is not None else "") + ".")
     elif res and plain_cmp is not None:
         lines.append(f"- Only one residual depth has ok runs ({', '.join(res.values())}).")
 
     headline, reproduced = _headline(plain_cmp, shortcut, res_all.get(deep) if deep is not None else None)
+    if one_fails and not headline.startswith("cannot be judged"):
+        headline, reproduced = f"not judged: {one_fails} does not train in most seeds", None
     paragraph = f"**{name}: {headline}.** " + "\n".join(lines)
     return FamilyVerdict(family, headline, reproduced, plain_cmp, res_cmp, shortcut, paragraph, same_span)
 
@@ -302,14 +319,20 @@ def _share_text(plain: Comparison | None, res: Comparison) -> str:
     return "" if share is None else f"; {share:+.0%} of the plain nets' degradation"
 
 
-def _residual_judgement(c: Comparison, plain: Comparison | None = None) -> str:
+def _residual_judgement(c: Comparison, plain: Comparison | None = None, runs: Sequence[Run] = ()) -> str:
     """The residual nets' line: the deeper residual net trains worse ("too" where the plain nets' degradation
-    is shown), better (the paper's Fig. 6), or neither is shown."""
+    is shown), better (the paper's Fig. 6), or neither is shown; not judged where one of the two does not
+    train in most seeds."""
     d = c.diff
     if d is None:
         return "not comparable"
     if c.untrained:
         return NOT_TRAINED
+    if c.one_fails:
+        return (f"not judged: {c.one_fails} {cell(runs, c.one_fails, chance_error(runs)).untrained_text()}, a "
+                "failure to train")
+    if plain is not None and plain.one_fails:
+        plain = None  # no degradation judged: no "too"
     if d.has_interval:
         if d.low > 0:
             return "the deeper residual net trains worse" + (" too" if plain is not None and plain.sign > 0 else "")

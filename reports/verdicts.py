@@ -78,7 +78,7 @@ GAP_WORDS = {
     "one_seed": "gap not shown, one seed: no interval",
     "no_train": "does not train",
     "no_train_most": "does not train in most seeds",
-    "seldom": "not judged: within ±{margin:g} points, but most seeds of {names} did not train",
+    "one_fails": "not judged: most seeds of {names} did not train (a failure to train, not a depth gap)",
     "too_short": "does not train in {iterations} iterations at its tuned rate: too short a budget to judge it",
     "grid_diverged": "does not train: every rate tried diverged on the tuning seed ({names}), a grid too high for it",
     "unstable": "not judged: tuned rate unstable ({names})",
@@ -464,7 +464,9 @@ def _unjudged(x: Cell, y: Cell, test: Test | None, words: dict[str, str]) -> str
 def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
     """The words for deep − shallow final training error (:data:`GAP_WORDS`), in this order: a net not
     trained, a net with no counted seed, neither net trains in any seed ("does not train") or in most
-    seeds ("does not train in most seeds"), no interval,
+    seeds ("does not train in most seeds"), no interval, one of the two does not train in most seeds ("not
+    judged: most seeds of <net> did not train": a net that never left chance is not the paper's degradation of
+    nets that train, nor is a deeper net that trains where the shallower one did not its absence),
     "degrades" where the Holm-adjusted test shows a positive gap (with "(by less than M points)" where the
     equivalence is shown too), else "removes it" where the equivalence is shown (a negative gap shown or
     not) and most seeds of each net trained ("not judged: ... most seeds of <net> did not train" where not:
@@ -476,11 +478,11 @@ def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
         return GAP_WORDS["not_trained"].format(names=", ".join(untrained))
     if words := _unjudged(shallow, deep, test, GAP_WORDS):
         return words
+    if seldom := [c.model for c in (shallow, deep) if c.trains_seldom]:  # one of the two: the other trains
+        return GAP_WORDS["one_fails"].format(names=", ".join(seldom))
     if test.shown > 0:
         return GAP_WORDS["degrades"] + (f" (by less than {test.margin:g} points)" if test.equivalent else "")
     if test.equivalent:
-        if seldom := [c.model for c in (shallow, deep) if c.trains_seldom]:
-            return GAP_WORDS["seldom"].format(margin=test.margin, names=", ".join(seldom))
         return GAP_WORDS["removes"].format(margin=test.margin)
     if test.shown < 0:
         return GAP_WORDS["better"]

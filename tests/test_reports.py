@@ -319,7 +319,8 @@ def test_verdict_not_reproduced_either_direction(tmp_path):
 def test_a_verdict_judges_no_difference_between_nets_that_mostly_did_not_train(tmp_path):
     """Found by a fault hunt: verdict.md read "the shortcuts lower the deep net's training error, and the
     interval excludes 0" between plain-56 and resnet-56 both at chance, which it said did not train; the
-    board said "neither trains". The degradation (plain-20 trains, plain-56 does not) is still judged."""
+    board said "neither trains". The degradation (plain-20 trains, plain-56 does not), once judged, is not
+    either now: a plain net at chance failed to train, which is not the paper's degradation."""
     classes = [f"c{i}" for i in range(10)]  # chance: 90%
     for seed, (p56, r56) in enumerate(((88.0, 86.0), (89.0, 87.5), (89.5, 87.0))):
         for model, v in (("plain-20", 10.0 + seed), ("plain-56", p56), ("resnet-20", 9.0 + 0.5 * seed),
@@ -330,7 +331,13 @@ def test_a_verdict_judges_no_difference_between_nets_that_mostly_did_not_train(t
     assert v.shortcut.untrained and v.shortcut.sign == 0 and v.shortcut.diff.low > 0  # the interval alone would say so
     assert "- Shortcuts, plain-56 − resnet-56 = +2.00 points" in v.paragraph
     assert ": not judged: neither net trains in most seeds." in v.paragraph and "lower the deep net's" not in v.paragraph
-    assert v.headline == "not judged: neither net trains in most seeds" and v.reproduced is None
+    assert "plain-20 = +77.83 points (95% CI" in v.paragraph and "): not judged: plain-56 did not train in 3 of 3" \
+        in v.paragraph, v.paragraph
+    assert v.headline == "not judged: plain-56 does not train in most seeds" and v.reproduced is None
+    # resnet-56 at chance too: its line is not "trains worse too; +99% of the plain nets' degradation"
+    assert ("resnet-20 = +77.33 points (95% CI +75.90 to +78.77, paired t, 3 seeds; > 0 in 3 of 3 seeds): not "
+            "judged: resnet-56 did not train in 3 of 3 seeds (diverged or at chance), a failure to train.") \
+        in v.paragraph, v.paragraph
 
 
 def test_verdict_inconclusive_when_an_interval_includes_zero(tmp_path):
@@ -810,7 +817,8 @@ def test_the_degradation_is_judged_at_the_deepest_plain_net_that_trains(tmp_path
     """Found by a reviewer: the depth sweep read "reproduced" from plain-110 − plain-20 = +67 points, with
     plain-110 at chance in every seed: a failure to train, which is not the paper's degradation of plain nets
     that train. The degradation is now judged at the deepest plain net that trains in most seeds; the deeper
-    one is named with its gap. With two plain depths only, a deep net at chance is still the one compared."""
+    one is named with its gap. With two plain depths only, a deep net at chance is still the one compared, and
+    (found by a later fault hunt, which had it read "reproduced") the degradation is then not judged."""
     ten = [str(i) for i in range(10)]
     nets = {"plain-20": 20.0, "plain-56": 40.0, "plain-110": 89.0, "resnet-20": 15.0, "resnet-56": 16.0,
             "resnet-110": 17.0}
@@ -834,7 +842,12 @@ def test_the_degradation_is_judged_at_the_deepest_plain_net_that_trains(tmp_path
             v = nets[model] + seed / 2
             write_run(two, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=ten)
     family = make_verdict(discover_runs(two, EXP, PROF).runs).families[0]
-    assert family.plain.a == "plain-110" and "did not train in 3 of 3 seeds (diverged" not in family.paragraph
+    assert family.plain.a == "plain-110" and family.reproduced is None
+    assert family.headline == "not judged: plain-110 does not train in most seeds", family.headline
+    assert ("- Degradation, plain-110 − plain-20 = +69.00 points (" in family.paragraph
+            and "): not judged: plain-110 did not train in 3 of 3 seeds (diverged or at chance), a failure to train, "
+            "not the paper's degradation of plain nets that train." in family.paragraph), family.paragraph
+    assert "- Shortcuts, plain-110 − resnet-110" in family.paragraph  # the shortcuts' effect is still measured
 
 
 def test_a_report_that_cannot_be_written_leaves_the_last_one_whole(tmp_path, monkeypatch, capsys):
