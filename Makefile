@@ -48,7 +48,7 @@ DATA_DIR ?= data
 # default runs/ reports into reports/generated, any other RUNS_DIR into <RUNS_DIR>/reports; REPORTS_DIR= names
 # another place.
 REPORTS_DIR ?= $(if $(filter runs,$(RUNS_DIR)),reports/generated,$(RUNS_DIR)/reports)
-# MODELS defaults to the experiment's list in experiments/configs/matrices.yaml.
+# MODELS defaults to the experiment's list in experiments/configs/matrices.yaml (make report: the nets in RUNS_DIR).
 
 # --- installation: one virtual environment, built once -------------------------------------------
 $(STAMP): pyproject.toml
@@ -231,7 +231,7 @@ matrix: | $(STAMP)
 	 $(if $(and $(TUNE),$(if $(POOL_PLAN),,1)),more=$$($(PY) -m experiments.matrix plan $(MATRIX_ARGS) $(TUNING_ARGS)) \
 		|| exit 2; [ "$$more" = "$$runs" ] && break; runs=$$more,break); \
 	 done; \
-	 $(MAKE) --no-print-directory report || status=1; \
+	 $(MAKE) --no-print-directory report MODELS=$(call _q,MODEL_LIST) || status=1; \
 	 $(PY) -m experiments.matrix status $(MATRIX_ARGS) $(TUNING_ARGS) || status=1; \
 	 exit $$status
 
@@ -253,10 +253,13 @@ POOL_PLAN = $(if $(and $(TUNE),$(if $(LAUNCHER)$(RUN_OUTPUTS),,1)),--plan $(MATR
 # GRID_FILE), not the default one.
 report: | $(STAMP)
 	@$(PY) -m reports.build --experiment $(call _q,EXPERIMENT) --profile $(call _q,PROFILE) \
-		--runs-dir $(call _q,RUNS_DIR) --out-dir $(call _q,REPORTS_DIR) --models $(call _q,MODEL_LIST) $(REPORT_SEEDS) \
+		--runs-dir $(call _q,RUNS_DIR) --out-dir $(call _q,REPORTS_DIR) $(REPORT_MODELS) $(REPORT_SEEDS) \
 		--tune $(call _q,TUNE) $(if $(TUNE),$(if $(filter command line environment,$(origin LRS)),$(TUNING_ARGS)))
 
-# Runs of the given seeds are expected (missing ones are counted); by default, the seeds found on disk.
+# Runs of the given models and seeds are expected (missing ones are counted); by default, the nets and seeds found
+# on disk: `make report` re-renders what the runs folder holds, not the experiment's default matrix (whose nets not
+# trained there would fill page 1 as missing). The matrix's own report (above) names its MODELS.
+REPORT_MODELS = $(if $(filter command line environment,$(origin MODELS)),--models $(call _q,MODEL_LIST))
 REPORT_SEEDS = $(if $(filter command line environment,$(origin SEEDS)),--seeds $(call _q,SEED_LIST))
 
 # --- checks --------------------------------------------------------------------------------------

@@ -577,3 +577,40 @@ def test_one_net_under_two_names_is_refused(tmp_path):
     for models in ("resnet-8 resnet-8-b resnet-8-nobn plain-8 plain-8-nobn highway-8 highway-8-bias2",):
         assert matrix.main(["check", "--experiment", "degradation", "--profile", "smoke", "--models", models,
                             "--seeds", "0", "--runs-dir", str(runs)]) == 0
+
+
+def test_make_report_without_models_re_renders_what_the_runs_folder_holds(tmp_path):
+    """Found by a newcomer: `make methods MODELS="plain-8 ..." LRS=...` then `make report EXPERIMENT=methods`
+    reported the experiment's default matrix (54 of its 66 runs "MISSING: not started", page 1's leaderboard
+    lost). Without MODELS (and SEEDS) the report takes the nets (and seeds) found in the runs folder; given, they
+    decide which absent runs count as missing, as before; `make <experiment>`'s own report names its MODELS."""
+    runs, rep = tmp_path / "runs", tmp_path / "rep"
+    for model in ("plain-8", "resnet-8"):
+        for seed in (0, 1):
+            write_run(runs, "methods", "smoke", model, seed)
+    stamp = tmp_path / "installed"
+    stamp.touch()
+
+    def report(*args: str) -> subprocess.CompletedProcess:  # not make(): it gives SEEDS=0
+        return subprocess.run(["make", "-s", "--no-print-directory", f"STAMP={stamp}",
+                               f"MATRICES_MK={tmp_path / 'matrices.mk'}", "report", "EXPERIMENT=methods",
+                               "PROFILE=smoke", f"RUNS_DIR={runs}", f"REPORTS_DIR={rep}", *args], cwd=ROOT, env=env(),
+                              capture_output=True, text=True, timeout=180)
+
+    p = report()
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert p.stdout.startswith("methods / smoke: 4 runs, 4 ok\n"), p.stdout
+    assert "warning:" not in p.stdout and "missing" not in p.stdout, p.stdout
+    assert "MISSING" not in (rep / "methods" / "smoke" / "summary.md").read_text()
+
+    def command(*args: str) -> str:
+        p = report("-n", *args)
+        assert p.returncode == 0, p.stderr
+        return p.stdout
+
+    assert "--models" not in command() and "--seeds" not in command()
+    assert "--models 'plain-8 plain-14' --seeds '0 1 2'" in command("MODELS=plain-8 plain-14", "SEEDS=0 1 2")
+    assert "--models 'plain-8'" in command("MODELS=plain-8") and "--seeds" not in command("MODELS=plain-8")
+    # The matrix's report expects the matrix (its nets not trained yet are missing), given MODELS or not.
+    p = make(tmp_path, "-n", "matrix", "EXPERIMENT=methods", "PROFILE=smoke", f"RUNS_DIR={runs}", timeout=60)
+    assert "report MODELS='plain-20 plain-56 resnet-20 " in p.stdout, p.stdout + p.stderr
