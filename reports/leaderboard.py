@@ -472,26 +472,43 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
 
 def cost_text(table: pd.DataFrame) -> str:
     """The nets whose cost differs from resnet's at their depth, in one sentence (``"highway-56: 1.48x
-    resnet-56's parameters, 1.49x its multiply-adds; every other deep net within 1% of resnet-56"``);
+    resnet-56's parameters, 1.49x its multiply-adds; every other deep net within 1% of resnet-56"``); a net
+    whose resnet is on the board without a cost (no run of it recorded one) with its own cost, no ratio
+    (``"highway-56: 1.26 M parameters, 39.3 M multiply-adds (resnet-56 has no runs to compare with)"``);
     "" where none can be compared."""
     rows = table.drop_duplicates(["family", "method"])
-    named, same = [], []
+    named, same, alone = [], [], {}
     for r in rows.itertuples():
         ref = rows.loc[(rows["deep_model"] == r.resnet) & (rows["family"] == r.family)]
         if r.deep_model == r.resnet or not len(ref):
             continue
-        ratios = [getattr(r, f"{f}_deep") / ref[f"{f}_deep"].iloc[0] for f in ("params", "multiply_adds")]
-        if any(pd.isna(x) for x in ratios):
+        own = [_number(getattr(r, f"{f}_deep")) for f in COST_FIELDS]
+        if None in own:
             continue
+        base = [_number(ref[f"{f}_deep"].iloc[0]) for f in COST_FIELDS]
+        if None in base or 0 in base:  # the reference's runs recorded no cost (none trained, say)
+            alone.setdefault(r.resnet, []).append(
+                f"{r.deep_model}: {_millions(own[0])} parameters, {_millions(own[1])} multiply-adds")
+            continue
+        ratios = [o / b for o, b in zip(own, base)]
         if all(f"{x:.2f}" == "1.00" for x in ratios):
             same.append(r.deep_model)
         else:
             named.append(f"{r.deep_model}: {ratios[0]:.2f}x {r.resnet}'s parameters, {ratios[1]:.2f}x its "
                          "multiply-adds")
+    named += [f"{'; '.join(nets)} ({ref} has no runs to compare with)" for ref, nets in alone.items()]
     if not named:
         return f"Cost: every {depth_labels(table)[1]}-layer net within 1% of resnet's." if same else ""
     others = "one" if len(same) == 1 else str(len(same))
     return "Cost: " + "; ".join(named) + (f"; the other {others} within 1% of resnet's." if same else ".")
+
+
+COST_FIELDS = ("params", "multiply_adds")
+
+
+def _number(value) -> float | None:
+    """A leaderboard cell as a number; None where it holds none (None, NaN: no run recorded it)."""
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def page_one_markdown(table: pd.DataFrame) -> str:

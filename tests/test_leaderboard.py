@@ -691,6 +691,31 @@ def test_page_one_names_each_net_whose_cost_differs_from_resnets():
     assert cost_text(table[table["method"] != "highway"]) == "Cost: every 56-layer net within 1% of resnet's."
 
 
+def test_the_cost_legend_gives_the_cost_without_the_ratio_where_resnet_has_no_runs(tmp_path):
+    """Found by a newcomer: `make report EXPERIMENT=methods` over runs of other depths lost page 1's leaderboard
+    ("first page's forest plot failed: TypeError: unsupported operand type(s) for /: 'NoneType' and
+    'NoneType'"): resnet-56 was named but had no runs, so no cost. Now a net of known cost is named with it,
+    no ratio; a net without one is not named."""
+    from reports.leaderboard import cost_text
+
+    # A board none of whose 56-layer nets has a run: no cost at all (None in every cell), page 1 still renders.
+    write(tmp_path, {"plain-20": [20.0, 21.0], "resnet-20": [15.0, 16.0]})
+    models = ["plain-20", "plain-56", "resnet-20", "resnet-56"]
+    board = leaderboard_table(discover_runs(tmp_path, "methods", PROF, models).runs, models)
+    assert board["params_deep"].isna().all() and cost_text(board) == ""
+    assert "Cost:" not in page_one_markdown(board)
+
+    rows = [("resnet", "resnet-56", None, None), ("highway", "highway-56", 1.262e6, 39.3e6),
+            ("rezero", "rezero-56", 0.8531e6, 26.41e6), ("fixup", "fixup-56", None, None)]
+    table = pd.DataFrame([{"family": "cifar", "method": m, "deep_model": d, "resnet": "resnet-56", "params_deep": p,
+                           "multiply_adds_deep": a, "shallow_depth": 20, "deep_depth": 56} for m, d, p, a in rows])
+    expected = ("Cost: highway-56: 1.26 M parameters, 39.3 M multiply-adds; rezero-56: 0.853 M parameters, 26.4 M "
+                "multiply-adds (resnet-56 has no runs to compare with).")
+    assert cost_text(table) == expected
+    assert cost_text(table.astype(object).where(table.notna(), None)) == expected  # None, as a board's cells, not NaN
+    assert cost_text(table[table["method"].isin(["resnet", "fixup"])]) == ""
+
+
 def test_a_method_named_at_the_shallow_depth_only_stays_in_its_own_columns(tmp_path):
     """rezero named at 20 layers only, beside plain and resnet at 20 and 56: its numbers sat under "train 56"
     and its 20-layer net was compared with plain-20 and resnet-20 under the "at 56 layers" heading, counted in
