@@ -5,9 +5,12 @@
 
 Reads ``<runs-dir>/<experiment>/<profile>/<model>/seed<k>/`` and writes, atomically, into
 ``<out-dir>/<experiment>/<profile>/``: runs.csv, summary.csv, summary.md, verdict.md, fig-*.png and
-fig-*.pdf, and report.pdf (first page: title, verdict, provenance, flagged runs; then the figures; then
-the summary table and the registered sections). Prints a short summary, the verdict and the path of
-report.pdf. Exit 0 when the report rendered (flagged runs included), 2 on bad input (nothing written).
+fig-*.pdf, leaderboard.csv, leaderboard.md and tuning.csv where there is a leaderboard, and report.pdf (first
+page: title, verdict, provenance, flagged runs; then the figures; then the summary table and the registered
+sections); an earlier build's outputs this one did not write are removed (:data:`REPORT_FILES`). Prints a
+short summary, the verdict and the path of report.pdf. Exit 0 when the report rendered (flagged runs included,
+and a figure, section or page-1 step that raised: named under "Report errors" on page 1 and in a warning line),
+1 when it could not be written (the folder keeps the last complete report), 2 on bad input (nothing written).
 """
 
 from __future__ import annotations
@@ -365,7 +368,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
             report_pdf, pages, files, verdict_md, first_page = _write_all(
                 stage, front, figures, tidy, summary, runs, sections, flagged, verdict, title, provenance, errors,
                 experiment, profile)
-            files, report_pdf = _publish(stage, target, front, figures, files, report_pdf)
+            files, report_pdf = _publish(stage, target, files, report_pdf)
         except OSError as exc:
             if stage is not None:
                 shutil.rmtree(stage, ignore_errors=True)
@@ -439,15 +442,30 @@ def _stage(target: Path) -> Path:
     return stage
 
 
-def _publish(stage: Path, target: Path, front: FrontPage, figures, files: list[Path], report_pdf: Path):
-    """Move every file of ``stage`` into ``target`` (one rename each, no space needed), remove the figures of
-    an earlier build that no longer apply, and return the files' and report.pdf's paths in ``target``."""
+# The files a report owns in its folder (<out>/<experiment>/<profile>): these names, and fig-<name>.png / .pdf
+# (reports.io.save_figure). A build leaves exactly its own outputs among them: those an earlier build wrote and
+# this one did not (a leaderboard whose first page failed this time, a figure that no longer applies) are
+# removed. Any other file there (a note of the user's), and any folder, is not the report's and stays.
+REPORT_FILES = frozenset({"runs.csv", "summary.csv", "summary.md", "verdict.md", "leaderboard.csv",
+                          "leaderboard.md", "tuning.csv", "report.pdf"})
+FIGURE_SUFFIXES = (".png", ".pdf")
+
+
+def report_owns(name: str) -> bool:
+    """Whether a file of this name in a report's folder is one of the report's outputs (:data:`REPORT_FILES`)."""
+    return name in REPORT_FILES or (name.startswith("fig-") and name.endswith(FIGURE_SUFFIXES))
+
+
+def _publish(stage: Path, target: Path, files: list[Path], report_pdf: Path):
+    """Move every file of ``stage`` into ``target`` (one rename each, no space needed), remove the outputs of
+    an earlier build that this one did not write (:func:`report_owns`; nothing else, nothing outside
+    ``target``), and return the files' and report.pdf's paths in ``target``."""
     for f in files:
         os.replace(f, target / f.name)
     shutil.rmtree(stage, ignore_errors=True)
-    written = set(front.figures) | {name for name, _ in figures}
-    for stale in sorted(target.glob("fig-*")):  # figures of an earlier build that no longer apply
-        if stale.suffix in (".png", ".pdf") and stale.stem[4:] not in written:
+    written = {f.name for f in files}
+    for stale in sorted(target.iterdir()):  # outputs of an earlier build that this one did not write
+        if stale.name not in written and report_owns(stale.name) and not stale.is_dir():
             stale.unlink(missing_ok=True)  # a build beside this one (two makes on one folder) may beat it to it
     remove_stale_temps(target, older_than=STALE_TEMP_SECONDS)  # what a killed build left behind
     return [target / f.name for f in files], target / report_pdf.name

@@ -891,6 +891,46 @@ def test_a_report_that_cannot_be_written_leaves_the_last_one_whole(tmp_path, mon
     assert build.main(args) == 0 and b"plain-56" in (target / "verdict.md").read_bytes()
 
 
+def test_a_report_whose_first_page_failed_holds_no_file_of_an_earlier_render(tmp_path, monkeypatch, capsys):
+    """Found by a newcomer: a `make report` whose page-1 step raised moved its files in beside leaderboard.md,
+    leaderboard.csv and tuning.csv of the render before, one folder mixing two renders. The folder now holds
+    exactly this render's outputs; files the report does not own (other names, folders) and anything outside
+    <out>/<experiment>/<profile> stay. A failed section or page-1 step is a warning and a "Report errors" list
+    on page 1, the report rendered: exit 0, as documented."""
+    from reports import build
+
+    runs, out = tmp_path / "runs", tmp_path / "out"
+    for model, train in {"plain-20": 20.0, "plain-56": 60.0, "resnet-20": 15.0, "resnet-56": 14.0}.items():
+        for seed in (0, 1):
+            write_run(runs, "methods", PROF, model, seed, steps=STEPS, train=flat(train + seed),
+                      classes=[str(i) for i in range(10)])
+    first = build_report(runs, "methods", PROF, out, tuning_grid=(0.05, 0.1))
+    target = out / "methods" / PROF
+    front_only = {"leaderboard.csv", "leaderboard.md", "tuning.csv"}
+    assert not first.errors and front_only <= {f.name for f in first.files}
+    mine = {"notes.txt": b"mine", "fig-mine.svg": b"<svg/>", "leaderboard.md.orig": b"a copy", "old/tuning.csv": b"x"}
+    for name, data in mine.items():
+        (target / name).parent.mkdir(exist_ok=True)
+        (target / name).write_bytes(data)
+    (out / "methods" / "leaderboard.md").write_text("beside the report's folder")
+    before = (target / "report.pdf").read_bytes()
+
+    def broken(ctx, verdict):
+        raise TypeError("unsupported operand type(s) for /: 'NoneType' and 'NoneType'")
+
+    monkeypatch.setattr(build, "front_page", broken)
+    capsys.readouterr()
+    assert build.main(["--experiment", "methods", "--profile", PROF, "--runs-dir", str(runs), "--out-dir", str(out),
+                       "--lrs", "0.05 0.1"]) == 0
+    assert "warning: first page's forest plot failed: TypeError" in capsys.readouterr().out
+    kept = {"notes.txt", "fig-mine.svg", "leaderboard.md.orig", "old"}
+    assert {p.name for p in target.iterdir()} == {f.name for f in first.files} - front_only | kept
+    assert all((target / name).read_bytes() == data for name, data in mine.items())
+    assert (out / "methods" / "leaderboard.md").read_text() == "beside the report's folder"
+    assert (target / "report.pdf").read_bytes() != before
+    assert all(build.report_owns(f.name) for f in first.files)  # every output is one a later render replaces
+
+
 def test_an_out_dir_inside_the_runs_it_reports_is_refused(tmp_path, capsys):
     """Found by a fault hunt: --out-dir <runs>/degradation/smoke/plain-20 wrote a report tree into a model's
     folder. Refused in one line before anything is written; <runs>/reports (make's default for a RUNS_DIR)
