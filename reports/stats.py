@@ -6,7 +6,10 @@ same seeds are compared seed by seed, with the paired t-interval of the per-seed
 the two nets' correlation across a seed, which differs from pair to pair and is estimated from a few seeds);
 nets whose seeds
 differ (a run that failed on one side) get Welch's t-interval over every seed each has, so that no counted
-seed drops out. The degradation verdict (:mod:`reports.verdict`) and the methods board
+seed drops out. Welch's takes the two nets as independent, which nets sharing a batch order are not: where
+their errors correlate negatively across seeds (some pairs measure r down to -0.7) it is too narrow (a
+simulated 3-against-2-seed interval missed 7.2% of the time at r = -0.7, 3.4% at 0, 1.3% at +0.7); the
+pages say so. The degradation verdict (:mod:`reports.verdict`) and the methods board
 (:mod:`reports.verdicts`) both pair by :func:`same_seeds`. t quantiles come from ``scipy.stats``.
 """
 
@@ -49,7 +52,8 @@ SPREAD_FLOOR = 1e-6
 
 # The pairing rule in words, for every page that states it (the board's, the verdict's, the console's).
 PAIRING = ("paired t where both nets hold the same seeds (a seed gives every net the same batches in the same "
-           "order), else Welch's t over every counted seed")
+           "order), else Welch's t over every counted seed (which takes the nets as independent: too narrow where "
+           "their errors correlate negatively across seeds)")
 
 
 def interval_method(paired: bool, seeds: int, df: float | None) -> str:
