@@ -243,7 +243,7 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
                            "the residual net trains worse than the plain one")
         lines.append(f"- Shortcuts, {shortcut.text()}: {judgement}.")
     if res_cmp is not None:
-        lines.append(f"- Residual nets across depth, {res_cmp.text()}: {_residual_judgement(res_cmp, plain_cmp, runs)}"
+        lines.append(f"- Residual nets across depth, {res_cmp.text()}: {residual_judgement(res_cmp, plain_cmp, runs)}"
                      + ("" if one_fails or res_cmp.one_fails else _share_text(plain_cmp, res_cmp) if same_span else
                         f"; not set against the plain nets' change, which spans {min(plain)} to {max(plain)} layers"
                         if plain_cmp is not None else "") + ".")
@@ -319,7 +319,7 @@ def _share_text(plain: Comparison | None, res: Comparison) -> str:
     return "" if share is None else f"; {share:+.0%} of the plain nets' degradation"
 
 
-def _residual_judgement(c: Comparison, plain: Comparison | None = None, runs: Sequence[Run] = ()) -> str:
+def residual_judgement(c: Comparison, plain: Comparison | None = None, runs: Sequence[Run] = ()) -> str:
     """The residual nets' line: the deeper residual net trains worse ("too" where the plain nets' degradation
     is shown), better (the paper's Fig. 6), or neither is shown; not judged where one of the two does not
     train in most seeds."""

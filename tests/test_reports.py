@@ -655,6 +655,12 @@ def test_seed_study_counts_each_claim_per_seed(tmp_path):
     assert "| 3 | 13.0 | 5.0 | 12.0 | 9.0 | NO | NO |" in text
     assert "plain-56 > plain-20 in 3 of 4 seeds; resnet-56 < plain-56 in 3 of 4 seeds." in text
     assert "The verdict on each of the 4 subsets of 3 seeds: reproduced: 1;" in text
+    # The residual nets' line: a description of the means, and the interval over the seeds (a reviewer found
+    # "a third of it ...: holds" beside a deeper residual net shown worse, against the paper's Fig. 6).
+    assert ("On the means over 4 seeds (a description, not a test): resnet-56 − resnet-20 = -3.00 is at most a "
+            "third of plain-56 − plain-20 = +14.50 (+4.83).") in text, text
+    assert "- The residual nets over the 4 seeds, resnet-56 − resnet-20 = -3.00 points (" in text
+    assert "(the paper's Fig. 6: the deeper residual net trains better)" in text
 
 
 def test_seed_study_counts_a_diverged_seed_as_the_verdict_does_and_names_a_seed_it_leaves_out(tmp_path):
