@@ -305,7 +305,8 @@ def _run_locked(spec: RunPath, config: RunConfig, data_dir: Path, data, fault, t
     result_path.unlink(missing_ok=True)  # a failed result is being retried (its error.txt stays)
     atomic_write_yaml(run_dir / CONFIG,
                       {**record, **suite, **placement, "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-    print(f"{tag}{spec}{where} ...", flush=True)
+    resuming = f", resuming from iteration {checkpoint.step}" if checkpoint is not None else ""
+    print(f"{tag}{spec}{where}{resuming} ...", flush=True)
     started = time.monotonic()
     from .training.train import EXIT_SIGINT, Interrupted, train
 

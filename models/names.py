@@ -277,7 +277,8 @@ def parse_name(name: str, family: str | None = None) -> ModelName:
     method = METHODS.get(method_name)
     if method is None:
         if method_name not in plugin_names():
-            raise ValueError(f"unknown method {method_name!r} in {name!r}; valid: {choices(list_methods())}")
+            raise ValueError(f"unknown method {method_name!r} in {name!r}; valid: {choices(list_methods())} (a plugin's "
+                             "net needs its package installed in .venv: README, Your own net)")
         return plugin_model_name(name, family)
     if family is None:
         family = "imagenet" if depth in IMAGENET_STAGES else "cifar"

@@ -99,8 +99,10 @@ def test_killed_run_resumes_exactly(tmp_path, reference):
         assert code == -signal.SIGKILL, output
         assert load_ckpt(ckpt)["global_step"] == 12 and not (folder / "result.json").exists()
 
+    step = load_ckpt(ckpt)["global_step"]
     rc, out, err = inproc(folder, *TINY_ARGS)
     assert rc == 0, out + err
+    assert f"plain-8 seed 0, resuming from iteration {step} ..." in out  # a newcomer saw no sign of the resume
     assert_same_run(folder, reference)
 
 
