@@ -22,8 +22,10 @@ import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
+from matplotlib.textpath import TextToPath
 
 from . import paper
 from .groups import OPTION_LABELS, degradation_sets, eval_split, families, has_ablation, model_infos, shortcut_sets
@@ -52,6 +54,39 @@ def short_name(name: str, most: int = LONGEST_NAME) -> str:
     head, _, tail = name.rpartition("-")
     keep = f"-{tail}" if head and len(tail) < 10 else ""
     return name[: most - len(keep) - 1] + "…" + keep
+
+
+EDGE = 0.25  # inches of a figure's width a caption leaves free: the layout's padding at both ends, and some room
+
+
+def fit_text(text: str, width: float, fontsize: float, weight: str = "normal") -> str:
+    """``text`` with its lines broken at spaces so that each is at most ``width`` inches wide at ``fontsize``
+    points (in the font the report draws with: rcParams, set by reports.build.report_style); its own line
+    breaks are kept. A figure's caption or title fits its narrowest layout by it, rather than being cut at
+    both ends (a 2-panel figure is 8.6 inches wide, a caption line 9 and more)."""
+    font = FontProperties(size=fontsize, weight=weight)
+    measure = TextToPath()
+
+    def fits(line: str) -> bool:
+        return measure.get_text_width_height_descent(line, font, ismath=False)[0] / 72 <= width
+
+    lines = []
+    for line in text.split("\n"):
+        words, current = line.split(" "), ""
+        for word in words:
+            trial = f"{current} {word}" if current else word
+            if current and not fits(trial):
+                lines.append(current)
+                trial = word
+            current = trial
+        lines.append(current)
+    return "\n".join(lines)
+
+
+def fit_figure_text(fig: Figure, text: str, fontsize: float, weight: str = "normal") -> str:
+    """``text`` broken into lines that fit ``fig``'s width (:func:`fit_text`, less :data:`EDGE`): for its
+    ``suptitle`` and ``supxlabel``."""
+    return fit_text(text, fig.get_figwidth() - EDGE, fontsize, weight)
 
 
 def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str], *,
@@ -148,9 +183,10 @@ def degradation_figures(ctx: ReportContext):
             ax.set_title(title + (f" (shortcut {', '.join(shortcuts)})" if shortcuts else ""), fontsize=11)
         if top := y_upper(curves):
             axes[0].set_ylim(0, top)
-        fig.suptitle(figure_title(ctx, f"Degradation, {FAMILY_TITLES.get(family, family)}"), fontsize=12)
+        fig.suptitle(fit_figure_text(fig, figure_title(ctx, f"Degradation, {FAMILY_TITLES.get(family, family)}"), 12),
+                     fontsize=12)
         fig.get_layout_engine().set(h_pad=0.08)
-        fig.supxlabel(_caption(curves), fontsize=8, color="0.3")
+        fig.supxlabel(fit_figure_text(fig, _caption(curves), 8), fontsize=8, color="0.3")
         figs[f"degradation-{family}"] = fig
     return figs
 
@@ -243,7 +279,7 @@ def shortcut_points(ctx: ReportContext):
     if finals["paper"].notna().any():
         handles.append(Line2D([], [], marker="D", mfc="none", mec="k", ls="", label="paper"))
     fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), fontsize=8, frameon=False)
-    fig.suptitle(figure_title(ctx, "Shortcut options (paper Table 3)"), fontsize=11)
+    fig.suptitle(fit_figure_text(fig, figure_title(ctx, "Shortcut options (paper Table 3)"), 11), fontsize=11)
     return fig
 
 
@@ -264,8 +300,8 @@ def shortcut_curves(ctx: ReportContext):
                           seeds=counts, ylabel="error (%)" if ax is axes[0] else None)
         ax.set_title(f"depth {depth} ({FAMILY_TITLES.get(family, family)})", fontsize=10)
         every.append(curves)
-    fig.suptitle(figure_title(ctx, "Shortcut options: training curves"), fontsize=11)
-    fig.supxlabel(_caption(pd.concat(every)), fontsize=8, color="0.3")
+    fig.suptitle(fit_figure_text(fig, figure_title(ctx, "Shortcut options: training curves"), 11), fontsize=11)
+    fig.supxlabel(fit_figure_text(fig, _caption(pd.concat(every)), 8), fontsize=8, color="0.3")
     return fig
 
 

@@ -29,7 +29,7 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from . import tuning
-from .figures import PALETTE, _caption, figure_title, plot_error_curves, short_name
+from .figures import PALETTE, _caption, figure_title, fit_figure_text, fit_text, plot_error_curves, short_name
 from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present, seed_flags
 from .verdicts import EQUIVALENCE_MARGIN, GAP_WORDS, points
 from .plotdata import curve_table, seed_counts, y_upper
@@ -293,8 +293,9 @@ def methods_forest(ctx: ReportContext):
     plain_ax.set_title("does the method beat the plain net of its normalisation? (> 0: better)", fontsize=10,
                        loc="left")
     resnet_ax.set_title(f"does it beat resnet-{deep}? (> 0: better)", fontsize=10, loc="left")
-    fig.suptitle(figure_title(ctx, f"Methods against degradation ({board['board'].iloc[0]} board)"), fontsize=11)
-    fig.supxlabel(_forest_caption(), fontsize=8, color="0.3")
+    title = figure_title(ctx, f"Methods against degradation ({board['board'].iloc[0]} board)")
+    fig.suptitle(fit_figure_text(fig, title, 11), fontsize=11)
+    fig.supxlabel(fit_figure_text(fig, _forest_caption(), 8), fontsize=8, color="0.3")
     return fig
 
 
@@ -303,6 +304,10 @@ def _forest_caption() -> str:
             "the nets hold the same seeds), unadjusted, cut at ±100 points;\nfilled: the verdict decides (Holm over "
             "the board's column of comparisons); k/n: seeds in which the difference is > 0; red: seeds that diverged "
             "or ended at chance")
+
+
+PANEL_WIDTH = 4.3  # inches of the curves figure per column
+PANEL_MARGIN = 0.8  # of them, the y-axis' labels' and the gaps between panels: what a panel's title may not use
 
 
 @register_figure("methods-curves", order=6)
@@ -314,15 +319,16 @@ def methods_curves(ctx: ReportContext):
         return None
     cols = min(3, len(board))
     rows = math.ceil(len(board) / cols)
-    fig = Figure(figsize=(4.3 * cols, 3.2 * rows + 0.8), layout="constrained")
+    fig = Figure(figsize=(PANEL_WIDTH * cols, 3.2 * rows + 0.8), layout="constrained")
     axes = np.atleast_1d(fig.subplots(rows, cols, sharex=True, sharey=True)).ravel()
     counts, every = seed_counts(ctx.runs), []
     for ax, r in zip(axes, board.itertuples()):
         curves = curve_table(ctx.tidy, [r.shallow_model, r.deep_model])
         plot_error_curves(ax, curves, {r.shallow_model: PALETTE[0], r.deep_model: PALETTE[1]}, seeds=counts,
                           ylabel="error (%)" if ax in axes[::cols] else None, ylim=False, legend_loc="best")
-        ax.set_title(f"{short_name(r.label)}\n{r.verdict}", fontsize=9,
-                     fontweight="bold" if r.reference else "normal")
+        weight = "bold" if r.reference else "normal"  # a long verdict in lines that keep to the panel's width
+        ax.set_title(fit_text(f"{short_name(r.label)}\n{r.verdict}", PANEL_WIDTH - PANEL_MARGIN, 9, weight),
+                     fontsize=9, fontweight=weight)
         if flags := seed_flags(r):  # seeds with no curve (diverged) or a flat one (at chance): said, not hidden
             ax.text(0.02, 0.03, flags, transform=ax.transAxes, fontsize=7.5, color="#b22222", va="bottom",
                     ha="left", wrap=True)
@@ -333,9 +339,10 @@ def methods_curves(ctx: ReportContext):
         ax.set_visible(False)
     if top := y_upper(pd.concat(every)):
         axes[0].set_ylim(0, top)
-    fig.suptitle(figure_title(ctx, "Training curves per method, one-recipe board (as paper Fig. 6)"), fontsize=11)
-    fig.supxlabel(_caption(pd.concat(every)) + "\ntitles: the one-recipe board's depth-gap verdicts (leaderboard.md), "
-                  "Holm-corrected over the board's gaps; verdict.md's two planned questions are not corrected",
-                  fontsize=8, color="0.3")
+    title = figure_title(ctx, "Training curves per method, one-recipe board (as paper Fig. 6)")
+    fig.suptitle(fit_figure_text(fig, title, 11), fontsize=11)
+    caption = (_caption(pd.concat(every)) + "\ntitles: the one-recipe board's depth-gap verdicts (leaderboard.md), "
+               "Holm-corrected over the board's gaps; verdict.md's two planned questions are not corrected")
+    fig.supxlabel(fit_figure_text(fig, caption, 8), fontsize=8, color="0.3")  # in lines as wide as the figure
     return fig
 

@@ -31,7 +31,7 @@ from runfolder import GRAD_NORMS
 
 from .analysis import (KIND_COLOURS, PLAIN_STYLE, RESIDUAL_STYLE, by_method, depth_colours, gradient_table,
                        method_panels, net_label, nets)
-from .figures import FAMILY_TITLES, figure_title
+from .figures import FAMILY_TITLES, figure_title, fit_figure_text
 from .groups import degradation_sets, families, method_key, model_infos
 from .registry import ReportContext, register_figure, register_section
 from .runs import Run
@@ -143,12 +143,12 @@ def gradient_figures(ctx: ReportContext):
         fig.colorbar(axes[1].collections[0], ax=axes[:2], label="log10 ‖∂L/∂W‖₂", shrink=0.9, pad=0.02)
         fig.get_layout_engine().set(wspace=0.06)  # room between the colour bar and the line panel
         plot_gradient_profiles(axes[2], pair)
-        fig.suptitle(figure_title(ctx, f"Gradient norms by layer during training, "
-                                       f"{FAMILY_TITLES.get(family, family)}"), fontsize=12)
+        fig.suptitle(fit_figure_text(fig, figure_title(ctx, f"Gradient norms by layer during training, "
+                                                            f"{FAMILY_TITLES.get(family, family)}"), 12), fontsize=12)
         steps = np.unique(pair["step"].to_numpy())
         every = f"every {int(np.diff(steps).min())} iterations" if len(steps) > 1 else f"at iteration {int(steps[0])}"
-        fig.supxlabel("L2 norm of each weighted layer's weight gradient (loss only, before weight decay), "
-                      f"{every}; projection shortcuts excluded; log10 mean over ok seeds",
+        fig.supxlabel(fit_figure_text(fig, "L2 norm of each weighted layer's weight gradient (loss only, before weight "
+                                      f"decay), {every}; projection shortcuts excluded; log10 mean over ok seeds", 8),
                       fontsize=8, color="0.3")
         figs[f"grad-norms-{family}"] = fig
     return figs or None
@@ -188,10 +188,11 @@ def gradient_method_figures(ctx: ReportContext):
             ax.legend(fontsize=7, loc="best", framealpha=0.85)
         fig.axes[0].set_yscale("log")  # shared: every panel
         fig.supylabel("‖∂L/∂W‖₂ (log scale)", fontsize=9)
-        fig.suptitle(figure_title(ctx, f"Gradient norms by layer and method, {FAMILY_TITLES.get(family, family)}"),
-                     fontsize=12)
-        fig.supxlabel("L2 norm of each weighted layer's weight gradient (loss only, before weight decay) at the "
-                      "last recorded iteration; log10 mean over ok seeds", fontsize=8, color="0.3")
+        fig.suptitle(fit_figure_text(fig, figure_title(
+            ctx, f"Gradient norms by layer and method, {FAMILY_TITLES.get(family, family)}"), 12), fontsize=12)
+        fig.supxlabel(fit_figure_text(fig, "L2 norm of each weighted layer's weight gradient (loss only, before weight "
+                                      "decay) at the last recorded iteration; log10 mean over ok seeds", 8),
+                      fontsize=8, color="0.3")
         figs[f"grad-norms-methods-{family}"] = fig
     return figs or None
 

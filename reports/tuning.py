@@ -27,6 +27,7 @@ from runfolder import lr_token, read_config, seed_and_lr
 from runfolder.files import MalformedError
 from runfolder.tuning import TUNING_SEED, Choice, choose, folder_rate
 
+from .figures import fit_figure_text
 from .groups import method_key
 from .runs import Run, load_run, read_name
 
@@ -188,8 +189,9 @@ def lr_sensitivity_figure(table: pd.DataFrame, title: str, *, chance: float | No
     for ax in axes[::cols]:
         ax.set_ylabel("final training error (%)", fontsize=8)
     axes[0].legend(fontsize=7, loc="lower left")
-    fig.suptitle(title, fontsize=11)
-    fig.supxlabel(f"learning rate (log scale), tuning seed {TUNING_SEED} (never reported); the depths drawn a little "
-                  "apart along it\nringed: the rate chosen; x at the top: diverged; dotted: the one-recipe rate; "
-                  "dashed: chance", fontsize=8, color="0.3")
+    fig.suptitle(fit_figure_text(fig, title, 11), fontsize=11)
+    caption = (f"learning rate (log scale), tuning seed {TUNING_SEED} (never reported); the depths drawn a little "
+               "apart along it\nringed: the rate chosen; x at the top: diverged; dotted: the one-recipe rate; "
+               "dashed: chance")
+    fig.supxlabel(fit_figure_text(fig, caption, 8), fontsize=8, color="0.3")
     return fig
