@@ -92,7 +92,7 @@ def fit_figure_text(fig: Figure, text: str, fontsize: float, weight: str = "norm
 def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str], *,
                       names: Mapping[str, str] | None = None, seeds: Mapping[str, tuple[int, int]] | None = None,
                       ylabel: str | None = "error (%)", ylim: bool = True, empty_text: str = "no ok runs",
-                      legend_loc: str = "upper right") -> Axes:
+                      legend_loc: str = "best") -> Axes:
     """Draw error curves (%) against iterations on ``ax``, as paper Figs. 1, 4 and 6 do; return ``ax``.
 
     ``curves``: rows of :func:`reports.plotdata.curve_table` (model, split, step, mean, std, n). For each
@@ -101,7 +101,8 @@ def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str]
     where n > 1. One legend entry per model: ``<name> train / test (n=<seeds>)``, the name from ``names``
     (default: the model), the count from ``seeds`` (``{model: (ok, expected)}``; default: the most seeds
     at a step). ``ylim``: y from 0 to :func:`reports.plotdata.y_upper` of the drawn curves; ``legend_loc``:
-    matplotlib's legend location ("best" keeps it off curves that sit high, at chance).
+    matplotlib's legend location ("best" keeps it off curves that sit high, at chance, where it can; a
+    figure's :func:`legends_off_data` moves it out of the Axes where it cannot).
     """
     legend = []
     drawn = curves[curves["model"].isin(list(colours))]
@@ -138,6 +139,38 @@ def plot_error_curves(ax: Axes, curves: pd.DataFrame, colours: Mapping[str, str]
     if ylim and (top := y_upper(drawn)):
         ax.set_ylim(0, top)
     return ax
+
+
+def legends_off_data(fig: Figure) -> Figure:
+    """Move each Axes legend of ``fig`` that covers a data point of a line (where its location, "best" at
+    most, found no free place among the curves: a net at chance ends in the top right corner, where "upper
+    right" put it) out of its Axes, to their right (the layout makes room); return ``fig``. Draws ``fig``
+    without rendering to learn where the legends went; again after a move, since the others' places follow."""
+    moved: set[int] = set()
+    for _ in range(len(fig.axes)):
+        fig.draw_without_rendering()
+        covering = [ax for ax in fig.axes if ax.get_visible() and id(ax) not in moved and _covers_data(ax)]
+        if not covering:
+            break
+        for ax in covering:
+            ax.get_legend().set_loc("upper left")
+            ax.get_legend().set_bbox_to_anchor((1.02, 1.0), transform=ax.transAxes)
+            moved.add(id(ax))
+    return fig
+
+
+def _covers_data(ax: Axes) -> bool:
+    """Whether ``ax``'s legend (as last drawn) holds a data point of one of its lines, in display space."""
+    legend = ax.get_legend()
+    if legend is None or not legend.get_visible():
+        return False
+    box = legend.get_window_extent()
+    for line in ax.get_lines():
+        xy = line.get_xydata()
+        x, y = ax.transData.transform(xy[np.isfinite(xy).all(axis=1)]).T
+        if ((x >= box.x0) & (x <= box.x1) & (y >= box.y0) & (y <= box.y1)).any():
+            return True
+    return False
 
 
 def _band(ax: Axes, curve: pd.DataFrame, colour: str, alpha: float) -> None:
@@ -187,7 +220,7 @@ def degradation_figures(ctx: ReportContext):
                      fontsize=12)
         fig.get_layout_engine().set(h_pad=0.08)
         fig.supxlabel(fit_figure_text(fig, _caption(curves), 8), fontsize=8, color="0.3")
-        figs[f"degradation-{family}"] = fig
+        figs[f"degradation-{family}"] = legends_off_data(fig)
     return figs
 
 
@@ -302,7 +335,7 @@ def shortcut_curves(ctx: ReportContext):
         every.append(curves)
     fig.suptitle(fit_figure_text(fig, figure_title(ctx, "Shortcut options: training curves"), 11), fontsize=11)
     fig.supxlabel(fit_figure_text(fig, _caption(pd.concat(every)), 8), fontsize=8, color="0.3")
-    return fig
+    return legends_off_data(fig)
 
 
 @register_section("Shortcut options (paper Table 3)", order=10)

@@ -29,7 +29,8 @@ from matplotlib.figure import Figure
 from matplotlib.transforms import blended_transform_factory
 
 from . import tuning
-from .figures import PALETTE, _caption, figure_title, fit_figure_text, fit_text, plot_error_curves, short_name
+from .figures import (PALETTE, _caption, figure_title, fit_figure_text, fit_text, legends_off_data, plot_error_curves,
+                      short_name)
 from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present, seed_flags
 from .verdicts import EQUIVALENCE_MARGIN, GAP_WORDS, points
 from .plotdata import curve_table, seed_counts, y_upper
@@ -325,7 +326,7 @@ def methods_curves(ctx: ReportContext):
     for ax, r in zip(axes, board.itertuples()):
         curves = curve_table(ctx.tidy, [r.shallow_model, r.deep_model])
         plot_error_curves(ax, curves, {r.shallow_model: PALETTE[0], r.deep_model: PALETTE[1]}, seeds=counts,
-                          ylabel="error (%)" if ax in axes[::cols] else None, ylim=False, legend_loc="best")
+                          ylabel="error (%)" if ax in axes[::cols] else None, ylim=False)
         weight = "bold" if r.reference else "normal"  # a long verdict in lines that keep to the panel's width
         ax.set_title(fit_text(f"{short_name(r.label)}\n{r.verdict}", PANEL_WIDTH - PANEL_MARGIN, 9, weight),
                      fontsize=9, fontweight=weight)
@@ -344,5 +345,5 @@ def methods_curves(ctx: ReportContext):
     caption = (_caption(pd.concat(every)) + "\ntitles: the one-recipe board's depth-gap verdicts (leaderboard.md), "
                "Holm-corrected over the board's gaps; verdict.md's two planned questions are not corrected")
     fig.supxlabel(fit_figure_text(fig, caption, 8), fontsize=8, color="0.3")  # in lines as wide as the figure
-    return fig
+    return legends_off_data(fig)
 

@@ -342,3 +342,50 @@ def test_captions_and_titles_fit_each_figure_at_its_narrowest(tmp_path):
             context(root, "methods"))["grad-norms-methods-cifar"]
         cut = {name: texts_outside(fig) for name, fig in figs.items()}
     assert not any(cut.values()), {name: texts for name, texts in cut.items() if texts}
+
+
+def covered_points(ax) -> int:
+    """How many of ``ax``'s lines' data points (in display space) its legend's window extent holds."""
+    box = ax.get_legend().get_window_extent()
+    x, y = np.concatenate([ax.transData.transform(line.get_xydata()) for line in ax.get_lines()]).T
+    return int(((x >= box.x0) & (x <= box.x1) & (y >= box.y0) & (y <= box.y1)).sum())
+
+
+@pytest.mark.parametrize("shape", ["falling", "flat"])
+def test_the_degradation_legend_covers_no_data_point(tmp_path, shape):
+    """Found by a newcomer: the degradation figure's legend sat in the upper right, over the last test-error
+    markers of a plain net that ends near chance (plain-110 at 90%). It goes where no line's point is: a free
+    place inside the panel ("best", falling curves), else out of the panel, beside it (flat curves 20 points
+    apart leave no place for five entries)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from runfolders import write_run
+
+    from reports.build import report_style
+    from reports.figures import degradation_figures
+    from reports.registry import ReportContext
+    from reports.runs import discover_runs
+
+    ends = {"plain-20": 24, "plain-32": 28, "plain-44": 40, "plain-56": 68, "plain-110": 90} if shape == "falling" \
+        else {"plain-20": 6, "plain-32": 28, "plain-44": 48, "plain-56": 68, "plain-110": 88}
+    ends |= {f"resnet-{d}": 15 + d / 20 for d in (20, 32, 44, 56, 110)}
+    for model, end in ends.items():
+        for seed in range(2):
+            curve = ((lambda s, e=end + seed: e + (88 - e) * np.exp(-s / 50)) if shape == "falling"
+                     else (lambda s, e=end + seed: e))
+            write_run(tmp_path, "degradation", "quick", model, seed, steps=list(range(20, 201, 20)), train=curve,
+                      test=lambda s, c=curve: c(s) + 1, classes=[f"c{i}" for i in range(10)])
+    runs = discover_runs(tmp_path, "degradation", "quick").runs
+    ctx = ReportContext("degradation", "quick", tmp_path, tmp_path / "out", runs, pd.DataFrame(), pd.DataFrame())
+    with report_style():
+        fig = degradation_figures(ctx)["degradation-cifar"]
+        for dpi in (100, 150):  # on screen and as saved
+            fig.set_dpi(dpi)
+            fig.draw_without_rendering()
+            plain, residual = fig.axes
+            assert max(plain.get_lines()[-1].get_ydata()) > 89  # plain-110's test error, at the top right
+            assert (covered_points(plain), covered_points(residual)) == (0, 0)
+    inside = plain.get_legend().get_window_extent().x0 < plain.get_window_extent().x1
+    assert inside == (shape == "falling")
