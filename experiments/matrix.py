@@ -9,7 +9,7 @@
 
 ``check`` refuses the tuning seed among the reported seeds in every experiment. ``--lrs`` turns the tuning
 protocol on (``make methods``; runfolder.tuning): ``check`` then refuses a bad grid too, and ``status`` and
-``plan`` count the tuning runs.
+``plan`` count the tuning runs (``status``'s line says so: all runs, the one-recipe board's and the protocol's).
 """
 
 from __future__ import annotations
@@ -33,13 +33,21 @@ def run_dirs(args) -> list[Path]:
     seeds at the profile's rate and, with ``--lrs``, the tuning protocol's runs as far as they are known now."""
     models = list(dict.fromkeys(args.models.split())) or load_matrices()[args.experiment]
     seeds = parse_seeds(args.seeds)
-    dirs = [run_dir(args.runs_dir, args.experiment, args.profile, m, s) for m in models for s in seeds]
+    dirs = reported_dirs(args)
     if args.lrs:  # the tuning runs first: the protocol's next step waits for them
         base_lr = load_profile(args.profile, args.set.split() if args.set else None).lr
         root = Path(args.runs_dir) / args.experiment / args.profile
         dirs = [run_dir(args.runs_dir, args.experiment, args.profile, m, s, lr)
                 for m, s, lr in plan(root, models, parse_grid(args.lrs), base_lr, seeds)] + dirs
     return list(dict.fromkeys(dirs))
+
+
+def reported_dirs(args) -> list[Path]:
+    """The reported seeds' run folders at the profile's rate (each model x seed once): the report's runs, the
+    one-recipe board's where the tuning protocol is on (:func:`run_dirs` adds its runs to these)."""
+    models = list(dict.fromkeys(args.models.split())) or load_matrices()[args.experiment]
+    return list(dict.fromkeys(run_dir(args.runs_dir, args.experiment, args.profile, m, s)
+                              for m in models for s in parse_seeds(args.seeds)))
 
 
 def check_reuse(args, dirs: list[Path]) -> None:
@@ -200,7 +208,8 @@ def check_plugins(names: list[str], config, build: bool = True) -> None:
 
 def status(args) -> int:
     failed, missing, malformed, counts = [], [], [], {}
-    for d in run_dirs(args):
+    dirs = run_dirs(args)
+    for d in dirs:
         # The same reading as make's retry list (runfolder.done_status): a damaged result.json, or one that
         # cannot stand for its folder's run, is not a finished run.
         try:
@@ -217,7 +226,13 @@ def status(args) -> int:
         elif state not in DONE and state != "malformed":
             missing.append(d)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    print(f"==> {args.experiment} ({args.profile}): {summary}")
+    if args.lrs:  # the report counts the one-recipe board's runs alone: this line says what it counts besides
+        board = len(set(reported_dirs(args)))
+        what = (f"all {len(dirs)} runs incl. the tuning protocol's (one-recipe board {board}, tuning protocol "
+                f"{len(dirs) - board})")
+        print(f"==> {args.experiment} ({args.profile}), {what}: {summary}")
+    else:
+        print(f"==> {args.experiment} ({args.profile}): {summary}")
     for d in failed:
         print(f"    FAILED: {d} (see {d / 'error.txt'}; the next `make` retries it)", file=sys.stderr)
     for d, why in malformed:

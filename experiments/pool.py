@@ -17,11 +17,13 @@ Runs already done (ok or diverged) are skipped without a word; the others train 
 ``--plan`` (last; the rest are ``python -m experiments.matrix plan``'s arguments) steps through the tuning
 protocol here: once a step's runs are done, the plan is asked again in this process (runfolder.tuning, no
 torch) and the runs it adds train, until it stops growing; make's matrix would otherwise start a pool, with
-its imports, for each step. Every step trains the plan's runs not yet done (one that failed in an earlier
-step is tried again), and the last step's outcome is the exit status: 0 when every run is done, 1
-when any failed or was interrupted (make then names them), 2 for bad input (the first run's message), 4
-when no run could train (a bad ``--jobs``, or data settings every run would refuse: said once); on
-Ctrl-C the runs in flight stop resumable, as under make, and the pool ends by SIGINT itself.
+its imports, for each step. Each step with runs to train opens with a line saying how many runs the plan knows
+now (the N of its ``[i/N]``, which grows from step to step) and how many of them it trains. Every step trains
+the plan's runs not yet done (one that failed in an earlier step is tried again), and the last step's outcome
+is the exit status: 0 when every run is done, 1 when any failed or was interrupted (make then names them), 2
+for bad input (the first run's message), 4 when no run could train (a bad ``--jobs``, or data settings every
+run would refuse: said once); on Ctrl-C the runs in flight stop resumable, as under make, and the pool ends by
+SIGINT itself.
 """
 
 from __future__ import annotations
@@ -123,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_REFUSED
     # make's targets are the result.json files: either is accepted; each run once, in the order given.
     dirs = list(dict.fromkeys(str(Path(d).parent) if Path(d).name == RESULT else d for d in args.run_dirs))
-    warm = False
+    warm, step, known = False, 1, len(dirs)
     while True:
-        status, warm = _step(dirs, args, warm)
+        # With --plan each step's [i/N] counts the plan as known at that step: its first line says so
+        heading = None if plan_args is None else _step_heading(step, len(dirs), known)
+        status, warm = _step(dirs, args, warm, heading)
         if plan_args is None or status >= EXIT_SIGINT or status == EXIT_REFUSED:
             return status
         try:
@@ -138,16 +142,26 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if more == dirs:
             return status
-        dirs = more
+        step, known, dirs = step + 1, len(dirs), more
 
 
-def _step(dirs: list[str], args: argparse.Namespace, warm: bool) -> tuple[int, bool]:
+def _step_heading(step: int, total: int, before: int) -> str:
+    """The line that opens a step of the tuning protocol (``--plan``) with runs to train; ``{todo}``: how many;
+    ``before``: the runs the step before knew."""
+    known = f"{total} runs known so far" if step == 1 else f"{total} runs known now ({before} before)"
+    return (f"==> the tuning protocol's plan, step {step}: {known}, {{todo}} to train ([i/{total}]: a run's place "
+            "among them)")
+
+
+def _step(dirs: list[str], args: argparse.Namespace, warm: bool, heading: str | None = None) -> tuple[int, bool]:
     """Train the runs of ``dirs`` not done, ``args.jobs`` at once: (exit status, whether this process is now
-    warm, :func:`_warm`)."""
+    warm, :func:`_warm`). ``heading`` (:func:`_step_heading`) is printed first where there is a run to train."""
     total = len(dirs)
     todo = [(i, d) for i, d in enumerate(dirs, 1) if done_status(d) is None]
     if not todo:
         return 0, warm
+    if heading:
+        print(heading.format(todo=len(todo)), flush=True)
     if not warm:
         refusal = _warm(todo[0][1], args)
         if refusal:

@@ -302,6 +302,20 @@ def _first_page(title: str, verdict_md: str, provenance: str, flagged: Sequence[
     return "\n".join(first)
 
 
+def _count_line(experiment: str, profile: str, runs: Sequence[Run], extra: Sequence[Run] | None) -> str:
+    """The console's first line: the report's runs by status; with the tuning protocol (``extra``: its runs,
+    :func:`_tuning_protocol_runs`), named the one-recipe board's, its runs besides counted apart and the sum
+    given, the total make's closing line (experiments.matrix status) counts."""
+    def statuses(some: Sequence[Run]) -> str:
+        return ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in some).most_common())
+
+    if extra is None:
+        return f"{experiment} / {profile}: {len(runs)} runs, {statuses(runs)}"
+    besides = f"{len(extra)}, {statuses(extra)}" if extra else "0"
+    return (f"{experiment} / {profile}, one-recipe board: {len(runs)} runs, {statuses(runs)}; the tuning protocol's "
+            f"runs besides: {besides} ({len(runs) + len(extra)} in all)")
+
+
 def _write_report_pdf(path: Path, title: str, first_page: str, figures: Sequence, summary_pages: str,
                       footer: str, panel=None, landscape: bool = False) -> list:
     """report.pdf, atomically: the first page(s) in portrait, or landscape (the leaderboard's boards;
@@ -353,6 +367,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
 
         flagged = [r for r in runs if r.flagged]
         provenance = _provenance(runs, experiment, profile, runs_dir, found.models, found.seeds, found.ignored)
+        extra: list[Run] = []
         if tuning_grid:  # the tuned board's runs: counted and flagged too, not only the one-recipe board's
             extra = _tuning_protocol_runs(runs_dir, experiment, profile, found.models, found.seeds, tuning_grid)
             *head, stamp = provenance.split("\n")  # the "generated" line stays last
@@ -385,8 +400,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
                       "p over the board's gaps and their equivalence tests", "",
                       text_table(*gap_rows(part), left=(3, 5)), ""]
     console = "\n".join([
-        f"{experiment} / {profile}: {len(runs)} runs, "
-        + ", ".join(f"{n} {s}" for s, n in Counter(r.status for r in runs).most_common()),
+        _count_line(experiment, profile, runs, extra if tuning_grid else None),
         "", text_table(header, rows), *filter(None, [paper.departure_text(runs, profile)]), "", *board,
         verdict_md.rstrip(), "",
         *(f"warning: {e}" for e in errors),
