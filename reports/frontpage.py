@@ -149,8 +149,10 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
                      tuning_text(ctx), "", leaderboard_markdown(tuned), ""]
             forest = both_boards_forest(forest, gap_forest(tuned))
             board = pd.concat([board, tuned], ignore_index=True)
-        # Page 1 holds both boards in one table each, legibly; each in full follows the forest plot.
-        lead = [LEADERBOARD_HEADING, "", page_one_markdown(board), "", MARKER, "",
+        # Page 1 holds both boards in one table each, legibly; each in full follows the forest plot (none where
+        # no method has a gap to draw: each at one depth, say).
+        plotted = not forest.empty and forest["diff"].notna().any()
+        lead = [LEADERBOARD_HEADING, "", page_one_markdown(board), "", *([MARKER, ""] if plotted else []),
                 "## Leaderboard in full: " + ("the one-recipe board" if tuned is None else "both boards"), "",
                 *full[2:]]
         title = (f"Depth gap, 95% CI; filled: decided (Holm over each board's "
@@ -160,7 +162,7 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
         return FrontPage(lead="\n".join(lead), boards="\n".join(full), board=board, tuning=ctx.extras.get("tuning"),
                          beside_verdict=VERDICT_BESIDE_BOARD.format(where="above"),
                          panel=_panel(forest, GAP_LABEL.format(deep=deep, shallow=shallow), title,
-                                      margin=EQUIVALENCE_MARGIN))
+                                      margin=EQUIVALENCE_MARGIN) if plotted else None)
     table = verdict_forest(verdict)
     if table.empty or table["diff"].isna().all():
         return FrontPage()
