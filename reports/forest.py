@@ -53,7 +53,10 @@ VERDICT_LABEL = ("difference of final training error (points): the row's first n
                  "\n(a row marked (test): of test error)")
 
 
-def _row(label: str, c: Comparison, group: str) -> dict:
+def _row(label: str, c: Comparison, group: str, depth_change: bool = False) -> dict:
+    """One comparison's forest row; ``depth_change``: a net against its shallower self (the degradation, the
+    residual nets across depth), not judged where one of the two did not train in most seeds (as the verdict
+    says)."""
     d = c.diff
     if d is None:
         return {"label": label, "diff": np.nan, "low": np.nan, "high": np.nan, "above": 0, "seeds": 0,
@@ -62,8 +65,9 @@ def _row(label: str, c: Comparison, group: str) -> dict:
             "high": np.nan if d.high is None else d.high, "above": d.above, "seeds": d.common,
             "reference": False,
             "note": "neither trains in most seeds" if c.untrained else "" if d.has_interval else "no interval",
-            "group": group, "decided": c.sign != 0,
-            "flags": "not judged: neither net trains in most seeds" if c.untrained else ""}
+            "group": group, "decided": c.sign != 0 and not (depth_change and c.one_fails),
+            "flags": "not judged: neither net trains in most seeds" if c.untrained else
+            f"not judged: {c.one_fails} did not train in most seeds" if depth_change and c.one_fails else ""}
 
 
 def _forest(rows: list[dict]) -> pd.DataFrame:
@@ -130,7 +134,7 @@ def verdict_forest(verdict: Verdict) -> pd.DataFrame:
     for fam in verdict.families:
         for what, c in (("degradation", fam.plain), ("shortcuts", fam.shortcut), ("residual depth", fam.residual)):
             if c is not None and (c.a, c.b, c.split) not in seen:  # the ablation's rows already hold it
-                families.append(_row(f"{what}: {c.a} − {c.b}", c, fam.family))
+                families.append(_row(f"{what}: {c.a} − {c.b}", c, fam.family, depth_change=what != "shortcuts"))
     return _forest(families + rows)
 
 

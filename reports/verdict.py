@@ -32,10 +32,9 @@ from .summary import fmt_pm
 
 FAMILY_NAMES = {"cifar": "CIFAR family", "imagenet": "ImageNet family"}
 METHOD_NOTE = (
-    f"Intervals: 95%, {PAIRING} (the paired interval holds whatever the two nets' errors' correlation). Every "
+    f"Intervals: 95%, {PAIRING}; the paired interval holds whatever the two nets' errors' correlation. Every "
     "seed counts: a diverged seed enters at chance error (the error of guessing); one seed gives a point "
-    "difference and no interval. The headline rests on the degradation and the shortcuts; the residual nets' "
-    "line across depth describes, a third interval, not judged with them."
+    "difference and no interval."
 )
 
 
@@ -243,7 +242,8 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
                            "the residual net trains worse than the plain one")
         lines.append(f"- Shortcuts, {shortcut.text()}: {judgement}.")
     if res_cmp is not None:
-        lines.append(f"- Residual nets across depth, {res_cmp.text()}: {residual_judgement(res_cmp, plain_cmp, runs)}"
+        lines.append(f"- Residual nets across depth (a third comparison, not part of the headline), {res_cmp.text()}: "
+                     f"{residual_judgement(res_cmp, plain_cmp, runs)}"
                      + ("" if one_fails or res_cmp.one_fails else _share_text(plain_cmp, res_cmp) if same_span else
                         f"; not set against the plain nets' change, which spans {min(plain)} to {max(plain)} layers"
                         if plain_cmp is not None else "") + ".")
@@ -271,8 +271,9 @@ def _headline(degradation: Comparison | None, shortcut: Comparison | None,
         missing = sorted({m for c in (degradation, shortcut) if c is not None for m in c.missing}
                          | ({deep_residual} if shortcut is None else set()))
         return f"cannot be judged (no ok run of {', '.join(missing)})", None
-    if degradation.untrained or shortcut.untrained:
-        return NOT_TRAINED, None
+    if degradation.untrained or shortcut.untrained:  # the headline names the nets (a reader took it for all four)
+        nets = list(dict.fromkeys(m for c in (degradation, shortcut) if c.untrained for m in c.seldom))
+        return f"not judged: {' and '.join(nets)} do not train in most seeds", None
     signs = (degradation.sign, shortcut.sign)
     if signs == (1, 1):
         return "reproduced", True

@@ -331,6 +331,7 @@ def test_a_verdict_judges_no_difference_between_nets_that_mostly_did_not_train(t
     assert v.shortcut.untrained and v.shortcut.sign == 0 and v.shortcut.diff.low > 0  # the interval alone would say so
     assert "- Shortcuts, plain-56 − resnet-56 = +2.00 points" in v.paragraph
     assert ": not judged: neither net trains in most seeds." in v.paragraph and "lower the deep net's" not in v.paragraph
+    assert "Residual nets across depth (a third comparison, not part of the headline), resnet-56" in v.paragraph
     assert "plain-20 = +77.83 points (95% CI" in v.paragraph and "): not judged: plain-56 did not train in 3 of 3" \
         in v.paragraph, v.paragraph
     assert v.headline == "not judged: plain-56 does not train in most seeds" and v.reproduced is None
@@ -338,6 +339,14 @@ def test_a_verdict_judges_no_difference_between_nets_that_mostly_did_not_train(t
     assert ("resnet-20 = +77.33 points (95% CI +75.90 to +78.77, paired t, 3 seeds; > 0 in 3 of 3 seeds): not "
             "judged: resnet-56 did not train in 3 of 3 seeds (diverged or at chance), a failure to train.") \
         in v.paragraph, v.paragraph
+    # the forest plot draws those rows open, "not judged" in red, as the text says (a reader found them filled)
+    from reports.forest import verdict_forest
+
+    rows = verdict_forest(make_verdict(discover_runs(tmp_path, EXP, PROF).runs)).set_index("label")
+    for label, net in (("degradation: plain-56 − plain-20", "plain-56"), ("residual depth: resnet-56 − resnet-20",
+                                                                            "resnet-56")):
+        assert not rows.loc[label, "decided"] and rows.loc[label, "flags"] == f"not judged: {net} did not train in " \
+            "most seeds", rows.loc[label]
 
 
 def test_verdict_inconclusive_when_an_interval_includes_zero(tmp_path):
@@ -999,3 +1008,15 @@ def test_a_result_copied_from_another_rate_is_malformed(tmp_path):
     assert run.status == "malformed" and "trained at lr 0.1, its folder's config.yaml at 0.05" in run.reason
     (folder / "result.json").write_text(json.dumps({**record, "lr": 0.05}))
     assert done_status(folder) == "ok"
+
+
+def test_a_headline_not_judged_names_the_nets_that_did_not_train(tmp_path):
+    """A reader took "ImageNet family: not judged: neither net trains in most seeds" for all four nets, while
+    the residual nets trained: the headline names the two."""
+    classes = [f"c{i}" for i in range(10)]
+    for seed in (0, 1, 2):
+        for model, v in (("plain-20", 88.0 + seed), ("plain-56", 89.0 + seed / 2), ("resnet-20", 15.0 + seed),
+                         ("resnet-56", 14.0 + seed)):
+            write_run(tmp_path, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=classes)
+    v = make_verdict(discover_runs(tmp_path, EXP, PROF).runs).families[0]
+    assert v.headline == "not judged: plain-56 and plain-20 do not train in most seeds" and v.reproduced is None
