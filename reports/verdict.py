@@ -101,10 +101,12 @@ class Counted(NamedTuple):
     near_chance: int = 0  # ok seeds whose error is within CHANCE_MARGIN of chance: they did not train
     seldom: bool = False  # most counted seeds diverged or ended at chance (the board's Cell.trains_seldom)
 
-    def note(self) -> str:
-        """``", 1 diverged: at chance, 1 failed: not counted"``, or "" when every run counts as itself."""
+    def note(self, split: str = "train") -> str:
+        """``", 1 diverged: at chance, 1 failed: not counted"``, or "" when every run counts as itself; an ok
+        seed at chance "did not train" on the training split, is "at chance" on another."""
         failed = self.ended - self.malformed
-        parts = [f"{self.near_chance} at chance: did not train" if self.near_chance else "",
+        parts = [(f"{self.near_chance} at chance" + (": did not train" if split == "train" else f" on {split} error"))
+                 if self.near_chance else "",
                  f"{self.diverged} diverged: at chance" if self.diverged else "",
                  f"{self.uncounted} diverged: not counted (no classes recorded)" if self.uncounted else "",
                  f"{failed} failed: not counted" if failed else "",
@@ -358,6 +360,8 @@ def shortcut_verdicts(runs: Sequence[Run]) -> list[ShortcutVerdict]:
         if not present:
             continue
         values = "; ".join(f"{lab} ({options[lab]}) {_mean_pm(runs, options[lab], split)}" for lab in present)
+        trained = "; ".join(f"{lab} {_mean_pm(runs, options[lab], 'train')}" for lab in present
+                            if counted(runs, options[lab], "train").values)
         comps, lines = [], []
         removed = []
         for lab in ("A", "B", "C"):
@@ -380,7 +384,8 @@ def shortcut_verdicts(runs: Sequence[Run]) -> list[ShortcutVerdict]:
         else:
             headline = "no plain net to compare with"
         paragraph = (f"**Shortcut options, depth {depth} ({FAMILY_NAMES.get(family, family)}): {headline}.** "
-                     f"Final {split} error (%): {values}.\n" + "\n".join(lines)
+                     f"Final training error (%), which the lines against plain compare: {trained}. "
+                     f"Final {split} error (%), which the lines between options compare: {values}.\n" + "\n".join(lines)
                      + ("\n" + paper.table3_text() if family == "imagenet" else ""))
         out.append(ShortcutVerdict(family, depth, comps, paragraph.strip()))
     return out
@@ -388,7 +393,7 @@ def shortcut_verdicts(runs: Sequence[Run]) -> list[ShortcutVerdict]:
 
 def _mean_pm(runs: Sequence[Run], model: str, split: str) -> str:
     seen = counted(runs, model, split)
-    note = seen.note()
+    note = seen.note(split)
     return fmt_pm(*mean_std(list(seen.values.values()))[:2]) + (f" ({note[2:]})" if note else "")
 
 

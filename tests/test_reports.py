@@ -646,6 +646,12 @@ def test_no_option_difference_between_nets_at_chance_and_no_share_of_a_degradati
     (v,) = make_verdict(discover_runs(tmp_path / "a", "shortcut-ablation", PROF).runs, "shortcut-ablation").shortcuts
     assert "Test error, B − A = " in v.paragraph and "B is better" not in v.paragraph, v.paragraph
     assert v.paragraph.count("not judged: neither net trains in most seeds") >= 3, v.paragraph  # plain−A, plain−B, B−A
+    # Both errors are given, each named for the lines that compare it; a test error at chance is not "did not
+    # train" (a reader found A "did not train" by its test error beside "option A trains better than plain").
+    assert "Final training error (%), which the lines against plain compare: plain 89.00 ± 1.00 (3 at chance: " \
+           "did not train);" in v.paragraph, v.paragraph
+    assert "Final test error (%), which the lines between options compare: " in v.paragraph
+    assert "B (resnet-34-b) 88.90 ± 0.90 (3 at chance on test error)" in v.paragraph, v.paragraph
 
     runs = degradation_runs(tmp_path / "b", [0, 1, 2], plain56=(10.5, 12.0, 11.8), resnet56=(13.0, 14.5, 16.0))
     v = make_verdict(runs, EXP).families[0]
