@@ -430,6 +430,13 @@ def _errors(r) -> list[str]:
             for kind in ("train", "test") for w in ("shallow", "deep")]
 
 
+def _holm_text(r, prefix: str) -> str:
+    """``"0.117 / 1.000"``: a baseline comparison's Holm-adjusted p of the difference and of the equivalence
+    (the verdict's tests), "–" for a row without them (the baseline itself)."""
+    p, equiv = _number(getattr(r, f"{prefix}_p_holm")), _number(getattr(r, f"{prefix}_p_equiv_holm"))
+    return "–" if p is None and equiv is None else f"{p_text(p)} / {p_text(equiv)}"
+
+
 def leaderboard_markdown(table: pd.DataFrame) -> str:
     """The leaderboard as three pipe tables (final errors and cost; depth gap and verdict; the two
     baselines) with their legends."""
@@ -446,8 +453,9 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
               for r in table.itertuples()]
     header, gaps = gap_rows(table)
     versus = [[r.label, r.plain if isinstance(r.plain, str) and r.plain and r.plain != r.deep_model else "–",
-               interval_text(_test(r, "vs_plain")),
-               r.vs_plain_verdict, interval_text(_test(r, "vs_resnet")), r.vs_resnet_verdict]
+               interval_text(_test(r, "vs_plain")), _holm_text(r, "vs_plain"),
+               r.vs_plain_verdict, interval_text(_test(r, "vs_resnet")), _holm_text(r, "vs_resnet"),
+               r.vs_resnet_verdict]
               for r in table.itertuples()]
     return "\n".join([
         f"Board: {table['board'].iloc[0]} ({_lr_text(table)}). Final error (%), mean ± std over the counted "
@@ -464,9 +472,12 @@ def leaderboard_markdown(table: pd.DataFrame) -> str:
         markdown_table(header, gaps),
         "",
         f"Against the baselines at {hi} layers: the plain net with the method's normalisation, and resnet (the "
-        "paper's answer): baseline − method (points, 95% CI; > 0: the method trains better).",
+        "paper's answer): baseline − method (points, 95% CI, unadjusted; > 0: the method trains better). The "
+        "verdicts follow the Holm-adjusted p beside them (difference / within ±"
+        f"{EQUIVALENCE_MARGIN:g}), so an interval that excludes 0 can still read \"difference not shown\".",
         "",
-        markdown_table(["method", "plain net", "plain − method", "verdict", "resnet − method", "verdict"], versus),
+        markdown_table(["method", "plain net", "plain − method", "Holm p", "verdict", "resnet − method", "Holm p",
+                        "verdict"], versus),
     ])
 
 

@@ -29,7 +29,7 @@ from reports.build import build_report  # noqa: E402
 from reports.depth import depth_table, plot_depth_sweep  # noqa: E402
 from reports.forest import FOREST_COLUMNS, gap_forest, methods_curves, plot_forest, verdict_forest  # noqa: E402
 from reports.registry import ReportContext  # noqa: E402
-from reports.verdicts import Cell, compare_cells, holm, holm_shaffer, points, seeds_needed  # noqa: E402
+from reports.verdicts import Cell, compare_cells, holm, holm_shaffer, p_text, points, seeds_needed  # noqa: E402
 from reports.leaderboard import COLUMNS, family_sizes, leaderboard_markdown, leaderboard_table, page_one_markdown  # noqa: E402
 from reports.pages import render_pages  # noqa: E402
 from reports.runs import discover_runs  # noqa: E402
@@ -733,7 +733,7 @@ def test_a_method_named_at_the_shallow_depth_only_stays_in_its_own_columns(tmp_p
     assert highway["train_shallow_n"] == highway["train_deep_n"] == 0 and pd.isna(highway["vs_plain"])
     md = leaderboard_markdown(board.reset_index(drop=True))
     assert "| rezero | 16.67 ± 0.76 | – | 16.67 ± 0.76 | – | – | – | – |" in md, md
-    assert "| highway | – | – | – | – | – | – | – |" in md and "| rezero | – | – | not compared" in md
+    assert "| highway | – | – | – | – | – | – | – |" in md and "| rezero | – | – | – | not compared" in md
 
 
 def test_an_interval_beyond_what_two_errors_allow_is_cut_with_an_arrowhead(ax):
@@ -771,3 +771,14 @@ def test_a_board_of_nets_at_one_depth_draws_no_empty_forest_plot(tmp_path):
                                      "one depth named (resnet-20): no depth gap"}, set(board["verdict"])
     assert not result.page_one.axes and "0 gaps" not in " ".join(t.get_text() for t in result.page_one.texts)
     assert "| plain (ref.) |" in result.first_page  # the board itself is still there
+
+
+def test_the_baselines_table_prints_the_holm_p_its_verdicts_follow(board):
+    """A reader found "+16.8 [+7.8, +25.8]: difference not shown" with no way to tell why from the page: the
+    interval is unadjusted, the verdict Holm-adjusted. The table prints the adjusted p beside each verdict."""
+    md = leaderboard_markdown(board.reset_index(drop=True))
+    assert "| method | plain net | plain − method | Holm p | verdict | resnet − method | Holm p | verdict |" in md
+    assert "95% CI, unadjusted" in md and "The verdicts follow the Holm-adjusted p beside them" in md
+    for r in board.itertuples():
+        if pd.notna(r.vs_resnet_p_holm):
+            assert f"| {p_text(r.vs_resnet_p_holm)} / {p_text(r.vs_resnet_p_equiv_holm)} | {r.vs_resnet_verdict} |" in md
