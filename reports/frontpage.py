@@ -108,9 +108,14 @@ def tuning_text(ctx: ReportContext) -> str:
     table = ctx.extras.get("tuning")
     grid = ctx.extras.get("tuning_grid") or ()
     chosen = table[table["chosen"]] if table is not None else pd.DataFrame()
-    # A choice at the extension's rate is still an end of the rates tried: the grid did not bracket it.
-    rates = ", ".join(f"{m} {lr_token(lr)}" + (" (an end of the rates tried: not bracketed)" if edge else "")
-                      for m, lr, edge in zip(chosen["model"], chosen["lr"], chosen["extension"])) if len(chosen) else "none yet"
+    # A choice at the extension's rate is still an end of the rates tried: no rate beyond it was tried, so it
+    # may not be the best; where every rate diverged, the choice is the smallest, which diverged too.
+    diverged_all = {m for m, g in table.groupby("model") if (g["status"] == "diverged").all()} \
+        if table is not None and len(table) else set()
+    rates = ", ".join(
+        f"{m} {lr_token(lr)}" + (" (every rate tried diverged; the smallest is kept)" if m in diverged_all else
+                                 " (an end of the rates tried: a better rate may lie beyond it)" if edge else "")
+        for m, lr, edge in zip(chosen["model"], chosen["lr"], chosen["extension"])) if len(chosen) else "none yet"
     return (f"Every net, baselines and plugins alike, trained once at each rate of the grid "
             f"{' '.join(lr_token(g) for g in grid)} on the tuning seed {TUNING_SEED} (never reported), with its "
             "warm-up scaled to the rate; the rate with the lowest final training error among its runs that did "

@@ -261,11 +261,13 @@ def test_a_net_every_rate_of_whose_grid_diverged_is_not_blamed_on_the_budget(tmp
     write(runs, grid_trains=False)
     assert verdict(runs) == ("does not train: every rate tried diverged on the tuning seed (fixup-20, fixup-56), "
                              "a grid too high for it")
-    # "Chosen:" said 0.025 as an ordinary choice: it is the extension's rate, still an end of the rates tried
-    assert "fixup-56 0.025 (an end of the rates tried: not bracketed)" in verdict.page
+    # "Chosen:" said 0.025 as an ordinary choice; then "not bracketed", which a reader could not parse beside a
+    # chosen rate that diverged: it says what happened now
+    assert "fixup-56 0.025 (every rate tried diverged; the smallest is kept)" in verdict.page
     write(tmp_path / "b" / "runs", grid_trains=True)  # fixup-20 ends at chance (89%) at 0.025, not diverged
     assert verdict(tmp_path / "b" / "runs") == ("does not train: every rate tried diverged on the tuning seed "
                                                 "(fixup-56), a grid too high for it")
+    assert "fixup-20 0.025 (an end of the rates tried: a better rate may lie beyond it)" in verdict.page
 
 
 def test_a_report_without_lrs_follows_the_grid_the_runs_were_planned_with(tmp_path, capsys):
