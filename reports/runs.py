@@ -321,6 +321,7 @@ def discover_runs(runs_dir: str | Path, experiment: str, profile: str,
     runs = [load_run(Path(runs_dir), experiment, profile, m, s) for m in models for s in seeds]
     _read_plugin_records(runs)
     _flag_mixed_settings(runs)
+    _flag_mixed_data(runs)
     return Discovery(runs=runs, models=list(models), seeds=list(seeds), ignored=ignored)
 
 
@@ -366,6 +367,34 @@ def _flag_mixed_settings(runs: list[Run]) -> None:
             if key in c and repr(c[key]) != usual and run.status in runfolder.DONE:
                 run.status, run.reason = "malformed", (f"trained with {key}={c[key]!r}, where the report's other "
                                                        f"runs have {key}={usual}: not comparable with theirs")
+
+
+def _flag_mixed_data(runs: list[Run]) -> None:
+    """Mark every finished run ``malformed`` whose recorded data (config.yaml's ``data``: each split's images and
+    sha256, :meth:`experiments.training.datamodule.ImageFolderData.data_record`) is not the data most of the
+    report's runs were trained on, or every one where no data set is shared by most: a run kept from an earlier
+    call on other files (another DATA_DIR, files replaced) would otherwise be pooled with the new ones without a
+    word. Runs that record no data are not compared."""
+    recorded = [(r, r.config["data"]) for r in runs
+                if isinstance(r.config.get("data"), dict) and r.status in runfolder.DONE]
+    sets = Counter(repr(sorted(d.items())) for _, d in recorded)
+    if len(sets) < 2:
+        return
+    (top, most), (_, second) = sets.most_common(2)
+    usual = top if most > second else None
+
+    def train_split(d: dict) -> str:
+        t = d.get("train") if isinstance(d.get("train"), dict) else {}
+        return f"training split of {t.get('images')} images, sha256 {str(t.get('sha256'))[:12]}"
+
+    theirs = next((d for _, d in recorded if repr(sorted(d.items())) == usual), None)
+    for run, d in recorded:
+        if repr(sorted(d.items())) != usual:
+            run.status, run.reason = "malformed", (
+                f"trained on other data ({train_split(d)}) than the report's other runs ({train_split(theirs)}): "
+                "not comparable with theirs" if theirs is not None else
+                f"the report's runs were trained on {len(sets)} different data sets, none shared by most (this "
+                f"one's {train_split(d)}): not comparable")
 
 
 def _read_plugin_records(runs: list[Run]) -> None:

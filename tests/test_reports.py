@@ -1026,3 +1026,32 @@ def test_a_headline_not_judged_names_the_nets_that_did_not_train(tmp_path):
             write_run(tmp_path, EXP, PROF, model, seed, steps=STEPS, train=flat(v), test=flat(v), classes=classes)
     v = make_verdict(discover_runs(tmp_path, EXP, PROF).runs).families[0]
     assert v.headline == "not judged: plain-56 and plain-20 do not train in most seeds" and v.reproduced is None
+
+
+def test_runs_trained_on_other_data_are_named_not_pooled(tmp_path):
+    """Found by a fault hunt: `make degradation` on real Fashion-MNIST, then again with DATA_DIR at other files
+    of the same layout, reused the first call's plain-20 and reported plain-20 − resnet-20 across the two data
+    sets, "flagged runs: none". Each config.yaml records its data (split sizes and sha256); a report flags the
+    runs whose data is not the one most runs share, and every run where none is shared by most."""
+    import yaml
+
+    def data(sha: str) -> dict:
+        return {"train": {"images": 55000, "sha256": sha * 64}, "val": {"images": 500, "sha256": "b" * 64}}
+
+    def write(root, model, seed, sha):
+        folder = write_run(root, EXP, PROF, model, seed, steps=STEPS, train=flat(20.0 + seed))
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        (folder / "config.yaml").write_text(yaml.safe_dump({**config, "data": data(sha)}))
+
+    for seed in (0, 1):
+        write(tmp_path / "a", "plain-20", seed, "1")
+        write(tmp_path / "a", "resnet-20", seed, "1" if seed else "2")  # resnet-20 seed 0 on other files
+    runs = {(r.model, r.seed): r for r in discover_runs(tmp_path / "a", EXP, PROF).runs}
+    odd = runs["resnet-20", 0]
+    assert odd.status == "malformed" and odd.reason == (
+        "trained on other data (training split of 55000 images, sha256 222222222222) than the report's other runs "
+        "(training split of 55000 images, sha256 111111111111): not comparable with theirs"), odd.reason
+    assert all(r.status == "ok" for k, r in runs.items() if k != ("resnet-20", 0))
+    write(tmp_path / "b", "plain-20", 0, "1")
+    write(tmp_path / "b", "resnet-20", 0, "2")  # one each: neither is the usual data
+    assert [r.status for r in discover_runs(tmp_path / "b", EXP, PROF).runs] == ["malformed", "malformed"]
