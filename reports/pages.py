@@ -28,6 +28,7 @@ READABLE_SIZE = 7.0  # points: below this a wide table's cells wrap instead of t
 # A figure drawn among the text lines (render_pages' ``panel``): (marker line, height in inches, draw(fig, rect)).
 Panel = tuple[str, float, Callable[[Figure, list[float]], None]]
 PANEL_SLOT = object()
+KEEP_LINES = 6  # a markdown line wrapped onto at most this many lines stays on one page
 NUMBER = re.compile(r"[+\-−]?\d[^A-Za-z]*(\(n=\d+\))?")  # a table cell that is a number does not wrap
 
 
@@ -169,6 +170,12 @@ def render_pages(markdown: str, pagesize: tuple[float, float] = A4_PORTRAIT, siz
     band = min(per_page, math.ceil(panel[1] / step)) if panel else 0  # the panel's height in lines
     tables = _table_spans(wrapped)  # first line -> (its last line + 1, the header's lines)
     kept = {_lead_in(wrapped, k): end for k, (end, _) in tables.items()}  # a table with its caption and heading
+    k = 0
+    for line, in_table in lines:  # a list item or short paragraph wrapped onto a few lines is not split either
+        parts = len(_wrap(line, width)) if len(line) > width and not in_table else 1
+        if 1 < parts <= KEEP_LINES:
+            kept.setdefault(k, k + parts)
+        k += parts
     pages: list[list] = [[]]  # per page: its lines, and the panel as (PANEL_SLOT, line index)
     used = 0
     header: list[str] = []  # the header of the table being set, repeated atop a page it continues on

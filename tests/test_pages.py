@@ -130,3 +130,14 @@ def test_a_table_is_not_split_from_its_caption_and_a_long_one_repeats_its_header
         assert lines[0].split() == ["method", "train"] and set(lines[1].replace(" ", "")) == {"-"}
         rows += [line.split()[0] for line in lines[2:]]
     assert rows == [f"m{i}" for i in range(150)]  # each row once, in order
+
+
+def test_a_list_item_wrapped_onto_a_few_lines_is_not_split_across_pages():
+    """A reader found a verdict's bullet split across pages, "0." alone at the foot of one: an item wrapped onto
+    a few lines moves whole to the next page where the page cannot hold it."""
+    filler = "\n".join(f"- note {i}" for i in range(58))
+    item = "- Degradation, " + "word " * 60 + "end."
+    pages = render_pages(f"{filler}\n{item}", A4_PORTRAIT, size=9.0)
+    assert len(pages) == 2
+    first, second = page_lines(pages[0]), page_lines(pages[1])
+    assert first[-1] == "- note 57" and second[0].startswith("- Degradation,") and second[-1].endswith("end.")
