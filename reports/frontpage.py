@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import io
-from .figures import figure_title
+from .figures import figure_title, fit_figure_text
 from .forest import (GAP_LABEL, VERDICT_LABEL, forest_height, gap_forest, methods_board, plot_forest,
                      tuned_board, verdict_forest)
 from .leaderboard import depth_labels, gap_counts, leaderboard_markdown, page_one_markdown
@@ -161,8 +161,8 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
                 "## Leaderboard in full: " + ("the one-recipe board" if tuned is None else "both boards"), "",
                 *full[2:]]
         title = (f"Depth gap, 95% CI; filled: decided (Holm over each board's "
-                 f"{gap_counts(board)} gaps, both tests); band: ±{EQUIVALENCE_MARGIN:g} "
-                 "points; red: seeds that did not train")
+                 f"{gap_counts(board)} gaps, both tests), open: not decided; squares on grey: the paper's nets; "
+                 f"band: ±{EQUIVALENCE_MARGIN:g} points; red: seeds that did not train")
         shallow, deep = depth_labels(board)
         return FrontPage(lead="\n".join(lead), boards="\n".join(full), board=board, tuning=ctx.extras.get("tuning"),
                          beside_verdict=VERDICT_BESIDE_BOARD.format(where="above"),
@@ -171,9 +171,11 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
     table = verdict_forest(verdict)
     if table.empty or table["diff"].isna().all():
         return FrontPage()
-    title = "The verdict's differences: 95% CI over seeds, paired (Welch where seeds differ); filled: decided"
-    fig = Figure(figsize=(8.5, forest_height(len(table)) + 0.4), layout="constrained")
+    title = ("The verdict's differences: 95% CI over seeds, paired (Welch where seeds differ); filled: decided, "
+             "open: not decided; right: the difference [CI] and in how many shared seeds it is > 0")
+    fig = Figure(figsize=(8.5, forest_height(len(table)) + 0.8), layout="constrained")
     plot_forest(fig.subplots(), table, xlabel=VERDICT_LABEL)
     fig.suptitle(figure_title(ctx, "The verdict's comparisons"), fontsize=11)
+    fig.supxlabel(fit_figure_text(fig, title, 8), fontsize=8, color="0.3")  # the key, as page 1's panel has it
     return FrontPage(beside_verdict=MARKER, panel=_panel(table, VERDICT_LABEL, title),
                      figures={"verdict-forest": fig})
