@@ -287,6 +287,22 @@ def _sections(ctx: ReportContext, errors: list[str]) -> list[tuple[str, str]]:
     return out
 
 
+# The words the pages use that a student meets here first, each said once (a reader's review asked for them).
+TERMS = [
+    "- CIFAR family, ImageNet family: the paper's two designs of net, 3 stages of 6n+2 layers (section 4.2) and "
+    "4 stages of 18-152 layers (Table 1), trained here on the profile's dataset, named in brackets.",
+    "- ok seed: a run that finished without diverging; counted seeds: the ok ones and the diverged ones, which "
+    "enter at chance error (the error of guessing: 90% with ten classes).",
+    "- at chance, did not train: a final training error within 5 points of chance.",
+    "- shown, decided: a test rejects at 5% after Holm's correction for the other comparisons of its column "
+    "(Holm p); \"within ±5\": an equivalence test (TOST) shows the difference inside ±5 points.",
+    "- paired: compared seed by seed (a seed gives every net the same batches); r: the correlation of two nets' "
+    "errors across seeds.",
+    "- seeds to decide: the seeds per net at which a new experiment would decide with 80% probability, were the "
+    "observed mean and spread the true ones (a planning figure).",
+]
+
+
 def _first_page(title: str, verdict_md: str, provenance: str, flagged: Sequence[Run], errors: Sequence[str],
                 front: FrontPage | None = None) -> str:
     """The markdown of report.pdf's first page(s): title, ``front``'s lead (the leaderboard), verdict (after
@@ -299,7 +315,7 @@ def _first_page(title: str, verdict_md: str, provenance: str, flagged: Sequence[
         "None: every expected run finished ok."]
     if errors:
         first += ["", "## Report errors", ""] + [f"- {e}" for e in errors]
-    return "\n".join(first)
+    return "\n".join(first + ["", "## Terms", "", *TERMS])
 
 
 def _count_line(experiment: str, profile: str, runs: Sequence[Run], extra: Sequence[Run] | None) -> str:

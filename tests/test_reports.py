@@ -1055,3 +1055,18 @@ def test_runs_trained_on_other_data_are_named_not_pooled(tmp_path):
     write(tmp_path / "b", "plain-20", 0, "1")
     write(tmp_path / "b", "resnet-20", 0, "2")  # one each: neither is the usual data
     assert [r.status for r in discover_runs(tmp_path / "b", EXP, PROF).runs] == ["malformed", "malformed"]
+
+
+def test_the_first_pages_define_the_words_they_use(tmp_path):
+    """A reader's review: "CIFAR family (fashion-mnist)", "counted seeds", "decided", "Holm p", "r" and "seeds to
+    decide" were used and never defined. The first pages end with a Terms section that defines them."""
+    from reports.build import build_report
+
+    for seed in (0, 1):
+        for model in ("plain-20", "plain-56", "resnet-20", "resnet-56"):
+            write_run(tmp_path / "runs", EXP, PROF, model, seed, steps=STEPS, train=flat(20.0 + seed))
+    page = build_report(tmp_path / "runs", EXP, PROF, tmp_path / "out").first_page
+    terms = page[page.index("## Terms"):]
+    for word in ("CIFAR family", "ok seed", "counted seeds", "at chance", "decided", "Holm p", "paired", "r:",
+                 "seeds to decide"):
+        assert word in terms, word
