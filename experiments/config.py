@@ -120,8 +120,10 @@ class RunConfig:
         if self.image_size and DATASETS[self.dataset].own_size:
             raise ConfigError(f"bad image_size {self.image_size}: the {self.dataset} dataset "
                               f"{DATASETS[self.dataset].own_size}; valid: 0")
-        if any(m < 1 for m in self.milestones) or self.milestones != sorted(self.milestones):
-            raise ConfigError(f"bad milestones {self.milestones!r}: must be increasing iterations >= 1")
+        # strictly: a repeated milestone would divide the rate twice at that iteration
+        if any(m < 1 for m in self.milestones) or any(a >= b for a, b in zip(self.milestones, self.milestones[1:])):
+            raise ConfigError(f"bad milestones {self.milestones!r}: must be strictly increasing iterations >= 1, "
+                              "each once, e.g. [32000,48000]")
         if self.cuda_graph and self.compile and self.compile_mode in GRAPHED_COMPILE_MODES:
             raise ConfigError(
                 f"bad compile_mode {self.compile_mode!r} with cuda_graph: that mode records CUDA graphs of its "
