@@ -29,6 +29,8 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda")  # auto: a GPU where torch sees on
 WARMUPS = ("constant", "linear")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune-no-cudagraphs", "max-autotune")
 GRAPHED_COMPILE_MODES = ("reduce-overhead", "max-autotune")  # modes that add CUDA graphs themselves
+MAX_SPLIT_SEED = 2**64 - 1  # torch.Generator.manual_seed takes 64 bits
+MAX_IMAGE_SIZE = 224  # image_size's largest: ImageNet's crop (a tensor dataset is held whole, as uint8)
 
 
 @dataclass
@@ -117,6 +119,13 @@ class RunConfig:
             if not 0 <= getattr(self, name) < math.inf:
                 raise ConfigError(f"bad {name} {getattr(self, name)!r}: must be a finite number >= 0")
         _one_of("accelerator", self.accelerator, ACCELERATORS)
+        if self.split_seed > MAX_SPLIT_SEED:
+            raise ConfigError(f"bad split_seed {self.split_seed}: must be an integer from 0 to {MAX_SPLIT_SEED} "
+                              "(2^64 - 1: it seeds a torch generator, which takes 64 bits)")
+        if self.image_size > MAX_IMAGE_SIZE:
+            raise ConfigError(f"bad image_size {self.image_size}: must be at most {MAX_IMAGE_SIZE} (the paper's "
+                              "largest input, ImageNet's crop; a tensor dataset is held whole in memory, and 60000 "
+                              "CIFAR-10 images at 224x224 are already 9 GB), or 0 for the dataset's own")
         if self.image_size and DATASETS[self.dataset].own_size:
             raise ConfigError(f"bad image_size {self.image_size}: the {self.dataset} dataset "
                               f"{DATASETS[self.dataset].own_size}; valid: 0")

@@ -41,3 +41,33 @@ def test_repeated_or_unordered_milestones_are_refused(milestones, tmp_path):
     one_error_line(err.getvalue(), "bad milestones", "strictly increasing")
     assert not (tmp_path / "runs").exists()
     assert load_profile("smoke", ["milestones=[3,6]"]).milestones == [3, 6]
+
+
+# --- settings no run can load its data with are refused by the input check, not blamed on the files -------
+@pytest.mark.parametrize("setting, fragments", [
+    ("split_seed=18446744073709551616", ["bad split_seed 18446744073709551616", "0 to 18446744073709551615"]),
+    ("image_size=5000", ["bad image_size 5000", "at most 224"]),
+])
+def test_a_data_setting_out_of_range_is_refused_by_the_input_check(setting, fragments, tmp_path):
+    """split_seed=2^64 (torch's generators take 64 bits) and image_size=5000 (1.5 TB of Fashion-MNIST) passed
+    make's input check; every run then failed to load its data and was told its data files were damaged, to
+    delete them and fetch them afresh."""
+    from experiments import matrix
+
+    with pytest.raises(ConfigError, match=re.escape(fragments[0])):
+        load_profile("quick", [setting])
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = matrix.main(["check", "--profile", "quick", "--runs-dir", str(tmp_path / "runs"), "--set", setting])
+    assert rc == 2
+    one_error_line(err.getvalue(), *fragments)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_the_largest_split_seed_and_image_size_still_load():
+    from experiments.data import load_tensors
+
+    config = load_profile("smoke", ["split_seed=18446744073709551615", "image_size=224", "synthetic_train=8",
+                                    "synthetic_eval=4", "batch_size=4"])
+    t = load_tensors(config, "unused")
+    assert t.image_shape == (3, 224, 224) and len(t.train_x) == 8
