@@ -71,3 +71,42 @@ def test_the_largest_split_seed_and_image_size_still_load():
                                     "synthetic_eval=4", "batch_size=4"])
     t = load_tensors(config, "unused")
     assert t.image_shape == (3, 224, 224) and len(t.train_x) == 8
+
+
+def write_fashion_mnist(root, n_train: int = 40, n_test: int = 20):
+    """Fashion-MNIST's four IDX files, random images, in ``root/FashionMNIST/raw`` (torchvision's layout)."""
+    import struct
+
+    import numpy as np
+
+    raw = root / "FashionMNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name, array in (("train-images-idx3-ubyte", rng.integers(0, 256, (n_train, 28, 28))),
+                        ("train-labels-idx1-ubyte", np.arange(n_train) % 10),
+                        ("t10k-images-idx3-ubyte", rng.integers(0, 256, (n_test, 28, 28))),
+                        ("t10k-labels-idx1-ubyte", np.arange(n_test) % 10)):
+        magic = 0x0803 if array.ndim == 3 else 0x0801
+        (raw / name).write_bytes(struct.pack(">I", magic) + b"".join(struct.pack(">I", d) for d in array.shape)
+                                 + array.astype(np.uint8).tobytes())
+    return raw
+
+
+def test_only_errors_reading_the_files_are_blamed_on_them(tmp_path):
+    """An error of the settings (a split_seed torch cannot take, were it to pass the check) was reported as
+    "fashion-mnist ... cannot be read: its files are damaged or incomplete; delete them and run again", advice to
+    delete good data. It is raised as what it is; a truncated file is still said to be damaged."""
+    from experiments.config import RunConfig
+    from experiments.data import load_tensors
+
+    raw = write_fashion_mnist(tmp_path)
+    unchecked = RunConfig(dataset="fashion-mnist", val_size=10, split_seed=2**64)  # as the check once let through
+    with pytest.raises(ValueError, match="Overflow") as caught:
+        load_tensors(unchecked, tmp_path)
+    assert not isinstance(caught.value, ConfigError)
+    assert len(load_tensors(RunConfig(dataset="fashion-mnist", val_size=10), tmp_path).train_x) == 30
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-100])  # a truncated download
+    with pytest.raises(ConfigError, match=r"^fashion-mnist in .* cannot be read \(.*\): its files are damaged or "
+                                          "incomplete; delete them and run again to fetch them afresh$"):
+        load_tensors(RunConfig(dataset="fashion-mnist", val_size=10), tmp_path)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from . import cifar10, fashion_mnist, imagenet, synthetic
-from .base import OFFLINE_ENV, DataUnavailable, Dataset, check_split
+from .base import OFFLINE_ENV, DataUnavailable, Dataset, UnreadableFiles, check_split
 from .imagenet import folder_classes
 from .synthetic import synthetic_tensors
 from .tensors import Tensors, check_labels, resize, split
@@ -104,17 +104,21 @@ def load_tensors(config, data_dir: Path) -> Tensors:
 
 def _read(d, config, data_dir: Path) -> Tensors:
     """``d.load``, with a dataset whose files are there but cannot be read (a truncated download, a missing
-    batch file, a pickle or idx file of another shape) refused in one line, ConfigError naming the folder: the
-    libraries' own errors (torchvision's "Dataset not found or corrupted. You can use download=True", a
-    reshape's RuntimeError, an IndexError deep in the split) say neither which files nor what to do."""
+    batch file, a pickle or idx file of another shape: an error inside its :func:`~experiments.data.base.reading`)
+    refused in one line, ConfigError naming the folder: the libraries' own errors (torchvision's "Dataset not
+    found or corrupted. You can use download=True", a reshape's RuntimeError) say neither which files nor what
+    to do. Any other error (the settings', the machine's: out of memory) is raised as it is: the files are not
+    to blame, and deleting them would not help."""
     try:
         return d.load(config, data_dir)
-    except ConfigError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - any failure to read the files is the same advice
+    except UnreadableFiles as unreadable:
+        exc = unreadable.__cause__ or unreadable
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise ConfigError(f"{d.name} in {data_dir} cannot be read ({type(exc).__name__}: {first}): its files are "
-                          "damaged or incomplete; delete them and run again to fetch them afresh") from None
+        what = f"{d.name} in {data_dir} cannot be read ({type(exc).__name__}: {first})"
+        if isinstance(exc, PermissionError):  # the files may well be whole: they are not this user's to read
+            raise ConfigError(f"{what}: give this user read access to its files") from None
+        raise ConfigError(f"{what}: its files are damaged or incomplete; delete them and run again to fetch them "
+                          "afresh") from None
 
 
 def preload(config, data_dir: Path) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 import socket
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +22,25 @@ OFFLINE_ENV = "DEGRADATION_OFFLINE"  # set to 1 to never try a download (tests s
 
 class DataUnavailable(ConfigError):
     """The dataset is not on disk and could not be fetched; the message says how to get it."""
+
+
+class UnreadableFiles(Exception):
+    """A dataset's files are there but cannot be read (its cause: the reader's own error); raised by
+    :func:`reading`, said in one line by :func:`experiments.data._read`."""
+
+
+@contextmanager
+def reading() -> Iterator[None]:
+    """Around a dataset's reading of its files (and the tensors made straight from them): any error there but a
+    ConfigError or MemoryError is the files' (a truncated download, a missing batch file, a pickle or IDX file of
+    another shape), raised as :class:`UnreadableFiles`. What a load does with the tensors afterwards (resizing,
+    the split) is outside: its errors are the settings' or the machine's, not the files'."""
+    try:
+        yield
+    except (ConfigError, MemoryError):
+        raise
+    except Exception as exc:  # noqa: BLE001 - whatever the reader raises on bad bytes
+        raise UnreadableFiles(exc) from exc
 
 
 def check_split(name: str, images: int, val_size: int | None = None, batch_size: int | None = None) -> int:
@@ -43,7 +63,8 @@ class Dataset:
     ``ensure(data_dir, fetch)`` makes sure the files are under ``data_dir`` (fetching them when ``fetch``)
     or raises :class:`DataUnavailable` saying how to get them; it runs on every ``make`` and imports no torch.
     ``load(config, data_dir)`` returns the splits as uint8 :class:`~experiments.data.tensors.Tensors`, held
-    on the training device; None for a folder dataset, which DataLoader workers read image by image
+    on the training device, its reading of the files inside :func:`reading` (an error there is said to be the
+    files', one outside it is not); None for a folder dataset, which DataLoader workers read image by image
     (experiments.training.datamodule). ``own_size``: why ``image_size`` cannot apply, for a dataset that sizes
     its images itself (empty: it can). ``train_split``: the published training split's size, for the input
     check (:func:`experiments.data.check_sizes`); None where it is not fixed.

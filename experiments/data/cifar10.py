@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .base import Dataset, download
+from .base import Dataset, download, reading
 
 
 def ensure(data_dir: Path, fetch: bool) -> None:
@@ -23,8 +23,9 @@ def load(config, data_dir: Path):
 
     from .tensors import from_torchvision
 
-    return from_torchvision(config, "cifar10", tvd.CIFAR10(str(data_dir), train=True, download=False),
-                            tvd.CIFAR10(str(data_dir), train=False, download=False),
+    with reading():
+        train, test = (tvd.CIFAR10(str(data_dir), train=t, download=False) for t in (True, False))
+    return from_torchvision(config, "cifar10", train, test,
                             lambda ds: torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), str(data_dir))
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from runfolder.io import atomic_open
 
-from .base import Dataset, download
+from .base import Dataset, download, reading
 
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
@@ -53,9 +53,9 @@ def load(config, data_dir: Path):
 
     from .tensors import from_torchvision
 
-    return from_torchvision(config, "fashion-mnist", tvd.FashionMNIST(str(data_dir), train=True, download=False),
-                            tvd.FashionMNIST(str(data_dir), train=False, download=False),
-                            lambda ds: ds.data.unsqueeze(1), str(data_dir))
+    with reading():
+        train, test = (tvd.FashionMNIST(str(data_dir), train=t, download=False) for t in (True, False))
+    return from_torchvision(config, "fashion-mnist", train, test, lambda ds: ds.data.unsqueeze(1), str(data_dir))
 
 
 DATASET = Dataset("fashion-mnist", ensure, load, train_split=60000, channels=1)

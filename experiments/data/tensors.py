@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError
-from .base import check_split
+from .base import check_split, reading
 
 if TYPE_CHECKING:
     import torch
@@ -143,12 +143,13 @@ def from_torchvision(config: "RunConfig", name: str, train, test, images, where:
     folder in the error)."""
     import torch
 
-    full_x, test_x = images(train), images(test)
-    full_y, test_y = torch.as_tensor(train.targets).long(), torch.as_tensor(test.targets).long()
-    for split_name, x, y in (("training", full_x, full_y), ("test", test_x, test_y)):
-        if len(x) != len(y):  # files of another image size read as this one's: images and labels would pair wrongly
-            raise ValueError(f"{name} in {where}: its {split_name} files hold {len(x)} images and {len(y)} labels; "
-                             "they are not the dataset's files (another image size?)")
+    with reading():  # what the files hold; resizing and splitting them is the settings' work
+        full_x, test_x = images(train), images(test)
+        full_y, test_y = torch.as_tensor(train.targets).long(), torch.as_tensor(test.targets).long()
+        for split_name, x, y in (("training", full_x, full_y), ("test", test_x, test_y)):
+            if len(x) != len(y):  # files of another image size read as this one's: images and labels would pair wrongly
+                raise ValueError(f"{name} in {where}: its {split_name} files hold {len(x)} images and {len(y)} "
+                                 "labels; they are not the dataset's files (another image size?)")
     if config.image_size:
         full_x, test_x = resize(full_x, config.image_size), resize(test_x, config.image_size)
     t = split(name, full_x, full_y, test_x, test_y, len(train.classes), config)
