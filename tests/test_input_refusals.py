@@ -110,3 +110,38 @@ def test_only_errors_reading_the_files_are_blamed_on_them(tmp_path):
     with pytest.raises(ConfigError, match=r"^fashion-mnist in .* cannot be read \(.*\): its files are damaged or "
                                           "incomplete; delete them and run again to fetch them afresh$"):
         load_tensors(RunConfig(dataset="fashion-mnist", val_size=10), tmp_path)
+
+
+@pytest.mark.parametrize("case", ["empty folder", "one file missing"])
+def test_a_cifar_folder_missing_files_is_fetched_again(case, tmp_path, monkeypatch):
+    """An empty cifar-10-batches-py/ passed the data check (it looked for the folder only), then every run was
+    told to delete the files and run again to fetch them afresh, and no fetch ever came. The check now looks for
+    each file torchvision reads: a fetch is tried, and offline it says how to get the files."""
+    import torchvision.datasets as tvd
+
+    from experiments.data import OFFLINE_ENV, DataUnavailable, ensure_available
+
+    CIFAR_FILES = ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch",
+                   "batches.meta")  # what torchvision's CIFAR10 reads
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    if case == "one file missing":
+        for name in CIFAR_FILES[1:]:
+            (folder / name).write_bytes(b"x")
+    monkeypatch.setenv(OFFLINE_ENV, "1")
+    lacks = "now empty" if case == "empty folder" else f"lacks {CIFAR_FILES[0]}"
+    with pytest.raises(DataUnavailable, match=f"CIFAR10 not found under .*downloads are off.*{lacks}"):
+        ensure_available("cifar10", tmp_path, fetch=True)
+    fetched = []
+
+    def download(root, train, download):  # torchvision's download, without the network
+        fetched.append(train)
+        for name in CIFAR_FILES:
+            (folder / name).write_bytes(b"x")
+
+    monkeypatch.setattr(tvd, "CIFAR10", download)
+    monkeypatch.delenv(OFFLINE_ENV)
+    ensure_available("cifar10", tmp_path, fetch=True)
+    assert fetched == [True, False]
+    ensure_available("cifar10", tmp_path, fetch=False)  # all there now: nothing to fetch

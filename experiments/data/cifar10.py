@@ -10,11 +10,21 @@ from pathlib import Path
 from .base import Dataset, download, reading
 
 
+CIFAR_FOLDER = "cifar-10-batches-py"
+CIFAR_FILES = (*(f"data_batch_{i}" for i in range(1, 6)), "test_batch", "batches.meta")  # torchvision reads these
+
+
 def ensure(data_dir: Path, fetch: bool) -> None:
-    if not (data_dir / "cifar-10-batches-py").is_dir():
+    """Every file torchvision reads is there, else fetched: an empty or partial folder (a download cut short,
+    a file deleted as a damaged one) is fetched again, as the load's advice for damaged files says."""
+    folder = data_dir / CIFAR_FOLDER
+    missing = [name for name in CIFAR_FILES if not (folder / name).is_file()]
+    if missing:
+        lacks = (f", which now lacks {', '.join(missing)}" if len(missing) < len(CIFAR_FILES) else ", now empty") \
+            if folder.is_dir() else ""
         download("CIFAR10", data_dir, fetch, how=(
             "download cifar-10-python.tar.gz from https://www.cs.toronto.edu/~kriz/cifar.html and unpack it "
-            f"into {data_dir} (giving {data_dir / 'cifar-10-batches-py'})"))
+            f"into {data_dir} (giving {folder}{lacks})"))
 
 
 def load(config, data_dir: Path):
