@@ -145,3 +145,70 @@ def test_a_cifar_folder_missing_files_is_fetched_again(case, tmp_path, monkeypat
     ensure_available("cifar10", tmp_path, fetch=True)
     assert fetched == [True, False]
     ensure_available("cifar10", tmp_path, fetch=False)  # all there now: nothing to fetch
+
+
+# --- image folders --------------------------------------------------------------------------------------------
+FOLDER_TINY = {"batch_size": 4, "max_steps": 2, "eval_every": 2, "log_every": 2, "eval_batch_size": 8, "threads": 1,
+               "workers": 0, "cifar_width": 4, "imagenet_width": 4, "grad_norm_every": 0}
+
+
+def folder_args(**changes) -> list[str]:
+    return [a for k, v in {**FOLDER_TINY, **changes}.items() for a in ("--set", f"{k}={v}")]
+
+
+def make_image_folder(root, names: dict[str, list]) -> object:
+    """An ImageNet-style folder: ``root/<split>/<class>/<name>`` for each name (str, or bytes for a name that
+    is not UTF-8), tiny PNGs of one colour per class with seeded noise."""
+    import os
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    colours = {"c0": (220, 30, 30), "c1": (30, 220, 30)}
+    for key, files in names.items():
+        split, cls = key.split("/")
+        folder = root / split / cls
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in files:
+            pixels = np.clip(np.array(colours[cls]) + rng.integers(-40, 41, (16, 16, 3)), 0, 255).astype(np.uint8)
+            path = os.fsencode(folder) + b"/" + (name if isinstance(name, bytes) else os.fsencode(name))
+            with open(path, "wb") as f:
+                Image.fromarray(pixels).save(f, format="PNG")
+    return root
+
+
+def folder_record(root) -> dict:
+    from experiments.training.datamodule import FolderDataModule
+
+    data = FolderDataModule(load_profile("imagenet"), root, seed=0)
+    data.setup("fit")
+    return data.data_record()
+
+
+def test_an_image_folders_recorded_digest_is_what_it_was(tmp_path):
+    """The digest a run records of an image folder (and a resume compares) is unchanged for UTF-8 file names,
+    ASCII or not: these are the digests the suite recorded for this folder before non-UTF-8 names were taken."""
+    root = make_image_folder(tmp_path, {"train/c0": ["0.png", "1.png"], "train/c1": ["0.png", "1.png"],
+                                        "val/c0": ["0.png", "1.png"], "val/c1": ["0.png", "café.png"]})
+    assert folder_record(root) == {
+        "train": {"images": 4, "sha256": "6a76d5af4f033eb98a808d95c530bfbb041ab52ce3d739960b804be00526e284"},
+        "val": {"images": 4, "sha256": "d66655bfdfbf4180220a444c19fa0ee23d02af4bc1ead78ea03fbf9efb693a2d"}}
+
+
+def test_a_file_name_that_is_not_utf8_trains(tmp_path):
+    """train/c0/caf\\xe9.png (a Latin-1 name) crashed every run with a UnicodeEncodeError traceback while it
+    digested the folder's file list, leaving no result and no error.txt, again on every make. The name is
+    digested as its bytes on disk: the run trains, and the digest tells it apart from the UTF-8 'café.png'."""
+    from helpers_runs import inproc, run_dir
+
+    names = {"train/c0": ["0.png", b"caf\xe9.png"], "train/c1": ["0.png", "1.png"], "val/c0": ["0.png"],
+             "val/c1": ["0.png"]}
+    root = make_image_folder(tmp_path / "data", names)
+    utf8 = make_image_folder(tmp_path / "utf8", {**names, "train/c0": ["0.png", "café.png"]})
+    record = folder_record(root)
+    assert record["train"]["images"] == 4 and record["train"]["sha256"] != folder_record(utf8)["train"]["sha256"]
+    folder = run_dir(tmp_path / "runs", profile="imagenet")
+    rc, out, err = inproc(folder, "--data-dir", str(root), *folder_args())
+    assert rc == 0, out + err
+    assert (folder / "result.json").is_file() and not (folder / "error.txt").exists()
