@@ -117,6 +117,9 @@ def _check_input(args: argparse.Namespace):
     from .training.datamodule import prepared_data
 
     ensure_available(config.dataset, data_dir, fetch=True)
+    from .data import check_folder_sizes
+
+    check_folder_sizes(config, data_dir)  # a folder's size is known here only (a tensor dataset's: check_sizes)
     from .launch import slots
 
     slots.parse_runs_per_gpu(args.runs_per_gpu)

@@ -212,3 +212,38 @@ def test_a_file_name_that_is_not_utf8_trains(tmp_path):
     rc, out, err = inproc(folder, "--data-dir", str(root), *folder_args())
     assert rc == 0, out + err
     assert (folder / "result.json").is_file() and not (folder / "error.txt").exists()
+
+
+def test_a_batch_larger_than_an_image_folders_training_set_is_refused_before_anything_is_written(tmp_path):
+    """With 12 training images and batch_size=16 every run wrote config.yaml, metrics.csv, error.txt and a failed
+    result.json ("ConfigError: bad batch_size 16: larger than the training set (12 images)"), again on every make;
+    the tensor datasets refuse it up front. make's data step now says it once, before any run starts, and a run
+    started by hand says it before it writes its folder. The images are counted only up to the batch."""
+    from experiments.data import __main__ as prepare
+    from experiments.data.imagenet import count_training_images
+    from helpers_runs import inproc, make, run_dir
+
+    names = [f"{i}.png" for i in range(6)]
+    root = make_image_folder(tmp_path / "data", {"train/c0": names, "train/c1": names, "val/c0": names[:1],
+                                                 "val/c1": names[:1]})
+    assert count_training_images(root, at_most=100) == 12 and count_training_images(root, at_most=5) == 6
+    fragments = ["bad batch_size 16: larger than the training set (12 images in", "valid: at most 12"]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = prepare.main(["prepare", "--profile", "imagenet", "--data-dir", str(root), "--set", "batch_size=16"])
+    assert rc == 2
+    one_error_line(err.getvalue(), *fragments)
+    runs = tmp_path / "runs"
+    rc, out, err = inproc(run_dir(runs, profile="imagenet"), "--data-dir", str(root), *folder_args(batch_size=16))
+    assert rc == 2, out + err
+    one_error_line(err, *fragments)
+    assert not runs.exists()
+    sets = " ".join(f"{k}={v}" for k, v in {**FOLDER_TINY, "batch_size": 16}.items())
+    p = make(tmp_path, "degradation", "PROFILE=imagenet", "MODELS=plain-8", f"DATA_DIR={root}", f"RUNS_DIR={runs}",
+             f"REPORTS_DIR={tmp_path / 'reports'}", "JOBS=1", f"SET={sets}", timeout=300)
+    errors = [ln for ln in (p.stdout + p.stderr).splitlines() if ln.strip() and not ln.startswith("make")]
+    assert p.returncode == 2 and len(errors) == 1 and fragments[0] in errors[0], p.stdout + p.stderr
+    assert not runs.exists() and not (tmp_path / "reports").exists()
+    # A batch the folder holds trains (12 images, batch 12).
+    rc, out, err = inproc(run_dir(runs, profile="imagenet"), "--data-dir", str(root), *folder_args(batch_size=12))
+    assert rc == 0, out + err

@@ -26,8 +26,9 @@ from .tensors import Tensors, check_labels, resize, split
 DATASETS: dict[str, Dataset] = {d.name: d for d in (
     fashion_mnist.DATASET, cifar10.DATASET, imagenet.DATASET, synthetic.DATASET)}
 
-__all__ = ["DATASETS", "OFFLINE_ENV", "DataUnavailable", "Dataset", "Tensors", "check_labels", "dataset",
-           "ensure_available", "folder_classes", "load_tensors", "preload", "resize", "split", "synthetic_tensors"]
+__all__ = ["DATASETS", "OFFLINE_ENV", "DataUnavailable", "Dataset", "Tensors", "check_folder_sizes", "check_labels",
+           "dataset", "ensure_available", "folder_classes", "load_tensors", "preload", "resize", "split",
+           "synthetic_tensors"]
 
 
 def dataset(name: str) -> Dataset:
@@ -85,6 +86,19 @@ def check_sizes(config) -> None:
         check_split(d.name, config.synthetic_train, batch_size=config.batch_size)
     elif d.train_split is not None:
         check_split(d.name, d.train_split, config.val_size, config.batch_size)
+
+
+def check_folder_sizes(config, data_dir: Path) -> None:
+    """ConfigError, one line, for a ``batch_size`` larger than a folder dataset's training images (a tensor
+    dataset's is :func:`check_sizes`'s, from its published size): every run would fail on it after writing its
+    folder. The images are counted up to ``batch_size`` only (cheap on ImageNet). For make's data step and each
+    run's input check, after :func:`ensure_available`; nothing for a tensor dataset."""
+    if dataset(config.dataset).tensors:
+        return
+    found = imagenet.count_training_images(Path(data_dir), at_most=config.batch_size)
+    if found < config.batch_size:
+        raise ConfigError(f"bad batch_size {config.batch_size}: larger than the training set ({found} images in "
+                          f"{Path(data_dir) / imagenet.FOLDER_SPLITS[0]}); valid: at most {found}")
 
 
 def _load_key(config, data_dir: Path) -> tuple:

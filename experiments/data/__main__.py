@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..config import load_profile
 from ..errors import refusing_bad_input
-from . import ensure_available
+from . import check_folder_sizes, ensure_available
 
 
 @refusing_bad_input
@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     config = load_profile(args.profile, args.set.split() if args.set else None)
     ensure_available(config.dataset, Path(args.data_dir), fetch=True)
+    check_folder_sizes(config, Path(args.data_dir))  # before make trains anything: each run would refuse it
     return 0
 
 

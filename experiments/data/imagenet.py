@@ -78,4 +78,19 @@ def folder_classes(data_dir: Path) -> list[str]:
     return classes
 
 
+def count_training_images(data_dir: Path, at_most: int) -> int:
+    """The images of ``train/`` as ImageFolder reads them (each class folder's tree, links followed, files with
+    an image extension), counted up to ``at_most`` only: the count stops there, so that it is cheap on ImageNet's
+    1.28M images (a batch of 256 is found in its first class folder)."""
+    from torchvision.datasets.folder import IMG_EXTENSIONS
+
+    train, found = Path(data_dir) / FOLDER_SPLITS[0], 0
+    for name in folder_classes(data_dir):
+        for _, _, files in os.walk(train / name, followlinks=True):
+            found += sum(f.lower().endswith(IMG_EXTENSIONS) for f in files)
+            if found >= at_most:
+                return found
+    return found
+
+
 DATASET = Dataset("imagenet", ensure, None, own_size="crops 224x224 itself")
