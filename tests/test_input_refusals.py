@@ -247,3 +247,29 @@ def test_a_batch_larger_than_an_image_folders_training_set_is_refused_before_any
     # A batch the folder holds trains (12 images, batch 12).
     rc, out, err = inproc(run_dir(runs, profile="imagenet"), "--data-dir", str(root), *folder_args(batch_size=12))
     assert rc == 0, out + err
+
+
+def test_a_val_size_that_leaves_less_than_a_batch_is_named(tmp_path):
+    """val_size=59999 on Fashion-MNIST (60000 training images) was refused as "bad batch_size 128: larger than the
+    training set (1 images)", naming the value the user had not changed. A batch larger than the whole training
+    split is still the batch's fault."""
+    from experiments import matrix
+    from experiments.data import check_sizes
+
+    batch = load_profile("quick").batch_size
+    with pytest.raises(ConfigError, match=re.escape(f"bad val_size 59999: it leaves 1 of the fashion-mnist training "
+                                                    f"set's 60000 images to train on, fewer than a batch (batch_size "
+                                                    f"{batch}); valid: at most {60000 - batch}")):
+        check_sizes(load_profile("quick", ["val_size=59999"]))
+    with pytest.raises(ConfigError, match=re.escape(f"bad val_size 60000: the fashion-mnist training set has only "
+                                                    f"60000 images; valid: at most {60000 - batch}")):
+        check_sizes(load_profile("quick", ["val_size=60000"]))
+    with pytest.raises(ConfigError, match=re.escape("bad batch_size 60001: larger than the training set")):
+        check_sizes(load_profile("quick", ["batch_size=60001"]))
+    check_sizes(load_profile("quick", [f"val_size={60000 - batch}"]))
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = matrix.main(["check", "--profile", "quick", "--runs-dir", str(tmp_path / "runs"),
+                          "--set", "val_size=59999"])
+    assert rc == 2
+    one_error_line(err.getvalue(), "bad val_size 59999")

@@ -48,10 +48,15 @@ def check_split(name: str, images: int, val_size: int | None = None, batch_size:
     none are, the split is the training set already); ConfigError where none are left, or fewer than
     ``batch_size`` (one check and its words, for the input check, the pool's preload, the split and the
     batch order alike)."""
+    fits = batch_size is not None and batch_size <= images  # a batch fits the split before any is held out
+    most = f"; valid: at most {images - batch_size}" if fits else ""
     if val_size is not None and val_size >= images:
-        raise ConfigError(f"bad val_size {val_size}: the {name} training set has only {images} images")
+        raise ConfigError(f"bad val_size {val_size}: the {name} training set has only {images} images{most}")
     left = images - (val_size or 0)
     if batch_size is not None and batch_size > left:
+        if fits:  # the held-out images leave too few: val_size is the value to change
+            raise ConfigError(f"bad val_size {val_size}: it leaves {left} of the {name} training set's {images} "
+                              f"images to train on, fewer than a batch (batch_size {batch_size}){most}")
         raise ConfigError(f"bad batch_size {batch_size}: larger than the training set ({left} images)")
     return left
 
