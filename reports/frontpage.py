@@ -27,7 +27,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from . import io
-from .figures import figure_title, fit_figure_text
+from .figures import figure_title, fit_figure_text, fit_text
 from .forest import (GAP_LABEL, VERDICT_LABEL, forest_height, gap_forest, methods_board, plot_forest,
                      tuned_board, verdict_forest)
 from .leaderboard import depth_labels, gap_counts, leaderboard_markdown, page_one_markdown
@@ -95,8 +95,9 @@ def fit_axes(ax: Axes, rect: list[float]) -> Axes:
 def _panel(table: pd.DataFrame, xlabel: str, title: str, margin: float | None = None) -> Panel:
     def draw(fig: Figure, rect: list[float]) -> None:
         left, bottom, width, height = rect
-        fig.text(left, bottom + height, title, fontsize=8.5, va="top", ha="left")  # the band's caption
-        caption = TITLE_HEIGHT / fig.get_figheight()
+        text = fit_text(title, width * fig.get_figwidth(), 8.5)  # the page's width, whatever its orientation
+        fig.text(left, bottom + height, text, fontsize=8.5, va="top", ha="left")  # the band's caption
+        caption = TITLE_HEIGHT * (text.count("\n") + 1) / fig.get_figheight()
         plot_forest(ax := fig.add_axes(rect), table, xlabel=xlabel, margin=margin)
         fit_axes(ax, [left, bottom, width, height - caption])
 
@@ -171,11 +172,12 @@ def front_page(ctx: ReportContext, verdict: Verdict) -> FrontPage:
     table = verdict_forest(verdict)
     if table.empty or table["diff"].isna().all():
         return FrontPage()
-    title = ("The verdict's differences: 95% CI over seeds, paired (Welch where seeds differ); filled: decided, "
-             "open: not decided; right: the difference [CI] and in how many shared seeds it is > 0")
+    title = "The verdict's differences: 95% CI over seeds, paired (Welch where seeds differ); filled: decided"
     fig = Figure(figsize=(8.5, forest_height(len(table)) + 0.8), layout="constrained")
     plot_forest(fig.subplots(), table, xlabel=VERDICT_LABEL)
     fig.suptitle(figure_title(ctx, "The verdict's comparisons"), fontsize=11)
-    fig.supxlabel(fit_figure_text(fig, title, 8), fontsize=8, color="0.3")  # the key, as page 1's panel has it
+    key = (f"{title}, open: not decided; right: the difference [CI] and in how many of the seeds both nets hold "
+           "it is > 0")  # the key page 1's panel carries in its caption line, for the figure on its own
+    fig.supxlabel(fit_figure_text(fig, key, 8), fontsize=8, color="0.3")
     return FrontPage(beside_verdict=MARKER, panel=_panel(table, VERDICT_LABEL, title),
                      figures={"verdict-forest": fig})

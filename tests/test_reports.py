@@ -1070,3 +1070,24 @@ def test_the_first_pages_define_the_words_they_use(tmp_path):
     for word in ("CIFAR family", "ok seed", "counted seeds", "at chance", "decided", "Holm p", "paired", "r:",
                  "seeds to decide"):
         assert word in terms, word
+
+
+def test_page_one_holds_every_word_inside_the_page(tmp_path):
+    """A portrait page 1 cut its forest plot's caption at the right edge once the caption grew: the caption is
+    broken to the page's width, and every text on the page lies inside it."""
+    from reports.build import build_report
+
+    for seed in (0, 1, 2):
+        for model, v in (("plain-20", 20.0), ("plain-56", 40.0), ("resnet-20", 15.0), ("resnet-56", 14.0)):
+            write_run(tmp_path / "runs", EXP, PROF, model, seed, steps=STEPS, train=flat(v + seed * (1 + v / 20)))
+    page = build_report(tmp_path / "runs", EXP, PROF, tmp_path / "out").page_one
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(page)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = page.bbox
+    for t in page.texts:
+        if t.get_text().strip():
+            e = t.get_window_extent(renderer)
+            assert e.x0 >= box.x0 - 1 and e.x1 <= box.x1 + 1, (t.get_text()[:60], e, box)
