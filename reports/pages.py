@@ -105,8 +105,9 @@ def text_lines(markdown: str, width: int | None = None) -> list[tuple[str, bool]
 
 
 def _wrap(line: str, width: int) -> list[str]:
+    """Prose wrapped at spaces; a word longer than a line (a run folder's path) is broken, not run off the page."""
     indent = re.match(r"\s*(- )?", line).end()  # a list item's continuation lines align with its text
-    return textwrap.wrap(line, width, subsequent_indent=" " * indent, break_long_words=False,
+    return textwrap.wrap(line, width, subsequent_indent=" " * indent, break_long_words=True,
                          break_on_hyphens=False) or [""]
 
 

@@ -141,3 +141,15 @@ def test_a_list_item_wrapped_onto_a_few_lines_is_not_split_across_pages():
     assert len(pages) == 2
     first, second = page_lines(pages[0]), page_lines(pages[1])
     assert first[-1] == "- note 57" and second[0].startswith("- Degradation,") and second[-1].endswith("end.")
+
+
+def test_a_word_longer_than_a_line_is_broken_not_run_off_the_page():
+    """The clean clone's tests found provenance's run folder path, longer than a portrait line, running off the
+    page: such a word is broken across lines; every character is kept."""
+    path = "/tmp/pytest-of-root/pytest-110/popen-gw0/" + "x" * 150 + "/runs/degradation/quick"
+    (page,) = render_pages(f"- experiment / profile: degradation / quick (run folders under {path})", A4_PORTRAIT,
+                           size=9.0)
+    lines = page_lines(page)
+    width = int((A4_PORTRAIT[0] - 2 * MARGIN) * 72 / (9.0 * MONO_ADVANCE))
+    assert max(map(len, lines)) <= width and "".join(line.strip() for line in lines).endswith(
+        path.replace(" ", "") + ")")
