@@ -208,3 +208,12 @@ def wait_for(predicate, timeout: float = 60, interval: float = 0.01, proc: subpr
             return bool(predicate())
         time.sleep(interval)
     return False
+
+
+def one_error_line(err: str, *fragments: str) -> str:
+    """The one ``error: ...`` line of ``err`` (stderr of a refused command), holding each of ``fragments``."""
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]

@@ -20,18 +20,10 @@ import pytest
 import torch
 import yaml
 
-from helpers_runs import ROOT, assert_same_state, env, forked, inproc, load_ckpt, run_dir
+from helpers_runs import ROOT, assert_same_state, env, forked, inproc, load_ckpt, one_error_line, run_dir
 from runfolders import write_run
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-
-
-def one_error_line(err: str, *fragments: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 def args_of(sets: dict) -> list[str]:

@@ -11,16 +11,9 @@ import re
 import pytest
 
 from experiments.config import ConfigError, load_profile
+from helpers_runs import one_error_line
 
 pytestmark = pytest.mark.filterwarnings("ignore")
-
-
-def one_error_line(err: str, *fragments: str) -> str:
-    lines = [ln for ln in err.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
 
 
 # --- milestones must be strictly increasing ----------------------------------------------------------------
