@@ -157,6 +157,7 @@ def cluster(tmp_path_factory):
         "ReturnToService=2",
         "NodeName=localhost NodeAddr=127.0.0.1 CPUs=2 Features=a100,h100 State=UNKNOWN",  # features to constrain on
         "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+        "MaxArraySize=2",  # array indices 0-1: a matrix of more runs goes as more arrays (every other test submits 2)
         "",
     ]))
     daemons = [
@@ -327,6 +328,26 @@ def test_the_suite_owns_the_array_and_array_limit_throttles_it(tmp_path, cluster
         assert "ArrayTaskThrottle=1" in shown, shown
     finally:
         cluster.run("scancel", job.group(1), check=False)
+        wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
+
+
+def test_more_runs_than_max_array_size_go_as_more_arrays(tmp_path, cluster):
+    """A matrix larger than the cluster's MaxArraySize (here 2; SLURM's default 1001) was one array that sbatch
+    refused ("Invalid job array specification") without the reason named: it goes as several arrays now."""
+    runs = tmp_path / "runs"
+    p = matrix(tmp_path, runs, "LAUNCHER=sbatch", "SEEDS=0 1", "ARRAY_LIMIT=1", cluster=cluster, timeout=120)
+    jobs = re.findall(r"submitted 2 run\(s\) as SLURM job array (\d+) \(tasks 0-1, at most 1 at once;", p.stdout)
+    try:
+        assert p.returncode == 0, p.stdout + p.stderr
+        assert "4 runs, more than the cluster's MaxArraySize (2) allows in one array: submitted as 2 arrays" \
+            in p.stdout, p.stdout
+        assert len(jobs) == 2 and len(set(jobs)) == 2, p.stdout
+        again = matrix(tmp_path, runs, "LAUNCHER=sbatch", "SEEDS=0 1", cluster=cluster, timeout=120)
+        said = again.stdout + again.stderr
+        assert "4 run(s) queued or running in SLURM job(s)" in said and "as SLURM job array" not in said, said
+    finally:
+        for job in jobs:
+            cluster.run("scancel", job, check=False)
         wait_for(lambda: not cluster.queue(), timeout=60, interval=0.2)
 
 

@@ -387,6 +387,20 @@ def _failures(slurm_dir: Path, todo: list[Path]) -> list[str]:
     return lines
 
 
+def max_array_size() -> int | None:
+    """The cluster's MaxArraySize (``scontrol show config``: an array's indices must be below it; SLURM's default
+    1001), None where scontrol cannot tell (then one array, and sbatch says if it is too large)."""
+    try:
+        out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    for line in out.stdout.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "MaxArraySize" and value.strip().isdigit() and int(value.strip()) > 0:
+            return int(value.strip())
+    return None
+
+
 def submit(args) -> int:
     """Submit the runs of ``args.runs`` (result.json paths) that are neither done nor queued as one array.
 
@@ -434,32 +448,40 @@ def submit(args) -> int:
         for line in failures:
             print(line, file=sys.stderr)
         if todo:
-            stamp = time.strftime("%Y%m%d-%H%M%S")
-            listing = (slurm_dir / f"{args.experiment}-{args.profile}-{stamp}-{os.getpid()}.runs").resolve()
-            listing.write_text("".join(f"{r.parent.resolve()}\t{position[r]}/{len(runs)}\n" for r in todo))
+            cap = max_array_size()  # SLURM refuses an array index at or above it: more runs go as more arrays
+            parts = [todo[i:i + cap] for i in range(0, len(todo), cap)] if cap else [todo]
+            if len(parts) > 1:
+                print(f"==> {label}: {len(todo)} runs, more than the cluster's MaxArraySize ({cap}) allows in one "
+                      f"array: submitted as {len(parts)} arrays")
             command = [str(Path(args.python).absolute()), "-m", "experiments.run", "--data-dir", args.data_dir,
                        *[a for kv in (args.set.split() if args.set else []) for a in ("--set", kv)],
                        "--slurm-requeue"]
-            sbatch = ["sbatch", "--parsable", f"--job-name={args.experiment}-{args.profile}",
-                      f"--array=0-{len(todo) - 1}{f'%{limit}' if limit else ''}", *sbatch_resources, "--requeue",
-                      f"--signal={REQUEUE_SIGNAL.name[3:]}@{SIGNAL_LEAD_SECONDS}", "--open-mode=append",
-                      f"--output={slurm_dir.resolve()}/%A_%a.out", f"--comment={listing}", *slurm_args,
-                      str(ARRAY_SCRIPT), str(listing), *command]
-            out = subprocess.run(sbatch, capture_output=True, text=True, timeout=120)
-            if out.returncode != 0:
-                listing.unlink(missing_ok=True)
-                print(f"error: sbatch refused the array: {out.stderr.strip() or out.stdout.strip()}\n"
-                      f"    command: {shlex.join(sbatch)}", file=sys.stderr)
-                return 1
-            job_id = out.stdout.strip().split(";")[0]
-            listing.with_suffix(JOB_SUFFIX).write_text(job_id + "\n")  # the next make: which task trained which run
-            print(f"==> {label}: submitted {len(todo)} run(s) as SLURM job array {job_id} (tasks 0-{len(todo) - 1}"
-                  f"{f', at most {limit} at once' if limit else ''}; "
-                  f"list {listing})\n"
-                  f"    follow it: squeue -j {job_id}   |   sacct -j {job_id} -X   |   "
-                  f"tail -f {slurm_dir}/{job_id}_*.out\n"
-                  f"    then run the same make command again: it submits nothing running or done, and writes the "
-                  f"report once every run is done")
+            for k, part in enumerate(parts):
+                stamp = time.strftime("%Y%m%d-%H%M%S")
+                listing = (slurm_dir / f"{args.experiment}-{args.profile}-{stamp}-{os.getpid()}"
+                           f"{f'-{k + 1}' if len(parts) > 1 else ''}.runs").resolve()
+                listing.write_text("".join(f"{r.parent.resolve()}\t{position[r]}/{len(runs)}\n" for r in part))
+                sbatch = ["sbatch", "--parsable", f"--job-name={args.experiment}-{args.profile}",
+                          f"--array=0-{len(part) - 1}{f'%{limit}' if limit else ''}", *sbatch_resources, "--requeue",
+                          f"--signal={REQUEUE_SIGNAL.name[3:]}@{SIGNAL_LEAD_SECONDS}", "--open-mode=append",
+                          f"--output={slurm_dir.resolve()}/%A_%a.out", f"--comment={listing}", *slurm_args,
+                          str(ARRAY_SCRIPT), str(listing), *command]
+                out = subprocess.run(sbatch, capture_output=True, text=True, timeout=120)
+                if out.returncode != 0:
+                    listing.unlink(missing_ok=True)
+                    before = f" ({k} of the {len(parts)} arrays submitted before it)" if k else ""
+                    print(f"error: sbatch refused the array{before}: {out.stderr.strip() or out.stdout.strip()}\n"
+                          f"    command: {shlex.join(sbatch)}", file=sys.stderr)
+                    return 1
+                job_id = out.stdout.strip().split(";")[0]
+                listing.with_suffix(JOB_SUFFIX).write_text(job_id + "\n")  # the next make: which task trained which
+                print(f"==> {label}: submitted {len(part)} run(s) as SLURM job array {job_id} (tasks 0-{len(part) - 1}"
+                      f"{f', at most {limit} at once' if limit else ''}; "
+                      f"list {listing})\n"
+                      f"    follow it: squeue -j {job_id}   |   sacct -j {job_id} -X   |   "
+                      f"tail -f {slurm_dir}/{job_id}_*.out")
+            print("    then run the same make command again: it submits nothing running or done, and writes the "
+                  "report once every run is done")
         elif waiting:
             print("    run the same make command again when they are done: it writes the report then")
         if failures:
