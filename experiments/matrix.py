@@ -227,7 +227,7 @@ def status(args) -> int:
             missing.append(d)
     summary = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     if args.lrs:  # the report counts the one-recipe board's runs alone: this line says what it counts besides
-        board = len(set(reported_dirs(args)))
+        board = len(reported_dirs(args))  # each folder once
         what = (f"all {len(dirs)} runs incl. the tuning protocol's (one-recipe board {board}, tuning protocol "
                 f"{len(dirs) - board})")
         print(f"==> {args.experiment} ({args.profile}), {what}: {summary}")

@@ -110,15 +110,13 @@ def _check_input(args: argparse.Namespace):
 
     fault = parse_fault(os.environ.get(FAULT_ENV))
     data_dir = Path(args.data_dir)
-    from .data import check_data_dir, ensure_available
+    from .data import check_data_dir, check_folder_sizes, ensure_available
 
     check_data_dir(args.data_dir, required=args.data_dir != "data")  # the default folder is made on demand
     check_extras(config)
     from .training.datamodule import prepared_data
 
     ensure_available(config.dataset, data_dir, fetch=True)
-    from .data import check_folder_sizes
-
     check_folder_sizes(config, data_dir)  # a folder's size is known here only (a tensor dataset's: check_sizes)
     from .launch import slots
 

@@ -164,19 +164,19 @@ def render_pages(markdown: str, pagesize: tuple[float, float] = A4_PORTRAIT, siz
         if widest(lines) > chars(size):  # a word too long to wrap: the page shrinks to it
             size = max(MIN_SIZE, width_pt / (widest(lines) * MONO_ADVANCE))
     width = chars(size)
-    wrapped = [(part, in_table) for line, in_table in lines
-               for part in (_wrap(line, width) if len(line) > width and not in_table else [line])] or [("", False)]
+    wrapped: list[tuple[str, bool]] = []
+    kept: dict[int, int] = {}  # a line's first wrapped line -> the index after its group, kept on one page
+    for line, in_table in lines:
+        parts = _wrap(line, width) if len(line) > width and not in_table else [line]
+        if 1 < len(parts) <= KEEP_LINES:  # a list item or short paragraph wrapped onto a few lines is not split
+            kept[len(wrapped)] = len(wrapped) + len(parts)
+        wrapped += [(part, in_table) for part in parts]
+    wrapped = wrapped or [("", False)]
     step = size * LINE_HEIGHT / 72  # inches per line
     per_page = int((h - 2 * MARGIN - 0.25) / step)
     band = min(per_page, math.ceil(panel[1] / step)) if panel else 0  # the panel's height in lines
     tables = _table_spans(wrapped)  # first line -> (its last line + 1, the header's lines)
-    kept = {_lead_in(wrapped, k): end for k, (end, _) in tables.items()}  # a table with its caption and heading
-    k = 0
-    for line, in_table in lines:  # a list item or short paragraph wrapped onto a few lines is not split either
-        parts = len(_wrap(line, width)) if len(line) > width and not in_table else 1
-        if 1 < parts <= KEEP_LINES:
-            kept.setdefault(k, k + parts)
-        k += parts
+    kept.update({_lead_in(wrapped, k): end for k, (end, _) in tables.items()})  # a table with its caption, heading
     pages: list[list] = [[]]  # per page: its lines, and the panel as (PANEL_SLOT, line index)
     used = 0
     header: list[str] = []  # the header of the table being set, repeated atop a page it continues on

@@ -375,9 +375,9 @@ def _flag_mixed_data(runs: list[Run]) -> None:
     report's runs were trained on, or every one where no data set is shared by most: a run kept from an earlier
     call on other files (another DATA_DIR, files replaced) would otherwise be pooled with the new ones without a
     word. Runs that record no data are not compared."""
-    recorded = [(r, r.config["data"]) for r in runs
-                if isinstance(r.config.get("data"), dict) and r.status in runfolder.DONE]
-    sets = Counter(repr(sorted(d.items())) for _, d in recorded)
+    recorded = [(r, d, repr(sorted(d.items()))) for r in runs
+                if isinstance(d := r.config.get("data"), dict) and r.status in runfolder.DONE]
+    sets = Counter(key for _, _, key in recorded)
     if len(sets) < 2:
         return
     (top, most), (_, second) = sets.most_common(2)
@@ -387,9 +387,9 @@ def _flag_mixed_data(runs: list[Run]) -> None:
         t = d.get("train") if isinstance(d.get("train"), dict) else {}
         return f"training split of {t.get('images')} images, sha256 {str(t.get('sha256'))[:12]}"
 
-    theirs = next((d for _, d in recorded if repr(sorted(d.items())) == usual), None)
-    for run, d in recorded:
-        if repr(sorted(d.items())) != usual:
+    theirs = next((d for _, d, key in recorded if key == usual), None)
+    for run, d, key in recorded:
+        if key != usual:
             run.status, run.reason = "malformed", (
                 f"trained on other data ({train_split(d)}) than the report's other runs ({train_split(theirs)}): "
                 "not comparable with theirs" if theirs is not None else

@@ -138,8 +138,9 @@ def plot_lr_sensitivity(ax: Axes, rows: pd.DataFrame, colours: dict[int, str], *
     """Final training error (%) of the tuning runs against the rate (log axis) on ``ax``, one line per depth
     (``colours``: depth -> colour, each depth in its own marker and :data:`DODGE` decades apart along the rate,
     so that equal points both show); the chosen rate ringed, a diverged run drawn as an x at the top (a row
-    per depth, 4 points apart), the one-recipe board's rate as a dotted vertical line and chance as a dashed horizontal one; ``rates``: the
-    ticks (default: the rows' rates; panels sharing an axis need the same). Returns ``ax``."""
+    per depth, 4 points apart), the one-recipe board's rate as a dotted vertical line and chance as a dashed
+    horizontal one; ``rates``: the ticks (default: the rows' rates; panels sharing an axis need the same).
+    Returns ``ax``."""
     top = 100.0
     for k, (depth, colour) in enumerate(colours.items()):
         part = rows[rows["depth"] == depth].sort_values("lr")

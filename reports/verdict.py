@@ -123,6 +123,11 @@ def counted(runs: Sequence[Run], model: str, split: str) -> Counted:
     return Counted(c.values, c.diverged - c.uncounted, c.uncounted, c.ended, c.malformed, c.at_chance, c.trains_seldom)
 
 
+def _untrained(runs: Sequence[Run], model: str) -> str:
+    """``"did not train in 3 of 3 seeds (diverged or at chance)"`` of ``model``, as the board says it."""
+    return cell(runs, model, chance_error(runs)).untrained_text()
+
+
 def compare(runs: Sequence[Run], a: str, b: str, split: str) -> Comparison:
     """The final ``split`` error of model ``a`` minus model ``b`` over every counted seed (:func:`counted`:
     diverged seeds at chance; :func:`reports.stats.difference`)."""
@@ -225,17 +230,16 @@ def family_verdict(runs: Sequence[Run], family: str, dataset: str = "") -> Famil
         lines.append(f"The degradation needs counted seeds of two plain depths; plain nets with one (ok, or diverged "
                      f"at chance): {have}.")
     elif one_fails:
-        lines.append(f"- Degradation, {plain_cmp.text()}: not judged: {one_fails} "
-                     f"{cell(runs, one_fails, chance_error(runs)).untrained_text()}, a failure to train, not the "
-                     "paper's degradation of plain nets that train.")
+        lines.append(f"- Degradation, {plain_cmp.text()}: not judged: {one_fails} {_untrained(runs, one_fails)}, a "
+                     "failure to train, not the paper's degradation of plain nets that train.")
     else:
         judgement = _judge(plain_cmp, "the deeper plain net trains worse", "the deeper plain net trains better")
         lines.append(f"- Degradation, {plain_cmp.text()}: {judgement}.")
         for d, m in sorted(left_out.items()):
             gap = compare(runs, m, plain[min(plain)], "train")
-            lines.append(f"- {m} {cell(runs, m, chance_error(runs)).untrained_text()}: its gap, {gap.text()}, is a "
-                         "failure to train, not the paper's degradation of plain nets that train; the degradation is "
-                         f"judged at {plain[max(plain)]}, the deepest plain net that trains in most seeds.")
+            lines.append(f"- {m} {_untrained(runs, m)}: its gap, {gap.text()}, is a failure to train, not the "
+                         "paper's degradation of plain nets that train; the degradation is judged at "
+                         f"{plain[max(plain)]}, the deepest plain net that trains in most seeds.")
     if shortcut is None:
         if plain_cmp is not None:
             lines.append(f"- The shortcuts' effect needs an ok residual net of depth {deep}.")
@@ -332,8 +336,7 @@ def residual_judgement(c: Comparison, plain: Comparison | None = None, runs: Seq
     if c.untrained:
         return NOT_TRAINED
     if c.one_fails:
-        return (f"not judged: {c.one_fails} {cell(runs, c.one_fails, chance_error(runs)).untrained_text()}, a "
-                "failure to train")
+        return f"not judged: {c.one_fails} {_untrained(runs, c.one_fails)}, a failure to train"
     if plain is not None and plain.one_fails:
         plain = None  # no degradation judged: no "too"
     if d.has_interval:

@@ -400,9 +400,10 @@ def seeds_needed(test: Test | None, family_size: int | None = None, margin: floa
     """Seeds per net at which a new experiment would show ``test``'s gap (two-sided t) or its equivalence
     within ±margin (TOST) with probability at least :data:`POWER`, at level ALPHA / family_size, were the
     observed mean difference and spread (``sd``) the true ones: the probability that either test decides,
-    :func:`_decide_power`; exact for the paired test (n − 1 degrees of freedom), for Welch's (unpaired nets) the pooled test's 2n − 2 degrees of freedom, which assumes equal
-    spreads and overstates the power somewhat where they differ. None when even MAX_SEEDS would not do, or
-    there is no spread to go by (``sd`` missing or 0)."""
+    :func:`_decide_power`; exact for the paired test (n − 1 degrees of freedom), for Welch's (unpaired nets)
+    the pooled test's 2n − 2 degrees of freedom, which assumes equal spreads and overstates the power somewhat
+    where they differ. None when even MAX_SEEDS would not do, or there is no spread to go by (``sd`` missing
+    or 0)."""
     if test is None or test.sd is None or not math.isfinite(test.sd) or test.no_spread:
         return None
     m = family_size or test.family_size
@@ -468,8 +469,7 @@ def gap_verdict(shallow: Cell, deep: Cell, test: Test | None) -> str:
     nets that train, nor is a deeper net that trains where the shallower one did not its absence),
     "degrades" where the Holm-adjusted test shows a positive gap (with "(by less than M points)" where the
     equivalence is shown too), else "removes it" where the equivalence is shown (a negative gap shown or
-    not) and most seeds of each net trained ("not judged: ... most seeds of <net> did not train" where not:
-    two nets that fail alike are within the margin of each other), else "the deeper net trains better" where
+    not), else "the deeper net trains better" where
     a negative gap is shown, else "gap not shown: every seed gives the same gap" where the seeds' gaps have
     no spread, else "not decided: neither a gap nor ±5 shown"."""
     untrained = [c.model for c in (shallow, deep) if not c.trained]

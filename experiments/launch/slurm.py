@@ -396,13 +396,14 @@ def max_array_size() -> int | None:
         return None
     for line in out.stdout.splitlines():
         key, _, value = line.partition("=")
-        if key.strip() == "MaxArraySize" and value.strip().isdigit() and int(value.strip()) > 0:
-            return int(value.strip())
+        if key.strip() == "MaxArraySize" and ascii_digits(value := value.strip()) and int(value) > 0:
+            return int(value)
     return None
 
 
 def submit(args) -> int:
-    """Submit the runs of ``args.runs`` (result.json paths) that are neither done nor queued as one array.
+    """Submit the runs of ``args.runs`` (result.json paths) that are neither done nor queued as one array (as
+    several where they are more than the cluster's MaxArraySize, :func:`max_array_size`).
 
     Returns 0 when every run is done (make renders the report), EXIT_PENDING when runs are queued or
     running, 1 when sbatch refused the array, a run pends for a reason that will never clear, or a run failed
