@@ -3,7 +3,7 @@
 # `make -j N` trains N at once. Failed runs (status "failed") are retried by the next invocation;
 # diverged runs are results and are kept.
 #
-#   make degradation                  # quick profile on the CPU: Fashion-MNIST, 3 seeds, 4-8 minutes on 2 cores
+#   make degradation                  # quick profile on the CPU: Fashion-MNIST, 3 seeds, 3-8 minutes on 2 cores
 #   make degradation PROFILE=paper    # the paper's CIFAR-10 recipe, on a GPU
 #   make shortcut-ablation SEEDS="0 1" MODELS="plain-56 resnet-56-a" -j 2
 #   make depth-sweep                  # plain and residual 20/32/44/56/110, final training error against depth
