@@ -106,13 +106,14 @@ def _check_input(args: argparse.Namespace):
     from .data import check_sizes
 
     check_sizes(config)  # as make's input check does, for a run started by hand
-    from .training.faults import FAULT_ENV, parse_fault
-
-    fault = parse_fault(os.environ.get(FAULT_ENV))
     data_dir = Path(args.data_dir)
     from .data import check_data_dir, check_folder_sizes, ensure_available
 
-    check_data_dir(args.data_dir, required=args.data_dir != "data")  # the default folder is made on demand
+    # the default folder is made on demand; a missing one is said before Lightning's import (about 5 s)
+    check_data_dir(args.data_dir, required=args.data_dir != "data")
+    from .training.faults import FAULT_ENV, parse_fault
+
+    fault = parse_fault(os.environ.get(FAULT_ENV))
     check_extras(config)
     from .training.datamodule import prepared_data
 
