@@ -34,6 +34,7 @@ from .figures import (PALETTE, _caption, figure_title, fit_figure_text, fit_text
 from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present, seed_flags
 from .verdicts import EQUIVALENCE_MARGIN, GAP_WORDS, points
 from .plotdata import curve_table, seed_counts, y_upper
+from .runs import flag_other_data, other_data
 from .registry import ReportContext, register_figure
 from .verdict import Comparison, Verdict
 
@@ -245,12 +246,16 @@ def tuned_board(ctx: ReportContext) -> pd.DataFrame | None:
                 ctx.extras["tuning"] = tuning.tuning_table(picked)
                 ctx.extras["tuning_base_lr"] = base
                 seeds = sorted({r.seed for r in ctx.runs})
-                runs = tuning.tuned_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base, seeds)
-                # the tuning runs' plugin code counts too: a rate chosen by other code than trained the seeds
+                runs = tuning.tuned_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base, seeds,
+                                         known={(r.model, r.seed): r for r in ctx.runs})
+                flag_other_data(runs, against=ctx.runs)  # a run at another rate, on other files, as on the first board
+                # the tuning runs' plugin code and data count too: a rate chosen by other code than trained the
+                # seeds, or by runs on other files
                 behind = tuning.tuning_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base)
                 board = leaderboard_table(runs, models, board="tuned", tuning_errors=tuning.chosen_errors(picked),
                                           untuned=tuning.untuned(picked), code_runs=behind,
-                                          diverged_grid=tuning.every_rate_diverged(picked))
+                                          diverged_grid=tuning.every_rate_diverged(picked),
+                                          other_data={r.model for r in other_data(behind, ctx.runs)})
                 ctx.extras["tuned_board"] = None if board.empty else board
     return ctx.extras["tuned_board"]
 

@@ -27,7 +27,7 @@ on report.pdf's first page (:mod:`reports.frontpage`).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import pandas as pd
 
@@ -129,7 +129,7 @@ def unstable_text(model: str, lr, tuning_error: float, cell: Cell) -> str:
 def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, board: str = "one-recipe",
                       tuning_errors: Mapping[str, float | None] | None = None,
                       untuned: Mapping[str, str] | None = None, diverged_grid: set[str] | None = None,
-                      code_runs: Sequence[Run] = ()) -> pd.DataFrame:
+                      code_runs: Sequence[Run] = (), other_data: Collection[str] = ()) -> pd.DataFrame:
     """One row per (family, method) among ``models`` (default: the models of ``runs``); columns
     :data:`COLUMNS`. ``runs``: every expected run of the board, any status; ``board``: one of
     :data:`BOARDS`. Raises ValueError for another ``board``.
@@ -154,7 +154,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     why instead. ``diverged_grid``: the nets whose every tuning run diverged; a tuned row that does not train
     says so rather than blaming the budget. ``code_runs``: more runs whose plugin code counts (the tuning runs
     behind a rate): a plugin net trained by more than one version of its code, among ``runs`` and these, gets
-    no verdict ("not judged: seeds trained by different plugin code").
+    no verdict ("not judged: seeds trained by different plugin code"). ``other_data`` (the tuned board): the
+    nets a tuning run behind whose rate was trained on other data than the report's runs
+    (:func:`reports.runs.other_data`); no verdict involving them is given.
     """
     if board not in BOARDS:
         raise ValueError(f"bad board {board!r}: expected one of {', '.join(BOARDS)}")
@@ -230,8 +232,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     mixed = {m: codes for m, codes in plugin_versions([*runs, *code_runs]).items() if len(codes) > 1}
     for row, sides in zip(rows, held):  # the flags say it too, per depth
         for w in sides:
-            if row[f"{w}_model"] in mixed:
-                text = f"{len(mixed[row[f'{w}_model']])} plugin versions"
+            texts = ([f"{len(mixed[row[f'{w}_model']])} plugin versions"] if row[f"{w}_model"] in mixed else []) + \
+                (["tuned on other data"] if row[f"{w}_model"] in other_data else [])
+            for text in texts:
                 row[f"{w}_flags"] = f"{row[f'{w}_flags']}, {text}" if row[f"{w}_flags"] else text
     for i, row in enumerate(rows):
         lo, hi = cells[row["shallow_model"]], cells[row["deep_model"]]
@@ -251,6 +254,8 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
         waiting = _among(nets, untuned or {})
         if waiting and two and not (lo.trained and hi.trained):  # what gap_verdict calls "not trained"
             row["verdict"] = GAP_WORDS["not_tuned"].format(why="; ".join(untuned[m] for m in waiting))
+        if elsewhere := _among(nets, other_data):  # its rate was chosen on other files
+            row["verdict"] = GAP_WORDS["other_data"].format(names=", ".join(elsewhere))
         if pooled := _among(nets, mixed):  # its mean and interval pool different nets (reports.runs flags them)
             row["verdict"] = GAP_WORDS["mixed"].format(names=", ".join(pooled))
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
@@ -268,6 +273,8 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             absent = row[f"{key}_verdict"] == EFFECT_WORDS["absent"].format(base=base)
             if (shaky := _among(pair, unstable)) and not absent:  # each trained: a seed failed there
                 row[f"{key}_verdict"] = EFFECT_WORDS["unstable"].format(names=", ".join(shaky))
+            if (elsewhere := _among(pair, other_data)) and not absent:
+                row[f"{key}_verdict"] = EFFECT_WORDS["other_data"].format(names=", ".join(elsewhere))
             if (pooled := _among(pair, mixed)) and not absent:
                 row[f"{key}_verdict"] = EFFECT_WORDS["mixed"].format(names=", ".join(pooled))
             if waiting := _among(pair, untuned or {}):

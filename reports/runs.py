@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -321,7 +322,7 @@ def discover_runs(runs_dir: str | Path, experiment: str, profile: str,
     runs = [load_run(Path(runs_dir), experiment, profile, m, s) for m in models for s in seeds]
     _read_plugin_records(runs)
     _flag_mixed_settings(runs)
-    _flag_mixed_data(runs)
+    flag_other_data(runs)
     return Discovery(runs=runs, models=list(models), seeds=list(seeds), ignored=ignored)
 
 
@@ -369,32 +370,50 @@ def _flag_mixed_settings(runs: list[Run]) -> None:
                                                        f"runs have {key}={usual}: not comparable with theirs")
 
 
-def _flag_mixed_data(runs: list[Run]) -> None:
+def _data_record(run: Run) -> tuple[dict, str] | None:
+    """The data a finished run (any status but missing) records it trained on (config.yaml's ``data``), with a
+    key that compares records; None where it records none."""
+    data = run.config.get("data")
+    return (data, repr(sorted(data.items()))) if isinstance(data, dict) and run.status != "missing" else None
+
+
+def flag_other_data(runs: Sequence[Run], against: Sequence[Run] | None = None) -> None:
     """Mark every finished run ``malformed`` whose recorded data (config.yaml's ``data``: each split's images and
     sha256, :meth:`experiments.training.datamodule.ImageFolderData.data_record`) is not the data most of the
     report's runs were trained on, or every one where no data set is shared by most: a run kept from an earlier
     call on other files (another DATA_DIR, files replaced) would otherwise be pooled with the new ones without a
-    word. Runs that record no data are not compared."""
-    recorded = [(r, d, repr(sorted(d.items()))) for r in runs
-                if isinstance(d := r.config.get("data"), dict) and r.status in runfolder.DONE]
-    sets = Counter(key for _, _, key in recorded)
-    if len(sets) < 2:
+    word. ``against``: the runs whose shared data counts (default: ``runs`` themselves; the tuned board's runs
+    are judged against the report's). Runs that record no data are not compared."""
+    reference = [k for r in (runs if against is None else against) if (k := _data_record(r))]
+    sets = Counter(key for _, key in reference)
+    if not sets:
         return
-    (top, most), (_, second) = sets.most_common(2)
-    usual = top if most > second else None
+    ranked = sets.most_common(2)
+    usual = ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else None
 
     def train_split(d: dict) -> str:
         t = d.get("train") if isinstance(d.get("train"), dict) else {}
         return f"training split of {t.get('images')} images, sha256 {str(t.get('sha256'))[:12]}"
 
-    theirs = next((d for _, d, key in recorded if key == usual), None)
-    for run, d, key in recorded:
-        if key != usual:
-            run.status, run.reason = "malformed", (
-                f"trained on other data ({train_split(d)}) than the report's other runs ({train_split(theirs)}): "
-                "not comparable with theirs" if theirs is not None else
-                f"the report's runs were trained on {len(sets)} different data sets, none shared by most (this "
-                f"one's {train_split(d)}): not comparable")
+    theirs = next((d for d, key in reference if key == usual), None)
+    for run in runs:
+        record = _data_record(run)
+        if record is None or record[1] == usual or run.status not in runfolder.DONE:
+            continue
+        run.status, run.reason = "malformed", (
+            f"trained on other data ({train_split(record[0])}) than the report's other runs "
+            f"({train_split(theirs)}): not comparable with theirs" if theirs is not None else
+            f"the report's runs were trained on {len(sets)} different data sets, none shared by most (this "
+            f"one's {train_split(record[0])}): not comparable")
+
+
+def other_data(runs: Sequence[Run], against: Sequence[Run]) -> list[Run]:
+    """Those of ``runs`` (finished, recording their data) trained on other data than most of ``against`` (or
+    every such one, where no data set is shared by most): the tuning runs behind a tuned rate, which are not
+    reported and so not flagged, only looked at (:func:`reports.leaderboard.leaderboard_table`)."""
+    copies = [replace(r) for r in runs]
+    flag_other_data(copies, against)
+    return [r for r, c in zip(runs, copies) if c.status == "malformed" and r.status != "malformed"]
 
 
 def _read_plugin_records(runs: list[Run]) -> None:

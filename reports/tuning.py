@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,9 +112,11 @@ def untuned(picked: dict[str, Choice]) -> dict[str, str]:
 
 
 def tuned_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, Choice], base: float,
-               seeds: Sequence[int]) -> list[Run]:
+               seeds: Sequence[int], known: Mapping[tuple[str, int], Run] | None = None) -> list[Run]:
     """The reported ``seeds`` of every net at its chosen rate (:func:`reports.runs.load_run`); a net whose
-    choice is not made yet gets ``missing`` runs saying why (:func:`untuned`)."""
+    choice is not made yet gets ``missing`` runs saying why (:func:`untuned`). ``known``: the report's own runs
+    by (model, seed), the one-recipe board's; a run at the profile's rate is that one, flags and all (loaded
+    again, it had shed what the report found wrong with it: other data, other settings)."""
     runs = []
     waiting = untuned(picked)
     for model, choice in picked.items():
@@ -122,6 +125,8 @@ def tuned_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, 
                 run = load_run(runs_dir, experiment, profile, model, seed)  # a stand-in, reported as missing
                 run = Run(model, seed, run.path, run.rel, run.info, status="missing",
                           reason=f"no rate chosen yet: {waiting[model]}")
+            elif folder_rate(choice.lr, base) is None and (model, seed) in (known or {}):
+                run = replace(known[model, seed], lr=choice.lr)
             else:
                 run = load_run(runs_dir, experiment, profile, model, seed, lr=folder_rate(choice.lr, base))
                 run.lr = choice.lr

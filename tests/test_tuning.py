@@ -401,3 +401,62 @@ def test_two_depths_at_one_error_and_rate_both_show_in_the_sensitivity_figure():
     rings = [line for line in ax.get_lines() if line.get_markersize() == 11]
     assert sorted(x for ring in rings for x in ring.get_xdata()) == pytest.approx(
         sorted([shallow.get_xdata()[1], deep.get_xdata()[1]]))
+
+
+def test_the_tuned_board_flags_runs_and_rates_resting_on_other_data_as_the_one_recipe_board_does(tmp_path):
+    """The data check (reports.runs: a run trained on other files than most of the report's runs is named, not
+    pooled) reached only the one-recipe board: the tuned board loaded its runs afresh, so a seed the one-recipe
+    board had set aside (plain-56 seed 0, on other files) counted again there at the same rate, a tuned run at
+    another rate on other files was pooled, and a rate chosen by a tuning run on other files was judged."""
+    import yaml
+
+    from reports.forest import methods_board, tuned_board
+    from reports.registry import ReportContext
+    from reports.runs import discover_runs
+
+    import pandas as pd
+
+    runs = tmp_path / "runs"
+
+    def data(model, seed, lr=None, files="1"):
+        folder = run_dir(runs, "methods", "quick", model, seed, lr)
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        config["data"] = {"train": {"images": 55000, "sha256": files * 64}}
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
+
+    models = ["plain-20", "plain-56", "fixup-20", "fixup-56", "resnet-20", "resnet-56"]
+    for model in models:
+        for seed in (0, 1, 2):
+            _write(runs, model, seed, {"plain": 20.0, "fixup": 30.0, "resnet": 10.0}[model.split("-")[0]] + seed)
+            data(model, seed, files="2" if (model, seed) == ("plain-56", 0) else "1")  # plain-56 seed 0: other files
+        # every net best at 0.1 (the one-recipe runs), but fixup-56: best at 0.2, by a tuning run on other files
+        tuning = {0.05: 25.0, 0.1: 20.0, 0.2: 10.0 if model == "fixup-56" else 23.0}
+        for lr, train in tuning.items():
+            _write(runs, model, TUNING_SEED, train, None if lr == 0.1 else lr)
+            data(model, TUNING_SEED, None if lr == 0.1 else lr, files="2" if (model, lr) == ("fixup-56", 0.2) else "1")
+    _write(runs, "fixup-56", TUNING_SEED, 12.0, 0.4)  # the extension past the grid's top: 0.2 stays chosen
+    data("fixup-56", TUNING_SEED, 0.4)
+    for seed in (0, 1, 2):  # the reported seeds at 0.2: seed 1 on other files
+        _write(runs, "fixup-56", seed, 15.0 + seed, 0.2)
+        data("fixup-56", seed, 0.2, files="2" if seed == 1 else "1")
+    found = discover_runs(runs, "methods", "quick", models, [0, 1, 2])
+    ctx = ReportContext("methods", "quick", runs, tmp_path / "out", found.runs, pd.DataFrame(), pd.DataFrame(),
+                        extras={"tuning_grid": (0.05, 0.1, 0.2)}, models=models)
+    one, tuned = (board.set_index("method") for board in (methods_board(ctx), tuned_board(ctx)))
+    # plain-56 seed 0 is set aside on both boards alike
+    assert one.loc["plain", "train_deep_n"] == tuned.loc["plain", "train_deep_n"] == 2
+    assert "malformed" in tuned.loc["plain", "deep_flags"]
+    # fixup-56's tuned seed 1, on other files, is set aside; and its rate rests on a tuning run on other files
+    assert tuned.loc["fixup", "lr_deep"] == 0.2 and tuned.loc["fixup", "train_deep_n"] == 2
+    assert tuned.loc["fixup", "verdict"] == (
+        "not judged: a tuning run behind the rate of fixup-56 was trained on other data")
+    assert tuned.loc["fixup", "vs_resnet_verdict"] == tuned.loc["fixup", "verdict"]
+    assert "tuned on other data" in tuned.loc["fixup", "deep_flags"]
+    assert one.loc["fixup", "verdict"] != tuned.loc["fixup", "verdict"]  # the one-recipe board rests on no tuning
+    # and the report names them among its flagged runs: the reported seed at 0.2 and the tuning run behind it
+    from reports.build import build_report
+
+    page = build_report(runs, "methods", "quick", tmp_path / "report", models, [0, 1, 2],
+                        tuning_grid=(0.05, 0.1, 0.2)).first_page
+    for rel in ("plain-56/seed0", "fixup-56/seed1-lr0.2", f"fixup-56/seed{TUNING_SEED}-lr0.2"):
+        assert f"- {rel}: " in page and "trained on other data" in page.split(f"- {rel}: ")[1].split("\n")[0], rel
