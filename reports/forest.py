@@ -34,7 +34,7 @@ from .figures import (PALETTE, _caption, figure_title, fit_figure_text, fit_text
 from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present, seed_flags
 from .verdicts import EQUIVALENCE_MARGIN, GAP_WORDS, points
 from .plotdata import curve_table, seed_counts, y_upper
-from .runs import flag_other_data, other_data
+from .runs import flag_other_data, other_data, read_plugin_records
 from .registry import ReportContext, register_figure
 from .verdict import Comparison, Verdict
 
@@ -239,15 +239,20 @@ def tuned_board(ctx: ReportContext) -> pd.DataFrame | None:
         grid, one = ctx.extras.get("tuning_grid"), methods_board(ctx)
         if grid and one is not None:
             models = list(dict.fromkeys([*one["shallow_model"], *one["deep_model"]]))
+            # the baselines the rows are compared with, as on the first board, tuned like every net (a matrix of
+            # MODELS="fixup-20 fixup-56" beside a resnet-56 trained earlier): not rows of their own
+            present = {r.model for r in ctx.runs}
+            baselines = [b for b in dict.fromkeys([*one["plain"], *one["resnet"]]) if b in present and b not in models]
             root = Path(ctx.runs_dir) / ctx.experiment / ctx.profile
-            base = tuning.base_lr(root, models)
+            base = tuning.base_lr(root, models + baselines)
             if base is not None:
-                picked = tuning.choices(root, models, grid, base)
+                picked = tuning.choices(root, models + baselines, grid, base)
                 ctx.extras["tuning"] = tuning.tuning_table(picked)
                 ctx.extras["tuning_base_lr"] = base
                 seeds = sorted({r.seed for r in ctx.runs})
                 runs = tuning.tuned_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base, seeds,
                                          known={(r.model, r.seed): r for r in ctx.runs})
+                read_plugin_records(runs)  # a plugin net's declared axes (its baseline: plain-56-nobn for norm none)
                 flag_other_data(runs, against=ctx.runs)  # a run at another rate, on other files, as on the first board
                 # the tuning runs' plugin code and data count too: a rate chosen by other code than trained the
                 # seeds, or by runs on other files

@@ -260,18 +260,11 @@ def _check_name(run: Run) -> None:
 
 
 def _not_this_runs_record(run: Run, seed: int) -> str | None:
-    """Why a result.json cannot be this run's numbers, or None: what make and the runs ask too
-    (:func:`runfolder.record_problem`: another experiment, profile, net or seed than its folder, a finished run
-    without its config.yaml, an ok one without usable metrics.csv), or, finished ok, a final error that is not a
-    number from 0 to 100%."""
-    if why := runfolder.record_problem(run.path, run.result):
-        return why
-    if run.status == "ok":
-        for split, value in (run.result.get("final") or {}).items():
-            number = _json_number(value)
-            if value is not None and (number is None or not -1e-6 <= number <= 100.0 + 1e-6):  # float rounding
-                return f"final {split} error {value!r} is not a percentage from 0 to 100"
-    return None
+    """Why a result.json cannot be this run's numbers, or None: what make, the runs and the tuning protocol
+    ask too (:func:`runfolder.record_problem`: another experiment, profile, net or seed than its folder, a
+    finished run without its config.yaml, an ok one without usable metrics.csv or with a final error that is
+    not a number from 0 to 100%)."""
+    return runfolder.record_problem(run.path, run.result) or None
 
 
 def _last_line(text: Any) -> str:
@@ -320,7 +313,7 @@ def discover_runs(runs_dir: str | Path, experiment: str, profile: str,
     ignored = [f"{m}/seed{s}" for m in on_disk for s in seed_folders(root / m)
                if m not in models or s not in seeds]
     runs = [load_run(Path(runs_dir), experiment, profile, m, s) for m in models for s in seeds]
-    _read_plugin_records(runs)
+    read_plugin_records(runs)
     _flag_mixed_settings(runs)
     flag_other_data(runs)
     return Discovery(runs=runs, models=list(models), seeds=list(seeds), ignored=ignored)
@@ -416,7 +409,7 @@ def other_data(runs: Sequence[Run], against: Sequence[Run]) -> list[Run]:
     return [r for r, c in zip(runs, copies) if c.status == "malformed" and r.status != "malformed"]
 
 
-def _read_plugin_records(runs: list[Run]) -> None:
+def read_plugin_records(runs: list[Run]) -> None:
     """Give each plugin net's runs the axes its runs record as declared (the first run recording them; every
     run of a model reads the same :class:`ModelName`), and flag every run of a net whose seeds were trained by
     different plugin code (their mean pools two nets) or record different axes."""

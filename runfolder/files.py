@@ -241,8 +241,10 @@ def record_problem(folder: str | Path, record: dict[str, Any]) -> str:
     the folder's path, or another learning rate than its ``config.yaml`` (a record copied in). Not whole: no
     readable ``config.yaml`` (the settings every reuse and resume check reads), or an ok run without a usable
     ``metrics.csv`` (its curves), or with one whose training rows end before the run's last iteration (cut
-    short: the trainer always logs the last). Make, the pool, a run and the reports all ask this one function
-    (:func:`done_status`; reports.runs calls such a run malformed)."""
+    short: the trainer always logs the last), or with a final error that is not a number from 0 to 100 (%;
+    a record edited by hand: a string "12" or -5 would have chosen a tuning rate, or crashed the choice). Make,
+    the pool, a run, the tuning protocol and the reports all ask this one function (:func:`done_status`;
+    reports.runs calls such a run malformed)."""
     folder = Path(folder)
     try:
         path = RunPath.parse(folder)
@@ -265,6 +267,11 @@ def record_problem(folder: str | Path, record: dict[str, Any]) -> str:
         if record.get("lr") is not None and rate is not None and record["lr"] != rate:  # copied from another rate
             return f"result.json was trained at lr {record['lr']!r}, its folder's config.yaml at {rate!r}"
     if record.get("status") == "ok":
+        final = record.get("final") if isinstance(record.get("final"), dict) else {}
+        for split, value in final.items():
+            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+            if value is not None and (number is None or not -1e-6 <= number <= 100.0 + 1e-6):  # float rounding
+                return f"final {split} error {value!r} is not a percentage from 0 to 100"
         metrics = read_metrics(folder / METRICS)
         if metrics.problem:
             return f"metrics.csv {metrics.problem}"

@@ -77,8 +77,9 @@ def test_a_choice_at_the_profiles_rate_reuses_the_one_recipe_runs_and_ties_go_to
     assert plan(tmp_path, ["resnet-20"], GRID, 0.1, [0])[-1] == ("resnet-20", 0, None)  # seed0: no second run
 
 
-def _write(runs, model, seed, train, lr=None, status="ok", experiment="methods"):
-    """A finished run of ``experiment``, at ``lr`` (None: the profile's 0.1), config.yaml saying so."""
+def _write(runs, model, seed, train, lr=None, status="ok", experiment="methods", **records):
+    """A finished run of ``experiment``, at ``lr`` (None: the profile's 0.1), config.yaml saying so; ``records``:
+    more of what write_run records (a plugin's ``plugin`` and ``axes``)."""
     import shutil
 
     import yaml
@@ -86,7 +87,7 @@ def _write(runs, model, seed, train, lr=None, status="ok", experiment="methods")
 
     scratch = runs.parent / "scratch" if lr is not None else runs  # not over the seed<k> run beside it
     folder = write_run(scratch, experiment, "quick", model, seed, train=lambda s: train, status=status,
-                       classes=[str(i) for i in range(10)])
+                       classes=[str(i) for i in range(10)], **records)
     if lr is not None:
         run_dir(runs, experiment, "quick", model, seed, lr).parent.mkdir(parents=True, exist_ok=True)
         target = run_dir(runs, experiment, "quick", model, seed, lr)
@@ -460,3 +461,93 @@ def test_the_tuned_board_flags_runs_and_rates_resting_on_other_data_as_the_one_r
                         tuning_grid=(0.05, 0.1, 0.2)).first_page
     for rel in ("plain-56/seed0", "fixup-56/seed1-lr0.2", f"fixup-56/seed{TUNING_SEED}-lr0.2"):
         assert f"- {rel}: " in page and "trained on other data" in page.split(f"- {rel}: ")[1].split("\n")[0], rel
+
+
+GRID5 = (0.025, 0.05, 0.1, 0.2, 0.4)
+
+
+def _boards(runs, models, grid=GRID5):
+    """The one-recipe and the tuned board of the methods runs under ``runs`` (reports.forest), by method."""
+    import pandas as pd
+
+    from reports.forest import methods_board, tuned_board
+    from reports.registry import ReportContext
+    from reports.runs import discover_runs
+
+    found = discover_runs(runs, "methods", "quick", models, [0, 1, 2])
+    ctx = ReportContext("methods", "quick", runs, runs.parent / "out", found.runs, pd.DataFrame(), pd.DataFrame(),
+                        extras={"tuning_grid": grid}, models=models)
+    return methods_board(ctx).set_index("method"), tuned_board(ctx).set_index("method"), ctx
+
+
+def _tuned_at(runs, model, lr, tuning_train, seeds_train, **records):
+    """``model``'s tuning runs over :data:`GRID5`, best at ``lr`` (inside it), and its reported seeds there."""
+    for rate in GRID5:
+        _write(runs, model, TUNING_SEED, tuning_train if rate == lr else 30.0, None if rate == 0.1 else rate,
+               **records)
+    if lr != 0.1:
+        for seed in (0, 1, 2):
+            _write(runs, model, seed, seeds_train + seed, lr, **records)
+
+
+def test_a_plugin_net_keeps_its_declared_axes_and_baseline_on_the_tuned_board(tmp_path):
+    """Found by a hunt: a plugin net declaring norm "none" was judged against plain-56-nobn on the one-recipe
+    board and, at a tuned rate other than the profile's, against plain-56 (BN) on the tuned one: its runs there
+    were loaded without reading what they declare, so its norm read "unknown"."""
+    runs = tmp_path / "runs"
+    plugin = {"distribution": "mynet-plugin", "version": "0.1.0", "source_sha256": "ab" * 32}
+    axes = {"block": None, "shortcut": "none", "merge": None, "branch_scale": None, "norm": "none", "init": None}
+    errors = {"plain-20": 20, "plain-56": 40, "plain-20-nobn": 30, "plain-56-nobn": 60, "resnet-20": 10,
+              "resnet-56": 8, "mynet-20": 15, "mynet-56": 14}
+    for model, error in errors.items():
+        records = {"plugin": plugin, "axes": axes} if model.startswith("mynet") else {}
+        for seed in (0, 1, 2):
+            _write(runs, model, seed, error + seed, **records)
+        _tuned_at(runs, model, 0.2 if model.startswith("mynet") else 0.1, 10.0, error - 2, **records)
+    one, tuned, _ = _boards(runs, list(errors))
+    assert tuned.loc["mynet", "lr_deep"] == 0.2
+    assert one.loc["mynet", "norm"] == tuned.loc["mynet", "norm"] == "none"
+    assert one.loc["mynet", "plain"] == tuned.loc["mynet", "plain"] == "plain-56-nobn"
+    assert tuned.loc["mynet", "vs_plain"] == 60 - 12
+
+
+def test_the_tuned_board_compares_with_the_baselines_the_first_board_does(tmp_path):
+    """Found by a hunt: with MODELS naming only a method's nets, the one-recipe board compared fixup-56 with
+    the resnet-56 already in the runs folder, and the tuned board said "no resnet-56 run": it tuned and read
+    only its rows' nets. The baselines are read at their own tuned rates, without rows of their own."""
+    runs = tmp_path / "runs"
+    for model, error in {"fixup-20": 30, "fixup-56": 31, "resnet-20": 10, "resnet-56": 8}.items():
+        for seed in (0, 1, 2):
+            _write(runs, model, seed, error + 2 * seed)
+        _tuned_at(runs, model, 0.05 if model == "resnet-56" else 0.1, 10.0, error - 5)
+    one, tuned, _ = _boards(runs, ["fixup-20", "fixup-56"])
+    assert list(one.index) == list(tuned.index) == ["fixup"]
+    assert one.loc["fixup", "vs_resnet_verdict"] != "no resnet-56 run"
+    assert one.loc["fixup", "vs_resnet"] == 10 - 33  # the means over seeds 0-2 at lr 0.1
+    assert tuned.loc["fixup", "vs_resnet"] == 4 - 33  # resnet-56 at its own tuned rate, 0.05; fixup-56 at 0.1
+
+
+@pytest.mark.parametrize("final", ["15", -5.0, 101.0])
+def test_a_tuning_run_whose_final_error_is_no_percentage_chooses_nothing(tmp_path, final):
+    """Found by a hunt: a tuning run whose result.json was edited by hand to a final error of -5 chose its rate
+    (tuning.csv: ok, chosen), while the report set the same run aside as malformed; a string "15" crashed the
+    choice (make's plan included). Now no part of the suite takes it: make trains it again, and until then the
+    net is "not tuned yet", naming it."""
+    from runfolder import done_status
+
+    runs = tmp_path / "runs"
+    for model, error in {"fixup-20": 30, "fixup-56": 31}.items():
+        for seed in (0, 1, 2):
+            _write(runs, model, seed, error + seed)
+        _tuned_at(runs, model, 0.2, 10.0, error - 10)
+    folder = run_dir(runs, "methods", "quick", "fixup-56", TUNING_SEED, 0.2)
+    record = json.loads((folder / "result.json").read_text())
+    record["final"]["train"] = final
+    (folder / "result.json").write_text(json.dumps(record))
+    assert done_status(folder) is None  # make trains it again
+    choice = choose(runs / "methods" / "quick", "fixup-56", GRID5, 0.1)
+    assert choice.lr is None and 0.2 in choice.pending
+    _, tuned, ctx = _boards(runs, ["fixup-20", "fixup-56"])
+    assert tuned.loc["fixup", "verdict"] == "not tuned yet (fixup-56 at lr 0.2: malformed)"
+    table = ctx.extras["tuning"].set_index(["model", "lr"])
+    assert table.loc[("fixup-56", 0.2), "status"] == "malformed" and not table.loc[("fixup-56", 0.2), "chosen"]
