@@ -307,7 +307,9 @@ def at_lr(config: RunConfig, lr: float, overrides: list[str] | None = None) -> R
     when ``overrides`` also set ``lr`` or ``warmup_lr`` (the folder decides the rate)."""
     from runfolder import lr_token
 
-    clash = sorted({"lr", "warmup_lr"} & set(parse_overrides(overrides or [])))
+    from runfolder.tuning import RATE_SETTINGS
+
+    clash = sorted(set(RATE_SETTINGS) & set(parse_overrides(overrides or [])))
     if clash:
         raise ConfigError(f"bad SET {clash[0]}=...: the run folder names its learning rate (-lr{lr_token(lr)}); "
                           f"leave {clash[0]} out of SET for such a run")

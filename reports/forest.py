@@ -34,7 +34,9 @@ from .figures import (PALETTE, _caption, figure_title, fit_figure_text, fit_text
 from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present, seed_flags
 from .verdicts import EQUIVALENCE_MARGIN, GAP_WORDS, points
 from .plotdata import curve_table, seed_counts, y_upper
-from .runs import flag_other_data, other_data, read_plugin_records
+from runfolder.tuning import RATE_SETTINGS
+
+from .runs import flag_mixed_settings, flag_other_data, not_comparable, read_plugin_records
 from .registry import ReportContext, register_figure
 from .verdict import Comparison, Verdict
 
@@ -253,14 +255,16 @@ def tuned_board(ctx: ReportContext) -> pd.DataFrame | None:
                 runs = tuning.tuned_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base, seeds,
                                          known={(r.model, r.seed): r for r in ctx.runs})
                 read_plugin_records(runs)  # a plugin net's declared axes (its baseline: plain-56-nobn for norm none)
-                flag_other_data(runs, against=ctx.runs)  # a run at another rate, on other files, as on the first board
-                # the tuning runs' plugin code and data count too: a rate chosen by other code than trained the
-                # seeds, or by runs on other files
+                # a run at another rate, on other files or settings (but its rate), as on the first board
+                flag_other_data(runs, against=ctx.runs)
+                flag_mixed_settings(runs, against=ctx.runs, ignore=RATE_SETTINGS)
+                # the tuning runs' plugin code, data and settings count too: a rate chosen by other code than
+                # trained the seeds, or by runs on other files or settings
                 behind = tuning.tuning_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base)
                 board = leaderboard_table(runs, models, board="tuned", tuning_errors=tuning.chosen_errors(picked),
                                           untuned=tuning.untuned(picked), code_runs=behind,
                                           diverged_grid=tuning.every_rate_diverged(picked),
-                                          other_data={r.model for r in other_data(behind, ctx.runs)})
+                                          not_comparable=not_comparable(behind, ctx.runs))
                 ctx.extras["tuned_board"] = None if board.empty else board
     return ctx.extras["tuned_board"]
 

@@ -27,7 +27,7 @@ on report.pdf's first page (:mod:`reports.frontpage`).
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
@@ -129,7 +129,8 @@ def unstable_text(model: str, lr, tuning_error: float, cell: Cell) -> str:
 def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, board: str = "one-recipe",
                       tuning_errors: Mapping[str, float | None] | None = None,
                       untuned: Mapping[str, str] | None = None, diverged_grid: set[str] | None = None,
-                      code_runs: Sequence[Run] = (), other_data: Collection[str] = ()) -> pd.DataFrame:
+                      code_runs: Sequence[Run] = (),
+                      not_comparable: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
     """One row per (family, method) among ``models`` (default: the models of ``runs``); columns
     :data:`COLUMNS`. ``runs``: every expected run of the board, any status; ``board``: one of
     :data:`BOARDS`. Raises ValueError for another ``board``.
@@ -154,9 +155,9 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     why instead. ``diverged_grid``: the nets whose every tuning run diverged; a tuned row that does not train
     says so rather than blaming the budget. ``code_runs``: more runs whose plugin code counts (the tuning runs
     behind a rate): a plugin net trained by more than one version of its code, among ``runs`` and these, gets
-    no verdict ("not judged: seeds trained by different plugin code"). ``other_data`` (the tuned board): the
-    nets a tuning run behind whose rate was trained on other data than the report's runs
-    (:func:`reports.runs.other_data`); no verdict involving them is given.
+    no verdict ("not judged: seeds trained by different plugin code"). ``not_comparable`` (the tuned board):
+    the nets a tuning run behind whose rate was trained on other data or settings than the report's runs, with
+    which (:func:`reports.runs.not_comparable`); no verdict involving them is given.
     """
     if board not in BOARDS:
         raise ValueError(f"bad board {board!r}: expected one of {', '.join(BOARDS)}")
@@ -230,10 +231,11 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     adjusted = {key: adjust(family_tests) for key, family_tests in tests.items()}
     unstable = {r[f"{w}_model"] for r in rows for w in ("shallow", "deep") if r[f"unstable_{w}"]}
     mixed = {m: codes for m, codes in plugin_versions([*runs, *code_runs]).items() if len(codes) > 1}
+    other = not_comparable or {}
     for row, sides in zip(rows, held):  # the flags say it too, per depth
         for w in sides:
             texts = ([f"{len(mixed[row[f'{w}_model']])} plugin versions"] if row[f"{w}_model"] in mixed else []) + \
-                (["tuned on other data"] if row[f"{w}_model"] in other_data else [])
+                ([f"tuned on {_what(other, [row[f'{w}_model']])}"] if row[f"{w}_model"] in other else [])
             for text in texts:
                 row[f"{w}_flags"] = f"{row[f'{w}_flags']}, {text}" if row[f"{w}_flags"] else text
     for i, row in enumerate(rows):
@@ -254,8 +256,8 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
         waiting = _among(nets, untuned or {})
         if waiting and two and not (lo.trained and hi.trained):  # what gap_verdict calls "not trained"
             row["verdict"] = GAP_WORDS["not_tuned"].format(why="; ".join(untuned[m] for m in waiting))
-        if elsewhere := _among(nets, other_data):  # its rate was chosen on other files
-            row["verdict"] = GAP_WORDS["other_data"].format(names=", ".join(elsewhere))
+        if elsewhere := _among(nets, other):  # its rate was chosen on other files or settings
+            row["verdict"] = GAP_WORDS["other_runs"].format(names=", ".join(elsewhere), what=_what(other, elsewhere))
         if pooled := _among(nets, mixed):  # its mean and interval pool different nets (reports.runs flags them)
             row["verdict"] = GAP_WORDS["mixed"].format(names=", ".join(pooled))
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
@@ -273,13 +275,22 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             absent = row[f"{key}_verdict"] == EFFECT_WORDS["absent"].format(base=base)
             if (shaky := _among(pair, unstable)) and not absent:  # each trained: a seed failed there
                 row[f"{key}_verdict"] = EFFECT_WORDS["unstable"].format(names=", ".join(shaky))
-            if (elsewhere := _among(pair, other_data)) and not absent:
-                row[f"{key}_verdict"] = EFFECT_WORDS["other_data"].format(names=", ".join(elsewhere))
+            if (elsewhere := _among(pair, other)) and not absent:
+                row[f"{key}_verdict"] = EFFECT_WORDS["other_runs"].format(names=", ".join(elsewhere),
+                                                                          what=_what(other, elsewhere))
             if (pooled := _among(pair, mixed)) and not absent:
                 row[f"{key}_verdict"] = EFFECT_WORDS["mixed"].format(names=", ".join(pooled))
             if waiting := _among(pair, untuned or {}):
                 row[f"{key}_verdict"] = EFFECT_WORDS["not_tuned"].format(why="; ".join(untuned[m] for m in waiting))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _what(reasons: Mapping[str, Sequence[str]], models: Sequence[str]) -> str:
+    """What the tuning runs of ``models`` were trained on that the report's runs were not: "other data", "other
+    settings", or "other data and settings" (:func:`reports.runs.not_comparable`)."""
+    found = {w for m in models for w in reasons.get(m, ())}
+    return " and ".join(w.removeprefix("other ") if i else w
+                        for i, w in enumerate(w for w in ("other data", "other settings") if w in found))
 
 
 def _among(models: Sequence[str], names) -> list[str]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -42,7 +42,7 @@ import pandas as pd
 import runfolder
 from runfolder import SPLITS, MalformedError, read_config, read_metrics, read_result, seed_of
 from models.names import AXIS_VALUES, FAMILIES, METHODS, ModelName, Shortcut, parse_name, plugin_model_name
-from runfolder.tuning import TUNING_SEED
+from runfolder.tuning import RATE_SETTINGS, TUNING_SEED
 
 STATUSES = (*runfolder.STATUSES, "missing", "malformed")
 TIDY_COLUMNS = ["run", "model", "family", "depth", "shortcut", "seed", "status", "step", "split", "loss", "error"]
@@ -314,7 +314,7 @@ def discover_runs(runs_dir: str | Path, experiment: str, profile: str,
                if m not in models or s not in seeds]
     runs = [load_run(Path(runs_dir), experiment, profile, m, s) for m in models for s in seeds]
     read_plugin_records(runs)
-    _flag_mixed_settings(runs)
+    flag_mixed_settings(runs)
     flag_other_data(runs)
     return Discovery(runs=runs, models=list(models), seeds=list(seeds), ignored=ignored)
 
@@ -344,21 +344,23 @@ def plugin_versions(runs: list[Run]) -> dict[str, dict[str, list[int]]]:
 MIXABLE_SETTINGS = frozenset({"tensorboard"})
 
 
-def _flag_mixed_settings(runs: list[Run]) -> None:
+def flag_mixed_settings(runs: Sequence[Run], against: Sequence[Run] | None = None,
+                        ignore: Collection[str] = ()) -> None:
     """Mark every finished run whose recorded training settings (config.yaml's ``config``) differ from those
     most of the report's runs share ``malformed``, naming the setting: like a record naming another net, its
     numbers are not this matrix's, so it is counted and named, never averaged (the verdict pooled it once,
     only flagged). make refuses to reuse such a run (experiments.matrix ``check_reuse``); a folder filled by
-    hand or by an older version can still hold one. Settings a run does not record are not compared."""
-    recorded = [(r, r.config.get("config")) for r in runs if isinstance(r.config.get("config"), dict)]
-    keys = {k for _, c in recorded for k in c} - MIXABLE_SETTINGS
+    hand or by an older version can still hold one. Settings a run does not record are not compared.
+    ``against``: the runs whose shared settings count (default: ``runs`` themselves); ``ignore``: settings
+    not compared (the tuned board's runs are judged against the report's, but for their rate:
+    :data:`runfolder.tuning.RATE_SETTINGS`)."""
+    reference = [c for r in (runs if against is None else against) if isinstance(c := r.config.get("config"), dict)]
+    keys = {k for c in reference for k in c} - MIXABLE_SETTINGS - set(ignore)
     for key in sorted(keys):
-        values = Counter(repr(c[key]) for _, c in recorded if key in c)
-        if len(values) < 2:
-            continue
-        usual = values.most_common(1)[0][0]
-        for run, c in recorded:
-            if key in c and repr(c[key]) != usual and run.status in runfolder.DONE:
+        usual = Counter(repr(c[key]) for c in reference if key in c).most_common(1)[0][0]
+        for run in runs:
+            c = run.config.get("config")
+            if isinstance(c, dict) and key in c and repr(c[key]) != usual and run.status in runfolder.DONE:
                 run.status, run.reason = "malformed", (f"trained with {key}={c[key]!r}, where the report's other "
                                                        f"runs have {key}={usual}: not comparable with theirs")
 
@@ -400,13 +402,20 @@ def flag_other_data(runs: Sequence[Run], against: Sequence[Run] | None = None) -
             f"one's {train_split(record[0])}): not comparable")
 
 
-def other_data(runs: Sequence[Run], against: Sequence[Run]) -> list[Run]:
-    """Those of ``runs`` (finished, recording their data) trained on other data than most of ``against`` (or
-    every such one, where no data set is shared by most): the tuning runs behind a tuned rate, which are not
-    reported and so not flagged, only looked at (:func:`reports.leaderboard.leaderboard_table`)."""
-    copies = [replace(r) for r in runs]
-    flag_other_data(copies, against)
-    return [r for r, c in zip(runs, copies) if c.status == "malformed" and r.status != "malformed"]
+def not_comparable(runs: Sequence[Run], against: Sequence[Run]) -> dict[str, list[str]]:
+    """Each net of ``runs`` (finished runs: the tuning runs behind a tuned rate) with what some of its runs were
+    trained on that most of ``against`` were not: ``{"fixup-56": ["other data"]}`` (:func:`flag_other_data`),
+    ``"other settings"`` (:func:`flag_mixed_settings`, but for the rate). Not reported, the tuning runs are not
+    flagged here, only looked at (:func:`reports.leaderboard.leaderboard_table`)."""
+    out: dict[str, list[str]] = {}
+    for what, flag in (("other data", lambda cs: flag_other_data(cs, against)),
+                       ("other settings", lambda cs: flag_mixed_settings(cs, against, ignore=RATE_SETTINGS))):
+        copies = [replace(r) for r in runs]
+        flag(copies)
+        for run, copy in zip(runs, copies):
+            if copy.status == "malformed" and run.status != "malformed" and what not in out.get(run.model, []):
+                out.setdefault(run.model, []).append(what)
+    return out
 
 
 def read_plugin_records(runs: list[Run]) -> None:

@@ -86,7 +86,7 @@ GAP_WORDS = {
     "not_trained": "not trained ({names}: no finished run)",
     "not_tuned": "not tuned yet ({why})",
     "mixed": "not judged: seeds trained by different plugin code ({names})",
-    "other_data": "not judged: a tuning run behind the rate of {names} was trained on other data",
+    "other_runs": "not judged: a tuning run behind the rate of {names} was trained on {what}",
     "no_seed": "cannot be judged (no counted seed of {names})",
     "one_depth": "one depth named ({name}): no depth gap",
 }
@@ -106,7 +106,7 @@ EFFECT_WORDS = {
     "unstable": "not judged: tuned rate unstable ({names})",
     "not_tuned": GAP_WORDS["not_tuned"],
     "mixed": GAP_WORDS["mixed"],
-    "other_data": GAP_WORDS["other_data"],
+    "other_runs": GAP_WORDS["other_runs"],
     "off_depth": "not compared: {name} is not at the board's deep depth",
 }
 

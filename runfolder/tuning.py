@@ -32,6 +32,9 @@ from .files import DONE, RESULT, MalformedError, lr_token, read_result, record_p
 
 DEFAULT_GRID = (0.025, 0.05, 0.1, 0.2, 0.4)  # learning rates, a log grid (factor 2) around the paper's 0.1
 TUNING_SEED = 1000  # the tuning runs' seed: never a reported seed (make refuses it in SEEDS)
+# The settings a run folder's rate (seed<k>-lr<rate>) sets: the rate and the warm-up's start, scaled with it
+# (experiments.config.at_lr); a tuned run differs from the report's others in these only.
+RATE_SETTINGS = ("lr", "warmup_lr")
 
 
 def check_tune(value: str) -> bool:

@@ -551,3 +551,34 @@ def test_a_tuning_run_whose_final_error_is_no_percentage_chooses_nothing(tmp_pat
     assert tuned.loc["fixup", "verdict"] == "not tuned yet (fixup-56 at lr 0.2: malformed)"
     table = ctx.extras["tuning"].set_index(["model", "lr"])
     assert table.loc[("fixup-56", 0.2), "status"] == "malformed" and not table.loc[("fixup-56", 0.2), "chosen"]
+
+
+def test_the_tuned_board_flags_other_settings_but_the_rate_as_the_one_recipe_board_does(tmp_path):
+    """Found by a hunt: a reported seed at a tuned rate trained at another batch size was pooled on the tuned
+    board (the one-recipe board sets such a seed aside), and a rate chosen by tuning runs of another length was
+    judged. The tuned board now compares every setting but the rate (runfolder.tuning.RATE_SETTINGS) with the
+    report's runs."""
+    import yaml
+
+    runs = tmp_path / "runs"
+    errors = {"plain-20": 20, "plain-56": 40, "fixup-20": 30, "fixup-56": 31, "resnet-20": 10, "resnet-56": 8}
+    for model, error in errors.items():
+        for seed in (0, 1, 2):
+            _write(runs, model, seed, error + seed)
+        _tuned_at(runs, model, 0.2 if model == "fixup-56" else 0.1, 10.0, error - 10)
+    for folder in (runs / "methods" / "quick").glob("*/seed*"):
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        lr = config.get("lr", 0.1)
+        odd = {"plain-56/seed1": {"batch_size": 32}, "fixup-56/seed1-lr0.2": {"batch_size": 32},
+               f"fixup-20/seed{TUNING_SEED}-lr0.2": {"max_steps": 300}}.get(f"{folder.parent.name}/{folder.name}", {})
+        config["config"] = {"lr": lr, "warmup_lr": lr / 10, "batch_size": 128, "max_steps": 600, **odd}
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
+    one, tuned, _ = _boards(runs, list(errors))
+    assert one.loc["plain", "train_deep_n"] == tuned.loc["plain", "train_deep_n"] == 2
+    assert tuned.loc["fixup", "lr_deep"] == 0.2 and tuned.loc["fixup", "train_deep_n"] == 2  # seed 1 set aside
+    assert "malformed" in tuned.loc["fixup", "deep_flags"]
+    assert tuned.loc["fixup", "verdict"] == (
+        "not judged: a tuning run behind the rate of fixup-20 was trained on other settings")
+    assert "tuned on other settings" in tuned.loc["fixup", "shallow_flags"]
+    assert one.loc["fixup", "verdict"] != tuned.loc["fixup", "verdict"]
+    assert tuned.loc["resnet", "verdict"] == one.loc["resnet", "verdict"]  # rates differ, nothing else: judged
