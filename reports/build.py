@@ -224,7 +224,7 @@ def _tuning_protocol_runs(runs_dir: Path, experiment: str, profile: str, models,
     which are the report's own runs, nor folders on disk that the plan does not name (a rate an earlier grid
     chose)."""
     root = Path(runs_dir) / experiment / profile
-    base = tuning_base_lr(root, list(models or []))
+    base = tuning_base_lr(root, list(models or []), seeds)
     if base is None:
         return []
     planned = plan(root, list(models or []), tuple(grid), base, list(seeds))

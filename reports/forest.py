@@ -246,12 +246,12 @@ def tuned_board(ctx: ReportContext) -> pd.DataFrame | None:
             present = {r.model for r in ctx.runs}
             baselines = [b for b in dict.fromkeys([*one["plain"], *one["resnet"]]) if b in present and b not in models]
             root = Path(ctx.runs_dir) / ctx.experiment / ctx.profile
-            base = tuning.base_lr(root, models + baselines)
+            seeds = sorted({r.seed for r in ctx.runs})
+            base = tuning.base_lr(root, models + baselines, seeds)
             if base is not None:
                 picked = tuning.choices(root, models + baselines, grid, base)
                 ctx.extras["tuning"] = tuning.tuning_table(picked)
                 ctx.extras["tuning_base_lr"] = base
-                seeds = sorted({r.seed for r in ctx.runs})
                 runs = tuning.tuned_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base, seeds,
                                          known={(r.model, r.seed): r for r in ctx.runs})
                 read_plugin_records(runs)  # a plugin net's declared axes (its baseline: plain-56-nobn for norm none)

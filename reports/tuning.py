@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -35,9 +35,10 @@ from .runs import Run, load_run, read_name
 TUNING_COLUMNS = ["model", "method", "depth", "lr", "status", "train", "val", "chosen", "extension"]
 
 
-def base_lr(root: Path, models: Sequence[str]) -> float | None:
+def base_lr(root: Path, models: Sequence[str], seeds: Collection[int] | None = None) -> float | None:
     """The profile's own learning rate, as the runs at it recorded it (config.yaml ``config.lr`` of the
-    ``seed<k>`` folders, the tuning seed's included): the rate most of them record, on a tie the tuning seed's
+    ``seed<k>`` folders of ``seeds``, default every one, the tuning seed's included: another study's seeds left
+    out of a report do not decide its rate): the rate most of them record, on a tie the tuning seed's
     (the first folder's once decided, and a ``seed0`` trained under ``SET="lr=..."`` named the whole
     protocol's base; such a run is flagged, reports.runs); None when no such run has a readable config."""
     rates: Counter[float] = Counter()
@@ -46,7 +47,7 @@ def base_lr(root: Path, models: Sequence[str]) -> float | None:
         folder = root / model
         for sub in sorted(folder.iterdir()) if folder.is_dir() else []:
             parsed = seed_and_lr(sub.name)
-            if parsed is None or parsed[1] is not None:
+            if parsed is None or parsed[1] is not None or (seeds is not None and parsed[0] not in {*seeds, TUNING_SEED}):
                 continue
             try:
                 config = read_config(sub / "config.yaml")

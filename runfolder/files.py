@@ -238,7 +238,8 @@ def read_status(path: str | Path) -> str | None:
 def record_problem(folder: str | Path, record: dict[str, Any]) -> str:
     """Why a complete result record of a finished run cannot stand for the run in ``folder``, in a few words;
     '' where it can. Not this folder's run: the record names another experiment, profile, model or seed than
-    the folder's path, or another learning rate than its ``config.yaml`` (a record copied in). Not whole: no
+    the folder's path, or another learning rate than its ``config.yaml`` (a record copied in), or a
+    ``config.yaml`` at another rate than the folder's name (``seed<k>-lr<rate>``: a folder copied by hand). Not whole: no
     readable ``config.yaml`` (the settings every reuse and resume check reads), or an ok run without a usable
     ``metrics.csv`` (its curves), or with one whose training rows end before the run's last iteration (cut
     short: the trainer always logs the last), or with a final error that is not a number from 0 to 100 (%;
@@ -266,6 +267,8 @@ def record_problem(folder: str | Path, record: dict[str, Any]) -> str:
         rate = settings.get("lr") if isinstance(settings, dict) else None
         if record.get("lr") is not None and rate is not None and record["lr"] != rate:  # copied from another rate
             return f"result.json was trained at lr {record['lr']!r}, its folder's config.yaml at {rate!r}"
+        if path is not None and path.lr is not None and rate is not None and rate != path.lr:  # a folder copied
+            return f"its folder names lr {lr_token(path.lr)}, its config.yaml {rate!r}"
     if record.get("status") == "ok":
         final = record.get("final") if isinstance(record.get("final"), dict) else {}
         for split, value in final.items():

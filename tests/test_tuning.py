@@ -582,3 +582,50 @@ def test_the_tuned_board_flags_other_settings_but_the_rate_as_the_one_recipe_boa
     assert "tuned on other settings" in tuned.loc["fixup", "shallow_flags"]
     assert one.loc["fixup", "verdict"] != tuned.loc["fixup", "verdict"]
     assert tuned.loc["resnet", "verdict"] == one.loc["resnet", "verdict"]  # rates differ, nothing else: judged
+
+
+def _nested_rates(runs):
+    """Give every run folder's config.yaml the nested ``config`` a real run records (its rate, as the folder's)."""
+    import yaml
+
+    for folder in (runs / "methods" / "quick").glob("*/seed*"):
+        config = yaml.safe_load((folder / "config.yaml").read_text())
+        config["config"] = {"lr": config.get("lr", 0.1), "batch_size": 128}
+        (folder / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def test_seeds_left_out_of_a_report_do_not_decide_its_base_rate(tmp_path):
+    """Found by a hunt: a second study in the same runs folder (seeds 10-14, trained under SET="lr=0.05") was
+    left out of the one-recipe board by --seeds 0 1 2, yet its rate was read as the profile's: every tuned row
+    read "not tuned yet (... at lr 0.1: not done)"."""
+    runs = tmp_path / "runs"
+    errors = {"plain-20": 20, "plain-56": 40, "fixup-20": 30, "fixup-56": 31}
+    for model, error in errors.items():
+        for seed in (0, 1, 2):
+            _write(runs, model, seed, error + seed)
+        _tuned_at(runs, model, 0.1, 10.0, error)
+        for seed in range(10, 15):
+            _write(runs, model, seed, 50.0)
+    _nested_rates(runs)
+    for folder in (runs / "methods" / "quick").glob("*/seed1[0-4]"):
+        (folder / "config.yaml").write_text((folder / "config.yaml").read_text().replace("lr: 0.1", "lr: 0.05"))
+    one, tuned, ctx = _boards(runs, list(errors))
+    assert ctx.extras["tuning_base_lr"] == 0.1
+    assert list(tuned["lr_deep"]) == [0.1, 0.1] and not tuned["verdict"].str.startswith("not tuned").any()
+
+
+def test_a_run_folder_copied_to_another_rate_cannot_stand_for_a_run_there(tmp_path):
+    """Found by a hunt: seed0 (config at lr 0.1) copied by hand to seed0-lr0.2 counted as a run at 0.2, its
+    numbers those of 0.1. The folder's rate is compared with its config's, as result.json's already was."""
+    import shutil
+
+    from runfolder import done_status, record_problem
+
+    runs = tmp_path / "runs"
+    _write(runs, "fixup-56", 0, 31.0)
+    _nested_rates(runs)
+    copy = run_dir(runs, "methods", "quick", "fixup-56", 0, 0.2)
+    shutil.copytree(run_dir(runs, "methods", "quick", "fixup-56", 0), copy)
+    record = json.loads((copy / "result.json").read_text())
+    assert record_problem(copy, record) == "its folder names lr 0.2, its config.yaml 0.1"
+    assert done_status(copy) is None and done_status(run_dir(runs, "methods", "quick", "fixup-56", 0)) == "ok"
