@@ -232,10 +232,11 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     unstable = {r[f"{w}_model"] for r in rows for w in ("shallow", "deep") if r[f"unstable_{w}"]}
     mixed = {m: codes for m, codes in plugin_versions([*runs, *code_runs]).items() if len(codes) > 1}
     other = not_comparable or {}
+    chosen_elsewhere = {m for m in other if m not in (untuned or {})}  # a net not tuned yet says that instead
     for row, sides in zip(rows, held):  # the flags say it too, per depth
         for w in sides:
             texts = ([f"{len(mixed[row[f'{w}_model']])} plugin versions"] if row[f"{w}_model"] in mixed else []) + \
-                ([f"tuned on {_what(other, [row[f'{w}_model']])}"] if row[f"{w}_model"] in other else [])
+                ([f"tuned on {_what(other[row[f'{w}_model']])}"] if row[f"{w}_model"] in other else [])
             for text in texts:
                 row[f"{w}_flags"] = f"{row[f'{w}_flags']}, {text}" if row[f"{w}_flags"] else text
     for i, row in enumerate(rows):
@@ -256,8 +257,8 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
         waiting = _among(nets, untuned or {})
         if waiting and two and not (lo.trained and hi.trained):  # what gap_verdict calls "not trained"
             row["verdict"] = GAP_WORDS["not_tuned"].format(why="; ".join(untuned[m] for m in waiting))
-        if elsewhere := _among(nets, other):  # its rate was chosen on other files or settings
-            row["verdict"] = GAP_WORDS["other_runs"].format(names=", ".join(elsewhere), what=_what(other, elsewhere))
+        if elsewhere := _among(nets, chosen_elsewhere):  # its rate was chosen on other files or settings
+            row["verdict"] = GAP_WORDS["other_runs"].format(why=_why(other, elsewhere))
         if pooled := _among(nets, mixed):  # its mean and interval pool different nets (reports.runs flags them)
             row["verdict"] = GAP_WORDS["mixed"].format(names=", ".join(pooled))
         row["seeds_needed"] = seeds_needed(gap) if row["verdict"] == GAP_WORDS["open"] else None
@@ -275,9 +276,8 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
             absent = row[f"{key}_verdict"] == EFFECT_WORDS["absent"].format(base=base)
             if (shaky := _among(pair, unstable)) and not absent:  # each trained: a seed failed there
                 row[f"{key}_verdict"] = EFFECT_WORDS["unstable"].format(names=", ".join(shaky))
-            if (elsewhere := _among(pair, other)) and not absent:
-                row[f"{key}_verdict"] = EFFECT_WORDS["other_runs"].format(names=", ".join(elsewhere),
-                                                                          what=_what(other, elsewhere))
+            if (elsewhere := _among(pair, chosen_elsewhere)) and not absent:
+                row[f"{key}_verdict"] = EFFECT_WORDS["other_runs"].format(why=_why(other, elsewhere))
             if (pooled := _among(pair, mixed)) and not absent:
                 row[f"{key}_verdict"] = EFFECT_WORDS["mixed"].format(names=", ".join(pooled))
             if waiting := _among(pair, untuned or {}):
@@ -285,12 +285,17 @@ def leaderboard_table(runs: Sequence[Run], models: Sequence[str] | None = None, 
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
-def _what(reasons: Mapping[str, Sequence[str]], models: Sequence[str]) -> str:
-    """What the tuning runs of ``models`` were trained on that the report's runs were not: "other data", "other
-    settings", or "other data and settings" (:func:`reports.runs.not_comparable`)."""
-    found = {w for m in models for w in reasons.get(m, ())}
+def _what(reasons: Sequence[str]) -> str:
+    """What a net's tuning runs were trained on that the report's runs were not: "other data", "other
+    settings", or "other data and settings" (its :func:`reports.runs.not_comparable` reasons)."""
     return " and ".join(w.removeprefix("other ") if i else w
-                        for i, w in enumerate(w for w in ("other data", "other settings") if w in found))
+                        for i, w in enumerate(w for w in ("other data", "other settings") if w in reasons))
+
+
+def _why(reasons: Mapping[str, Sequence[str]], models: Sequence[str]) -> str:
+    """Each of ``models``' own reason: "fixup-56's rate rests on a tuning run trained on other data"; "; "
+    between nets."""
+    return "; ".join(f"{m}'s rate rests on a tuning run trained on {_what(reasons[m])}" for m in models)
 
 
 def _among(models: Sequence[str], names) -> list[str]:

@@ -366,10 +366,12 @@ def flag_mixed_settings(runs: Sequence[Run], against: Sequence[Run] | None = Non
 
 
 def _data_record(run: Run) -> tuple[dict, str] | None:
-    """The data a finished run (any status but missing) records it trained on (config.yaml's ``data``), with a
-    key that compares records; None where it records none."""
+    """The data a finished run (its result.json ok or diverged, whether or not a report has set it aside since)
+    records it trained on (config.yaml's ``data``), with a key that compares records; None where it records
+    none, or did not finish (a failed run records its data too, and must not outvote the runs that trained)."""
     data = run.config.get("data")
-    return (data, repr(sorted(data.items()))) if isinstance(data, dict) and run.status != "missing" else None
+    finished = isinstance(run.result, dict) and run.result.get("status") in runfolder.DONE
+    return (data, repr(sorted(data.items()))) if isinstance(data, dict) and finished else None
 
 
 def flag_other_data(runs: Sequence[Run], against: Sequence[Run] | None = None) -> None:
@@ -442,8 +444,8 @@ def read_plugin_records(runs: list[Run]) -> None:
                          f"({each}): its mean and interval pool different nets")
         if any(a != declared[0] for a in declared):
             notes.append(f"{model}'s runs record different declared axes; the first run's are used")
-        for run in group:
-            run.notes += notes
+        for run in group:  # a new list: a run's copy on the tuned board shares the first board's (dataclasses.replace)
+            run.notes = [*run.notes, *(n for n in notes if n not in run.notes)]
 
 
 def _with_axes(info: ModelName, axes: dict) -> ModelName:

@@ -127,7 +127,7 @@ def tuned_runs(runs_dir: Path, experiment: str, profile: str, picked: dict[str, 
                 run = Run(model, seed, run.path, run.rel, run.info, status="missing",
                           reason=f"no rate chosen yet: {waiting[model]}")
             elif folder_rate(choice.lr, base) is None and (model, seed) in (known or {}):
-                run = replace(known[model, seed], lr=choice.lr)
+                run = replace(known[model, seed], lr=choice.lr, notes=list(known[model, seed].notes))
             else:
                 run = load_run(runs_dir, experiment, profile, model, seed, lr=folder_rate(choice.lr, base))
                 run.lr = choice.lr

@@ -86,7 +86,7 @@ GAP_WORDS = {
     "not_trained": "not trained ({names}: no finished run)",
     "not_tuned": "not tuned yet ({why})",
     "mixed": "not judged: seeds trained by different plugin code ({names})",
-    "other_runs": "not judged: a tuning run behind the rate of {names} was trained on {what}",
+    "other_runs": "not judged: {why}",
     "no_seed": "cannot be judged (no counted seed of {names})",
     "one_depth": "one depth named ({name}): no depth gap",
 }
