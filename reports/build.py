@@ -35,16 +35,15 @@ import runfolder
 from models.names import METHODS, plugin_names
 from runfolder import format_seconds
 from runfolder.io import full_disk, remove_stale_temps, unwritable
-from runfolder.tuning import (DEFAULT_GRID, GRID_FILE, RATE_SETTINGS, TUNING_SEED, check_tune, parse_grid, plan,
-                              recorded_grid)
+from runfolder.tuning import DEFAULT_GRID, GRID_FILE, TUNING_SEED, check_tune, parse_grid, plan, recorded_grid
 
 from . import io, paper
 from .frontpage import VERDICT_BESIDE_BOARD, FrontPage, front_page
 from .leaderboard import gap_rows
 from .pages import A4_LANDSCAPE, A4_PORTRAIT, render_pages
 from .registry import ReportContext, figure_functions, section_functions
-from .runs import (STATUSES, Run, discover_runs, flag_mixed_settings, flag_other_data, load_run, plugin_versions,
-                   read_name, tidy_table)
+from .runs import (STATUSES, Run, discover_runs, flag_against_the_report, load_run, plugin_versions, read_name,
+                   tidy_table)
 from .tuning import base_lr as tuning_base_lr
 from .summary import display_table, flag_text, summarize, summary_markdown, text_table
 from .verdict import Verdict, make_verdict
@@ -388,9 +387,7 @@ def build_report(runs_dir: str | Path, experiment: str, profile: str, out_dir: s
         extra: list[Run] = []
         if tuning_grid:  # the tuned board's runs: counted and flagged too, not only the one-recipe board's
             extra = _tuning_protocol_runs(runs_dir, experiment, profile, found.models, found.seeds, tuning_grid)
-            # trained on other files, or other settings but the rate, than the report's runs: named
-            flag_other_data(extra, against=runs)
-            flag_mixed_settings(extra, against=runs, ignore=RATE_SETTINGS)
+            flag_against_the_report(extra, runs)  # trained on other files or settings than the report's: named
             *head, stamp = provenance.split("\n")  # the "generated" line stays last
             provenance = "\n".join([*head, _tuning_provenance(extra), stamp])
             # The reported seeds' flags, and the tuning seed's runs that did not finish (its diverged runs are

@@ -34,9 +34,7 @@ from .figures import (PALETTE, _caption, figure_title, fit_figure_text, fit_text
 from .leaderboard import METHODS_EXPERIMENT, depth_labels, leaderboard_table, methods_present, seed_flags
 from .verdicts import EQUIVALENCE_MARGIN, GAP_WORDS, points
 from .plotdata import curve_table, seed_counts, y_upper
-from runfolder.tuning import RATE_SETTINGS
-
-from .runs import flag_mixed_settings, flag_other_data, not_comparable, read_plugin_records
+from .runs import flag_against_the_report, not_comparable, read_plugin_records
 from .registry import ReportContext, register_figure
 from .verdict import Comparison, Verdict
 
@@ -255,9 +253,7 @@ def tuned_board(ctx: ReportContext) -> pd.DataFrame | None:
                 runs = tuning.tuned_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base, seeds,
                                          known={(r.model, r.seed): r for r in ctx.runs})
                 read_plugin_records(runs)  # a plugin net's declared axes (its baseline: plain-56-nobn for norm none)
-                # a run at another rate, on other files or settings (but its rate), as on the first board
-                flag_other_data(runs, against=ctx.runs)
-                flag_mixed_settings(runs, against=ctx.runs, ignore=RATE_SETTINGS)
+                flag_against_the_report(runs, ctx.runs)  # a run at another rate, on other files or settings
                 # the tuning runs' plugin code, data and settings count too: a rate chosen by other code than
                 # trained the seeds, or by runs on other files or settings
                 behind = tuning.tuning_runs(Path(ctx.runs_dir), ctx.experiment, ctx.profile, picked, base)

@@ -225,7 +225,10 @@ def load_run(runs_dir: Path, experiment: str, profile: str, model: str, seed: in
         return run
     _check_name(run)
     run.status = run.result["status"]
-    if why := _not_this_runs_record(run, seed):
+    # what make, the runs and the tuning protocol ask too: another experiment, profile, net or seed than its
+    # folder, a finished run without its config.yaml, an ok one without usable metrics.csv or with a final error
+    # that is not a number from 0 to 100%
+    if why := runfolder.record_problem(folder, run.result):
         run.status, run.reason = "malformed", why
         return run
     try:
@@ -257,14 +260,6 @@ def _check_name(run: Run) -> None:
     shortcut = run.result.get("shortcut")
     if not run.info.plugin and shortcut is not None and shortcut != run.info.shortcut:
         run.notes.append(f"result.json says shortcut {shortcut!r}, the name implies {run.info.shortcut.value!r}")
-
-
-def _not_this_runs_record(run: Run, seed: int) -> str | None:
-    """Why a result.json cannot be this run's numbers, or None: what make, the runs and the tuning protocol
-    ask too (:func:`runfolder.record_problem`: another experiment, profile, net or seed than its folder, a
-    finished run without its config.yaml, an ok one without usable metrics.csv or with a final error that is
-    not a number from 0 to 100%)."""
-    return runfolder.record_problem(run.path, run.result) or None
 
 
 def _last_line(text: Any) -> str:
@@ -404,16 +399,30 @@ def flag_other_data(runs: Sequence[Run], against: Sequence[Run] | None = None) -
             f"one's {train_split(record[0])}): not comparable")
 
 
+# What makes a run of the tuning protocol (another rate than the profile's, or the tuning seed) comparable with
+# the report's runs: the same data, and the same settings but the rate. Each check with what it finds otherwise.
+AGAINST_THE_REPORT = (
+    ("other data", lambda runs, report: flag_other_data(runs, report)),
+    ("other settings", lambda runs, report: flag_mixed_settings(runs, report, ignore=RATE_SETTINGS)),
+)
+
+
+def flag_against_the_report(runs: Sequence[Run], report: Sequence[Run]) -> None:
+    """Mark every finished run of ``runs`` (the tuning protocol's) ``malformed`` that was trained on other data
+    or other settings but the rate than most of the ``report``'s runs (:data:`AGAINST_THE_REPORT`)."""
+    for _, flag in AGAINST_THE_REPORT:
+        flag(runs, report)
+
+
 def not_comparable(runs: Sequence[Run], against: Sequence[Run]) -> dict[str, list[str]]:
     """Each net of ``runs`` (finished runs: the tuning runs behind a tuned rate) with what some of its runs were
-    trained on that most of ``against`` were not: ``{"fixup-56": ["other data"]}`` (:func:`flag_other_data`),
-    ``"other settings"`` (:func:`flag_mixed_settings`, but for the rate). Not reported, the tuning runs are not
-    flagged here, only looked at (:func:`reports.leaderboard.leaderboard_table`)."""
+    trained on that most of ``against`` were not (:data:`AGAINST_THE_REPORT`): ``{"fixup-56": ["other
+    data"]}``. Not reported, the tuning runs are not flagged here, only looked at
+    (:func:`reports.leaderboard.leaderboard_table`)."""
     out: dict[str, list[str]] = {}
-    for what, flag in (("other data", lambda cs: flag_other_data(cs, against)),
-                       ("other settings", lambda cs: flag_mixed_settings(cs, against, ignore=RATE_SETTINGS))):
+    for what, flag in AGAINST_THE_REPORT:
         copies = [replace(r) for r in runs]
-        flag(copies)
+        flag(copies, against)
         for run, copy in zip(runs, copies):
             if copy.status == "malformed" and run.status != "malformed" and what not in out.get(run.model, []):
                 out.setdefault(run.model, []).append(what)
